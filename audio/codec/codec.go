@@ -1,0 +1,126 @@
+// Package codec wraps libopus (through gopkg.in/hraban/opus.v2) for Duet's
+// voices: mono, 48 kHz, float32, restricted-low-delay (CELT only), so the
+// algorithmic delay is one frame plus 2.5 ms of look-ahead.
+//
+// Frames are 2.5, 5 (the default), 10 or 20 ms. An Encoder or Decoder is not
+// safe for concurrent use: each belongs to one goroutine (the encoder to the
+// send loop, the decoder to the audio thread).
+package codec
+
+import (
+	"errors"
+	"fmt"
+	"time"
+
+	"gopkg.in/hraban/opus.v2"
+
+	"github.com/duetapp/duet/audio"
+)
+
+// DefaultFrame is the frame duration Duet uses unless told otherwise.
+const DefaultFrame = 5 * time.Millisecond
+
+// DefaultBitrate is the encoder's starting bitrate in bits per second: high
+// enough that a sung voice keeps its air and vibrato.
+const DefaultBitrate = 96000
+
+// Lookahead is the encoder's algorithmic delay beyond one frame in
+// restricted-low-delay mode.
+const Lookahead = 2500 * time.Microsecond
+
+// MaxPacket is the largest Opus packet in bytes (RFC 6716 §3.2.1).
+const MaxPacket = 1275
+
+// ErrFrame reports a frame duration Opus does not offer in low-delay mode.
+var ErrFrame = errors.New("codec: frame must be 2.5, 5, 10 or 20 ms")
+
+// FrameSamples returns the samples per frame of duration d, or ErrFrame.
+func FrameSamples(d time.Duration) (int, error) {
+	switch d {
+	case 2500 * time.Microsecond, 5 * time.Millisecond, 10 * time.Millisecond, 20 * time.Millisecond:
+		return audio.Samples(d), nil
+	}
+	return 0, fmt.Errorf("%w (got %v)", ErrFrame, d)
+}
+
+// Encoder turns frames of mono samples into Opus packets.
+type Encoder struct {
+	enc   *opus.Encoder
+	frame int
+}
+
+// NewEncoder returns a restricted-low-delay mono encoder for frames of
+// duration frame at bitrate bits per second.
+func NewEncoder(frame time.Duration, bitrate int) (*Encoder, error) {
+	n, err := FrameSamples(frame)
+	if err != nil {
+		return nil, err
+	}
+	enc, err := opus.NewEncoder(audio.SampleRate, 1, opus.AppRestrictedLowdelay)
+	if err != nil {
+		return nil, fmt.Errorf("codec: new encoder: %w", err)
+	}
+	e := &Encoder{enc: enc, frame: n}
+	if err := e.SetBitrate(bitrate); err != nil {
+		return nil, err
+	}
+	return e, nil
+}
+
+// FrameSamples returns the samples the encoder takes per Encode.
+func (e *Encoder) FrameSamples() int { return e.frame }
+
+// SetBitrate changes the target bitrate in bits per second.
+func (e *Encoder) SetBitrate(bitrate int) error {
+	if err := e.enc.SetBitrate(bitrate); err != nil {
+		return fmt.Errorf("codec: bitrate %d: %w", bitrate, err)
+	}
+	return nil
+}
+
+// Encode encodes exactly one frame of pcm into dst (at least MaxPacket
+// bytes) and returns the packet length.
+func (e *Encoder) Encode(pcm []float32, dst []byte) (int, error) {
+	if len(pcm) != e.frame {
+		return 0, fmt.Errorf("codec: encode %d samples, frame is %d", len(pcm), e.frame)
+	}
+	n, err := e.enc.EncodeFloat32(pcm, dst)
+	if err != nil {
+		return 0, fmt.Errorf("codec: encode: %w", err)
+	}
+	return n, nil
+}
+
+// Decoder turns Opus packets back into mono samples and conceals lost ones.
+type Decoder struct {
+	dec *opus.Decoder
+}
+
+// NewDecoder returns a mono 48 kHz decoder.
+func NewDecoder() (*Decoder, error) {
+	dec, err := opus.NewDecoder(audio.SampleRate, 1)
+	if err != nil {
+		return nil, fmt.Errorf("codec: new decoder: %w", err)
+	}
+	return &Decoder{dec: dec}, nil
+}
+
+// Decode decodes one packet into pcm, which must hold the packet's frame
+// (20 ms, 960 samples, always does), and returns the samples written.
+func (d *Decoder) Decode(packet []byte, pcm []float32) (int, error) {
+	n, err := d.dec.DecodeFloat32(packet, pcm)
+	if err != nil {
+		return 0, fmt.Errorf("codec: decode %d bytes: %w", len(packet), err)
+	}
+	return n, nil
+}
+
+// Conceal fills pcm, exactly the length of the missing audio, with Opus
+// packet-loss concealment continuing from the last decoded frame.
+func (d *Decoder) Conceal(pcm []float32) error {
+	// libopus sizes the concealment from the buffer's capacity.
+	if err := d.dec.DecodePLCFloat32(pcm[:len(pcm):len(pcm)]); err != nil {
+		return fmt.Errorf("codec: conceal %d samples: %w", len(pcm), err)
+	}
+	return nil
+}

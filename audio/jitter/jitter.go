@@ -1,0 +1,273 @@
+// Package jitter is Duet's playout buffer for one incoming voice: it puts
+// packets back in sequence order, holds a fixed target delay, decodes on
+// demand when the audio thread asks for samples, and conceals what is
+// missing with the decoder's packet-loss concealment.
+//
+// Units: sequence numbers are RTP's 16-bit counters (unwrapped here to 64
+// bits); delays and frames are samples at 48 kHz. A Buffer belongs to the
+// audio thread: Insert and Read must be called from one goroutine (the
+// network side hands packets over through a lock-free ring). Stats is safe
+// from any goroutine.
+//
+// This is the fixed-delay buffer; it does not adapt its target to the link
+// or correct clock drift.
+package jitter
+
+import (
+	"sync/atomic"
+)
+
+// Decoder decodes one packet or conceals one missing frame. It is satisfied
+// by *codec.Decoder.
+type Decoder interface {
+	Decode(packet []byte, pcm []float32) (int, error)
+	Conceal(pcm []float32) error
+}
+
+// Config sets a Buffer's shape.
+type Config struct {
+	// Frame is the samples per packet the sender uses; it sizes concealment
+	// until the first packet has been decoded.
+	Frame int
+	// Target is the delay, in samples, buffered before playout starts.
+	Target int
+	// Capacity is how many packets the buffer holds; later packets reset it.
+	Capacity int
+	// MaxPacket is the largest payload in bytes.
+	MaxPacket int
+}
+
+// giveUpSamples is how much audio in a row may be concealed before the buffer
+// decides the stream has stopped, goes quiet and waits to refill.
+const giveUpSamples = 4800 // 100 ms
+
+// maxFrame is the longest Opus frame in samples (20 ms), the decode buffer.
+const maxFrame = 960
+
+type slot struct {
+	seq  int64 // unwrapped sequence number held, or -1
+	n    int
+	data []byte
+}
+
+// Buffer is a fixed-delay jitter buffer. See the package doc.
+type Buffer struct {
+	cfg   Config
+	dec   Decoder
+	slots []slot
+
+	started bool  // a packet has set next
+	playing bool  // target reached; reading advances next
+	next    int64 // unwrapped sequence number to play next
+	highest int64 // highest unwrapped sequence number seen
+	first   int64 // first sequence number since the last reset
+	// expectedBefore counts the packets expected in segments before the
+	// last reset, for PacketsLost.
+	expectedBefore int64
+
+	pcm    [maxFrame]float32
+	pcmPos int
+	pcmLen int
+	frame  int // samples per frame, from the last decode
+
+	concealing     bool
+	concealedInRow int
+
+	stats counters
+}
+
+type counters struct {
+	received, duplicates, late      atomic.Int64
+	concealedSamples, concealEvents atomic.Int64
+	decodeErrors, resets, buffered  atomic.Int64
+	playedSamples, silentSamples    atomic.Int64
+	expected                        atomic.Int64 // over all segments
+}
+
+// Stats are counters named after W3C webrtc-stats where one exists.
+type Stats struct {
+	PacketsReceived   int64 // packets handed to Insert
+	PacketsLost       int64 // expected (from sequence numbers) minus received (late ones included), ≥ 0
+	PacketsDiscarded  int64 // arrived after their playout time, dropped
+	PacketsDuplicated int64 // seen twice, dropped
+	ConcealedSamples  int64 // samples made by packet-loss concealment
+	ConcealmentEvents int64 // runs of concealed frames
+	DecodeErrors      int64 // packets the decoder rejected (concealed instead)
+	Resets            int64 // jumps in the sequence or stream restarts
+	PlayedSamples     int64 // samples read, decoded or concealed
+	SilentSamples     int64 // samples read while waiting to fill
+	BufferedSamples   int64 // audio waiting at the last Read, in samples
+}
+
+// New returns an empty buffer playing through dec.
+func New(cfg Config, dec Decoder) *Buffer {
+	if cfg.Capacity <= 0 {
+		cfg.Capacity = 64
+	}
+	if cfg.MaxPacket <= 0 {
+		cfg.MaxPacket = 1275
+	}
+	b := &Buffer{cfg: cfg, dec: dec, slots: make([]slot, cfg.Capacity), frame: cfg.Frame}
+	store := make([]byte, cfg.Capacity*cfg.MaxPacket)
+	for i := range b.slots {
+		b.slots[i] = slot{seq: -1, data: store[i*cfg.MaxPacket : (i+1)*cfg.MaxPacket]}
+	}
+	return b
+}
+
+// unwrap extends a 16-bit sequence number to the 64-bit counter nearest the
+// highest seen so far, so wraparound at 65535 → 0 is seamless.
+func unwrap(highest int64, seq uint16) int64 {
+	return highest + int64(int16(seq-uint16(highest)))
+}
+
+// Insert stores a packet's payload (copied) for playout.
+func (b *Buffer) Insert(seq uint16, payload []byte) {
+	b.stats.received.Add(1)
+	if len(payload) > b.cfg.MaxPacket || len(payload) == 0 {
+		b.stats.decodeErrors.Add(1)
+		return
+	}
+	var ext int64
+	if !b.started {
+		ext = int64(seq) + 1<<16 // keep room below for reordered packets
+		b.reset(ext)
+	} else {
+		ext = unwrap(b.highest, seq)
+	}
+	if ext < b.next {
+		b.stats.late.Add(1)
+		return
+	}
+	if ext >= b.next+int64(len(b.slots)) {
+		// Too far ahead to hold: the sender restarted or we fell far
+		// behind. Start again from this packet.
+		b.stats.resets.Add(1)
+		b.reset(ext)
+	}
+	s := &b.slots[ext%int64(len(b.slots))]
+	if s.seq == ext {
+		b.stats.duplicates.Add(1)
+		return
+	}
+	s.seq = ext
+	s.n = copy(s.data, payload)
+	if ext > b.highest {
+		b.highest = ext
+		b.stats.expected.Store(b.expectedBefore + b.highest - b.first + 1)
+	}
+}
+
+func (b *Buffer) reset(next int64) {
+	if b.started {
+		b.expectedBefore += b.highest - b.first + 1
+	}
+	for i := range b.slots {
+		b.slots[i].seq = -1
+	}
+	b.started = true
+	b.playing = false
+	b.next = next
+	b.first = next
+	b.highest = next - 1
+	b.pcmPos, b.pcmLen = 0, 0
+	b.concealing = false
+	b.concealedInRow = 0
+}
+
+// Buffered returns the audio waiting to be played, in samples.
+func (b *Buffer) buffered() int {
+	return int(b.highest-b.next+1)*b.frame + b.pcmLen - b.pcmPos
+}
+
+// Read fills out with the next samples of the voice: decoded, concealed, or
+// silence while the buffer fills to its target.
+func (b *Buffer) Read(out []float32) {
+	b.stats.buffered.Store(int64(max(b.buffered(), 0)))
+	for len(out) > 0 {
+		if b.pcmPos < b.pcmLen {
+			n := copy(out, b.pcm[b.pcmPos:b.pcmLen])
+			b.pcmPos += n
+			out = out[n:]
+			b.stats.playedSamples.Add(int64(n))
+			continue
+		}
+		if !b.playing {
+			b.skipToFirstHeld()
+			if !b.started || b.highest < b.next || b.buffered() < b.cfg.Target {
+				clear(out)
+				b.stats.silentSamples.Add(int64(len(out)))
+				return
+			}
+			b.playing = true
+		}
+		b.nextFrame()
+	}
+}
+
+// skipToFirstHeld moves next forward to the first packet actually held, so
+// playout (re)starts on audio rather than on a gap.
+func (b *Buffer) skipToFirstHeld() {
+	for b.next <= b.highest && b.slots[b.next%int64(len(b.slots))].seq != b.next {
+		b.next++
+	}
+}
+
+// nextFrame decodes or conceals the frame at b.next into b.pcm.
+func (b *Buffer) nextFrame() {
+	s := &b.slots[b.next%int64(len(b.slots))]
+	b.pcmPos, b.pcmLen = 0, 0
+	if s.seq == b.next {
+		n, err := b.dec.Decode(s.data[:s.n], b.pcm[:])
+		s.seq = -1
+		if err == nil && n > 0 {
+			b.pcmLen = n
+			b.frame = n
+			b.next++
+			b.concealing = false
+			b.concealedInRow = 0
+			return
+		}
+		b.stats.decodeErrors.Add(1)
+	}
+	// Missing (lost or late) or undecodable: conceal one frame.
+	b.next++
+	if b.concealedInRow >= giveUpSamples {
+		// The stream has stopped; wait quietly for it to come back.
+		b.playing = false
+		b.concealing = false
+		if b.highest < b.next {
+			b.highest = b.next - 1
+		}
+		return
+	}
+	if !b.concealing {
+		b.stats.concealEvents.Add(1)
+		b.concealing = true
+	}
+	if err := b.dec.Conceal(b.pcm[:b.frame]); err != nil {
+		clear(b.pcm[:b.frame])
+	}
+	b.pcmLen = b.frame
+	b.concealedInRow += b.frame
+	b.stats.concealedSamples.Add(int64(b.frame))
+}
+
+// Stats returns the counters so far. Safe from any goroutine.
+func (b *Buffer) Stats() Stats {
+	c := &b.stats
+	received := c.received.Load()
+	return Stats{
+		PacketsReceived:   received,
+		PacketsLost:       max(0, c.expected.Load()-(received-c.duplicates.Load())),
+		PacketsDiscarded:  c.late.Load(),
+		PacketsDuplicated: c.duplicates.Load(),
+		ConcealedSamples:  c.concealedSamples.Load(),
+		ConcealmentEvents: c.concealEvents.Load(),
+		DecodeErrors:      c.decodeErrors.Load(),
+		Resets:            c.resets.Load(),
+		PlayedSamples:     c.playedSamples.Load(),
+		SilentSamples:     c.silentSamples.Load(),
+		BufferedSamples:   c.buffered.Load(),
+	}
+}

@@ -1,0 +1,229 @@
+package jitter
+
+import (
+	"errors"
+	"testing"
+)
+
+const frame = 240
+
+// fakeDecoder "decodes" a packet into a frame filled with its first byte,
+// and conceals with -1, so tests can read back which packet played.
+type fakeDecoder struct{}
+
+func (fakeDecoder) Decode(p []byte, pcm []float32) (int, error) {
+	if p[0] == 0xff {
+		return 0, errors.New("corrupt")
+	}
+	for i := range pcm[:frame] {
+		pcm[i] = float32(p[0])
+	}
+	return frame, nil
+}
+
+func (fakeDecoder) Conceal(pcm []float32) error {
+	for i := range pcm {
+		pcm[i] = -1
+	}
+	return nil
+}
+
+func newBuffer(target int) *Buffer {
+	return New(Config{Frame: frame, Target: target, Capacity: 16}, fakeDecoder{})
+}
+
+// readFrames reads n frames and returns the value each frame carried
+// (0 for silence while filling, -1 for concealment).
+func readFrames(t *testing.T, b *Buffer, n int) []float32 {
+	t.Helper()
+	out := make([]float32, frame)
+	var got []float32
+	for range n {
+		b.Read(out)
+		if out[0] != out[frame-1] {
+			t.Fatalf("frame not aligned to reads: starts %v ends %v", out[0], out[frame-1])
+		}
+		got = append(got, out[0])
+	}
+	return got
+}
+
+func equal(a, b []float32) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if a[i] != b[i] {
+			return false
+		}
+	}
+	return true
+}
+
+func TestPlayout(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		target int
+		seqs   []uint16 // inserted before reading
+		vals   []byte   // payload value for each seq
+		want   []float32
+		stats  Stats
+	}{
+		{
+			// Once playing, a missing next packet may only be late: conceal.
+			name: "in order, then a gap", target: 2 * frame,
+			seqs: []uint16{10, 11, 12}, vals: []byte{1, 2, 3},
+			want:  []float32{1, 2, 3, -1},
+			stats: Stats{PacketsReceived: 3, PlayedSamples: 4 * frame, ConcealedSamples: frame, ConcealmentEvents: 1},
+		},
+		{
+			name: "reordered", target: 0,
+			seqs: []uint16{10, 12, 11, 13}, vals: []byte{1, 3, 2, 4},
+			want:  []float32{1, 2, 3, 4},
+			stats: Stats{PacketsReceived: 4, PlayedSamples: 4 * frame},
+		},
+		{
+			name: "loss concealed", target: 0,
+			seqs: []uint16{10, 11, 13}, vals: []byte{1, 2, 4},
+			want:  []float32{1, 2, -1, 4},
+			stats: Stats{PacketsReceived: 3, PacketsLost: 1, ConcealedSamples: frame, ConcealmentEvents: 1, PlayedSamples: 4 * frame},
+		},
+		{
+			name: "wraparound", target: 0,
+			seqs: []uint16{65534, 65535, 0, 1}, vals: []byte{1, 2, 3, 4},
+			want:  []float32{1, 2, 3, 4},
+			stats: Stats{PacketsReceived: 4, PlayedSamples: 4 * frame},
+		},
+		{
+			name: "reordered across wraparound", target: 0,
+			seqs: []uint16{65535, 1, 0, 2}, vals: []byte{1, 3, 2, 4},
+			want:  []float32{1, 2, 3, 4},
+			stats: Stats{PacketsReceived: 4, PlayedSamples: 4 * frame},
+		},
+		{
+			name: "duplicate dropped", target: 0,
+			seqs: []uint16{5, 5, 6}, vals: []byte{1, 9, 2},
+			want:  []float32{1, 2},
+			stats: Stats{PacketsReceived: 3, PacketsDuplicated: 1, PlayedSamples: 2 * frame},
+		},
+		{
+			name: "undecodable concealed", target: 0,
+			seqs: []uint16{5, 6, 7}, vals: []byte{1, 0xff, 3},
+			want:  []float32{1, -1, 3},
+			stats: Stats{PacketsReceived: 3, DecodeErrors: 1, ConcealedSamples: frame, ConcealmentEvents: 1, PlayedSamples: 3 * frame},
+		},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			b := newBuffer(tc.target)
+			for i, s := range tc.seqs {
+				b.Insert(s, []byte{tc.vals[i]})
+			}
+			got := readFrames(t, b, len(tc.want))
+			if !equal(got, tc.want) {
+				t.Errorf("played %v, want %v", got, tc.want)
+			}
+			st := b.Stats()
+			st.BufferedSamples = 0
+			if st != tc.stats {
+				t.Errorf("stats %+v\nwant  %+v", st, tc.stats)
+			}
+		})
+	}
+}
+
+func TestWaitsForTarget(t *testing.T) {
+	b := newBuffer(3 * frame)
+	b.Insert(1, []byte{1})
+	b.Insert(2, []byte{2})
+	if got := readFrames(t, b, 2); !equal(got, []float32{0, 0}) {
+		t.Fatalf("below target played %v, want silence", got)
+	}
+	b.Insert(3, []byte{3})
+	if got := readFrames(t, b, 3); !equal(got, []float32{1, 2, 3}) {
+		t.Fatalf("at target played %v, want 1 2 3", got)
+	}
+}
+
+func TestLatePacketDiscarded(t *testing.T) {
+	b := newBuffer(0)
+	b.Insert(1, []byte{1})
+	b.Insert(3, []byte{3})
+	readFrames(t, b, 3) // 1, concealed, 3
+	b.Insert(2, []byte{2})
+	st := b.Stats()
+	if st.PacketsDiscarded != 1 {
+		t.Fatalf("PacketsDiscarded = %d, want 1", st.PacketsDiscarded)
+	}
+	if st.PacketsLost != 0 {
+		t.Fatalf("PacketsLost = %d, want 0 (it arrived, late)", st.PacketsLost)
+	}
+}
+
+func TestReadSplitsFrames(t *testing.T) {
+	b := newBuffer(0)
+	for i := range 4 {
+		b.Insert(uint16(i), []byte{byte(i + 1)})
+	}
+	out := make([]float32, 100) // not a divisor of the frame
+	var got []float32
+	for range 9 {
+		b.Read(out)
+		got = append(got, out...)
+	}
+	for i, v := range got {
+		if want := float32(i/frame + 1); v != want {
+			t.Fatalf("sample %d = %v, want %v", i, v, want)
+		}
+	}
+}
+
+func TestStreamStopsAndRestarts(t *testing.T) {
+	b := newBuffer(0)
+	b.Insert(100, []byte{1})
+	// Stream stops: the buffer conceals for 100 ms, then goes quiet.
+	got := readFrames(t, b, 1+giveUpSamples/frame+5)
+	if got[0] != 1 || got[1] != -1 || got[len(got)-1] != 0 {
+		t.Fatalf("after the stream stopped: first %v, second %v, last %v; want 1, -1, 0", got[0], got[1], got[len(got)-1])
+	}
+	// The sender comes back far ahead: the buffer starts again there.
+	b.Insert(5000, []byte{7})
+	b.Insert(5001, []byte{8})
+	if got := readFrames(t, b, 2); !equal(got, []float32{7, 8}) {
+		t.Fatalf("after restart played %v, want 7 8", got)
+	}
+	if st := b.Stats(); st.Resets != 1 {
+		t.Fatalf("Resets = %d, want 1", st.Resets)
+	}
+}
+
+func TestUnwrap(t *testing.T) {
+	for _, tc := range []struct {
+		highest int64
+		seq     uint16
+		want    int64
+	}{
+		{65535, 0, 65536},
+		{65536, 65535, 65535},
+		{65536 + 100, 99, 65536 + 99},
+		{3*65536 + 65530, 4, 4*65536 + 4},
+		{3*65536 + 4, 65530, 2*65536 + 65530},
+	} {
+		if got := unwrap(tc.highest, tc.seq); got != tc.want {
+			t.Errorf("unwrap(%d, %d) = %d, want %d", tc.highest, tc.seq, got, tc.want)
+		}
+	}
+}
+
+func BenchmarkInsertRead(b *testing.B) {
+	buf := newBuffer(frame)
+	out := make([]float32, 128)
+	payload := []byte{1, 2, 3}
+	seq := uint16(0)
+	b.ReportAllocs()
+	for b.Loop() {
+		buf.Insert(seq, payload)
+		seq++
+		buf.Read(out)
+		buf.Read(out)
+	}
+}

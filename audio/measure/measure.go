@@ -1,0 +1,128 @@
+// Package measure analyses recorded audio: levels in dBFS, the strength of
+// one frequency (Goertzel), and the delay between two signals by
+// cross-correlation. It works on whole buffers off the audio thread, for
+// tests, the demo's report and calibration.
+package measure
+
+import (
+	"math"
+	"math/cmplx"
+
+	"gonum.org/v1/gonum/dsp/fourier"
+)
+
+// RMS returns the root-mean-square level of p, linear.
+func RMS(p []float32) float64 {
+	if len(p) == 0 {
+		return 0
+	}
+	var sum float64
+	for _, v := range p {
+		sum += float64(v) * float64(v)
+	}
+	return math.Sqrt(sum / float64(len(p)))
+}
+
+// Peak returns the largest absolute sample of p, linear.
+func Peak(p []float32) float64 {
+	var peak float64
+	for _, v := range p {
+		peak = max(peak, math.Abs(float64(v)))
+	}
+	return peak
+}
+
+// DBFS converts a linear level to decibels relative to full scale; silence
+// is -Inf.
+func DBFS(level float64) float64 {
+	return 20 * math.Log10(level)
+}
+
+// Tone returns the amplitude of the sinusoid at hz in p (sampled at rate),
+// by the Goertzel algorithm: a sine of amplitude A at hz gives about A.
+func Tone(p []float32, hz, rate float64) float64 {
+	if len(p) == 0 {
+		return 0
+	}
+	w := 2 * math.Pi * hz / rate
+	c := 2 * math.Cos(w)
+	var s1, s2 float64
+	for _, v := range p {
+		s0 := float64(v) + c*s1 - s2
+		s2, s1 = s1, s0
+	}
+	power := s1*s1 + s2*s2 - c*s1*s2
+	return 2 * math.Sqrt(max(power, 0)) / float64(len(p))
+}
+
+// Delay finds where ref occurs in sig: the lag in samples, 0 ≤ lag ≤
+// maxLag, at which sig best matches ref, refined to a fraction of a sample.
+// score is the normalised correlation at that lag (1 = identical shape, 0 =
+// unrelated), a confidence figure.
+func Delay(ref, sig []float32, maxLag int) (lag, score float64) {
+	if len(ref) == 0 || len(sig) == 0 {
+		return 0, 0
+	}
+	maxLag = min(maxLag, len(sig)-1)
+	n := 1
+	for n < len(ref)+len(sig) {
+		n <<= 1
+	}
+	fft := fourier.NewFFT(n)
+	a := make([]float64, n)
+	b := make([]float64, n)
+	for i, v := range sig {
+		a[i] = float64(v)
+	}
+	for i, v := range ref {
+		b[i] = float64(v)
+	}
+	fa := fft.Coefficients(nil, a)
+	fb := fft.Coefficients(nil, b)
+	for i := range fa {
+		fa[i] *= cmplx.Conj(fb[i])
+	}
+	corr := fft.Sequence(nil, fa) // unnormalised: n × Σ sig[t+L]·ref[t]
+
+	// Energies of the overlapping parts, from prefix sums.
+	cumRef := prefixEnergy(ref)
+	cumSig := prefixEnergy(sig)
+	// Lags where less than half of ref overlaps sig are not considered:
+	// a few samples can match anything.
+	minOverlap := max(1, min(len(ref), len(sig))/2)
+	norm := func(l int) float64 {
+		overlap := min(len(ref), len(sig)-l)
+		if overlap < minOverlap {
+			return 0
+		}
+		er := cumRef[overlap]
+		es := cumSig[l+overlap] - cumSig[l]
+		if er <= 0 || es <= 0 {
+			return 0
+		}
+		return corr[l] / float64(n) / math.Sqrt(er*es)
+	}
+	best, bestScore := 0, math.Inf(-1)
+	for l := 0; l <= maxLag; l++ {
+		if s := norm(l); s > bestScore {
+			best, bestScore = l, s
+		}
+	}
+	lag = float64(best)
+	if best > 0 && best < maxLag {
+		// Parabolic interpolation around the peak of the raw correlation.
+		y0, y1, y2 := corr[best-1], corr[best], corr[best+1]
+		if d := y0 - 2*y1 + y2; d < 0 {
+			lag += 0.5 * (y0 - y2) / d
+		}
+	}
+	return lag, bestScore
+}
+
+func prefixEnergy(p []float32) []float64 {
+	cum := make([]float64, len(p)+1)
+	for i, v := range p {
+		cum[i+1] = cum[i] + float64(v)*float64(v)
+	}
+	return cum
+}

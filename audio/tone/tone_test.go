@@ -1,0 +1,66 @@
+package tone
+
+import (
+	"errors"
+	"io"
+	"math"
+	"testing"
+
+	"github.com/duetapp/duet/audio"
+)
+
+func TestSineLengthAndPeak(t *testing.T) {
+	s := &Sine{Hz: 1000, Amp: 0.5, Length: 1000}
+	buf := make([]float32, 4096)
+	n, err := audio.ReadFull(s, buf)
+	if n != 1000 || !errors.Is(err, io.EOF) {
+		t.Fatalf("read %d, %v; want 1000, EOF", n, err)
+	}
+	var peak float32
+	for _, v := range buf[:n] {
+		peak = max(peak, v)
+	}
+	if peak < 0.49 || peak > 0.5 {
+		t.Fatalf("peak %v, want 0.5", peak)
+	}
+}
+
+func TestChirpFadesAndPeaks(t *testing.T) {
+	c := Chirp(200, 4000, 4800, 0.8)
+	if c[0] != 0 || math.Abs(float64(c[len(c)-1])) > 1e-3 {
+		t.Fatalf("chirp does not fade: first %v last %v", c[0], c[len(c)-1])
+	}
+	var peak float32
+	for _, v := range c {
+		peak = max(peak, v)
+	}
+	if peak < 0.75 {
+		t.Fatalf("peak %v, want ~0.8", peak)
+	}
+}
+
+func TestVoiceIsReproducibleAndBounded(t *testing.T) {
+	a := &Voice{Base: 220, Amp: 0.5, Seed: 7, Length: audio.SampleRate}
+	b := &Voice{Base: 220, Amp: 0.5, Seed: 7, Length: audio.SampleRate}
+	c := &Voice{Base: 220, Amp: 0.5, Seed: 8, Length: audio.SampleRate}
+	pa, pb, pc := make([]float32, audio.SampleRate), make([]float32, audio.SampleRate), make([]float32, audio.SampleRate)
+	audio.ReadFull(a, pa)
+	audio.ReadFull(b, pb)
+	audio.ReadFull(c, pc)
+	same, differ := true, false
+	var energy float64
+	for i := range pa {
+		same = same && pa[i] == pb[i]
+		differ = differ || pa[i] != pc[i]
+		if pa[i] > 0.5 || pa[i] < -0.5 {
+			t.Fatalf("sample %d = %v beyond amplitude 0.5", i, pa[i])
+		}
+		energy += float64(pa[i] * pa[i])
+	}
+	if !same || !differ {
+		t.Fatalf("same seed same output: %v; other seed differs: %v", same, differ)
+	}
+	if energy == 0 {
+		t.Fatal("voice is silent")
+	}
+}

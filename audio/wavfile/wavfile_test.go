@@ -1,0 +1,135 @@
+package wavfile
+
+import (
+	"bytes"
+	"errors"
+	"math"
+	"os"
+	"path/filepath"
+	"testing"
+)
+
+func TestRoundTrip(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "a.wav")
+	w, err := Create(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	in := make([]float32, 1000)
+	for i := range in {
+		in[i] = float32(math.Sin(float64(i) / 10))
+	}
+	in[3] = 1.5 // clipped
+	if err := w.Write(in[:600]); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.Write(in[600:]); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	out, err := ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(out) != len(in) {
+		t.Fatalf("read %d samples, wrote %d", len(out), len(in))
+	}
+	for i := range in {
+		want := max(-1, min(1, in[i]))
+		if math.Abs(float64(out[i]-want)) > 1.0/16000 {
+			t.Fatalf("sample %d = %v, want %v", i, out[i], want)
+		}
+	}
+}
+
+// wavBytes builds a minimal PCM WAV by hand.
+func wavBytes(rate uint32, channels, bits uint16, format uint16, data []byte) []byte {
+	var b bytes.Buffer
+	le := func(v any) {
+		switch v := v.(type) {
+		case uint16:
+			b.Write([]byte{byte(v), byte(v >> 8)})
+		case uint32:
+			b.Write([]byte{byte(v), byte(v >> 8), byte(v >> 16), byte(v >> 24)})
+		}
+	}
+	b.WriteString("RIFF")
+	le(uint32(36 + len(data)))
+	b.WriteString("WAVEfmt ")
+	le(uint32(16))
+	le(format)
+	le(channels)
+	le(rate)
+	le(rate * uint32(channels) * uint32(bits/8))
+	le(channels * bits / 8)
+	le(bits)
+	b.WriteString("data")
+	le(uint32(len(data)))
+	b.Write(data)
+	return b.Bytes()
+}
+
+func TestDecode(t *testing.T) {
+	stereo16 := []byte{0x00, 0x40, 0x00, 0x20, 0x00, 0xc0, 0x00, 0xe0} // (0.5,0.25), (-0.5,-0.25)
+	for _, tc := range []struct {
+		name string
+		data []byte
+		want []float32
+		err  bool
+	}{
+		{"stereo 16-bit mixed down", wavBytes(48000, 2, 16, 1, stereo16), []float32{0.375, -0.375}, false},
+		{"8-bit unsigned", wavBytes(48000, 1, 8, 1, []byte{128, 192, 64}), []float32{0, 0.5, -0.5}, false},
+		{"24-bit", wavBytes(48000, 1, 24, 1, []byte{0, 0, 0x40}), []float32{0.5}, false},
+		{"44.1 kHz refused", wavBytes(44100, 1, 16, 1, []byte{0, 0}), nil, true},
+		{"float refused", wavBytes(48000, 1, 32, 3, []byte{0, 0, 0, 0}), nil, true},
+		{"empty", nil, nil, true},
+		{"not a WAV", []byte("hello, this is not a wav file at all, just some text......"), nil, true},
+		{"truncated header", wavBytes(48000, 1, 16, 1, []byte{1, 2})[:30], nil, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			got, err := Decode(bytes.NewReader(tc.data))
+			if tc.err {
+				if !errors.Is(err, ErrFormat) {
+					t.Fatalf("err = %v, want ErrFormat", err)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(got) != len(tc.want) {
+				t.Fatalf("got %v, want %v", got, tc.want)
+			}
+			for i := range got {
+				if math.Abs(float64(got[i]-tc.want[i])) > 1e-3 {
+					t.Fatalf("got %v, want %v", got, tc.want)
+				}
+			}
+		})
+	}
+}
+
+func TestReadFileMissing(t *testing.T) {
+	_, err := ReadFile(filepath.Join(t.TempDir(), "nope.wav"))
+	if !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("err = %v, want not-exist", err)
+	}
+}
+
+func FuzzDecode(f *testing.F) {
+	f.Add(wavBytes(48000, 1, 16, 1, []byte{1, 2, 3, 4}))
+	f.Add(wavBytes(48000, 2, 24, 1, []byte{1, 2, 3, 4, 5, 6}))
+	f.Add([]byte("RIFF"))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		p, err := Decode(bytes.NewReader(data))
+		if err == nil {
+			for _, v := range p {
+				if v < -1 || v > 1 || math.IsNaN(float64(v)) {
+					t.Fatalf("sample %v out of range", v)
+				}
+			}
+		}
+	})
+}
