@@ -1,0 +1,380 @@
+// Package peer is Duet's WebRTC connection between host and guest, on
+// pion/webrtc v4: one Opus audio track each way (the guest's voice to the
+// host, the host's mix to the guest) and one reliable data channel for
+// control messages. Media is DTLS-SRTP end to end.
+//
+// The host makes the offer, the guest answers; candidates trickle through
+// whatever signaling the caller uses (the package knows none). Voice packets
+// go out as RTP with the caller's own sequence numbers and timestamps (48 kHz
+// ticks, which the caller derives from capture positions) and come in
+// through Config.OnPacket, called from the peer's reader goroutine.
+//
+// Methods are safe for concurrent use. Close stops every goroutine the
+// peer started.
+package peer
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/pion/ice/v4"
+	"github.com/pion/interceptor"
+	"github.com/pion/rtp"
+	"github.com/pion/webrtc/v4"
+)
+
+// ErrClosed is returned by methods called after Close.
+var ErrClosed = errors.New("peer: closed")
+
+// opusPayloadType is the RTP payload type Duet offers for Opus, as browsers do.
+const opusPayloadType = 111
+
+// Config describes a peer.
+type Config struct {
+	// ICEServers are STUN/TURN URLs ("stun:host:port"); none is fine on a LAN.
+	ICEServers []webrtc.ICEServer
+	// Loopback restricts ICE to the loopback interface: tests and the demo.
+	Loopback bool
+	// OnPacket receives every incoming voice packet, from one goroutine;
+	// payload is only valid during the call.
+	OnPacket func(seq uint16, timestamp uint32, payload []byte)
+	// OnCandidate receives local ICE candidates to send to the other side.
+	OnCandidate func(webrtc.ICECandidateInit)
+	// OnControl receives messages from the other side's control channel.
+	OnControl func([]byte)
+	Logger    *slog.Logger
+}
+
+// Peer is one side of a duet's connection. See the package doc.
+type Peer struct {
+	cfg   Config
+	log   *slog.Logger
+	pc    *webrtc.PeerConnection
+	track *webrtc.TrackLocalStaticRTP
+
+	connected chan struct{}
+	ended     chan struct{}
+	endOnce   sync.Once
+	connOnce  sync.Once
+
+	mu        sync.Mutex
+	closed    bool
+	remoteSet bool
+	pending   []webrtc.ICECandidateInit
+	control   *webrtc.DataChannel
+	wg        sync.WaitGroup // reader goroutines
+
+	packetsSent     atomic.Int64
+	bytesSent       atomic.Int64
+	packetsReceived atomic.Int64
+	closeErr        error
+	closeOnce       sync.Once
+}
+
+// New creates a peer connection with its outgoing voice track.
+func New(cfg Config) (*Peer, error) {
+	log := cfg.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	api, err := newAPI(cfg, log)
+	if err != nil {
+		return nil, err
+	}
+	pc, err := api.NewPeerConnection(webrtc.Configuration{ICEServers: cfg.ICEServers})
+	if err != nil {
+		return nil, fmt.Errorf("peer: new connection: %w", err)
+	}
+	p := &Peer{
+		cfg:       cfg,
+		log:       log,
+		pc:        pc,
+		connected: make(chan struct{}),
+		ended:     make(chan struct{}),
+	}
+	p.track, err = webrtc.NewTrackLocalStaticRTP(opusCapability(), "voice", "duet")
+	if err != nil {
+		pc.Close()
+		return nil, fmt.Errorf("peer: new track: %w", err)
+	}
+	sender, err := pc.AddTrack(p.track)
+	if err != nil {
+		pc.Close()
+		return nil, fmt.Errorf("peer: add track: %w", err)
+	}
+	// Keep reading RTCP from the sender, or pion's interceptors stall.
+	p.wg.Go(func() {
+		buf := make([]byte, 1500)
+		for {
+			if _, _, err := sender.Read(buf); err != nil {
+				return
+			}
+		}
+	})
+	pc.OnTrack(p.onTrack)
+	pc.OnICECandidate(func(c *webrtc.ICECandidate) {
+		if c != nil && cfg.OnCandidate != nil {
+			cfg.OnCandidate(c.ToJSON())
+		}
+	})
+	pc.OnConnectionStateChange(func(s webrtc.PeerConnectionState) {
+		log.Debug("peer connection state", "state", s.String())
+		switch s {
+		case webrtc.PeerConnectionStateConnected:
+			p.connOnce.Do(func() { close(p.connected) })
+		case webrtc.PeerConnectionStateFailed, webrtc.PeerConnectionStateClosed:
+			p.endOnce.Do(func() { close(p.ended) })
+		}
+	})
+	pc.OnDataChannel(func(dc *webrtc.DataChannel) {
+		if dc.Label() == "control" {
+			p.setControl(dc)
+		}
+	})
+	return p, nil
+}
+
+func opusCapability() webrtc.RTPCodecCapability {
+	return webrtc.RTPCodecCapability{
+		MimeType:    webrtc.MimeTypeOpus,
+		ClockRate:   48000,
+		Channels:    2, // RFC 7587: always 2 in SDP; our voices are mono
+		SDPFmtpLine: "minptime=2.5;useinbandfec=0",
+	}
+}
+
+func newAPI(cfg Config, log *slog.Logger) (*webrtc.API, error) {
+	m := &webrtc.MediaEngine{}
+	if err := m.RegisterCodec(webrtc.RTPCodecParameters{
+		RTPCodecCapability: opusCapability(),
+		PayloadType:        opusPayloadType,
+	}, webrtc.RTPCodecTypeAudio); err != nil {
+		return nil, fmt.Errorf("peer: register opus: %w", err)
+	}
+	reg := &interceptor.Registry{}
+	if err := webrtc.RegisterDefaultInterceptors(m, reg); err != nil {
+		return nil, fmt.Errorf("peer: interceptors: %w", err)
+	}
+	s := webrtc.SettingEngine{LoggerFactory: slogFactory{log}}
+	if cfg.Loopback {
+		s.SetIncludeLoopbackCandidate(true)
+		s.SetInterfaceFilter(func(name string) bool { return name == "lo" })
+		s.SetICEMulticastDNSMode(ice.MulticastDNSModeDisabled)
+		s.SetNetworkTypes([]webrtc.NetworkType{webrtc.NetworkTypeUDP4})
+	}
+	return webrtc.NewAPI(webrtc.WithMediaEngine(m), webrtc.WithInterceptorRegistry(reg), webrtc.WithSettingEngine(s)), nil
+}
+
+func (p *Peer) onTrack(t *webrtc.TrackRemote, _ *webrtc.RTPReceiver) {
+	p.mu.Lock()
+	if p.closed {
+		p.mu.Unlock()
+		return
+	}
+	p.wg.Add(1)
+	p.mu.Unlock()
+	defer p.wg.Done()
+	p.log.Debug("incoming track", "codec", t.Codec().MimeType, "ssrc", t.SSRC())
+	buf := make([]byte, 1500)
+	var pkt rtp.Packet
+	for {
+		n, _, err := t.Read(buf)
+		if err != nil {
+			return
+		}
+		if err := pkt.Unmarshal(buf[:n]); err != nil {
+			continue // SRTP authenticated it, so this is a sender bug; skip it
+		}
+		p.packetsReceived.Add(1)
+		if p.cfg.OnPacket != nil {
+			p.cfg.OnPacket(pkt.SequenceNumber, pkt.Timestamp, pkt.Payload)
+		}
+	}
+}
+
+func (p *Peer) setControl(dc *webrtc.DataChannel) {
+	p.mu.Lock()
+	p.control = dc
+	p.mu.Unlock()
+	dc.OnMessage(func(m webrtc.DataChannelMessage) {
+		if p.cfg.OnControl != nil {
+			p.cfg.OnControl(m.Data)
+		}
+	})
+}
+
+// Offer makes the host's offer, with the control channel, and returns its SDP.
+func (p *Peer) Offer() (string, error) {
+	dc, err := p.pc.CreateDataChannel("control", nil)
+	if err != nil {
+		return "", fmt.Errorf("peer: control channel: %w", err)
+	}
+	p.setControl(dc)
+	offer, err := p.pc.CreateOffer(nil)
+	if err != nil {
+		return "", fmt.Errorf("peer: create offer: %w", err)
+	}
+	if err := p.pc.SetLocalDescription(offer); err != nil {
+		return "", fmt.Errorf("peer: set offer: %w", err)
+	}
+	return offer.SDP, nil
+}
+
+// Answer takes the host's offer and returns the guest's answer SDP.
+func (p *Peer) Answer(offerSDP string) (string, error) {
+	if err := p.setRemote(webrtc.SessionDescription{Type: webrtc.SDPTypeOffer, SDP: offerSDP}); err != nil {
+		return "", err
+	}
+	answer, err := p.pc.CreateAnswer(nil)
+	if err != nil {
+		return "", fmt.Errorf("peer: create answer: %w", err)
+	}
+	if err := p.pc.SetLocalDescription(answer); err != nil {
+		return "", fmt.Errorf("peer: set answer: %w", err)
+	}
+	return answer.SDP, nil
+}
+
+// Accept takes the guest's answer.
+func (p *Peer) Accept(answerSDP string) error {
+	return p.setRemote(webrtc.SessionDescription{Type: webrtc.SDPTypeAnswer, SDP: answerSDP})
+}
+
+func (p *Peer) setRemote(d webrtc.SessionDescription) error {
+	if err := p.pc.SetRemoteDescription(d); err != nil {
+		return fmt.Errorf("peer: remote %s: %w", d.Type, err)
+	}
+	p.mu.Lock()
+	p.remoteSet = true
+	pending := p.pending
+	p.pending = nil
+	p.mu.Unlock()
+	for _, c := range pending {
+		if err := p.pc.AddICECandidate(c); err != nil {
+			return fmt.Errorf("peer: remote candidate: %w", err)
+		}
+	}
+	return nil
+}
+
+// AddCandidate adds a remote ICE candidate; ones that arrive before the
+// remote description wait for it.
+func (p *Peer) AddCandidate(c webrtc.ICECandidateInit) error {
+	p.mu.Lock()
+	if !p.remoteSet {
+		p.pending = append(p.pending, c)
+		p.mu.Unlock()
+		return nil
+	}
+	p.mu.Unlock()
+	if err := p.pc.AddICECandidate(c); err != nil {
+		return fmt.Errorf("peer: remote candidate: %w", err)
+	}
+	return nil
+}
+
+// Connected is closed once media can flow.
+func (p *Peer) Connected() <-chan struct{} { return p.connected }
+
+// Ended is closed when the connection has failed or closed.
+func (p *Peer) Ended() <-chan struct{} { return p.ended }
+
+// WriteVoice sends one Opus packet with the given RTP sequence number and
+// timestamp.
+func (p *Peer) WriteVoice(seq uint16, timestamp uint32, payload []byte) error {
+	err := p.track.WriteRTP(&rtp.Packet{
+		Header: rtp.Header{
+			Version:        2,
+			PayloadType:    opusPayloadType,
+			SequenceNumber: seq,
+			Timestamp:      timestamp,
+		},
+		Payload: payload,
+	})
+	if err != nil {
+		return fmt.Errorf("peer: write voice: %w", err)
+	}
+	p.packetsSent.Add(1)
+	p.bytesSent.Add(int64(len(payload)))
+	return nil
+}
+
+// SendControl sends a message on the control channel, if it is open.
+func (p *Peer) SendControl(msg []byte) error {
+	p.mu.Lock()
+	dc := p.control
+	p.mu.Unlock()
+	if dc == nil || dc.ReadyState() != webrtc.DataChannelStateOpen {
+		return errors.New("peer: control channel not open")
+	}
+	if err := dc.Send(msg); err != nil {
+		return fmt.Errorf("peer: control: %w", err)
+	}
+	return nil
+}
+
+// Stats describe the connection.
+type Stats struct {
+	// Candidate is the local candidate type in use ("host", "srflx",
+	// "prflx", "relay"); empty until connected.
+	Candidate string
+	// Relayed reports whether media goes through a TURN relay.
+	Relayed bool
+	// Address is the remote address media flows to.
+	Address string
+	// RTT is the latest ICE round-trip time.
+	RTT time.Duration
+	// PacketsSent and BytesSent count outgoing voice packets and payload.
+	PacketsSent, BytesSent int64
+	// PacketsReceived counts incoming voice packets.
+	PacketsReceived int64
+	// RemotePacketsLost is the other side's count of our packets it lost,
+	// from RTCP receiver reports.
+	RemotePacketsLost int64
+}
+
+// Stats returns the connection's figures now.
+func (p *Peer) Stats() Stats {
+	s := Stats{
+		PacketsSent:     p.packetsSent.Load(),
+		BytesSent:       p.bytesSent.Load(),
+		PacketsReceived: p.packetsReceived.Load(),
+	}
+	if sctp := p.pc.SCTP(); sctp != nil {
+		if pair, err := sctp.Transport().ICETransport().GetSelectedCandidatePair(); err == nil && pair != nil {
+			s.Candidate = pair.Local.Typ.String()
+			s.Relayed = pair.Local.Typ == webrtc.ICECandidateTypeRelay || pair.Remote.Typ == webrtc.ICECandidateTypeRelay
+			s.Address = fmt.Sprintf("%s:%d", pair.Remote.Address, pair.Remote.Port)
+		}
+	}
+	for _, st := range p.pc.GetStats() {
+		switch st := st.(type) {
+		case webrtc.ICECandidatePairStats:
+			if st.Nominated && st.CurrentRoundTripTime > 0 {
+				s.RTT = time.Duration(st.CurrentRoundTripTime * float64(time.Second))
+			}
+		case webrtc.RemoteInboundRTPStreamStats:
+			s.RemotePacketsLost += int64(st.PacketsLost)
+		}
+	}
+	return s
+}
+
+// Close ends the connection and waits for the peer's goroutines.
+func (p *Peer) Close() error {
+	p.closeOnce.Do(func() {
+		p.mu.Lock()
+		p.closed = true
+		p.mu.Unlock()
+		if err := p.pc.Close(); err != nil {
+			p.closeErr = fmt.Errorf("peer: close: %w", err)
+		}
+		p.endOnce.Do(func() { close(p.ended) })
+		p.wg.Wait()
+	})
+	return p.closeErr
+}

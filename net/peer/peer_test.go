@@ -1,0 +1,207 @@
+package peer
+
+import (
+	"bytes"
+	"runtime"
+	"testing"
+	"time"
+
+	"github.com/pion/webrtc/v4"
+)
+
+type received struct {
+	seq     uint16
+	ts      uint32
+	payload []byte
+}
+
+// pair connects a host and a guest peer on loopback, relaying candidates
+// directly, and returns them with the channels their callbacks feed.
+func pair(t *testing.T) (host, guest *Peer, hostGot, guestGot chan received, hostCtl, guestCtl chan []byte) {
+	t.Helper()
+	hostGot, guestGot = make(chan received, 1000), make(chan received, 1000)
+	hostCtl, guestCtl = make(chan []byte, 10), make(chan []byte, 10)
+	var err error
+	toGuest := make(chan webrtc.ICECandidateInit, 100)
+	toHost := make(chan webrtc.ICECandidateInit, 100)
+	newPeer := func(got chan received, ctl chan []byte, out chan webrtc.ICECandidateInit) *Peer {
+		p, err := New(Config{
+			Loopback: true,
+			OnPacket: func(seq uint16, ts uint32, payload []byte) {
+				got <- received{seq, ts, bytes.Clone(payload)}
+			},
+			OnCandidate: func(c webrtc.ICECandidateInit) { out <- c },
+			OnControl:   func(m []byte) { ctl <- bytes.Clone(m) },
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	host = newPeer(hostGot, hostCtl, toGuest)
+	guest = newPeer(guestGot, guestCtl, toHost)
+	offer, err := host.Offer()
+	if err != nil {
+		t.Fatal(err)
+	}
+	answer, err := guest.Answer(offer)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := host.Accept(answer); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.After(10 * time.Second)
+	hostUp, guestUp := host.Connected(), guest.Connected()
+	for hostUp != nil || guestUp != nil {
+		select {
+		case c := <-toGuest:
+			if err := guest.AddCandidate(c); err != nil {
+				t.Fatal(err)
+			}
+		case c := <-toHost:
+			if err := host.AddCandidate(c); err != nil {
+				t.Fatal(err)
+			}
+		case <-hostUp:
+			hostUp = nil
+		case <-guestUp:
+			guestUp = nil
+		case <-deadline:
+			t.Fatal("peers did not connect within 10 s")
+		}
+	}
+	return host, guest, hostGot, guestGot, hostCtl, guestCtl
+}
+
+func TestVoiceBothWays(t *testing.T) {
+	before := runtime.NumGoroutine()
+	host, guest, hostGot, guestGot, hostCtl, guestCtl := pair(t)
+
+	// Media may flow a moment after ICE connects (DTLS-SRTP setup): send
+	// until the first packet arrives, then check a run of packets in order,
+	// across the 16-bit sequence wraparound.
+	send := func(from *Peer, got chan received) {
+		t.Helper()
+		deadline := time.After(10 * time.Second)
+		seq := uint16(65530)
+		ts := uint32(1 << 31)
+		for first := false; !first; {
+			if err := from.WriteVoice(seq, ts, []byte{0xf8, 0xff, 0xfe}); err != nil {
+				t.Fatal(err)
+			}
+			select {
+			case <-got:
+				first = true
+			case <-time.After(20 * time.Millisecond):
+			case <-deadline:
+				t.Fatal("no voice packet arrived within 10 s")
+			}
+		}
+		for i := range 20 {
+			seq++
+			ts += 240
+			if err := from.WriteVoice(seq, ts, []byte{byte(i)}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		for got1 := 0; got1 < 20; {
+			select {
+			case r := <-got:
+				if len(r.payload) != 1 {
+					continue // a late copy of the probe packet
+				}
+				want := uint16(65531 + int(r.payload[0]))
+				if r.seq != want || r.ts != uint32(1<<31)+240*uint32(r.payload[0]+1) {
+					t.Fatalf("packet %d: seq %d ts %d; want seq %d", r.payload[0], r.seq, r.ts, want)
+				}
+				got1++
+			case <-deadline:
+				t.Fatalf("only %d of 20 packets arrived", got1)
+			}
+		}
+	}
+	send(guest, hostGot)
+	send(host, guestGot)
+
+	for _, tc := range []struct {
+		from *Peer
+		to   chan []byte
+	}{{host, guestCtl}, {guest, hostCtl}} {
+		deadline := time.After(10 * time.Second)
+		for sent := false; !sent; {
+			if err := tc.from.SendControl([]byte(`{"type":"bye"}`)); err == nil {
+				sent = true
+				break
+			}
+			select {
+			case <-time.After(10 * time.Millisecond):
+			case <-deadline:
+				t.Fatal("control channel did not open within 10 s")
+			}
+		}
+		select {
+		case m := <-tc.to:
+			if string(m) != `{"type":"bye"}` {
+				t.Fatalf("control message %q", m)
+			}
+		case <-deadline:
+			t.Fatal("control message did not arrive")
+		}
+	}
+
+	st := host.Stats()
+	if st.Candidate != "host" || st.Relayed {
+		t.Errorf("host stats: candidate %q relayed %v, want a direct host candidate", st.Candidate, st.Relayed)
+	}
+	if st.PacketsSent < 21 || st.PacketsReceived < 21 {
+		t.Errorf("host stats: sent %d received %d, want ≥ 21 each", st.PacketsSent, st.PacketsReceived)
+	}
+
+	if err := host.Close(); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-guest.Ended():
+	case <-time.After(40 * time.Second):
+		t.Fatal("guest did not notice the host leaving")
+	}
+	if err := guest.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := guest.Close(); err != nil {
+		t.Fatalf("second Close: %v", err)
+	}
+	waitGoroutines(t, before)
+}
+
+func TestCandidatesBeforeOfferWait(t *testing.T) {
+	p, err := New(Config{Loopback: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	// A candidate before the remote description is held, not an error.
+	c := webrtc.ICECandidateInit{Candidate: "candidate:1 1 udp 2130706431 127.0.0.1 50000 typ host"}
+	if err := p.AddCandidate(c); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := p.Answer("v=0 garbage"); err == nil {
+		t.Fatal("Answer of a garbage offer succeeded")
+	}
+}
+
+// waitGoroutines waits, up to a deadline, for the goroutine count to come
+// back to what it was: a leak check.
+func waitGoroutines(t *testing.T, want int) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for runtime.NumGoroutine() > want {
+		if time.Now().After(deadline) {
+			buf := make([]byte, 1<<16)
+			n := runtime.Stack(buf, true)
+			t.Fatalf("%d goroutines left, want ≤ %d:\n%s", runtime.NumGoroutine(), want, buf[:n])
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
