@@ -1,0 +1,278 @@
+package signal
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/url"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/coder/websocket"
+)
+
+// byeTimeout bounds the bye that Close sends.
+const byeTimeout = time.Second
+
+// Conn is a client's connection to the rendezvous server.
+//
+// Send and Close are safe for concurrent use. Create, Join and Recv read
+// from the connection and must be called from one goroutine. The Conn owns
+// a goroutine that reads the socket, so a Recv whose ctx is done leaves the
+// connection usable; that goroutine stops when the socket ends or on Close.
+type Conn struct {
+	ws  *websocket.Conn
+	url string // as given to Dial, for errors
+
+	in       chan received // from readLoop; closed when it returns
+	readErr  error         // why readLoop returned; read after in is closed
+	done     chan struct{} // closed by Close
+	readDone chan struct{} // closed when readLoop has returned
+
+	pending []Message // kept by Create or Join for Recv; used by their goroutine only
+
+	mu     sync.Mutex
+	inRoom bool
+	host   bool
+
+	closeOnce sync.Once
+	closeErr  error
+}
+
+// received is one message or decoding error from readLoop.
+type received struct {
+	m   Message
+	err error
+}
+
+// Dial connects to the rendezvous server at serverURL, given as
+// http(s)://host:port or ws(s)://host:port, optionally with a path prefix
+// (a bare host:port means http). The WebSocket is at the path's /ws.
+func Dial(ctx context.Context, serverURL string) (*Conn, error) {
+	u, err := wsURL(serverURL)
+	if err != nil {
+		return nil, fmt.Errorf("signal: rendezvous server address %q: %w", serverURL, err)
+	}
+	ws, _, err := websocket.Dial(ctx, u, nil)
+	if err != nil {
+		return nil, fmt.Errorf("signal: cannot reach the rendezvous server at %s: %w", serverURL, err)
+	}
+	ws.SetReadLimit(readLimit)
+	c := &Conn{
+		ws:       ws,
+		url:      serverURL,
+		in:       make(chan received, 16),
+		done:     make(chan struct{}),
+		readDone: make(chan struct{}),
+	}
+	go c.readLoop()
+	return c, nil
+}
+
+// wsURL returns the WebSocket URL of the server at s.
+func wsURL(s string) (string, error) {
+	if !strings.Contains(s, "://") {
+		s = "http://" + s
+	}
+	u, err := url.Parse(s)
+	if err != nil {
+		return "", err
+	}
+	switch u.Scheme {
+	case "http", "ws":
+		u.Scheme = "ws"
+	case "https", "wss":
+		u.Scheme = "wss"
+	default:
+		return "", fmt.Errorf("scheme %q is not http, https, ws or wss", u.Scheme)
+	}
+	if u.Host == "" {
+		return "", errors.New("no host")
+	}
+	u.Path = strings.TrimSuffix(u.Path, "/")
+	if !strings.HasSuffix(u.Path, "/ws") {
+		u.Path += "/ws"
+	}
+	u.RawPath, u.Fragment, u.RawFragment = "", "", ""
+	return u.String(), nil
+}
+
+// readLoop reads messages for Recv until the socket ends or Close.
+func (c *Conn) readLoop() {
+	defer close(c.readDone)
+	defer close(c.in)
+	for {
+		_, data, err := c.ws.Read(context.Background())
+		if err != nil {
+			c.readErr = err
+			return
+		}
+		m, err := Decode(data)
+		select {
+		case c.in <- received{m, err}:
+		case <-c.done:
+			return
+		}
+	}
+}
+
+// Create asks for a new room, with this Conn as its host, and returns its
+// code. An error reply is returned as an *Error. Messages of other types
+// that arrive meanwhile are kept for Recv.
+func (c *Conn) Create(ctx context.Context) (Code, error) {
+	if err := c.Send(ctx, Message{Type: TypeCreate}); err != nil {
+		return "", err
+	}
+	m, err := c.await(ctx, TypeCreated)
+	if err != nil {
+		return "", err
+	}
+	return ParseCode(m.Room) // Decode has checked it
+}
+
+// Join joins the room with code as its guest. An error reply is returned
+// as an *Error: errors.Is(err, ErrRoomNotFound) or ErrRoomFull tell why.
+// Messages of other types that arrive meanwhile are kept for Recv.
+func (c *Conn) Join(ctx context.Context, code Code) error {
+	if err := c.Send(ctx, Message{Type: TypeJoin, Room: code.String()}); err != nil {
+		return err
+	}
+	_, err := c.await(ctx, TypeJoined)
+	return err
+}
+
+// await returns the next message of type want, or the next error reply as
+// an *Error, keeping other messages for Recv.
+func (c *Conn) await(ctx context.Context, want Type) (Message, error) {
+	for {
+		m, err := c.recv(ctx)
+		if err != nil {
+			return Message{}, err
+		}
+		switch m.Type {
+		case want:
+			return m, nil
+		case TypeError:
+			return Message{}, m.Error
+		}
+		c.pending = append(c.pending, m)
+	}
+}
+
+// Send sends m, setting its version. It is safe for concurrent use. As with
+// the WebSocket library underneath, a ctx done in the middle of a write
+// closes the connection.
+func (c *Conn) Send(ctx context.Context, m Message) error {
+	b, err := Encode(m)
+	if err != nil {
+		return err
+	}
+	if err := c.ws.Write(ctx, websocket.MessageText, b); err != nil {
+		if c.isClosed() {
+			return ErrClosed
+		}
+		return fmt.Errorf("signal: send %s to %s: %w", m.Type, c.url, err)
+	}
+	if m.Type == TypeBye {
+		c.setRoom(false, false)
+	}
+	return nil
+}
+
+// Recv returns the next message from the server. Error replies come as
+// messages of type error, not as errors: most concern one message and the
+// connection goes on. A message that does not decode is returned as an
+// error, and the connection goes on too. When the server closes the
+// connection the error wraps a websocket.CloseError; after Close it is
+// ErrClosed.
+func (c *Conn) Recv(ctx context.Context) (Message, error) {
+	if len(c.pending) > 0 {
+		m := c.pending[0]
+		c.pending = c.pending[1:]
+		return m, nil
+	}
+	return c.recv(ctx)
+}
+
+func (c *Conn) recv(ctx context.Context) (Message, error) {
+	select {
+	case r, ok := <-c.in:
+		if !ok {
+			if c.isClosed() {
+				return Message{}, ErrClosed
+			}
+			return Message{}, fmt.Errorf("signal: receive from %s: %w", c.url, c.readErr)
+		}
+		if r.err != nil {
+			return Message{}, r.err
+		}
+		c.track(r.m)
+		return r.m, nil
+	case <-ctx.Done():
+		return Message{}, fmt.Errorf("signal: receive: %w", ctx.Err())
+	}
+}
+
+// track follows whether c is in a room, for Close.
+func (c *Conn) track(m Message) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	switch {
+	case m.Type == TypeCreated:
+		c.inRoom, c.host = true, true
+	case m.Type == TypeJoined:
+		c.inRoom, c.host = true, false
+	case m.Type == TypePeerLeft && !c.host,
+		m.Type == TypeError && errors.Is(m.Error, ErrRoomExpired):
+		c.inRoom, c.host = false, false
+	}
+}
+
+func (c *Conn) setRoom(inRoom, host bool) {
+	c.mu.Lock()
+	c.inRoom, c.host = inRoom, host
+	c.mu.Unlock()
+}
+
+func (c *Conn) isClosed() bool {
+	select {
+	case <-c.done:
+		return true
+	default:
+		return false
+	}
+}
+
+// Close says bye if c is in a room and closes the connection with status
+// 1000 (normal closure). It waits for the close handshake, a few seconds
+// at most. Close is idempotent; later calls return what the first did.
+func (c *Conn) Close() error {
+	c.closeOnce.Do(func() {
+		c.mu.Lock()
+		inRoom := c.inRoom
+		c.inRoom = false
+		c.mu.Unlock()
+		if inRoom {
+			// The server treats a closed socket as bye too: this only
+			// makes the partner hear of it sooner. Errors do not matter.
+			ctx, cancel := context.WithTimeout(context.Background(), byeTimeout)
+			if b, err := Encode(Message{Type: TypeBye}); err == nil {
+				c.ws.Write(ctx, websocket.MessageText, b)
+			}
+			cancel()
+		}
+		close(c.done)
+		err := c.ws.Close(websocket.StatusNormalClosure, "")
+		<-c.readDone
+		// A socket that the server has closed or dropped already is not
+		// an error here.
+		if err != nil && !errors.Is(err, net.ErrClosed) && !errors.Is(err, io.EOF) &&
+			websocket.CloseStatus(err) == -1 {
+			c.closeErr = fmt.Errorf("signal: close: %w", err)
+		}
+	})
+	return c.closeErr
+}

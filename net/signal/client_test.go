@@ -1,0 +1,133 @@
+package signal
+
+import (
+	"context"
+	"errors"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+
+	"github.com/coder/websocket"
+)
+
+func TestWSURL(t *testing.T) {
+	tests := []struct{ in, want string }{
+		{"http://127.0.0.1:3838", "ws://127.0.0.1:3838/ws"},
+		{"http://127.0.0.1:3838/", "ws://127.0.0.1:3838/ws"},
+		{"https://duet.example", "wss://duet.example/ws"},
+		{"ws://host:3838", "ws://host:3838/ws"},
+		{"ws://host:3838/ws", "ws://host:3838/ws"},
+		{"wss://host/ws/", "wss://host/ws"},
+		{"https://duet.example/rendezvous/", "wss://duet.example/rendezvous/ws"},
+		{"HTTP://host:3838", "ws://host:3838/ws"},
+		{"host:3838", "ws://host:3838/ws"},
+		{"[::1]:3838", "ws://[::1]:3838/ws"},
+		{"http://host/?a=b#frag", "ws://host/ws?a=b"},
+	}
+	for _, tt := range tests {
+		if got, err := wsURL(tt.in); err != nil || got != tt.want {
+			t.Errorf("wsURL(%q) = %q, %v, want %q", tt.in, got, err, tt.want)
+		}
+	}
+	for _, in := range []string{"ftp://host", "http://", "http://host:port:x", "://x"} {
+		if got, err := wsURL(in); err == nil {
+			t.Errorf("wsURL(%q) = %q, want an error", in, got)
+		}
+	}
+}
+
+func TestDialUnreachable(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	url := "http://" + ln.Addr().String()
+	ln.Close() // nothing listens there now
+
+	_, err = Dial(testCtx(t), url)
+	if err == nil {
+		t.Fatal("Dial succeeded")
+	}
+	if want := "cannot reach the rendezvous server at " + url + ": "; !strings.Contains(err.Error(), want) {
+		t.Errorf("Dial error %q, want it to contain %q", err, want)
+	}
+	if _, err := Dial(testCtx(t), "ftp://host"); err == nil || !strings.Contains(err.Error(), `"ftp://host"`) {
+		t.Errorf("Dial(ftp) error %v, want one naming the address", err)
+	}
+}
+
+func TestConnClose(t *testing.T) {
+	_, url := newTestServer(t, ServerConfig{})
+	c, err := Dial(testCtx(t), url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// A Recv given up on leaves the connection usable.
+	ctx, cancel := context.WithCancel(testCtx(t))
+	cancel()
+	if _, err := c.Recv(ctx); !errors.Is(err, context.Canceled) {
+		t.Fatalf("Recv(cancelled) = %v, want context.Canceled", err)
+	}
+	if _, err := c.Create(testCtx(t)); err != nil {
+		t.Fatalf("Create after a cancelled Recv: %v", err)
+	}
+
+	if err := c.Close(); err != nil {
+		t.Fatalf("Close: %v", err)
+	}
+	if err := c.Close(); err != nil {
+		t.Errorf("second Close: %v", err)
+	}
+	if _, err := c.Recv(testCtx(t)); !errors.Is(err, ErrClosed) {
+		t.Errorf("Recv after Close = %v, want ErrClosed", err)
+	}
+	if err := c.Send(testCtx(t), Message{Type: TypeCreate}); !errors.Is(err, ErrClosed) {
+		t.Errorf("Send after Close = %v, want ErrClosed", err)
+	}
+}
+
+// TestCreateKeepsOtherMessages checks that messages arriving while Create
+// waits for its reply are delivered by Recv afterwards, in order.
+func TestCreateKeepsOtherMessages(t *testing.T) {
+	t.Cleanup(func() { checkNoLeaks(t) })
+	ts := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		ws, err := websocket.Accept(w, r, nil)
+		if err != nil {
+			return
+		}
+		defer ws.CloseNow()
+		ctx := context.Background() // the client closes the socket
+		if _, data, err := ws.Read(ctx); err != nil || !strings.Contains(string(data), `"create"`) {
+			t.Errorf("fake server read %s, %v; want create", data, err)
+			return
+		}
+		for _, s := range []string{
+			`{"v":1,"type":"peer-left"}`,
+			`{"v":1,"type":"offer","sdp":"x"}`,
+			`{"v":1,"type":"created","room":"K7QM-3XRT"}`,
+			`{"v":1,"type":"answer","sdp":"y"}`,
+		} {
+			if err := ws.Write(ctx, websocket.MessageText, []byte(s)); err != nil {
+				t.Error(err)
+				return
+			}
+		}
+		for { // until the client closes
+			if _, _, err := ws.Read(ctx); err != nil {
+				return
+			}
+		}
+	}))
+	t.Cleanup(ts.Close)
+
+	c := dial(t, ts.URL)
+	code, err := c.Create(testCtx(t))
+	if err != nil || code != "K7QM3XRT" {
+		t.Fatalf("Create = %q, %v; want K7QM3XRT", code, err)
+	}
+	for _, want := range []Type{TypePeerLeft, TypeOffer, TypeAnswer} {
+		recv(t, c, want)
+	}
+}

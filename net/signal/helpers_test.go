@@ -1,0 +1,219 @@
+package signal
+
+import (
+	"bytes"
+	"context"
+	"log/slog"
+	"net/http/httptest"
+	"runtime"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/coder/websocket"
+)
+
+// timeout bounds every wait in the tests.
+const timeout = 10 * time.Second
+
+// testCtx returns a context that ends with the test or after timeout.
+func testCtx(t *testing.T) context.Context {
+	ctx, cancel := context.WithTimeout(t.Context(), timeout)
+	t.Cleanup(cancel)
+	return ctx
+}
+
+// fakeClock is a settable ServerConfig.Now.
+type fakeClock struct {
+	mu  sync.Mutex
+	now time.Time
+}
+
+func newFakeClock() *fakeClock {
+	return &fakeClock{now: time.Date(2025, 6, 1, 20, 0, 0, 0, time.UTC)}
+}
+
+func (c *fakeClock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.now
+}
+
+func (c *fakeClock) Advance(d time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.now = c.now.Add(d)
+}
+
+// logBuffer is a concurrency-safe log destination.
+type logBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *logBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *logBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+// newTestServer serves a Server on loopback. When the test ends it closes
+// the clients, the server and the listener, in that order, and then checks
+// that no goroutine of the server, the clients or the websocket library is
+// left.
+func newTestServer(t *testing.T, cfg ServerConfig) (*Server, string) {
+	t.Helper()
+	t.Cleanup(func() { checkNoLeaks(t) })
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.NewTextHandler(t.Output(), &slog.HandlerOptions{Level: slog.LevelDebug}))
+	}
+	s := NewServer(cfg)
+	ts := httptest.NewServer(s)
+	t.Cleanup(ts.Close)
+	t.Cleanup(func() {
+		if err := s.Close(); err != nil {
+			t.Errorf("Server.Close: %v", err)
+		}
+	})
+	return s, ts.URL
+}
+
+// checkNoLeaks fails t if goroutines of this package or of the websocket
+// library are still running after a few seconds.
+func checkNoLeaks(t *testing.T) {
+	t.Helper()
+	deadline := time.NewTimer(timeout)
+	defer deadline.Stop()
+	tick := time.NewTicker(5 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		leaks := leakedGoroutines()
+		if len(leaks) == 0 {
+			return
+		}
+		select {
+		case <-deadline.C:
+			t.Fatalf("%d goroutines leaked:\n\n%s", len(leaks), strings.Join(leaks, "\n\n"))
+		case <-tick.C:
+		}
+	}
+}
+
+func leakedGoroutines() []string {
+	buf := make([]byte, 1<<20)
+	buf = buf[:runtime.Stack(buf, true)]
+	var leaks []string
+	for g := range strings.SplitSeq(string(buf), "\n\n") {
+		if strings.Contains(g, "duetapp/duet/net/signal.(*") || strings.Contains(g, "github.com/coder/websocket") {
+			leaks = append(leaks, g)
+		}
+	}
+	return leaks
+}
+
+// dial connects a client, closed when the test ends.
+func dial(t *testing.T, url string) *Conn {
+	t.Helper()
+	c, err := Dial(testCtx(t), url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if err := c.Close(); err != nil {
+			t.Errorf("Conn.Close: %v", err)
+		}
+	})
+	return c
+}
+
+// recv returns the next message of c, which must have type want.
+func recv(t *testing.T, c *Conn, want Type) Message {
+	t.Helper()
+	m, err := c.Recv(testCtx(t))
+	if err != nil {
+		t.Fatalf("Recv, waiting for %s: %v", want, err)
+	}
+	if m.Type != want {
+		t.Fatalf("Recv = %+v (error %v), want type %s", m, m.Error, want)
+	}
+	return m
+}
+
+// recvError returns the error of c's next message, which must be an error
+// message of the kind want.
+func recvError(t *testing.T, c *Conn, want *Error) *Error {
+	t.Helper()
+	m := recv(t, c, TypeError)
+	if m.Error.Code != want.Code {
+		t.Fatalf("got error %s (%q), want %s", m.Error.Code, m.Error.Message, want.Code)
+	}
+	return m.Error
+}
+
+// recvClosed checks that c's connection is closed by the server with code.
+func recvClosed(t *testing.T, c *Conn, code websocket.StatusCode) {
+	t.Helper()
+	m, err := c.Recv(testCtx(t))
+	if err == nil {
+		t.Fatalf("Recv = %+v, want the connection closed with %v", m, code)
+	}
+	if got := websocket.CloseStatus(err); got != code {
+		t.Fatalf("Recv error %v has close status %v, want %v", err, got, code)
+	}
+}
+
+// pair makes a room with a host and a guest.
+func pair(t *testing.T, url string) (host, guest *Conn, code Code) {
+	t.Helper()
+	host, guest = dial(t, url), dial(t, url)
+	code, err := host.Create(testCtx(t))
+	if err != nil {
+		t.Fatalf("Create: %v", err)
+	}
+	if err := guest.Join(testCtx(t), code); err != nil {
+		t.Fatalf("Join: %v", err)
+	}
+	if m := recv(t, host, TypePeerJoined); m.Room != code.String() {
+		t.Errorf("peer-joined room = %q, want %q", m.Room, code)
+	}
+	return host, guest, code
+}
+
+// dialRaw opens a bare WebSocket to the server, to send what Conn won't.
+func dialRaw(t *testing.T, url string) *websocket.Conn {
+	t.Helper()
+	ws, _, err := websocket.Dial(testCtx(t), url+"/ws", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ws.SetReadLimit(readLimit)
+	t.Cleanup(func() { ws.CloseNow() })
+	return ws
+}
+
+func writeRaw(t *testing.T, ws *websocket.Conn, typ websocket.MessageType, s string) {
+	t.Helper()
+	if err := ws.Write(testCtx(t), typ, []byte(s)); err != nil {
+		t.Fatalf("write: %v", err)
+	}
+}
+
+func readRaw(t *testing.T, ws *websocket.Conn) Message {
+	t.Helper()
+	_, data, err := ws.Read(testCtx(t))
+	if err != nil {
+		t.Fatalf("read: %v", err)
+	}
+	m, err := Decode(data)
+	if err != nil {
+		t.Fatalf("server sent %s: %v", data, err)
+	}
+	return m
+}

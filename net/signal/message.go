@@ -1,0 +1,128 @@
+package signal
+
+import (
+	"encoding/json"
+	"fmt"
+)
+
+// Version is the protocol version this package speaks. Every message
+// carries it; a message of another version is rejected with ErrVersion.
+const Version = 1
+
+// MaxMessageSize is the largest message, in bytes of JSON, that Decode and
+// Encode accept and the server reads.
+const MaxMessageSize = 64 << 10
+
+// Type is the type of a Message.
+type Type string
+
+// Message types. The comments say who sends each and which fields it needs.
+const (
+	TypeCreate     Type = "create"      // host → server: make me a room
+	TypeCreated    Type = "created"     // server → host: {room}
+	TypeJoin       Type = "join"        // guest → server: {room}
+	TypeJoined     Type = "joined"      // server → guest: {room}
+	TypePeerJoined Type = "peer-joined" // server → host: a guest is in the room
+	TypeOffer      Type = "offer"       // relayed, {sdp}
+	TypeAnswer     Type = "answer"      // relayed, {sdp}
+	TypeCandidate  Type = "candidate"   // relayed, {candidate}; trickle ICE
+	TypeBye        Type = "bye"         // client → server: I am leaving
+	TypePeerLeft   Type = "peer-left"   // server → remaining participant
+	TypeError      Type = "error"       // server → client, {error}
+)
+
+// Message is one protocol message, one JSON object per WebSocket text
+// message. Which fields are set depends on Type.
+type Message struct {
+	V         int        `json:"v"`
+	Type      Type       `json:"type"`
+	Room      string     `json:"room,omitempty"`
+	SDP       string     `json:"sdp,omitempty"`
+	Candidate *Candidate `json:"candidate,omitempty"`
+	Error     *Error     `json:"error,omitempty"`
+}
+
+// Candidate is a trickled ICE candidate. It mirrors pion's
+// webrtc.ICECandidateInit field for field, so that package signal does not
+// depend on pion. An empty Candidate string signals the end of candidates.
+type Candidate struct {
+	Candidate        string  `json:"candidate"`
+	SDPMid           *string `json:"sdpMid,omitempty"`
+	SDPMLineIndex    *uint16 `json:"sdpMLineIndex,omitempty"`
+	UsernameFragment *string `json:"usernameFragment,omitempty"`
+}
+
+// Decode parses and checks one message. It rejects messages larger than
+// MaxMessageSize, invalid JSON, another Version, an unknown Type and
+// messages that miss a field their type needs; unknown fields are ignored.
+// The error wraps an *Error (ErrTooLarge, ErrBadMessage or ErrVersion)
+// that the server sends back as it is.
+func Decode(data []byte) (Message, error) {
+	if len(data) > MaxMessageSize {
+		return Message{}, fmt.Errorf("signal: decode: %w", errorf(ErrTooLarge,
+			"the message has %d bytes, more than the limit of %d", len(data), MaxMessageSize))
+	}
+	var m Message
+	if err := json.Unmarshal(data, &m); err != nil {
+		return Message{}, fmt.Errorf("signal: decode: %w", errorf(ErrBadMessage,
+			"the message is not a valid JSON object: %v", err))
+	}
+	if err := m.check(); err != nil {
+		return Message{}, fmt.Errorf("signal: decode: %w", err)
+	}
+	return m, nil
+}
+
+// Encode sets m.V to Version and returns m as JSON. It rejects a message
+// that Decode would reject.
+func Encode(m Message) ([]byte, error) {
+	m.V = Version
+	if err := m.check(); err != nil {
+		return nil, fmt.Errorf("signal: encode: %w", err)
+	}
+	b, err := json.Marshal(m)
+	if err != nil {
+		return nil, fmt.Errorf("signal: encode: %w", err)
+	}
+	if len(b) > MaxMessageSize {
+		return nil, fmt.Errorf("signal: encode: %w", errorf(ErrTooLarge,
+			"the %s message has %d bytes, more than the limit of %d", m.Type, len(b), MaxMessageSize))
+	}
+	return b, nil
+}
+
+// check reports what makes m invalid, as an *Error.
+func (m *Message) check() *Error {
+	if m.V == 0 {
+		return errorf(ErrVersion, "the message has no protocol version (v): this side speaks version %d", Version)
+	}
+	if m.V != Version {
+		return errorf(ErrVersion,
+			"the other side speaks signaling protocol version %d and this side version %d: update Duet on both ends",
+			m.V, Version)
+	}
+	switch m.Type {
+	case TypeCreate, TypePeerJoined, TypeBye, TypePeerLeft:
+	case TypeJoin, TypeCreated, TypeJoined:
+		if _, err := ParseCode(m.Room); err != nil {
+			return errorf(ErrBadMessage, "the %s message has no valid room code: %s is not one", m.Type, quote(m.Room))
+		}
+	case TypeOffer, TypeAnswer:
+		if m.SDP == "" {
+			return errorf(ErrBadMessage, "the %s message has no session description (sdp)", m.Type)
+		}
+	case TypeCandidate:
+		if m.Candidate == nil {
+			return errorf(ErrBadMessage, "the candidate message has no candidate")
+		}
+	case TypeError:
+		if m.Error == nil || m.Error.Code == "" {
+			return errorf(ErrBadMessage, "the error message has no error code")
+		}
+	case "":
+		return errorf(ErrBadMessage, "the message has no type")
+	default:
+		return errorf(ErrBadMessage, "the message type %s is unknown", quote(string(m.Type)))
+	}
+	return nil
+}

@@ -1,0 +1,511 @@
+package signal
+
+import (
+	"bytes"
+	"errors"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/coder/websocket"
+)
+
+func TestRelay(t *testing.T) {
+	s, url := newTestServer(t, ServerConfig{})
+	host, guest, _ := pair(t, url)
+	if got := s.Rooms(); got != 1 {
+		t.Errorf("Rooms() = %d, want 1", got)
+	}
+
+	largest := strings.Repeat("a", MaxMessageSize-len(`{"v":1,"type":"offer","sdp":""}`))
+	steps := []struct {
+		from, to *Conn
+		m        Message
+	}{
+		{host, guest, Message{Type: TypeOffer, SDP: "v=0\r\no=- 1 2 IN IP4 127.0.0.1\r\ns=-\r\n"}},
+		{guest, host, Message{Type: TypeAnswer, SDP: "v=0\r\no=- 3 4 IN IP4 127.0.0.1\r\ns=-\r\n"}},
+		{host, guest, Message{Type: TypeCandidate, Candidate: &Candidate{
+			Candidate:        "candidate:1 1 udp 2130706431 127.0.0.1 5000 typ host",
+			SDPMid:           ptr("0"),
+			SDPMLineIndex:    ptr(uint16(0)),
+			UsernameFragment: ptr("h0st"),
+		}}},
+		{guest, host, Message{Type: TypeCandidate, Candidate: &Candidate{
+			Candidate:     "candidate:2 1 udp 1694498815 192.0.2.7 6000 typ srflx raddr 0.0.0.0 rport 0",
+			SDPMLineIndex: ptr(uint16(1)),
+		}}},
+		{guest, host, Message{Type: TypeCandidate, Candidate: &Candidate{}}}, // end of candidates
+		{host, guest, Message{Type: TypeOffer, SDP: largest}},
+	}
+	for i, st := range steps {
+		if err := st.from.Send(testCtx(t), st.m); err != nil {
+			t.Fatalf("step %d: Send: %v", i, err)
+		}
+		got := recv(t, st.to, st.m.Type)
+		want := st.m
+		want.V = Version
+		if !equalMessages(got, want) {
+			t.Errorf("step %d: relayed %+v, want %+v", i, got, want)
+		}
+	}
+}
+
+func equalMessages(a, b Message) bool {
+	ea, _ := Encode(a)
+	eb, _ := Encode(b)
+	return a.V == b.V && bytes.Equal(ea, eb)
+}
+
+func TestJoinUnknownRoom(t *testing.T) {
+	_, url := newTestServer(t, ServerConfig{})
+	c := dial(t, url)
+	code, err := ParseCode("K7QM-3XRT")
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = c.Join(testCtx(t), code)
+	if !errors.Is(err, ErrRoomNotFound) {
+		t.Fatalf("Join(unknown) = %v, want ErrRoomNotFound", err)
+	}
+	var e *Error
+	if !errors.As(err, &e) || !strings.Contains(e.Message, "K7QM-3XRT") {
+		t.Errorf("Join(unknown) error %q does not name the code", err)
+	}
+	// The socket stays usable.
+	if _, err := c.Create(testCtx(t)); err != nil {
+		t.Errorf("Create after a failed Join: %v", err)
+	}
+}
+
+func TestRoomFull(t *testing.T) {
+	_, url := newTestServer(t, ServerConfig{})
+	_, _, code := pair(t, url)
+	third := dial(t, url)
+	err := third.Join(testCtx(t), code)
+	if !errors.Is(err, ErrRoomFull) {
+		t.Fatalf("third Join = %v, want ErrRoomFull", err)
+	}
+	if want := "room " + code.String() + " is full: a duet has two singers"; err.Error() != want {
+		t.Errorf("third Join error %q, want %q", err, want)
+	}
+}
+
+func TestNeedsRoom(t *testing.T) {
+	_, url := newTestServer(t, ServerConfig{})
+	c := dial(t, url)
+	ctx := testCtx(t)
+	send := func(m Message) {
+		t.Helper()
+		if err := c.Send(ctx, m); err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	send(Message{Type: TypeOffer, SDP: "v=0\r\n"})
+	if e := recvError(t, c, ErrNotInRoom); !strings.Contains(e.Message, "create or join") {
+		t.Errorf("offer before create: %q", e.Message)
+	}
+	send(Message{Type: TypeBye})
+	recvError(t, c, ErrNotInRoom)
+
+	code, err := c.Create(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	send(Message{Type: TypeCandidate, Candidate: &Candidate{Candidate: "x"}})
+	if e := recvError(t, c, ErrNotInRoom); !strings.Contains(e.Message, "no partner in room "+code.String()) {
+		t.Errorf("candidate without partner: %q", e.Message)
+	}
+	if _, err := c.Create(ctx); !errors.Is(err, ErrAlreadyInRoom) {
+		t.Errorf("second Create = %v, want ErrAlreadyInRoom", err)
+	}
+	if err := c.Join(ctx, code); !errors.Is(err, ErrAlreadyInRoom) {
+		t.Errorf("Join of own room = %v, want ErrAlreadyInRoom", err)
+	}
+	send(Message{Type: TypePeerLeft})
+	recvError(t, c, ErrBadMessage)
+}
+
+func TestMalformedMessage(t *testing.T) {
+	_, url := newTestServer(t, ServerConfig{})
+	host, guest, _ := pair(t, url) // another room, which must keep working
+	ws := dialRaw(t, url)
+
+	tests := []struct {
+		typ  websocket.MessageType
+		in   string
+		want *Error
+	}{
+		{websocket.MessageText, `{"v":1,"type":`, ErrBadMessage},
+		{websocket.MessageText, `hello`, ErrBadMessage},
+		{websocket.MessageText, `{"v":1,"type":"dance"}`, ErrBadMessage},
+		{websocket.MessageText, `{"v":1,"type":"offer"}`, ErrBadMessage},
+		{websocket.MessageText, `{"v":1,"type":"join","room":"nope"}`, ErrBadMessage},
+		{websocket.MessageText, `{"v":7,"type":"create"}`, ErrVersion},
+		{websocket.MessageBinary, `{"v":1,"type":"create"}`, ErrBadMessage},
+	}
+	for _, tt := range tests {
+		writeRaw(t, ws, tt.typ, tt.in)
+		m := readRaw(t, ws)
+		if m.Type != TypeError || m.Error.Code != tt.want.Code {
+			t.Errorf("%s: reply %+v, want error %s", tt.in, m, tt.want.Code)
+		}
+		if m.Type == TypeError && m.Error.Message == "" {
+			t.Errorf("%s: error without message", tt.in)
+		}
+	}
+
+	writeRaw(t, ws, websocket.MessageText, `{"v":1,"type":"create"}`)
+	if m := readRaw(t, ws); m.Type != TypeCreated {
+		t.Errorf("create after malformed messages: %+v", m)
+	}
+	if err := host.Send(testCtx(t), Message{Type: TypeOffer, SDP: "v=0\r\n"}); err != nil {
+		t.Fatal(err)
+	}
+	recv(t, guest, TypeOffer)
+}
+
+func TestTooLarge(t *testing.T) {
+	_, url := newTestServer(t, ServerConfig{})
+	host, guest, _ := pair(t, url)
+
+	for _, size := range []int{MaxMessageSize + 1, readLimit + 1, 1 << 20} {
+		ws := dialRaw(t, url)
+		big := `{"v":1,"type":"offer","sdp":"` + strings.Repeat("a", size-len(`{"v":1,"type":"offer","sdp":""}`)) + `"}`
+		writeRaw(t, ws, websocket.MessageText, big)
+		if m := readRaw(t, ws); m.Type != TypeError || m.Error.Code != ErrTooLarge.Code {
+			t.Fatalf("reply to a message of %d bytes: %+v, want error too-large", size, m)
+		}
+		_, _, err := ws.Read(testCtx(t))
+		if got := websocket.CloseStatus(err); got != websocket.StatusMessageTooBig {
+			t.Errorf("after too-large: Read error %v, close status %v, want %v", err, got, websocket.StatusMessageTooBig)
+		}
+	}
+
+	// Other rooms are not disturbed.
+	if err := guest.Send(testCtx(t), Message{Type: TypeAnswer, SDP: "v=0\r\n"}); err != nil {
+		t.Fatal(err)
+	}
+	recv(t, host, TypeAnswer)
+}
+
+func TestGuestLeaves(t *testing.T) {
+	for _, how := range []string{"bye", "close", "drop"} {
+		t.Run(how, func(t *testing.T) {
+			s, url := newTestServer(t, ServerConfig{})
+			host, guest, code := pair(t, url)
+			switch how {
+			case "bye": // stays connected
+				if err := guest.Send(testCtx(t), Message{Type: TypeBye}); err != nil {
+					t.Fatal(err)
+				}
+			case "close": // Close says bye
+				if err := guest.Close(); err != nil {
+					t.Fatal(err)
+				}
+			case "drop": // the socket just ends, without bye or close handshake
+				guest.ws.CloseNow()
+			}
+			if m := recv(t, host, TypePeerLeft); m.Room != code.String() {
+				t.Errorf("peer-left room = %q, want %q", m.Room, code)
+			}
+			if got := s.Rooms(); got != 1 {
+				t.Errorf("Rooms() = %d after the guest left, want 1", got)
+			}
+
+			next := dial(t, url)
+			if err := next.Join(testCtx(t), code); err != nil {
+				t.Fatalf("new guest: Join: %v", err)
+			}
+			recv(t, host, TypePeerJoined)
+			if err := next.Send(testCtx(t), Message{Type: TypeAnswer, SDP: "v=0\r\n"}); err != nil {
+				t.Fatal(err)
+			}
+			recv(t, host, TypeAnswer)
+		})
+	}
+}
+
+func TestHostLeaves(t *testing.T) {
+	for _, how := range []string{"bye", "close"} {
+		t.Run(how, func(t *testing.T) {
+			s, url := newTestServer(t, ServerConfig{})
+			host, guest, code := pair(t, url)
+			if how == "bye" {
+				if err := host.Send(testCtx(t), Message{Type: TypeBye}); err != nil {
+					t.Fatal(err)
+				}
+			} else if err := host.Close(); err != nil {
+				t.Fatal(err)
+			}
+			recv(t, guest, TypePeerLeft)
+			if got := s.Rooms(); got != 0 {
+				t.Errorf("Rooms() = %d after the host left, want 0", got)
+			}
+			if err := dial(t, url).Join(testCtx(t), code); !errors.Is(err, ErrRoomNotFound) {
+				t.Errorf("Join of the deleted room = %v, want ErrRoomNotFound", err)
+			}
+			// The guest is in no room now and may host one.
+			if _, err := guest.Create(testCtx(t)); err != nil {
+				t.Errorf("guest Create after peer-left: %v", err)
+			}
+		})
+	}
+}
+
+func TestRoomExpiry(t *testing.T) {
+	clock := newFakeClock()
+	s, url := newTestServer(t, ServerConfig{RoomTTL: time.Hour, Now: clock.Now})
+	host := dial(t, url)
+	code, err := host.Create(testCtx(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	clock.Advance(59 * time.Minute)
+	s.expireIdle()
+	guest := dial(t, url)
+	if err := guest.Join(testCtx(t), code); err != nil {
+		t.Fatalf("Join before expiry: %v", err)
+	}
+	recv(t, host, TypePeerJoined)
+
+	clock.Advance(2 * time.Hour) // a room with a guest does not expire
+	s.expireIdle()
+	if err := guest.Close(); err != nil {
+		t.Fatal(err)
+	}
+	recv(t, host, TypePeerLeft)
+
+	clock.Advance(59 * time.Minute) // the wait starts again when the guest leaves
+	s.expireIdle()
+	if got := s.Rooms(); got != 1 {
+		t.Fatalf("Rooms() = %d 59 minutes after the guest left, want 1", got)
+	}
+
+	clock.Advance(time.Minute)
+	s.expireIdle()
+	if e := recvError(t, host, ErrRoomExpired); !strings.Contains(e.Message, code.String()) {
+		t.Errorf("expiry error %q does not name the room", e.Message)
+	}
+	recvClosed(t, host, websocket.StatusNormalClosure)
+	if got := s.Rooms(); got != 0 {
+		t.Errorf("Rooms() = %d after expiry, want 0", got)
+	}
+}
+
+func TestRoomExpiryOnJoin(t *testing.T) {
+	clock := newFakeClock()
+	s, url := newTestServer(t, ServerConfig{RoomTTL: time.Hour, Now: clock.Now})
+	host := dial(t, url)
+	code, err := host.Create(testCtx(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	clock.Advance(time.Hour)
+	if err := dial(t, url).Join(testCtx(t), code); !errors.Is(err, ErrRoomExpired) {
+		t.Errorf("Join of an expired room = %v, want ErrRoomExpired", err)
+	}
+	recvError(t, host, ErrRoomExpired)
+	recvClosed(t, host, websocket.StatusNormalClosure)
+	if got := s.Rooms(); got != 0 {
+		t.Errorf("Rooms() = %d after expiry, want 0", got)
+	}
+}
+
+func TestServerClose(t *testing.T) {
+	s, url := newTestServer(t, ServerConfig{})
+	host1, guest1, _ := pair(t, url)
+	host2, guest2, _ := pair(t, url)
+	lobby := dial(t, url) // in no room
+	if got := s.Rooms(); got != 2 {
+		t.Fatalf("Rooms() = %d, want 2", got)
+	}
+
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []*Conn{host1, guest1, host2, guest2, lobby} {
+		// A host may first hear that its guest left, and vice versa.
+		m, err := c.Recv(testCtx(t))
+		if err == nil && m.Type == TypePeerLeft {
+			m, err = c.Recv(testCtx(t))
+		}
+		if got := websocket.CloseStatus(err); got != websocket.StatusGoingAway {
+			t.Errorf("after Close: Recv = %+v, %v; want close status going away", m, err)
+		}
+	}
+	if got := s.Rooms(); got != 0 {
+		t.Errorf("Rooms() = %d after Close, want 0", got)
+	}
+	if err := s.Close(); err != nil {
+		t.Errorf("second Close: %v", err)
+	}
+	if c, err := Dial(testCtx(t), url); err == nil {
+		c.Close()
+		t.Error("Dial after Close succeeded")
+	}
+	for _, c := range []*Conn{host1, guest1, host2, guest2, lobby} {
+		if err := c.Close(); err != nil {
+			t.Errorf("Conn.Close after the server closed: %v", err)
+		}
+	}
+	checkNoLeaks(t)
+}
+
+func TestSlowClientDropped(t *testing.T) {
+	var log logBuffer
+	s, url := newTestServer(t, ServerConfig{Logger: slog.New(slog.NewTextHandler(&log, nil))})
+	host := dial(t, url)
+	code, err := host.Create(testCtx(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	guest := dialRaw(t, url) // joins and then never reads
+	writeRaw(t, guest, websocket.MessageText, `{"v":1,"type":"join","room":"`+code.String()+`"}`)
+	recv(t, host, TypePeerJoined)
+
+	// Flood the guest until the server gives up on it: the socket buffers
+	// of loopback hold some megabytes, then the queue fills.
+	const maxSends = 2000 // ~120 MB, far more than needed
+	offer := Message{Type: TypeOffer, SDP: strings.Repeat("a", 60<<10)}
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		for range maxSends {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			if err := host.Send(testCtx(t), offer); err != nil {
+				t.Errorf("Send: %v", err)
+				return
+			}
+		}
+	})
+	defer wg.Wait()
+	defer close(stop)
+
+	for {
+		m, err := host.Recv(testCtx(t))
+		if err != nil {
+			t.Fatalf("waiting for peer-left: %v", err)
+		}
+		if m.Type == TypePeerLeft {
+			break
+		}
+		if m.Type == TypeError && m.Error.Code == ErrNotInRoom.Code {
+			continue // offers sent after the drop
+		}
+		t.Fatalf("got %+v, want peer-left", m)
+	}
+	if !strings.Contains(log.String(), "dropping a client that does not read its messages") {
+		t.Errorf("the drop is not in the log:\n%s", log.String())
+	}
+	if got := s.Rooms(); got != 1 {
+		t.Errorf("Rooms() = %d, want 1: the host's room stays open", got)
+	}
+}
+
+func TestHTTP(t *testing.T) {
+	_, url := newTestServer(t, ServerConfig{})
+	tests := []struct {
+		method, path string
+		code         int
+		body         string
+	}{
+		{"GET", "/healthz", http.StatusOK, "ok"},
+		{"HEAD", "/healthz", http.StatusOK, ""},
+		{"POST", "/healthz", http.StatusMethodNotAllowed, ""},
+		{"GET", "/", http.StatusNotFound, ""},
+		{"GET", "/ws/x", http.StatusNotFound, ""},
+		{"GET", "/ws", http.StatusUpgradeRequired, ""}, // not a WebSocket handshake
+		{"POST", "/ws", http.StatusMethodNotAllowed, ""},
+	}
+	for _, tt := range tests {
+		req, err := http.NewRequestWithContext(testCtx(t), tt.method, url+tt.path, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, err := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if resp.StatusCode != tt.code {
+			t.Errorf("%s %s: status %d, want %d", tt.method, tt.path, resp.StatusCode, tt.code)
+		}
+		if tt.body != "" && string(body) != tt.body {
+			t.Errorf("%s %s: body %q, want %q", tt.method, tt.path, body, tt.body)
+		}
+	}
+}
+
+// TestOrigin checks that native clients, which send no Origin, are let in
+// and that a web page from another site is not.
+func TestOrigin(t *testing.T) {
+	_, url := newTestServer(t, ServerConfig{})
+	dialRaw(t, url) // no Origin
+	h := http.Header{"Origin": {"https://evil.example"}}
+	ws, resp, err := websocket.Dial(testCtx(t), url+"/ws", &websocket.DialOptions{HTTPHeader: h})
+	if err == nil {
+		ws.CloseNow()
+		t.Fatal("a cross-origin handshake succeeded")
+	}
+	if resp == nil || resp.StatusCode != http.StatusForbidden {
+		t.Errorf("cross-origin handshake: %v, want 403", err)
+	}
+}
+
+// TestWriterFlushesBeforeClose checks that a socket closed with closeWith
+// first gets every message queued before, in order.
+func TestWriterFlushesBeforeClose(t *testing.T) {
+	t.Cleanup(func() { checkNoLeaks(t) })
+	accepted := make(chan *websocket.Conn, 1)
+	ts := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if ws, err := websocket.Accept(w, r, nil); err == nil {
+			accepted <- ws
+		}
+	}))
+	t.Cleanup(ts.Close)
+	client := dialRaw(t, ts.URL)
+	var ws *websocket.Conn
+	select {
+	case ws = <-accepted:
+	case <-testCtx(t).Done():
+		t.Fatal("no connection accepted")
+	}
+
+	s := NewServer(ServerConfig{})
+	defer s.Close()
+	p, ctx := newPeer(ws, "test")
+	defer p.kill()
+	for i := range sendQueue {
+		s.send(p, Message{Type: TypeOffer, SDP: strconv.Itoa(i)})
+	}
+	p.closeWith(websocket.StatusTryAgainLater, "later")
+	s.send(p, Message{Type: TypeOffer, SDP: "after close"}) // dropped silently
+	go s.writeLoop(ctx, p)
+
+	for i := range sendQueue {
+		if m := readRaw(t, client); m.SDP != strconv.Itoa(i) {
+			t.Fatalf("message %d: got %+v", i, m)
+		}
+	}
+	_, data, err := client.Read(testCtx(t))
+	if got := websocket.CloseStatus(err); got != websocket.StatusTryAgainLater {
+		t.Errorf("after the queue: Read = %s, %v; want close status %v", data, err, websocket.StatusTryAgainLater)
+	}
+	<-p.writerDone
+}
