@@ -72,6 +72,7 @@ type Buffer struct {
 
 	concealing     bool
 	concealedInRow int
+	waited         bool // a frame was concealed while waiting for next
 
 	stats counters
 }
@@ -80,6 +81,7 @@ type counters struct {
 	received, duplicates, late      atomic.Int64
 	concealedSamples, concealEvents atomic.Int64
 	decodeErrors, resets, buffered  atomic.Int64
+	underruns                       atomic.Int64
 	playedSamples, silentSamples    atomic.Int64
 	expected                        atomic.Int64 // over all segments
 }
@@ -94,6 +96,7 @@ type Stats struct {
 	ConcealmentEvents int64 // runs of concealed frames
 	DecodeErrors      int64 // packets the decoder rejected (concealed instead)
 	Resets            int64 // jumps in the sequence or stream restarts
+	Underruns         int64 // frames concealed waiting for a late packet
 	PlayedSamples     int64 // samples read, decoded or concealed
 	SilentSamples     int64 // samples read while waiting to fill
 	BufferedSamples   int64 // audio waiting at the last Read, in samples
@@ -172,10 +175,22 @@ func (b *Buffer) reset(next int64) {
 	b.highest = next - 1
 	b.pcmPos, b.pcmLen = 0, 0
 	b.concealing = false
+	b.waited = false
 	b.concealedInRow = 0
 }
 
-// Buffered returns the audio waiting to be played, in samples.
+// Reset forgets every packet and waits for a new stream, e.g. from a new
+// connection whose sequence numbers are unrelated to the last one's.
+func (b *Buffer) Reset() {
+	if b.started {
+		b.expectedBefore += b.highest - b.first + 1
+	}
+	b.started = false
+	b.playing = false
+	b.pcmPos, b.pcmLen = 0, 0
+}
+
+// buffered returns the audio waiting to be played, in samples.
 func (b *Buffer) buffered() int {
 	return int(b.highest-b.next+1)*b.frame + b.pcmLen - b.pcmPos
 }
@@ -213,32 +228,52 @@ func (b *Buffer) skipToFirstHeld() {
 	}
 }
 
-// nextFrame decodes or conceals the frame at b.next into b.pcm.
+// nextFrame fills b.pcm with the frame due now: the packet at b.next
+// decoded, or a concealed frame.
+//
+// A missing packet with later ones already here is lost: its slot is
+// concealed and skipped. A missing packet with nothing after it may only be
+// late: a frame is concealed while next stays put, so the packet plays when
+// it comes and the delay grows by one frame (the buffer never shrinks it;
+// that is the adaptive buffer's work).
 func (b *Buffer) nextFrame() {
-	s := &b.slots[b.next%int64(len(b.slots))]
 	b.pcmPos, b.pcmLen = 0, 0
-	if s.seq == b.next {
-		n, err := b.dec.Decode(s.data[:s.n], b.pcm[:])
-		s.seq = -1
-		if err == nil && n > 0 {
-			b.pcmLen = n
-			b.frame = n
+	for {
+		s := &b.slots[b.next%int64(len(b.slots))]
+		if s.seq == b.next {
+			n, err := b.dec.Decode(s.data[:s.n], b.pcm[:])
+			s.seq = -1
 			b.next++
-			b.concealing = false
-			b.concealedInRow = 0
-			return
+			if err == nil && n > 0 {
+				b.pcmLen = n
+				b.frame = n
+				b.concealing = false
+				b.waited = false
+				b.concealedInRow = 0
+				return
+			}
+			b.stats.decodeErrors.Add(1)
+			break
 		}
-		b.stats.decodeErrors.Add(1)
+		if b.highest <= b.next {
+			// Nothing later: wait for it, concealing meanwhile.
+			b.waited = true
+			b.stats.underruns.Add(1)
+			break
+		}
+		// Lost. If a frame was already concealed in its place while
+		// waiting, skip it without concealing again.
+		b.next++
+		if !b.waited {
+			break
+		}
+		b.waited = false
 	}
-	// Missing (lost or late) or undecodable: conceal one frame.
-	b.next++
 	if b.concealedInRow >= giveUpSamples {
 		// The stream has stopped; wait quietly for it to come back.
 		b.playing = false
 		b.concealing = false
-		if b.highest < b.next {
-			b.highest = b.next - 1
-		}
+		b.waited = false
 		return
 	}
 	if !b.concealing {
@@ -266,6 +301,7 @@ func (b *Buffer) Stats() Stats {
 		ConcealmentEvents: c.concealEvents.Load(),
 		DecodeErrors:      c.decodeErrors.Load(),
 		Resets:            c.resets.Load(),
+		Underruns:         c.underruns.Load(),
 		PlayedSamples:     c.playedSamples.Load(),
 		SilentSamples:     c.silentSamples.Load(),
 		BufferedSamples:   c.buffered.Load(),

@@ -74,7 +74,7 @@ func TestPlayout(t *testing.T) {
 			name: "in order, then a gap", target: 2 * frame,
 			seqs: []uint16{10, 11, 12}, vals: []byte{1, 2, 3},
 			want:  []float32{1, 2, 3, -1},
-			stats: Stats{PacketsReceived: 3, PlayedSamples: 4 * frame, ConcealedSamples: frame, ConcealmentEvents: 1},
+			stats: Stats{PacketsReceived: 3, PlayedSamples: 4 * frame, ConcealedSamples: frame, ConcealmentEvents: 1, Underruns: 1},
 		},
 		{
 			name: "reordered", target: 0,
@@ -156,6 +156,40 @@ func TestLatePacketDiscarded(t *testing.T) {
 	}
 	if st.PacketsLost != 0 {
 		t.Fatalf("PacketsLost = %d, want 0 (it arrived, late)", st.PacketsLost)
+	}
+}
+
+// TestLateAfterWaitPlays checks that a packet that missed its time while the
+// buffer was empty still plays (the delay grows) rather than being dropped.
+func TestLateAfterWaitPlays(t *testing.T) {
+	b := newBuffer(0)
+	b.Insert(1, []byte{1})
+	if got := readFrames(t, b, 2); !equal(got, []float32{1, -1}) {
+		t.Fatalf("played %v, want 1 then a concealed frame", got)
+	}
+	b.Insert(2, []byte{2})
+	b.Insert(3, []byte{3})
+	if got := readFrames(t, b, 2); !equal(got, []float32{2, 3}) {
+		t.Fatalf("after the wait played %v, want 2 3", got)
+	}
+	if st := b.Stats(); st.PacketsDiscarded != 0 || st.Underruns != 1 {
+		t.Fatalf("stats %+v, want no discards and one underrun", st)
+	}
+}
+
+// TestLostAfterWaitNotConcealedTwice checks that when the packet waited for
+// turns out lost, its slot (already concealed) is skipped, not concealed
+// again.
+func TestLostAfterWaitNotConcealedTwice(t *testing.T) {
+	b := newBuffer(0)
+	b.Insert(1, []byte{1})
+	readFrames(t, b, 2) // 1, concealed while waiting for 2
+	b.Insert(3, []byte{3})
+	if got := readFrames(t, b, 1); !equal(got, []float32{3}) {
+		t.Fatalf("played %v, want 3", got)
+	}
+	if st := b.Stats(); st.ConcealedSamples != frame || st.PacketsLost != 1 {
+		t.Fatalf("stats %+v, want one concealed frame and one lost packet", st)
 	}
 }
 

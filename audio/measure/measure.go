@@ -39,20 +39,23 @@ func DBFS(level float64) float64 {
 }
 
 // Tone returns the amplitude of the sinusoid at hz in p (sampled at rate),
-// by the Goertzel algorithm: a sine of amplitude A at hz gives about A.
+// by the Goertzel algorithm over a Hann window (so a strong tone nearby does
+// not leak into the answer): a sine of amplitude A at hz gives about A.
 func Tone(p []float32, hz, rate float64) float64 {
-	if len(p) == 0 {
+	if len(p) < 2 {
 		return 0
 	}
 	w := 2 * math.Pi * hz / rate
 	c := 2 * math.Cos(w)
-	var s1, s2 float64
-	for _, v := range p {
-		s0 := float64(v) + c*s1 - s2
+	var s1, s2, gain float64
+	for i, v := range p {
+		win := 0.5 - 0.5*math.Cos(2*math.Pi*float64(i)/float64(len(p)-1))
+		gain += win
+		s0 := win*float64(v) + c*s1 - s2
 		s2, s1 = s1, s0
 	}
 	power := s1*s1 + s2*s2 - c*s1*s2
-	return 2 * math.Sqrt(max(power, 0)) / float64(len(p))
+	return 2 * math.Sqrt(max(power, 0)) / gain
 }
 
 // Delay finds where ref occurs in sig: the lag in samples, 0 ≤ lag ≤

@@ -10,7 +10,8 @@ import (
 
 // slogFactory adapts pion's LoggerFactory to log/slog. Pion's Trace and
 // Debug go to slog's Debug; its Info is Debug too (it narrates ICE and DTLS
-// in detail that a singer never needs); Warn and Error keep their level.
+// in detail that a singer never needs) and its Warn is Info (it warns of
+// routine events, such as packets racing a close); Error stays Error.
 type slogFactory struct{ log *slog.Logger }
 
 func (f slogFactory) NewLogger(scope string) logging.LeveledLogger {

@@ -23,6 +23,7 @@ import (
 
 	"github.com/pion/ice/v4"
 	"github.com/pion/interceptor"
+	"github.com/pion/rtcp"
 	"github.com/pion/rtp"
 	"github.com/pion/webrtc/v4"
 )
@@ -71,6 +72,7 @@ type Peer struct {
 	packetsSent     atomic.Int64
 	bytesSent       atomic.Int64
 	packetsReceived atomic.Int64
+	remoteLost      atomic.Int64
 	closeErr        error
 	closeOnce       sync.Once
 }
@@ -106,12 +108,20 @@ func New(cfg Config) (*Peer, error) {
 		pc.Close()
 		return nil, fmt.Errorf("peer: add track: %w", err)
 	}
-	// Keep reading RTCP from the sender, or pion's interceptors stall.
+	// Keep reading RTCP from the sender, or pion's interceptors stall; the
+	// receiver reports in it say how much of our voice the partner lost.
 	p.wg.Go(func() {
-		buf := make([]byte, 1500)
 		for {
-			if _, _, err := sender.Read(buf); err != nil {
+			pkts, _, err := sender.ReadRTCP()
+			if err != nil {
 				return
+			}
+			for _, pkt := range pkts {
+				if rr, ok := pkt.(*rtcp.ReceiverReport); ok {
+					for _, r := range rr.Reports {
+						p.remoteLost.Store(int64(r.TotalLost))
+					}
+				}
 			}
 		}
 	})
@@ -340,26 +350,20 @@ type Stats struct {
 // Stats returns the connection's figures now.
 func (p *Peer) Stats() Stats {
 	s := Stats{
-		PacketsSent:     p.packetsSent.Load(),
-		BytesSent:       p.bytesSent.Load(),
-		PacketsReceived: p.packetsReceived.Load(),
+		PacketsSent:       p.packetsSent.Load(),
+		BytesSent:         p.bytesSent.Load(),
+		PacketsReceived:   p.packetsReceived.Load(),
+		RemotePacketsLost: p.remoteLost.Load(),
 	}
-	if sctp := p.pc.SCTP(); sctp != nil {
-		if pair, err := sctp.Transport().ICETransport().GetSelectedCandidatePair(); err == nil && pair != nil {
-			s.Candidate = pair.Local.Typ.String()
-			s.Relayed = pair.Local.Typ == webrtc.ICECandidateTypeRelay || pair.Remote.Typ == webrtc.ICECandidateTypeRelay
-			s.Address = fmt.Sprintf("%s:%d", pair.Remote.Address, pair.Remote.Port)
-		}
+	// Not pc.GetStats: it races with pion closing the connection itself.
+	ice := p.pc.SCTP().Transport().ICETransport()
+	if pair, err := ice.GetSelectedCandidatePair(); err == nil && pair != nil {
+		s.Candidate = pair.Local.Typ.String()
+		s.Relayed = pair.Local.Typ == webrtc.ICECandidateTypeRelay || pair.Remote.Typ == webrtc.ICECandidateTypeRelay
+		s.Address = fmt.Sprintf("%s:%d", pair.Remote.Address, pair.Remote.Port)
 	}
-	for _, st := range p.pc.GetStats() {
-		switch st := st.(type) {
-		case webrtc.ICECandidatePairStats:
-			if st.Nominated && st.CurrentRoundTripTime > 0 {
-				s.RTT = time.Duration(st.CurrentRoundTripTime * float64(time.Second))
-			}
-		case webrtc.RemoteInboundRTPStreamStats:
-			s.RemotePacketsLost += int64(st.PacketsLost)
-		}
+	if st, ok := ice.GetSelectedCandidatePairStats(); ok {
+		s.RTT = time.Duration(st.CurrentRoundTripTime * float64(time.Second))
 	}
 	return s
 }

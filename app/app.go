@@ -1,0 +1,125 @@
+// Package app runs one singer's side of a duet: it meets the partner through
+// the rendezvous server, connects the WebRTC peer, and wires the audio
+// device to the Opus codec, the jitter buffer and the mixers.
+//
+// The host creates a room and waits; each guest that joins gets an offer
+// from the host. The host sends its guest a mix-minus (everything the host
+// hears except the guest's own voice); each singer hears themself directly,
+// at zero latency, at the monitor gain. When a guest leaves, the host keeps
+// the room and waits for the next one; when the host leaves, the guest's
+// session ends.
+//
+// A Session's Run owns every goroutine the session starts and stops them
+// all before it returns. Events are reported through Config.OnEvent, from
+// Run's goroutine. app does not import Fyne: the UI and the command line
+// both drive it through these plain types.
+package app
+
+import (
+	"errors"
+	"log/slog"
+	"time"
+
+	"github.com/duetapp/duet/audio"
+	"github.com/duetapp/duet/audio/codec"
+)
+
+// DefaultJitterTarget is the playout delay the jitter buffer holds: one
+// 5 ms frame, enough on a LAN or loopback.
+const DefaultJitterTarget = 5 * time.Millisecond
+
+// ErrConnectionLost reports that the peer-to-peer connection failed.
+var ErrConnectionLost = errors.New("lost the connection to your partner")
+
+// Config describes a session.
+type Config struct {
+	// Server is the rendezvous server's URL, e.g. http://127.0.0.1:3838.
+	Server string
+	// Device is the singer's audio device. The session starts it once the
+	// partner is connected and closes it when the session ends.
+	Device audio.Device
+	// Frame is the Opus frame duration; 0 means codec.DefaultFrame.
+	Frame time.Duration
+	// Bitrate is the Opus bitrate in bits per second; 0 means
+	// codec.DefaultBitrate.
+	Bitrate int
+	// JitterTarget is the partner voice's playout delay; 0 means
+	// DefaultJitterTarget.
+	JitterTarget time.Duration
+	// Monitor is the gain at which singers hear themselves directly
+	// (1 = unity, 0 = off).
+	Monitor float32
+	// MaxBlock is the largest block the device will ask for, in samples;
+	// 0 means 4096.
+	MaxBlock int
+	// ICEServers are STUN/TURN URLs.
+	ICEServers []string
+	// Loopback restricts the connection to the loopback interface.
+	Loopback bool
+	Logger   *slog.Logger
+	// OnEvent, if set, is told of every change of state, from Run's
+	// goroutine; it must not block.
+	OnEvent func(Event)
+}
+
+func (c *Config) fill() error {
+	if c.Device == nil {
+		return errors.New("app: no audio device")
+	}
+	if c.Frame == 0 {
+		c.Frame = codec.DefaultFrame
+	}
+	if _, err := codec.FrameSamples(c.Frame); err != nil {
+		return err
+	}
+	if c.Bitrate == 0 {
+		c.Bitrate = codec.DefaultBitrate
+	}
+	if c.JitterTarget == 0 {
+		c.JitterTarget = DefaultJitterTarget
+	}
+	if c.MaxBlock == 0 {
+		c.MaxBlock = 4096
+	}
+	if c.Logger == nil {
+		c.Logger = slog.New(slog.DiscardHandler)
+	}
+	if c.OnEvent == nil {
+		c.OnEvent = func(Event) {}
+	}
+	return nil
+}
+
+// State is where a session is.
+type State int
+
+// The states a session passes through.
+const (
+	StateWaiting     State = iota // host: the room is open, no guest yet
+	StateConnecting               // partner found, connecting peer to peer
+	StateConnected                // singing: media flows both ways
+	StatePartnerLeft              // host: the guest left; waiting for another
+	StateEnded                    // the session is over
+)
+
+func (s State) String() string {
+	switch s {
+	case StateWaiting:
+		return "waiting"
+	case StateConnecting:
+		return "connecting"
+	case StateConnected:
+		return "connected"
+	case StatePartnerLeft:
+		return "partner left"
+	case StateEnded:
+		return "ended"
+	}
+	return "unknown"
+}
+
+// Event is a change of state with a sentence for the singer.
+type Event struct {
+	State State
+	Text  string
+}

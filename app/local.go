@@ -1,0 +1,162 @@
+package app
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/duetapp/duet/audio"
+	"github.com/duetapp/duet/audio/filedev"
+	"github.com/duetapp/duet/audio/measure"
+	"github.com/duetapp/duet/net/signal"
+)
+
+// LocalConfig describes a duet between two sessions in this process, each
+// on a file device at real time, over real WebRTC on loopback, through a
+// rendezvous server on a loopback port: the demo, and the end-to-end tests.
+type LocalConfig struct {
+	// HostVoice and GuestVoice are what each singer sings.
+	HostVoice, GuestVoice []float32
+	// Frame, JitterTarget and Monitor are as in Config.
+	Frame        time.Duration
+	JitterTarget time.Duration
+	Monitor      float32
+	Logger       *slog.Logger
+	// OnEvent is told of both sessions' events.
+	OnEvent func(host bool, e Event)
+}
+
+// LocalResult is what each singer heard, with the figures of both sessions.
+type LocalResult struct {
+	Code                  signal.Code
+	HostHeard, GuestHeard []float32
+	HostStart, GuestStart time.Time // when each device's sample 0 was due
+	HostStats, GuestStats Stats
+	hostVoice, guestVoice []float32
+}
+
+// memorySink keeps what a file device plays.
+type memorySink struct{ p []float32 }
+
+func (m *memorySink) Write(p []float32) error { m.p = append(m.p, p...); return nil }
+func (m *memorySink) Close() error            { return nil }
+
+// RunLocal runs a local duet until both voices have been sung.
+func RunLocal(ctx context.Context, cfg LocalConfig) (*LocalResult, error) {
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	srv := signal.NewServer(signal.ServerConfig{Logger: cfg.Logger.With("part", "rendezvous")})
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return nil, fmt.Errorf("rendezvous server: %w", err)
+	}
+	hs := &http.Server{Handler: srv, ReadHeaderTimeout: 5 * time.Second}
+	var serving sync.WaitGroup
+	serving.Go(func() { hs.Serve(ln) })
+	defer func() {
+		srv.Close()
+		hs.Close()
+		serving.Wait()
+	}()
+	url := "http://" + ln.Addr().String()
+
+	hostOut, guestOut := &memorySink{}, &memorySink{}
+	hostDev := filedev.New(filedev.Config{Input: &audio.SliceReader{P: cfg.HostVoice}, Output: hostOut})
+	guestDev := filedev.New(filedev.Config{Input: &audio.SliceReader{P: cfg.GuestVoice}, Output: guestOut})
+	sessionConfig := func(dev audio.Device, host bool) Config {
+		singer := "guest"
+		if host {
+			singer = "host"
+		}
+		return Config{
+			Server:       url,
+			Device:       dev,
+			Frame:        cfg.Frame,
+			JitterTarget: cfg.JitterTarget,
+			Monitor:      cfg.Monitor,
+			Loopback:     true,
+			Logger:       cfg.Logger.With("singer", singer),
+			OnEvent: func(e Event) {
+				if cfg.OnEvent != nil {
+					cfg.OnEvent(host, e)
+				}
+			},
+		}
+	}
+	host, err := Host(ctx, sessionConfig(hostDev, true))
+	if err != nil {
+		hostDev.Close()
+		guestDev.Close()
+		return nil, err
+	}
+	guest, err := Join(ctx, sessionConfig(guestDev, false), host.Code())
+	if err != nil {
+		// Run ends at once with a cancelled context and cleans up.
+		cctx, cancel := context.WithCancel(ctx)
+		cancel()
+		host.Run(cctx)
+		guestDev.Close()
+		return nil, err
+	}
+
+	// The host sings until its voice ends; the guest until its own ends
+	// or the host leaves.
+	var wg sync.WaitGroup
+	var hostErr, guestErr error
+	wg.Go(func() { hostErr = host.Run(ctx) })
+	wg.Go(func() { guestErr = guest.Run(ctx) })
+	wg.Wait()
+	if err := errors.Join(hostErr, guestErr); err != nil {
+		return nil, err
+	}
+	return &LocalResult{
+		Code:       host.Code(),
+		HostHeard:  hostOut.p,
+		GuestHeard: guestOut.p,
+		HostStart:  hostDev.Started(),
+		GuestStart: guestDev.Started(),
+		HostStats:  host.Stats(),
+		GuestStats: guest.Stats(),
+		hostVoice:  cfg.HostVoice,
+		guestVoice: cfg.GuestVoice,
+	}, nil
+}
+
+// ErrNotFound reports that a voice could not be found in what its partner
+// heard.
+var ErrNotFound = errors.New("voice not found in what the partner heard")
+
+// Latency measures mouth-to-ear delay in one direction (guest→host when
+// toHost), by finding a two-second stretch of the singer's voice in what the
+// partner heard, across both devices' timelines. score is the normalised
+// correlation (0…1), a confidence figure.
+func (r *LocalResult) Latency(toHost bool) (latency time.Duration, score float64, err error) {
+	voice, heard := r.guestVoice, r.HostHeard
+	offset := r.GuestStart.Sub(r.HostStart) // sung sample n is due at heard index n + offset
+	if !toHost {
+		voice, heard = r.hostVoice, r.GuestHeard
+		offset = -offset
+	}
+	const maxLatency = 500 * time.Millisecond
+	start, length := audio.SampleRate, 2*audio.SampleRate
+	if len(voice) < start+length {
+		return 0, 0, fmt.Errorf("%w: the voice is shorter than 3 s", ErrNotFound)
+	}
+	from := start + audio.Samples(offset)
+	if from < 0 || from >= len(heard) {
+		return 0, 0, fmt.Errorf("%w: the partner heard nothing at that time", ErrNotFound)
+	}
+	maxLag := audio.Samples(maxLatency)
+	to := min(len(heard), from+length+maxLag)
+	lag, score := measure.Delay(voice[start:start+length], heard[from:to], maxLag)
+	if score < 0.3 {
+		return 0, score, fmt.Errorf("%w (correlation %.2f)", ErrNotFound, score)
+	}
+	return time.Duration(lag * float64(time.Second) / audio.SampleRate), score, nil
+}

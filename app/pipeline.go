@@ -1,0 +1,198 @@
+package app
+
+import (
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/duetapp/duet/audio/codec"
+	"github.com/duetapp/duet/audio/jitter"
+	"github.com/duetapp/duet/audio/mix"
+	"github.com/duetapp/duet/audio/ring"
+	"github.com/duetapp/duet/net/peer"
+)
+
+// packet carries one received voice packet from the network goroutine to
+// the audio thread through a lock-free ring.
+type packet struct {
+	stream uint32 // which connection it came on; a new one resets playout
+	seq    uint16
+	n      int
+	data   [codec.MaxPacket]byte
+}
+
+// pipeline is one singer's audio: what they send (their mic, plus in later
+// versions the track; never the partner's voice, which makes the host's send
+// the guest's mix-minus) and what they hear (their own voice monitored
+// directly, plus the partner's voice from the jitter buffer).
+//
+// process runs on the device's audio thread and owns the jitter buffer, the
+// mixers and the decoder. The encoder goroutine owns the encoder. They meet
+// only in lock-free rings.
+type pipeline struct {
+	log *slog.Logger
+
+	// audio thread
+	jb      *jitter.Buffer
+	mic     mix.Live
+	send    *mix.Mixer
+	ears    *mix.Mixer
+	sendBuf []float32
+	pkt     []packet // one-element scratch for reading the packet ring
+	stream  uint32
+
+	monitor *mix.Input
+	partner *mix.Input
+
+	// audio thread → encoder
+	capture *ring.Ring[float32]
+	wake    chan struct{}
+	// network → audio thread
+	packets   *ring.Ring[packet]
+	netPacket []packet // one-element scratch owned by the network goroutine
+
+	enc     *codec.Encoder
+	out     atomic.Pointer[peer.Peer] // where encoded packets go; nil between partners
+	current atomic.Uint32             // stream number of the current connection
+
+	seq uint16 // encoder goroutine
+	ts  uint32
+
+	captureOverruns atomic.Int64 // samples the encoder was too slow to take
+	packetOverruns  atomic.Int64 // packets the audio thread was too slow to take
+	sendErrors      atomic.Int64
+
+	stop chan struct{}
+	wg   sync.WaitGroup
+}
+
+// pipelineConfig is what a pipeline needs from the session's Config.
+type pipelineConfig struct {
+	frame        time.Duration
+	bitrate      int
+	jitterTarget int // samples
+	monitor      float32
+	maxBlock     int
+	seq          uint16 // first RTP sequence number and timestamp
+	ts           uint32
+}
+
+func newPipeline(cfg pipelineConfig, log *slog.Logger) (*pipeline, error) {
+	enc, err := codec.NewEncoder(cfg.frame, cfg.bitrate)
+	if err != nil {
+		return nil, err
+	}
+	dec, err := codec.NewDecoder()
+	if err != nil {
+		return nil, err
+	}
+	p := &pipeline{
+		log:       log,
+		jb:        jitter.New(jitter.Config{Frame: enc.FrameSamples(), Target: cfg.jitterTarget, MaxPacket: codec.MaxPacket}, dec),
+		send:      mix.New(cfg.maxBlock),
+		ears:      mix.New(cfg.maxBlock),
+		sendBuf:   make([]float32, cfg.maxBlock),
+		pkt:       make([]packet, 1),
+		capture:   ring.New[float32](1 << 16), // 1.4 s
+		wake:      make(chan struct{}, 1),
+		packets:   ring.New[packet](64),
+		netPacket: make([]packet, 1),
+		enc:       enc,
+		seq:       cfg.seq,
+		ts:        cfg.ts,
+		stop:      make(chan struct{}),
+	}
+	p.send.Add(&p.mic, 1)
+	p.monitor = p.ears.Add(&p.mic, cfg.monitor)
+	p.partner = p.ears.Add(p.jb, 1)
+	return p, nil
+}
+
+// process is the device callback. It must not block or allocate.
+func (p *pipeline) process(in, out []float32) {
+	for p.packets.Read(p.pkt) == 1 {
+		pk := &p.pkt[0]
+		if pk.stream != p.stream {
+			p.stream = pk.stream
+			p.jb.Reset()
+		}
+		p.jb.Insert(pk.seq, pk.data[:pk.n])
+	}
+
+	p.mic.Set(in)
+	buf := p.sendBuf[:len(in)]
+	p.send.Read(buf)
+	if n := p.capture.Write(buf); n < len(buf) {
+		p.captureOverruns.Add(int64(len(buf) - n))
+	}
+	select {
+	case p.wake <- struct{}{}:
+	default: // the encoder is already due to wake
+	}
+
+	p.ears.Read(out)
+}
+
+// receive is the peer's OnPacket for the connection numbered stream; it
+// runs on that peer's reader goroutine. When the audio thread falls behind
+// the ring, the newest packet is dropped (the jitter buffer conceals it).
+func (p *pipeline) receive(stream uint32, seq uint16, payload []byte) {
+	if stream != p.current.Load() {
+		return // a connection already replaced
+	}
+	pk := &p.netPacket[0]
+	pk.stream = stream
+	pk.seq = seq
+	pk.n = copy(pk.data[:], payload)
+	if p.packets.Write(p.netPacket) == 0 {
+		p.packetOverruns.Add(1)
+	}
+}
+
+// connect makes pr (or nil) the destination of encoded packets and the
+// source of received ones, numbering it as a new stream.
+func (p *pipeline) connect(pr *peer.Peer, stream uint32) {
+	p.current.Store(stream)
+	p.out.Store(pr)
+}
+
+// start runs the encoder goroutine until close.
+func (p *pipeline) start() {
+	p.wg.Go(p.encodeLoop)
+}
+
+func (p *pipeline) encodeLoop() {
+	frame := make([]float32, p.enc.FrameSamples())
+	pkt := make([]byte, codec.MaxPacket)
+	for {
+		select {
+		case <-p.stop:
+			return
+		case <-p.wake:
+		}
+		for p.capture.Len() >= len(frame) {
+			p.capture.Read(frame)
+			n, err := p.enc.Encode(frame, pkt)
+			if err != nil {
+				p.log.Error("encoding failed", "err", err)
+				return
+			}
+			if pr := p.out.Load(); pr != nil {
+				if err := pr.WriteVoice(p.seq, p.ts, pkt[:n]); err != nil {
+					p.sendErrors.Add(1)
+				}
+			}
+			// Sequence and timestamp advance with the capture timeline
+			// whether or not anyone listens.
+			p.seq++
+			p.ts += uint32(len(frame))
+		}
+	}
+}
+
+// close stops the encoder goroutine; safe to call once, after start or not.
+func (p *pipeline) close() {
+	close(p.stop)
+	p.wg.Wait()
+}

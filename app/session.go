@@ -1,0 +1,438 @@
+package app
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"sync"
+
+	"github.com/pion/webrtc/v4"
+
+	"github.com/duetapp/duet/audio"
+	"github.com/duetapp/duet/audio/jitter"
+	"github.com/duetapp/duet/net/peer"
+	"github.com/duetapp/duet/net/signal"
+)
+
+// control is a message on the peer's control channel.
+type control struct {
+	Type string `json:"type"`
+}
+
+const controlBye = "bye"
+
+// Session is one singer's side of a duet. See the package doc.
+type Session struct {
+	cfg  Config
+	log  *slog.Logger
+	host bool
+	sig  *signal.Conn
+	code signal.Code
+	pipe *pipeline
+
+	controls chan controlMsg // from peers' control channels
+
+	mu       sync.Mutex // guards peer, lastPeer and streams, read by Stats
+	peer     *peer.Peer
+	lastPeer peer.Stats // of the last connection, once it is closed
+	streams  uint32
+
+	deviceStarted bool
+	closeOnce     sync.Once
+	closeErr      error
+}
+
+type controlMsg struct {
+	stream uint32
+	msg    control
+}
+
+// Host creates a room on the rendezvous server. The room's code is ready
+// when Host returns; Run then waits for a guest.
+func Host(ctx context.Context, cfg Config) (*Session, error) {
+	s, err := newSession(ctx, cfg, true)
+	if err != nil {
+		return nil, err
+	}
+	s.code, err = s.sig.Create(ctx)
+	if err != nil {
+		s.sig.Close()
+		s.pipe.close()
+		return nil, fmt.Errorf("create a room: %w", err)
+	}
+	s.log = s.log.With("room", s.code.String())
+	return s, nil
+}
+
+// Join joins the room with the given code.
+func Join(ctx context.Context, cfg Config, code signal.Code) (*Session, error) {
+	s, err := newSession(ctx, cfg, false)
+	if err != nil {
+		return nil, err
+	}
+	if err := s.sig.Join(ctx, code); err != nil {
+		s.sig.Close()
+		s.pipe.close()
+		return nil, fmt.Errorf("join room %s: %w", code, err)
+	}
+	s.code = code
+	s.log = s.log.With("room", code.String())
+	return s, nil
+}
+
+func newSession(ctx context.Context, cfg Config, host bool) (*Session, error) {
+	if err := cfg.fill(); err != nil {
+		return nil, err
+	}
+	pipe, err := newPipeline(pipelineConfig{
+		frame:        cfg.Frame,
+		bitrate:      cfg.Bitrate,
+		jitterTarget: audio.Samples(cfg.JitterTarget),
+		monitor:      cfg.Monitor,
+		maxBlock:     cfg.MaxBlock,
+		seq:          uint16(rand.Uint32()),
+		ts:           rand.Uint32(),
+	}, cfg.Logger)
+	if err != nil {
+		return nil, err
+	}
+	sig, err := signal.Dial(ctx, cfg.Server)
+	if err != nil {
+		pipe.close()
+		return nil, err
+	}
+	role := "guest"
+	if host {
+		role = "host"
+	}
+	return &Session{
+		cfg:      cfg,
+		log:      cfg.Logger.With("role", role),
+		host:     host,
+		sig:      sig,
+		pipe:     pipe,
+		controls: make(chan controlMsg, 4),
+	}, nil
+}
+
+// Code returns the room code.
+func (s *Session) Code() signal.Code { return s.code }
+
+// Run sings until ctx is done, the device's input ends, or (for a guest)
+// the host leaves; then it leaves the room cleanly, closes the device and
+// returns. An interruption through ctx is a clean end, not an error.
+func (s *Session) Run(ctx context.Context) (err error) {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+
+	msgs := make(chan signal.Message)
+	sigErr := make(chan error, 1)
+	var readers sync.WaitGroup
+	readers.Go(func() {
+		for {
+			m, err := s.sig.Recv(ctx)
+			if err != nil {
+				sigErr <- err
+				return
+			}
+			select {
+			case msgs <- m:
+			case <-ctx.Done():
+				return
+			}
+		}
+	})
+	defer func() {
+		cancel()
+		err = errors.Join(err, s.close())
+		readers.Wait()
+	}()
+
+	if s.host {
+		s.emit(StateWaiting, fmt.Sprintf("Room %s is open: read the code to your partner.", s.code))
+	} else {
+		s.emit(StateConnecting, "Joined the room; connecting to the host.")
+	}
+	defer func() {
+		if err != nil {
+			s.emit(StateEnded, "The duet stopped: "+err.Error())
+		}
+	}()
+
+	// The current peer's channels; connected stays armed until onConnected
+	// has handled that connection.
+	var connected, ended <-chan struct{}
+	handled := uint32(0)
+	watch := func() {
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		connected, ended = nil, nil
+		if s.peer != nil {
+			ended = s.peer.Ended()
+			if handled != s.streams {
+				connected = s.peer.Connected()
+			}
+		}
+	}
+	for {
+		watch()
+		select {
+		case <-ctx.Done():
+			s.emit(StateEnded, "You left the duet.")
+			return nil
+		case <-s.cfg.Device.Done():
+			if err := s.cfg.Device.Err(); err != nil {
+				return fmt.Errorf("audio device: %w", err)
+			}
+			s.emit(StateEnded, "The input ended.")
+			return nil
+		case err := <-sigErr:
+			if ctx.Err() != nil {
+				continue // Run is ending; ctx.Done wins next time round
+			}
+			if s.currentPeer() == nil {
+				return fmt.Errorf("rendezvous server: %w", err)
+			}
+			// Media is peer to peer: the duet goes on without signaling.
+			s.log.Warn("lost the rendezvous server; the duet goes on", "err", err)
+			sigErr = nil
+		case m := <-msgs:
+			done, err := s.handle(ctx, m)
+			if err != nil || done {
+				return err
+			}
+		case <-connected:
+			handled = s.currentStream()
+			if err := s.onConnected(); err != nil {
+				return err
+			}
+		case <-ended:
+			if !s.host {
+				return ErrConnectionLost
+			}
+			s.dropPeer()
+			s.emit(StatePartnerLeft, "The connection to your guest failed; waiting for them to join again.")
+		case c := <-s.controls:
+			if c.msg.Type != controlBye || c.stream != s.currentStream() {
+				continue
+			}
+			if !s.host {
+				s.emit(StateEnded, "The host ended the duet.")
+				return nil
+			}
+			s.dropPeer()
+			s.emit(StatePartnerLeft, "Your guest left; the room stays open for them.")
+		}
+	}
+}
+
+// handle acts on one signaling message; done reports that the session is
+// over.
+func (s *Session) handle(ctx context.Context, m signal.Message) (done bool, err error) {
+	switch m.Type {
+	case signal.TypePeerJoined:
+		if !s.host {
+			return false, nil
+		}
+		p, err := s.newPeer(ctx)
+		if err != nil {
+			return false, err
+		}
+		offer, err := p.Offer()
+		if err != nil {
+			return false, err
+		}
+		s.emit(StateConnecting, "A guest joined; connecting.")
+		return false, s.sig.Send(ctx, signal.Message{Type: signal.TypeOffer, SDP: offer})
+	case signal.TypeOffer:
+		if s.host {
+			return false, nil
+		}
+		p, err := s.newPeer(ctx)
+		if err != nil {
+			return false, err
+		}
+		answer, err := p.Answer(m.SDP)
+		if err != nil {
+			return false, err
+		}
+		return false, s.sig.Send(ctx, signal.Message{Type: signal.TypeAnswer, SDP: answer})
+	case signal.TypeAnswer:
+		if p := s.currentPeer(); p != nil && s.host {
+			return false, p.Accept(m.SDP)
+		}
+	case signal.TypeCandidate:
+		if p := s.currentPeer(); p != nil && m.Candidate != nil {
+			if err := p.AddCandidate(webrtc.ICECandidateInit(*m.Candidate)); err != nil {
+				s.log.Warn("bad ICE candidate from partner", "err", err)
+			}
+		}
+	case signal.TypePeerLeft:
+		if !s.host {
+			s.emit(StateEnded, "The host left the duet.")
+			return true, nil
+		}
+		if s.currentPeer() != nil {
+			s.dropPeer()
+			s.emit(StatePartnerLeft, "Your guest left; the room stays open for them.")
+		}
+	case signal.TypeError:
+		if errors.Is(m.Error, signal.ErrRoomExpired) {
+			return true, m.Error
+		}
+		s.log.Warn("rendezvous server reported an error", "err", m.Error)
+	}
+	return false, nil
+}
+
+// newPeer replaces the current peer connection with a new one.
+func (s *Session) newPeer(ctx context.Context) (*peer.Peer, error) {
+	s.dropPeer()
+	s.mu.Lock()
+	s.streams++
+	stream := s.streams
+	s.mu.Unlock()
+	var servers []webrtc.ICEServer
+	if len(s.cfg.ICEServers) > 0 {
+		servers = []webrtc.ICEServer{{URLs: s.cfg.ICEServers}}
+	}
+	p, err := peer.New(peer.Config{
+		ICEServers: servers,
+		Loopback:   s.cfg.Loopback,
+		Logger:     s.cfg.Logger,
+		OnPacket: func(seq uint16, _ uint32, payload []byte) {
+			s.pipe.receive(stream, seq, payload)
+		},
+		OnCandidate: func(c webrtc.ICECandidateInit) {
+			sc := signal.Candidate(c)
+			if err := s.sig.Send(ctx, signal.Message{Type: signal.TypeCandidate, Candidate: &sc}); err != nil {
+				s.log.Debug("could not send ICE candidate", "err", err)
+			}
+		},
+		OnControl: func(b []byte) {
+			var c control
+			if json.Unmarshal(b, &c) != nil {
+				s.log.Debug("malformed control message from partner", "len", len(b))
+				return
+			}
+			select {
+			case s.controls <- controlMsg{stream, c}:
+			default: // Run is busy; control messages are advisory
+			}
+		},
+	})
+	if err != nil {
+		return nil, err
+	}
+	s.mu.Lock()
+	s.peer = p
+	s.mu.Unlock()
+	s.pipe.connect(p, stream)
+	return p, nil
+}
+
+func (s *Session) currentPeer() *peer.Peer {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.peer
+}
+
+func (s *Session) currentStream() uint32 {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.streams
+}
+
+// dropPeer says goodbye to the current partner, if any, and closes the
+// connection.
+func (s *Session) dropPeer() {
+	s.mu.Lock()
+	p := s.peer
+	s.peer = nil
+	s.mu.Unlock()
+	if p == nil {
+		return
+	}
+	s.pipe.connect(nil, 0)
+	last := p.Stats()
+	s.mu.Lock()
+	s.lastPeer = last
+	s.mu.Unlock()
+	if bye, err := json.Marshal(control{Type: controlBye}); err == nil {
+		p.SendControl(bye) // best effort: the partner may be gone already
+	}
+	if err := p.Close(); err != nil {
+		s.log.Debug("closing peer connection", "err", err)
+	}
+}
+
+func (s *Session) onConnected() error {
+	st := s.currentPeer().Stats()
+	how := "directly"
+	if st.Relayed {
+		how = "through a relay"
+	}
+	if !s.deviceStarted {
+		if err := s.cfg.Device.Start(s.pipe.process); err != nil {
+			return fmt.Errorf("audio device: %w", err)
+		}
+		s.pipe.start()
+		s.deviceStarted = true
+	}
+	s.emit(StateConnected, fmt.Sprintf("Connected to your partner %s (%s candidate, round trip %v).", how, st.Candidate, st.RTT))
+	return nil
+}
+
+func (s *Session) emit(state State, text string) {
+	s.log.Info(text, "state", state.String())
+	s.cfg.OnEvent(Event{State: state, Text: text})
+}
+
+// close leaves the room and releases everything; safe to call twice.
+func (s *Session) close() error {
+	s.closeOnce.Do(func() {
+		s.dropPeer()
+		errs := []error{s.sig.Close()}
+		if err := s.cfg.Device.Close(); err != nil {
+			errs = append(errs, fmt.Errorf("audio device: %w", err))
+		}
+		s.pipe.close()
+		s.closeErr = errors.Join(errs...)
+	})
+	return s.closeErr
+}
+
+// Stats are a session's figures at one moment.
+type Stats struct {
+	Code signal.Code
+	// Peer describes the connection, or the last one when none is open.
+	Peer peer.Stats
+	// Voice is the partner's voice as played out here.
+	Voice jitter.Stats
+	// CaptureOverruns counts samples the encoder was too slow to take;
+	// PacketOverruns, packets the audio thread was too slow to take;
+	// SendErrors, packets the connection refused.
+	CaptureOverruns, PacketOverruns, SendErrors int64
+}
+
+// Stats returns the session's figures now. Safe from any goroutine.
+func (s *Session) Stats() Stats {
+	st := Stats{
+		Code:            s.code,
+		Voice:           s.pipe.jb.Stats(),
+		CaptureOverruns: s.pipe.captureOverruns.Load(),
+		PacketOverruns:  s.pipe.packetOverruns.Load(),
+		SendErrors:      s.pipe.sendErrors.Load(),
+	}
+	s.mu.Lock()
+	p := s.peer
+	st.Peer = s.lastPeer
+	s.mu.Unlock()
+	if p != nil {
+		st.Peer = p.Stats()
+	}
+	return st
+}
