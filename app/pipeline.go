@@ -88,8 +88,13 @@ func newPipeline(cfg pipelineConfig, log *slog.Logger) (*pipeline, error) {
 		return nil, err
 	}
 	p := &pipeline{
-		log:       log,
-		jb:        jitter.New(jitter.Config{Frame: enc.FrameSamples(), Target: cfg.jitterTarget, MaxPacket: codec.MaxPacket}, dec),
+		log: log,
+		jb: jitter.New(jitter.Config{
+			Frame:     enc.FrameSamples(),
+			Target:    cfg.jitterTarget,
+			MaxPacket: codec.MaxPacket,
+			WaitStep:  codec.MinConceal,
+		}, dec),
 		send:      mix.New(cfg.maxBlock),
 		ears:      mix.New(cfg.maxBlock),
 		sendBuf:   make([]float32, cfg.maxBlock),

@@ -76,7 +76,7 @@ func Join(ctx context.Context, cfg Config, code signal.Code) (*Session, error) {
 	if err := s.sig.Join(ctx, code); err != nil {
 		s.sig.Close()
 		s.pipe.close()
-		return nil, fmt.Errorf("join room %s: %w", code, err)
+		return nil, err // the server's words name the code
 	}
 	s.code = code
 	s.log = s.log.With("room", code.String())
@@ -210,6 +210,16 @@ func (s *Session) Run(ctx context.Context) (err error) {
 				return err
 			}
 		case <-ended:
+			if !s.currentPeer().Failed() {
+				// Closed by the partner: they left.
+				if !s.host {
+					s.emit(StateEnded, "The host ended the duet.")
+					return nil
+				}
+				s.dropPeer()
+				s.emit(StatePartnerLeft, "Your guest left; the room stays open for them.")
+				continue
+			}
 			if !s.host {
 				return ErrConnectionLost
 			}

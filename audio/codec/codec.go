@@ -28,6 +28,10 @@ const DefaultBitrate = 96000
 // restricted-low-delay mode.
 const Lookahead = 2500 * time.Microsecond
 
+// MinConceal is the shortest concealment the decoder makes, in samples
+// (2.5 ms, Opus's smallest frame).
+const MinConceal = 120
+
 // MaxPacket is the largest Opus packet in bytes (RFC 6716 §3.2.1).
 const MaxPacket = 1275
 

@@ -35,6 +35,10 @@ type Config struct {
 	Capacity int
 	// MaxPacket is the largest payload in bytes.
 	MaxPacket int
+	// WaitStep is how much is concealed at a time while waiting for a late
+	// packet, in samples: the smallest concealment the decoder can make
+	// (Opus: 2.5 ms). 0 means Frame.
+	WaitStep int
 }
 
 // giveUpSamples is how much audio in a row may be concealed before the buffer
@@ -72,7 +76,7 @@ type Buffer struct {
 
 	concealing     bool
 	concealedInRow int
-	waited         bool // a frame was concealed while waiting for next
+	waited         int // samples concealed while waiting for next
 
 	stats counters
 }
@@ -109,6 +113,9 @@ func New(cfg Config, dec Decoder) *Buffer {
 	}
 	if cfg.MaxPacket <= 0 {
 		cfg.MaxPacket = 1275
+	}
+	if cfg.WaitStep <= 0 {
+		cfg.WaitStep = cfg.Frame
 	}
 	b := &Buffer{cfg: cfg, dec: dec, slots: make([]slot, cfg.Capacity), frame: cfg.Frame}
 	store := make([]byte, cfg.Capacity*cfg.MaxPacket)
@@ -175,7 +182,7 @@ func (b *Buffer) reset(next int64) {
 	b.highest = next - 1
 	b.pcmPos, b.pcmLen = 0, 0
 	b.concealing = false
-	b.waited = false
+	b.waited = 0
 	b.concealedInRow = 0
 }
 
@@ -228,64 +235,67 @@ func (b *Buffer) skipToFirstHeld() {
 	}
 }
 
-// nextFrame fills b.pcm with the frame due now: the packet at b.next
-// decoded, or a concealed frame.
+// nextFrame fills b.pcm with the audio due now: the packet at b.next
+// decoded, or concealment.
 //
-// A missing packet with later ones already here is lost: its slot is
-// concealed and skipped. A missing packet with nothing after it may only be
-// late: a frame is concealed while next stays put, so the packet plays when
-// it comes and the delay grows by one frame (the buffer never shrinks it;
-// that is the adaptive buffer's work).
+// A missing packet with later ones already here is lost: its time is
+// concealed and it is skipped. A missing packet with nothing after it may
+// only be late: a short step (Config.WaitStep) is concealed while next
+// stays put, so the packet still plays when it comes and the delay grows by
+// that step. The buffer never shrinks the delay again; that is the adaptive
+// buffer's work.
 func (b *Buffer) nextFrame() {
 	b.pcmPos, b.pcmLen = 0, 0
+	conceal := b.frame
 	for {
 		s := &b.slots[b.next%int64(len(b.slots))]
 		if s.seq == b.next {
 			n, err := b.dec.Decode(s.data[:s.n], b.pcm[:])
 			s.seq = -1
 			b.next++
+			b.waited = 0
 			if err == nil && n > 0 {
 				b.pcmLen = n
 				b.frame = n
 				b.concealing = false
-				b.waited = false
 				b.concealedInRow = 0
 				return
 			}
 			b.stats.decodeErrors.Add(1)
 			break
 		}
-		if b.highest <= b.next {
-			// Nothing later: wait for it, concealing meanwhile.
-			b.waited = true
+		if b.highest < b.next {
+			// Nothing later: wait for it, concealing a step meanwhile.
+			conceal = min(b.cfg.WaitStep, b.frame)
+			b.waited += conceal
 			b.stats.underruns.Add(1)
 			break
 		}
-		// Lost. If a frame was already concealed in its place while
-		// waiting, skip it without concealing again.
+		// Lost: conceal what of its time was not concealed while waiting.
 		b.next++
-		if !b.waited {
+		conceal = b.frame - b.waited
+		b.waited = 0
+		if conceal > 0 {
 			break
 		}
-		b.waited = false
 	}
 	if b.concealedInRow >= giveUpSamples {
 		// The stream has stopped; wait quietly for it to come back.
 		b.playing = false
 		b.concealing = false
-		b.waited = false
+		b.waited = 0
 		return
 	}
 	if !b.concealing {
 		b.stats.concealEvents.Add(1)
 		b.concealing = true
 	}
-	if err := b.dec.Conceal(b.pcm[:b.frame]); err != nil {
-		clear(b.pcm[:b.frame])
+	if err := b.dec.Conceal(b.pcm[:conceal]); err != nil {
+		clear(b.pcm[:conceal])
 	}
-	b.pcmLen = b.frame
-	b.concealedInRow += b.frame
-	b.stats.concealedSamples.Add(int64(b.frame))
+	b.pcmLen = conceal
+	b.concealedInRow += conceal
+	b.stats.concealedSamples.Add(int64(conceal))
 }
 
 // Stats returns the counters so far. Safe from any goroutine.

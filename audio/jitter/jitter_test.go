@@ -261,3 +261,28 @@ func BenchmarkInsertRead(b *testing.B) {
 		buf.Read(out)
 	}
 }
+
+// TestWaitStep checks that waiting for a late packet conceals in short
+// steps, and that a packet found lost after a wait is concealed only for the
+// rest of its time.
+func TestWaitStep(t *testing.T) {
+	read := func(b *Buffer, n int) []float32 {
+		out := make([]float32, n)
+		b.Read(out)
+		return out
+	}
+	b := New(Config{Frame: frame, WaitStep: frame / 2, Capacity: 16}, fakeDecoder{})
+	b.Insert(1, []byte{1})
+	read(b, frame)
+	if got := read(b, frame/2); got[0] != -1 || got[frame/2-1] != -1 {
+		t.Fatalf("waiting step = %v…, want concealment", got[0])
+	}
+	b.Insert(3, []byte{3}) // 2 is lost
+	got := read(b, frame)
+	if got[0] != -1 || got[frame/2-1] != -1 || got[frame/2] != 3 {
+		t.Fatalf("after the wait: %v, %v, %v; want the rest of 2 concealed, then 3", got[0], got[frame/2-1], got[frame/2])
+	}
+	if st := b.Stats(); st.ConcealedSamples != frame || st.PacketsLost != 1 || st.Underruns != 1 {
+		t.Fatalf("stats %+v, want one frame concealed in all, one lost, one underrun", st)
+	}
+}

@@ -32,7 +32,7 @@ func (l slogLogger) Debug(msg string)                  { l.logf(slog.LevelDebug,
 func (l slogLogger) Debugf(format string, args ...any) { l.logf(slog.LevelDebug, format, args...) }
 func (l slogLogger) Info(msg string)                   { l.logf(slog.LevelDebug, "%s", msg) }
 func (l slogLogger) Infof(format string, args ...any)  { l.logf(slog.LevelDebug, format, args...) }
-func (l slogLogger) Warn(msg string)                   { l.logf(slog.LevelWarn, "%s", msg) }
-func (l slogLogger) Warnf(format string, args ...any)  { l.logf(slog.LevelWarn, format, args...) }
+func (l slogLogger) Warn(msg string)                   { l.logf(slog.LevelInfo, "%s", msg) }
+func (l slogLogger) Warnf(format string, args ...any)  { l.logf(slog.LevelInfo, format, args...) }
 func (l slogLogger) Error(msg string)                  { l.logf(slog.LevelError, "%s", msg) }
 func (l slogLogger) Errorf(format string, args ...any) { l.logf(slog.LevelError, format, args...) }

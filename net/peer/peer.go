@@ -17,6 +17,8 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -73,8 +75,15 @@ type Peer struct {
 	bytesSent       atomic.Int64
 	packetsReceived atomic.Int64
 	remoteLost      atomic.Int64
-	closeErr        error
-	closeOnce       sync.Once
+	failed          atomic.Bool
+	rtt             atomic.Int64 // nanoseconds, from RTCP receiver reports
+
+	// The selected candidate pair, guarded by mu.
+	candidate string
+	relayed   bool
+	address   string
+	closeErr  error
+	closeOnce sync.Once
 }
 
 // New creates a peer connection with its outgoing voice track.
@@ -118,12 +127,17 @@ func New(cfg Config) (*Peer, error) {
 			}
 			for _, pkt := range pkts {
 				if rr, ok := pkt.(*rtcp.ReceiverReport); ok {
-					for _, r := range rr.Reports {
-						p.remoteLost.Store(int64(r.TotalLost))
-					}
+					p.onReceiverReport(rr, time.Now())
 				}
 			}
 		}
+	})
+	pc.SCTP().Transport().ICETransport().OnSelectedCandidatePairChange(func(pair *webrtc.ICECandidatePair) {
+		p.mu.Lock()
+		defer p.mu.Unlock()
+		p.candidate = pair.Local.Typ.String()
+		p.relayed = pair.Local.Typ == webrtc.ICECandidateTypeRelay || pair.Remote.Typ == webrtc.ICECandidateTypeRelay
+		p.address = net.JoinHostPort(pair.Remote.Address, strconv.Itoa(int(pair.Remote.Port)))
 	})
 	pc.OnTrack(p.onTrack)
 	pc.OnICECandidate(func(c *webrtc.ICECandidate) {
@@ -136,7 +150,10 @@ func New(cfg Config) (*Peer, error) {
 		switch s {
 		case webrtc.PeerConnectionStateConnected:
 			p.connOnce.Do(func() { close(p.connected) })
-		case webrtc.PeerConnectionStateFailed, webrtc.PeerConnectionStateClosed:
+		case webrtc.PeerConnectionStateFailed:
+			p.failed.Store(true)
+			p.endOnce.Do(func() { close(p.ended) })
+		case webrtc.PeerConnectionStateClosed:
 			p.endOnce.Do(func() { close(p.ended) })
 		}
 	})
@@ -293,6 +310,10 @@ func (p *Peer) Connected() <-chan struct{} { return p.connected }
 // Ended is closed when the connection has failed or closed.
 func (p *Peer) Ended() <-chan struct{} { return p.ended }
 
+// Failed reports whether the connection ended by failing (the network
+// dropped) rather than by being closed by either side.
+func (p *Peer) Failed() bool { return p.failed.Load() }
+
 // WriteVoice sends one Opus packet with the given RTP sequence number and
 // timestamp.
 func (p *Peer) WriteVoice(seq uint16, timestamp uint32, payload []byte) error {
@@ -336,7 +357,8 @@ type Stats struct {
 	Relayed bool
 	// Address is the remote address media flows to.
 	Address string
-	// RTT is the latest ICE round-trip time.
+	// RTT is the latest round-trip time from RTCP reports; 0 until the
+	// first (about a second after media starts).
 	RTT time.Duration
 	// PacketsSent and BytesSent count outgoing voice packets and payload.
 	PacketsSent, BytesSent int64
@@ -354,18 +376,36 @@ func (p *Peer) Stats() Stats {
 		BytesSent:         p.bytesSent.Load(),
 		PacketsReceived:   p.packetsReceived.Load(),
 		RemotePacketsLost: p.remoteLost.Load(),
+		RTT:               time.Duration(p.rtt.Load()),
 	}
-	// Not pc.GetStats: it races with pion closing the connection itself.
-	ice := p.pc.SCTP().Transport().ICETransport()
-	if pair, err := ice.GetSelectedCandidatePair(); err == nil && pair != nil {
-		s.Candidate = pair.Local.Typ.String()
-		s.Relayed = pair.Local.Typ == webrtc.ICECandidateTypeRelay || pair.Remote.Typ == webrtc.ICECandidateTypeRelay
-		s.Address = fmt.Sprintf("%s:%d", pair.Remote.Address, pair.Remote.Port)
-	}
-	if st, ok := ice.GetSelectedCandidatePairStats(); ok {
-		s.RTT = time.Duration(st.CurrentRoundTripTime * float64(time.Second))
-	}
+	p.mu.Lock()
+	s.Candidate, s.Relayed, s.Address = p.candidate, p.relayed, p.address
+	p.mu.Unlock()
 	return s
+}
+
+// onReceiverReport takes the partner's reception report on our voice: the
+// loss they counted, and the round trip (RFC 3550 §6.4.1: now − LSR − DLSR,
+// in 1/65536 s, against the clock that stamped our sender reports).
+func (p *Peer) onReceiverReport(rr *rtcp.ReceiverReport, now time.Time) {
+	for _, r := range rr.Reports {
+		p.remoteLost.Store(int64(r.TotalLost))
+		if r.LastSenderReport == 0 {
+			continue
+		}
+		if rtt := ntpMiddle(now) - r.LastSenderReport - r.Delay; rtt < 1<<31 {
+			p.rtt.Store(int64(time.Duration(rtt) * time.Second / 65536))
+		}
+	}
+}
+
+// ntpMiddle returns the middle 32 bits of t's NTP timestamp (16.16 fixed
+// point seconds), the form RTCP reports use.
+func ntpMiddle(t time.Time) uint32 {
+	const unixToNTP = 2208988800 // seconds from 1900 to 1970
+	secs := uint64(t.Unix() + unixToNTP)
+	frac := uint64(t.Nanosecond()) << 32 / uint64(time.Second)
+	return uint32((secs<<32 | frac) >> 16)
 }
 
 // Close ends the connection and waits for the peer's goroutines.

@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/pion/rtcp"
 	"github.com/pion/webrtc/v4"
 )
 
@@ -203,5 +204,28 @@ func waitGoroutines(t *testing.T, want int) {
 			t.Fatalf("%d goroutines left, want ≤ %d:\n%s", runtime.NumGoroutine(), want, buf[:n])
 		}
 		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+func TestReceiverReportRTT(t *testing.T) {
+	p := &Peer{}
+	sent := time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC)
+	now := sent.Add(30 * time.Millisecond)
+	p.onReceiverReport(&rtcp.ReceiverReport{Reports: []rtcp.ReceptionReport{{
+		TotalLost:        7,
+		LastSenderReport: ntpMiddle(sent),
+		Delay:            uint32(10 * 65536 / 1000), // held 10 ms by the receiver
+	}}}, now)
+	if rtt := time.Duration(p.rtt.Load()); rtt < 19*time.Millisecond || rtt > 21*time.Millisecond {
+		t.Errorf("RTT = %v, want 20 ms", rtt)
+	}
+	if p.remoteLost.Load() != 7 {
+		t.Errorf("remote lost = %d, want 7", p.remoteLost.Load())
+	}
+	// Across the 16-bit seconds wraparound of the middle 32 bits.
+	sent = time.Unix(65536-2208988800%65536, 0).Add(-5 * time.Millisecond)
+	p.onReceiverReport(&rtcp.ReceiverReport{Reports: []rtcp.ReceptionReport{{LastSenderReport: ntpMiddle(sent)}}}, sent.Add(40*time.Millisecond))
+	if rtt := time.Duration(p.rtt.Load()); rtt < 39*time.Millisecond || rtt > 41*time.Millisecond {
+		t.Errorf("RTT across wraparound = %v, want 40 ms", rtt)
 	}
 }

@@ -1,0 +1,138 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"syscall"
+	"text/tabwriter"
+	"time"
+
+	"github.com/duetapp/duet/app"
+	"github.com/duetapp/duet/audio"
+	"github.com/duetapp/duet/audio/codec"
+	"github.com/duetapp/duet/audio/tone"
+	"github.com/duetapp/duet/audio/wavfile"
+)
+
+func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := newFlagSet("demo", "demo [flags]", stderr)
+	outDir := fs.String("out-dir", "duet-demo", "`folder` for what each singer sang and heard")
+	seconds := fs.Float64("seconds", 8, "how long the singers sing")
+	frame := fs.Duration("frame", codec.DefaultFrame, "Opus frame: 2.5ms, 5ms, 10ms or 20ms")
+	jitter := fs.Duration("jitter", app.DefaultJitterTarget, "jitter buffer delay")
+	verbose := fs.Bool("v", false, "log every event")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if *seconds < 4 {
+		return errors.New("the demo needs at least 4 seconds to measure latency")
+	}
+	if err := os.MkdirAll(*outDir, 0o755); err != nil {
+		return err
+	}
+
+	n := int(*seconds * audio.SampleRate)
+	hostVoice, guestVoice := make([]float32, n), make([]float32, n)
+	audio.ReadFull(&tone.Voice{Base: 196, Amp: 0.3, Seed: 1}, hostVoice)    // G3
+	audio.ReadFull(&tone.Voice{Base: 293.7, Amp: 0.3, Seed: 2}, guestVoice) // D4
+
+	fmt.Fprintf(stdout, "Duet demo: a host and a guest on this machine sing for %.0f s over real WebRTC on loopback.\n", *seconds)
+	cpuBefore := cpuTime()
+	res, err := app.RunLocal(ctx, app.LocalConfig{
+		HostVoice:    hostVoice,
+		GuestVoice:   guestVoice,
+		Frame:        *frame,
+		JitterTarget: *jitter,
+		Monitor:      1,
+		Logger:       newLogger(stderr, *verbose),
+		OnEvent: func(host bool, e app.Event) {
+			who := "guest"
+			if host {
+				who = "host "
+			}
+			fmt.Fprintf(stdout, "  %s  %s\n", who, e.Text)
+		},
+	})
+	if err != nil {
+		return err
+	}
+	cpu := cpuTime() - cpuBefore
+
+	files := []struct {
+		name string
+		p    []float32
+	}{
+		{"host-sings.wav", hostVoice},
+		{"guest-sings.wav", guestVoice},
+		{"host-hears.wav", res.HostHeard},
+		{"guest-hears.wav", res.GuestHeard},
+	}
+	for _, f := range files {
+		if err := writeWAV(filepath.Join(*outDir, f.name), f.p); err != nil {
+			return err
+		}
+	}
+
+	w := tabwriter.NewWriter(stdout, 0, 0, 2, ' ', 0)
+	fmt.Fprintf(w, "\nroom code\t%s\n", res.Code)
+	p := res.GuestStats.Peer
+	how := "direct"
+	if p.Relayed {
+		how = "relayed"
+	}
+	fmt.Fprintf(w, "connection\t%s, %s candidate, to %s, round trip %.2f ms\n", how, p.Candidate, p.Address, ms(p.RTT))
+	for _, dir := range []struct {
+		name     string
+		toHost   bool
+		sender   app.Stats
+		receiver app.Stats
+	}{
+		{"guest → host", true, res.GuestStats, res.HostStats},
+		{"host → guest", false, res.HostStats, res.GuestStats},
+	} {
+		v := dir.receiver.Voice
+		fmt.Fprintf(w, "%s\t%d packets sent, %d received, %d lost, %d late; %.0f ms concealed\n",
+			dir.name, dir.sender.Peer.PacketsSent, dir.receiver.Peer.PacketsReceived, v.PacketsLost, v.PacketsDiscarded,
+			float64(v.ConcealedSamples)*1000/audio.SampleRate)
+		lat, score, err := res.Latency(dir.toHost)
+		if err != nil {
+			fmt.Fprintf(w, "  latency\tnot measured: %v\n", err)
+			continue
+		}
+		fmt.Fprintf(w, "  latency\t%.1f ms mouth to ear, device buffers excluded (correlation %.2f)\n", ms(lat), score)
+	}
+	fmt.Fprintf(w, "CPU\t%.1f ms per second of song for both singers (%.1f %% of one core)\n",
+		ms(cpu) / *seconds, 100*cpu.Seconds() / *seconds)
+	fmt.Fprintf(w, "files\t%s\n", *outDir)
+	for _, f := range files {
+		fmt.Fprintf(w, "\t  %s\n", f.name)
+	}
+	return w.Flush()
+}
+
+func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
+
+// cpuTime is the CPU time this process has used, user and system.
+func cpuTime() time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+func writeWAV(path string, p []float32) error {
+	w, err := wavfile.Create(path)
+	if err != nil {
+		return err
+	}
+	if err := w.Write(p); err != nil {
+		w.Close()
+		return err
+	}
+	return w.Close()
+}

@@ -1,0 +1,90 @@
+// Command duet is the Duet app: two singers on two computers sing a duet
+// live over the internet.
+//
+//	duet serve                 run a rendezvous server
+//	duet host [flags]          open a room and sing with whoever joins
+//	duet join CODE [flags]     join a room
+//	duet demo                  a whole duet on this machine, with a report
+//
+// Run "duet COMMAND -h" for a command's flags.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	ossignal "os/signal"
+	"syscall"
+)
+
+func main() {
+	ctx, stop := ossignal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	err := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
+	switch {
+	case errors.Is(err, flag.ErrHelp):
+		os.Exit(2)
+	case err != nil:
+		fmt.Fprintln(os.Stderr, "duet:", err)
+		os.Exit(1)
+	}
+}
+
+const usage = `Duet: sing a duet live with someone on another computer.
+
+Usage:
+  duet serve [flags]         run a rendezvous server (room codes, connection set-up)
+  duet host [flags]          open a room, print its code, sing with whoever joins
+  duet join CODE [flags]     join the room with that code
+  duet demo [flags]          a whole duet on this machine, with a report
+
+Run "duet COMMAND -h" for a command's flags.
+`
+
+// run dispatches to a subcommand. Only this package prints to stdout.
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	if len(args) == 0 {
+		fmt.Fprint(stderr, usage)
+		return flag.ErrHelp
+	}
+	cmd, args := args[0], args[1:]
+	switch cmd {
+	case "serve":
+		return runServe(ctx, args, stdout, stderr)
+	case "host":
+		return runSing(ctx, true, args, stdout, stderr)
+	case "join":
+		return runSing(ctx, false, args, stdout, stderr)
+	case "demo":
+		return runDemo(ctx, args, stdout, stderr)
+	case "help", "-h", "-help", "--help":
+		fmt.Fprint(stdout, usage)
+		return nil
+	}
+	fmt.Fprint(stderr, usage)
+	return fmt.Errorf("unknown command %q", cmd)
+}
+
+// newFlagSet returns a flag set that reports errors instead of exiting.
+func newFlagSet(name, synopsis string, stderr io.Writer) *flag.FlagSet {
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.Usage = func() {
+		fmt.Fprintf(stderr, "Usage: duet %s\n\nFlags:\n", synopsis)
+		fs.PrintDefaults()
+	}
+	return fs
+}
+
+// newLogger logs to stderr: warnings and errors, or everything with -v.
+func newLogger(stderr io.Writer, verbose bool) *slog.Logger {
+	level := slog.LevelWarn
+	if verbose {
+		level = slog.LevelDebug
+	}
+	return slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
+}

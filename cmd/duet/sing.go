@@ -1,0 +1,149 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"strings"
+	"time"
+
+	"github.com/duetapp/duet/app"
+	"github.com/duetapp/duet/audio"
+	"github.com/duetapp/duet/audio/codec"
+	"github.com/duetapp/duet/audio/filedev"
+	"github.com/duetapp/duet/audio/tone"
+	"github.com/duetapp/duet/audio/wavfile"
+	"github.com/duetapp/duet/net/signal"
+)
+
+// listFlag collects a repeatable flag.
+type listFlag []string
+
+func (l *listFlag) String() string     { return strings.Join(*l, ",") }
+func (l *listFlag) Set(v string) error { *l = append(*l, v); return nil }
+
+// sessionFlags are the flags host and join share.
+type sessionFlags struct {
+	server     string
+	in, out    string
+	tone       float64
+	frame      time.Duration
+	bitrate    int
+	jitter     time.Duration
+	monitor    float64
+	iceServers listFlag
+	loopback   bool
+	verbose    bool
+}
+
+func (f *sessionFlags) register(fs *flag.FlagSet) {
+	fs.StringVar(&f.server, "server", "http://localhost"+defaultListen, "rendezvous server `URL`")
+	fs.StringVar(&f.in, "in", "", "sing this 48 kHz WAV `file` instead of a microphone")
+	fs.StringVar(&f.out, "out", "", "write what you hear to this WAV `file`")
+	fs.Float64Var(&f.tone, "tone", 0, "sing a steady tone of this many `Hz` instead of a microphone")
+	fs.DurationVar(&f.frame, "frame", codec.DefaultFrame, "Opus frame: 2.5ms, 5ms, 10ms or 20ms")
+	fs.IntVar(&f.bitrate, "bitrate", codec.DefaultBitrate, "Opus bitrate in `bits/s`")
+	fs.DurationVar(&f.jitter, "jitter", app.DefaultJitterTarget, "jitter buffer delay")
+	fs.Float64Var(&f.monitor, "monitor", 1, "`gain` at which you hear yourself directly (0 = off)")
+	fs.Var(&f.iceServers, "ice-server", "STUN or TURN `URL` (repeatable)")
+	fs.BoolVar(&f.loopback, "loopback", false, "connect over the loopback interface only (testing on one machine)")
+	fs.BoolVar(&f.verbose, "v", false, "log every event")
+}
+
+// device opens the file device the flags describe.
+func (f *sessionFlags) device() (*filedev.Device, error) {
+	if f.in != "" && f.tone != 0 {
+		return nil, errors.New("give -in or -tone, not both")
+	}
+	var input audio.Reader = audio.Silence{}
+	switch {
+	case f.in != "":
+		p, err := wavfile.ReadFile(f.in)
+		if err != nil {
+			return nil, err
+		}
+		input = &audio.SliceReader{P: p}
+	case f.tone != 0:
+		input = &tone.Sine{Hz: f.tone, Amp: 0.3}
+	}
+	cfg := filedev.Config{Input: input}
+	if f.out != "" {
+		w, err := wavfile.Create(f.out)
+		if err != nil {
+			return nil, err
+		}
+		cfg.Output = w
+	}
+	return filedev.New(cfg), nil
+}
+
+func runSing(ctx context.Context, host bool, args []string, stdout, stderr io.Writer) error {
+	name, synopsis := "join", "join CODE [flags]"
+	if host {
+		name, synopsis = "host", "host [flags]"
+	}
+	fs := newFlagSet(name, synopsis, stderr)
+	var f sessionFlags
+	f.register(fs)
+	var code signal.Code
+	if !host && len(args) > 0 && !strings.HasPrefix(args[0], "-") {
+		var err error
+		if code, err = signal.ParseCode(args[0]); err != nil {
+			return err
+		}
+		args = args[1:]
+	}
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if !host && code == "" {
+		if fs.NArg() != 1 {
+			fs.Usage()
+			return errors.New("join needs the room code the host read to you")
+		}
+		var err error
+		if code, err = signal.ParseCode(fs.Arg(0)); err != nil {
+			return err
+		}
+	} else if fs.NArg() > 0 {
+		fs.Usage()
+		return fmt.Errorf("unexpected argument %q", fs.Arg(0))
+	}
+
+	dev, err := f.device()
+	if err != nil {
+		return err
+	}
+	cfg := app.Config{
+		Server:       f.server,
+		Device:       dev,
+		Frame:        f.frame,
+		Bitrate:      f.bitrate,
+		JitterTarget: f.jitter,
+		Monitor:      float32(f.monitor),
+		ICEServers:   f.iceServers,
+		Loopback:     f.loopback,
+		Logger:       newLogger(stderr, f.verbose),
+		OnEvent:      func(e app.Event) { fmt.Fprintln(stderr, "duet:", e.Text) },
+	}
+	var s *app.Session
+	if host {
+		s, err = app.Host(ctx, cfg)
+		if err == nil {
+			fmt.Fprintln(stdout, s.Code())
+		}
+	} else {
+		s, err = app.Join(ctx, cfg, code)
+	}
+	if err != nil {
+		return errors.Join(err, dev.Close())
+	}
+	err = s.Run(ctx)
+	st := s.Stats()
+	fmt.Fprintf(stderr, "duet: sent %d packets, received %d (%d lost, %d late); %d ms of your partner concealed\n",
+		st.Peer.PacketsSent, st.Peer.PacketsReceived, st.Voice.PacketsLost, st.Voice.PacketsDiscarded,
+		st.Voice.ConcealedSamples*1000/audio.SampleRate)
+	return err
+}
