@@ -392,7 +392,7 @@ func (s *Session) onConnected() error {
 		s.pipe.start()
 		s.deviceStarted = true
 	}
-	s.emit(StateConnected, fmt.Sprintf("Connected to your partner %s (%s candidate, round trip %v).", how, st.Candidate, st.RTT))
+	s.emit(StateConnected, fmt.Sprintf("Connected to your partner %s (%s candidate).", how, st.Candidate))
 	return nil
 }
 
