@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/http"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/duetapp/duet/audio"
@@ -37,6 +38,9 @@ type LocalResult struct {
 	HostHeard, GuestHeard []float32
 	HostStart, GuestStart time.Time // when each device's sample 0 was due
 	HostStats, GuestStats Stats
+	// CPU is the process's CPU time (user and system) during the duet:
+	// both singers and the server.
+	CPU                   time.Duration
 	hostVoice, guestVoice []float32
 }
 
@@ -105,6 +109,7 @@ func RunLocal(ctx context.Context, cfg LocalConfig) (*LocalResult, error) {
 		return nil, err
 	}
 
+	cpu0 := cpuTime()
 	// The host sings until its voice ends; the guest until its own ends
 	// or the host leaves.
 	var wg sync.WaitGroup
@@ -112,6 +117,7 @@ func RunLocal(ctx context.Context, cfg LocalConfig) (*LocalResult, error) {
 	wg.Go(func() { hostErr = host.Run(ctx) })
 	wg.Go(func() { guestErr = guest.Run(ctx) })
 	wg.Wait()
+	cpu := cpuTime() - cpu0
 	if err := errors.Join(hostErr, guestErr); err != nil {
 		return nil, err
 	}
@@ -123,6 +129,7 @@ func RunLocal(ctx context.Context, cfg LocalConfig) (*LocalResult, error) {
 		GuestStart: guestDev.Started(),
 		HostStats:  host.Stats(),
 		GuestStats: guest.Stats(),
+		CPU:        cpu,
 		hostVoice:  cfg.HostVoice,
 		guestVoice: cfg.GuestVoice,
 	}, nil
@@ -159,4 +166,13 @@ func (r *LocalResult) Latency(toHost bool) (latency time.Duration, score float64
 		return 0, score, fmt.Errorf("%w (correlation %.2f)", ErrNotFound, score)
 	}
 	return time.Duration(lag * float64(time.Second) / audio.SampleRate), score, nil
+}
+
+// cpuTime is the CPU time this process has used, user and system.
+func cpuTime() time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }

@@ -7,7 +7,6 @@ import (
 	"io"
 	"os"
 	"path/filepath"
-	"syscall"
 	"text/tabwriter"
 	"time"
 
@@ -41,7 +40,6 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	audio.ReadFull(&tone.Voice{Base: 293.7, Amp: 0.3, Seed: 2}, guestVoice) // D4
 
 	fmt.Fprintf(stdout, "Duet demo: a host and a guest on this machine sing for %.0f s over real WebRTC on loopback.\n", *seconds)
-	cpuBefore := cpuTime()
 	res, err := app.RunLocal(ctx, app.LocalConfig{
 		HostVoice:    hostVoice,
 		GuestVoice:   guestVoice,
@@ -60,7 +58,7 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	if err != nil {
 		return err
 	}
-	cpu := cpuTime() - cpuBefore
+	cpu := res.CPU
 
 	files := []struct {
 		name string
@@ -115,15 +113,6 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 }
 
 func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
-
-// cpuTime is the CPU time this process has used, user and system.
-func cpuTime() time.Duration {
-	var ru syscall.Rusage
-	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
-		return 0
-	}
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
-}
 
 func writeWAV(path string, p []float32) error {
 	w, err := wavfile.Create(path)
