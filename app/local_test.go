@@ -3,6 +3,7 @@ package app
 import (
 	"log/slog"
 	"os"
+	"runtime"
 	"slices"
 	"testing"
 	"time"
@@ -58,6 +59,7 @@ func median(v []float64) float64 {
 // 440 Hz and the guest 660 Hz with direct monitoring off. Each must hear the
 // other, and the guest must not hear its own voice back (mix-minus).
 func TestDuetMixMinus(t *testing.T) {
+	before := runtime.NumGoroutine()
 	res, err := RunLocal(t.Context(), LocalConfig{
 		HostVoice:  sine(440, 3),
 		GuestVoice: sine(660, 3),
@@ -88,6 +90,22 @@ func TestDuetMixMinus(t *testing.T) {
 	t.Logf("host voice at the guest: %+v", res.GuestStats.Voice)
 	if res.GuestStats.Peer.Candidate != "host" {
 		t.Errorf("guest's ICE candidate type %q, want host (loopback)", res.GuestStats.Peer.Candidate)
+	}
+	waitGoroutines(t, before)
+}
+
+// waitGoroutines waits, up to a deadline, for the goroutine count to come
+// back to what it was before a duet: every goroutine has been stopped.
+func waitGoroutines(t *testing.T, want int) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for runtime.NumGoroutine() > want {
+		if time.Now().After(deadline) {
+			buf := make([]byte, 1<<20)
+			n := runtime.Stack(buf, true)
+			t.Fatalf("%d goroutines left after the duet, want ≤ %d:\n%s", runtime.NumGoroutine(), want, buf[:n])
+		}
+		time.Sleep(20 * time.Millisecond)
 	}
 }
 

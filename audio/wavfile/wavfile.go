@@ -8,9 +8,9 @@ package wavfile
 
 import (
 	"bytes"
+	"encoding/binary"
 	"errors"
 	"fmt"
-	"io"
 	"os"
 
 	goaudio "github.com/go-audio/audio"
@@ -34,16 +34,20 @@ func ReadFile(path string) ([]float32, error) {
 	if err != nil {
 		return nil, fmt.Errorf("wavfile: %w", err)
 	}
-	p, err := Decode(bytes.NewReader(data))
+	p, err := Decode(data)
 	if err != nil {
 		return nil, fmt.Errorf("wavfile: %s: %w", path, err)
 	}
 	return p, nil
 }
 
-// Decode reads a whole WAV stream as mono samples.
-func Decode(r io.ReadSeeker) ([]float32, error) {
-	d := wav.NewDecoder(r)
+// Decode reads a whole WAV file held in data as mono samples.
+func Decode(data []byte) ([]float32, error) {
+	data, err := checkChunks(data)
+	if err != nil {
+		return nil, err
+	}
+	d := wav.NewDecoder(bytes.NewReader(data))
 	if !d.IsValidFile() {
 		if err := d.Err(); err != nil {
 			return nil, fmt.Errorf("%w: not a readable WAV file (%v)", ErrFormat, err)
@@ -81,6 +85,42 @@ func Decode(r io.ReadSeeker) ([]float32, error) {
 		out[i] = float32(sum) * scale / float32(ch)
 	}
 	return out, nil
+}
+
+// checkChunks walks the RIFF chunks before go-audio/wav sees them, because
+// it trusts their sizes and allocates whatever a header claims (a 44-byte
+// file can ask for gigabytes). A chunk that claims more than the file holds
+// is an error, except the data chunk, which is cut to what is there: that is
+// a recording whose header was never finished, and its audio is good. The
+// result is data itself or a corrected copy.
+func checkChunks(data []byte) ([]byte, error) {
+	if len(data) < 12 || string(data[:4]) != "RIFF" || string(data[8:12]) != "WAVE" {
+		return nil, fmt.Errorf("%w: not a WAV file (no RIFF/WAVE header)", ErrFormat)
+	}
+	fixed := data
+	fix := func(at int, v uint32) {
+		if &fixed[0] == &data[0] {
+			fixed = bytes.Clone(data)
+		}
+		binary.LittleEndian.PutUint32(fixed[at:], v)
+	}
+	if binary.LittleEndian.Uint32(data[4:]) != uint32(len(data)-8) {
+		fix(4, uint32(len(data)-8))
+	}
+	for at := 12; at+8 <= len(data); {
+		id := string(data[at : at+4])
+		size := int64(binary.LittleEndian.Uint32(data[at+4:]))
+		left := int64(len(data) - at - 8)
+		if size > left {
+			if id != "data" {
+				return nil, fmt.Errorf("%w: its %q chunk claims %d bytes but only %d are left (truncated or corrupt)", ErrFormat, id, size, left)
+			}
+			fix(at+4, uint32(left))
+			size = left
+		}
+		at += 8 + int(size) + int(size&1) // chunks are padded to even sizes
+	}
+	return fixed, nil
 }
 
 // Writer writes mono 16-bit WAV. The header's lengths are final only after

@@ -6,6 +6,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"runtime"
 	"testing"
 )
 
@@ -87,9 +88,11 @@ func TestDecode(t *testing.T) {
 		{"empty", nil, nil, true},
 		{"not a WAV", []byte("hello, this is not a wav file at all, just some text......"), nil, true},
 		{"truncated header", wavBytes(48000, 1, 16, 1, []byte{1, 2})[:30], nil, true},
+		{"data cut short: header never finished", wavBytes(48000, 1, 16, 1, []byte{0, 0x40, 0, 0x40, 0, 0x40})[:46], []float32{0.5}, false},
+		{"chunk larger than the file", []byte("RIFF\x24\x00\x00\x00WAVEfmt \xff\xff\xff\x7f"), nil, true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			got, err := Decode(bytes.NewReader(tc.data))
+			got, err := Decode(tc.data)
 			if tc.err {
 				if !errors.Is(err, ErrFormat) {
 					t.Fatalf("err = %v, want ErrFormat", err)
@@ -118,12 +121,27 @@ func TestReadFileMissing(t *testing.T) {
 	}
 }
 
+// TestHugeClaimsDoNotAllocate is a fuzzer's find: headers claiming
+// gigabytes made go-audio/wav allocate them.
+func TestHugeClaimsDoNotAllocate(t *testing.T) {
+	data := []byte("RIFF000\xff\x00000fmt 000\xcb#\"8\xb5\xc6w\xad#\xa1\x00\xc7?2\xb2\x02#d>\xd8NMb\x04000000000000%")
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	if _, err := Decode(data); err == nil {
+		t.Fatal("Decode of garbage succeeded")
+	}
+	runtime.ReadMemStats(&after)
+	if n := after.TotalAlloc - before.TotalAlloc; n > 1<<20 {
+		t.Fatalf("decoding %d bytes allocated %d bytes", len(data), n)
+	}
+}
+
 func FuzzDecode(f *testing.F) {
 	f.Add(wavBytes(48000, 1, 16, 1, []byte{1, 2, 3, 4}))
 	f.Add(wavBytes(48000, 2, 24, 1, []byte{1, 2, 3, 4, 5, 6}))
 	f.Add([]byte("RIFF"))
 	f.Fuzz(func(t *testing.T, data []byte) {
-		p, err := Decode(bytes.NewReader(data))
+		p, err := Decode(data)
 		if err == nil {
 			for _, v := range p {
 				if v < -1 || v > 1 || math.IsNaN(float64(v)) {
