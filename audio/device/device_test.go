@@ -1,0 +1,183 @@
+package device
+
+import (
+	"errors"
+	"math"
+	"os"
+	"os/exec"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/duetapp/duet/audio"
+	"github.com/duetapp/duet/audio/calibrate"
+)
+
+func TestFind(t *testing.T) {
+	infos := []Info{
+		{Index: 0, Name: "HDA Intel PCH: ALC3246 Analog", Inputs: 2, Outputs: 2, DefaultInput: true, DefaultOutput: true},
+		{Index: 1, Name: "USB Audio CODEC", Inputs: 1, Outputs: 0},
+		{Index: 2, Name: "USB Audio Headphones", Inputs: 0, Outputs: 2},
+		{Index: 3, Name: "HDMI 0", Inputs: 0, Outputs: 8},
+	}
+	for _, tc := range []struct {
+		spec  string
+		input bool
+		want  int
+		err   string
+	}{
+		{"", true, 0, ""},
+		{"", false, 0, ""},
+		{"1", true, 1, ""},
+		{"1", false, 0, "no output device number 1"},
+		{"codec", true, 1, ""},
+		{"usb", false, 2, ""},
+		{"usb audio", true, 1, ""},
+		{"hdmi", true, 0, `no input device called "hdmi"`},
+		{"a", false, 0, "could be any of"},
+		{"HDMI 0", false, 3, ""},
+	} {
+		got, err := find(infos, tc.spec, tc.input)
+		if tc.err != "" {
+			if err == nil || !strings.Contains(err.Error(), tc.err) || !errors.Is(err, ErrNoDevice) {
+				t.Errorf("find(%q, input=%v) = %v, %v; want error containing %q", tc.spec, tc.input, got.Index, err, tc.err)
+			}
+			continue
+		}
+		if err != nil || got.Index != tc.want {
+			t.Errorf("find(%q, input=%v) = %d, %v; want %d", tc.spec, tc.input, got.Index, err, tc.want)
+		}
+	}
+	if _, err := find([]Info{{Index: 0, Name: "x", Outputs: 2}}, "", true); err == nil || !strings.Contains(err.Error(), "no default input") {
+		t.Errorf("no default input: err = %v", err)
+	}
+}
+
+// jackSystem opens PortAudio and returns the JACK device's name. With
+// DUET_JACK=1 (set by .ci/run, which starts a JACK server with the dummy
+// driver) a missing JACK server fails the test; elsewhere it skips.
+func jackSystem(t *testing.T) (*System, string) {
+	t.Helper()
+	sys, err := Init()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { sys.Close() })
+	infos, err := sys.Devices()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, d := range infos {
+		if strings.Contains(d.HostAPI, "JACK") && d.Inputs > 0 && d.Outputs > 0 {
+			return sys, d.Name
+		}
+	}
+	if os.Getenv("DUET_JACK") == "1" {
+		t.Fatalf("no JACK device among %d PortAudio devices, but DUET_JACK=1 says a JACK server runs", len(infos))
+	}
+	t.Skip("no JACK server: start one with jackd -d dummy -r 48000 -p 128 (DUET_JACK=1 makes this a failure)")
+	return nil, ""
+}
+
+func TestDuplexOnJACK(t *testing.T) {
+	sys, name := jackSystem(t)
+	st, err := sys.Open(Config{Input: name, Output: name, Buffer: 128})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	blocks := make(chan int, 1000)
+	if err := st.Start(func(in, out []float32) {
+		select {
+		case blocks <- len(in):
+		default:
+		}
+		for i := range out {
+			out[i] = in[i]
+		}
+	}); err != nil {
+		t.Fatal(err)
+	}
+	// Two seconds of 128-frame blocks is 750 callbacks.
+	deadline := time.After(10 * time.Second)
+	for n := 0; n < 750; n++ {
+		select {
+		case size := <-blocks:
+			if size != 128 {
+				t.Fatalf("callback with %d frames, want 128", size)
+			}
+		case <-deadline:
+			t.Fatalf("only %d callbacks in 10 s", n)
+		}
+	}
+	s := st.Stats()
+	t.Logf("%d callbacks, %d xruns; reported latency in %v out %v; callback timing in %v out %v",
+		s.Callbacks, s.Xruns, s.ReportedInput, s.ReportedOutput, s.CallbackInput, s.CallbackOutput)
+	if err := st.Close(); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-st.Done():
+	default:
+		t.Fatal("Done not closed after Close")
+	}
+}
+
+// TestCalibrateOnJACK connects the stream's JACK output to its own input
+// and measures the round trip. The known figure is what PortAudio reports
+// for the open stream (input + output latency, from JACK's port latencies
+// and its own buffering): 256 frames, 5.33 ms, at a 128-frame period. It
+// must be a whole number of periods: the dummy driver has no converters.
+func TestCalibrateOnJACK(t *testing.T) {
+	sys, name := jackSystem(t)
+	before := jackPorts(t)
+	st, err := sys.Open(Config{Input: name, Output: name, Buffer: 128})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var in, out string
+	for _, p := range jackPorts(t) {
+		if slices.Contains(before, p) {
+			continue
+		}
+		switch {
+		case strings.HasSuffix(p, ":in_0"):
+			in = p
+		case strings.HasSuffix(p, ":out_0"):
+			out = p
+		}
+	}
+	if in == "" || out == "" {
+		st.Close()
+		t.Fatalf("the stream's JACK ports not found (before %v, after %v)", before, jackPorts(t))
+	}
+	if b, err := exec.Command("jack_connect", out, in).CombinedOutput(); err != nil {
+		st.Close()
+		t.Fatalf("jack_connect %s %s: %v %s", out, in, err, b)
+	}
+	reported := st.Stats()
+	res, err := calibrate.Run(t.Context(), st, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := reported.ReportedInput + reported.ReportedOutput
+	t.Logf("calibrated round trip %v (each %v, confidence %.2f); PortAudio reports input %v + output %v",
+		res.RoundTrip, res.Each, res.Confidence, reported.ReportedInput, reported.ReportedOutput)
+	if d := res.RoundTrip - want; d > time.Millisecond || d < -time.Millisecond {
+		t.Errorf("round trip %v, want PortAudio's %v ± 1 ms", res.RoundTrip, want)
+	}
+	if frames := float64(res.RoundTrip) / float64(audio.Duration(128)); math.Abs(frames-math.Round(frames)) > 0.01 {
+		t.Errorf("round trip %v is %.3f periods, want a whole number", res.RoundTrip, frames)
+	}
+}
+
+// jackPorts lists the JACK server's ports.
+func jackPorts(t *testing.T) []string {
+	t.Helper()
+	out, err := exec.Command("jack_lsp").Output()
+	if err != nil {
+		t.Fatalf("jack_lsp: %v", err)
+	}
+	return strings.Fields(string(out))
+}

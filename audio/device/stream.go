@@ -1,0 +1,187 @@
+package device
+
+import (
+	"errors"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/gordonklaus/portaudio"
+
+	"github.com/duetapp/duet/audio"
+)
+
+// DefaultBuffer is the block size in frames when none is chosen: 2.67 ms.
+const DefaultBuffer = 128
+
+// Config chooses the devices and block size of a Stream.
+type Config struct {
+	// Input and Output name a device by number or part of its name; ""
+	// is the system default.
+	Input, Output string
+	// Buffer is the block size in frames: 64, 128 or 256; 0 means
+	// DefaultBuffer.
+	Buffer int
+}
+
+// Stream is an open duplex stream; see the package doc.
+type Stream struct {
+	pa       *portaudio.Stream
+	in, out  Info
+	buffer   int
+	process  audio.ProcessFunc
+	mono     []float32 // output block before it is copied to every channel
+	reported portaudio.StreamInfo
+
+	callbacks  atomic.Int64
+	xruns      atomic.Int64
+	inLatency  atomic.Int64 // ns, input ADC time to callback, as last reported
+	outLatency atomic.Int64 // ns, callback to output DAC time
+
+	startOnce sync.Once
+	closeOnce sync.Once
+	done      chan struct{}
+	closeErr  error
+}
+
+// Open opens a stream on the configured devices; Start starts it.
+func (s *System) Open(cfg Config) (*Stream, error) {
+	switch cfg.Buffer {
+	case 0:
+		cfg.Buffer = DefaultBuffer
+	case 64, 128, 256:
+	default:
+		return nil, fmt.Errorf("%w: a buffer of %d frames; choose 64, 128 or 256", ErrUnsupported, cfg.Buffer)
+	}
+	infos, err := s.Devices()
+	if err != nil {
+		return nil, err
+	}
+	in, err := find(infos, cfg.Input, true)
+	if err != nil {
+		return nil, err
+	}
+	out, err := find(infos, cfg.Output, false)
+	if err != nil {
+		return nil, err
+	}
+	if in.Index != out.Index {
+		return nil, fmt.Errorf("%w (input %q, output %q)", ErrSeparateClock, in.Name, out.Name)
+	}
+	devs, err := portaudio.Devices()
+	if err != nil {
+		return nil, fmt.Errorf("device: list: %w", err)
+	}
+	dev := devs[in.Index]
+	st := &Stream{in: in, out: out, buffer: cfg.Buffer, done: make(chan struct{}), mono: make([]float32, cfg.Buffer)}
+	outChannels := min(2, out.Outputs)
+	params := portaudio.StreamParameters{
+		Input:           portaudio.StreamDeviceParameters{Device: dev, Channels: 1, Latency: dev.DefaultLowInputLatency},
+		Output:          portaudio.StreamDeviceParameters{Device: dev, Channels: outChannels, Latency: dev.DefaultLowOutputLatency},
+		SampleRate:      audio.SampleRate,
+		FramesPerBuffer: cfg.Buffer,
+		Flags:           portaudio.ClipOff | portaudio.DitherOff,
+	}
+	st.pa, err = portaudio.OpenStream(params, st.callback)
+	if err != nil {
+		return nil, explain(err, in.Name)
+	}
+	if info := st.pa.Info(); info != nil {
+		st.reported = *info
+	}
+	return st, nil
+}
+
+// explain turns a PortAudio error into one that says what to do.
+func explain(err error, name string) error {
+	var pe portaudio.Error
+	if errors.As(err, &pe) {
+		switch pe {
+		case portaudio.DeviceUnavailable:
+			return fmt.Errorf("%w: %q is in use by another program; close it or pick another device", ErrBusy, name)
+		case portaudio.InvalidSampleRate:
+			return fmt.Errorf("%w: %q cannot run at %d Hz; set it to %d Hz in the system's sound settings or pick another device", ErrUnsupported, name, audio.SampleRate, audio.SampleRate)
+		case portaudio.InvalidChannelCount, portaudio.BadIODeviceCombination, portaudio.SampleFormatNotSupported:
+			return fmt.Errorf("%w: %q: %v; pick another device", ErrUnsupported, name, err)
+		case portaudio.BufferTooSmall, portaudio.BufferTooBig:
+			return fmt.Errorf("%w: %q: %v; try another --buffer", ErrUnsupported, name, err)
+		}
+	}
+	return fmt.Errorf("device: open %q: %w", name, err)
+}
+
+// callback is PortAudio's: non-interleaved buffers, so in[0] is the mono
+// input and out[c] each output channel.
+func (st *Stream) callback(in, out [][]float32, ti portaudio.StreamCallbackTimeInfo, flags portaudio.StreamCallbackFlags) {
+	st.callbacks.Add(1)
+	if flags&(portaudio.InputUnderflow|portaudio.InputOverflow|portaudio.OutputUnderflow|portaudio.OutputOverflow) != 0 {
+		st.xruns.Add(1)
+	}
+	if ti.CurrentTime > 0 {
+		st.inLatency.Store(int64(ti.CurrentTime - ti.InputBufferAdcTime))
+		st.outLatency.Store(int64(ti.OutputBufferDacTime - ti.CurrentTime))
+	}
+	mono := st.mono[:len(out[0])]
+	st.process(in[0], mono)
+	for _, ch := range out {
+		copy(ch, mono)
+	}
+}
+
+// Start begins calling process from PortAudio's audio thread.
+func (st *Stream) Start(process audio.ProcessFunc) error {
+	err := errors.New("device: already started")
+	st.startOnce.Do(func() {
+		st.process = process
+		err = st.pa.Start()
+		if err != nil {
+			err = explain(err, st.in.Name)
+		}
+	})
+	return err
+}
+
+// Done is closed when the stream is closed.
+func (st *Stream) Done() <-chan struct{} { return st.done }
+
+// Err is nil: a stream stops only when closed.
+func (st *Stream) Err() error { return nil }
+
+// Close stops and closes the stream; safe to call twice.
+func (st *Stream) Close() error {
+	st.closeOnce.Do(func() {
+		st.startOnce.Do(func() {}) // never started: nothing to stop
+		st.closeErr = st.pa.Close()
+		close(st.done)
+	})
+	return st.closeErr
+}
+
+// Stats are a stream's figures.
+type Stats struct {
+	Input, Output Info
+	Buffer        int // frames per block
+	Callbacks     int64
+	Xruns         int64 // blocks flagged as overflowed or underflowed
+	// ReportedInput and ReportedOutput are PortAudio's latency figures
+	// for the open stream; CallbackInput and CallbackOutput what the last
+	// callback's timestamps said (zero where the host API gives none).
+	ReportedInput, ReportedOutput time.Duration
+	CallbackInput, CallbackOutput time.Duration
+}
+
+// Stats returns the stream's figures now. Safe from any goroutine.
+func (st *Stream) Stats() Stats {
+	return Stats{
+		Input:          st.in,
+		Output:         st.out,
+		Buffer:         st.buffer,
+		Callbacks:      st.callbacks.Load(),
+		Xruns:          st.xruns.Load(),
+		ReportedInput:  st.reported.InputLatency,
+		ReportedOutput: st.reported.OutputLatency,
+		CallbackInput:  time.Duration(st.inLatency.Load()),
+		CallbackOutput: time.Duration(st.outLatency.Load()),
+	}
+}
