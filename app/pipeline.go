@@ -8,6 +8,7 @@ import (
 
 	"github.com/duetapp/duet/audio/codec"
 	"github.com/duetapp/duet/audio/jitter"
+	"github.com/duetapp/duet/audio/meter"
 	"github.com/duetapp/duet/audio/mix"
 	"github.com/duetapp/duet/audio/ring"
 	"github.com/duetapp/duet/net/peer"
@@ -44,6 +45,9 @@ type pipeline struct {
 
 	monitor *mix.Input
 	partner *mix.Input
+
+	// Levels for display, measured off the audio thread.
+	micMeter, partnerMeter, outMeter *meter.Meter
 
 	// audio thread → encoder
 	capture *ring.Ring[float32]
@@ -108,10 +112,22 @@ func newPipeline(cfg pipelineConfig, log *slog.Logger) (*pipeline, error) {
 		ts:        cfg.ts,
 		stop:      make(chan struct{}),
 	}
+	p.micMeter, p.partnerMeter, p.outMeter = meter.New(), meter.New(), meter.New()
 	p.send.Add(&p.mic, 1)
 	p.monitor = p.ears.Add(&p.mic, cfg.monitor)
-	p.partner = p.ears.Add(p.jb, 1)
+	p.partner = p.ears.Add(metered{p.jb, p.partnerMeter}, 1)
 	return p, nil
+}
+
+// metered is a Source whose output also goes to a meter.
+type metered struct {
+	src mix.Source
+	m   *meter.Meter
+}
+
+func (s metered) Read(out []float32) {
+	s.src.Read(out)
+	s.m.Write(out)
 }
 
 // process is the device callback. It must not block or allocate.
@@ -126,6 +142,7 @@ func (p *pipeline) process(in, out []float32) {
 	}
 
 	p.mic.Set(in)
+	p.micMeter.Write(in)
 	buf := p.sendBuf[:len(in)]
 	p.send.Read(buf)
 	if n := p.capture.Write(buf); n < len(buf) {
@@ -137,6 +154,7 @@ func (p *pipeline) process(in, out []float32) {
 	}
 
 	p.ears.Read(out)
+	p.outMeter.Write(out)
 }
 
 // receive is the peer's OnPacket for the connection numbered stream; it

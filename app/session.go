@@ -13,6 +13,7 @@ import (
 
 	"github.com/duetapp/duet/audio"
 	"github.com/duetapp/duet/audio/jitter"
+	"github.com/duetapp/duet/audio/meter"
 	"github.com/duetapp/duet/net/peer"
 	"github.com/duetapp/duet/net/signal"
 )
@@ -445,4 +446,21 @@ func (s *Session) Stats() Stats {
 		st.Peer = p.Stats()
 	}
 	return st
+}
+
+// Levels are the meters a singer sees, in dBFS.
+type Levels struct {
+	Mic     meter.Level // what the microphone hears
+	Partner meter.Level // the partner's voice as played here
+	Output  meter.Level // everything played: monitor and partner
+}
+
+// Levels measures what the audio thread handed over since the last call.
+// Call it from one place (a UI's refresh); safe from any goroutine.
+func (s *Session) Levels() Levels {
+	return Levels{
+		Mic:     s.pipe.micMeter.Level(),
+		Partner: s.pipe.partnerMeter.Level(),
+		Output:  s.pipe.outMeter.Level(),
+	}
 }
