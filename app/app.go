@@ -52,6 +52,9 @@ type Config struct {
 	// MaxBlock is the largest block the device will ask for, in samples;
 	// 0 means 4096.
 	MaxBlock int
+	// DeviceRoundTrip is the device's measured output-to-input latency
+	// (duet calibrate), 0 if unknown; it is part of the latency figures.
+	DeviceRoundTrip time.Duration
 	// ICEServers are STUN/TURN URLs.
 	ICEServers []string
 	// Loopback restricts the connection to the loopback interface.

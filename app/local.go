@@ -23,6 +23,9 @@ import (
 type LocalConfig struct {
 	// HostVoice and GuestVoice are what each singer sings.
 	HostVoice, GuestVoice []float32
+	// HostDevice, if set, is the host's device instead of a file device
+	// singing HostVoice; RunLocal closes it. HostHeard is then empty.
+	HostDevice audio.Device
 	// Frame, JitterTarget and Monitor are as in Config.
 	Frame        time.Duration
 	JitterTarget time.Duration
@@ -71,7 +74,11 @@ func RunLocal(ctx context.Context, cfg LocalConfig) (*LocalResult, error) {
 	url := "http://" + ln.Addr().String()
 
 	hostOut, guestOut := &memorySink{}, &memorySink{}
-	hostDev := filedev.New(filedev.Config{Input: &audio.SliceReader{P: cfg.HostVoice}, Output: hostOut})
+	hostFile := filedev.New(filedev.Config{Input: &audio.SliceReader{P: cfg.HostVoice}, Output: hostOut})
+	var hostDev audio.Device = hostFile
+	if cfg.HostDevice != nil {
+		hostDev = cfg.HostDevice
+	}
 	guestDev := filedev.New(filedev.Config{Input: &audio.SliceReader{P: cfg.GuestVoice}, Output: guestOut})
 	sessionConfig := func(dev audio.Device, host bool) Config {
 		singer := "guest"
@@ -110,12 +117,17 @@ func RunLocal(ctx context.Context, cfg LocalConfig) (*LocalResult, error) {
 	}
 
 	cpu0 := cpuTime()
-	// The host sings until its voice ends; the guest until its own ends
-	// or the host leaves.
+	// Each sings until their voice ends; when the guest is done, so is
+	// the host (whose device may be endless).
+	hostCtx, stopHost := context.WithCancel(ctx)
+	defer stopHost()
 	var wg sync.WaitGroup
 	var hostErr, guestErr error
-	wg.Go(func() { hostErr = host.Run(ctx) })
-	wg.Go(func() { guestErr = guest.Run(ctx) })
+	wg.Go(func() { hostErr = host.Run(hostCtx) })
+	wg.Go(func() {
+		guestErr = guest.Run(ctx)
+		stopHost()
+	})
 	wg.Wait()
 	cpu := cpuTime() - cpu0
 	if err := errors.Join(hostErr, guestErr); err != nil {
@@ -125,7 +137,7 @@ func RunLocal(ctx context.Context, cfg LocalConfig) (*LocalResult, error) {
 		Code:       host.Code(),
 		HostHeard:  hostOut.p,
 		GuestHeard: guestOut.p,
-		HostStart:  hostDev.Started(),
+		HostStart:  hostFile.Started(),
 		GuestStart: guestDev.Started(),
 		HostStats:  host.Stats(),
 		GuestStats: guest.Stats(),

@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"math/rand/v2"
 	"sync"
+	"time"
 
 	"github.com/pion/webrtc/v4"
 
@@ -423,6 +424,8 @@ type Stats struct {
 	Peer peer.Stats
 	// Voice is the partner's voice as played out here.
 	Voice jitter.Stats
+	// DeviceRoundTrip is the device's calibrated round trip, if known.
+	DeviceRoundTrip time.Duration
 	// CaptureOverruns counts samples the encoder was too slow to take;
 	// PacketOverruns, packets the audio thread was too slow to take;
 	// SendErrors, packets the connection refused.
@@ -433,6 +436,7 @@ type Stats struct {
 func (s *Session) Stats() Stats {
 	st := Stats{
 		Code:            s.code,
+		DeviceRoundTrip: s.cfg.DeviceRoundTrip,
 		Voice:           s.pipe.jb.Stats(),
 		CaptureOverruns: s.pipe.captureOverruns.Load(),
 		PacketOverruns:  s.pipe.packetOverruns.Load(),

@@ -30,7 +30,7 @@ const (
 	chirpLen   = audio.SampleRate / 10 // 100 ms
 	gap        = audio.SampleRate * 4 / 10
 	probes     = 4
-	leadIn     = audio.SampleRate / 5 // silence first, to settle the device
+	leadIn     = audio.SampleRate / 2 // silence first, to let the device settle
 	maxLatency = 500 * time.Millisecond
 )
 

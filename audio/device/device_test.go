@@ -10,8 +10,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/duetapp/duet/app"
 	"github.com/duetapp/duet/audio"
 	"github.com/duetapp/duet/audio/calibrate"
+	"github.com/duetapp/duet/audio/measure"
+	"github.com/duetapp/duet/audio/tone"
 )
 
 func TestFind(t *testing.T) {
@@ -131,31 +134,7 @@ func TestDuplexOnJACK(t *testing.T) {
 // must be a whole number of periods: the dummy driver has no converters.
 func TestCalibrateOnJACK(t *testing.T) {
 	sys, name := jackSystem(t)
-	before := jackPorts(t)
-	st, err := sys.Open(Config{Input: name, Output: name, Buffer: 128})
-	if err != nil {
-		t.Fatal(err)
-	}
-	var in, out string
-	for _, p := range jackPorts(t) {
-		if slices.Contains(before, p) {
-			continue
-		}
-		switch {
-		case strings.HasSuffix(p, ":in_0"):
-			in = p
-		case strings.HasSuffix(p, ":out_0"):
-			out = p
-		}
-	}
-	if in == "" || out == "" {
-		st.Close()
-		t.Fatalf("the stream's JACK ports not found (before %v, after %v)", before, jackPorts(t))
-	}
-	if b, err := exec.Command("jack_connect", out, in).CombinedOutput(); err != nil {
-		st.Close()
-		t.Fatalf("jack_connect %s %s: %v %s", out, in, err, b)
-	}
+	st := openLooped(t, sys, name)
 	reported := st.Stats()
 	res, err := calibrate.Run(t.Context(), st, nil)
 	if err != nil {
@@ -170,6 +149,65 @@ func TestCalibrateOnJACK(t *testing.T) {
 	if frames := float64(res.RoundTrip) / float64(audio.Duration(128)); math.Abs(frames-math.Round(frames)) > 0.01 {
 		t.Errorf("round trip %v is %.3f periods, want a whole number", res.RoundTrip, frames)
 	}
+}
+
+// TestSessionOnJACK runs a duet whose host sings on the JACK device, its
+// output looped back into its input (monitoring off): the guest's 660 Hz
+// goes to the host, out of the host's device, back in, and back to the
+// guest, who hears it a round trip later.
+func TestSessionOnJACK(t *testing.T) {
+	sys, name := jackSystem(t)
+	st := openLooped(t, sys, name)
+	guestVoice := make([]float32, 3*audio.SampleRate)
+	audio.ReadFull(&tone.Sine{Hz: 660, Amp: 0.3}, guestVoice)
+	res, err := app.RunLocal(t.Context(), app.LocalConfig{
+		HostDevice: st,
+		GuestVoice: guestVoice,
+		Monitor:    0,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := st.Stats()
+	t.Logf("host device: %d callbacks, %d xruns", s.Callbacks, s.Xruns)
+	if s.Callbacks < 2*audio.SampleRate/128 {
+		t.Errorf("host device ran %d callbacks, want ≥ 2 s worth", s.Callbacks)
+	}
+	heard := res.GuestHeard[len(res.GuestHeard)/3 : 2*len(res.GuestHeard)/3]
+	if got := measure.Tone(heard, 660, audio.SampleRate); got < 0.1 {
+		t.Errorf("the guest hears its voice back through the host's device at %.3f, want ≥ 0.1 (sent at 0.3)", got)
+	}
+}
+
+// openLooped opens a duplex stream on the JACK device and connects its
+// first output to its own input.
+func openLooped(t *testing.T, sys *System, name string) *Stream {
+	t.Helper()
+	before := jackPorts(t)
+	st, err := sys.Open(Config{Input: name, Output: name, Buffer: 128})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	var in, out string
+	for _, p := range jackPorts(t) {
+		if slices.Contains(before, p) {
+			continue
+		}
+		switch {
+		case strings.HasSuffix(p, ":in_0"):
+			in = p
+		case strings.HasSuffix(p, ":out_0"):
+			out = p
+		}
+	}
+	if in == "" || out == "" {
+		t.Fatalf("the stream's JACK ports not found (before %v, after %v)", before, jackPorts(t))
+	}
+	if b, err := exec.Command("jack_connect", out, in).CombinedOutput(); err != nil {
+		t.Fatalf("jack_connect %s %s: %v %s", out, in, err, b)
+	}
+	return st
 }
 
 // jackPorts lists the JACK server's ports.

@@ -5,6 +5,8 @@
 //	duet host [flags]          open a room and sing with whoever joins
 //	duet join CODE [flags]     join a room
 //	duet demo                  a whole duet on this machine, with a report
+//	duet devices               list the audio devices
+//	duet calibrate [flags]     measure the audio device's real round trip
 //
 // Run "duet COMMAND -h" for a command's flags.
 package main
@@ -41,6 +43,8 @@ Usage:
   duet host [flags]          open a room, print its code, sing with whoever joins
   duet join CODE [flags]     join the room with that code
   duet demo [flags]          a whole duet on this machine, with a report
+  duet devices               list the audio devices
+  duet calibrate [flags]     measure your audio device's round trip (loopback)
 
 Run "duet COMMAND -h" for a command's flags.
 `
@@ -61,6 +65,10 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return runSing(ctx, false, args, stdout, stderr)
 	case "demo":
 		return runDemo(ctx, args, stdout, stderr)
+	case "devices":
+		return runDevices(args, stdout, stderr)
+	case "calibrate":
+		return runCalibrate(ctx, args, stdout, stderr)
 	case "help", "-h", "-help", "--help":
 		fmt.Fprint(stdout, usage)
 		return nil

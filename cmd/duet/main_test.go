@@ -272,7 +272,7 @@ func TestBadInput(t *testing.T) {
 	dir := t.TempDir()
 	srv, url := serve(t)
 
-	wrong := start(t, "join", "K7QM-3XRT", "-server", url, "-loopback")
+	wrong := start(t, "join", "K7QM-3XRT", "-server", url, "-loopback", "-tone", "220")
 	if c := wrong.wait(t); c != 1 || !strings.Contains(wrong.stderr.String(), "K7QM-3XRT not found") {
 		t.Errorf("join with a wrong code: exit %d, stderr %q; want 1 and an error naming the code", c, wrong.stderr)
 	}
@@ -284,11 +284,11 @@ func TestBadInput(t *testing.T) {
 		t.Errorf("host with a broken WAV: exit %d, stderr %q; want 1 and an error naming the file", c, bad.stderr)
 	}
 
-	host := start(t, "host", "-server", url, "-loopback")
+	host := start(t, "host", "-server", url, "-loopback", "-tone", "220")
 	code := host.line(t)
-	guest := start(t, "join", code, "-server", url, "-loopback")
+	guest := start(t, "join", code, "-server", url, "-loopback", "-tone", "330")
 	guest.waitFor(t, "Joined the room")
-	third := start(t, "join", code, "-server", url, "-loopback")
+	third := start(t, "join", code, "-server", url, "-loopback", "-tone", "440")
 	if c := third.wait(t); c != 1 || !strings.Contains(third.stderr.String(), "is full") {
 		t.Errorf("third singer: exit %d, stderr %q; want 1 and 'is full'", c, third.stderr)
 	}
@@ -300,7 +300,7 @@ func TestBadInput(t *testing.T) {
 	guest.wait(t)
 	host.wait(t)
 
-	noServer := start(t, "host", "-server", "http://127.0.0.1:1")
+	noServer := start(t, "host", "-server", "http://127.0.0.1:1", "-tone", "220")
 	if c := noServer.wait(t); c != 1 || !strings.Contains(noServer.stderr.String(), "cannot reach the rendezvous server") {
 		t.Errorf("host without a server: exit %d, stderr %q", c, noServer.stderr)
 	}

@@ -12,6 +12,7 @@ import (
 	"github.com/duetapp/duet/app"
 	"github.com/duetapp/duet/audio"
 	"github.com/duetapp/duet/audio/codec"
+	"github.com/duetapp/duet/audio/device"
 	"github.com/duetapp/duet/audio/filedev"
 	"github.com/duetapp/duet/audio/tone"
 	"github.com/duetapp/duet/audio/wavfile"
@@ -36,12 +37,18 @@ type sessionFlags struct {
 	iceServers listFlag
 	loopback   bool
 	verbose    bool
+	device     deviceFlags
 }
 
-func (f *sessionFlags) register(fs *flag.FlagSet) {
-	fs.StringVar(&f.server, "server", "http://localhost"+defaultListen, "rendezvous server `URL`")
-	fs.StringVar(&f.in, "in", "", "sing this 48 kHz WAV `file` instead of a microphone")
-	fs.StringVar(&f.out, "out", "", "write what you hear to this WAV `file`")
+func (f *sessionFlags) register(fs *flag.FlagSet, s app.Settings) {
+	server := s.Server
+	if server == "" {
+		server = "http://localhost" + defaultListen
+	}
+	fs.StringVar(&f.server, "server", server, "rendezvous server `URL`")
+	fs.StringVar(&f.in, "in", "", "sing this 48 kHz WAV `file` instead of using the audio device")
+	fs.StringVar(&f.out, "out", "", "with -in or -tone: write what you hear to this WAV `file`")
+	f.device.register(fs, s)
 	fs.Float64Var(&f.tone, "tone", 0, "sing a steady tone of this many `Hz` instead of a microphone")
 	fs.DurationVar(&f.frame, "frame", codec.DefaultFrame, "Opus frame: 2.5ms, 5ms, 10ms or 20ms")
 	fs.IntVar(&f.bitrate, "bitrate", codec.DefaultBitrate, "Opus bitrate in `bits/s`")
@@ -52,31 +59,48 @@ func (f *sessionFlags) register(fs *flag.FlagSet) {
 	fs.BoolVar(&f.verbose, "v", false, "log every event")
 }
 
-// device opens the file device the flags describe.
-func (f *sessionFlags) device() (*filedev.Device, error) {
+// openDevice opens the device the flags describe: a file device when the
+// singer sings from a file or a tone, else the real audio device (with its
+// calibrated round trip, if the settings have one). release closes what
+// openDevice opened beyond the device itself.
+func (f *sessionFlags) openDevice(s app.Settings) (dev audio.Device, roundTrip time.Duration, release func(), err error) {
 	if f.in != "" && f.tone != 0 {
-		return nil, errors.New("give -in or -tone, not both")
+		return nil, 0, nil, errors.New("give -in or -tone, not both")
 	}
-	var input audio.Reader = audio.Silence{}
-	switch {
-	case f.in != "":
+	if f.in == "" && f.tone == 0 {
+		sys, err := device.Init()
+		if err != nil {
+			return nil, 0, nil, err
+		}
+		st, err := sys.Open(f.device.config())
+		if err != nil {
+			sys.Close()
+			return nil, 0, nil, fmt.Errorf("%w\n(or sing from a file with -in, or a tone with -tone)", err)
+		}
+		if c := s.Calibration; c.Matches(f.device.input, f.device.output, f.device.buffer) {
+			roundTrip = c.RoundTrip
+		}
+		return st, roundTrip, func() { sys.Close() }, nil
+	}
+	var input audio.Reader
+	if f.in != "" {
 		p, err := wavfile.ReadFile(f.in)
 		if err != nil {
-			return nil, err
+			return nil, 0, nil, err
 		}
 		input = &audio.SliceReader{P: p}
-	case f.tone != 0:
+	} else {
 		input = &tone.Sine{Hz: f.tone, Amp: 0.3}
 	}
 	cfg := filedev.Config{Input: input}
 	if f.out != "" {
 		w, err := wavfile.Create(f.out)
 		if err != nil {
-			return nil, err
+			return nil, 0, nil, err
 		}
 		cfg.Output = w
 	}
-	return filedev.New(cfg), nil
+	return filedev.New(cfg), 0, func() {}, nil
 }
 
 func runSing(ctx context.Context, host bool, args []string, stdout, stderr io.Writer) error {
@@ -84,9 +108,10 @@ func runSing(ctx context.Context, host bool, args []string, stdout, stderr io.Wr
 	if host {
 		name, synopsis = "host", "host [flags]"
 	}
+	settings, _ := loadSettings(stderr)
 	fs := newFlagSet(name, synopsis, stderr)
 	var f sessionFlags
-	f.register(fs)
+	f.register(fs, settings)
 	var code signal.Code
 	if !host && len(args) > 0 && !strings.HasPrefix(args[0], "-") {
 		var err error
@@ -112,21 +137,26 @@ func runSing(ctx context.Context, host bool, args []string, stdout, stderr io.Wr
 		return fmt.Errorf("unexpected argument %q", fs.Arg(0))
 	}
 
-	dev, err := f.device()
+	if f.out != "" && f.in == "" && f.tone == 0 {
+		return errors.New("-out records what you hear only with -in or -tone; the audio device plays it instead")
+	}
+	dev, roundTrip, release, err := f.openDevice(settings)
 	if err != nil {
 		return err
 	}
+	defer release()
 	cfg := app.Config{
-		Server:       f.server,
-		Device:       dev,
-		Frame:        f.frame,
-		Bitrate:      f.bitrate,
-		JitterTarget: f.jitter,
-		Monitor:      float32(f.monitor),
-		ICEServers:   f.iceServers,
-		Loopback:     f.loopback,
-		Logger:       newLogger(stderr, f.verbose),
-		OnEvent:      func(e app.Event) { fmt.Fprintln(stderr, "duet:", e.Text) },
+		Server:          f.server,
+		Device:          dev,
+		DeviceRoundTrip: roundTrip,
+		Frame:           f.frame,
+		Bitrate:         f.bitrate,
+		JitterTarget:    f.jitter,
+		Monitor:         float32(f.monitor),
+		ICEServers:      f.iceServers,
+		Loopback:        f.loopback,
+		Logger:          newLogger(stderr, f.verbose),
+		OnEvent:         func(e app.Event) { fmt.Fprintln(stderr, "duet:", e.Text) },
 	}
 	var s *app.Session
 	if host {
