@@ -1,0 +1,112 @@
+package resample
+
+import (
+	"math"
+	"testing"
+
+	"github.com/duetapp/duet/audio"
+	"github.com/duetapp/duet/audio/measure"
+)
+
+func sine(n int, hz float64) []float32 {
+	p := make([]float32, n)
+	for i := range p {
+		p[i] = 0.5 * float32(math.Sin(2*math.Pi*hz*float64(i)/audio.SampleRate))
+	}
+	return p
+}
+
+// run pushes in through r in blocks of 128 and returns everything produced.
+func run(t *testing.T, r *Resampler, in []float32, onBlock func(i int)) []float32 {
+	t.Helper()
+	var out []float32
+	buf := make([]float32, 512)
+	for i := 0; i < len(in); i += 128 {
+		if onBlock != nil {
+			onBlock(i / 128)
+		}
+		block := in[i:min(i+128, len(in))]
+		for len(block) > 0 {
+			c, p := r.Process(block, buf)
+			out = append(out, buf[:p]...)
+			block = block[c:]
+			if c == 0 && p == 0 {
+				t.Fatal("resampler made no progress")
+			}
+		}
+	}
+	return out
+}
+
+func TestRatios(t *testing.T) {
+	for _, ratio := range []float64{1, 1.0002, 0.9998, 1.01} {
+		r, err := New(3)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer r.Close()
+		if err := r.SetRatio(ratio); err != nil {
+			t.Fatal(err)
+		}
+		in := sine(10*audio.SampleRate, 1000)
+		out := run(t, r, in, nil)
+		want := float64(len(in)) * r.Ratio()
+		if math.Abs(r.Ratio()-ratio) > 0.5/ratioDen {
+			t.Errorf("Ratio() = %v, want %v to within a step", r.Ratio(), ratio)
+		}
+		if math.Abs(float64(len(out))-want) > float64(r.InputLatency()+2) {
+			t.Errorf("ratio %v: %d samples out of %d, want %.0f", ratio, len(out), len(in), want)
+		}
+		// A 1 kHz tone resampled by ratio is a tone of 1000/ratio Hz.
+		mid := out[len(out)/2 : len(out)/2+4800]
+		if a := measure.Tone(mid, 1000/ratio, audio.SampleRate); math.Abs(a-0.5) > 0.01 {
+			t.Errorf("ratio %v: tone amplitude %.3f, want 0.5", ratio, a)
+		}
+	}
+}
+
+// TestRatioChangesAreSmooth changes the ratio every block, as a drift
+// controller would, and checks the output of a sine has no jumps.
+func TestRatioChangesAreSmooth(t *testing.T) {
+	r, err := New(3)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	in := sine(2*audio.SampleRate, 440)
+	out := run(t, r, in, func(i int) {
+		r.SetRatio(1 + 0.0005*math.Sin(float64(i)/10))
+	})
+	// The steepest step of a 0.5-amplitude 440 Hz sine at 48 kHz.
+	maxStep := 0.5 * 2 * math.Pi * 440 / audio.SampleRate * 1.05
+	for i := 2 * r.InputLatency(); i+1 < len(out); i++ {
+		if d := math.Abs(float64(out[i+1] - out[i])); d > maxStep {
+			t.Fatalf("jump of %.4f at sample %d, want ≤ %.4f", d, i, maxStep)
+		}
+	}
+}
+
+func TestBadRatio(t *testing.T) {
+	r, err := New(3)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	for _, ratio := range []float64{0, -1, 3, math.NaN()} {
+		if r.SetRatio(ratio) == nil {
+			t.Errorf("SetRatio(%v) succeeded", ratio)
+		}
+	}
+}
+
+func BenchmarkProcess128(b *testing.B) {
+	r, _ := New(3)
+	defer r.Close()
+	r.SetRatio(1.0001)
+	in := sine(128, 1000)
+	out := make([]float32, 256)
+	b.ReportAllocs()
+	for b.Loop() {
+		r.Process(in, out)
+	}
+}
