@@ -1,0 +1,69 @@
+// Package drift keeps a buffer between two sound-card clocks at its target
+// level by steering a resampling ratio, so a microphone on one card can be
+// heard through another's clock (they differ by up to a few hundred ppm)
+// without ever dropping or repeating samples.
+//
+// The input side fills a buffer at its clock's rate; the output side
+// empties it through a resampler at the ratio Update returns. Update is a
+// PI controller on the buffer's continuous fill: the samples waiting plus
+// those captured since the last input block (time since it × the rate), so
+// the sawtooth of block-wise arrivals, whose phase slides as the clocks
+// drift, does not move the estimate; it is smoothed over 0.2 s as well. Units: levels in input
+// samples, ratios in output samples per input sample. A Tracker belongs to
+// the output callback's goroutine.
+package drift
+
+// Gains, per sample of level error: Kp sets how hard the ratio leans on an
+// error (1 s time constant at 48 kHz), Ki removes the steady error that a
+// constant drift would leave (critically damped or better).
+const (
+	kp       = 2e-5
+	ki       = 2e-6
+	maxDrift = 1e-3 // ±1000 ppm: beyond any sound card's error
+	smooth   = 0.2  // seconds, the level's averaging time
+	rate     = 48000
+)
+
+// Tracker steers one buffer. See the package doc.
+type Tracker struct {
+	target   float64
+	avg      float64
+	integral float64
+	ratio    float64
+	primed   bool
+}
+
+// Target returns the continuous fill to hold for input and output blocks of
+// the given sizes: both blocks plus half an output block of margin, so the
+// output never finds less than a block when it reads.
+func Target(inBlock, outBlock int) int { return inBlock + outBlock + outBlock/2 }
+
+// New returns a tracker holding the buffer's continuous fill at target
+// input samples.
+func New(target int) *Tracker {
+	return &Tracker{target: float64(target), ratio: 1}
+}
+
+// Update takes the level seen at one output block (input samples waiting,
+// and the seconds since the last input block arrived) and the output
+// block's duration dt, and returns the ratio for the resampler.
+func (t *Tracker) Update(level int, sinceInput, dt float64) float64 {
+	l := float64(level) + sinceInput*rate
+	if !t.primed {
+		t.avg = l
+		t.primed = true
+	}
+	t.avg += (l - t.avg) * min(1, dt/smooth)
+	e := t.avg - t.target
+	// A fuller buffer means the input runs fast: make fewer output
+	// samples per input sample, so the output side drains it quicker.
+	t.integral = max(-maxDrift/ki, min(maxDrift/ki, t.integral+e*dt))
+	t.ratio = 1 - max(-maxDrift, min(maxDrift, kp*e+ki*t.integral))
+	return t.ratio
+}
+
+// Ratio returns the last ratio Update returned.
+func (t *Tracker) Ratio() float64 { return t.ratio }
+
+// Target returns the level the tracker holds, in input samples.
+func (t *Tracker) Target() int { return int(t.target) }
