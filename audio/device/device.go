@@ -6,7 +6,10 @@
 // input), output duplicated to every channel of the chosen output (two at
 // most, for headphones), at 48 kHz in blocks of a fixed size (64, 128 or
 // 256 frames). Input and output on the same device run as one duplex stream,
-// on one clock.
+// on one clock. On different devices (a USB microphone, built-in
+// headphones) they run as two streams, and the input is resampled into the
+// output's clock by a drift-tracking bridge (audio/drift, audio/resample),
+// which adds about 1.5 blocks of latency.
 //
 // The PortAudio callback runs Duet's process function directly: it neither
 // blocks nor allocates nor logs on Duet's side; overflows and underflows
@@ -28,10 +31,9 @@ import (
 
 // Errors that name what to do next.
 var (
-	ErrNoDevice      = errors.New("no such audio device")
-	ErrBusy          = errors.New("the audio device is busy")
-	ErrUnsupported   = errors.New("the audio device cannot do that")
-	ErrSeparateClock = errors.New("input and output on different devices are not supported yet: choose one device for both")
+	ErrNoDevice    = errors.New("no such audio device")
+	ErrBusy        = errors.New("the audio device is busy")
+	ErrUnsupported = errors.New("the audio device cannot do that")
 )
 
 // Info describes one device as PortAudio reports it.

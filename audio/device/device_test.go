@@ -134,7 +134,7 @@ func TestDuplexOnJACK(t *testing.T) {
 // must be a whole number of periods: the dummy driver has no converters.
 func TestCalibrateOnJACK(t *testing.T) {
 	sys, name := jackSystem(t)
-	st := openLooped(t, sys, name)
+	st := openLooped(t, sys, name, false)
 	reported := st.Stats()
 	res, err := calibrate.Run(t.Context(), st, nil)
 	if err != nil {
@@ -157,7 +157,7 @@ func TestCalibrateOnJACK(t *testing.T) {
 // guest, who hears it a round trip later.
 func TestSessionOnJACK(t *testing.T) {
 	sys, name := jackSystem(t)
-	st := openLooped(t, sys, name)
+	st := openLooped(t, sys, name, false)
 	guestVoice := make([]float32, 3*audio.SampleRate)
 	audio.ReadFull(&tone.Sine{Hz: 660, Amp: 0.3}, guestVoice)
 	res, err := app.RunLocal(t.Context(), app.LocalConfig{
@@ -179,12 +179,45 @@ func TestSessionOnJACK(t *testing.T) {
 	}
 }
 
-// openLooped opens a duplex stream on the JACK device and connects its
-// first output to its own input.
-func openLooped(t *testing.T, sys *System, name string) *Stream {
+// TestSplitStreamsOnJACK opens input and output as two streams joined by
+// the drift bridge (as for two devices) and calibrates through the loop:
+// the round trip is what PortAudio reports plus the bridge's latency, the
+// probes agree to within a couple of samples while the tracker holds the
+// level, and the bridge neither runs dry nor overflows.
+func TestSplitStreamsOnJACK(t *testing.T) {
+	sys, name := jackSystem(t)
+	st := openLooped(t, sys, name, true)
+	res, err := calibrate.Run(t.Context(), st, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := st.Stats()
+	t.Logf("split streams: round trip %v %v (confidence %.2f); bridge %v, drift %d ppm, %d bridge xruns, %d xruns; PortAudio reports %v + %v",
+		res.RoundTrip, res.Each, res.Confidence, s.Bridge, s.DriftPPM, s.BridgeXruns, s.Xruns, s.ReportedInput, s.ReportedOutput)
+	if !s.Split {
+		t.Fatal("the stream is not split")
+	}
+	if s.BridgeXruns != 0 {
+		t.Errorf("the bridge ran dry or overflowed %d times on one clock", s.BridgeXruns)
+	}
+	if s.DriftPPM < -100 || s.DriftPPM > 100 {
+		t.Errorf("drift correction %d ppm on one clock, want near 0", s.DriftPPM)
+	}
+	if res.Confidence < 0.4 {
+		t.Errorf("confidence %.2f: the probes disagree, or the resampled loop does not carry them cleanly", res.Confidence)
+	}
+	want := s.ReportedInput + s.ReportedOutput + s.Bridge
+	if d := res.RoundTrip - want; d > time.Millisecond || d < -time.Millisecond {
+		t.Errorf("round trip %v, want PortAudio's %v plus the bridge's %v (%v) ± 1 ms", res.RoundTrip, s.ReportedInput+s.ReportedOutput, s.Bridge, want)
+	}
+}
+
+// openLooped opens a stream on the JACK device (split into two streams if
+// asked) and connects its first output to its own input.
+func openLooped(t *testing.T, sys *System, name string, split bool) *Stream {
 	t.Helper()
 	before := jackPorts(t)
-	st, err := sys.Open(Config{Input: name, Output: name, Buffer: 128})
+	st, err := sys.Open(Config{Input: name, Output: name, Buffer: 128, Separate: split})
 	if err != nil {
 		t.Fatal(err)
 	}

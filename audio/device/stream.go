@@ -23,15 +23,22 @@ type Config struct {
 	// Buffer is the block size in frames: 64, 128 or 256; 0 means
 	// DefaultBuffer.
 	Buffer int
+	// Separate opens input and output as two streams even on one device,
+	// joined by the drift bridge as for two devices (for tests: one JACK
+	// server is the only device CI has).
+	Separate bool
 }
 
 // Stream is an open duplex stream; see the package doc.
 type Stream struct {
-	pa       *portaudio.Stream
+	pa       *portaudio.Stream // the duplex stream, or the output stream
+	paIn     *portaudio.Stream // the input stream, when split
+	bridge   *bridge           // carries input into the output's clock, when split
 	in, out  Info
 	buffer   int
 	process  audio.ProcessFunc
 	mono     []float32 // output block before it is copied to every channel
+	inBlock  []float32 // input block out of the bridge, when split
 	reported portaudio.StreamInfo
 
 	callbacks  atomic.Int64
@@ -66,29 +73,52 @@ func (s *System) Open(cfg Config) (*Stream, error) {
 	if err != nil {
 		return nil, err
 	}
-	if in.Index != out.Index {
-		return nil, fmt.Errorf("%w (input %q, output %q)", ErrSeparateClock, in.Name, out.Name)
-	}
 	devs, err := portaudio.Devices()
 	if err != nil {
 		return nil, fmt.Errorf("device: list: %w", err)
 	}
-	dev := devs[in.Index]
+	inDev, outDev := devs[in.Index], devs[out.Index]
 	st := &Stream{in: in, out: out, buffer: cfg.Buffer, done: make(chan struct{}), mono: make([]float32, cfg.Buffer)}
-	outChannels := min(2, out.Outputs)
-	params := portaudio.StreamParameters{
-		Input:           portaudio.StreamDeviceParameters{Device: dev, Channels: 1, Latency: dev.DefaultLowInputLatency},
-		Output:          portaudio.StreamDeviceParameters{Device: dev, Channels: outChannels, Latency: dev.DefaultLowOutputLatency},
-		SampleRate:      audio.SampleRate,
-		FramesPerBuffer: cfg.Buffer,
-		Flags:           portaudio.ClipOff | portaudio.DitherOff,
+	inParams := portaudio.StreamDeviceParameters{Device: inDev, Channels: 1, Latency: inDev.DefaultLowInputLatency}
+	outParams := portaudio.StreamDeviceParameters{Device: outDev, Channels: min(2, out.Outputs), Latency: outDev.DefaultLowOutputLatency}
+	params := func(in, out portaudio.StreamDeviceParameters) portaudio.StreamParameters {
+		return portaudio.StreamParameters{
+			Input: in, Output: out,
+			SampleRate:      audio.SampleRate,
+			FramesPerBuffer: cfg.Buffer,
+			Flags:           portaudio.ClipOff | portaudio.DitherOff,
+		}
 	}
-	st.pa, err = portaudio.OpenStream(params, st.callback)
-	if err != nil {
-		return nil, explain(err, in.Name)
+	if in.Index == out.Index && !cfg.Separate {
+		st.pa, err = portaudio.OpenStream(params(inParams, outParams), st.callback)
+		if err != nil {
+			return nil, explain(err, in.Name)
+		}
+	} else {
+		// Two clocks: the input joins the output's through the bridge.
+		if st.bridge, err = newBridge(cfg.Buffer, cfg.Buffer); err != nil {
+			return nil, err
+		}
+		st.inBlock = make([]float32, cfg.Buffer)
+		st.paIn, err = portaudio.OpenStream(params(inParams, portaudio.StreamDeviceParameters{}), st.inputCallback)
+		if err != nil {
+			st.bridge.close()
+			return nil, explain(err, in.Name)
+		}
+		st.pa, err = portaudio.OpenStream(params(portaudio.StreamDeviceParameters{}, outParams), st.outputCallback)
+		if err != nil {
+			st.paIn.Close()
+			st.bridge.close()
+			return nil, explain(err, out.Name)
+		}
 	}
 	if info := st.pa.Info(); info != nil {
 		st.reported = *info
+	}
+	if st.paIn != nil {
+		if info := st.paIn.Info(); info != nil {
+			st.reported.InputLatency = info.InputLatency
+		}
 	}
 	return st, nil
 }
@@ -129,14 +159,46 @@ func (st *Stream) callback(in, out [][]float32, ti portaudio.StreamCallbackTimeI
 	}
 }
 
+// inputCallback is the input stream's, when split: into the bridge.
+func (st *Stream) inputCallback(in [][]float32, _ portaudio.StreamCallbackTimeInfo, flags portaudio.StreamCallbackFlags) {
+	if flags&(portaudio.InputUnderflow|portaudio.InputOverflow) != 0 {
+		st.xruns.Add(1)
+	}
+	st.bridge.write(in[0])
+}
+
+// outputCallback is the output stream's, when split: the input comes out
+// of the bridge in this clock.
+func (st *Stream) outputCallback(out [][]float32, ti portaudio.StreamCallbackTimeInfo, flags portaudio.StreamCallbackFlags) {
+	st.callbacks.Add(1)
+	if flags&(portaudio.OutputUnderflow|portaudio.OutputOverflow) != 0 {
+		st.xruns.Add(1)
+	}
+	if ti.CurrentTime > 0 {
+		st.outLatency.Store(int64(ti.OutputBufferDacTime - ti.CurrentTime))
+	}
+	in := st.inBlock[:len(out[0])]
+	st.bridge.read(in)
+	mono := st.mono[:len(out[0])]
+	st.process(in, mono)
+	for _, ch := range out {
+		copy(ch, mono)
+	}
+}
+
 // Start begins calling process from PortAudio's audio thread.
 func (st *Stream) Start(process audio.ProcessFunc) error {
 	err := errors.New("device: already started")
 	st.startOnce.Do(func() {
 		st.process = process
-		err = st.pa.Start()
-		if err != nil {
-			err = explain(err, st.in.Name)
+		if st.paIn != nil {
+			if err = st.paIn.Start(); err != nil {
+				err = explain(err, st.in.Name)
+				return
+			}
+		}
+		if err = st.pa.Start(); err != nil {
+			err = explain(err, st.out.Name)
 		}
 	})
 	return err
@@ -153,6 +215,10 @@ func (st *Stream) Close() error {
 	st.closeOnce.Do(func() {
 		st.startOnce.Do(func() {}) // never started: nothing to stop
 		st.closeErr = st.pa.Close()
+		if st.paIn != nil {
+			st.closeErr = errors.Join(st.closeErr, st.paIn.Close())
+			st.bridge.close()
+		}
 		close(st.done)
 	})
 	return st.closeErr
@@ -169,11 +235,18 @@ type Stats struct {
 	// callback's timestamps said (zero where the host API gives none).
 	ReportedInput, ReportedOutput time.Duration
 	CallbackInput, CallbackOutput time.Duration
+	// Split reports two streams joined by the drift bridge; then Bridge
+	// is the latency it adds, DriftPPM its current correction and
+	// BridgeXruns how often it ran dry or overflowed.
+	Split       bool
+	Bridge      time.Duration
+	DriftPPM    int64
+	BridgeXruns int64
 }
 
 // Stats returns the stream's figures now. Safe from any goroutine.
 func (st *Stream) Stats() Stats {
-	return Stats{
+	s := Stats{
 		Input:          st.in,
 		Output:         st.out,
 		Buffer:         st.buffer,
@@ -184,4 +257,11 @@ func (st *Stream) Stats() Stats {
 		CallbackInput:  time.Duration(st.inLatency.Load()),
 		CallbackOutput: time.Duration(st.outLatency.Load()),
 	}
+	if b := st.bridge; b != nil {
+		s.Split = true
+		s.Bridge = b.latency()
+		s.DriftPPM = b.ratioMicro.Load()
+		s.BridgeXruns = b.underruns.Load() + b.overruns.Load()
+	}
+	return s
 }

@@ -14,14 +14,18 @@
 package drift
 
 // Gains, per sample of level error: Kp sets how hard the ratio leans on an
-// error (1 s time constant at 48 kHz), Ki removes the steady error that a
-// constant drift would leave (critically damped or better).
+// error (a 1 s time constant at 48 kHz), Ki removes the steady error that a
+// constant drift would leave (overdamped). The integral only runs once the
+// error is small (integral separation): a start-up or a stall is for the
+// proportional part to put right, and winding the integral up on it would
+// leave a slow overshoot to unwind.
 const (
-	kp       = 2e-5
-	ki       = 2e-6
-	maxDrift = 1e-3 // ±1000 ppm: beyond any sound card's error
-	smooth   = 0.2  // seconds, the level's averaging time
-	rate     = 48000
+	kp        = 2e-5
+	ki        = 2e-6
+	integrate = 16   // samples: the error below which the integral runs
+	maxDrift  = 1e-3 // ±1000 ppm: beyond any sound card's error
+	smooth    = 0.2  // seconds, the level's averaging time
+	rate      = 48000
 )
 
 // Tracker steers one buffer. See the package doc.
@@ -57,7 +61,9 @@ func (t *Tracker) Update(level int, sinceInput, dt float64) float64 {
 	e := t.avg - t.target
 	// A fuller buffer means the input runs fast: make fewer output
 	// samples per input sample, so the output side drains it quicker.
-	t.integral = max(-maxDrift/ki, min(maxDrift/ki, t.integral+e*dt))
+	if e > -integrate && e < integrate {
+		t.integral = max(-maxDrift/ki, min(maxDrift/ki, t.integral+e*dt))
+	}
 	t.ratio = 1 - max(-maxDrift, min(maxDrift, kp*e+ki*t.integral))
 	return t.ratio
 }

@@ -40,7 +40,7 @@ func run(t *testing.T, r *Resampler, in []float32, onBlock func(i int)) []float3
 
 func TestRatios(t *testing.T) {
 	for _, ratio := range []float64{1, 1.0002, 0.9998, 1.01} {
-		r, err := New(3)
+		r, err := New(Fastest)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -50,11 +50,8 @@ func TestRatios(t *testing.T) {
 		}
 		in := sine(10*audio.SampleRate, 1000)
 		out := run(t, r, in, nil)
-		want := float64(len(in)) * r.Ratio()
-		if math.Abs(r.Ratio()-ratio) > 0.5/ratioDen {
-			t.Errorf("Ratio() = %v, want %v to within a step", r.Ratio(), ratio)
-		}
-		if math.Abs(float64(len(out))-want) > float64(r.InputLatency()+2) {
+		want := float64(len(in)) * ratio
+		if math.Abs(float64(len(out))-want) > 100 {
 			t.Errorf("ratio %v: %d samples out of %d, want %.0f", ratio, len(out), len(in), want)
 		}
 		// A 1 kHz tone resampled by ratio is a tone of 1000/ratio Hz.
@@ -68,7 +65,7 @@ func TestRatios(t *testing.T) {
 // TestRatioChangesAreSmooth changes the ratio every block, as a drift
 // controller would, and checks the output of a sine has no jumps.
 func TestRatioChangesAreSmooth(t *testing.T) {
-	r, err := New(3)
+	r, err := New(Fastest)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -79,7 +76,7 @@ func TestRatioChangesAreSmooth(t *testing.T) {
 	})
 	// The steepest step of a 0.5-amplitude 440 Hz sine at 48 kHz.
 	maxStep := 0.5 * 2 * math.Pi * 440 / audio.SampleRate * 1.05
-	for i := 2 * r.InputLatency(); i+1 < len(out); i++ {
+	for i := 200; i+1 < len(out); i++ {
 		if d := math.Abs(float64(out[i+1] - out[i])); d > maxStep {
 			t.Fatalf("jump of %.4f at sample %d, want ≤ %.4f", d, i, maxStep)
 		}
@@ -87,12 +84,12 @@ func TestRatioChangesAreSmooth(t *testing.T) {
 }
 
 func TestBadRatio(t *testing.T) {
-	r, err := New(3)
+	r, err := New(Fastest)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer r.Close()
-	for _, ratio := range []float64{0, -1, 3, math.NaN()} {
+	for _, ratio := range []float64{0, -1, 1000, math.NaN()} {
 		if r.SetRatio(ratio) == nil {
 			t.Errorf("SetRatio(%v) succeeded", ratio)
 		}
@@ -100,7 +97,7 @@ func TestBadRatio(t *testing.T) {
 }
 
 func BenchmarkProcess128(b *testing.B) {
-	r, _ := New(3)
+	r, _ := New(Fastest)
 	defer r.Close()
 	r.SetRatio(1.0001)
 	in := sine(128, 1000)
@@ -108,5 +105,32 @@ func BenchmarkProcess128(b *testing.B) {
 	b.ReportAllocs()
 	for b.Loop() {
 		r.Process(in, out)
+	}
+}
+
+// TestLatency measures the delay through the resampler in a live stream:
+// input fed block by block, the samples consumed but not yet given out.
+func TestLatency(t *testing.T) {
+	r, err := New(Fastest)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	in := sine(48*128, 1000)
+	out := make([]float32, 128)
+	consumed, produced := 0, 0
+	for i := 0; i < len(in); i += 128 {
+		block := in[i : i+128]
+		for len(block) > 0 {
+			c, p := r.Process(block, out)
+			consumed += c
+			produced += p
+			block = block[c:]
+		}
+	}
+	held := consumed - produced
+	t.Logf("%d samples in, %d out: %d held back", consumed, produced, held)
+	if held < Latency-2 || held > Latency+2 {
+		t.Errorf("%d samples held back, Latency says %d", held, Latency)
 	}
 }
