@@ -38,6 +38,11 @@ type Config struct {
 	// Device is the singer's audio device. The session starts it once the
 	// partner is connected and closes it when the session ends.
 	Device audio.Device
+	// Reopen, if set, opens the audio device again after it was lost
+	// (Device.Err not nil: unplugged, or the sound server went away); the
+	// session keeps the duet going and calls it every second until it
+	// succeeds. Without it a lost device ends the session.
+	Reopen func() (audio.Device, error)
 	// Frame is the Opus frame duration; 0 means codec.DefaultFrame.
 	Frame time.Duration
 	// Bitrate is the Opus bitrate in bits per second; 0 means
@@ -102,6 +107,7 @@ const (
 	StateConnecting               // partner found, connecting peer to peer
 	StateConnected                // singing: media flows both ways
 	StatePartnerLeft              // host: the guest left; waiting for another
+	StateDeviceLost               // the audio device stopped; the duet goes on
 	StateEnded                    // the session is over
 )
 
@@ -115,6 +121,8 @@ func (s State) String() string {
 		return "connected"
 	case StatePartnerLeft:
 		return "partner left"
+	case StateDeviceLost:
+		return "device lost"
 	case StateEnded:
 		return "ended"
 	}

@@ -26,6 +26,8 @@ type LocalConfig struct {
 	// HostDevice, if set, is the host's device instead of a file device
 	// singing HostVoice; RunLocal closes it. HostHeard is then empty.
 	HostDevice audio.Device
+	// HostReopen is the host's Config.Reopen.
+	HostReopen func() (audio.Device, error)
 	// Frame, JitterTarget and Monitor are as in Config.
 	Frame        time.Duration
 	JitterTarget time.Duration
@@ -100,7 +102,9 @@ func RunLocal(ctx context.Context, cfg LocalConfig) (*LocalResult, error) {
 			},
 		}
 	}
-	host, err := Host(ctx, sessionConfig(hostDev, true))
+	hostCfg := sessionConfig(hostDev, true)
+	hostCfg.Reopen = cfg.HostReopen
+	host, err := Host(ctx, hostCfg)
 	if err != nil {
 		hostDev.Close()
 		guestDev.Close()

@@ -1,14 +1,17 @@
 package app
 
 import (
+	"errors"
 	"log/slog"
 	"os"
 	"runtime"
 	"slices"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/duetapp/duet/audio"
+	"github.com/duetapp/duet/audio/filedev"
 	"github.com/duetapp/duet/audio/measure"
 	"github.com/duetapp/duet/audio/tone"
 )
@@ -167,5 +170,56 @@ func TestDuetLatency(t *testing.T) {
 				t.Logf("frame %v: %s latency %.2f ms (correlation %.2f)", frame, dir, float64(lat)/float64(time.Millisecond), score)
 			}
 		})
+	}
+}
+
+// unpluggedDevice is a file device whose end is not the input ending but
+// the device being lost, as when a USB interface is pulled out.
+type unpluggedDevice struct{ *filedev.Device }
+
+func (unpluggedDevice) Err() error { return errors.New("unplugged") }
+
+// TestDeviceLostAndBack pulls the host's device out after a second and
+// plugs a new one in: the duet goes on, says so, and the guest hears the
+// host again once the device is back.
+func TestDeviceLostAndBack(t *testing.T) {
+	first := unpluggedDevice{filedev.New(filedev.Config{Input: &tone.Sine{Hz: 440, Amp: 0.3, Length: audio.SampleRate}})}
+	reopened := 0
+	var events []Event
+	var mu sync.Mutex
+	res, err := RunLocal(t.Context(), LocalConfig{
+		HostDevice: first,
+		HostReopen: func() (audio.Device, error) {
+			reopened++
+			if reopened < 2 {
+				return nil, errors.New("not plugged in yet")
+			}
+			return filedev.New(filedev.Config{Input: &tone.Sine{Hz: 440, Amp: 0.3}}), nil
+		},
+		GuestVoice: sine(660, 6),
+		Logger:     testLogger(t),
+		OnEvent: func(host bool, e Event) {
+			if host {
+				mu.Lock()
+				events = append(events, e)
+				mu.Unlock()
+			}
+		},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var states []State
+	for _, e := range events {
+		states = append(states, e.State)
+	}
+	lost := slices.Index(states, StateDeviceLost)
+	if lost < 0 || !slices.Contains(states[lost:], StateConnected) {
+		t.Fatalf("host states %v, want device lost and then connected again", states)
+	}
+	// The last two seconds the guest heard: the host's tone, back.
+	tail := res.GuestHeard[len(res.GuestHeard)-2*audio.SampleRate:]
+	if a, _ := tones(tail); a < 0.15 {
+		t.Errorf("after the device came back the guest hears the host at %.3f, want ≥ 0.15", a)
 	}
 }

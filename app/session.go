@@ -42,6 +42,7 @@ type Session struct {
 	lastPeer peer.Stats // of the last connection, once it is closed
 	streams  uint32
 
+	dev           audio.Device // the current device; nil while it is lost
 	deviceStarted bool
 	closeOnce     sync.Once
 	closeErr      error
@@ -112,6 +113,7 @@ func newSession(ctx context.Context, cfg Config, host bool) (*Session, error) {
 	}
 	return &Session{
 		cfg:      cfg,
+		dev:      cfg.Device,
 		log:      cfg.Logger.With("role", role),
 		host:     host,
 		sig:      sig,
@@ -179,18 +181,56 @@ func (s *Session) Run(ctx context.Context) (err error) {
 			}
 		}
 	}
+	var retry *time.Ticker // while the device is lost
+	defer func() {
+		if retry != nil {
+			retry.Stop()
+		}
+	}()
 	for {
 		watch()
+		var deviceDone <-chan struct{}
+		if s.dev != nil {
+			deviceDone = s.dev.Done()
+		}
 		select {
 		case <-ctx.Done():
 			s.emit(StateEnded, "You left the duet.")
 			return nil
-		case <-s.cfg.Device.Done():
-			if err := s.cfg.Device.Err(); err != nil {
+		case <-deviceDone:
+			err := s.dev.Err()
+			if err == nil {
+				s.emit(StateEnded, "The input ended.")
+				return nil
+			}
+			if s.cfg.Reopen == nil {
 				return fmt.Errorf("audio device: %w", err)
 			}
-			s.emit(StateEnded, "The input ended.")
-			return nil
+			// The duet goes on without this singer's audio until the
+			// device comes back.
+			s.emit(StateDeviceLost, fmt.Sprintf("Your audio device stopped (%v). The duet goes on: plug it back in, or pick another, and Duet carries on with it.", err))
+			s.dev.Close()
+			s.dev = nil
+			retry = time.NewTicker(time.Second)
+		case <-retryC(retry):
+			d, err := s.cfg.Reopen()
+			if err == nil {
+				if err = d.Start(s.pipe.process); err != nil {
+					d.Close()
+				}
+			}
+			if err != nil {
+				s.log.Debug("audio device not back yet", "err", err)
+				continue
+			}
+			retry.Stop()
+			retry = nil
+			s.dev = d
+			if s.currentPeer() != nil {
+				s.emit(StateConnected, "Your audio device is back.")
+			} else {
+				s.emit(StateWaiting, "Your audio device is back.")
+			}
 		case err := <-sigErr:
 			if ctx.Err() != nil {
 				continue // Run is ending; ctx.Done wins next time round
@@ -239,6 +279,14 @@ func (s *Session) Run(ctx context.Context) (err error) {
 			s.emit(StatePartnerLeft, "Your guest left; the room stays open for them.")
 		}
 	}
+}
+
+// retryC is t's channel, or nil (never ready) when there is no ticker.
+func retryC(t *time.Ticker) <-chan time.Time {
+	if t == nil {
+		return nil
+	}
+	return t.C
 }
 
 // handle acts on one signaling message; done reports that the session is
@@ -388,7 +436,7 @@ func (s *Session) onConnected() error {
 		how = "through a relay"
 	}
 	if !s.deviceStarted {
-		if err := s.cfg.Device.Start(s.pipe.process); err != nil {
+		if err := s.dev.Start(s.pipe.process); err != nil {
 			return fmt.Errorf("audio device: %w", err)
 		}
 		s.pipe.start()
@@ -408,8 +456,10 @@ func (s *Session) close() error {
 	s.closeOnce.Do(func() {
 		s.dropPeer()
 		errs := []error{s.sig.Close()}
-		if err := s.cfg.Device.Close(); err != nil {
-			errs = append(errs, fmt.Errorf("audio device: %w", err))
+		if s.dev != nil {
+			if err := s.dev.Close(); err != nil {
+				errs = append(errs, fmt.Errorf("audio device: %w", err))
+			}
 		}
 		s.pipe.close()
 		s.closeErr = errors.Join(errs...)

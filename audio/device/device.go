@@ -24,6 +24,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/gordonklaus/portaudio"
@@ -34,6 +35,7 @@ var (
 	ErrNoDevice    = errors.New("no such audio device")
 	ErrBusy        = errors.New("the audio device is busy")
 	ErrUnsupported = errors.New("the audio device cannot do that")
+	ErrLost        = errors.New("the audio device stopped: unplugged, or taken by the system")
 )
 
 // Info describes one device as PortAudio reports it.
@@ -55,7 +57,15 @@ type Info struct {
 type System struct {
 	mu     sync.Mutex
 	closed bool
+	// abandoned counts lost streams left open: PortAudio can hang closing
+	// a stream whose device or server has gone (seen with JACK), and
+	// terminating PortAudio closes them too.
+	abandoned atomic.Int64
 }
+
+// Abandoned reports whether a lost stream had to be left open, in which
+// case Close leaves PortAudio running rather than hang on it.
+func (s *System) Abandoned() bool { return s.abandoned.Load() > 0 }
 
 // Init initialises PortAudio. On Linux it finds a JACK server only if one is
 // already running.
@@ -74,6 +84,9 @@ func (s *System) Close() error {
 		return nil
 	}
 	s.closed = true
+	if s.Abandoned() {
+		return nil
+	}
 	return portaudio.Terminate()
 }
 

@@ -7,7 +7,9 @@ import (
 	"os/exec"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/duetapp/duet/app"
@@ -251,4 +253,37 @@ func jackPorts(t *testing.T) []string {
 		t.Fatalf("jack_lsp: %v", err)
 	}
 	return strings.Fields(string(out))
+}
+
+func TestWatch(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		var n atomic.Int64
+		stop := make(chan struct{})
+		lost := make(chan bool, 1)
+		go func() { lost <- watch(n.Load, stop, 100*time.Millisecond, time.Second) }()
+		// Callbacks keep coming for 3 s: not lost.
+		for range 30 {
+			n.Add(1)
+			time.Sleep(100 * time.Millisecond)
+		}
+		select {
+		case <-lost:
+			t.Fatal("watch gave up while callbacks were coming")
+		default:
+		}
+		// They stop: lost after a second.
+		start := time.Now()
+		if !<-lost {
+			t.Fatal("watch did not report the stall")
+		}
+		if d := time.Since(start); d < 900*time.Millisecond || d > 1200*time.Millisecond {
+			t.Fatalf("stall reported after %v, want about 1 s", d)
+		}
+		// Stopped before any stall: not lost.
+		go func() { lost <- watch(n.Load, stop, 100*time.Millisecond, time.Second) }()
+		close(stop)
+		if <-lost {
+			t.Fatal("watch reported a stall after stop")
+		}
+	})
 }

@@ -31,6 +31,7 @@ type Config struct {
 
 // Stream is an open duplex stream; see the package doc.
 type Stream struct {
+	sys      *System
 	pa       *portaudio.Stream // the duplex stream, or the output stream
 	paIn     *portaudio.Stream // the input stream, when split
 	bridge   *bridge           // carries input into the output's clock, when split
@@ -48,7 +49,11 @@ type Stream struct {
 
 	startOnce sync.Once
 	closeOnce sync.Once
+	doneOnce  sync.Once
 	done      chan struct{}
+	stop      chan struct{} // closed by Close: stops the watchdog
+	wg        sync.WaitGroup
+	lost      atomic.Bool
 	closeErr  error
 }
 
@@ -78,7 +83,7 @@ func (s *System) Open(cfg Config) (*Stream, error) {
 		return nil, fmt.Errorf("device: list: %w", err)
 	}
 	inDev, outDev := devs[in.Index], devs[out.Index]
-	st := &Stream{in: in, out: out, buffer: cfg.Buffer, done: make(chan struct{}), mono: make([]float32, cfg.Buffer)}
+	st := &Stream{sys: s, in: in, out: out, buffer: cfg.Buffer, done: make(chan struct{}), stop: make(chan struct{}), mono: make([]float32, cfg.Buffer)}
 	inParams := portaudio.StreamDeviceParameters{Device: inDev, Channels: 1, Latency: inDev.DefaultLowInputLatency}
 	outParams := portaudio.StreamDeviceParameters{Device: outDev, Channels: min(2, out.Outputs), Latency: outDev.DefaultLowOutputLatency}
 	params := func(in, out portaudio.StreamDeviceParameters) portaudio.StreamParameters {
@@ -186,7 +191,8 @@ func (st *Stream) outputCallback(out [][]float32, ti portaudio.StreamCallbackTim
 	}
 }
 
-// Start begins calling process from PortAudio's audio thread.
+// Start begins calling process from PortAudio's audio thread, and a
+// watchdog that notices when the callbacks stop.
 func (st *Stream) Start(process audio.ProcessFunc) error {
 	err := errors.New("device: already started")
 	st.startOnce.Do(func() {
@@ -199,27 +205,77 @@ func (st *Stream) Start(process audio.ProcessFunc) error {
 		}
 		if err = st.pa.Start(); err != nil {
 			err = explain(err, st.out.Name)
+			return
 		}
+		st.wg.Go(func() {
+			if watch(st.callbacks.Load, st.stop, watchPeriod, stallLimit) {
+				st.lost.Store(true)
+				st.doneOnce.Do(func() { close(st.done) })
+			}
+		})
 	})
 	return err
 }
 
-// Done is closed when the stream is closed.
+// How often the watchdog looks, and how long callbacks may pause before
+// the device counts as lost (a USB device unplugged, a sound server gone).
+const (
+	watchPeriod = 100 * time.Millisecond
+	stallLimit  = time.Second
+)
+
+// watch returns true when count stops rising for limit, false when stop
+// closes first.
+func watch(count func() int64, stop <-chan struct{}, period, limit time.Duration) bool {
+	tick := time.NewTicker(period)
+	defer tick.Stop()
+	last, still := count(), time.Duration(0)
+	for {
+		select {
+		case <-stop:
+			return false
+		case <-tick.C:
+		}
+		if n := count(); n != last {
+			last, still = n, 0
+			continue
+		}
+		if still += period; still >= limit {
+			return true
+		}
+	}
+}
+
+// Done is closed when the stream is closed, or lost.
 func (st *Stream) Done() <-chan struct{} { return st.done }
 
-// Err is nil: a stream stops only when closed.
-func (st *Stream) Err() error { return nil }
+// Err is ErrLost when the device stopped delivering audio by itself; nil
+// otherwise.
+func (st *Stream) Err() error {
+	if st.lost.Load() {
+		return fmt.Errorf("%w: %q", ErrLost, st.in.Name)
+	}
+	return nil
+}
 
-// Close stops and closes the stream; safe to call twice.
+// Close stops and closes the stream; safe to call twice. A lost stream is
+// left open instead (see System.Abandoned).
 func (st *Stream) Close() error {
 	st.closeOnce.Do(func() {
 		st.startOnce.Do(func() {}) // never started: nothing to stop
+		close(st.stop)
+		st.wg.Wait()
+		st.doneOnce.Do(func() { close(st.done) })
+		if st.lost.Load() {
+			// Its device is gone; closing could wait forever on it.
+			st.sys.abandoned.Add(1)
+			return
+		}
 		st.closeErr = st.pa.Close()
 		if st.paIn != nil {
 			st.closeErr = errors.Join(st.closeErr, st.paIn.Close())
 			st.bridge.close()
 		}
-		close(st.done)
 	})
 	return st.closeErr
 }

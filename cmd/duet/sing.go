@@ -61,32 +61,29 @@ func (f *sessionFlags) register(fs *flag.FlagSet, s app.Settings) {
 
 // openDevice opens the device the flags describe: a file device when the
 // singer sings from a file or a tone, else the real audio device (with its
-// calibrated round trip, if the settings have one). release closes what
-// openDevice opened beyond the device itself.
-func (f *sessionFlags) openDevice(s app.Settings) (dev audio.Device, roundTrip time.Duration, release func(), err error) {
+// calibrated round trip, if the settings have one, and a way to reopen it
+// if it is lost). release closes what openDevice opened beyond the device.
+func (f *sessionFlags) openDevice(s app.Settings) (dev audio.Device, roundTrip time.Duration, reopen func() (audio.Device, error), release func(), err error) {
 	if f.in != "" && f.tone != 0 {
-		return nil, 0, nil, errors.New("give -in or -tone, not both")
+		return nil, 0, nil, nil, errors.New("give -in or -tone, not both")
 	}
 	if f.in == "" && f.tone == 0 {
-		sys, err := device.Init()
+		rd := &realDevice{cfg: f.device.config()}
+		st, err := rd.open()
 		if err != nil {
-			return nil, 0, nil, err
-		}
-		st, err := sys.Open(f.device.config())
-		if err != nil {
-			sys.Close()
-			return nil, 0, nil, fmt.Errorf("%w\n(or sing from a file with -in, or a tone with -tone)", err)
+			rd.close()
+			return nil, 0, nil, nil, fmt.Errorf("%w\n(or sing from a file with -in, or a tone with -tone)", err)
 		}
 		if c := s.Calibration; c.Matches(f.device.input, f.device.output, f.device.buffer) {
 			roundTrip = c.RoundTrip
 		}
-		return st, roundTrip, func() { sys.Close() }, nil
+		return st, roundTrip, rd.open, rd.close, nil
 	}
 	var input audio.Reader
 	if f.in != "" {
 		p, err := wavfile.ReadFile(f.in)
 		if err != nil {
-			return nil, 0, nil, err
+			return nil, 0, nil, nil, err
 		}
 		input = &audio.SliceReader{P: p}
 	} else {
@@ -96,11 +93,39 @@ func (f *sessionFlags) openDevice(s app.Settings) (dev audio.Device, roundTrip t
 	if f.out != "" {
 		w, err := wavfile.Create(f.out)
 		if err != nil {
-			return nil, 0, nil, err
+			return nil, 0, nil, nil, err
 		}
 		cfg.Output = w
 	}
-	return filedev.New(cfg), 0, func() {}, nil
+	return filedev.New(cfg), 0, nil, func() {}, nil
+}
+
+// realDevice opens PortAudio streams, starting PortAudio afresh each time
+// so that a device plugged back in is seen; unless a lost stream had to be
+// abandoned, in which case it keeps trying on the PortAudio it has.
+type realDevice struct {
+	cfg device.Config
+	sys *device.System
+}
+
+func (r *realDevice) open() (audio.Device, error) {
+	if r.sys != nil && r.sys.Abandoned() {
+		return r.sys.Open(r.cfg)
+	}
+	r.close()
+	sys, err := device.Init()
+	if err != nil {
+		return nil, err
+	}
+	r.sys = sys
+	return sys.Open(r.cfg)
+}
+
+func (r *realDevice) close() {
+	if r.sys != nil {
+		r.sys.Close()
+		r.sys = nil
+	}
 }
 
 func runSing(ctx context.Context, host bool, args []string, stdout, stderr io.Writer) error {
@@ -140,7 +165,7 @@ func runSing(ctx context.Context, host bool, args []string, stdout, stderr io.Wr
 	if f.out != "" && f.in == "" && f.tone == 0 {
 		return errors.New("-out records what you hear only with -in or -tone; the audio device plays it instead")
 	}
-	dev, roundTrip, release, err := f.openDevice(settings)
+	dev, roundTrip, reopen, release, err := f.openDevice(settings)
 	if err != nil {
 		return err
 	}
@@ -148,6 +173,7 @@ func runSing(ctx context.Context, host bool, args []string, stdout, stderr io.Wr
 	cfg := app.Config{
 		Server:          f.server,
 		Device:          dev,
+		Reopen:          reopen,
 		DeviceRoundTrip: roundTrip,
 		Frame:           f.frame,
 		Bitrate:         f.bitrate,
