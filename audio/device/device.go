@@ -70,6 +70,7 @@ func (s *System) Abandoned() bool { return s.abandoned.Load() > 0 }
 // Init initialises PortAudio. On Linux it finds a JACK server only if one is
 // already running.
 func Init() (*System, error) {
+	quietDrivers()
 	if err := portaudio.Initialize(); err != nil {
 		return nil, fmt.Errorf("device: cannot start PortAudio: %w", err)
 	}
