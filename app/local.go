@@ -45,7 +45,11 @@ type LocalResult struct {
 	HostStats, GuestStats Stats
 	// CPU is the process's CPU time (user and system) during the duet:
 	// both singers and the server.
-	CPU                   time.Duration
+	CPU time.Duration
+	// ClockOffset is the true offset of the host's session clock from the
+	// guest's, which GuestStats.Clock estimates.
+	ClockOffset time.Duration
+
 	hostVoice, guestVoice []float32
 }
 
@@ -146,8 +150,10 @@ func RunLocal(ctx context.Context, cfg LocalConfig) (*LocalResult, error) {
 		HostStats:  host.Stats(),
 		GuestStats: guest.Stats(),
 		CPU:        cpu,
-		hostVoice:  cfg.HostVoice,
-		guestVoice: cfg.GuestVoice,
+		// host clock − guest clock = (t − hostEpoch) − (t − guestEpoch)
+		ClockOffset: guest.Epoch().Sub(host.Epoch()),
+		hostVoice:   cfg.HostVoice,
+		guestVoice:  cfg.GuestVoice,
 	}, nil
 }
 

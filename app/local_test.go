@@ -94,6 +94,15 @@ func TestDuetMixMinus(t *testing.T) {
 	if res.GuestStats.Peer.Candidate != "host" {
 		t.Errorf("guest's ICE candidate type %q, want host (loopback)", res.GuestStats.Peer.Candidate)
 	}
+	// Both clocks are this machine's: the guest's estimate of the host's
+	// session clock must match the sessions' true offset.
+	c := res.GuestStats.Clock
+	t.Logf("clock: estimated offset %v (true %v), RTT %v, %d samples", c.Offset, res.ClockOffset, c.RTT, c.Samples)
+	if c.Samples < 10 {
+		t.Errorf("only %d clock samples in 3 s, want ≥ 10", c.Samples)
+	} else if d := c.Offset - res.ClockOffset; d.Abs() > 500*time.Microsecond {
+		t.Errorf("clock offset estimated %v, true %v: off by %v, want ≤ 0.5 ms", c.Offset, res.ClockOffset, d)
+	}
 	waitGoroutines(t, before)
 }
 

@@ -15,6 +15,7 @@ import (
 	"github.com/duetapp/duet/audio"
 	"github.com/duetapp/duet/audio/jitter"
 	"github.com/duetapp/duet/audio/meter"
+	"github.com/duetapp/duet/net/clock"
 	"github.com/duetapp/duet/net/peer"
 	"github.com/duetapp/duet/net/signal"
 )
@@ -36,6 +37,11 @@ type Session struct {
 	pipe *pipeline
 
 	controls chan controlMsg // from peers' control channels
+
+	// The session clock: nanoseconds since epoch on this machine's
+	// monotonic clock. The guest estimates the host's against its own.
+	epoch time.Time
+	clock *clock.Estimator
 
 	mu       sync.Mutex // guards peer, lastPeer and streams, read by Stats
 	peer     *peer.Peer
@@ -113,6 +119,8 @@ func newSession(ctx context.Context, cfg Config, host bool) (*Session, error) {
 	}
 	return &Session{
 		cfg:      cfg,
+		epoch:    time.Now(),
+		clock:    clock.New(300),
 		dev:      cfg.Device,
 		log:      cfg.Logger.With("role", role),
 		host:     host,
@@ -181,6 +189,12 @@ func (s *Session) Run(ctx context.Context) (err error) {
 			}
 		}
 	}
+	var pings <-chan time.Time // the guest measures the clocks
+	if !s.host {
+		t := time.NewTicker(pingInterval)
+		defer t.Stop()
+		pings = t.C
+	}
 	var retry *time.Ticker // while the device is lost
 	defer func() {
 		if retry != nil {
@@ -212,6 +226,10 @@ func (s *Session) Run(ctx context.Context) (err error) {
 			s.dev.Close()
 			s.dev = nil
 			retry = time.NewTicker(time.Second)
+		case <-pings:
+			if p := s.currentPeer(); p != nil {
+				p.SendClock(clock.AppendPing(make([]byte, 0, clock.PingSize), s.now())) // not open yet: next time
+			}
 		case <-retryC(retry):
 			d, err := s.cfg.Reopen()
 			if err == nil {
@@ -372,6 +390,9 @@ func (s *Session) newPeer(ctx context.Context) (*peer.Peer, error) {
 				s.log.Debug("could not send ICE candidate", "err", err)
 			}
 		},
+		OnClock: func(b []byte) {
+			s.onClock(stream, b)
+		},
 		OnControl: func(b []byte) {
 			var c control
 			if json.Unmarshal(b, &c) != nil {
@@ -392,6 +413,42 @@ func (s *Session) newPeer(ctx context.Context) (*peer.Peer, error) {
 	s.mu.Unlock()
 	s.pipe.connect(p, stream)
 	return p, nil
+}
+
+// now is the session clock: nanoseconds since the session began.
+func (s *Session) now() int64 { return int64(time.Since(s.epoch)) }
+
+// Epoch is when this session's clock reads zero.
+func (s *Session) Epoch() time.Time { return s.epoch }
+
+// pingInterval is how often the guest measures the clocks.
+const pingInterval = 100 * time.Millisecond
+
+// onClock handles a clock message on the connection numbered stream: the
+// host answers pings at once; the guest adds each pong to its estimate.
+func (s *Session) onClock(stream uint32, b []byte) {
+	if stream != s.currentStream() {
+		return
+	}
+	if s.host {
+		t2 := s.now()
+		t1, err := clock.ParsePing(b)
+		if err != nil {
+			return
+		}
+		if p := s.currentPeer(); p != nil {
+			p.SendClock(clock.AppendPong(make([]byte, 0, clock.PongSize), t1, t2, s.now()))
+		}
+		return
+	}
+	t4 := s.now()
+	t1, t2, t3, err := clock.ParsePong(b)
+	if err != nil {
+		return
+	}
+	if err := s.clock.Add(clock.Sample{T1: t1, T2: t2, T3: t3, T4: t4}); err != nil {
+		s.log.Debug("clock sample rejected", "err", err)
+	}
 }
 
 func (s *Session) currentPeer() *peer.Peer {
@@ -476,6 +533,9 @@ type Stats struct {
 	Voice jitter.Stats
 	// DeviceRoundTrip is the device's calibrated round trip, if known.
 	DeviceRoundTrip time.Duration
+	// Clock is the guest's estimate of the host's session clock against
+	// its own (zero on the host, and before the first pong).
+	Clock clock.Estimate
 	// CaptureOverruns counts samples the encoder was too slow to take;
 	// PacketOverruns, packets the audio thread was too slow to take;
 	// SendErrors, packets the connection refused.
@@ -491,6 +551,9 @@ func (s *Session) Stats() Stats {
 		CaptureOverruns: s.pipe.captureOverruns.Load(),
 		PacketOverruns:  s.pipe.packetOverruns.Load(),
 		SendErrors:      s.pipe.sendErrors.Load(),
+	}
+	if !s.host {
+		st.Clock, _ = s.clock.Estimate()
 	}
 	s.mu.Lock()
 	p := s.peer

@@ -134,6 +134,10 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		}
 		fmt.Fprintf(w, "  latency\t%.1f ms mouth to ear, device buffers excluded (correlation %.2f)\n", ms(lat), score)
 	}
+	if c := res.GuestStats.Clock; c.Samples > 0 {
+		fmt.Fprintf(w, "clock sync\tthe guest's estimate of the host's clock is off by %.0f µs (%d pings, fastest round trip %.2f ms)\n",
+			float64((c.Offset-res.ClockOffset).Abs())/float64(time.Microsecond), c.Samples, ms(c.RTT))
+	}
 	fmt.Fprintf(w, "CPU\t%.1f ms per second of song for both singers (%.1f %% of one core)\n",
 		ms(cpu) / *seconds, 100*cpu.Seconds() / *seconds)
 	fmt.Fprintf(w, "files\t%s\n", *outDir)

@@ -3,6 +3,9 @@
 // host, the host's mix to the guest) and one reliable data channel for
 // control messages. Media is DTLS-SRTP end to end.
 //
+// A second data channel, unordered and never retransmitted, carries clock
+// pings (package clock).
+//
 // The host makes the offer, the guest answers; candidates trickle through
 // whatever signaling the caller uses (the package knows none). Voice packets
 // go out as RTP with the caller's own sequence numbers and timestamps (48 kHz
@@ -49,7 +52,10 @@ type Config struct {
 	OnCandidate func(webrtc.ICECandidateInit)
 	// OnControl receives messages from the other side's control channel.
 	OnControl func([]byte)
-	Logger    *slog.Logger
+	// OnClock receives messages from the clock channel (unordered, never
+	// retransmitted: a late clock ping is worse than a lost one).
+	OnClock func([]byte)
+	Logger  *slog.Logger
 }
 
 // Peer is one side of a duet's connection. See the package doc.
@@ -69,6 +75,7 @@ type Peer struct {
 	remoteSet bool
 	pending   []webrtc.ICECandidateInit
 	control   *webrtc.DataChannel
+	clock     *webrtc.DataChannel
 	wg        sync.WaitGroup // reader goroutines
 
 	packetsSent     atomic.Int64
@@ -158,8 +165,11 @@ func New(cfg Config) (*Peer, error) {
 		}
 	})
 	pc.OnDataChannel(func(dc *webrtc.DataChannel) {
-		if dc.Label() == "control" {
+		switch dc.Label() {
+		case "control":
 			p.setControl(dc)
+		case "clock":
+			p.setClock(dc)
 		}
 	})
 	return p, nil
@@ -234,13 +244,31 @@ func (p *Peer) setControl(dc *webrtc.DataChannel) {
 	})
 }
 
-// Offer makes the host's offer, with the control channel, and returns its SDP.
+func (p *Peer) setClock(dc *webrtc.DataChannel) {
+	p.mu.Lock()
+	p.clock = dc
+	p.mu.Unlock()
+	dc.OnMessage(func(m webrtc.DataChannelMessage) {
+		if p.cfg.OnClock != nil {
+			p.cfg.OnClock(m.Data)
+		}
+	})
+}
+
+// Offer makes the host's offer, with the control and clock channels, and
+// returns its SDP.
 func (p *Peer) Offer() (string, error) {
 	dc, err := p.pc.CreateDataChannel("control", nil)
 	if err != nil {
 		return "", fmt.Errorf("peer: control channel: %w", err)
 	}
 	p.setControl(dc)
+	ordered, retransmits := false, uint16(0)
+	clock, err := p.pc.CreateDataChannel("clock", &webrtc.DataChannelInit{Ordered: &ordered, MaxRetransmits: &retransmits})
+	if err != nil {
+		return "", fmt.Errorf("peer: clock channel: %w", err)
+	}
+	p.setClock(clock)
 	offer, err := p.pc.CreateOffer(nil)
 	if err != nil {
 		return "", fmt.Errorf("peer: create offer: %w", err)
@@ -344,6 +372,20 @@ func (p *Peer) SendControl(msg []byte) error {
 	}
 	if err := dc.Send(msg); err != nil {
 		return fmt.Errorf("peer: control: %w", err)
+	}
+	return nil
+}
+
+// SendClock sends a message on the clock channel, if it is open.
+func (p *Peer) SendClock(msg []byte) error {
+	p.mu.Lock()
+	dc := p.clock
+	p.mu.Unlock()
+	if dc == nil || dc.ReadyState() != webrtc.DataChannelStateOpen {
+		return errors.New("peer: clock channel not open")
+	}
+	if err := dc.Send(msg); err != nil {
+		return fmt.Errorf("peer: clock: %w", err)
 	}
 	return nil
 }
