@@ -1,7 +1,6 @@
 package app
 
 import (
-	"log/slog"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -32,8 +31,6 @@ type packet struct {
 // mixers and the decoder. The encoder goroutine owns the encoder. They meet
 // only in lock-free rings.
 type pipeline struct {
-	log *slog.Logger
-
 	// audio thread
 	jb      *jitter.Buffer
 	mic     mix.Live
@@ -66,6 +63,7 @@ type pipeline struct {
 	captureOverruns atomic.Int64 // samples the encoder was too slow to take
 	packetOverruns  atomic.Int64 // packets the audio thread was too slow to take
 	sendErrors      atomic.Int64
+	encodeErrors    atomic.Int64
 
 	stop chan struct{}
 	wg   sync.WaitGroup
@@ -82,7 +80,7 @@ type pipelineConfig struct {
 	ts           uint32
 }
 
-func newPipeline(cfg pipelineConfig, log *slog.Logger) (*pipeline, error) {
+func newPipeline(cfg pipelineConfig) (*pipeline, error) {
 	enc, err := codec.NewEncoder(cfg.frame, cfg.bitrate)
 	if err != nil {
 		return nil, err
@@ -92,7 +90,6 @@ func newPipeline(cfg pipelineConfig, log *slog.Logger) (*pipeline, error) {
 		return nil, err
 	}
 	p := &pipeline{
-		log: log,
 		jb: jitter.New(jitter.Config{
 			Frame:     enc.FrameSamples(),
 			Target:    cfg.jitterTarget,
@@ -198,8 +195,12 @@ func (p *pipeline) encodeLoop() {
 			p.capture.Read(frame)
 			n, err := p.enc.Encode(frame, pkt)
 			if err != nil {
-				p.log.Error("encoding failed", "err", err)
-				return
+				// libopus refuses only malformed calls; count it, keep the
+				// timeline, and go on with the next frame.
+				p.encodeErrors.Add(1)
+				p.seq++
+				p.ts += uint32(len(frame))
+				continue
 			}
 			if pr := p.out.Load(); pr != nil {
 				if err := pr.WriteVoice(p.seq, p.ts, pkt[:n]); err != nil {

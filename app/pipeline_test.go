@@ -1,7 +1,6 @@
 package app
 
 import (
-	"log/slog"
 	"math"
 	"testing"
 	"time"
@@ -18,7 +17,7 @@ func newTestPipeline(t testing.TB, monitor float32) *pipeline {
 		jitterTarget: audio.Samples(DefaultJitterTarget),
 		monitor:      monitor,
 		maxBlock:     4096,
-	}, slog.New(slog.DiscardHandler))
+	})
 	if err != nil {
 		t.Fatal(err)
 	}

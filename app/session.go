@@ -104,7 +104,7 @@ func newSession(ctx context.Context, cfg Config, host bool) (*Session, error) {
 		maxBlock:     cfg.MaxBlock,
 		seq:          uint16(rand.Uint32()),
 		ts:           rand.Uint32(),
-	}, cfg.Logger)
+	})
 	if err != nil {
 		return nil, err
 	}
@@ -201,7 +201,12 @@ func (s *Session) Run(ctx context.Context) (err error) {
 			retry.Stop()
 		}
 	}()
+	var sigLost error // the rendezvous server went away mid-duet
 	for {
+		if sigLost != nil && s.currentPeer() == nil {
+			// Without the server nobody can join again.
+			return fmt.Errorf("your partner left, and without the rendezvous server they cannot come back: %w", sigLost)
+		}
 		watch()
 		var deviceDone <-chan struct{}
 		if s.dev != nil {
@@ -222,7 +227,7 @@ func (s *Session) Run(ctx context.Context) (err error) {
 			}
 			// The duet goes on without this singer's audio until the
 			// device comes back.
-			s.emit(StateDeviceLost, fmt.Sprintf("Your audio device stopped (%v). The duet goes on: plug it back in, or pick another, and Duet carries on with it.", err))
+			s.emit(StateDeviceLost, fmt.Sprintf("Your audio device stopped (%v). The duet goes on: plug it back in and Duet carries on with it; if it does not come back, leave and start Duet again.", err))
 			s.dev.Close()
 			s.dev = nil
 			retry = time.NewTicker(time.Second)
@@ -258,7 +263,7 @@ func (s *Session) Run(ctx context.Context) (err error) {
 			}
 			// Media is peer to peer: the duet goes on without signaling.
 			s.log.Warn("lost the rendezvous server; the duet goes on", "err", err)
-			sigErr = nil
+			sigErr, sigLost = nil, err
 		case m := <-msgs:
 			done, err := s.handle(ctx, m)
 			if err != nil || done {
@@ -316,15 +321,17 @@ func (s *Session) handle(ctx context.Context, m signal.Message) (done bool, err 
 			return false, nil
 		}
 		p, err := s.newPeer(ctx)
-		if err != nil {
-			return false, err
+		if err == nil {
+			var offer string
+			if offer, err = p.Offer(); err == nil {
+				s.emit(StateConnecting, "A guest joined; connecting.")
+				err = s.sig.Send(ctx, signal.Message{Type: signal.TypeOffer, SDP: offer})
+			}
 		}
-		offer, err := p.Offer()
 		if err != nil {
-			return false, err
+			s.guestFailed(err)
 		}
-		s.emit(StateConnecting, "A guest joined; connecting.")
-		return false, s.sig.Send(ctx, signal.Message{Type: signal.TypeOffer, SDP: offer})
+		return false, nil
 	case signal.TypeOffer:
 		if s.host {
 			return false, nil
@@ -340,7 +347,9 @@ func (s *Session) handle(ctx context.Context, m signal.Message) (done bool, err 
 		return false, s.sig.Send(ctx, signal.Message{Type: signal.TypeAnswer, SDP: answer})
 	case signal.TypeAnswer:
 		if p := s.currentPeer(); p != nil && s.host {
-			return false, p.Accept(m.SDP)
+			if err := p.Accept(m.SDP); err != nil {
+				s.guestFailed(err)
+			}
 		}
 	case signal.TypeCandidate:
 		if p := s.currentPeer(); p != nil && m.Candidate != nil {
@@ -349,6 +358,14 @@ func (s *Session) handle(ctx context.Context, m signal.Message) (done bool, err 
 			}
 		}
 	case signal.TypePeerLeft:
+		// The partner's rendezvous socket closed. If media still flows
+		// between us, that was only their signaling (a network blip, a
+		// proxy's timeout): the duet goes on, and their bye or a failed
+		// connection says when it is really over.
+		if p := s.currentPeer(); p != nil && isUp(p) {
+			s.log.Info("partner lost the rendezvous server; media still flows")
+			return false, nil
+		}
 		if !s.host {
 			s.emit(StateEnded, "The host left the duet.")
 			return true, nil
@@ -364,6 +381,26 @@ func (s *Session) handle(ctx context.Context, m signal.Message) (done bool, err 
 		s.log.Warn("rendezvous server reported an error", "err", m.Error)
 	}
 	return false, nil
+}
+
+// isUp reports whether p has connected and not ended.
+func isUp(p *peer.Peer) bool {
+	select {
+	case <-p.Ended():
+		return false
+	case <-p.Connected():
+		return true
+	default:
+		return false
+	}
+}
+
+// guestFailed drops a guest whose connection could not be set up (an
+// incompatible client, a garbled answer); the room stays open.
+func (s *Session) guestFailed(err error) {
+	s.log.Warn("could not connect to the guest", "err", err)
+	s.dropPeer()
+	s.emit(StatePartnerLeft, "Could not connect to your guest ("+err.Error()+"); the room stays open for them.")
 }
 
 // newPeer replaces the current peer connection with a new one.
@@ -538,8 +575,9 @@ type Stats struct {
 	Clock clock.Estimate
 	// CaptureOverruns counts samples the encoder was too slow to take;
 	// PacketOverruns, packets the audio thread was too slow to take;
-	// SendErrors, packets the connection refused.
-	CaptureOverruns, PacketOverruns, SendErrors int64
+	// SendErrors, packets the connection refused; EncodeErrors, frames
+	// the encoder refused.
+	CaptureOverruns, PacketOverruns, SendErrors, EncodeErrors int64
 }
 
 // Stats returns the session's figures now. Safe from any goroutine.
@@ -551,6 +589,7 @@ func (s *Session) Stats() Stats {
 		CaptureOverruns: s.pipe.captureOverruns.Load(),
 		PacketOverruns:  s.pipe.packetOverruns.Load(),
 		SendErrors:      s.pipe.sendErrors.Load(),
+		EncodeErrors:    s.pipe.encodeErrors.Load(),
 	}
 	if !s.host {
 		st.Clock, _ = s.clock.Estimate()

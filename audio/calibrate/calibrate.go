@@ -88,7 +88,9 @@ wait:
 			dev.Close()
 			return Result{}, ctx.Err()
 		case <-dev.Done():
-			if err := dev.Err(); err != nil {
+			err := dev.Err()
+			dev.Close()
+			if err != nil {
 				return Result{}, err
 			}
 			return Result{}, errors.New("calibrate: the audio device stopped")

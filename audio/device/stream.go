@@ -42,10 +42,12 @@ type Stream struct {
 	inBlock  []float32 // input block out of the bridge, when split
 	reported portaudio.StreamInfo
 
-	callbacks  atomic.Int64
-	xruns      atomic.Int64
-	inLatency  atomic.Int64 // ns, input ADC time to callback, as last reported
-	outLatency atomic.Int64 // ns, callback to output DAC time
+	callbacks   atomic.Int64 // output (or duplex) callbacks
+	inCallbacks atomic.Int64 // input callbacks, when split
+	abandoned   atomic.Bool  // left open after it was lost: callbacks do nothing
+	xruns       atomic.Int64
+	inLatency   atomic.Int64 // ns, input ADC time to callback, as last reported
+	outLatency  atomic.Int64 // ns, callback to output DAC time
 
 	startOnce sync.Once
 	closeOnce sync.Once
@@ -149,6 +151,12 @@ func explain(err error, name string) error {
 // callback is PortAudio's: non-interleaved buffers, so in[0] is the mono
 // input and out[c] each output channel.
 func (st *Stream) callback(in, out [][]float32, ti portaudio.StreamCallbackTimeInfo, flags portaudio.StreamCallbackFlags) {
+	if st.abandoned.Load() {
+		for _, ch := range out {
+			clear(ch)
+		}
+		return
+	}
 	st.callbacks.Add(1)
 	if flags&(portaudio.InputUnderflow|portaudio.InputOverflow|portaudio.OutputUnderflow|portaudio.OutputOverflow) != 0 {
 		st.xruns.Add(1)
@@ -166,6 +174,10 @@ func (st *Stream) callback(in, out [][]float32, ti portaudio.StreamCallbackTimeI
 
 // inputCallback is the input stream's, when split: into the bridge.
 func (st *Stream) inputCallback(in [][]float32, _ portaudio.StreamCallbackTimeInfo, flags portaudio.StreamCallbackFlags) {
+	if st.abandoned.Load() {
+		return
+	}
+	st.inCallbacks.Add(1)
 	if flags&(portaudio.InputUnderflow|portaudio.InputOverflow) != 0 {
 		st.xruns.Add(1)
 	}
@@ -175,6 +187,12 @@ func (st *Stream) inputCallback(in [][]float32, _ portaudio.StreamCallbackTimeIn
 // outputCallback is the output stream's, when split: the input comes out
 // of the bridge in this clock.
 func (st *Stream) outputCallback(out [][]float32, ti portaudio.StreamCallbackTimeInfo, flags portaudio.StreamCallbackFlags) {
+	if st.abandoned.Load() {
+		for _, ch := range out {
+			clear(ch)
+		}
+		return
+	}
 	st.callbacks.Add(1)
 	if flags&(portaudio.OutputUnderflow|portaudio.OutputOverflow) != 0 {
 		st.xruns.Add(1)
@@ -207,8 +225,13 @@ func (st *Stream) Start(process audio.ProcessFunc) error {
 			err = explain(err, st.out.Name)
 			return
 		}
+		// Split streams are lost when either side stops.
+		count := st.callbacks.Load
+		if st.paIn != nil {
+			count = func() int64 { return min(st.callbacks.Load(), st.inCallbacks.Load()) }
+		}
 		st.wg.Go(func() {
-			if watch(st.callbacks.Load, st.stop, watchPeriod, stallLimit) {
+			if watch(count, st.stop, watchPeriod, stallLimit) {
 				st.lost.Store(true)
 				st.doneOnce.Do(func() { close(st.done) })
 			}
@@ -258,26 +281,44 @@ func (st *Stream) Err() error {
 	return nil
 }
 
-// Close stops and closes the stream; safe to call twice. A lost stream is
-// left open instead (see System.Abandoned).
+// Close stops and closes the stream; safe to call twice. A lost stream may
+// be left open instead (see System.Abandoned).
 func (st *Stream) Close() error {
 	st.closeOnce.Do(func() {
 		st.startOnce.Do(func() {}) // never started: nothing to stop
 		close(st.stop)
 		st.wg.Wait()
 		st.doneOnce.Do(func() { close(st.done) })
-		if st.lost.Load() {
-			// Its device is gone; closing could wait forever on it.
-			st.sys.abandoned.Add(1)
+		if !st.lost.Load() {
+			st.closeErr = st.closePA()
 			return
 		}
-		st.closeErr = st.pa.Close()
-		if st.paIn != nil {
-			st.closeErr = errors.Join(st.closeErr, st.paIn.Close())
-			st.bridge.close()
+		// Its device is gone, and PortAudio may wait forever closing it
+		// (it does when the JACK server dies): give it a moment, then
+		// leave it. That goroutine then belongs to PortAudio: nothing can
+		// stop a C call.
+		closed := make(chan error, 1)
+		go func() { closed <- st.closePA() }()
+		select {
+		case st.closeErr = <-closed:
+		case <-time.After(abandonAfter):
+			st.abandoned.Store(true)
+			st.sys.abandoned.Add(1)
 		}
 	})
 	return st.closeErr
+}
+
+// abandonAfter is how long Close waits for PortAudio to close a lost stream.
+const abandonAfter = 2 * time.Second
+
+func (st *Stream) closePA() error {
+	err := st.pa.Close()
+	if st.paIn != nil {
+		err = errors.Join(err, st.paIn.Close())
+		st.bridge.close()
+	}
+	return err
 }
 
 // Stats are a stream's figures.

@@ -40,6 +40,7 @@ type Conn struct {
 
 	closeOnce sync.Once
 	closeErr  error
+	pinging   sync.WaitGroup // pingLoop
 }
 
 // received is one message or decoding error from readLoop.
@@ -69,7 +70,31 @@ func Dial(ctx context.Context, serverURL string) (*Conn, error) {
 		readDone: make(chan struct{}),
 	}
 	go c.readLoop()
+	c.pinging.Go(c.pingLoop)
 	return c, nil
+}
+
+// pingInterval is how often an idle connection is pinged: often enough
+// that proxies and NATs (nginx closes idle sockets after 60 s) keep it
+// open through a whole song with no signaling.
+const pingInterval = 25 * time.Second
+
+// pingLoop pings the server until Close or the socket ends.
+func (c *Conn) pingLoop() {
+	t := time.NewTicker(pingInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-c.done:
+			return
+		case <-c.readDone:
+			return
+		case <-t.C:
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), pingInterval)
+		c.ws.Ping(ctx) // a dead socket shows up in readLoop
+		cancel()
+	}
 }
 
 // wsURL returns the WebSocket URL of the server at s.
@@ -267,6 +292,7 @@ func (c *Conn) Close() error {
 		close(c.done)
 		err := c.ws.Close(websocket.StatusNormalClosure, "")
 		<-c.readDone
+		c.pinging.Wait()
 		// A socket that the server has closed or dropped already is not
 		// an error here.
 		if err != nil && !errors.Is(err, net.ErrClosed) && !errors.Is(err, io.EOF) &&
