@@ -22,6 +22,7 @@ import (
 
 	"github.com/duetapp/duet/audio"
 	"github.com/duetapp/duet/audio/codec"
+	"github.com/duetapp/duet/net/impair"
 )
 
 // DefaultJitterTarget is the playout delay the jitter buffer holds: one
@@ -64,7 +65,10 @@ type Config struct {
 	ICEServers []string
 	// Loopback restricts the connection to the loopback interface.
 	Loopback bool
-	Logger   *slog.Logger
+	// Impair, with Loopback, sends this singer's media through the lab's
+	// impaired network (net/impair); nil is plain loopback.
+	Impair *impair.Profile
+	Logger *slog.Logger
 	// OnEvent, if set, is told of every change of state, from Run's
 	// goroutine; it must not block.
 	OnEvent func(Event)

@@ -14,6 +14,7 @@ import (
 	"github.com/duetapp/duet/audio"
 	"github.com/duetapp/duet/audio/filedev"
 	"github.com/duetapp/duet/audio/measure"
+	"github.com/duetapp/duet/net/impair"
 	"github.com/duetapp/duet/net/signal"
 )
 
@@ -28,6 +29,9 @@ type LocalConfig struct {
 	HostDevice audio.Device
 	// HostReopen is the host's Config.Reopen.
 	HostReopen func() (audio.Device, error)
+	// Network, if set, impairs both directions alike (each with its own
+	// seed).
+	Network *impair.Profile
 	// Frame, JitterTarget and Monitor are as in Config.
 	Frame        time.Duration
 	JitterTarget time.Duration
@@ -91,7 +95,16 @@ func RunLocal(ctx context.Context, cfg LocalConfig) (*LocalResult, error) {
 		if host {
 			singer = "host"
 		}
+		var path *impair.Profile
+		if cfg.Network != nil {
+			p := *cfg.Network
+			if !host {
+				p.Seed++ // the same path, not the same packets lost
+			}
+			path = &p
+		}
 		return Config{
+			Impair:       path,
 			Server:       url,
 			Device:       dev,
 			Frame:        cfg.Frame,

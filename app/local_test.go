@@ -15,6 +15,7 @@ import (
 	"github.com/duetapp/duet/audio/filedev"
 	"github.com/duetapp/duet/audio/measure"
 	"github.com/duetapp/duet/audio/tone"
+	"github.com/duetapp/duet/net/impair"
 	"github.com/duetapp/duet/net/signal"
 )
 
@@ -296,5 +297,37 @@ func TestSignalingLossKeepsDuet(t *testing.T) {
 	tail := hostOut.p[len(hostOut.p)-3*audio.SampleRate/2:]
 	if _, g := tones(tail); g < 0.15 {
 		t.Errorf("host hears the guest at %.3f at the end, want ≥ 0.15", g)
+	}
+}
+
+// TestDuetOverImpairedNetwork sings over the lab's "continent" path (40 ms
+// ± 10 each way, 1 % bursty loss): the partners still hear each other, the
+// loss shows in the statistics, and the latency includes the path.
+func TestDuetOverImpairedNetwork(t *testing.T) {
+	p := impair.Scenarios()[3]
+	if p.Name != "continent" {
+		t.Fatalf("scenario 3 is %q", p.Name)
+	}
+	p.Seed = 1
+	res, err := RunLocal(t.Context(), LocalConfig{
+		HostVoice:  voice(196, 1, 4),
+		GuestVoice: voice(330, 2, 4),
+		Network:    &p,
+		Logger:     testLogger(t),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	lat, score, err := res.Latency(true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	v := res.HostStats.Voice
+	t.Logf("guest→host %v (correlation %.2f); %+v", lat, score, v)
+	if lat < p.Delay {
+		t.Errorf("latency %v below the path's %v: the impairment is not on the path", lat, p.Delay)
+	}
+	if v.PacketsLost == 0 && v.ConcealedSamples == 0 {
+		t.Error("no loss or concealment over a path with 1 % loss")
 	}
 }

@@ -417,6 +417,7 @@ func (s *Session) newPeer(ctx context.Context) (*peer.Peer, error) {
 	p, err := peer.New(peer.Config{
 		ICEServers: servers,
 		Loopback:   s.cfg.Loopback,
+		Impair:     s.cfg.Impair,
 		Logger:     s.cfg.Logger,
 		OnPacket: func(seq uint16, _ uint32, payload []byte) {
 			s.pipe.receive(stream, seq, payload)

@@ -2,6 +2,7 @@
 // figures: a table, then one summary line "NAME: key=value …".
 //
 //	go run ./cmd/duetlab latency    mouth-to-ear latency and CPU, per Opus frame
+//	go run ./cmd/duetlab network    the same over the lab's impaired networks
 //
 // Each scenario runs the real stack (rendezvous server, WebRTC on loopback,
 // Opus) on file devices at real time; the figures exclude device buffers.
@@ -25,6 +26,7 @@ import (
 	"github.com/duetapp/duet/app"
 	"github.com/duetapp/duet/audio"
 	"github.com/duetapp/duet/audio/tone"
+	"github.com/duetapp/duet/net/impair"
 )
 
 // scenario runs one measurement, printing a table to w and returning the
@@ -34,6 +36,7 @@ type scenario func(ctx context.Context, w io.Writer) ([]string, error)
 func scenarios() map[string]scenario {
 	return map[string]scenario{
 		"latency": latency,
+		"network": network,
 	}
 }
 
@@ -129,3 +132,42 @@ func latency(ctx context.Context, w io.Writer) ([]string, error) {
 }
 
 func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
+
+// network runs a local duet over each of the lab's impaired networks
+// (net/impair, both directions) and reports latency, loss and concealment
+// each way: the baseline for the jitter buffer's work.
+func network(ctx context.Context, w io.Writer) ([]string, error) {
+	const seconds = 8
+	n := seconds * audio.SampleRate
+	hostVoice, guestVoice := make([]float32, n), make([]float32, n)
+	audio.ReadFull(&tone.Voice{Base: 196, Amp: 0.3, Seed: 1}, hostVoice)
+	audio.ReadFull(&tone.Voice{Base: 293.7, Amp: 0.3, Seed: 2}, guestVoice)
+
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintln(tw, "network\tone way ms\tguest→host ms\thost→guest ms\tlost %\tlate %\tconcealed %\t")
+	var kv []string
+	for _, p := range impair.Scenarios() {
+		p.Seed = 1
+		res, err := app.RunLocal(ctx, app.LocalConfig{HostVoice: hostVoice, GuestVoice: guestVoice, Monitor: 0, Network: &p})
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", p.Name, err)
+		}
+		lat := func(toHost bool) string {
+			l, _, err := res.Latency(toHost)
+			if err != nil {
+				return "—"
+			}
+			return fmt.Sprintf("%.1f", ms(l))
+		}
+		g2h, h2g := lat(true), lat(false)
+		v1, v2 := res.HostStats.Voice, res.GuestStats.Voice
+		sent := float64(res.HostStats.Peer.PacketsSent + res.GuestStats.Peer.PacketsSent)
+		played := float64(v1.PlayedSamples + v2.PlayedSamples)
+		lost := 100 * float64(v1.PacketsLost+v2.PacketsLost) / sent
+		late := 100 * float64(v1.PacketsDiscarded+v2.PacketsDiscarded) / sent
+		concealed := 100 * float64(v1.ConcealedSamples+v2.ConcealedSamples) / played
+		fmt.Fprintf(tw, "%s\t%.1f\t%s\t%s\t%.2f\t%.2f\t%.2f\t\n", p.Name, ms(p.Delay+p.Jitter), g2h, h2g, lost, late, concealed)
+		kv = append(kv, fmt.Sprintf("%s_g2h_ms=%s %s_concealed_pct=%.2f", p.Name, g2h, p.Name, concealed))
+	}
+	return kv, tw.Flush()
+}

@@ -31,6 +31,8 @@ import (
 	"github.com/pion/rtcp"
 	"github.com/pion/rtp"
 	"github.com/pion/webrtc/v4"
+
+	"github.com/duetapp/duet/net/impair"
 )
 
 // ErrClosed is returned by methods called after Close.
@@ -45,6 +47,9 @@ type Config struct {
 	ICEServers []webrtc.ICEServer
 	// Loopback restricts ICE to the loopback interface: tests and the demo.
 	Loopback bool
+	// Impair, with Loopback, sends media through an impaired socket (the
+	// lab's network); nil is the plain loopback.
+	Impair *impair.Profile
 	// OnPacket receives every incoming voice packet, from one goroutine;
 	// payload is only valid during the call.
 	OnPacket func(seq uint16, timestamp uint32, payload []byte)
@@ -60,6 +65,7 @@ type Config struct {
 
 // Peer is one side of a duet's connection. See the package doc.
 type Peer struct {
+	mux   *ice.UDPMuxDefault // the impaired socket, if any
 	cfg   Config
 	log   *slog.Logger
 	pc    *webrtc.PeerConnection
@@ -99,15 +105,30 @@ func New(cfg Config) (*Peer, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	api, err := newAPI(cfg, log)
+	var mux *ice.UDPMuxDefault
+	if cfg.Impair != nil {
+		conn, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+		if err != nil {
+			return nil, fmt.Errorf("peer: impaired socket: %w", err)
+		}
+		mux = ice.NewUDPMuxDefault(ice.UDPMuxParams{UDPConn: impair.New(conn, *cfg.Impair), Logger: slogFactory{log}.NewLogger("mux")})
+	}
+	api, err := newAPI(cfg, log, mux)
 	if err != nil {
+		if mux != nil {
+			mux.Close()
+		}
 		return nil, err
 	}
 	pc, err := api.NewPeerConnection(webrtc.Configuration{ICEServers: cfg.ICEServers})
 	if err != nil {
+		if mux != nil {
+			mux.Close()
+		}
 		return nil, fmt.Errorf("peer: new connection: %w", err)
 	}
 	p := &Peer{
+		mux:       mux,
 		cfg:       cfg,
 		log:       log,
 		pc:        pc,
@@ -184,7 +205,7 @@ func opusCapability() webrtc.RTPCodecCapability {
 	}
 }
 
-func newAPI(cfg Config, log *slog.Logger) (*webrtc.API, error) {
+func newAPI(cfg Config, log *slog.Logger, mux *ice.UDPMuxDefault) (*webrtc.API, error) {
 	m := &webrtc.MediaEngine{}
 	if err := m.RegisterCodec(webrtc.RTPCodecParameters{
 		RTPCodecCapability: opusCapability(),
@@ -205,6 +226,9 @@ func newAPI(cfg Config, log *slog.Logger) (*webrtc.API, error) {
 		s.SetInterfaceFilter(func(name string) bool { return name == "lo" })
 		s.SetICEMulticastDNSMode(ice.MulticastDNSModeDisabled)
 		s.SetNetworkTypes([]webrtc.NetworkType{webrtc.NetworkTypeUDP4})
+	}
+	if mux != nil {
+		s.SetICEUDPMux(mux)
 	}
 	return webrtc.NewAPI(webrtc.WithMediaEngine(m), webrtc.WithInterceptorRegistry(reg), webrtc.WithSettingEngine(s)), nil
 }
@@ -464,6 +488,9 @@ func (p *Peer) Close() error {
 		}
 		p.endOnce.Do(func() { close(p.ended) })
 		p.wg.Wait()
+		if p.mux != nil {
+			p.closeErr = errors.Join(p.closeErr, p.mux.Close())
+		}
 	})
 	return p.closeErr
 }

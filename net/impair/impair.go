@@ -1,0 +1,268 @@
+// Package impair makes a network worse on purpose, reproducibly: a
+// net.PacketConn whose outgoing packets are delayed (a base delay plus
+// jitter with occasional spikes), lost in bursts (a Gilbert–Elliott
+// model), duplicated, reordered or squeezed through a rate limit, all from
+// a seeded generator. This kernel has no netem, so Duet's lab does it in
+// user space, on the very sockets WebRTC uses (ICE takes the Conn through
+// a UDP mux).
+//
+// Only writes are impaired: give each peer its own Conn and both
+// directions are. A Conn owns one goroutine that delivers delayed packets;
+// Close stops it. Methods are safe for concurrent use.
+package impair
+
+import (
+	"container/heap"
+	"math/rand/v2"
+	"net"
+	"sync"
+	"time"
+)
+
+// Profile describes one direction of a network path.
+type Profile struct {
+	Name string
+	// Delay is the base one-way delay; Jitter the mean of an exponential
+	// extra delay on top of it.
+	Delay, Jitter time.Duration
+	// SpikeProb is the chance a packet meets a queueing spike of
+	// SpikeDelay more (Wi-Fi retries, a busy router).
+	SpikeProb  float64
+	SpikeDelay time.Duration
+	// Reorder lets a packet overtake an earlier one whose extra delay was
+	// longer; without it delivery keeps send order (jitter bunches packets
+	// up instead), as most real paths do.
+	Reorder bool
+	// Loss is a Gilbert–Elliott bursty loss model; zero is no loss.
+	Loss GilbertElliott
+	// Duplicate is the chance a packet is delivered twice.
+	Duplicate float64
+	// RateBps limits the throughput in bits per second (0 = none); a
+	// packet that would wait more than 200 ms in the queue is dropped.
+	RateBps int
+	Seed    uint64
+}
+
+// GilbertElliott is a two-state loss model: in the good state packets are
+// lost with probability LossGood, in the bad state with LossBad; each packet
+// moves good→bad with probability PBad and bad→good with PGood. Mean loss
+// is (PBad·LossBad + PGood·LossGood) / (PBad + PGood).
+type GilbertElliott struct {
+	PBad, PGood       float64
+	LossGood, LossBad float64
+}
+
+// Bursty returns a model with the given mean loss in bursts of about
+// burst packets (a bad state that loses half its packets).
+func Bursty(mean float64, burst float64) GilbertElliott {
+	if mean <= 0 {
+		return GilbertElliott{}
+	}
+	const lossBad = 0.5
+	pGood := 1 / burst
+	// mean = pBad·lossBad / (pBad + pGood)  →  pBad = mean·pGood / (lossBad − mean)
+	return GilbertElliott{PBad: mean * pGood / (lossBad - mean), PGood: pGood, LossBad: lossBad}
+}
+
+// Scenarios are the named paths of Duet's lab.
+func Scenarios() []Profile {
+	return []Profile{
+		{Name: "lan", Delay: 200 * time.Microsecond, Jitter: 50 * time.Microsecond},
+		{Name: "cable", Delay: 10 * time.Millisecond, Jitter: 2 * time.Millisecond},
+		{Name: "wifi", Delay: 3 * time.Millisecond, Jitter: 2 * time.Millisecond, SpikeProb: 0.01, SpikeDelay: 40 * time.Millisecond, Loss: Bursty(0.005, 3)},
+		{Name: "continent", Delay: 40 * time.Millisecond, Jitter: 10 * time.Millisecond, Loss: Bursty(0.01, 2)},
+		{Name: "mobile", Delay: 60 * time.Millisecond, Jitter: 30 * time.Millisecond, Loss: Bursty(0.05, 4), RateBps: 300_000},
+	}
+}
+
+// Stats count what the Conn did to the packets written to it.
+type Stats struct {
+	Sent, Lost, Duplicated, RateDropped int
+}
+
+// Conn is an impaired PacketConn. See the package doc.
+type Conn struct {
+	net.PacketConn
+	p Profile
+
+	mu       sync.Mutex
+	rng      *rand.Rand
+	bad      bool
+	queue    packets
+	last     time.Time // the latest delivery scheduled, for in-order delivery
+	rateFree time.Time // when the rate limiter's link is free again
+	stats    Stats
+	written  uint64
+	wake     chan struct{}
+	stop     chan struct{}
+	done     chan struct{}
+	once     sync.Once
+}
+
+// New wraps conn; writes through the result are impaired by p.
+func New(conn net.PacketConn, p Profile) *Conn {
+	c := &Conn{
+		PacketConn: conn,
+		p:          p,
+		rng:        rand.New(rand.NewPCG(p.Seed, p.Seed^0x5eed)),
+		wake:       make(chan struct{}, 1),
+		stop:       make(chan struct{}),
+		done:       make(chan struct{}),
+	}
+	go c.deliver()
+	return c
+}
+
+type packet struct {
+	at   time.Time
+	n    uint64 // write order, to break ties
+	data []byte
+	addr net.Addr
+}
+
+type packets []packet
+
+func (q packets) Len() int { return len(q) }
+func (q packets) Less(i, j int) bool {
+	if q[i].at.Equal(q[j].at) {
+		return q[i].n < q[j].n
+	}
+	return q[i].at.Before(q[j].at)
+}
+func (q packets) Swap(i, j int) { q[i], q[j] = q[j], q[i] }
+func (q *packets) Push(x any)   { *q = append(*q, x.(packet)) }
+func (q *packets) Pop() any {
+	old := *q
+	p := old[len(old)-1]
+	*q = old[:len(old)-1]
+	return p
+}
+
+// WriteTo schedules b for delivery to addr after the profile's delay, or
+// drops it; either way it reports success, as a network would.
+func (c *Conn) WriteTo(b []byte, addr net.Addr) (int, error) {
+	now := time.Now()
+	c.mu.Lock()
+	c.stats.Sent++
+	if c.lost() {
+		c.stats.Lost++
+		c.mu.Unlock()
+		return len(b), nil
+	}
+	at, ok := c.when(now, len(b))
+	if !ok {
+		c.stats.RateDropped++
+		c.mu.Unlock()
+		return len(b), nil
+	}
+	copies := 1
+	if c.p.Duplicate > 0 && c.rng.Float64() < c.p.Duplicate {
+		copies = 2
+		c.stats.Duplicated++
+	}
+	for i := range copies {
+		c.written++
+		heap.Push(&c.queue, packet{at: at.Add(time.Duration(i) * time.Millisecond), n: c.written, data: append([]byte(nil), b...), addr: addr})
+	}
+	c.mu.Unlock()
+	select {
+	case c.wake <- struct{}{}:
+	default:
+	}
+	return len(b), nil
+}
+
+// lost advances the loss model by one packet. c.mu held.
+func (c *Conn) lost() bool {
+	g := c.p.Loss
+	if g == (GilbertElliott{}) {
+		return false
+	}
+	if c.bad {
+		if c.rng.Float64() < g.PGood {
+			c.bad = false
+		}
+	} else if c.rng.Float64() < g.PBad {
+		c.bad = true
+	}
+	if c.bad {
+		return c.rng.Float64() < g.LossBad
+	}
+	return c.rng.Float64() < g.LossGood
+}
+
+// when picks a packet's delivery time, or reports that the rate limiter's
+// queue is too long. c.mu held.
+func (c *Conn) when(now time.Time, size int) (time.Time, bool) {
+	at := now
+	if c.p.RateBps > 0 {
+		start := now
+		if c.rateFree.After(now) {
+			start = c.rateFree
+		}
+		if start.Sub(now) > 200*time.Millisecond {
+			return time.Time{}, false
+		}
+		c.rateFree = start.Add(time.Duration(int64(size) * 8 * int64(time.Second) / int64(c.p.RateBps)))
+		at = c.rateFree
+	}
+	d := c.p.Delay
+	if c.p.Jitter > 0 {
+		d += time.Duration(c.rng.ExpFloat64() * float64(c.p.Jitter))
+	}
+	if c.p.SpikeProb > 0 && c.rng.Float64() < c.p.SpikeProb {
+		d += c.p.SpikeDelay
+	}
+	at = at.Add(d)
+	if !c.p.Reorder && at.Before(c.last) {
+		at = c.last
+	}
+	if at.After(c.last) {
+		c.last = at
+	}
+	return at, true
+}
+
+func (c *Conn) deliver() {
+	defer close(c.done)
+	timer := time.NewTimer(time.Hour)
+	defer timer.Stop()
+	for {
+		c.mu.Lock()
+		var due []packet
+		now := time.Now()
+		for c.queue.Len() > 0 && !c.queue[0].at.After(now) {
+			due = append(due, heap.Pop(&c.queue).(packet))
+		}
+		next := time.Hour
+		if c.queue.Len() > 0 {
+			next = c.queue[0].at.Sub(now)
+		}
+		c.mu.Unlock()
+		for _, p := range due {
+			c.PacketConn.WriteTo(p.data, p.addr) // a real network does not report delivery
+		}
+		timer.Reset(next)
+		select {
+		case <-c.stop:
+			return
+		case <-c.wake:
+		case <-timer.C:
+		}
+	}
+}
+
+// Stats returns what the Conn has done so far.
+func (c *Conn) Stats() Stats {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.stats
+}
+
+// Close stops delivery (packets still queued are lost, as on a cut link)
+// and closes the underlying conn.
+func (c *Conn) Close() error {
+	c.once.Do(func() { close(c.stop) })
+	<-c.done
+	return c.PacketConn.Close()
+}
