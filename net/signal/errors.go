@@ -51,6 +51,9 @@ var (
 	ErrTooLarge = &Error{Code: "too-large", Message: "the message is too large"}
 	// ErrVersion: the message is of another protocol version than Version.
 	ErrVersion = &Error{Code: "version", Message: "the message is of another protocol version: update Duet"}
+	// ErrRateLimited: too many attempts from one address, or too many
+	// messages on one socket.
+	ErrRateLimited = &Error{Code: "rate-limited", Message: "too many attempts: wait a minute and try again"}
 	// ErrInternal: the server failed through no fault of the client; try again.
 	ErrInternal = &Error{Code: "internal", Message: "the rendezvous server had a problem: try again"}
 )

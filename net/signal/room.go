@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/coder/websocket"
+	"golang.org/x/time/rate"
 )
 
 // room is a rendezvous of a host and at most one guest. Its fields are
@@ -55,6 +56,8 @@ type peer struct {
 	writerDone chan struct{} // closed when the writer has returned
 
 	room *room // guarded by Server.mu
+
+	messages *rate.Limiter // messages per second; read loop only
 }
 
 // newPeer returns a peer for conn and the context of its reads and writes,

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/coder/websocket"
+	"golang.org/x/time/rate"
 )
 
 const (
@@ -42,6 +43,8 @@ type ServerConfig struct {
 	Now func() time.Time
 	// Rand is the source of room codes; nil means crypto/rand.Reader.
 	Rand io.Reader
+	// Limits bound attempts per address and messages per socket.
+	Limits Limits
 }
 
 // Server is the rendezvous server, an http.Handler serving:
@@ -69,23 +72,28 @@ type Server struct {
 	done chan struct{}  // closed by Close; stops expireLoop
 	wg   sync.WaitGroup // every goroutine the server runs or waits for
 
-	mu     sync.Mutex
-	closed bool
-	rooms  map[Code]*room
-	peers  map[*peer]struct{}
+	limits Limits
+
+	mu        sync.Mutex
+	closed    bool
+	rooms     map[Code]*room
+	peers     map[*peer]struct{}
+	addresses map[string]*addressLimits // by IP
 }
 
 // NewServer returns a server configured by cfg. It starts a goroutine that
 // expires idle rooms; call Close to stop it.
 func NewServer(cfg ServerConfig) *Server {
 	s := &Server{
-		log:   cfg.Logger,
-		ttl:   cfg.RoomTTL,
-		now:   cfg.Now,
-		rand:  cfg.Rand,
-		done:  make(chan struct{}),
-		rooms: make(map[Code]*room),
-		peers: make(map[*peer]struct{}),
+		log:       cfg.Logger,
+		ttl:       cfg.RoomTTL,
+		now:       cfg.Now,
+		rand:      cfg.Rand,
+		done:      make(chan struct{}),
+		rooms:     make(map[Code]*room),
+		peers:     make(map[*peer]struct{}),
+		addresses: make(map[string]*addressLimits),
+		limits:    cfg.Limits.withDefaults(),
 	}
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
@@ -182,6 +190,7 @@ func (s *Server) serveWS(w http.ResponseWriter, r *http.Request) {
 	// The peer's context is not r.Context(), which must not be used once the
 	// connection is hijacked.
 	p, ctx := newPeer(conn, r.RemoteAddr)
+	p.messages = rate.NewLimiter(rate.Limit(s.limits.Messages), s.limits.MessageBurst)
 	defer p.kill()
 
 	s.mu.Lock()
@@ -229,6 +238,11 @@ func (s *Server) readLoop(ctx context.Context, p *peer) (websocket.StatusCode, s
 		if typ != websocket.MessageText {
 			s.sendError(p, errorf(ErrBadMessage, "messages must be JSON text, not binary"))
 			continue
+		}
+		if !p.messages.AllowN(s.now(), 1) {
+			s.log.Warn("signal: socket sends too fast; hanging up", "remote", p.remote)
+			s.sendError(p, errorf(ErrRateLimited, "you sent more than %v messages a second, so the rendezvous server hung up", s.limits.Messages))
+			return websocket.StatusPolicyViolation, "too many messages"
 		}
 		m, err := Decode(data)
 		if err != nil {
@@ -317,10 +331,17 @@ func (s *Server) handle(p *peer, m Message, raw []byte) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	switch m.Type {
-	case TypeCreate:
-		s.createLocked(p)
-	case TypeJoin:
-		s.joinLocked(p, m.Room)
+	case TypeCreate, TypeJoin:
+		if !s.allowLocked(ipOf(p.remote), m.Type == TypeJoin) {
+			s.log.Warn("signal: too many attempts", "type", m.Type, "remote", p.remote)
+			s.sendError(p, errorf(ErrRateLimited, "too many %s attempts from your address: wait a minute and try again", m.Type))
+			return
+		}
+		if m.Type == TypeCreate {
+			s.createLocked(p)
+		} else {
+			s.joinLocked(p, m.Room)
+		}
 	case TypeOffer, TypeAnswer, TypeCandidate:
 		s.relayLocked(p, m.Type, raw)
 	case TypeBye:
@@ -468,4 +489,5 @@ func (s *Server) expireIdle() {
 			s.expireLocked(r)
 		}
 	}
+	s.forgetIdleLocked()
 }

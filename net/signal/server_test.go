@@ -361,7 +361,7 @@ func TestServerClose(t *testing.T) {
 
 func TestSlowClientDropped(t *testing.T) {
 	var log logBuffer
-	s, url := newTestServer(t, ServerConfig{Logger: slog.New(slog.NewTextHandler(&log, nil))})
+	s, url := newTestServer(t, ServerConfig{Logger: slog.New(slog.NewTextHandler(&log, nil)), Limits: Limits{Messages: 1e6, MessageBurst: 1e6}})
 	host := dial(t, url)
 	code, err := host.Create(testCtx(t))
 	if err != nil {
@@ -508,4 +508,59 @@ func TestWriterFlushesBeforeClose(t *testing.T) {
 		t.Errorf("after the queue: Read = %s, %v; want close status %v", data, err, websocket.StatusTryAgainLater)
 	}
 	<-p.writerDone
+}
+
+// TestJoinAttemptsLimited: an address that guesses codes is told to wait
+// once it has used its burst, and may try again when its bucket refills.
+func TestJoinAttemptsLimited(t *testing.T) {
+	var mu sync.Mutex
+	now := time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC)
+	clock := func() time.Time { mu.Lock(); defer mu.Unlock(); return now }
+	_, url := newTestServer(t, ServerConfig{Now: clock, Limits: Limits{Joins: 6, JoinBurst: 3}})
+	c := dial(t, url)
+	ctx := testCtx(t)
+	for i := range 3 {
+		if err := c.Join(ctx, Code("K7QM3XRT")); !errors.Is(err, ErrRoomNotFound) {
+			t.Fatalf("guess %d: %v, want room not found", i+1, err)
+		}
+	}
+	err := c.Join(ctx, Code("K7QM3XRT"))
+	if !errors.Is(err, ErrRateLimited) {
+		t.Fatalf("guess 4 within the burst window: %v, want rate limited", err)
+	}
+	mu.Lock()
+	now = now.Add(10 * time.Second) // 6 a minute: one token back
+	mu.Unlock()
+	if err := c.Join(ctx, Code("K7QM3XRT")); !errors.Is(err, ErrRoomNotFound) {
+		t.Fatalf("after the bucket refilled: %v, want room not found", err)
+	}
+}
+
+// TestMessageFloodHangsUp: a socket that sends faster than the limit gets
+// an error and is closed; the server goes on serving others.
+func TestMessageFloodHangsUp(t *testing.T) {
+	_, url := newTestServer(t, ServerConfig{Limits: Limits{Messages: 5, MessageBurst: 10}})
+	ws := dialRaw(t, url)
+	for range 20 {
+		writeRaw(t, ws, websocket.MessageText, `{"v":1,"type":"bye"}`)
+	}
+	limited := false
+	for !limited {
+		_, b, err := ws.Read(testCtx(t))
+		if err != nil {
+			t.Fatalf("socket closed before the rate-limit error: %v", err)
+		}
+		m, _ := Decode(b)
+		limited = m.Error != nil && m.Error.Code == ErrRateLimited.Code
+	}
+	for {
+		if _, _, err := ws.Read(testCtx(t)); err != nil {
+			if websocket.CloseStatus(err) != websocket.StatusPolicyViolation {
+				t.Fatalf("closed with %v, want policy violation", err)
+			}
+			break
+		}
+	}
+	// Other clients are served as usual: pair fails the test otherwise.
+	pair(t, url)
 }

@@ -1,0 +1,89 @@
+package signal
+
+import (
+	"net"
+	"time"
+
+	"golang.org/x/time/rate"
+)
+
+// Limits bound what one address and one socket may do, so that room codes
+// cannot be enumerated (40 bits at ten guesses a minute is two hundred
+// thousand years per address) and a misbehaving client cannot flood the
+// server. Zero fields take the defaults.
+type Limits struct {
+	// Joins and Creates are the attempts per minute one IP address may
+	// make, after a burst of JoinBurst and CreateBurst.
+	Joins, Creates         float64
+	JoinBurst, CreateBurst int
+	// Messages is the messages per second one socket may send, after a
+	// burst of MessageBurst (an offer, an answer and a few dozen ICE
+	// candidates arrive at once).
+	Messages     float64
+	MessageBurst int
+}
+
+func (l Limits) withDefaults() Limits {
+	def := func(v *float64, d float64) {
+		if *v <= 0 {
+			*v = d
+		}
+	}
+	defInt := func(v *int, d int) {
+		if *v <= 0 {
+			*v = d
+		}
+	}
+	def(&l.Joins, 10)
+	def(&l.Creates, 5)
+	def(&l.Messages, 20)
+	defInt(&l.JoinBurst, 10)
+	defInt(&l.CreateBurst, 5)
+	defInt(&l.MessageBurst, 100)
+	return l
+}
+
+// addressLimits are one IP address's buckets.
+type addressLimits struct {
+	join, create *rate.Limiter
+	last         time.Time // last use, to forget idle addresses
+}
+
+// ipOf returns the IP part of a remote address.
+func ipOf(remote string) string {
+	host, _, err := net.SplitHostPort(remote)
+	if err != nil {
+		return remote
+	}
+	return host
+}
+
+// allowLocked reports whether ip may make one more join (or create)
+// attempt now, taking a token if so. s.mu held.
+func (s *Server) allowLocked(ip string, join bool) bool {
+	now := s.now()
+	a := s.addresses[ip]
+	if a == nil {
+		a = &addressLimits{
+			join:   rate.NewLimiter(rate.Limit(s.limits.Joins/60), s.limits.JoinBurst),
+			create: rate.NewLimiter(rate.Limit(s.limits.Creates/60), s.limits.CreateBurst),
+		}
+		s.addresses[ip] = a
+	}
+	a.last = now
+	if join {
+		return a.join.AllowN(now, 1)
+	}
+	return a.create.AllowN(now, 1)
+}
+
+// forgetIdleLocked drops the buckets of addresses idle long enough to be
+// full again. s.mu held.
+func (s *Server) forgetIdleLocked() {
+	now := s.now()
+	for ip, a := range s.addresses {
+		if now.Sub(a.last) > 10*time.Minute {
+			delete(s.addresses, ip)
+		}
+	}
+}
