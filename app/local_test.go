@@ -97,6 +97,9 @@ func TestDuetMixMinus(t *testing.T) {
 	if res.GuestStats.Peer.Candidate != "host" {
 		t.Errorf("guest's ICE candidate type %q, want host (loopback)", res.GuestStats.Peer.Candidate)
 	}
+	if h, g := res.HostStats.SafetyCode, res.GuestStats.SafetyCode; h == "" || h != g {
+		t.Errorf("safety codes: host %q, guest %q; want the same", h, g)
+	}
 	// Both clocks are this machine's: the guest's estimate of the host's
 	// session clock must match the sessions' true offset.
 	c := res.GuestStats.Clock

@@ -47,6 +47,7 @@ type Session struct {
 	peer     *peer.Peer
 	lastPeer peer.Stats // of the last connection, once it is closed
 	streams  uint32
+	safety   string // the current connection's safety code
 
 	dev           audio.Device // the current device; nil while it is lost
 	deviceStarted bool
@@ -537,7 +538,14 @@ func (s *Session) onConnected() error {
 		s.pipe.start()
 		s.deviceStarted = true
 	}
-	s.emit(StateConnected, fmt.Sprintf("Connected to your partner %s (%s candidate).", how, st.Candidate))
+	safety := ""
+	if code, err := s.currentPeer().SafetyCode(); err == nil {
+		s.mu.Lock()
+		s.safety = code
+		s.mu.Unlock()
+		safety = fmt.Sprintf(" Safety code %s: if your partner sees the same, nobody listens in.", code)
+	}
+	s.emit(StateConnected, fmt.Sprintf("Connected to your partner %s (%s candidate).%s", how, st.Candidate, safety))
 	return nil
 }
 
@@ -574,6 +582,9 @@ type Stats struct {
 	// Clock is the guest's estimate of the host's session clock against
 	// its own (zero on the host, and before the first pong).
 	Clock clock.Estimate
+	// SafetyCode is derived from both sides' DTLS certificates: the same
+	// on both sides unless someone sits in the middle.
+	SafetyCode string
 	// CaptureOverruns counts samples the encoder was too slow to take;
 	// PacketOverruns, packets the audio thread was too slow to take;
 	// SendErrors, packets the connection refused; EncodeErrors, frames
@@ -598,6 +609,7 @@ func (s *Session) Stats() Stats {
 	s.mu.Lock()
 	p := s.peer
 	st.Peer = s.lastPeer
+	st.SafetyCode = s.safety
 	s.mu.Unlock()
 	if p != nil {
 		st.Peer = p.Stats()

@@ -110,6 +110,11 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		rtt = "under 0.1 ms"
 	}
 	fmt.Fprintf(w, "connection\t%s, %s candidate, to %s, round trip %s\n", how, p.Candidate, p.Address, rtt)
+	verdict := "equal: encrypted end to end, nobody in the middle"
+	if res.HostStats.SafetyCode != res.GuestStats.SafetyCode {
+		verdict = "DIFFERENT: something sits between the singers"
+	}
+	fmt.Fprintf(w, "safety code\thost %s, guest %s (%s)\n", res.HostStats.SafetyCode, res.GuestStats.SafetyCode, verdict)
 	for _, dir := range []struct {
 		name     string
 		toHost   bool

@@ -229,3 +229,29 @@ func TestReceiverReportRTT(t *testing.T) {
 		t.Errorf("RTT across wraparound = %v, want 40 ms", rtt)
 	}
 }
+
+func TestSafetyCode(t *testing.T) {
+	host, guest, _, _, _, _ := pair(t)
+	defer host.Close()
+	defer guest.Close()
+	h, err := host.SafetyCode()
+	if err != nil {
+		t.Fatal(err)
+	}
+	g, err := guest.SafetyCode()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if h != g || len(h) != 7 {
+		t.Fatalf("host sees %q, guest %q: want the same six digits", h, g)
+	}
+	// A man in the middle gives each side a different certificate: the
+	// codes then differ.
+	a, b, m := "SHA-256 AA:01", "SHA-256 BB:02", "SHA-256 EE:66"
+	if safetyCode(a, b) != safetyCode(b, a) {
+		t.Fatal("the code depends on which side computes it")
+	}
+	if safetyCode(a, m) == safetyCode(m, b) {
+		t.Fatal("a man in the middle yields equal codes")
+	}
+}
