@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
-	"net/http"
 	"sync"
 	"syscall"
 	"time"
@@ -73,12 +72,11 @@ func RunLocal(ctx context.Context, cfg LocalConfig) (*LocalResult, error) {
 	if err != nil {
 		return nil, fmt.Errorf("rendezvous server: %w", err)
 	}
-	hs := &http.Server{Handler: srv, ReadHeaderTimeout: 5 * time.Second}
+	serveCtx, stopServing := context.WithCancel(ctx)
 	var serving sync.WaitGroup
-	serving.Go(func() { hs.Serve(ln) })
+	serving.Go(func() { signal.Serve(serveCtx, ln, srv) })
 	defer func() {
-		srv.Close()
-		hs.Close()
+		stopServing()
 		serving.Wait()
 	}()
 	url := "http://" + ln.Addr().String()

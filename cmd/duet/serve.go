@@ -2,11 +2,9 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"net"
-	"net/http"
 	"time"
 
 	"github.com/duetapp/duet/net/signal"
@@ -31,36 +29,10 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if err != nil {
 		return fmt.Errorf("cannot listen on %s: %w", *listen, err)
 	}
-	srv := signal.NewServer(signal.ServerConfig{Logger: log, RoomTTL: *roomTTL})
-	hs := &http.Server{Handler: srv, ReadHeaderTimeout: 10 * time.Second}
-	served := make(chan error, 1)
-	go func() { served <- hs.Serve(ln) }()
-	fmt.Fprintln(stdout, serverURL(ln.Addr()))
-
-	select {
-	case err := <-served:
-		srv.Close()
+	fmt.Fprintln(stdout, signal.URL(ln.Addr()))
+	err = signal.Serve(ctx, ln, signal.NewServer(signal.ServerConfig{Logger: log, RoomTTL: *roomTTL}))
+	if err != nil {
 		return fmt.Errorf("rendezvous server: %w", err)
-	case <-ctx.Done():
 	}
-	// http.Server.Shutdown does not track websockets: close them first.
-	srv.Close()
-	shutdownCtx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	err = hs.Shutdown(shutdownCtx)
-	if e := <-served; !errors.Is(e, http.ErrServerClosed) {
-		err = errors.Join(err, e)
-	}
-	return err
-}
-
-// serverURL is the URL clients use for addr; an unspecified IP (listening
-// everywhere) is given as localhost.
-func serverURL(addr net.Addr) string {
-	tcp, ok := addr.(*net.TCPAddr)
-	if !ok || tcp.IP.IsUnspecified() {
-		_, port, _ := net.SplitHostPort(addr.String())
-		return "http://localhost:" + port
-	}
-	return "http://" + tcp.String()
+	return nil
 }
