@@ -173,8 +173,9 @@ func RunLocal(ctx context.Context, cfg LocalConfig) (*LocalResult, error) {
 var ErrNotFound = errors.New("voice not found in what the partner heard")
 
 // Latency measures mouth-to-ear delay in one direction (guest→host when
-// toHost), by finding a two-second stretch of the singer's voice in what the
-// partner heard, across both devices' timelines. score is the normalised
+// toHost), by finding the singer's voice in what the partner heard, across
+// both devices' timelines: a two-second stretch ending a second before the
+// voice does, when the playout has long settled. score is the normalised
 // correlation (0…1), a confidence figure.
 func (r *LocalResult) Latency(toHost bool) (latency time.Duration, score float64, err error) {
 	voice, heard := r.guestVoice, r.HostHeard
@@ -184,9 +185,10 @@ func (r *LocalResult) Latency(toHost bool) (latency time.Duration, score float64
 		offset = -offset
 	}
 	const maxLatency = 500 * time.Millisecond
-	start, length := audio.SampleRate, 2*audio.SampleRate
-	if len(voice) < start+length {
-		return 0, 0, fmt.Errorf("%w: the voice is shorter than 3 s", ErrNotFound)
+	length := 2 * audio.SampleRate
+	start := len(voice) - length - audio.SampleRate
+	if start < audio.SampleRate {
+		return 0, 0, fmt.Errorf("%w: the voice is shorter than 4 s", ErrNotFound)
 	}
 	from := start + audio.Samples(offset)
 	if from < 0 || from >= len(heard) {

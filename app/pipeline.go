@@ -16,10 +16,12 @@ import (
 // packet carries one received voice packet from the network goroutine to
 // the audio thread through a lock-free ring.
 type packet struct {
-	stream uint32 // which connection it came on; a new one resets playout
-	seq    uint16
-	n      int
-	data   [codec.MaxPacket]byte
+	stream  uint32 // which connection it came on; a new one resets playout
+	seq     uint16
+	ts      uint32
+	arrival time.Duration // on the playout's clock
+	n       int
+	data    [codec.MaxPacket]byte
 }
 
 // pipeline is one singer's audio: what they send (their mic, plus in later
@@ -32,7 +34,7 @@ type packet struct {
 // only in lock-free rings.
 type pipeline struct {
 	// audio thread
-	jb      *jitter.Buffer
+	jb      *jitter.Playout
 	mic     mix.Live
 	send    *mix.Mixer
 	ears    *mix.Mixer
@@ -89,13 +91,17 @@ func newPipeline(cfg pipelineConfig) (*pipeline, error) {
 	if err != nil {
 		return nil, err
 	}
+	jb, err := jitter.NewPlayout(jitter.PlayoutConfig{Config: jitter.Config{
+		Frame:     enc.FrameSamples(),
+		Target:    cfg.jitterTarget,
+		MaxPacket: codec.MaxPacket,
+		WaitStep:  codec.MinConceal,
+	}}, dec)
+	if err != nil {
+		return nil, err
+	}
 	p := &pipeline{
-		jb: jitter.New(jitter.Config{
-			Frame:     enc.FrameSamples(),
-			Target:    cfg.jitterTarget,
-			MaxPacket: codec.MaxPacket,
-			WaitStep:  codec.MinConceal,
-		}, dec),
+		jb:        jb,
 		send:      mix.New(cfg.maxBlock),
 		ears:      mix.New(cfg.maxBlock),
 		sendBuf:   make([]float32, cfg.maxBlock),
@@ -135,7 +141,7 @@ func (p *pipeline) process(in, out []float32) {
 			p.stream = pk.stream
 			p.jb.Reset()
 		}
-		p.jb.Insert(pk.seq, pk.data[:pk.n])
+		p.jb.Insert(pk.seq, pk.ts, pk.arrival, pk.data[:pk.n])
 	}
 
 	p.mic.Set(in)
@@ -157,13 +163,15 @@ func (p *pipeline) process(in, out []float32) {
 // receive is the peer's OnPacket for the connection numbered stream; it
 // runs on that peer's reader goroutine. When the audio thread falls behind
 // the ring, the newest packet is dropped (the jitter buffer conceals it).
-func (p *pipeline) receive(stream uint32, seq uint16, payload []byte) {
+func (p *pipeline) receive(stream uint32, seq uint16, ts uint32, payload []byte) {
 	if stream != p.current.Load() {
 		return // a connection already replaced
 	}
 	pk := &p.netPacket[0]
+	pk.arrival = p.jb.Now()
 	pk.stream = stream
 	pk.seq = seq
+	pk.ts = ts
 	pk.n = copy(pk.data[:], payload)
 	if p.packets.Write(p.netPacket) == 0 {
 		p.packetOverruns.Add(1)
@@ -215,8 +223,10 @@ func (p *pipeline) encodeLoop() {
 	}
 }
 
-// close stops the encoder goroutine; safe to call once, after start or not.
+// close stops the encoder goroutine and frees the playout; call once,
+// after the device has stopped.
 func (p *pipeline) close() {
 	close(p.stop)
 	p.wg.Wait()
+	p.jb.Close()
 }

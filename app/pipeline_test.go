@@ -57,7 +57,7 @@ func TestPipelineLevels(t *testing.T) {
 	src := &tone.Sine{Hz: 440, Amp: 0.3}
 	for i := range 2 * len(pkts) {
 		if i%2 == 0 {
-			p.receive(1, uint16(i/2), pkts[i/2])
+			p.receive(1, uint16(i/2), uint32(i/2*240), pkts[i/2])
 		}
 		src.Read(in)
 		p.process(in, out)
@@ -91,7 +91,7 @@ func BenchmarkHostCallback(b *testing.B) {
 	for b.Loop() {
 		// One 240-sample packet arrives for every 240 samples played.
 		for samples >= 240*seq-480 {
-			p.receive(1, uint16(seq), pkts[seq%len(pkts)])
+			p.receive(1, uint16(seq), uint32(seq*240), pkts[seq%len(pkts)])
 			seq++
 		}
 		p.process(in, out)

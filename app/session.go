@@ -420,8 +420,8 @@ func (s *Session) newPeer(ctx context.Context) (*peer.Peer, error) {
 		Loopback:   s.cfg.Loopback,
 		Impair:     s.cfg.Impair,
 		Logger:     s.cfg.Logger,
-		OnPacket: func(seq uint16, _ uint32, payload []byte) {
-			s.pipe.receive(stream, seq, payload)
+		OnPacket: func(seq uint16, ts uint32, payload []byte) {
+			s.pipe.receive(stream, seq, ts, payload)
 		},
 		OnCandidate: func(c webrtc.ICECandidateInit) {
 			sc := signal.Candidate(c)
@@ -576,7 +576,7 @@ type Stats struct {
 	// Peer describes the connection, or the last one when none is open.
 	Peer peer.Stats
 	// Voice is the partner's voice as played out here.
-	Voice jitter.Stats
+	Voice jitter.PlayoutStats
 	// DeviceRoundTrip is the device's calibrated round trip, if known.
 	DeviceRoundTrip time.Duration
 	// Clock is the guest's estimate of the host's session clock against

@@ -68,6 +68,12 @@ func (t *Tracker) Update(level int, sinceInput, dt float64) float64 {
 	return t.ratio
 }
 
+// Reset forgets the past (a new stream), keeping the target.
+func (t *Tracker) Reset() { *t = Tracker{target: t.target, ratio: 1} }
+
+// SetTarget moves the level to hold, in input samples.
+func (t *Tracker) SetTarget(target int) { t.target = float64(target) }
+
 // Ratio returns the last ratio Update returned.
 func (t *Tracker) Ratio() float64 { return t.ratio }
 

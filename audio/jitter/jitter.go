@@ -39,6 +39,12 @@ type Config struct {
 	// packet, in samples: the smallest concealment the decoder can make
 	// (Opus: 2.5 ms). 0 means Frame.
 	WaitStep int
+	// WaitLimit is how long to wait for one late packet, in samples,
+	// before counting it lost (its time is concealed, it is dropped if it
+	// comes): each wait adds to the delay for good, so a spike must not
+	// add all of itself. 0 waits up to the 100 ms after which the stream
+	// counts as stopped.
+	WaitLimit int
 }
 
 // giveUpSamples is how much audio in a row may be concealed before the buffer
@@ -264,7 +270,7 @@ func (b *Buffer) nextFrame() {
 			b.stats.decodeErrors.Add(1)
 			break
 		}
-		if b.highest < b.next {
+		if b.highest < b.next && (b.cfg.WaitLimit == 0 || b.waited < b.cfg.WaitLimit) {
 			// Nothing later: wait for it, concealing a step meanwhile.
 			conceal = min(b.cfg.WaitStep, b.frame)
 			b.waited += conceal

@@ -137,7 +137,7 @@ func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond)
 // (net/impair, both directions) and reports latency, loss and concealment
 // each way: the baseline for the jitter buffer's work.
 func network(ctx context.Context, w io.Writer) ([]string, error) {
-	const seconds = 8
+	const seconds = 20
 	n := seconds * audio.SampleRate
 	hostVoice, guestVoice := make([]float32, n), make([]float32, n)
 	audio.ReadFull(&tone.Voice{Base: 196, Amp: 0.3, Seed: 1}, hostVoice)

@@ -1,0 +1,108 @@
+package jitter
+
+import (
+	"fmt"
+	"math"
+	"testing"
+	"time"
+)
+
+// frameDecoder decodes every packet to a 240-sample frame of ones.
+type frameDecoder struct{}
+
+func (frameDecoder) Decode(p []byte, pcm []float32) (int, error) {
+	for i := range pcm[:240] {
+		pcm[i] = 1
+	}
+	return 240, nil
+}
+func (frameDecoder) Conceal(pcm []float32) error { clear(pcm); return nil }
+
+// simulatePlayout plays seconds of a 5 ms packet stream from a sender whose
+// clock runs ppm fast, over a path that delays each packet by delay(i), and
+// reads 128-sample blocks on the receiver's clock. It reports the playout's
+// stats after settle seconds and the range since of the audio it holds
+// (buffered, staged and inside the resampler) after each read.
+func simulatePlayout(t *testing.T, seconds, settle float64, ppm float64, delay func(i int) time.Duration) (before, after PlayoutStats, lo, hi int64) {
+	t.Helper()
+	var now time.Duration
+	p, err := NewPlayout(PlayoutConfig{Config: Config{Frame: 240, Target: 240, WaitStep: 120}, Now: func() time.Duration { return now }}, frameDecoder{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	out := make([]float32, 128)
+	period := time.Duration(float64(5*time.Millisecond) / (1 + ppm*1e-6))
+	type pkt struct {
+		at  time.Duration
+		seq int
+	}
+	var pending []pkt
+	sent := 0
+	lo, hi = math.MaxInt64, 0
+	for tick := 0; float64(tick)*128/48000 < seconds; tick++ {
+		now = time.Duration(tick) * 128 * time.Second / 48000
+		for time.Duration(sent)*period <= now {
+			pending = append(pending, pkt{time.Duration(sent)*period + delay(sent), sent})
+			sent++
+		}
+		for len(pending) > 0 && pending[0].at <= now {
+			p.Insert(uint16(pending[0].seq), uint32(pending[0].seq*240), pending[0].at, []byte{1})
+			pending = pending[1:]
+		}
+		p.Read(out)
+		if now.Seconds() >= settle {
+			if before == (PlayoutStats{}) {
+				before = p.Stats()
+			}
+			b := int64(p.buf.buffered() + p.stageLen - p.stagePos + int(p.held))
+			lo, hi = min(lo, b), max(hi, b)
+		}
+	}
+	return before, p.Stats(), lo, hi
+}
+
+// TestPlayoutHoldsTargetUnderDrift: a steady link with the sender's clock
+// up to 200 ppm off plays for a simulated minute without underruns once
+// settled, the buffer staying near its target, the rate following the drift.
+func TestPlayoutHoldsTargetUnderDrift(t *testing.T) {
+	for _, ppm := range []float64{-200, 0, 200} {
+		t.Run(fmt.Sprintf("%+.0fppm", ppm), func(t *testing.T) {
+			before, after, lo, hi := simulatePlayout(t, 60, 20, ppm, func(int) time.Duration { return 20 * time.Millisecond })
+			t.Logf("target %v, holding %d…%d samples, rate %+d ppm, underruns %d→%d",
+				after.TargetDelay, lo, hi, after.RatePPM, before.Underruns, after.Underruns)
+			if after.Underruns != before.Underruns {
+				t.Errorf("%d underruns after settling", after.Underruns-before.Underruns)
+			}
+			// The target is the continuous level before a read, packets in
+			// flight included: after a 128-sample read what is held swings
+			// by the one 240-sample frame in flight below target − 128.
+			target := int64(after.TargetDelay*48000/time.Second) - 20 // less the resampler's share
+			if lo < target-240-128-8 || hi > target-128+8 {
+				t.Errorf("holding %d…%d samples, want within [%d, %d]", lo, hi, target-240-128, target-128)
+			}
+			if math.Abs(float64(after.RatePPM)+ppm) > 150 {
+				t.Errorf("rate %+d ppm with the sender %+.0f ppm off, want about %+.0f", after.RatePPM, ppm, -ppm)
+			}
+		})
+	}
+}
+
+// TestPlayoutSpikeCostsNoLastingDelay: a 60 ms spike is concealed, its
+// late packets dropped, and the buffer is back at its target long after,
+// instead of having grown by the spike.
+func TestPlayoutSpikeCostsNoLastingDelay(t *testing.T) {
+	spikeAt := 2000 // packet 2000: 10 s in
+	_, after, _, hi := simulatePlayout(t, 60, 50, 0, func(i int) time.Duration {
+		d := 20 * time.Millisecond
+		if i >= spikeAt && i < spikeAt+12 {
+			d += 60*time.Millisecond - time.Duration(i-spikeAt)*5*time.Millisecond
+		}
+		return d
+	})
+	target := int64(after.TargetDelay * 48000 / time.Second)
+	t.Logf("after the spike: target %v, buffered up to %d samples in the last 10 s, %d underruns", after.TargetDelay, hi, after.Underruns)
+	if hi > target+240 {
+		t.Errorf("40 s after the spike the buffer holds %d samples, want back near the target %d", hi, target)
+	}
+}
