@@ -33,6 +33,7 @@ import (
 	"github.com/pion/webrtc/v4"
 
 	"github.com/duetapp/duet/net/impair"
+	"github.com/duetapp/duet/net/pionlog"
 )
 
 // ErrClosed is returned by methods called after Close.
@@ -45,6 +46,9 @@ const opusPayloadType = 111
 type Config struct {
 	// ICEServers are STUN/TURN URLs ("stun:host:port"); none is fine on a LAN.
 	ICEServers []webrtc.ICEServer
+	// RelayOnly sends media only through a TURN relay: it hides each
+	// singer's address from the other (and tests the relay).
+	RelayOnly bool
 	// Loopback restricts ICE to the loopback interface: tests and the demo.
 	Loopback bool
 	// Impair, with Loopback, sends media through an impaired socket (the
@@ -111,7 +115,7 @@ func New(cfg Config) (*Peer, error) {
 		if err != nil {
 			return nil, fmt.Errorf("peer: impaired socket: %w", err)
 		}
-		mux = ice.NewUDPMuxDefault(ice.UDPMuxParams{UDPConn: impair.New(conn, *cfg.Impair), Logger: slogFactory{log}.NewLogger("mux")})
+		mux = ice.NewUDPMuxDefault(ice.UDPMuxParams{UDPConn: impair.New(conn, *cfg.Impair), Logger: pionlog.Factory{Log: log}.NewLogger("mux")})
 	}
 	api, err := newAPI(cfg, log, mux)
 	if err != nil {
@@ -120,7 +124,11 @@ func New(cfg Config) (*Peer, error) {
 		}
 		return nil, err
 	}
-	pc, err := api.NewPeerConnection(webrtc.Configuration{ICEServers: cfg.ICEServers})
+	conf := webrtc.Configuration{ICEServers: cfg.ICEServers}
+	if cfg.RelayOnly {
+		conf.ICETransportPolicy = webrtc.ICETransportPolicyRelay
+	}
+	pc, err := api.NewPeerConnection(conf)
 	if err != nil {
 		if mux != nil {
 			mux.Close()
@@ -217,7 +225,7 @@ func newAPI(cfg Config, log *slog.Logger, mux *ice.UDPMuxDefault) (*webrtc.API, 
 	if err := webrtc.RegisterDefaultInterceptors(m, reg); err != nil {
 		return nil, fmt.Errorf("peer: interceptors: %w", err)
 	}
-	s := webrtc.SettingEngine{LoggerFactory: slogFactory{log}}
+	s := webrtc.SettingEngine{LoggerFactory: pionlog.Factory{Log: log}}
 	// A vanished partner is noticed in 10 s rather than pion's 25: with
 	// nobody singing back, a duet is over sooner than a video call.
 	s.SetICETimeouts(4*time.Second, 10*time.Second, time.Second)
