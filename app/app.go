@@ -61,8 +61,12 @@ type Config struct {
 	// DeviceRoundTrip is the device's measured output-to-input latency
 	// (duet calibrate), 0 if unknown; it is part of the latency figures.
 	DeviceRoundTrip time.Duration
-	// ICEServers are STUN/TURN URLs.
+	// ICEServers are STUN/TURN URLs, on top of those the rendezvous server
+	// hands out.
 	ICEServers []string
+	// RelayOnly sends media only through a TURN relay, which hides the
+	// singers' addresses from each other.
+	RelayOnly bool
 	// Loopback restricts the connection to the loopback interface.
 	Loopback bool
 	// Impair, with Loopback, sends this singer's media through the lab's

@@ -415,9 +415,13 @@ func (s *Session) newPeer(ctx context.Context) (*peer.Peer, error) {
 	if len(s.cfg.ICEServers) > 0 {
 		servers = []webrtc.ICEServer{{URLs: s.cfg.ICEServers}}
 	}
+	for _, is := range s.sig.ICEServers() { // the rendezvous server's relay
+		servers = append(servers, webrtc.ICEServer{URLs: is.URLs, Username: is.Username, Credential: is.Credential})
+	}
 	p, err := peer.New(peer.Config{
 		ICEServers: servers,
 		Loopback:   s.cfg.Loopback,
+		RelayOnly:  s.cfg.RelayOnly,
 		Impair:     s.cfg.Impair,
 		Logger:     s.cfg.Logger,
 		OnPacket: func(seq uint16, ts uint32, payload []byte) {

@@ -306,3 +306,23 @@ func TestBadInput(t *testing.T) {
 	}
 	stopServer(t, srv)
 }
+
+// TestRelayOnlyThroughServe runs duet serve with its TURN relay and two
+// singers who may only use it: they connect, through the relay.
+func TestRelayOnlyThroughServe(t *testing.T) {
+	srv := start(t, "serve", "-listen", "127.0.0.1:0", "-turn", "127.0.0.1:0", "-public-ip", "127.0.0.1", "-relay-private")
+	url := srv.line(t)
+	host := start(t, "host", "-server", url, "-loopback", "-relay-only", "-tone", "440")
+	code := host.line(t)
+	guest := start(t, "join", code, "-server", url, "-loopback", "-relay-only", "-tone", "660")
+	guest.waitFor(t, "through a relay (relay candidate)")
+	host.waitFor(t, "through a relay (relay candidate)")
+	guest.cmd.Process.Signal(os.Interrupt)
+	host.cmd.Process.Signal(os.Interrupt)
+	for _, p := range []*proc{guest, host} {
+		if c := p.wait(t); c != 0 {
+			t.Fatalf("%v exited %d; stderr:\n%s", p.cmd.Args, c, p.stderr)
+		}
+	}
+	stopServer(t, srv)
+}

@@ -16,6 +16,7 @@ import (
 	"github.com/duetapp/duet/audio/filedev"
 	"github.com/duetapp/duet/audio/tone"
 	"github.com/duetapp/duet/audio/wavfile"
+	"github.com/duetapp/duet/net/rendezvous"
 	"github.com/duetapp/duet/net/signal"
 )
 
@@ -36,6 +37,7 @@ type sessionFlags struct {
 	monitor    float64
 	iceServers listFlag
 	loopback   bool
+	relayOnly  bool
 	verbose    bool
 	device     deviceFlags
 }
@@ -43,7 +45,7 @@ type sessionFlags struct {
 func (f *sessionFlags) register(fs *flag.FlagSet, s app.Settings) {
 	server := s.Server
 	if server == "" {
-		server = "http://localhost" + defaultListen
+		server = "http://localhost" + rendezvous.DefaultListen
 	}
 	fs.StringVar(&f.server, "server", server, "rendezvous server `URL`")
 	fs.StringVar(&f.in, "in", "", "sing this 48 kHz WAV `file` instead of using the audio device")
@@ -56,6 +58,7 @@ func (f *sessionFlags) register(fs *flag.FlagSet, s app.Settings) {
 	fs.Float64Var(&f.monitor, "monitor", 1, "`gain` at which you hear yourself directly (0 = off)")
 	fs.Var(&f.iceServers, "ice-server", "STUN or TURN `URL` (repeatable)")
 	fs.BoolVar(&f.loopback, "loopback", false, "connect over the loopback interface only (testing on one machine)")
+	fs.BoolVar(&f.relayOnly, "relay-only", false, "send audio only through the rendezvous server's relay (hides your address)")
 	fs.BoolVar(&f.verbose, "v", false, "log every event")
 }
 
@@ -181,6 +184,7 @@ func runSing(ctx context.Context, host bool, args []string, stdout, stderr io.Wr
 		Monitor:         float32(f.monitor),
 		ICEServers:      f.iceServers,
 		Loopback:        f.loopback,
+		RelayOnly:       f.relayOnly,
 		Logger:          newLogger(stderr, f.verbose),
 		OnEvent:         func(e app.Event) { fmt.Fprintln(stderr, "duet:", e.Text) },
 	}

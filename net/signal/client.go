@@ -34,9 +34,10 @@ type Conn struct {
 
 	pending []Message // kept by Create or Join for Recv; used by their goroutine only
 
-	mu     sync.Mutex
-	inRoom bool
-	host   bool
+	mu         sync.Mutex
+	inRoom     bool
+	host       bool
+	iceServers []ICEServer
 
 	closeOnce sync.Once
 	closeErr  error
@@ -155,6 +156,7 @@ func (c *Conn) Create(ctx context.Context) (Code, error) {
 	if err != nil {
 		return "", err
 	}
+	c.setICEServers(m.ICEServers)
 	return ParseCode(m.Room) // Decode has checked it
 }
 
@@ -165,8 +167,26 @@ func (c *Conn) Join(ctx context.Context, code Code) error {
 	if err := c.Send(ctx, Message{Type: TypeJoin, Room: code.String()}); err != nil {
 		return err
 	}
-	_, err := c.await(ctx, TypeJoined)
-	return err
+	m, err := c.await(ctx, TypeJoined)
+	if err != nil {
+		return err
+	}
+	c.setICEServers(m.ICEServers)
+	return nil
+}
+
+func (c *Conn) setICEServers(s []ICEServer) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.iceServers = s
+}
+
+// ICEServers returns the STUN and TURN servers the rendezvous server
+// offered with the room, if any. Safe for concurrent use.
+func (c *Conn) ICEServers() []ICEServer {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.iceServers
 }
 
 // await returns the next message of type want, or the next error reply as

@@ -40,7 +40,20 @@ type Message struct {
 	SDP       string     `json:"sdp,omitempty"`
 	Candidate *Candidate `json:"candidate,omitempty"`
 	Error     *Error     `json:"error,omitempty"`
+	// ICEServers come with created and joined: the STUN and TURN servers
+	// (with short-lived credentials) the singer's connection may use.
+	ICEServers []ICEServer `json:"iceServers,omitempty"`
 }
+
+// ICEServer is one STUN or TURN server, as in WebRTC's RTCIceServer.
+type ICEServer struct {
+	URLs       []string `json:"urls"`
+	Username   string   `json:"username,omitempty"`
+	Credential string   `json:"credential,omitempty"`
+}
+
+// maxICEServers bounds the servers one message may carry.
+const maxICEServers = 8
 
 // Candidate is a trickled ICE candidate. It mirrors pion's
 // webrtc.ICECandidateInit field for field, so that package signal does not
@@ -100,6 +113,14 @@ func (m *Message) check() *Error {
 		return errorf(ErrVersion,
 			"the other side speaks signaling protocol version %d and this side version %d: update Duet on both ends",
 			m.V, Version)
+	}
+	if len(m.ICEServers) > maxICEServers {
+		return errorf(ErrBadMessage, "the message lists %d ICE servers; at most %d are allowed", len(m.ICEServers), maxICEServers)
+	}
+	for _, s := range m.ICEServers {
+		if len(s.URLs) == 0 || len(s.URLs) > maxICEServers {
+			return errorf(ErrBadMessage, "an ICE server has %d URLs; give 1 to %d", len(s.URLs), maxICEServers)
+		}
 	}
 	switch m.Type {
 	case TypeCreate, TypePeerJoined, TypeBye, TypePeerLeft:

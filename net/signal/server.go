@@ -45,6 +45,10 @@ type ServerConfig struct {
 	Rand io.Reader
 	// Limits bound attempts per address and messages per socket.
 	Limits Limits
+	// ICEServers, if set, gives the STUN and TURN servers (with fresh
+	// credentials) to hand a client, named by its remote address, with
+	// created and joined.
+	ICEServers func(remote string) []ICEServer
 }
 
 // Server is the rendezvous server, an http.Handler serving:
@@ -72,7 +76,8 @@ type Server struct {
 	done chan struct{}  // closed by Close; stops expireLoop
 	wg   sync.WaitGroup // every goroutine the server runs or waits for
 
-	limits Limits
+	limits     Limits
+	iceServers func(remote string) []ICEServer
 
 	mu        sync.Mutex
 	closed    bool
@@ -85,15 +90,16 @@ type Server struct {
 // expires idle rooms; call Close to stop it.
 func NewServer(cfg ServerConfig) *Server {
 	s := &Server{
-		log:       cfg.Logger,
-		ttl:       cfg.RoomTTL,
-		now:       cfg.Now,
-		rand:      cfg.Rand,
-		done:      make(chan struct{}),
-		rooms:     make(map[Code]*room),
-		peers:     make(map[*peer]struct{}),
-		addresses: make(map[string]*addressLimits),
-		limits:    cfg.Limits.withDefaults(),
+		log:        cfg.Logger,
+		ttl:        cfg.RoomTTL,
+		now:        cfg.Now,
+		rand:       cfg.Rand,
+		done:       make(chan struct{}),
+		rooms:      make(map[Code]*room),
+		peers:      make(map[*peer]struct{}),
+		addresses:  make(map[string]*addressLimits),
+		limits:     cfg.Limits.withDefaults(),
+		iceServers: cfg.ICEServers,
 	}
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
@@ -383,7 +389,7 @@ func (s *Server) createLocked(p *peer) {
 	s.rooms[code] = r
 	p.room = r
 	s.log.Info("signal: room created", "room", code, "remote", p.remote)
-	s.send(p, Message{Type: TypeCreated, Room: code.String()})
+	s.send(p, Message{Type: TypeCreated, Room: code.String(), ICEServers: s.iceServersFor(p)})
 }
 
 func (s *Server) joinLocked(p *peer, room string) {
@@ -410,9 +416,17 @@ func (s *Server) joinLocked(p *peer, room string) {
 		r.guest = p
 		p.room = r
 		s.log.Info("signal: guest joined", "room", code, "remote", p.remote)
-		s.send(p, Message{Type: TypeJoined, Room: code.String()})
+		s.send(p, Message{Type: TypeJoined, Room: code.String(), ICEServers: s.iceServersFor(p)})
 		s.send(r.host, Message{Type: TypePeerJoined, Room: code.String()})
 	}
+}
+
+// iceServersFor returns the ICE servers to hand p, if the server has any.
+func (s *Server) iceServersFor(p *peer) []ICEServer {
+	if s.iceServers == nil {
+		return nil
+	}
+	return s.iceServers(p.remote)
 }
 
 func (s *Server) relayLocked(p *peer, t Type, raw []byte) {

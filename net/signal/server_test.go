@@ -564,3 +564,18 @@ func TestMessageFloodHangsUp(t *testing.T) {
 	// Other clients are served as usual: pair fails the test otherwise.
 	pair(t, url)
 }
+
+// TestICEServersHandedOut: a server with a relay gives each singer its ICE
+// servers with created and joined.
+func TestICEServersHandedOut(t *testing.T) {
+	_, url := newTestServer(t, ServerConfig{ICEServers: func(remote string) []ICEServer {
+		return []ICEServer{{URLs: []string{"turn:relay.example:3478"}, Username: "u-" + ipOf(remote), Credential: "c"}}
+	}})
+	host, guest, _ := pair(t, url)
+	for _, c := range []*Conn{host, guest} {
+		s := c.ICEServers()
+		if len(s) != 1 || s[0].URLs[0] != "turn:relay.example:3478" || s[0].Username != "u-127.0.0.1" {
+			t.Fatalf("ICE servers %+v", s)
+		}
+	}
+}

@@ -1,0 +1,99 @@
+// Package rendezvous runs Duet's rendezvous service as a command does: the
+// signaling server (net/signal) on one TCP port and, when asked, the
+// STUN/TURN relay (net/relay) on a UDP port, with the relay's short-lived
+// credentials handed to every singer who creates or joins a room. Both
+// "duet serve" and the pure-Go duet-server use it, with the same flags.
+package rendezvous
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"time"
+
+	"github.com/duetapp/duet/net/relay"
+	"github.com/duetapp/duet/net/signal"
+)
+
+// DefaultListen is the default address: port 3838 ("DUET" on a phone
+// keypad) on every interface, since a server is there to be reached.
+const DefaultListen = ":3838"
+
+// Options are the service's settings, as flags.
+type Options struct {
+	Listen       string
+	RoomTTL      time.Duration
+	TURN         string
+	PublicIP     string
+	Secret       string
+	RelayPrivate bool
+}
+
+// Register adds the options' flags to fs.
+func (o *Options) Register(fs *flag.FlagSet) {
+	fs.StringVar(&o.Listen, "listen", DefaultListen, "`address` to listen on, host:port")
+	fs.DurationVar(&o.RoomTTL, "room-ttl", time.Hour, "how long a host may wait for a guest before the room expires")
+	fs.StringVar(&o.TURN, "turn", "", "also serve STUN and TURN on this UDP `address` (e.g. :3478), so singers behind NATs always connect")
+	fs.StringVar(&o.PublicIP, "public-ip", "", "the `IP` clients reach this machine at, for TURN (default: its first non-loopback IPv4 address)")
+	fs.StringVar(&o.Secret, "turn-secret", "", "shared `secret` for TURN credentials (coturn use-auth-secret compatible; default: random)")
+	fs.BoolVar(&o.RelayPrivate, "relay-private", false, "let TURN relay to private and loopback addresses (a LAN, or testing)")
+}
+
+// Run serves until ctx is done. It prints the URL clients use on a line of
+// its own to stdout once it listens.
+func (o Options) Run(ctx context.Context, stdout io.Writer, log *slog.Logger) error {
+	cfg := signal.ServerConfig{Logger: log, RoomTTL: o.RoomTTL}
+	if o.TURN != "" {
+		ip, err := publicIP(o.PublicIP)
+		if err != nil {
+			return err
+		}
+		r, err := relay.Listen(relay.Config{Listen: o.TURN, PublicIP: ip, Secret: o.Secret, AllowPrivate: o.RelayPrivate, Logger: log})
+		if err != nil {
+			return err
+		}
+		defer r.Close()
+		cfg.ICEServers = func(remote string) []signal.ICEServer {
+			c, err := r.Credentials(remote, 12*time.Hour)
+			if err != nil {
+				log.Error("cannot make TURN credentials", "err", err)
+				return nil
+			}
+			return []signal.ICEServer{{URLs: c.URLs, Username: c.Username, Credential: c.Credential}}
+		}
+	}
+	ln, err := net.Listen("tcp", o.Listen)
+	if err != nil {
+		return fmt.Errorf("cannot listen on %s: %w", o.Listen, err)
+	}
+	fmt.Fprintln(stdout, signal.URL(ln.Addr()))
+	if err := signal.Serve(ctx, ln, signal.NewServer(cfg)); err != nil {
+		return fmt.Errorf("rendezvous server: %w", err)
+	}
+	return nil
+}
+
+// publicIP parses ip, or without one picks this machine's first
+// non-loopback IPv4 address.
+func publicIP(ip string) (net.IP, error) {
+	if ip != "" {
+		p := net.ParseIP(ip)
+		if p == nil {
+			return nil, fmt.Errorf("-public-ip %q is not an IP address", ip)
+		}
+		return p, nil
+	}
+	addrs, err := net.InterfaceAddrs()
+	if err != nil {
+		return nil, fmt.Errorf("cannot list this machine's addresses: %w (give -public-ip)", err)
+	}
+	for _, a := range addrs {
+		if n, ok := a.(*net.IPNet); ok && !n.IP.IsLoopback() && n.IP.To4() != nil {
+			return n.IP, nil
+		}
+	}
+	return nil, fmt.Errorf("this machine has no IPv4 address besides loopback: give -public-ip")
+}
