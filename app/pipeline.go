@@ -44,6 +44,7 @@ type pipeline struct {
 
 	monitor *mix.Input
 	partner *mix.Input
+	voice   *mix.Input // the mic in the send mix: muting it mutes me
 
 	// Levels for display, measured off the audio thread.
 	micMeter, partnerMeter, outMeter *meter.Meter
@@ -116,7 +117,7 @@ func newPipeline(cfg pipelineConfig) (*pipeline, error) {
 		stop:      make(chan struct{}),
 	}
 	p.micMeter, p.partnerMeter, p.outMeter = meter.New(), meter.New(), meter.New()
-	p.send.Add(&p.mic, 1)
+	p.voice = p.send.Add(&p.mic, 1)
 	p.monitor = p.ears.Add(&p.mic, cfg.monitor)
 	p.partner = p.ears.Add(metered{p.jb, p.partnerMeter}, 1)
 	return p, nil

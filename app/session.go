@@ -13,6 +13,7 @@ import (
 	"github.com/pion/webrtc/v4"
 
 	"github.com/duetapp/duet/audio"
+	"github.com/duetapp/duet/audio/codec"
 	"github.com/duetapp/duet/audio/jitter"
 	"github.com/duetapp/duet/audio/meter"
 	"github.com/duetapp/duet/net/clock"
@@ -635,5 +636,42 @@ func (s *Session) Levels() Levels {
 		Mic:     s.pipe.micMeter.Level(),
 		Partner: s.pipe.partnerMeter.Level(),
 		Output:  s.pipe.outMeter.Level(),
+	}
+}
+
+// SetMuted mutes (or unmutes) this singer's voice for the partner; they
+// still hear themselves. Safe from any goroutine.
+func (s *Session) SetMuted(m bool) { s.pipe.voice.SetMuted(m) }
+
+// Muted reports whether this singer's voice is muted for the partner.
+func (s *Session) Muted() bool { return s.pipe.voice.Muted() }
+
+// SetMonitor sets the gain at which this singer hears themself (0 = off).
+// Safe from any goroutine.
+func (s *Session) SetMonitor(gain float32) { s.pipe.monitor.SetGain(gain) }
+
+// SetPartnerGain sets how loud the partner is heard (1 = as sent).
+func (s *Session) SetPartnerGain(gain float32) { s.pipe.partner.SetGain(gain) }
+
+// Latency is the estimated mouth-to-ear delay from the partner to this
+// singer, by stage.
+type Latency struct {
+	Codec   time.Duration // the partner's frame and Opus look-ahead
+	Network time.Duration // half the round trip
+	Jitter  time.Duration // the playout's target
+	Device  time.Duration // half the calibrated round trip (both devices are alike)
+}
+
+// Total is the sum of the stages.
+func (l Latency) Total() time.Duration { return l.Codec + l.Network + l.Jitter + l.Device }
+
+// Latency estimates the partner-to-me delay now from the session's figures.
+func (s *Session) Latency() Latency {
+	st := s.Stats()
+	return Latency{
+		Codec:   s.cfg.Frame + codec.Lookahead,
+		Network: st.Peer.RTT / 2,
+		Jitter:  st.Voice.TargetDelay,
+		Device:  st.DeviceRoundTrip / 2,
 	}
 }
