@@ -205,8 +205,11 @@ func TestSplitStreamsOnJACK(t *testing.T) {
 	if s.DriftPPM < -100 || s.DriftPPM > 100 {
 		t.Errorf("drift correction %d ppm on one clock, want near 0", s.DriftPPM)
 	}
-	if res.Confidence < 0.4 {
-		t.Errorf("confidence %.2f: the probes disagree, or the resampled loop does not carry them cleanly", res.Confidence)
+	// While the tracker settles the bridge's delay may move a few samples
+	// between probes; more than half a millisecond would be a fault.
+	lo, hi := slices.Min(res.Each), slices.Max(res.Each)
+	if hi-lo > 500*time.Microsecond {
+		t.Errorf("probes measured %v…%v: the bridge's delay wanders", lo, hi)
 	}
 	want := s.ReportedInput + s.ReportedOutput + s.Bridge
 	if d := res.RoundTrip - want; d > time.Millisecond || d < -time.Millisecond {

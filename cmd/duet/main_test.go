@@ -118,10 +118,10 @@ func (p *proc) wait(t *testing.T) int {
 // waitFor waits until the process has said what on stderr.
 func (p *proc) waitFor(t *testing.T, what string) {
 	t.Helper()
-	deadline := time.Now().Add(20 * time.Second)
+	deadline := time.Now().Add(40 * time.Second)
 	for !strings.Contains(p.stderr.String(), what) {
 		if time.Now().After(deadline) {
-			t.Fatalf("%v did not say %q within 20 s; stderr:\n%s", p.cmd.Args, what, p.stderr)
+			t.Fatalf("%v did not say %q within 40 s; stderr:\n%s", p.cmd.Args, what, p.stderr)
 		}
 		time.Sleep(20 * time.Millisecond)
 	}

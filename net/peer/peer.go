@@ -226,9 +226,10 @@ func newAPI(cfg Config, log *slog.Logger, mux *ice.UDPMuxDefault) (*webrtc.API, 
 		return nil, fmt.Errorf("peer: interceptors: %w", err)
 	}
 	s := webrtc.SettingEngine{LoggerFactory: pionlog.Factory{Log: log}}
-	// A vanished partner is noticed in 10 s rather than pion's 25: with
-	// nobody singing back, a duet is over sooner than a video call.
-	s.SetICETimeouts(4*time.Second, 10*time.Second, time.Second)
+	// A vanished partner is noticed in 20 s rather than pion's 30: with
+	// nobody singing back, a duet is over sooner than a video call; but a
+	// first connection through a relay on a loaded machine needs the time.
+	s.SetICETimeouts(5*time.Second, 15*time.Second, time.Second)
 	if cfg.Loopback {
 		s.SetIncludeLoopbackCandidate(true)
 		s.SetInterfaceFilter(func(name string) bool { return name == "lo" })
