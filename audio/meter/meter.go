@@ -36,7 +36,7 @@ type Meter struct {
 
 // New returns a meter that holds up to about half a second between reads.
 func New() *Meter {
-	return &Meter{ring: ring.New[float32](1 << 15), buf: make([]float32, 1<<15)}
+	return &Meter{ring: ring.New[float32](1 << 15), buf: make([]float32, 1<<15), last: Level{Peak: Silent, RMS: Silent}}
 }
 
 // Write hands one block to the meter. Audio thread only; never blocks.
@@ -45,7 +45,7 @@ func (m *Meter) Write(p []float32) {
 }
 
 // Level drains what was written since the last call and returns its level;
-// with nothing new it repeats the last level.
+// with nothing new it repeats the last level (Silent before any audio).
 func (m *Meter) Level() Level {
 	m.mu.Lock()
 	defer m.mu.Unlock()

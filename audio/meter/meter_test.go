@@ -7,8 +7,8 @@ import (
 
 func TestLevel(t *testing.T) {
 	m := New()
-	if l := m.Level(); l.Peak != 0 || l.RMS != 0 {
-		t.Fatalf("before any audio: %+v", l)
+	if l := m.Level(); l.Peak != Silent || l.RMS != Silent {
+		t.Fatalf("before any audio: %+v, want silence", l)
 	}
 	block := make([]float32, 480)
 	for i := range block {

@@ -1,6 +1,7 @@
 // Command duet is the Duet app: two singers on two computers sing a duet
 // live over the internet.
 //
+//	duet                       open Duet's window
 //	duet serve                 run a rendezvous server
 //	duet host [flags]          open a room and sing with whoever joins
 //	duet join CODE [flags]     join a room
@@ -39,6 +40,7 @@ func main() {
 const usage = `Duet: sing a duet live with someone on another computer.
 
 Usage:
+  duet                       open Duet's window
   duet serve [flags]         run a rendezvous server (room codes, connection set-up)
   duet host [flags]          open a room, print its code, sing with whoever joins
   duet join CODE [flags]     join the room with that code
@@ -52,8 +54,11 @@ Run "duet COMMAND -h" for a command's flags.
 // run dispatches to a subcommand. Only this package prints to stdout.
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if len(args) == 0 {
-		fmt.Fprint(stderr, usage)
-		return flag.ErrHelp
+		if os.Getenv("DISPLAY") == "" && os.Getenv("WAYLAND_DISPLAY") == "" {
+			fmt.Fprintln(stderr, "duet: no display here, so no window: here is the demo instead (duet -h lists the commands).")
+			return runDemo(ctx, nil, stdout, stderr)
+		}
+		return runGUI(ctx, stderr)
 	}
 	cmd, args := args[0], args[1:]
 	switch cmd {
