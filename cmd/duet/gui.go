@@ -13,6 +13,7 @@ import (
 	fyneapp "fyne.io/fyne/v2/app"
 
 	"github.com/duetapp/duet/app"
+	"github.com/duetapp/duet/assets"
 	"github.com/duetapp/duet/net/rendezvous"
 	"github.com/duetapp/duet/net/signal"
 	"github.com/duetapp/duet/ui"
@@ -21,6 +22,7 @@ import (
 // runGUI opens Duet's window and returns when it is closed.
 func runGUI(ctx context.Context, stderr io.Writer) error {
 	a := fyneapp.NewWithID("app.duet.Duet")
+	a.SetIcon(fyne.NewStaticResource("icon.png", assets.Icon()))
 	w := a.NewWindow("Duet")
 	w.Resize(fyne.NewSize(520, 600))
 	b := &guiBackend{log: newLogger(stderr, false), stderr: stderr}
