@@ -30,7 +30,7 @@ type Playout struct {
 
 	lastArrival time.Duration
 	maxBlock    int
-	stage       [64]float32 // decoded audio waiting for the resampler
+	stage       [32]float32 // decoded audio waiting for the resampler
 	stagePos    int
 	stageLen    int
 	held        float64 // input samples inside the resampler
