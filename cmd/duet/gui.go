@@ -20,12 +20,12 @@ import (
 )
 
 // runGUI opens Duet's window and returns when it is closed.
-func runGUI(ctx context.Context, stderr io.Writer) error {
+func runGUI(ctx context.Context, stderr io.Writer, verbose bool) error {
 	a := fyneapp.NewWithID("app.duet.Duet")
 	a.SetIcon(fyne.NewStaticResource("icon.png", assets.Icon()))
 	w := a.NewWindow("Duet")
 	w.Resize(fyne.NewSize(520, 600))
-	b := &guiBackend{log: newLogger(stderr, false), stderr: stderr}
+	b := &guiBackend{log: newLogger(stderr, verbose), stderr: stderr}
 	defer b.close()
 	u := ui.New(w, b)
 	w.SetOnClosed(u.Close)

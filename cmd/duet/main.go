@@ -40,7 +40,7 @@ func main() {
 const usage = `Duet: sing a duet live with someone on another computer.
 
 Usage:
-  duet                       open Duet's window
+  duet [-v]                  open Duet's window (-v: log every event)
   duet serve [flags]         run a rendezvous server (room codes, connection set-up)
   duet host [flags]          open a room, print its code, sing with whoever joins
   duet join CODE [flags]     join the room with that code
@@ -53,12 +53,12 @@ Run "duet COMMAND -h" for a command's flags.
 
 // run dispatches to a subcommand. Only this package prints to stdout.
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	if len(args) == 0 {
+	if len(args) == 0 || args[0] == "-v" {
 		if os.Getenv("DISPLAY") == "" && os.Getenv("WAYLAND_DISPLAY") == "" {
 			fmt.Fprintln(stderr, "duet: no display here, so no window: here is the demo instead (duet -h lists the commands).")
 			return runDemo(ctx, nil, stdout, stderr)
 		}
-		return runGUI(ctx, stderr)
+		return runGUI(ctx, stderr, len(args) > 0)
 	}
 	cmd, args := args[0], args[1:]
 	switch cmd {
