@@ -98,10 +98,7 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 // concealed, and the CPU used by both singers per second of song.
 func latency(ctx context.Context, w io.Writer) ([]string, error) {
 	const seconds = 6
-	n := seconds * audio.SampleRate
-	hostVoice, guestVoice := make([]float32, n), make([]float32, n)
-	audio.ReadFull(&tone.Voice{Base: 196, Amp: 0.3, Seed: 1}, hostVoice)
-	audio.ReadFull(&tone.Voice{Base: 293.7, Amp: 0.3, Seed: 2}, guestVoice)
+	hostVoice, guestVoice := voices(seconds)
 
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
 	fmt.Fprintln(tw, "frame ms\tguest→host ms\thost→guest ms\tconcealed ms\tCPU % of a core (both)\t")
@@ -131,6 +128,15 @@ func latency(ctx context.Context, w io.Writer) ([]string, error) {
 	return kv, tw.Flush()
 }
 
+// voices returns the two synthetic singers of the lab, a fifth apart.
+func voices(seconds int) (host, guest []float32) {
+	n := seconds * audio.SampleRate
+	host, guest = make([]float32, n), make([]float32, n)
+	audio.ReadFull(&tone.Voice{Base: 196, Amp: 0.3, Seed: 1}, host)
+	audio.ReadFull(&tone.Voice{Base: 293.7, Amp: 0.3, Seed: 2}, guest)
+	return host, guest
+}
+
 func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
 
 // network runs a local duet over each of the lab's impaired networks
@@ -138,10 +144,7 @@ func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond)
 // each way: the baseline for the jitter buffer's work.
 func network(ctx context.Context, w io.Writer) ([]string, error) {
 	const seconds = 20
-	n := seconds * audio.SampleRate
-	hostVoice, guestVoice := make([]float32, n), make([]float32, n)
-	audio.ReadFull(&tone.Voice{Base: 196, Amp: 0.3, Seed: 1}, hostVoice)
-	audio.ReadFull(&tone.Voice{Base: 293.7, Amp: 0.3, Seed: 2}, guestVoice)
+	hostVoice, guestVoice := voices(seconds)
 
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
 	fmt.Fprintln(tw, "network\tone way ms\tguest→host ms\thost→guest ms\tlost %\tlate %\tconcealed %\t")

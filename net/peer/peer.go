@@ -403,13 +403,7 @@ func (p *Peer) SendControl(msg []byte) error {
 	p.mu.Lock()
 	dc := p.control
 	p.mu.Unlock()
-	if dc == nil || dc.ReadyState() != webrtc.DataChannelStateOpen {
-		return errors.New("peer: control channel not open")
-	}
-	if err := dc.Send(msg); err != nil {
-		return fmt.Errorf("peer: control: %w", err)
-	}
-	return nil
+	return send(dc, "control", msg)
 }
 
 // SendClock sends a message on the clock channel, if it is open.
@@ -417,11 +411,15 @@ func (p *Peer) SendClock(msg []byte) error {
 	p.mu.Lock()
 	dc := p.clock
 	p.mu.Unlock()
+	return send(dc, "clock", msg)
+}
+
+func send(dc *webrtc.DataChannel, name string, msg []byte) error {
 	if dc == nil || dc.ReadyState() != webrtc.DataChannelStateOpen {
-		return errors.New("peer: clock channel not open")
+		return fmt.Errorf("peer: %s channel not open", name)
 	}
 	if err := dc.Send(msg); err != nil {
-		return fmt.Errorf("peer: clock: %w", err)
+		return fmt.Errorf("peer: %s: %w", name, err)
 	}
 	return nil
 }
