@@ -42,10 +42,15 @@ type Session interface {
 	Muted() bool
 }
 
-// Backend starts sessions. onEvent is called from the session's goroutine.
+// Backend starts sessions and keeps the settings. onEvent is called from
+// the session's goroutine.
 type Backend interface {
 	Host(ctx context.Context, onEvent func(app.Event)) (Session, error)
 	Join(ctx context.Context, code signal.Code, onEvent func(app.Event)) (Session, error)
+	Settings() app.Settings
+	SaveSettings(app.Settings) error
+	// Devices names the audio devices with inputs and with outputs.
+	Devices() (inputs, outputs []string, err error)
 }
 
 // Quality thresholds for one-way mouth-to-ear latency, from the ensemble
@@ -136,6 +141,7 @@ func (u *UI) showHome(message string) {
 	})
 	code.OnSubmitted = func(string) { join.OnTapped() }
 	host.Importance = widget.HighImportance
+	settings := widget.NewButtonWithIcon("Settings", theme.SettingsIcon(), u.showSettings)
 	u.w.Canvas().SetOnTypedRune(nil)
 	u.w.SetContent(container.NewPadded(container.NewVBox(
 		title,
@@ -146,6 +152,69 @@ func (u *UI) showHome(message string) {
 		container.NewBorder(nil, nil, nil, join, code),
 		errLabel,
 		widget.NewLabel("Use headphones: with speakers your partner hears themself come back."),
+		container.NewHBox(settings),
+	)))
+}
+
+// defaultDevice is how the settings screen names the system's default.
+const defaultDevice = "System default"
+
+// showSettings shows the remembered settings for editing.
+func (u *UI) showSettings() {
+	s := u.backend.Settings()
+	inputs, outputs, err := u.backend.Devices()
+	note := widget.NewLabel("")
+	note.Wrapping = fyne.TextWrapWord
+	if err != nil {
+		note.SetText(sentence(err))
+	}
+	pick := func(names []string, current string) *widget.Select {
+		sel := widget.NewSelect(append([]string{defaultDevice}, names...), nil)
+		sel.SetSelected(defaultDevice)
+		if current != "" {
+			sel.SetSelected(current)
+		}
+		return sel
+	}
+	in, out := pick(inputs, s.InputDevice), pick(outputs, s.OutputDevice)
+	buffer := widget.NewRadioGroup([]string{"64", "128", "256"}, nil)
+	buffer.Horizontal = true
+	frames := s.Buffer
+	if frames == 0 {
+		frames = 128
+	}
+	buffer.SetSelected(fmt.Sprint(frames))
+	server := widget.NewEntry()
+	server.SetText(s.Server)
+	server.SetPlaceHolder("none: hosting starts one on this computer")
+	device := func(sel *widget.Select) string {
+		if sel.Selected == defaultDevice {
+			return ""
+		}
+		return sel.Selected
+	}
+	save := widget.NewButtonWithIcon("Save", theme.DocumentSaveIcon(), func() {
+		s.InputDevice, s.OutputDevice, s.Server = device(in), device(out), strings.TrimSpace(server.Text)
+		fmt.Sscan(buffer.Selected, &s.Buffer)
+		if err := u.backend.SaveSettings(s); err != nil {
+			note.SetText(sentence(err))
+			return
+		}
+		u.showHome("Settings saved.")
+	})
+	save.Importance = widget.HighImportance
+	back := widget.NewButton("Back", func() { u.showHome("") })
+	u.w.SetContent(container.NewPadded(container.NewVBox(
+		widget.NewLabelWithStyle("Settings", fyne.TextAlignLeading, fyne.TextStyle{Bold: true}),
+		widget.NewForm(
+			widget.NewFormItem("Microphone", in),
+			widget.NewFormItem("Headphones", out),
+			widget.NewFormItem("Buffer (frames)", buffer),
+			widget.NewFormItem("Rendezvous server", server),
+		),
+		widget.NewLabel("Smaller buffers mean less delay; choose a larger one if you hear crackles."),
+		note,
+		container.NewHBox(save, back),
 	)))
 }
 

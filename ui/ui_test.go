@@ -40,10 +40,28 @@ func (f *fakeSession) SetMuted(m bool)      { f.mu.Lock(); f.muted = m; f.mu.Unl
 func (f *fakeSession) Muted() bool          { f.mu.Lock(); defer f.mu.Unlock(); return f.muted }
 
 type fakeBackend struct {
-	mu      sync.Mutex
-	joined  []signal.Code
-	session *fakeSession
-	err     error
+	mu       sync.Mutex
+	joined   []signal.Code
+	session  *fakeSession
+	err      error
+	settings app.Settings
+}
+
+func (b *fakeBackend) Settings() app.Settings {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.settings
+}
+
+func (b *fakeBackend) SaveSettings(s app.Settings) error {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.settings = s
+	return nil
+}
+
+func (b *fakeBackend) Devices() ([]string, []string, error) {
+	return []string{"USB Mic"}, []string{"Headphones", "HDMI"}, nil
 }
 
 func (b *fakeBackend) Host(ctx context.Context, on func(app.Event)) (Session, error) {
@@ -69,11 +87,18 @@ func find[T fyne.CanvasObject](o fyne.CanvasObject, match func(T) bool) (T, bool
 	if t, ok := o.(T); ok && match(t) {
 		return t, true
 	}
-	if c, ok := o.(*fyne.Container); ok {
-		for _, child := range c.Objects {
-			if t, ok := find(child, match); ok {
-				return t, true
-			}
+	var children []fyne.CanvasObject
+	switch c := o.(type) {
+	case *fyne.Container:
+		children = c.Objects
+	case *widget.Form:
+		for _, item := range c.Items {
+			children = append(children, item.Widget)
+		}
+	}
+	for _, child := range children {
+		if t, ok := find(child, match); ok {
+			return t, true
 		}
 	}
 	var zero T
@@ -222,4 +247,27 @@ func TestLatencyQuality(t *testing.T) {
 			t.Errorf("%v shows %s, want %s", tc.d, got, tc.want)
 		}
 	}
+}
+
+// TestSettingsRemembered edits the settings and saves them through the
+// backend.
+func TestSettingsRemembered(t *testing.T) {
+	b := &fakeBackend{settings: app.Settings{Buffer: 256}}
+	u, w := newUI(t, b)
+	inUI(u, func() {
+		test.Tap(button(w, "Settings"))
+		server, ok := find(w.Content(), func(e *widget.Entry) bool { return true })
+		sel, ok2 := find(w.Content(), func(s *widget.Select) bool { return len(s.Options) == 2 })
+		if !ok || !ok2 {
+			t.Fatal("the settings screen has no server entry or microphone choice")
+		}
+		test.Type(server, "http://duet.example:3838")
+		sel.SetSelected("USB Mic")
+		test.Tap(button(w, "Save"))
+	})
+	got := b.Settings()
+	if got.Server != "http://duet.example:3838" || got.InputDevice != "USB Mic" || got.OutputDevice != "" || got.Buffer != 256 {
+		t.Fatalf("saved %+v", got)
+	}
+	eventually(t, u, "the home screen", func() bool { return hasText(w, "Settings saved.") })
 }

@@ -14,6 +14,7 @@ import (
 
 	"github.com/duetapp/duet/app"
 	"github.com/duetapp/duet/assets"
+	"github.com/duetapp/duet/audio/device"
 	"github.com/duetapp/duet/net/rendezvous"
 	"github.com/duetapp/duet/net/signal"
 	"github.com/duetapp/duet/ui"
@@ -139,4 +140,38 @@ func (b *guiBackend) close() {
 		<-served
 	}
 	b.device.close()
+}
+
+func (b *guiBackend) Settings() app.Settings {
+	s, _ := loadSettings(b.stderr)
+	return s
+}
+
+func (b *guiBackend) SaveSettings(s app.Settings) error {
+	path, err := app.SettingsPath()
+	if err != nil {
+		return err
+	}
+	return s.Save(path)
+}
+
+func (b *guiBackend) Devices() (inputs, outputs []string, err error) {
+	sys, err := device.Init()
+	if err != nil {
+		return nil, nil, err
+	}
+	defer sys.Close()
+	infos, err := sys.Devices()
+	if err != nil {
+		return nil, nil, err
+	}
+	for _, d := range infos {
+		if d.Inputs > 0 {
+			inputs = append(inputs, d.Name)
+		}
+		if d.Outputs > 0 {
+			outputs = append(outputs, d.Name)
+		}
+	}
+	return inputs, outputs, nil
 }
