@@ -15,6 +15,7 @@ import (
 	"fmt"
 	"image/color"
 	"math"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -113,14 +114,14 @@ func (u *UI) showHome(message string) {
 	errLabel.Wrapping = fyne.TextWrapWord
 	code := widget.NewEntry()
 	code.SetPlaceHolder("Room code, e.g. K7QM-3XRT")
-	var host, join *widget.Button
+	var host, join, settings *widget.Button
 	busy := func(b bool, what string) {
-		if b {
-			host.Disable()
-			join.Disable()
-		} else {
-			host.Enable()
-			join.Enable()
+		for _, button := range []*widget.Button{host, join, settings} {
+			if b {
+				button.Disable()
+			} else {
+				button.Enable()
+			}
 		}
 		errLabel.SetText(what)
 	}
@@ -139,9 +140,13 @@ func (u *UI) showHome(message string) {
 		u.start(func(ctx context.Context, on func(app.Event)) (Session, error) { return u.backend.Join(ctx, c, on) },
 			func(err error) { busy(false, sentence(err)) })
 	})
-	code.OnSubmitted = func(string) { join.OnTapped() }
+	settings = widget.NewButtonWithIcon("Settings", theme.SettingsIcon(), u.showSettings)
+	code.OnSubmitted = func(string) {
+		if !join.Disabled() {
+			join.OnTapped()
+		}
+	}
 	host.Importance = widget.HighImportance
-	settings := widget.NewButtonWithIcon("Settings", theme.SettingsIcon(), u.showSettings)
 	u.w.Canvas().SetOnTypedRune(nil)
 	u.w.SetContent(container.NewPadded(container.NewVBox(
 		title,
@@ -169,7 +174,11 @@ func (u *UI) showSettings() {
 		note.SetText(sentence(err))
 	}
 	pick := func(names []string, current string) *widget.Select {
-		sel := widget.NewSelect(append([]string{defaultDevice}, names...), nil)
+		options := append([]string{defaultDevice}, names...)
+		if current != "" && !slices.Contains(options, current) {
+			options = append(options, current) // remembered, though not here now
+		}
+		sel := widget.NewSelect(options, nil)
 		sel.SetSelected(defaultDevice)
 		if current != "" {
 			sel.SetSelected(current)
@@ -219,22 +228,36 @@ func (u *UI) showSettings() {
 }
 
 // start opens a session in the background and shows it; failed is told
-// (on the UI goroutine) if it cannot be opened.
+// (on the UI goroutine) if it cannot be opened. It runs on the UI goroutine
+// and starts nothing while a session is opening or running; Close stops
+// the session from the moment start returns.
 func (u *UI) start(open func(context.Context, func(app.Event)) (Session, error), failed func(error)) {
+	if u.stop != nil {
+		return
+	}
 	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	u.stop, u.done = cancel, done
+	// ended runs on the UI goroutine once the session is over.
+	ended := func(then func()) {
+		u.do(func() {
+			if u.done == done {
+				u.stop, u.done = nil, nil
+			}
+			then()
+		})
+	}
 	screen := &sessionScreen{ui: u}
 	go func() {
 		s, err := open(ctx, screen.event)
 		if err != nil {
 			cancel()
-			u.do(func() { failed(err) })
+			close(done)
+			ended(func() { failed(err) })
 			return
 		}
-		done := make(chan struct{})
-		u.do(func() {
-			u.stop, u.done = cancel, done
-			screen.show(s)
-		})
+		// Even if Close came while opening, Run leaves the room cleanly.
+		u.do(func() { screen.show(s) })
 		ticks := time.NewTicker(50 * time.Millisecond)
 		refreshDone := make(chan struct{})
 		go func() {
@@ -253,10 +276,7 @@ func (u *UI) start(open func(context.Context, func(app.Event)) (Session, error),
 		ticks.Stop()
 		<-refreshDone
 		close(done)
-		u.do(func() {
-			if u.done == done {
-				u.stop = nil // it has ended by itself
-			}
+		ended(func() {
 			msg := screen.lastText
 			if err != nil {
 				msg = sentence(err)

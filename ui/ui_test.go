@@ -45,6 +45,7 @@ type fakeBackend struct {
 	session  *fakeSession
 	err      error
 	settings app.Settings
+	hosts    int
 }
 
 func (b *fakeBackend) Settings() app.Settings {
@@ -65,6 +66,9 @@ func (b *fakeBackend) Devices() ([]string, []string, error) {
 }
 
 func (b *fakeBackend) Host(ctx context.Context, on func(app.Event)) (Session, error) {
+	b.mu.Lock()
+	b.hosts++
+	b.mu.Unlock()
 	if b.err != nil {
 		return nil, b.err
 	}
@@ -270,4 +274,25 @@ func TestSettingsRemembered(t *testing.T) {
 		t.Fatalf("saved %+v", got)
 	}
 	eventually(t, u, "the home screen", func() bool { return hasText(w, "Settings saved.") })
+}
+
+// TestOneSessionAtATime: a second Host (or Enter in the code field) while
+// a session opens or runs starts nothing, so every session can be left.
+func TestOneSessionAtATime(t *testing.T) {
+	b := &fakeBackend{session: &fakeSession{code: "K7QM3XRT"}}
+	u, w := newUI(t, b)
+	inUI(u, func() {
+		host := button(w, "Host a duet")
+		test.Tap(host)
+		test.Tap(host)
+		entry, _ := find(w.Content(), func(e *widget.Entry) bool { return true })
+		test.Type(entry, "k7qm3xrt\n")
+		entry.OnSubmitted(entry.Text)
+	})
+	eventually(t, u, "the session screen", func() bool { return hasText(w, "Read this code to your partner") })
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.hosts != 1 || len(b.joined) != 0 {
+		t.Fatalf("%d hosts and %d joins started, want one host", b.hosts, len(b.joined))
+	}
 }

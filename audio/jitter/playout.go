@@ -85,7 +85,9 @@ func (p *Playout) Now() time.Duration { return p.now() }
 // Insert stores a packet that arrived at arrival (on Now's clock) for
 // playout.
 func (p *Playout) Insert(seq uint16, timestamp uint32, arrival time.Duration, payload []byte) {
-	p.delays.add(timestamp, int64(arrival)*48000/int64(time.Second))
+	// In samples, without overflowing (arrival*48000 would after 53 h).
+	samples := int64(arrival/time.Second)*48000 + int64(arrival%time.Second)*48000/int64(time.Second)
+	p.delays.add(timestamp, samples)
 	p.jitterUS.Store(int64(p.delays.jitter * 1e6 / 48000))
 	p.lastArrival = arrival
 	p.buf.Insert(seq, payload)
@@ -96,6 +98,9 @@ func (p *Playout) Reset() {
 	p.buf.Reset()
 	p.delays.reset()
 	p.tracker.Reset()
+	p.rs.Reset()
+	p.held = 0
+	p.lastArrival = 0
 	p.stagePos, p.stageLen = 0, 0
 }
 

@@ -102,6 +102,14 @@ func (r *Resampler) Process(in, out []float32) (consumed, produced int) {
 	return int(r.used), int(r.made)
 }
 
+// Reset forgets the stream so far (what the filter holds), keeping the
+// ratio: for a new stream.
+func (r *Resampler) Reset() {
+	if r.st != nil {
+		C.src_reset(r.st)
+	}
+}
+
 // Close frees the resampler; safe to call twice. Afterwards Process does
 // nothing and SetRatio fails.
 func (r *Resampler) Close() {

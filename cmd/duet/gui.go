@@ -121,11 +121,17 @@ func (b *guiBackend) embeddedServer() (string, error) {
 		}
 		ctx, cancel := context.WithCancel(context.Background())
 		b.embedded, b.served = cancel, make(chan struct{})
+		served := b.served
 		go func() {
-			defer close(b.served)
+			defer close(served)
 			if err := signal.Serve(ctx, ln, signal.NewServer(signal.ServerConfig{Logger: b.log})); err != nil && !errors.Is(err, context.Canceled) {
 				b.log.Error("built-in rendezvous server stopped", "err", err)
 			}
+			b.mu.Lock()
+			if b.served == served { // stopped by itself: start afresh next time
+				b.embedded, b.served = nil, nil
+			}
+			b.mu.Unlock()
 		}()
 	}
 	return "http://localhost" + rendezvous.DefaultListen, nil
@@ -134,6 +140,7 @@ func (b *guiBackend) embeddedServer() (string, error) {
 func (b *guiBackend) close() {
 	b.mu.Lock()
 	stop, served := b.embedded, b.served
+	b.embedded, b.served = nil, nil
 	b.mu.Unlock()
 	if stop != nil {
 		stop()

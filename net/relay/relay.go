@@ -19,6 +19,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"net/netip"
 	"strconv"
 	"time"
 
@@ -83,7 +84,7 @@ func Listen(cfg Config) (*Server, error) {
 	}
 	logs := pionlog.Factory{Log: cfg.Logger}
 	allow := func(_ net.Addr, peer net.IP) bool {
-		return cfg.AllowPrivate || !(peer.IsLoopback() || peer.IsPrivate() || peer.IsLinkLocalUnicast() || peer.IsUnspecified())
+		return cfg.AllowPrivate || public(peer)
 	}
 	t, err := turn.NewServer(turn.ServerConfig{
 		Realm:         cfg.Realm,
@@ -101,6 +102,31 @@ func Listen(cfg Config) (*Server, error) {
 	}
 	port := conn.LocalAddr().(*net.UDPAddr).Port
 	return &Server{turn: t, secret: cfg.Secret, host: net.JoinHostPort(cfg.PublicIP.String(), strconv.Itoa(port))}, nil
+}
+
+// public reports whether ip is an address on the public internet: not
+// loopback, private, link-local, unspecified or multicast, nor "this
+// network", carrier-grade NAT (also Tailscale's) or reserved.
+func public(ip net.IP) bool {
+	internal := [...]netip.Prefix{
+		netip.MustParsePrefix("0.0.0.0/8"),
+		netip.MustParsePrefix("100.64.0.0/10"),
+		netip.MustParsePrefix("240.0.0.0/4"),
+	}
+	if ip.IsLoopback() || ip.IsPrivate() || ip.IsLinkLocalUnicast() || ip.IsUnspecified() || ip.IsMulticast() {
+		return false
+	}
+	a, ok := netip.AddrFromSlice(ip)
+	if !ok {
+		return false
+	}
+	a = a.Unmap()
+	for _, p := range internal {
+		if p.Contains(a) {
+			return false
+		}
+	}
+	return true
 }
 
 // Credentials returns the ICE servers a client should use: STUN, and TURN

@@ -113,3 +113,20 @@ func TestCredentials(t *testing.T) {
 		t.Fatal("two secrets gave the same credential")
 	}
 }
+
+func TestPublic(t *testing.T) {
+	for _, tc := range []struct {
+		ip   string
+		want bool
+	}{
+		{"8.8.8.8", true}, {"2001:4860::8888", true},
+		{"127.0.0.1", false}, {"10.1.2.3", false}, {"192.168.0.1", false}, {"172.16.5.4", false},
+		{"169.254.1.1", false}, {"0.0.0.0", false}, {"0.1.2.3", false}, {"100.100.1.1", false},
+		{"224.0.0.1", false}, {"250.1.1.1", false}, {"::1", false}, {"fe80::1", false}, {"fd00::1", false},
+		{"::ffff:10.0.0.1", false},
+	} {
+		if got := public(net.ParseIP(tc.ip)); got != tc.want {
+			t.Errorf("public(%s) = %v, want %v", tc.ip, got, tc.want)
+		}
+	}
+}

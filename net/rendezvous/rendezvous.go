@@ -57,7 +57,9 @@ func (o Options) Run(ctx context.Context, stdout io.Writer, log *slog.Logger) er
 		}
 		defer r.Close()
 		cfg.ICEServers = func(remote string) []signal.ICEServer {
-			c, err := r.Credentials(remote, 12*time.Hour)
+			// Long enough for a session's connection (and a reconnect),
+			// short enough that a leaked one soon expires.
+			c, err := r.Credentials(remote, time.Hour)
 			if err != nil {
 				log.Error("cannot make TURN credentials", "err", err)
 				return nil

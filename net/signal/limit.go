@@ -2,6 +2,7 @@ package signal
 
 import (
 	"net"
+	"net/netip"
 	"time"
 
 	"golang.org/x/time/rate"
@@ -49,20 +50,36 @@ type addressLimits struct {
 	last         time.Time // last use, to forget idle addresses
 }
 
-// ipOf returns the IP part of a remote address.
+// ipOf returns the address that limits apply to: the IP of a remote
+// address, or for IPv6 its /64, which one subscriber usually has whole.
 func ipOf(remote string) string {
 	host, _, err := net.SplitHostPort(remote)
 	if err != nil {
-		return remote
+		host = remote
 	}
-	return host
+	ip, err := netip.ParseAddr(host)
+	if err != nil || ip.Is4() || ip.Is4In6() {
+		return host
+	}
+	p, _ := ip.Prefix(64)
+	return p.String()
 }
+
+// maxAddresses bounds the addresses the server keeps buckets for; past it,
+// new addresses are refused until idle ones are forgotten.
+const maxAddresses = 100_000
 
 // allowLocked reports whether ip may make one more join (or create)
 // attempt now, taking a token if so. s.mu held.
 func (s *Server) allowLocked(ip string, join bool) bool {
 	now := s.now()
 	a := s.addresses[ip]
+	if a == nil && len(s.addresses) >= maxAddresses {
+		s.forgetIdleLocked()
+		if len(s.addresses) >= maxAddresses {
+			return false
+		}
+	}
 	if a == nil {
 		a = &addressLimits{
 			join:   rate.NewLimiter(rate.Limit(s.limits.Joins/60), s.limits.JoinBurst),
@@ -77,12 +94,16 @@ func (s *Server) allowLocked(ip string, join bool) bool {
 	return a.create.AllowN(now, 1)
 }
 
-// forgetIdleLocked drops the buckets of addresses idle long enough to be
-// full again. s.mu held.
+// forgetIdleLocked drops the buckets of addresses idle long enough for
+// them to be full again. s.mu held.
 func (s *Server) forgetIdleLocked() {
+	refill := func(burst int, perMinute float64) time.Duration {
+		return time.Duration(float64(burst) / perMinute * float64(time.Minute))
+	}
+	idle := max(refill(s.limits.JoinBurst, s.limits.Joins), refill(s.limits.CreateBurst, s.limits.Creates))
 	now := s.now()
 	for ip, a := range s.addresses {
-		if now.Sub(a.last) > 10*time.Minute {
+		if now.Sub(a.last) > idle {
 			delete(s.addresses, ip)
 		}
 	}

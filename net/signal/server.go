@@ -241,14 +241,14 @@ func (s *Server) readLoop(ctx context.Context, p *peer) (websocket.StatusCode, s
 				"the message is larger than the limit of %d bytes, so the rendezvous server hung up", MaxMessageSize))
 			return websocket.StatusMessageTooBig, "message too big"
 		}
-		if typ != websocket.MessageText {
-			s.sendError(p, errorf(ErrBadMessage, "messages must be JSON text, not binary"))
-			continue
-		}
 		if !p.messages.AllowN(s.now(), 1) {
 			s.log.Warn("signal: socket sends too fast; hanging up", "remote", p.remote)
 			s.sendError(p, errorf(ErrRateLimited, "you sent more than %v messages a second, so the rendezvous server hung up", s.limits.Messages))
 			return websocket.StatusPolicyViolation, "too many messages"
+		}
+		if typ != websocket.MessageText {
+			s.sendError(p, errorf(ErrBadMessage, "messages must be JSON text, not binary"))
+			continue
 		}
 		m, err := Decode(data)
 		if err != nil {
