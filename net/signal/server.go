@@ -55,6 +55,7 @@ type ServerConfig struct {
 //
 //	GET /ws       the signaling WebSocket (see the package doc)
 //	GET /healthz  200 "ok"
+//	GET /metrics  Prometheus figures: rooms, sockets, messages, rejections, relayed bytes
 //
 // and 404 for anything else. It is safe for concurrent use.
 //
@@ -78,6 +79,7 @@ type Server struct {
 
 	limits     Limits
 	iceServers func(remote string) []ICEServer
+	metrics    *metrics
 
 	mu        sync.Mutex
 	closed    bool
@@ -113,6 +115,7 @@ func NewServer(cfg ServerConfig) *Server {
 	if s.rand == nil {
 		s.rand = rand.Reader
 	}
+	s.metrics = newMetrics(s)
 	// Expire rooms within a tenth of the TTL, checking at most once a second.
 	interval := min(max(s.ttl/10, time.Second), time.Minute)
 	s.wg.Go(func() { s.expireLoop(interval) })
@@ -158,6 +161,8 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		s.serveWS(w, r)
+	case "/metrics":
+		s.metrics.handler().ServeHTTP(w, r)
 	case "/healthz":
 		if r.Method != http.MethodGet && r.Method != http.MethodHead {
 			w.Header().Set("Allow", "GET, HEAD")
@@ -310,6 +315,7 @@ func (s *Server) send(p *peer, m Message) {
 
 // sendError queues an error message for p.
 func (s *Server) sendError(p *peer, e *Error) {
+	s.metrics.rejections.WithLabelValues(e.Code).Inc()
 	s.send(p, Message{Type: TypeError, Error: e})
 }
 
@@ -334,6 +340,7 @@ func (s *Server) sendRaw(p *peer, b []byte) {
 
 // handle acts on a valid message m from p; raw is m as received.
 func (s *Server) handle(p *peer, m Message, raw []byte) {
+	s.metrics.messages.WithLabelValues(string(m.Type)).Inc() // Decode admits known types only
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	switch m.Type {
@@ -440,7 +447,15 @@ func (s *Server) relayLocked(p *peer, t Type, raw []byte) {
 			"there is no partner in room %s yet: wait for the other singer to join", p.room.code))
 		return
 	}
+	s.metrics.relayed.Add(float64(len(raw)))
 	s.sendRaw(to, raw)
+}
+
+// sockets returns the number of open sockets.
+func (s *Server) sockets() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.peers)
 }
 
 // leaveLocked takes p out of its room, if any, and tells the other

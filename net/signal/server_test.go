@@ -579,3 +579,50 @@ func TestICEServersHandedOut(t *testing.T) {
 		}
 	}
 }
+
+// TestMetrics: /metrics counts rooms, sockets, messages and rejections,
+// and names no room code.
+func TestMetrics(t *testing.T) {
+	_, url := newTestServer(t, ServerConfig{})
+	host, _, code := pair(t, url)
+	if err := host.Send(testCtx(t), Message{Type: TypeOffer, SDP: "v=0"}); err != nil {
+		t.Fatal(err)
+	}
+	c := dial(t, url)
+	if err := c.Join(testCtx(t), Code("K7QM3XRT")); !errors.Is(err, ErrRoomNotFound) {
+		t.Fatal(err)
+	}
+	want := []string{
+		"duet_signal_rooms 1",
+		"duet_signal_sockets 3",
+		`duet_signal_messages_total{type="create"} 1`,
+		`duet_signal_messages_total{type="join"} 2`,
+		`duet_signal_rejections_total{code="room-not-found"} 1`,
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		resp, err := http.Get(url + "/metrics")
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		body := string(b)
+		missing := ""
+		for _, w := range want {
+			if !strings.Contains(body, w) {
+				missing = w
+			}
+		}
+		if strings.Contains(body, code.String()) || strings.Contains(body, string(code)) {
+			t.Fatal("the metrics name a room code")
+		}
+		if missing == "" && strings.Contains(body, "duet_signal_relayed_bytes_total") {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("metrics lack %q:\n%s", missing, body)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}

@@ -1,0 +1,43 @@
+package signal
+
+import (
+	"net/http"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+)
+
+// metrics are the server's Prometheus figures, in a registry of its own.
+// They name no room, code or address: nothing secret reaches a scraper.
+type metrics struct {
+	reg        *prometheus.Registry
+	messages   *prometheus.CounterVec // by type
+	rejections *prometheus.CounterVec // error replies, by code
+	relayed    prometheus.Counter     // bytes relayed between partners
+}
+
+func newMetrics(s *Server) *metrics {
+	m := &metrics{
+		reg: prometheus.NewRegistry(),
+		messages: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "duet_signal_messages_total", Help: "Messages received, by type.",
+		}, []string{"type"}),
+		rejections: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "duet_signal_rejections_total", Help: "Error replies sent, by error code (rate-limited, room-full, …).",
+		}, []string{"code"}),
+		relayed: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "duet_signal_relayed_bytes_total", Help: "Bytes of offers, answers and candidates relayed between partners.",
+		}),
+	}
+	m.reg.MustRegister(m.messages, m.rejections, m.relayed,
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "duet_signal_rooms", Help: "Open rooms."},
+			func() float64 { return float64(s.Rooms()) }),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "duet_signal_sockets", Help: "Open sockets."},
+			func() float64 { return float64(s.sockets()) }),
+	)
+	return m
+}
+
+func (m *metrics) handler() http.Handler {
+	return promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{})
+}
