@@ -74,7 +74,7 @@ func RunLocal(ctx context.Context, cfg LocalConfig) (*LocalResult, error) {
 	}
 	serveCtx, stopServing := context.WithCancel(ctx)
 	var serving sync.WaitGroup
-	serving.Go(func() { signal.Serve(serveCtx, ln, srv) })
+	serving.Go(func() { signal.Serve(serveCtx, ln, srv, nil) })
 	defer func() {
 		stopServing()
 		serving.Wait()

@@ -124,7 +124,7 @@ func (b *guiBackend) embeddedServer() (string, error) {
 		served := b.served
 		go func() {
 			defer close(served)
-			if err := signal.Serve(ctx, ln, signal.NewServer(signal.ServerConfig{Logger: b.log})); err != nil && !errors.Is(err, context.Canceled) {
+			if err := signal.Serve(ctx, ln, signal.NewServer(signal.ServerConfig{Logger: b.log}), nil); err != nil && !errors.Is(err, context.Canceled) {
 				b.log.Error("built-in rendezvous server stopped", "err", err)
 			}
 			b.mu.Lock()

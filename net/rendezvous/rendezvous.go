@@ -7,6 +7,7 @@ package rendezvous
 
 import (
 	"context"
+	"crypto/tls"
 	"flag"
 	"fmt"
 	"io"
@@ -30,6 +31,9 @@ type Options struct {
 	PublicIP     string
 	Secret       string
 	RelayPrivate bool
+	// TLSCert and TLSKey are PEM files: with them the server speaks
+	// HTTPS and wss only.
+	TLSCert, TLSKey string
 }
 
 // Register adds the options' flags to fs.
@@ -40,11 +44,21 @@ func (o *Options) Register(fs *flag.FlagSet) {
 	fs.StringVar(&o.PublicIP, "public-ip", "", "the `IP` clients reach this machine at, for TURN (default: its first non-loopback IPv4 address)")
 	fs.StringVar(&o.Secret, "turn-secret", "", "shared `secret` for TURN credentials (coturn use-auth-secret compatible; default: random)")
 	fs.BoolVar(&o.RelayPrivate, "relay-private", false, "let TURN relay to private and loopback addresses (a LAN, or testing)")
+	fs.StringVar(&o.TLSCert, "tls-cert", "", "certificate `file` (PEM): serve HTTPS and wss only")
+	fs.StringVar(&o.TLSKey, "tls-key", "", "private key `file` (PEM) of -tls-cert")
 }
 
 // Run serves until ctx is done. It prints the URL clients use on a line of
 // its own to stdout once it listens.
 func (o Options) Run(ctx context.Context, stdout io.Writer, log *slog.Logger) error {
+	var tc *tls.Config
+	if o.TLSCert != "" || o.TLSKey != "" {
+		cert, err := tls.LoadX509KeyPair(o.TLSCert, o.TLSKey)
+		if err != nil {
+			return fmt.Errorf("TLS certificate: %w", err)
+		}
+		tc = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
+	}
 	cfg := signal.ServerConfig{Logger: log, RoomTTL: o.RoomTTL}
 	if o.TURN != "" {
 		ip, err := publicIP(o.PublicIP)
@@ -71,8 +85,8 @@ func (o Options) Run(ctx context.Context, stdout io.Writer, log *slog.Logger) er
 	if err != nil {
 		return fmt.Errorf("cannot listen on %s: %w", o.Listen, err)
 	}
-	fmt.Fprintln(stdout, signal.URL(ln.Addr()))
-	if err := signal.Serve(ctx, ln, signal.NewServer(cfg)); err != nil {
+	fmt.Fprintln(stdout, signal.URL(ln.Addr(), tc != nil))
+	if err := signal.Serve(ctx, ln, signal.NewServer(cfg), tc); err != nil {
 		return fmt.Errorf("rendezvous server: %w", err)
 	}
 	return nil

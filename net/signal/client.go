@@ -2,10 +2,12 @@ package signal
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
 	"net"
+	"net/http"
 	"net/url"
 	"strings"
 	"sync"
@@ -53,12 +55,16 @@ type received struct {
 // Dial connects to the rendezvous server at serverURL, given as
 // http(s)://host:port or ws(s)://host:port, optionally with a path prefix
 // (a bare host:port means http). The WebSocket is at the path's /ws.
-func Dial(ctx context.Context, serverURL string) (*Conn, error) {
+func Dial(ctx context.Context, serverURL string, opts ...DialOption) (*Conn, error) {
 	u, err := wsURL(serverURL)
 	if err != nil {
 		return nil, fmt.Errorf("signal: rendezvous server address %q: %w", serverURL, err)
 	}
-	ws, _, err := websocket.Dial(ctx, u, nil)
+	var do websocket.DialOptions
+	for _, o := range opts {
+		o(&do)
+	}
+	ws, _, err := websocket.Dial(ctx, u, &do)
 	if err != nil {
 		return nil, fmt.Errorf("signal: cannot reach the rendezvous server at %s: %w", serverURL, err)
 	}
@@ -95,6 +101,17 @@ func (c *Conn) pingLoop() {
 		ctx, cancel := context.WithTimeout(context.Background(), pingInterval)
 		c.ws.Ping(ctx) // a dead socket shows up in readLoop
 		cancel()
+	}
+}
+
+// DialOption changes how Dial connects.
+type DialOption func(*websocket.DialOptions)
+
+// WithTLSConfig dials https/wss servers with tc, e.g. to trust a private
+// certificate authority; the default trusts the system's.
+func WithTLSConfig(tc *tls.Config) DialOption {
+	return func(o *websocket.DialOptions) {
+		o.HTTPClient = &http.Client{Transport: &http.Transport{TLSClientConfig: tc}}
 	}
 }
 

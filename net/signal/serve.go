@@ -2,6 +2,7 @@ package signal
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"net"
 	"net/http"
@@ -11,11 +12,17 @@ import (
 // Serve serves srv on ln until ctx is done, then shuts down gracefully:
 // websockets are closed with "going away" (http.Server.Shutdown does not
 // track hijacked connections), then the HTTP server drains for up to five
-// seconds. srv is closed when Serve returns.
-func Serve(ctx context.Context, ln net.Listener, srv *Server) error {
-	hs := &http.Server{Handler: srv, ReadHeaderTimeout: 10 * time.Second}
+// seconds. With tc it serves HTTPS (wss). srv is closed when Serve returns.
+func Serve(ctx context.Context, ln net.Listener, srv *Server, tc *tls.Config) error {
+	hs := &http.Server{Handler: srv, ReadHeaderTimeout: 10 * time.Second, TLSConfig: tc}
 	served := make(chan error, 1)
-	go func() { served <- hs.Serve(ln) }()
+	go func() {
+		if tc != nil {
+			served <- hs.ServeTLS(ln, "", "")
+			return
+		}
+		served <- hs.Serve(ln)
+	}()
 	select {
 	case err := <-served:
 		srv.Close()
@@ -32,13 +39,18 @@ func Serve(ctx context.Context, ln net.Listener, srv *Server) error {
 	return err
 }
 
-// URL is the address clients use to reach a server listening on addr; an
-// unspecified IP (listening everywhere) is given as localhost.
-func URL(addr net.Addr) string {
+// URL is the address clients use to reach a server listening on addr
+// (https when secure); an unspecified IP (listening everywhere) is given as
+// localhost.
+func URL(addr net.Addr, secure bool) string {
+	scheme := "http://"
+	if secure {
+		scheme = "https://"
+	}
 	tcp, ok := addr.(*net.TCPAddr)
 	if !ok || tcp.IP.IsUnspecified() {
 		_, port, _ := net.SplitHostPort(addr.String())
-		return "http://localhost:" + port
+		return scheme + "localhost:" + port
 	}
-	return "http://" + tcp.String()
+	return scheme + tcp.String()
 }
