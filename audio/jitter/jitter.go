@@ -1,16 +1,18 @@
-// Package jitter is Duet's playout buffer for one incoming voice: it puts
-// packets back in sequence order, holds a fixed target delay, decodes on
-// demand when the audio thread asks for samples, and conceals what is
-// missing with the decoder's packet-loss concealment.
+// Package jitter is Duet's playout of one incoming voice.
+//
+// Buffer puts packets back in sequence order, starts playing once it holds
+// its target delay, decodes on demand when the audio thread asks for
+// samples, and conceals what is missing with the decoder's packet-loss
+// concealment; a packet that is only late is waited for in 2.5 ms steps.
+// Playout wraps a Buffer and adapts: its target follows the link's measured
+// jitter, and it reaches the target, and follows the sender's clock drift,
+// by playing a hair faster or slower through a resampler (see Playout).
 //
 // Units: sequence numbers are RTP's 16-bit counters (unwrapped here to 64
-// bits); delays and frames are samples at 48 kHz. A Buffer belongs to the
-// audio thread: Insert and Read must be called from one goroutine (the
-// network side hands packets over through a lock-free ring). Stats is safe
-// from any goroutine.
-//
-// This is the fixed-delay buffer; it does not adapt its target to the link
-// or correct clock drift.
+// bits); delays and frames are samples at 48 kHz. Buffers and Playouts
+// belong to the audio thread: Insert and Read must be called from one
+// goroutine (the network side hands packets over through a lock-free
+// ring). Stats is safe from any goroutine.
 package jitter
 
 import (
