@@ -27,14 +27,10 @@ type bridge struct {
 	inBlock time.Duration
 	delay   time.Duration // mean latency added, see latency
 	// output side
-	stage    [32]float32 // input taken from the ring, not yet resampled
-	stagePos int
-	stageLen int
-	primed   bool
-	warm     int // output blocks seen with input flowing, before priming
-	// fed and made count samples into and out of the resampler; at
-	// ratios this near 1 their difference is what its filter holds.
-	fed, made  int64
+	stage      [32]float32 // input taken from the ring, not yet resampled
+	stagePos   int
+	stageLen   int
+	primed     bool
 	underruns  atomic.Int64
 	overruns   atomic.Int64
 	ratioMicro atomic.Int64 // ratio − 1, in ppm, for stats
