@@ -1,0 +1,97 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/duetapp/duet/app"
+	"github.com/duetapp/duet/audio"
+	"github.com/duetapp/duet/audio/tone"
+	"github.com/duetapp/duet/net/impair"
+)
+
+// latency runs a local duet at each Opus frame size and reports the
+// mouth-to-ear latency each way (device buffers excluded), the audio
+// concealed, and the CPU used by both singers per second of song.
+func latency(ctx context.Context, w io.Writer) ([]string, error) {
+	const seconds = 6
+	hostVoice, guestVoice := voices(seconds)
+
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintln(tw, "frame ms\tguest→host ms\thost→guest ms\tconcealed ms\tCPU % of a core (both)\t")
+	var kv []string
+	for _, frame := range []time.Duration{2500 * time.Microsecond, 5 * time.Millisecond, 10 * time.Millisecond, 20 * time.Millisecond} {
+		res, err := app.RunLocal(ctx, app.LocalConfig{
+			HostVoice: hostVoice, GuestVoice: guestVoice, Frame: frame, Monitor: 1,
+		})
+		if err != nil {
+			return nil, fmt.Errorf("frame %v: %w", frame, err)
+		}
+		cpu := res.CPU
+		g2h, _, err := res.Latency(true)
+		if err != nil {
+			return nil, fmt.Errorf("frame %v guest→host: %w", frame, err)
+		}
+		h2g, _, err := res.Latency(false)
+		if err != nil {
+			return nil, fmt.Errorf("frame %v host→guest: %w", frame, err)
+		}
+		concealed := float64(res.HostStats.Voice.ConcealedSamples+res.GuestStats.Voice.ConcealedSamples) * 1000 / audio.SampleRate
+		cpuPct := 100 * cpu.Seconds() / seconds
+		fmt.Fprintf(tw, "%g\t%.1f\t%.1f\t%.0f\t%.1f\t\n", ms(frame), ms(g2h), ms(h2g), concealed, cpuPct)
+		f := strings.ReplaceAll(fmt.Sprint(ms(frame)), ".", "_")
+		kv = append(kv, fmt.Sprintf("f%s_g2h_ms=%.1f f%s_h2g_ms=%.1f f%s_cpu_pct=%.1f", f, ms(g2h), f, ms(h2g), f, cpuPct))
+	}
+	return kv, tw.Flush()
+}
+
+// voices returns the two synthetic singers of the lab, a fifth apart.
+func voices(seconds int) (host, guest []float32) {
+	n := seconds * audio.SampleRate
+	host, guest = make([]float32, n), make([]float32, n)
+	audio.ReadFull(&tone.Voice{Base: 196, Amp: 0.3, Seed: 1}, host)
+	audio.ReadFull(&tone.Voice{Base: 293.7, Amp: 0.3, Seed: 2}, guest)
+	return host, guest
+}
+
+func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
+
+// network runs a local duet over each of the lab's impaired networks
+// (net/impair, both directions) and reports latency, loss and concealment
+// each way: the baseline for the jitter buffer's work.
+func network(ctx context.Context, w io.Writer) ([]string, error) {
+	const seconds = 20
+	hostVoice, guestVoice := voices(seconds)
+
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintln(tw, "network\tone way ms\tguest→host ms\thost→guest ms\tlost %\tlate %\tconcealed %\t")
+	var kv []string
+	for _, p := range impair.Scenarios() {
+		p.Seed = 1
+		res, err := app.RunLocal(ctx, app.LocalConfig{HostVoice: hostVoice, GuestVoice: guestVoice, Monitor: 0, Network: &p})
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", p.Name, err)
+		}
+		lat := func(toHost bool) string {
+			l, _, err := res.Latency(toHost)
+			if err != nil {
+				return "—"
+			}
+			return fmt.Sprintf("%.1f", ms(l))
+		}
+		g2h, h2g := lat(true), lat(false)
+		v1, v2 := res.HostStats.Voice, res.GuestStats.Voice
+		sent := float64(res.HostStats.Peer.PacketsSent + res.GuestStats.Peer.PacketsSent)
+		played := float64(v1.PlayedSamples + v2.PlayedSamples)
+		lost := 100 * float64(v1.PacketsLost+v2.PacketsLost) / sent
+		late := 100 * float64(v1.PacketsDiscarded+v2.PacketsDiscarded) / sent
+		concealed := 100 * float64(v1.ConcealedSamples+v2.ConcealedSamples) / played
+		fmt.Fprintf(tw, "%s\t%.1f\t%s\t%s\t%.2f\t%.2f\t%.2f\t\n", p.Name, ms(p.Delay+p.Jitter), g2h, h2g, lost, late, concealed)
+		kv = append(kv, fmt.Sprintf("%s_g2h_ms=%s %s_concealed_pct=%.2f", p.Name, g2h, p.Name, concealed))
+	}
+	return kv, tw.Flush()
+}
