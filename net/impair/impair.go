@@ -13,7 +13,6 @@ package impair
 
 import (
 	"container/heap"
-	"math/rand/v2"
 	"net"
 	"sync"
 	"time"
@@ -80,31 +79,29 @@ type Stats struct {
 	Sent, Lost, Duplicated, RateDropped int
 }
 
-// Conn is an impaired PacketConn. See the package doc.
+// Conn is an impaired PacketConn: a Model applied to the packets written,
+// on the wall clock. See the package doc.
 type Conn struct {
 	net.PacketConn
-	p Profile
 
-	mu       sync.Mutex
-	rng      *rand.Rand
-	bad      bool
-	queue    packets
-	last     time.Time // the latest delivery scheduled, for in-order delivery
-	rateFree time.Time // when the rate limiter's link is free again
-	stats    Stats
-	written  uint64
-	wake     chan struct{}
-	stop     chan struct{}
-	done     chan struct{}
-	once     sync.Once
+	mu      sync.Mutex
+	model   *Model
+	start   time.Time // the model's time zero
+	queue   packets
+	stats   Stats
+	written uint64
+	wake    chan struct{}
+	stop    chan struct{}
+	done    chan struct{}
+	once    sync.Once
 }
 
 // New wraps conn; writes through the result are impaired by p.
 func New(conn net.PacketConn, p Profile) *Conn {
 	c := &Conn{
 		PacketConn: conn,
-		p:          p,
-		rng:        rand.New(rand.NewPCG(p.Seed, p.Seed^0x5eed)),
+		model:      NewModel(p),
+		start:      time.Now(),
 		wake:       make(chan struct{}, 1),
 		stop:       make(chan struct{}),
 		done:       make(chan struct{}),
@@ -143,84 +140,31 @@ func (q *packets) Pop() any {
 func (c *Conn) WriteTo(b []byte, addr net.Addr) (int, error) {
 	now := time.Now()
 	c.mu.Lock()
+	f := c.model.Send(now.Sub(c.start), len(b))
 	c.stats.Sent++
-	if c.lost() {
+	switch {
+	case f.Lost:
 		c.stats.Lost++
-		c.mu.Unlock()
-		return len(b), nil
-	}
-	at, ok := c.when(now, len(b))
-	if !ok {
+	case f.RateDropped:
 		c.stats.RateDropped++
-		c.mu.Unlock()
-		return len(b), nil
-	}
-	copies := 1
-	if c.p.Duplicate > 0 && c.rng.Float64() < c.p.Duplicate {
-		copies = 2
-		c.stats.Duplicated++
-	}
-	for i := range copies {
-		c.written++
-		heap.Push(&c.queue, packet{at: at.Add(time.Duration(i) * time.Millisecond), n: c.written, data: append([]byte(nil), b...), addr: addr})
+	default:
+		if f.Copies > 1 {
+			c.stats.Duplicated++
+		}
+		for i := range f.Copies {
+			c.written++
+			at := c.start.Add(f.Arrival + time.Duration(i)*DuplicateGap)
+			heap.Push(&c.queue, packet{at: at, n: c.written, data: append([]byte(nil), b...), addr: addr})
+		}
 	}
 	c.mu.Unlock()
-	select {
-	case c.wake <- struct{}{}:
-	default:
+	if f.Copies > 0 {
+		select {
+		case c.wake <- struct{}{}:
+		default:
+		}
 	}
 	return len(b), nil
-}
-
-// lost advances the loss model by one packet. c.mu held.
-func (c *Conn) lost() bool {
-	g := c.p.Loss
-	if g == (GilbertElliott{}) {
-		return false
-	}
-	if c.bad {
-		if c.rng.Float64() < g.PGood {
-			c.bad = false
-		}
-	} else if c.rng.Float64() < g.PBad {
-		c.bad = true
-	}
-	if c.bad {
-		return c.rng.Float64() < g.LossBad
-	}
-	return c.rng.Float64() < g.LossGood
-}
-
-// when picks a packet's delivery time, or reports that the rate limiter's
-// queue is too long. c.mu held.
-func (c *Conn) when(now time.Time, size int) (time.Time, bool) {
-	at := now
-	if c.p.RateBps > 0 {
-		start := now
-		if c.rateFree.After(now) {
-			start = c.rateFree
-		}
-		if start.Sub(now) > 200*time.Millisecond {
-			return time.Time{}, false
-		}
-		c.rateFree = start.Add(time.Duration(int64(size) * 8 * int64(time.Second) / int64(c.p.RateBps)))
-		at = c.rateFree
-	}
-	d := c.p.Delay
-	if c.p.Jitter > 0 {
-		d += time.Duration(c.rng.ExpFloat64() * float64(c.p.Jitter))
-	}
-	if c.p.SpikeProb > 0 && c.rng.Float64() < c.p.SpikeProb {
-		d += c.p.SpikeDelay
-	}
-	at = at.Add(d)
-	if !c.p.Reorder && at.Before(c.last) {
-		at = c.last
-	}
-	if at.After(c.last) {
-		c.last = at
-	}
-	return at, true
 }
 
 func (c *Conn) deliver() {
