@@ -39,6 +39,7 @@ import "C"
 import (
 	"errors"
 	"fmt"
+	"math"
 )
 
 // Quality picks libsamplerate's converter.
@@ -123,3 +124,40 @@ func (r *Resampler) Close() {
 // ratios near 1: the delay it adds to a live stream (TestLatency measures
 // it).
 const Latency = 20
+
+// Convert resamples a whole recording from one rate to another at the best
+// quality, for files decoded at their own rate (a backing track at
+// 44.1 kHz). The result has round(len(in) × to/from) samples, aligned with
+// the input: sample i of in sits at i × to/from in the output.
+func Convert(in []float32, from, to int) ([]float32, error) {
+	if from <= 0 || to <= 0 {
+		return nil, fmt.Errorf("resample: bad rates %d → %d", from, to)
+	}
+	if from == to {
+		return in, nil
+	}
+	r, err := New(Best)
+	if err != nil {
+		return nil, err
+	}
+	defer r.Close()
+	ratio := float64(to) / float64(from)
+	if err := r.SetRatio(ratio); err != nil {
+		return nil, err
+	}
+	want := int(math.Round(float64(len(in)) * ratio))
+	out := make([]float32, want)
+	// The filter needs input beyond the last sample to let the last outputs
+	// go: silence, as much as the longest filter looks ahead.
+	in = append(in[:len(in):len(in)], make([]float32, 8192)...)
+	made := 0
+	for made < want && len(in) > 0 {
+		used, n := r.Process(in, out[made:])
+		if used == 0 && n == 0 {
+			return nil, errors.New("resample: converter stalled")
+		}
+		in = in[used:]
+		made += n
+	}
+	return out[:made], nil
+}

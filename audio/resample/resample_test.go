@@ -134,3 +134,30 @@ func TestLatency(t *testing.T) {
 		t.Errorf("%d samples held back, Latency says %d", held, Latency)
 	}
 }
+
+// TestConvertAligned checks that Convert keeps time: an impulse at input
+// sample i comes out at i × to/from, and the length scales.
+func TestConvertAligned(t *testing.T) {
+	for _, from := range []int{44100, 22050, 96000} {
+		in := make([]float32, from) // one second
+		at := from / 3
+		in[at] = 1
+		out, err := Convert(in, from, 48000)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(out) != 48000 {
+			t.Errorf("%d Hz: %d samples out, want 48000", from, len(out))
+		}
+		peak := 0
+		for i, v := range out {
+			if v > out[peak] {
+				peak = i
+			}
+		}
+		want := float64(at) * 48000 / float64(from)
+		if math.Abs(float64(peak)-want) > 1 {
+			t.Errorf("%d Hz: impulse at %d, want %.1f", from, peak, want)
+		}
+	}
+}

@@ -43,33 +43,46 @@ func ReadFile(path string) ([]float32, error) {
 
 // Decode reads a whole WAV file held in data as mono samples.
 func Decode(data []byte) ([]float32, error) {
-	data, err := checkChunks(data)
+	p, rate, err := DecodeAnyRate(data)
 	if err != nil {
 		return nil, err
+	}
+	if rate != audio.SampleRate {
+		return nil, fmt.Errorf("%w: %d Hz; Duet needs %d Hz, e.g. sox in.wav -r %d out.wav", ErrFormat, rate, audio.SampleRate, audio.SampleRate)
+	}
+	return p, nil
+}
+
+// DecodeAnyRate reads a whole WAV file held in data as mono samples at the
+// file's own sample rate, which it returns.
+func DecodeAnyRate(data []byte) (samples []float32, rate int, err error) {
+	data, err = checkChunks(data)
+	if err != nil {
+		return nil, 0, err
 	}
 	d := wav.NewDecoder(bytes.NewReader(data))
 	if !d.IsValidFile() {
 		if err := d.Err(); err != nil {
-			return nil, fmt.Errorf("%w: not a readable WAV file (%v)", ErrFormat, err)
+			return nil, 0, fmt.Errorf("%w: not a readable WAV file (%v)", ErrFormat, err)
 		}
-		return nil, fmt.Errorf("%w: not a WAV file, or it holds no audio", ErrFormat)
+		return nil, 0, fmt.Errorf("%w: not a WAV file, or it holds no audio", ErrFormat)
 	}
 	if d.WavAudioFormat != formatPCM && d.WavAudioFormat != formatExtensible {
-		return nil, fmt.Errorf("%w: sample format %d; convert it to integer PCM, e.g. sox in.wav -b 16 out.wav", ErrFormat, d.WavAudioFormat)
+		return nil, 0, fmt.Errorf("%w: sample format %d; convert it to integer PCM, e.g. sox in.wav -b 16 out.wav", ErrFormat, d.WavAudioFormat)
 	}
-	if d.SampleRate != audio.SampleRate {
-		return nil, fmt.Errorf("%w: %d Hz; Duet needs %d Hz, e.g. sox in.wav -r %d out.wav", ErrFormat, d.SampleRate, audio.SampleRate, audio.SampleRate)
+	if d.SampleRate == 0 || d.SampleRate > 384000 {
+		return nil, 0, fmt.Errorf("%w: %d Hz", ErrFormat, d.SampleRate)
 	}
 	var scale float32
 	switch d.BitDepth {
 	case 8, 16, 24, 32:
 		scale = 1 / float32(int64(1)<<(d.BitDepth-1))
 	default:
-		return nil, fmt.Errorf("%w: %d bits per sample", ErrFormat, d.BitDepth)
+		return nil, 0, fmt.Errorf("%w: %d bits per sample", ErrFormat, d.BitDepth)
 	}
 	buf, err := d.FullPCMBuffer()
 	if err != nil {
-		return nil, fmt.Errorf("%w: %v", ErrFormat, err)
+		return nil, 0, fmt.Errorf("%w: %v", ErrFormat, err)
 	}
 	ch := int(d.NumChans)
 	out := make([]float32, len(buf.Data)/ch)
@@ -84,7 +97,7 @@ func Decode(data []byte) ([]float32, error) {
 		}
 		out[i] = float32(sum) * scale / float32(ch)
 	}
-	return out, nil
+	return out, int(d.SampleRate), nil
 }
 
 // checkChunks walks the RIFF chunks before go-audio/wav sees them, because
