@@ -17,6 +17,7 @@ package jitter
 
 import (
 	"sync/atomic"
+	"time"
 )
 
 // Decoder decodes one packet or conceals one missing frame. It is satisfied
@@ -47,6 +48,11 @@ type Config struct {
 	// add all of itself. 0 waits up to the 100 ms after which the stream
 	// counts as stopped.
 	WaitLimit int
+	// Played, if set, is told each packet's RTP timestamp, arrival and
+	// when its first sample plays, as it is decoded (on a Playout's clock;
+	// a bare Buffer has no clock and never calls it). It is for
+	// measurement: it runs on the audio thread and must not block.
+	Played func(ts uint32, arrival, played time.Duration)
 }
 
 // giveUpSamples is how much audio in a row may be concealed before the buffer
@@ -57,9 +63,11 @@ const giveUpSamples = 4800 // 100 ms
 const maxFrame = 960
 
 type slot struct {
-	seq  int64 // unwrapped sequence number held, or -1
-	n    int
-	data []byte
+	seq     int64 // unwrapped sequence number held, or -1
+	n       int
+	data    []byte
+	ts      uint32
+	arrival time.Duration
 }
 
 // Buffer is a fixed-delay jitter buffer. See the package doc.
@@ -86,6 +94,11 @@ type Buffer struct {
 	concealedInRow int
 	waited         int // samples concealed while waiting for next
 
+	// While a Playout reads: when out[0] of the current read plays (on its
+	// clock), and the target then, in samples. playAt < 0: no clock.
+	playAt time.Duration
+	target int
+
 	stats counters
 }
 
@@ -96,6 +109,8 @@ type counters struct {
 	underruns                       atomic.Int64
 	playedSamples, silentSamples    atomic.Int64
 	expected                        atomic.Int64 // over all segments
+	emitted                         atomic.Int64 // decoded samples played
+	delaySum, targetSum             atomic.Int64 // ns × samples / 48000
 }
 
 // Stats are counters named after W3C webrtc-stats where one exists.
@@ -112,6 +127,15 @@ type Stats struct {
 	PlayedSamples     int64 // samples read, decoded or concealed
 	SilentSamples     int64 // samples read while waiting to fill
 	BufferedSamples   int64 // audio waiting at the last Read, in samples
+
+	// W3C jitterBufferEmittedCount: decoded samples played. For each,
+	// JitterBufferDelay adds how long after its packet arrived it played,
+	// JitterBufferTargetDelay the target delay then: divided by the count
+	// they are the mean delay and target. Zero for a bare Buffer, which
+	// has no clock.
+	JitterBufferEmittedCount int64
+	JitterBufferDelay        time.Duration
+	JitterBufferTargetDelay  time.Duration
 }
 
 // New returns an empty buffer playing through dec.
@@ -125,7 +149,7 @@ func New(cfg Config, dec Decoder) *Buffer {
 	if cfg.WaitStep <= 0 {
 		cfg.WaitStep = cfg.Frame
 	}
-	b := &Buffer{cfg: cfg, dec: dec, slots: make([]slot, cfg.Capacity), frame: cfg.Frame}
+	b := &Buffer{cfg: cfg, dec: dec, slots: make([]slot, cfg.Capacity), frame: cfg.Frame, playAt: -1}
 	store := make([]byte, cfg.Capacity*cfg.MaxPacket)
 	for i := range b.slots {
 		b.slots[i] = slot{seq: -1, data: store[i*cfg.MaxPacket : (i+1)*cfg.MaxPacket]}
@@ -140,7 +164,9 @@ func unwrap(highest int64, seq uint16) int64 {
 }
 
 // Insert stores a packet's payload (copied) for playout.
-func (b *Buffer) Insert(seq uint16, payload []byte) {
+func (b *Buffer) Insert(seq uint16, payload []byte) { b.insert(seq, 0, 0, payload) }
+
+func (b *Buffer) insert(seq uint16, ts uint32, arrival time.Duration, payload []byte) {
 	b.stats.received.Add(1)
 	if len(payload) > b.cfg.MaxPacket || len(payload) == 0 {
 		b.stats.decodeErrors.Add(1)
@@ -170,6 +196,7 @@ func (b *Buffer) Insert(seq uint16, payload []byte) {
 	}
 	s.seq = ext
 	s.n = copy(s.data, payload)
+	s.ts, s.arrival = ts, arrival
 	if ext > b.highest {
 		b.highest = ext
 		b.stats.expected.Store(b.expectedBefore + b.highest - b.first + 1)
@@ -212,8 +239,14 @@ func (b *Buffer) buffered() int {
 
 // Read fills out with the next samples of the voice: decoded, concealed, or
 // silence while the buffer fills to its target.
-func (b *Buffer) Read(out []float32) {
+func (b *Buffer) Read(out []float32) { b.read(out, -1) }
+
+// read is Read with out[0] playing at playAt on the Playout's clock (< 0:
+// unknown).
+func (b *Buffer) read(out []float32, playAt time.Duration) {
 	b.stats.buffered.Store(int64(max(b.buffered(), 0)))
+	b.playAt = playAt
+	start := len(out)
 	for len(out) > 0 {
 		if b.pcmPos < b.pcmLen {
 			n := copy(out, b.pcm[b.pcmPos:b.pcmLen])
@@ -231,7 +264,7 @@ func (b *Buffer) Read(out []float32) {
 			}
 			b.playing = true
 		}
-		b.nextFrame()
+		b.nextFrame(start - len(out))
 	}
 }
 
@@ -252,7 +285,9 @@ func (b *Buffer) skipToFirstHeld() {
 // stays put, so the packet still plays when it comes and the delay grows by
 // that step. The buffer never shrinks the delay again; that is the adaptive
 // buffer's work.
-func (b *Buffer) nextFrame() {
+//
+// offset is where in the current read the frame starts, for its play time.
+func (b *Buffer) nextFrame(offset int) {
 	b.pcmPos, b.pcmLen = 0, 0
 	conceal := b.frame
 	for {
@@ -263,6 +298,7 @@ func (b *Buffer) nextFrame() {
 			b.next++
 			b.waited = 0
 			if err == nil && n > 0 {
+				b.emit(s, n, offset)
 				b.pcmLen = n
 				b.frame = n
 				b.concealing = false
@@ -306,6 +342,23 @@ func (b *Buffer) nextFrame() {
 	b.stats.concealedSamples.Add(int64(conceal))
 }
 
+// emit counts a decoded packet of n samples starting offset samples into
+// the current read.
+func (b *Buffer) emit(s *slot, n, offset int) {
+	if b.playAt < 0 {
+		return
+	}
+	played := b.playAt + time.Duration(offset)*time.Second/48000
+	// Sample i plays i/48000 s after the first: the sum of their delays.
+	delay := int64(n)*int64(played-s.arrival) + int64(n)*int64(n-1)/2*int64(time.Second)/48000
+	b.stats.emitted.Add(int64(n))
+	b.stats.delaySum.Add(delay)
+	b.stats.targetSum.Add(int64(n) * int64(b.target) * int64(time.Second) / 48000)
+	if b.cfg.Played != nil {
+		b.cfg.Played(s.ts, s.arrival, played)
+	}
+}
+
 // Stats returns the counters so far. Safe from any goroutine.
 func (b *Buffer) Stats() Stats {
 	c := &b.stats
@@ -323,5 +376,9 @@ func (b *Buffer) Stats() Stats {
 		PlayedSamples:     c.playedSamples.Load(),
 		SilentSamples:     c.silentSamples.Load(),
 		BufferedSamples:   c.buffered.Load(),
+
+		JitterBufferEmittedCount: c.emitted.Load(),
+		JitterBufferDelay:        time.Duration(c.delaySum.Load()),
+		JitterBufferTargetDelay:  time.Duration(c.targetSum.Load()),
 	}
 }

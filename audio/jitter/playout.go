@@ -90,7 +90,7 @@ func (p *Playout) Insert(seq uint16, timestamp uint32, arrival time.Duration, pa
 	p.delays.add(timestamp, samples)
 	p.jitterUS.Store(int64(p.delays.jitter * 1e6 / 48000))
 	p.lastArrival = arrival
-	p.buf.Insert(seq, payload)
+	p.buf.insert(seq, timestamp, arrival, payload)
 }
 
 // Reset forgets the stream (a new connection).
@@ -108,9 +108,10 @@ func (p *Playout) Reset() {
 // at its target.
 func (p *Playout) Read(out []float32) {
 	p.maxBlock = max(p.maxBlock, len(out))
+	now := p.now()
 	if !p.buf.playing {
 		// Still filling: the Buffer plays silence until its first target.
-		p.buf.Read(out)
+		p.buf.read(out, now)
 		p.stagePos, p.stageLen = 0, 0
 		return
 	}
@@ -120,15 +121,19 @@ func (p *Playout) Read(out []float32) {
 	target := int(p.delays.needed) + p.frame + p.maxBlock + len(p.stage)
 	p.target.Store(int64(target))
 	p.tracker.SetTarget(target)
+	p.buf.target = target + resample.Latency
 	level := p.buf.buffered() + p.stageLen - p.stagePos + int(p.held)
 	frameDur := time.Duration(p.frame) * time.Second / 48000
-	since := min(p.now()-p.lastArrival, frameDur)
+	since := min(now-p.lastArrival, frameDur)
 	ratio := p.tracker.Update(level, since.Seconds(), float64(len(out))/48000)
 	p.rs.SetRatio(ratio)
 	p.ratioPPM.Store(int64((ratio - 1) * 1e6))
 	for done := 0; done < len(out); {
 		if p.stagePos == p.stageLen {
-			p.buf.Read(p.stage[:])
+			// The stage's first sample plays after the output made so
+			// far and what the resampler holds.
+			at := now + time.Duration(float64(done)+p.held)*time.Second/48000
+			p.buf.read(p.stage[:], at)
 			p.stagePos, p.stageLen = 0, len(p.stage)
 		}
 		c, n := p.rs.Process(p.stage[p.stagePos:p.stageLen], out[done:])

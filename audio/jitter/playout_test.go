@@ -106,3 +106,60 @@ func TestPlayoutSpikeCostsNoLastingDelay(t *testing.T) {
 		t.Errorf("40 s after the spike the buffer holds %d samples, want back near the target %d", hi, target)
 	}
 }
+
+// TestPlayoutDelayStats: on a steady link the W3C delay sums say each
+// decoded sample played after its packet arrived and within the target,
+// and the Played hook sees every packet once, in order, after it arrived.
+func TestPlayoutDelayStats(t *testing.T) {
+	var now time.Duration
+	var lastTS uint32
+	var played, early int
+	cfg := PlayoutConfig{Config: Config{Frame: 240, Target: 240, WaitStep: 120,
+		Played: func(ts uint32, arrival, at time.Duration) {
+			if played > 0 && ts != lastTS+240 {
+				t.Errorf("played ts %d after %d", ts, lastTS)
+			}
+			if at < arrival {
+				early++
+			}
+			lastTS = ts
+			played++
+		}}, Now: func() time.Duration { return now }}
+	p, err := NewPlayout(cfg, frameDecoder{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	out := make([]float32, 128)
+	sent := 0
+	for tick := range 48000 * 10 / 128 {
+		now = time.Duration(tick) * 128 * time.Second / 48000
+		for ; time.Duration(sent)*5*time.Millisecond+20*time.Millisecond <= now; sent++ {
+			p.Insert(uint16(sent), uint32(sent*240), now, []byte{1})
+		}
+		p.Read(out)
+	}
+	st := p.Stats()
+	if early > 0 {
+		t.Errorf("%d packets played before they arrived", early)
+	}
+	if int64(played)*240 != st.JitterBufferEmittedCount || played < sent-10 {
+		t.Errorf("hook saw %d packets of %d sent, stats %d samples", played, sent, st.JitterBufferEmittedCount)
+	}
+	n := time.Duration(st.JitterBufferEmittedCount)
+	delay, target := st.JitterBufferDelay/n, st.JitterBufferTargetDelay/n
+	t.Logf("mean delay %v, mean target %v, target now %v", delay, target, st.TargetDelay)
+	if delay <= 0 || delay > target {
+		t.Errorf("mean delay %v, want within (0, %v]", delay, target)
+	}
+	if d := target - st.TargetDelay; d < -time.Millisecond || d > time.Millisecond {
+		t.Errorf("mean target %v, want about the steady %v", target, st.TargetDelay)
+	}
+	var bare Stats
+	b := newBuffer(0)
+	b.Insert(1, []byte{1})
+	b.Read(make([]float32, frame))
+	if bare = b.Stats(); bare.JitterBufferEmittedCount != 0 || bare.JitterBufferDelay != 0 {
+		t.Errorf("a bare Buffer counted delays: %+v", bare)
+	}
+}
