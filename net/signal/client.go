@@ -39,6 +39,7 @@ type Conn struct {
 	mu         sync.Mutex
 	inRoom     bool
 	host       bool
+	seat       Seat // valid while inRoom
 	iceServers []ICEServer
 
 	closeOnce sync.Once
@@ -177,6 +178,32 @@ func (c *Conn) Create(ctx context.Context) (Code, error) {
 	return ParseCode(m.Room) // Decode has checked it
 }
 
+// Resume takes back seat, which a socket that dropped held (see Seat),
+// and reports whether the other seat of the room is taken: a host that
+// was away when its guest joined learns of the guest so. An error reply is
+// returned as an *Error: errors.Is(err, ErrRoomNotFound) means the seat is
+// gone (the room expired, or the partner gave it up). Messages of other
+// types that arrive meanwhile are kept for Recv.
+func (c *Conn) Resume(ctx context.Context, seat Seat) (partner bool, err error) {
+	if err := c.Send(ctx, Message{Type: TypeResume, Room: seat.Room.String(), Token: seat.Token}); err != nil {
+		return false, err
+	}
+	m, err := c.await(ctx, TypeResumed)
+	if err != nil {
+		return false, err
+	}
+	c.setICEServers(m.ICEServers)
+	return m.Partner, nil
+}
+
+// Seat returns the seat c holds, to resume it on a new connection if this
+// one drops, and whether c holds one. Safe for concurrent use.
+func (c *Conn) Seat() (Seat, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.seat, c.inRoom
+}
+
 // Join joins the room with code as its guest. An error reply is returned
 // as an *Error: errors.Is(err, ErrRoomNotFound) or ErrRoomFull tell why.
 // Messages of other types that arrive meanwhile are kept for Recv.
@@ -282,11 +309,24 @@ func (c *Conn) recv(ctx context.Context) (Message, error) {
 func (c *Conn) track(m Message) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	seat := func(role Role) {
+		code, _ := ParseCode(m.Room) // Decode has checked it
+		c.seat = Seat{Room: code, Role: role, Token: m.Token}
+	}
 	switch {
 	case m.Type == TypeCreated:
 		c.inRoom, c.host = true, true
+		seat(Host)
 	case m.Type == TypeJoined:
 		c.inRoom, c.host = true, false
+		seat(Guest)
+	case m.Type == TypeResumed:
+		c.inRoom, c.host = true, m.Role == RoleHost
+		if c.host {
+			seat(Host)
+		} else {
+			seat(Guest)
+		}
 	case m.Type == TypePeerLeft && !c.host,
 		m.Type == TypeError && errors.Is(m.Error, ErrRoomExpired):
 		c.inRoom, c.host = false, false

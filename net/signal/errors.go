@@ -44,6 +44,10 @@ var (
 	// ErrAlreadyInRoom: create or join from a socket that is already in a
 	// room; send bye first.
 	ErrAlreadyInRoom = &Error{Code: "already-in-room", Message: "you are already in a room: leave it first"}
+	// ErrPeerAway: the partner's socket dropped and the partner has not
+	// come back yet (it has ServerConfig.ResumeGrace to resume); the
+	// message was not delivered. Try again when the partner is back.
+	ErrPeerAway = &Error{Code: "peer-away", Message: "your partner is reconnecting to the rendezvous server: try again in a moment"}
 	// ErrBadMessage: the message is not valid JSON, has an unknown type or
 	// misses a field its type needs.
 	ErrBadMessage = &Error{Code: "bad-message", Message: "the message is malformed"}

@@ -217,3 +217,20 @@ func readRaw(t *testing.T, ws *websocket.Conn) Message {
 	}
 	return m
 }
+
+// waitFor waits until cond holds, failing t after timeout; what names the
+// event for the failure.
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.NewTimer(timeout)
+	defer deadline.Stop()
+	tick := time.NewTicker(2 * time.Millisecond)
+	defer tick.Stop()
+	for !cond() {
+		select {
+		case <-deadline.C:
+			t.Fatalf("timed out waiting for %s", what)
+		case <-tick.C:
+		}
+	}
+}

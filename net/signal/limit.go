@@ -12,6 +12,12 @@ import (
 // cannot be enumerated (40 bits at ten guesses a minute is two hundred
 // thousand years per address) and a misbehaving client cannot flood the
 // server. Zero fields take the defaults.
+//
+// Limits are kept per server instance, even with a shared Redis store: n
+// instances behind a load balancer let an address try n times as often,
+// which still leaves enumeration hopeless (40 bits at 10n guesses a minute),
+// and keeps a Redis round trip off every attempt and Redis out of the
+// path an attacker can load.
 type Limits struct {
 	// Joins and Creates are the attempts per minute one IP address may
 	// make, after a burst of JoinBurst and CreateBurst.

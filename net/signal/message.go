@@ -29,6 +29,21 @@ const (
 	TypeBye        Type = "bye"         // client → server: I am leaving
 	TypePeerLeft   Type = "peer-left"   // server → remaining participant
 	TypeError      Type = "error"       // server → client, {error}
+	TypeResume     Type = "resume"      // client → server: {room, token}; take my seat back
+	TypeResumed    Type = "resumed"     // server → client: {room, role, partner}
+)
+
+// Roles of a participant, in a resumed message.
+const (
+	RoleHost  = "host"
+	RoleGuest = "guest"
+)
+
+// Bounds of a resume token in a message, in bytes. The server's tokens are
+// 22 characters (128 random bits, unpadded base64url).
+const (
+	minTokenLen = 16
+	maxTokenLen = 64
 )
 
 // Message is one protocol message, one JSON object per WebSocket text
@@ -43,6 +58,14 @@ type Message struct {
 	// ICEServers come with created and joined: the STUN and TURN servers
 	// (with short-lived credentials) the singer's connection may use.
 	ICEServers []ICEServer `json:"iceServers,omitempty"`
+	// Token comes with created and joined, and goes with resume: the
+	// secret that lets a participant whose socket dropped take its seat
+	// back (see the package doc, Resume).
+	Token string `json:"token,omitempty"`
+	// Role and Partner come with resumed: which seat was taken back
+	// (RoleHost or RoleGuest) and whether the other seat is taken.
+	Role    string `json:"role,omitempty"`
+	Partner bool   `json:"partner,omitempty"`
 }
 
 // ICEServer is one STUN or TURN server, as in WebRTC's RTCIceServer.
@@ -122,11 +145,20 @@ func (m *Message) check() *Error {
 			return errorf(ErrBadMessage, "an ICE server has %d URLs; give 1 to %d", len(s.URLs), maxICEServers)
 		}
 	}
+	if len(m.Token) > maxTokenLen {
+		return errorf(ErrBadMessage, "the resume token has %d bytes; at most %d are allowed", len(m.Token), maxTokenLen)
+	}
 	switch m.Type {
 	case TypeCreate, TypePeerJoined, TypeBye, TypePeerLeft:
-	case TypeJoin, TypeCreated, TypeJoined:
+	case TypeJoin, TypeCreated, TypeJoined, TypeResume, TypeResumed:
 		if _, err := ParseCode(m.Room); err != nil {
 			return errorf(ErrBadMessage, "the %s message has no valid room code: %s is not one", m.Type, quote(m.Room))
+		}
+		if m.Type == TypeResume && len(m.Token) < minTokenLen {
+			return errorf(ErrBadMessage, "the resume message has no valid token")
+		}
+		if m.Type == TypeResumed && m.Role != RoleHost && m.Role != RoleGuest {
+			return errorf(ErrBadMessage, "the resumed message has no valid role: %s is not one", quote(m.Role))
 		}
 	case TypeOffer, TypeAnswer:
 		if m.SDP == "" {

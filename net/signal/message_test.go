@@ -38,6 +38,11 @@ func TestDecode(t *testing.T) {
 		{name: "bye", in: `{"v":1,"type":"bye"}`, want: Message{V: 1, Type: TypeBye}},
 		{name: "peer-left", in: `{"v":1,"type":"peer-left"}`, want: Message{V: 1, Type: TypePeerLeft}},
 		{name: "error", in: `{"v":1,"type":"error","error":{"code":"room-full","message":"full"}}`, want: Message{V: 1, Type: TypeError, Error: &Error{Code: "room-full", Message: "full"}}},
+		{name: "resume", in: `{"v":1,"type":"resume","room":"K7QM-3XRT","token":"abcdefghijklmnopqrstuv"}`, want: Message{V: 1, Type: TypeResume, Room: "K7QM-3XRT", Token: "abcdefghijklmnopqrstuv"}},
+		{name: "resumed", in: `{"v":1,"type":"resumed","room":"K7QM-3XRT","role":"host","partner":true}`, want: Message{V: 1, Type: TypeResumed, Room: "K7QM-3XRT", Role: RoleHost, Partner: true}},
+		{name: "resume without token", in: `{"v":1,"type":"resume","room":"K7QM-3XRT"}`, wantErr: ErrBadMessage, errText: "no valid token"},
+		{name: "resume with long token", in: `{"v":1,"type":"resume","room":"K7QM-3XRT","token":"` + strings.Repeat("a", 65) + `"}`, wantErr: ErrBadMessage, errText: "at most 64"},
+		{name: "resumed without role", in: `{"v":1,"type":"resumed","room":"K7QM-3XRT"}`, wantErr: ErrBadMessage, errText: "no valid role"},
 		{name: "unknown fields", in: `{"v":1,"type":"create","future":[1,2]}`, want: Message{V: 1, Type: TypeCreate}},
 
 		{name: "wrong version", in: `{"v":2,"type":"create"}`, wantErr: ErrVersion, errText: "version 2 and this side version 1"},
@@ -137,6 +142,9 @@ func FuzzDecode(f *testing.F) {
 		`{"v":2,"type":"create"}`,
 		`{"v":1,"type":"offer","sdp":"\u003c\ud800"}`,
 		`[]`,
+		`{"v":1,"type":"resume","room":"K7QM-3XRT","token":"AAAAAAAAAAAAAAAAAAAAAA"}`,
+		`{"v":1,"type":"resumed","room":"K7QM-3XRT","role":"guest","partner":true}`,
+		`{"v":1,"type":"created","room":"K7QM-3XRT","token":"AAAAAAAAAAAAAAAAAAAAAA"}`,
 	} {
 		f.Add([]byte(s))
 	}

@@ -3,33 +3,11 @@ package signal
 import (
 	"context"
 	"sync"
-	"time"
+	"sync/atomic"
 
 	"github.com/coder/websocket"
 	"golang.org/x/time/rate"
 )
-
-// room is a rendezvous of a host and at most one guest. Its fields are
-// guarded by Server.mu.
-type room struct {
-	code  Code
-	host  *peer
-	guest *peer     // nil while the host waits
-	since time.Time // when the host began waiting for a guest
-}
-
-// other returns the participant that is not p, or nil.
-func (r *room) other(p *peer) *peer {
-	if p == r.host {
-		return r.guest
-	}
-	return r.host
-}
-
-// expired reports whether the host has waited ttl or longer without a guest.
-func (r *room) expired(now time.Time, ttl time.Duration) bool {
-	return r.guest == nil && now.Sub(r.since) >= ttl
-}
 
 // peer is one client socket on the server. Its handler goroutine reads
 // (Server.readLoop) and its writer goroutine writes (Server.writeLoop);
@@ -55,7 +33,17 @@ type peer struct {
 
 	writerDone chan struct{} // closed when the writer has returned
 
-	room *room // guarded by Server.mu
+	// seat is the seat p holds, nil when in no room; partner is whether
+	// the other seat is taken, as far as p has been told. Guarded by
+	// Server.mu.
+	seat    *Seat
+	partner bool
+
+	// id tells this socket from another that resumes its seat.
+	id string
+	// dropped is set when the server drops p for not reading: its seat
+	// is given up, not kept for a resume.
+	dropped atomic.Bool
 
 	messages *rate.Limiter // messages per second; read loop only
 }
@@ -72,6 +60,7 @@ func newPeer(conn *websocket.Conn, remote string) (*peer, context.Context) {
 		dead:       ctx.Done(),
 		stop:       make(chan struct{}),
 		writerDone: make(chan struct{}),
+		id:         newToken(),
 	}, ctx
 }
 

@@ -28,6 +28,12 @@ const (
 	writeTimeout = 10 * time.Second
 
 	reasonShutdown = "the rendezvous server is shutting down"
+
+	// StatusReplaced closes a socket whose seat another socket resumed.
+	StatusReplaced websocket.StatusCode = 4001
+
+	// storeTimeout bounds one operation of the Store.
+	storeTimeout = 5 * time.Second
 )
 
 // ServerConfig configures a Server. The zero value is ready to use.
@@ -45,6 +51,15 @@ type ServerConfig struct {
 	Rand io.Reader
 	// Limits bound attempts per address and messages per socket.
 	Limits Limits
+	// ResumeGrace is how long the seat of a participant whose socket
+	// dropped (without bye or a close handshake) is kept for it to resume
+	// while its partner is there; after that the partner is told
+	// peer-left. Zero or less means one minute.
+	ResumeGrace time.Duration
+	// Store keeps the rooms; nil means one in memory (NewMemoryStore).
+	// With a Redis store (NewRedisStore) several servers share rooms. The
+	// server closes it.
+	Store Store
 	// ICEServers, if set, gives the STUN and TURN servers (with fresh
 	// credentials) to hand a client, named by its remote address, with
 	// created and joined.
@@ -69,10 +84,12 @@ type ServerConfig struct {
 // participant who leaves. Single messages are never discarded, since a lost
 // offer or candidate would leave a call half set up with no one knowing.
 type Server struct {
-	log  *slog.Logger
-	ttl  time.Duration
-	now  func() time.Time
-	rand io.Reader
+	log   *slog.Logger
+	ttl   time.Duration
+	now   func() time.Time
+	rand  io.Reader
+	grace time.Duration
+	store Store
 
 	done chan struct{}  // closed by Close; stops expireLoop
 	wg   sync.WaitGroup // every goroutine the server runs or waits for
@@ -81,9 +98,12 @@ type Server struct {
 	iceServers func(remote string) []ICEServer
 	metrics    *metrics
 
+	closed2  chan struct{} // closed when Close is done
+	closeErr error         // of the store; read after closed2
+
 	mu        sync.Mutex
 	closed    bool
-	rooms     map[Code]*room
+	seats     map[seatKey]*peer // the seats whose sockets this server holds
 	peers     map[*peer]struct{}
 	addresses map[string]*addressLimits // by IP
 }
@@ -97,7 +117,10 @@ func NewServer(cfg ServerConfig) *Server {
 		now:        cfg.Now,
 		rand:       cfg.Rand,
 		done:       make(chan struct{}),
-		rooms:      make(map[Code]*room),
+		closed2:    make(chan struct{}),
+		grace:      cfg.ResumeGrace,
+		store:      cfg.Store,
+		seats:      make(map[seatKey]*peer),
 		peers:      make(map[*peer]struct{}),
 		addresses:  make(map[string]*addressLimits),
 		limits:     cfg.Limits.withDefaults(),
@@ -115,25 +138,52 @@ func NewServer(cfg ServerConfig) *Server {
 	if s.rand == nil {
 		s.rand = rand.Reader
 	}
+	if s.grace <= 0 {
+		s.grace = time.Minute
+	}
+	if s.store == nil {
+		s.store = NewMemoryStore(StoreConfig{TTL: s.ttl, Grace: s.grace})
+	}
+	s.store.Bind(s.deliver)
 	s.metrics = newMetrics(s)
-	// Expire rooms within a tenth of the TTL, checking at most once a second.
-	interval := min(max(s.ttl/10, time.Second), time.Minute)
+	// Expire rooms within a tenth of the TTL and mark seats seen four
+	// times per grace, checking at most once a second.
+	interval := min(max(min(s.ttl/10, s.grace/4), time.Second), time.Minute)
 	s.wg.Go(func() { s.expireLoop(interval) })
 	return s
 }
 
-// Rooms returns the number of open rooms.
-func (s *Server) Rooms() int {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return len(s.rooms)
+// seatKey names a seat in Server.seats.
+type seatKey struct {
+	role Role
+	room Code
 }
 
-// Close closes every socket with status 1001 (going away), deletes every
-// room and waits for the server's goroutines to stop: at once for clients
-// that answer the close handshake, within some 20 seconds for clients that
-// have stopped reading. Later connections get 503. Close is idempotent and
-// always returns nil.
+// Rooms returns the number of open rooms (of every server sharing the
+// store), or -1 if the store fails.
+func (s *Server) Rooms() int {
+	ctx, cancel := context.WithTimeout(context.Background(), storeTimeout)
+	defer cancel()
+	n, err := s.store.Rooms(ctx)
+	if err != nil {
+		s.log.Error("signal: cannot count rooms", "err", err)
+		return -1
+	}
+	return n
+}
+
+// storeCtx returns the context of one store operation.
+func storeCtx() (context.Context, context.CancelFunc) {
+	return context.WithTimeout(context.Background(), storeTimeout)
+}
+
+// Close closes every socket with status 1001 (going away), waits for the
+// server's goroutines to stop (at once for clients that answer the close
+// handshake, within some 20 seconds for clients that have stopped reading)
+// and closes the store. Seats are kept, not given up: in a Redis store the
+// rooms live on for their participants to resume on another instance, or
+// on this one restarted; the memory store forgets them. Later connections
+// get 503. Close is idempotent and returns the store's error.
 //
 // http.Server.Shutdown does not track WebSockets: call Close as well.
 func (s *Server) Close() error {
@@ -144,11 +194,15 @@ func (s *Server) Close() error {
 		for p := range s.peers {
 			p.closeWith(websocket.StatusGoingAway, reasonShutdown)
 		}
-		clear(s.rooms)
+		s.mu.Unlock()
+		s.wg.Wait()
+		s.closeErr = s.store.Close()
+		close(s.closed2)
+		return s.closeErr
 	}
 	s.mu.Unlock()
-	s.wg.Wait()
-	return nil
+	<-s.closed2
+	return s.closeErr
 }
 
 // ServeHTTP serves /ws, /healthz and 404.
@@ -170,6 +224,14 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
+		defer cancel()
+		if err := s.store.Health(ctx); err != nil {
+			s.log.Warn("signal: store unhealthy", "err", err)
+			w.WriteHeader(http.StatusServiceUnavailable)
+			io.WriteString(w, "store unavailable")
+			return
+		}
 		io.WriteString(w, "ok")
 	default:
 		http.NotFound(w, r)
@@ -215,41 +277,52 @@ func (s *Server) serveWS(w http.ResponseWriter, r *http.Request) {
 	s.log.Debug("signal: socket opened", "remote", p.remote)
 
 	s.wg.Go(func() { s.writeLoop(ctx, p) })
-	code, reason := s.readLoop(ctx, p)
+	code, reason, leave := s.readLoop(ctx, p)
 
 	s.mu.Lock()
-	s.leaveLocked(p)
+	// A socket that drops keeps its seat for a resume; one that the
+	// client closed, or the server hung up on or dropped, gives it up.
+	// Shutting down keeps every seat.
+	leave = (leave || p.dropped.Load()) && !s.closed
 	delete(s.peers, p)
 	s.mu.Unlock()
+	if leave {
+		s.leave(p)
+	} else {
+		s.release(p, nil)
+	}
 	p.closeWith(code, reason)
 	<-p.writerDone
 	s.log.Debug("signal: socket closed", "remote", p.remote)
 }
 
 // readLoop reads and handles p's messages until the socket ends or must be
-// closed, and returns the status to close it with.
-func (s *Server) readLoop(ctx context.Context, p *peer) (websocket.StatusCode, string) {
+// closed, and returns the status to close it with and whether p gives up
+// its seat: when the client closed the socket with a handshake (1000 or
+// 1001) or the server hangs up on it, not when the socket just drops.
+func (s *Server) readLoop(ctx context.Context, p *peer) (websocket.StatusCode, string, bool) {
 	for {
 		typ, r, err := p.conn.Reader(ctx)
 		if err != nil {
 			s.log.Debug("signal: socket ended", "remote", p.remote, "err", err)
-			return websocket.StatusNormalClosure, ""
+			st := websocket.CloseStatus(err)
+			return websocket.StatusNormalClosure, "", st == websocket.StatusNormalClosure || st == websocket.StatusGoingAway
 		}
 		data, err := io.ReadAll(io.LimitReader(r, MaxMessageSize+1))
 		if err != nil {
 			s.log.Debug("signal: socket ended", "remote", p.remote, "err", err)
-			return websocket.StatusNormalClosure, ""
+			return websocket.StatusNormalClosure, "", false
 		}
 		if len(data) > MaxMessageSize {
 			s.log.Info("signal: message too large", "remote", p.remote)
 			s.sendError(p, errorf(ErrTooLarge,
 				"the message is larger than the limit of %d bytes, so the rendezvous server hung up", MaxMessageSize))
-			return websocket.StatusMessageTooBig, "message too big"
+			return websocket.StatusMessageTooBig, "message too big", true
 		}
 		if !p.messages.AllowN(s.now(), 1) {
 			s.log.Warn("signal: socket sends too fast; hanging up", "remote", p.remote)
 			s.sendError(p, errorf(ErrRateLimited, "you sent more than %v messages a second, so the rendezvous server hung up", s.limits.Messages))
-			return websocket.StatusPolicyViolation, "too many messages"
+			return websocket.StatusPolicyViolation, "too many messages", true
 		}
 		if typ != websocket.MessageText {
 			s.sendError(p, errorf(ErrBadMessage, "messages must be JSON text, not binary"))
@@ -334,46 +407,185 @@ func (s *Server) sendRaw(p *peer, b []byte) {
 	default:
 		s.log.Warn("signal: dropping a client that does not read its messages",
 			"remote", p.remote, "queued", len(p.out))
+		p.dropped.Store(true)
 		p.kill()
 	}
 }
 
-// handle acts on a valid message m from p; raw is m as received.
+// handle acts on a valid message m from p; raw is m as received. Store
+// operations run without Server.mu held: they may cross the network.
 func (s *Server) handle(p *peer, m Message, raw []byte) {
 	s.metrics.messages.WithLabelValues(string(m.Type)).Inc() // Decode admits known types only
-	s.mu.Lock()
-	defer s.mu.Unlock()
 	switch m.Type {
-	case TypeCreate, TypeJoin:
-		if !s.allowLocked(ipOf(p.remote), m.Type == TypeJoin) {
+	case TypeCreate, TypeJoin, TypeResume:
+		// A resume is a guess at a token as a join is at a code.
+		s.mu.Lock()
+		ok := s.allowLocked(ipOf(p.remote), m.Type != TypeCreate)
+		s.mu.Unlock()
+		if !ok {
 			s.log.Warn("signal: too many attempts", "type", m.Type, "remote", p.remote)
 			s.sendError(p, errorf(ErrRateLimited, "too many %s attempts from your address: wait a minute and try again", m.Type))
 			return
 		}
-		if m.Type == TypeCreate {
-			s.createLocked(p)
-		} else {
-			s.joinLocked(p, m.Room)
-		}
-	case TypeOffer, TypeAnswer, TypeCandidate:
-		s.relayLocked(p, m.Type, raw)
-	case TypeBye:
-		if p.room == nil {
-			s.sendError(p, errorf(ErrNotInRoom, "you are not in a room, so there is none to leave"))
+		if seat := s.seatOf(p); seat != nil {
+			s.sendError(p, errorf(ErrAlreadyInRoom,
+				"you are already in room %s: leave it before you %s another", seat.Room, m.Type))
 			return
 		}
-		s.leaveLocked(p)
+		switch m.Type {
+		case TypeCreate:
+			s.create(p)
+		case TypeJoin:
+			s.join(p, m.Room)
+		default:
+			s.resume(p, m.Room, m.Token)
+		}
+	case TypeOffer, TypeAnswer, TypeCandidate:
+		s.relay(p, m.Type, raw)
+	case TypeBye:
+		if !s.leave(p) {
+			s.sendError(p, errorf(ErrNotInRoom, "you are not in a room, so there is none to leave"))
+		}
 	default:
 		s.sendError(p, errorf(ErrBadMessage, "%s messages come from the rendezvous server, not from apps", m.Type))
 	}
 }
 
-func (s *Server) createLocked(p *peer) {
-	if p.room != nil {
-		s.sendError(p, errorf(ErrAlreadyInRoom,
-			"you are already in room %s: leave it before creating another", p.room.code))
-		return
+// Envelopes of what servers publish to a seat through the Store: one byte
+// of kind, then an encoded message (or, for kick, the new socket's id).
+const (
+	envRelay   = 'm' // an offer, answer or candidate: send as is
+	envJoined  = 'j' // peer-joined, to the host
+	envLeft    = 'l' // peer-left: to a host its guest left, to a guest its room is gone
+	envExpired = 'x' // to a host: its room expired; the socket is closed
+	envKick    = 'k' // another socket resumed this seat: close the old one
+)
+
+func envelope(kind byte, b []byte) []byte {
+	return append([]byte{kind}, b...)
+}
+
+// publish hands m to room's seat wherever its socket is, and reports
+// whether it arrived.
+func (s *Server) publish(kind byte, to Role, room Code, m Message) bool {
+	b, err := Encode(m)
+	if err != nil {
+		s.log.Error("signal: cannot encode a message", "type", m.Type, "err", err)
+		return false
 	}
+	ctx, cancel := storeCtx()
+	defer cancel()
+	ok, err := s.store.Publish(ctx, to, room, envelope(kind, b))
+	if err != nil {
+		s.log.Error("signal: cannot publish", "type", m.Type, "err", err)
+	}
+	return ok
+}
+
+// deliver hands what was published to a seat to this server's socket
+// holding it, if any. The Store calls it.
+func (s *Server) deliver(role Role, room Code, msg []byte) bool {
+	if len(msg) == 0 {
+		return false
+	}
+	s.mu.Lock()
+	p := s.seats[seatKey{role, room}]
+	if p == nil {
+		s.mu.Unlock()
+		return false
+	}
+	body := msg[1:]
+	switch msg[0] {
+	case envJoined:
+		p.partner = true
+	case envLeft:
+		p.partner = false
+	case envKick:
+		if p.id == string(body) {
+			s.mu.Unlock()
+			return true // the socket that resumed
+		}
+	}
+	s.mu.Unlock()
+
+	switch msg[0] {
+	case envRelay, envJoined:
+		s.sendRaw(p, body)
+	case envLeft:
+		if role == Guest { // the host left: the room is gone
+			s.release(p, nil)
+		}
+		s.sendRaw(p, body)
+	case envExpired:
+		s.release(p, nil)
+		s.sendRaw(p, body)
+		p.closeWith(websocket.StatusNormalClosure, "room expired")
+	case envKick:
+		s.release(p, nil)
+		p.closeWith(StatusReplaced, "the seat was resumed on another connection")
+	default:
+		return false
+	}
+	return true
+}
+
+// seatOf returns a copy of p's seat, or nil.
+func (s *Server) seatOf(p *peer) *Seat {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if p.seat == nil {
+		return nil
+	}
+	seat := *p.seat
+	return &seat
+}
+
+// take gives p the seat and starts delivering its messages here. A socket
+// of this server that held the seat before is closed.
+func (s *Server) take(p *peer, seat Seat, partner bool) error {
+	s.mu.Lock()
+	key := seatKey{seat.Role, seat.Room}
+	old := s.seats[key]
+	if old != nil && old != p {
+		old.seat = nil
+	}
+	s.seats[key] = p
+	p.seat, p.partner = &seat, partner
+	s.mu.Unlock()
+	if old != nil && old != p {
+		old.closeWith(StatusReplaced, "the seat was resumed on another connection")
+		return nil // still attached
+	}
+	ctx, cancel := storeCtx()
+	defer cancel()
+	return s.store.Attach(ctx, seat.Role, seat.Room)
+}
+
+// release takes p out of its seat here, if it still holds want (nil: any),
+// without giving the seat up in the store, and returns the seat.
+func (s *Server) release(p *peer, want *Seat) *Seat {
+	s.mu.Lock()
+	seat := p.seat
+	if seat == nil || (want != nil && *seat != *want) {
+		s.mu.Unlock()
+		return nil
+	}
+	p.seat, p.partner = nil, false
+	key := seatKey{seat.Role, seat.Room}
+	if s.seats[key] == p {
+		delete(s.seats, key)
+	}
+	s.mu.Unlock()
+	ctx, cancel := storeCtx()
+	defer cancel()
+	if err := s.store.Detach(ctx, seat.Role, seat.Room); err != nil {
+		s.log.Error("signal: cannot detach a seat", "err", err)
+	}
+	return seat
+}
+
+func (s *Server) create(p *peer) {
+	token := newToken()
 	var code Code
 	for range 8 { // with 40 random bits, a second try is already rare
 		c, err := NewCode(s.rand)
@@ -382,7 +594,15 @@ func (s *Server) createLocked(p *peer) {
 			s.sendError(p, ErrInternal)
 			return
 		}
-		if s.rooms[c] == nil {
+		ctx, cancel := storeCtx()
+		ok, err := s.store.Create(ctx, c, token, s.now())
+		cancel()
+		if err != nil {
+			s.log.Error("signal: cannot create a room", "err", err)
+			s.sendError(p, ErrInternal)
+			return
+		}
+		if ok {
 			code = c
 			break
 		}
@@ -392,40 +612,76 @@ func (s *Server) createLocked(p *peer) {
 		s.sendError(p, ErrInternal)
 		return
 	}
-	r := &room{code: code, host: p, since: s.now()}
-	s.rooms[code] = r
-	p.room = r
+	if err := s.take(p, Seat{Room: code, Role: Host, Token: token}, false); err != nil {
+		s.log.Error("signal: cannot attach a seat", "err", err)
+	}
 	s.log.Info("signal: room created", "room", code, "remote", p.remote)
-	s.send(p, Message{Type: TypeCreated, Room: code.String(), ICEServers: s.iceServersFor(p)})
+	s.send(p, Message{Type: TypeCreated, Room: code.String(), Token: token, ICEServers: s.iceServersFor(p)})
 }
 
-func (s *Server) joinLocked(p *peer, room string) {
-	if p.room != nil {
-		s.sendError(p, errorf(ErrAlreadyInRoom,
-			"you are already in room %s: leave it before joining another", p.room.code))
-		return
-	}
+func (s *Server) join(p *peer, room string) {
 	code, err := ParseCode(room)
 	if err != nil { // Decode has checked it
 		s.sendError(p, errorf(ErrBadMessage, "%s is not a room code", quote(room)))
 		return
 	}
-	r := s.rooms[code]
+	token := newToken()
+	ctx, cancel := storeCtx()
+	err = s.store.Join(ctx, code, token, s.now())
+	cancel()
 	switch {
-	case r == nil:
+	case errors.Is(err, ErrRoomNotFound):
 		s.sendError(p, errorf(ErrRoomNotFound, "room %s not found: check the code with the host", code))
-	case r.expired(s.now(), s.ttl):
-		s.expireLocked(r)
+	case errors.Is(err, ErrRoomExpired):
+		s.log.Info("signal: room expired", "room", code)
+		s.publish(envExpired, Host, code, Message{Type: TypeError, Error: errorf(ErrRoomExpired,
+			"room %s has expired because no one joined it: create a new room", code)})
 		s.sendError(p, errorf(ErrRoomExpired, "room %s has expired: ask the host for a new code", code))
-	case r.guest != nil:
+	case errors.Is(err, ErrRoomFull):
 		s.sendError(p, errorf(ErrRoomFull, "room %s is full: a duet has two singers", code))
+	case err != nil:
+		s.log.Error("signal: cannot join a room", "err", err)
+		s.sendError(p, ErrInternal)
 	default:
-		r.guest = p
-		p.room = r
+		if err := s.take(p, Seat{Room: code, Role: Guest, Token: token}, true); err != nil {
+			s.log.Error("signal: cannot attach a seat", "err", err)
+		}
 		s.log.Info("signal: guest joined", "room", code, "remote", p.remote)
-		s.send(p, Message{Type: TypeJoined, Room: code.String(), ICEServers: s.iceServersFor(p)})
-		s.send(r.host, Message{Type: TypePeerJoined, Room: code.String()})
+		s.send(p, Message{Type: TypeJoined, Room: code.String(), Token: token, ICEServers: s.iceServersFor(p)})
+		s.publish(envJoined, Host, code, Message{Type: TypePeerJoined, Room: code.String()})
 	}
+}
+
+// resume gives p back the seat that token holds in room.
+func (s *Server) resume(p *peer, room, token string) {
+	code, err := ParseCode(room)
+	if err != nil { // Decode has checked it
+		s.sendError(p, errorf(ErrBadMessage, "%s is not a room code", quote(room)))
+		return
+	}
+	ctx, cancel := storeCtx()
+	role, partner, err := s.store.Resume(ctx, code, token, s.now())
+	cancel()
+	switch {
+	case errors.Is(err, ErrRoomNotFound):
+		s.sendError(p, errorf(ErrRoomNotFound,
+			"room %s has no seat for you any more: it expired or your seat was given up", code))
+		return
+	case err != nil:
+		s.log.Error("signal: cannot resume a seat", "err", err)
+		s.sendError(p, ErrInternal)
+		return
+	}
+	if err := s.take(p, Seat{Room: code, Role: role, Token: token}, partner); err != nil {
+		s.log.Error("signal: cannot attach a seat", "err", err)
+	}
+	// A socket of another server that still holds the seat lets go.
+	ctx, cancel = storeCtx()
+	s.store.Publish(ctx, role, code, envelope(envKick, []byte(p.id)))
+	cancel()
+	s.log.Info("signal: seat resumed", "room", code, "role", role, "remote", p.remote)
+	s.send(p, Message{Type: TypeResumed, Room: code.String(), Token: token, Role: role.String(), Partner: partner,
+		ICEServers: s.iceServersFor(p)})
 }
 
 // iceServersFor returns the ICE servers to hand p, if the server has any.
@@ -436,19 +692,36 @@ func (s *Server) iceServersFor(p *peer) []ICEServer {
 	return s.iceServers(p.remote)
 }
 
-func (s *Server) relayLocked(p *peer, t Type, raw []byte) {
-	if p.room == nil {
+func (s *Server) relay(p *peer, t Type, raw []byte) {
+	s.mu.Lock()
+	var seat Seat
+	in, partner := p.seat != nil, p.partner
+	if in {
+		seat = *p.seat
+	}
+	s.mu.Unlock()
+	switch {
+	case !in:
 		s.sendError(p, errorf(ErrNotInRoom, "you are not in a room yet: create or join one before sending %s", t))
 		return
-	}
-	to := p.room.other(p)
-	if to == nil {
+	case !partner:
 		s.sendError(p, errorf(ErrNotInRoom,
-			"there is no partner in room %s yet: wait for the other singer to join", p.room.code))
+			"there is no partner in room %s yet: wait for the other singer to join", seat.Room))
 		return
 	}
-	s.metrics.relayed.Add(float64(len(raw)))
-	s.sendRaw(to, raw)
+	ctx, cancel := storeCtx()
+	ok, err := s.store.Publish(ctx, seat.Role.other(), seat.Room, envelope(envRelay, raw))
+	cancel()
+	switch {
+	case err != nil:
+		s.log.Error("signal: cannot relay", "err", err)
+		s.sendError(p, ErrInternal)
+	case !ok:
+		s.sendError(p, errorf(ErrPeerAway,
+			"your partner in room %s is reconnecting to the rendezvous server: the %s was not delivered", seat.Room, t))
+	default:
+		s.metrics.relayed.Add(float64(len(raw)))
+	}
 }
 
 // sockets returns the number of open sockets.
@@ -458,43 +731,30 @@ func (s *Server) sockets() int {
 	return len(s.peers)
 }
 
-// leaveLocked takes p out of its room, if any, and tells the other
-// participant. A leaving host deletes the room; a leaving guest opens it
-// for a new guest.
-func (s *Server) leaveLocked(p *peer) {
-	r := p.room
-	if r == nil {
-		return
+// leave gives up p's seat, if it has one, and tells the partner: a leaving
+// host deletes the room, a leaving guest opens it for a new guest. It
+// reports whether p had a seat.
+func (s *Server) leave(p *peer) bool {
+	seat := s.release(p, nil)
+	if seat == nil {
+		return false
 	}
-	p.room = nil
-	left := Message{Type: TypePeerLeft, Room: r.code.String()}
-	if p == r.host {
-		delete(s.rooms, r.code)
-		if g := r.guest; g != nil {
-			g.room = nil
-			s.send(g, left)
-		}
-		s.log.Info("signal: host left, room deleted", "room", r.code, "remote", p.remote)
-		return
+	ctx, cancel := storeCtx()
+	err := s.store.Leave(ctx, *seat, s.now())
+	cancel()
+	if err != nil {
+		s.log.Error("signal: cannot leave a room", "err", err)
 	}
-	r.guest = nil
-	r.since = s.now()
-	s.send(r.host, left)
-	s.log.Info("signal: guest left", "room", r.code, "remote", p.remote)
+	s.publish(envLeft, seat.Role.other(), seat.Room, Message{Type: TypePeerLeft, Room: seat.Room.String()})
+	if seat.Role == Host {
+		s.log.Info("signal: host left, room deleted", "room", seat.Room, "remote", p.remote)
+	} else {
+		s.log.Info("signal: guest left", "room", seat.Room, "remote", p.remote)
+	}
+	return true
 }
 
-// expireLocked deletes r, whose host has waited too long, and disconnects
-// the host.
-func (s *Server) expireLocked(r *room) {
-	delete(s.rooms, r.code)
-	r.host.room = nil
-	s.log.Info("signal: room expired", "room", r.code, "remote", r.host.remote)
-	s.sendError(r.host, errorf(ErrRoomExpired,
-		"room %s has expired because no one joined it: create a new room", r.code))
-	r.host.closeWith(websocket.StatusNormalClosure, "room expired")
-}
-
-// expireLoop expires idle rooms every interval until Close.
+// expireLoop runs expireIdle every interval until Close.
 func (s *Server) expireLoop(interval time.Duration) {
 	t := time.NewTicker(interval)
 	defer t.Stop()
@@ -508,15 +768,55 @@ func (s *Server) expireLoop(interval time.Duration) {
 	}
 }
 
-// expireIdle expires every room whose host has waited RoomTTL.
+// expireIdle marks the seats of this server's sockets seen, and acts on
+// what the store found: rooms whose host waited RoomTTL expire, partners
+// away longer than ResumeGrace have left.
 func (s *Server) expireIdle() {
 	s.mu.Lock()
-	defer s.mu.Unlock()
-	now := s.now()
-	for _, r := range s.rooms {
-		if r.expired(now, s.ttl) {
-			s.expireLocked(r)
-		}
+	var peers []*peer
+	var seats []Seat
+	for _, p := range s.seats {
+		peers = append(peers, p)
+		seats = append(seats, *p.seat)
 	}
 	s.forgetIdleLocked()
+	s.mu.Unlock()
+
+	ctx, cancel := storeCtx()
+	st, err := s.store.Tick(ctx, seats, s.now())
+	cancel()
+	if err != nil {
+		s.log.Error("signal: cannot mark seats seen", "err", err)
+		return
+	}
+	for i, p := range peers {
+		seat := &seats[i]
+		left := Message{Type: TypePeerLeft, Room: seat.Room.String()}
+		switch st[i] {
+		case StatusExpired:
+			if s.release(p, seat) == nil {
+				continue
+			}
+			s.log.Info("signal: room expired", "room", seat.Room, "remote", p.remote)
+			s.sendError(p, errorf(ErrRoomExpired,
+				"room %s has expired because no one joined it: create a new room", seat.Room))
+			p.closeWith(websocket.StatusNormalClosure, "room expired")
+		case StatusPartnerLeft:
+			s.log.Info("signal: partner did not come back", "room", seat.Room, "remote", p.remote)
+			if seat.Role == Guest {
+				if s.release(p, seat) == nil {
+					continue
+				}
+			} else {
+				s.mu.Lock()
+				p.partner = false
+				s.mu.Unlock()
+			}
+			s.send(p, left)
+		case StatusGone:
+			if s.release(p, seat) != nil {
+				s.send(p, left)
+			}
+		}
+	}
 }

@@ -198,7 +198,8 @@ func TestTooLarge(t *testing.T) {
 func TestGuestLeaves(t *testing.T) {
 	for _, how := range []string{"bye", "close", "drop"} {
 		t.Run(how, func(t *testing.T) {
-			s, url := newTestServer(t, ServerConfig{})
+			clock := newFakeClock()
+			s, url := newTestServer(t, ServerConfig{Now: clock.Now, ResumeGrace: time.Minute})
 			host, guest, code := pair(t, url)
 			switch how {
 			case "bye": // stays connected
@@ -211,6 +212,16 @@ func TestGuestLeaves(t *testing.T) {
 				}
 			case "drop": // the socket just ends, without bye or close handshake
 				guest.ws.CloseNow()
+				// The seat is kept for a resume until the grace is over.
+				waitFor(t, "the server to see the drop", func() bool { return s.sockets() == 1 })
+				clock.Advance(30 * time.Second)
+				s.expireIdle()
+				if err := host.Send(testCtx(t), Message{Type: TypeOffer, SDP: "v=0"}); err != nil {
+					t.Fatal(err)
+				}
+				recvError(t, host, ErrPeerAway)
+				clock.Advance(31 * time.Second)
+				s.expireIdle()
 			}
 			if m := recv(t, host, TypePeerLeft); m.Room != code.String() {
 				t.Errorf("peer-left room = %q, want %q", m.Room, code)

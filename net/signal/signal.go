@@ -10,14 +10,16 @@
 // each carrying the protocol [Version] in its "v" field:
 //
 //	host → server   {"v":1,"type":"create"}
-//	server → host   {"v":1,"type":"created","room":"K7QM-3XRT"}
+//	server → host   {"v":1,"type":"created","room":"K7QM-3XRT","token":"…"}
 //	guest → server  {"v":1,"type":"join","room":"k7qm 3xrt"}
-//	server → guest  {"v":1,"type":"joined","room":"K7QM-3XRT"}
+//	server → guest  {"v":1,"type":"joined","room":"K7QM-3XRT","token":"…"}
 //	server → host   {"v":1,"type":"peer-joined","room":"K7QM-3XRT"}
 //	host ⇄ guest    offer {sdp}, answer {sdp}, candidate {candidate} (trickle ICE)
 //	either → server {"v":1,"type":"bye"}
 //	server → other  {"v":1,"type":"peer-left","room":"K7QM-3XRT"}
 //	server → either {"v":1,"type":"error","error":{"code":"room-full","message":"…"}}
+//	either → server {"v":1,"type":"resume","room":"K7QM-3XRT","token":"…"}
+//	server → either {"v":1,"type":"resumed","room":"K7QM-3XRT","token":"…","role":"host","partner":true}
 //
 // The host creates a room and reads its [Code] to the guest (over the phone,
 // say), who joins it. A room holds two participants: a host and a guest.
@@ -25,8 +27,32 @@
 // participant to the other byte for byte. When the guest leaves (bye or a
 // closed socket) the host is told peer-left and the room waits for a new
 // guest; when the host leaves the room is deleted and the guest is told
-// peer-left. A room whose host has waited [ServerConfig.RoomTTL] without a
+// peer-left. (A socket that drops without bye keeps its seat for a while:
+// see Resume below.) A room whose host has waited [ServerConfig.RoomTTL] without a
 // guest expires: the host gets [ErrRoomExpired] and is disconnected.
+//
+// # Resume
+//
+// Media goes peer to peer, so a duet outlives its signaling socket. The
+// token that comes with created and joined (128 bits from crypto/rand) lets
+// a participant whose socket dropped take its seat back with resume on a
+// new socket ([Reconnect] does it with backoff). A socket that drops
+// without bye and without a close handshake keeps its seat: while the
+// partner is there, for [ServerConfig.ResumeGrace], after which the
+// partner is told peer-left; while no one is there, as long as the room
+// lives ([ServerConfig.RoomTTL] since anyone was last seen). Messages to a
+// partner who is away are not queued: the sender gets [ErrPeerAway]. When
+// a seat is resumed while its old socket is still open, the old one is
+// closed with [StatusReplaced]. On server shutdown, sockets are closed with
+// 1001 (going away) and seats are kept: with a Redis store the rooms
+// survive a restart (or move to another instance), in memory they do not.
+//
+// # Scale-out
+//
+// A [Store] keeps the rooms: in memory by default, in Redis
+// ([NewRedisStore]) for several instances behind a load balancer, so a host
+// and a guest on different instances still meet; messages then travel
+// through Redis pub/sub. Rate limits stay per instance (see [Limits]).
 //
 // Errors travel as messages of type error whose [Error] has a stable code
 // (see the Err* values) and a message meant to be shown to a singer.

@@ -1,0 +1,111 @@
+package signal
+
+import (
+	"context"
+	"crypto/rand"
+	"time"
+)
+
+// Role is a seat in a room: the host's or the guest's.
+type Role uint8
+
+const (
+	Host Role = iota
+	Guest
+)
+
+// String returns RoleHost or RoleGuest.
+func (r Role) String() string {
+	if r == Host {
+		return RoleHost
+	}
+	return RoleGuest
+}
+
+// other returns the other seat.
+func (r Role) other() Role { return 1 - r }
+
+// Seat names one seat of one room, as held by one participant.
+type Seat struct {
+	Room  Code
+	Role  Role
+	Token string // the holder's resume token
+}
+
+// Status is what a Store's Tick found for one seat.
+type Status uint8
+
+const (
+	// StatusOK: the seat is held and its room goes on.
+	StatusOK Status = iota
+	// StatusExpired: the host waited RoomTTL without a guest; the room is
+	// deleted.
+	StatusExpired
+	// StatusPartnerLeft: the partner's socket dropped more than
+	// ResumeGrace ago and it did not resume. A host's room is open for a
+	// new guest; a guest's room is deleted.
+	StatusPartnerLeft
+	// StatusGone: the seat is no longer this holder's (the room was
+	// deleted, or the seat given up for it) without it having been told.
+	StatusGone
+)
+
+// Store keeps rooms and carries messages between their two seats. The
+// in-memory store (the default) serves one process; a Redis store
+// (NewRedisStore) lets several server instances share rooms, so that a host
+// and a guest connected to different instances still meet. The Server does
+// all the protocol; a Store only keeps seats and delivers bytes.
+//
+// Times are passed in (the Server's clock). Methods are safe for
+// concurrent use; the errors of Join and Resume are *Error values
+// (ErrRoomNotFound, ErrRoomFull, ErrRoomExpired) or, for failures of the
+// store itself, anything else.
+type Store interface {
+	// Bind gives the store the function that hands a message to the
+	// server's local holder of a seat, reporting whether there is one. The
+	// Server calls it once, before anything else.
+	Bind(deliver func(seat Role, room Code, msg []byte) bool)
+	// Create makes a room with the host seat taken by token, and reports
+	// false if code is taken.
+	Create(ctx context.Context, code Code, token string, now time.Time) (bool, error)
+	// Join takes the guest seat of code with token.
+	Join(ctx context.Context, code Code, token string, now time.Time) error
+	// Resume finds the seat of code that token holds, and whether the
+	// other seat is taken.
+	Resume(ctx context.Context, code Code, token string, now time.Time) (role Role, partner bool, err error)
+	// Leave gives up seat: a host's room is deleted, a guest's seat opens
+	// and the host's wait starts again.
+	Leave(ctx context.Context, seat Seat, now time.Time) error
+	// Tick marks seats (all those whose sockets this server holds) as seen
+	// now, then returns what became of each: see Status.
+	Tick(ctx context.Context, seats []Seat, now time.Time) ([]Status, error)
+	// Publish hands msg to the server that holds the socket of room's
+	// seat, and reports whether one did.
+	Publish(ctx context.Context, seat Role, room Code, msg []byte) (bool, error)
+	// Attach and Detach start and stop the delivery, through the bound
+	// function, of messages published to a seat this server holds.
+	Attach(ctx context.Context, seat Role, room Code) error
+	Detach(ctx context.Context, seat Role, room Code) error
+	// Rooms counts the open rooms.
+	Rooms(ctx context.Context) (int, error)
+	// Health reports whether the store works, for /healthz.
+	Health(ctx context.Context) error
+	// Close releases the store's resources (not its rooms, which outlive
+	// a Redis store's server).
+	Close() error
+}
+
+// StoreConfig are the room rules a Store applies. The Server fills them in
+// from its ServerConfig.
+type StoreConfig struct {
+	// TTL is ServerConfig.RoomTTL: how long a host may wait for a guest,
+	// and how long a room with no one seen in it lives.
+	TTL time.Duration
+	// Grace is ServerConfig.ResumeGrace: how long a seat whose socket
+	// dropped is kept for its holder to resume while its partner is there.
+	Grace time.Duration
+}
+
+// newToken returns a resume token: 128 bits from crypto/rand, whatever
+// ServerConfig.Rand is, in 26 symbols of base32.
+func newToken() string { return rand.Text() }
