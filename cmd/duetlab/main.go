@@ -3,6 +3,7 @@
 //
 //	go run ./cmd/duetlab latency    mouth-to-ear latency and CPU, per Opus frame
 //	go run ./cmd/duetlab network    the same over the lab's impaired networks
+//	go run ./cmd/duetlab jitter     the playout alone on traces, against the oracle
 //
 // Each scenario runs the real stack (rendezvous server, WebRTC on loopback,
 // Opus) on file devices at real time; the figures exclude device buffers.
@@ -28,6 +29,7 @@ type scenario func(ctx context.Context, w io.Writer) ([]string, error)
 
 func scenarios() map[string]scenario {
 	return map[string]scenario{
+		"jitter":  jitterLab,
 		"latency": latency,
 		"network": network,
 	}
