@@ -1,0 +1,50 @@
+package audio
+
+import "math"
+
+// BlockClock turns the jittery instants at which a device's callbacks run
+// into a smooth timeline: the instant each block's first sample passed the
+// converter, from a second-order delay-locked loop over the sample count
+// (F. Adriaensen, "Using a DLL to filter time", 2005). The track player and
+// the recorder need that, not the scheduler's whims. It belongs to the
+// audio thread.
+type BlockClock struct {
+	t0, per float64 // filtered time of the current block, ns per sample
+	b, c    float64
+	n       int // the current block's length
+	started bool
+}
+
+// blockClockHz is the loop's bandwidth: slow enough to average callback
+// jitter over seconds, fast enough to settle within a few.
+const blockClockHz = 0.5
+
+// resyncAfter is a timing error past which the loop starts again (a
+// device restart, a stalled machine) instead of gliding.
+const resyncAfter = 20e6 // ns
+
+// Tick takes the instant now (ns on any monotonic clock) at which the
+// callback for a block of n samples runs, and returns the filtered instant
+// of that block's start.
+func (c *BlockClock) Tick(now int64, n int) int64 {
+	t := float64(now)
+	if !c.started {
+		c.started = true
+		c.t0 = t
+		c.per = 1e9 / SampleRate
+		omega := 2 * math.Pi * blockClockHz * float64(n) / SampleRate
+		c.b, c.c = math.Sqrt2*omega, omega*omega
+		c.n = n
+		return now
+	}
+	predicted := c.t0 + c.per*float64(c.n)
+	c.n = n
+	e := t - predicted
+	if math.Abs(e) > resyncAfter {
+		c.started = false
+		return c.Tick(now, n)
+	}
+	c.t0 = predicted + c.b*e
+	c.per += c.c * e / float64(c.n)
+	return int64(math.Round(c.t0))
+}

@@ -1,0 +1,216 @@
+// Package record writes a duet's take: the host's voice, the guest's voice
+// and the backing track as aligned stems, their mix, and what the host
+// heard live, as WAV files written as the song goes.
+//
+// Aligned means placed on the track's timeline by the track position at
+// which each voice was sung, not by when it arrived: the host's voice by
+// the position its own player was at (less the device's round trip: the
+// singer hears a sample that long after it is played, and the microphone
+// delivers it that long after it was sung), the guest's by the positions
+// the guest reports for its RTP timestamps. Network delay and jitter drop
+// out of the take; the guest's voice is decoded again here from the
+// packets, in order, so playout's concealment does not reach the take.
+//
+// Crash safety: a writer goroutine flushes every 250 ms what is older than
+// the guest voice's hold (500 ms) and rewrites the WAV headers each time,
+// so a killed process leaves files that open, missing under a second.
+//
+// HostVoice and Live belong to the audio thread and neither block nor
+// allocate; GuestPacket to the network goroutine; GuestPosition to any
+// one goroutine. Close stops the writer.
+package record
+
+import (
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/duetapp/duet/audio"
+	"github.com/duetapp/duet/audio/codec"
+	"github.com/duetapp/duet/audio/ring"
+	"github.com/duetapp/duet/audio/track"
+)
+
+// The files of a take.
+const (
+	HostFile  = "host.wav"
+	GuestFile = "guest.wav"
+	TrackFile = "track.wav"
+	MixFile   = "mix.wav"
+	LiveFile  = "live.wav"
+)
+
+// Config describes a take.
+type Config struct {
+	// Dir is the take's folder, created if missing; its files must not
+	// exist yet.
+	Dir string
+	// Track is the backing track, or nil for a take without one.
+	Track *track.Track
+	// Start is the track position (samples) at which the take begins.
+	Start int64
+	// Hold is how late the guest's voice may arrive and still be in the
+	// take; 0 means 500 ms.
+	Hold time.Duration
+	// Flush is how often files are written; 0 means 250 ms.
+	Flush  time.Duration
+	Logger *slog.Logger
+}
+
+// block is a piece of the host's voice on the track's timeline.
+type block struct {
+	pos  int64
+	n    int
+	data [256]float32
+}
+
+type packet struct {
+	ts   uint32
+	n    int
+	data [codec.MaxPacket]byte
+}
+
+// Take is a recording in progress. See the package doc.
+type Take struct {
+	cfg Config
+	log *slog.Logger
+
+	host    *ring.Ring[block]
+	hostBuf []block // one-element scratch, audio thread
+	live    *ring.Ring[float32]
+	packets *ring.Ring[packet]
+	pktBuf  []packet // one-element scratch, network goroutine
+
+	mu    sync.Mutex
+	pairs []pair // the guest's (RTP time, track position), newest last
+
+	dropped atomic.Int64 // samples or packets that did not fit or came too late
+	written atomic.Int64 // samples in the stems so far
+
+	files [5]*wavWriter // host, guest, track, mix, live
+	stop  chan struct{}
+	done  chan struct{}
+	err   error
+	once  sync.Once
+}
+
+type pair struct {
+	ts  int64 // unwrapped by the writer; as sent before
+	pos float64
+}
+
+// Start creates the take's files and starts its writer.
+func Start(cfg Config) (*Take, error) {
+	if cfg.Hold == 0 {
+		cfg.Hold = 500 * time.Millisecond
+	}
+	if cfg.Flush == 0 {
+		cfg.Flush = 250 * time.Millisecond
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	if err := os.MkdirAll(cfg.Dir, 0o755); err != nil {
+		return nil, fmt.Errorf("record: %w", err)
+	}
+	t := &Take{
+		cfg:     cfg,
+		log:     cfg.Logger,
+		host:    ring.New[block](1024), // 5 s of 256-sample pieces
+		hostBuf: make([]block, 1),
+		live:    ring.New[float32](1 << 16),
+		packets: ring.New[packet](512),
+		pktBuf:  make([]packet, 1),
+		stop:    make(chan struct{}),
+		done:    make(chan struct{}),
+	}
+	for i, name := range []string{HostFile, GuestFile, TrackFile, MixFile, LiveFile} {
+		w, err := createWAV(filepath.Join(cfg.Dir, name))
+		if err != nil {
+			for _, f := range t.files[:i] {
+				f.close()
+				os.Remove(f.path)
+			}
+			return nil, fmt.Errorf("record: %w", err)
+		}
+		t.files[i] = w
+	}
+	go t.run()
+	return t, nil
+}
+
+// Dir is the take's folder.
+func (t *Take) Dir() string { return t.cfg.Dir }
+
+// HostVoice adds the host's microphone block p, whose first sample was
+// sung at track position pos. Audio thread.
+func (t *Take) HostVoice(pos int64, p []float32) {
+	for len(p) > 0 {
+		b := &t.hostBuf[0]
+		b.pos = pos
+		b.n = copy(b.data[:], p)
+		if t.host.Write(t.hostBuf) == 0 {
+			t.dropped.Add(int64(b.n))
+		}
+		pos += int64(b.n)
+		p = p[b.n:]
+	}
+}
+
+// Live adds what the host heard. Audio thread.
+func (t *Take) Live(p []float32) {
+	if n := t.live.Write(p); n < len(p) {
+		t.dropped.Add(int64(len(p) - n))
+	}
+}
+
+// GuestPacket adds one of the guest's voice packets (Opus, RTP time ts).
+// Network goroutine.
+func (t *Take) GuestPacket(ts uint32, payload []byte) {
+	p := &t.pktBuf[0]
+	p.ts = ts
+	p.n = copy(p.data[:], payload)
+	if t.packets.Write(t.pktBuf) == 0 {
+		t.dropped.Add(1)
+	}
+}
+
+// GuestPosition records that the guest's voice at RTP time ts was sung at
+// track position pos.
+func (t *Take) GuestPosition(ts uint32, pos float64) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if n := len(t.pairs); n > 0 && int32(ts-uint32(t.pairs[n-1].ts)) <= 0 {
+		return // old or repeated news
+	}
+	if len(t.pairs) == 64 {
+		copy(t.pairs, t.pairs[1:])
+		t.pairs = t.pairs[:63]
+	}
+	t.pairs = append(t.pairs, pair{int64(ts), pos})
+}
+
+// unwrap places the 32-bit RTP time ts nearest to the unwrapped ref.
+func unwrap(ref int64, ts uint32) int64 {
+	d := int64(int32(ts - uint32(ref)))
+	return ref + d
+}
+
+// Dropped counts samples and packets that did not make it into the take.
+func (t *Take) Dropped() int64 { return t.dropped.Load() }
+
+// Close writes what is left and finishes the files.
+func (t *Take) Close() error {
+	t.once.Do(func() { close(t.stop) })
+	<-t.done
+	return t.err
+}
+
+// Length is how much of the take is in the files so far.
+func (t *Take) Length() time.Duration {
+	return audio.Duration(int(t.written.Load()))
+}

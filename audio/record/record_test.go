@@ -1,0 +1,198 @@
+package record
+
+import (
+	"math"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/duetapp/duet/audio/codec"
+	"github.com/duetapp/duet/audio/track"
+	"github.com/duetapp/duet/audio/wavfile"
+)
+
+// clicks is a signal with a short burst every period samples.
+func clicks(n, period int) []float32 {
+	p := make([]float32, n)
+	for i := period / 2; i < n; i += period {
+		for k := range 48 {
+			p[i+k] = float32(0.8 * math.Sin(2*math.Pi*float64(k)/8) * math.Exp(-float64(k)/12))
+		}
+	}
+	return p
+}
+
+// onset finds the sample where the first burst after from begins.
+func onset(p []float32, from int) int {
+	for i := from; i < len(p); i++ {
+		if math.Abs(float64(p[i])) > 0.2 {
+			return i
+		}
+	}
+	return -1
+}
+
+func read(t *testing.T, dir, name string) []float32 {
+	t.Helper()
+	p, err := wavfile.ReadFile(filepath.Join(dir, name))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+// TestAligned records a host voice and a guest voice that sang the same
+// clicks at the same track positions; the guest's arrives as Opus packets,
+// late, out of order, one lost, its sound card 100 ppm fast, and its RTP
+// clock starting anywhere. Both stems must put the clicks where the track
+// has them, within a sample or two.
+func TestAligned(t *testing.T) {
+	const n = 48000 * 3
+	song := clicks(n, 4800)
+	tr := &track.Track{Name: "clicks", Samples: song}
+	dir := t.TempDir()
+	take, err := Start(Config{Dir: dir, Track: tr, Flush: 10 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The guest: its RTP time u advances 1.0001 per track sample, so it
+	// sang track position pos at u = base + pos × 1.0001.
+	enc, err := codec.NewEncoder(5*time.Millisecond, 96000)
+	if err != nil {
+		t.Fatal(err)
+	}
+	base := uint32(0xfffff000) // wraps during the song
+	const ratio = 1.0001
+	sung := make([]float32, n+n/10000)
+	for i := range sung {
+		if j := int(float64(i) / ratio); j < n {
+			sung[i] = song[j]
+		}
+	}
+	type pkt struct {
+		ts   uint32
+		data []byte
+	}
+	var pkts []pkt
+	buf := make([]byte, codec.MaxPacket)
+	for u := 0; u+240 <= len(sung); u += 240 {
+		k, err := enc.Encode(sung[u:u+240], buf)
+		if err != nil {
+			t.Fatal(err)
+		}
+		pkts = append(pkts, pkt{base + uint32(u), append([]byte(nil), buf[:k]...)})
+	}
+	pkts = append(pkts[:100], pkts[101:]...) // lost
+	for i := 0; i+1 < len(pkts); i += 7 {
+		pkts[i], pkts[i+1] = pkts[i+1], pkts[i] // reordered
+	}
+	for i, p := range pkts {
+		// The host sings in step, in 240-sample blocks from position 0.
+		if pos := i * 240; pos < n {
+			take.HostVoice(int64(pos), song[pos:pos+240])
+		}
+		if i%50 == 0 {
+			u := p.ts - base
+			take.GuestPosition(p.ts, float64(u)/ratio)
+		}
+		take.GuestPacket(p.ts, p.data)
+		if i%100 == 99 {
+			drained(t, take) // at the pace of a real song, the rings never fill
+		}
+	}
+	for pos := len(pkts) * 240; pos < n; pos += 240 {
+		take.HostVoice(int64(pos), song[pos:pos+240])
+	}
+	if err := take.Close(); err != nil {
+		t.Fatal(err)
+	}
+	host, guest, trk, mix := read(t, dir, HostFile), read(t, dir, GuestFile), read(t, dir, TrackFile), read(t, dir, MixFile)
+	if len(host) != n || len(guest) != n || len(trk) != n || len(mix) != n {
+		t.Fatalf("lengths host %d guest %d track %d mix %d, want %d", len(host), len(guest), len(trk), len(mix), n)
+	}
+	worst := 0
+	for c := 2400; c < n-4800; c += 4800 {
+		want := onset(trk, c)
+		for name, p := range map[string][]float32{"host": host, "guest": guest} {
+			got := onset(p, c)
+			if d := got - want; d < -2 || d > 2 {
+				t.Errorf("%s click at %d, track's at %d", name, got, want)
+			} else if name == "guest" {
+				worst = max(worst, max(d, -d))
+			}
+		}
+	}
+	t.Logf("guest clicks within %d samples of the track's", worst)
+	if take.Dropped() != 0 {
+		t.Errorf("%d dropped", take.Dropped())
+	}
+}
+
+// drained waits until the writer has taken everything from the rings.
+func drained(t *testing.T, take *Take) {
+	deadline := time.Now().Add(10 * time.Second)
+	for take.packets.Len() > 0 || take.host.Len() > 0 {
+		if time.Now().After(deadline) {
+			t.Fatal("the writer does not drain")
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
+
+// TestCrashSafe checks that files are valid while the take runs: what a
+// killed process leaves behind.
+func TestCrashSafe(t *testing.T) {
+	dir := t.TempDir()
+	take, err := Start(Config{Dir: dir, Flush: 10 * time.Millisecond, Hold: 100 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer take.Close()
+	voice := clicks(48000, 4800)
+	for pos := 0; pos < len(voice); pos += 128 {
+		take.HostVoice(int64(pos), voice[pos:pos+128])
+		take.Live(voice[pos : pos+128])
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for take.Length() < 900*time.Millisecond {
+		if time.Now().After(deadline) {
+			t.Fatalf("only %v written", take.Length())
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	host := read(t, dir, HostFile)
+	if len(host) < 43200 {
+		t.Errorf("host.wav holds %d samples while running", len(host))
+	}
+	for i := range host {
+		if math.Abs(float64(host[i]-voice[i])) > 1e-4 {
+			t.Fatalf("sample %d is %v, want %v", i, host[i], voice[i])
+		}
+	}
+}
+
+func TestStartRefusesExistingTake(t *testing.T) {
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, MixFile), nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Start(Config{Dir: dir}); err == nil {
+		t.Fatal("overwrote a take")
+	}
+	if _, err := os.Stat(filepath.Join(dir, HostFile)); !os.IsNotExist(err) {
+		t.Errorf("left host.wav behind (%v)", err)
+	}
+}
+
+func TestHostVoiceDoesNotAllocate(t *testing.T) {
+	take, err := Start(Config{Dir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer take.Close()
+	p := make([]float32, 128)
+	if a := testing.AllocsPerRun(100, func() { take.HostVoice(0, p); take.Live(p) }); a != 0 {
+		t.Errorf("%v allocations", a)
+	}
+}

@@ -1,0 +1,276 @@
+package record
+
+import (
+	"errors"
+	"math"
+	"slices"
+	"time"
+
+	"github.com/duetapp/duet/audio"
+	"github.com/duetapp/duet/audio/codec"
+)
+
+// lookahead is Opus's look-ahead in samples.
+const lookahead = int64(codec.Lookahead * audio.SampleRate / time.Second)
+
+// maxLane bounds how far ahead of the files a lane holds audio.
+const maxLane = 30 * audio.SampleRate
+
+// writer is the writer goroutine's state.
+type writer struct {
+	t       *Take
+	flushed int64 // track position up to which the files are written
+	head    int64 // end of the host's voice so far
+	host    []float32
+	guest   []float32
+
+	dec      *codec.Decoder
+	pending  map[int64][]byte // undecoded guest packets by unwrapped RTP time
+	newest   int64            // newest unwrapped RTP time seen
+	next     int64            // RTP time of the next sample to decode
+	started  bool // a packet came: newest and next mean something
+	decoding bool // decoding began: next only moves on
+	guestEnd int64 // track position after the last guest sample placed
+	last     float32
+	pcm      []float32
+}
+
+func (t *Take) run() {
+	defer close(t.done)
+	dec, err := codec.NewDecoder()
+	if err != nil {
+		t.err = err
+		t.closeFiles()
+		return
+	}
+	w := &writer{t: t, flushed: t.cfg.Start, head: t.cfg.Start, dec: dec,
+		pending: map[int64][]byte{}, pcm: make([]float32, 5760)}
+	tick := time.NewTicker(t.cfg.Flush)
+	defer tick.Stop()
+	hold := int64(audio.Samples(t.cfg.Hold))
+	for {
+		select {
+		case <-t.stop:
+			w.drain(0)
+			err := w.flush(w.head)
+			t.err = errors.Join(err, t.closeFiles())
+			return
+		case <-tick.C:
+		}
+		w.drain(hold / 2)
+		if err := w.flush(w.head - hold); err != nil {
+			t.err = errors.Join(err, t.closeFiles())
+			t.log.Error("recording stopped", "err", err)
+			<-t.stop // keep the error for Close
+			return
+		}
+	}
+}
+
+func (t *Take) closeFiles() error {
+	var errs []error
+	for _, f := range t.files {
+		if f != nil {
+			errs = append(errs, f.close())
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// lane returns where position pos of a lane is, growing it; -1 if pos is
+// already written or too far ahead.
+func (w *writer) index(lane *[]float32, pos int64) int {
+	i := pos - w.flushed
+	if i < 0 || i >= maxLane {
+		return -1
+	}
+	if int(i) >= len(*lane) {
+		*lane = append(*lane, make([]float32, int(i)+1-len(*lane))...)
+	}
+	return int(i)
+}
+
+// put writes p into a lane from position pos; what falls outside is
+// counted as dropped.
+func (w *writer) put(lane *[]float32, pos int64, p []float32) {
+	for k, v := range p {
+		at := pos + int64(k)
+		if i := w.index(lane, at); i >= 0 {
+			(*lane)[i] = v
+		} else if at >= w.t.cfg.Start {
+			w.t.dropped.Add(1) // too late, or too far ahead
+		} // before the take began: not part of it
+	}
+}
+
+// drain takes everything the rings hold and decodes the guest's voice up
+// to hold samples behind the newest packet (0: all of it).
+func (w *writer) drain(hold int64) {
+	t := w.t
+	var b [1]block
+	for t.host.Read(b[:]) == 1 {
+		w.put(&w.host, b[0].pos, b[0].data[:b[0].n])
+		w.head = max(w.head, b[0].pos+int64(b[0].n))
+	}
+	var live [1024]float32
+	for {
+		n := t.live.Read(live[:])
+		if n == 0 {
+			break
+		}
+		if err := t.files[4].write(live[:n]); err != nil {
+			t.log.Warn("live recording", "err", err)
+		}
+	}
+	var p [1]packet
+	for t.packets.Read(p[:]) == 1 {
+		u := int64(p[0].ts)
+		if w.started {
+			u = unwrap(w.newest, p[0].ts)
+		} else {
+			w.started, w.next, w.newest = true, u, u
+		}
+		if !w.decoding {
+			w.next = min(w.next, u) // the first packets may come out of order
+		}
+		if u < w.next || len(w.pending) >= 1000 {
+			t.dropped.Add(1) // decoded past it already, or flooded
+			continue
+		}
+		w.newest = max(w.newest, u)
+		w.pending[u] = slices.Clone(p[0].data[:p[0].n])
+	}
+	w.decode(hold)
+}
+
+// decode turns pending packets into samples on the track's timeline, in
+// RTP order, concealing a gap once nothing can fill it any more.
+func (w *writer) decode(hold int64) {
+	t := w.t
+	t.mu.Lock()
+	pairs := slices.Clone(t.pairs)
+	t.mu.Unlock()
+	if len(pairs) == 0 || !w.started {
+		return // nowhere to put the voice yet
+	}
+	for i := range pairs { // onto the packets' unwrapped timeline
+		pairs[i].ts = unwrap(w.newest, uint32(pairs[i].ts))
+	}
+	for len(w.pending) > 0 {
+		w.decoding = true
+		if data, ok := w.pending[w.next]; ok {
+			delete(w.pending, w.next)
+			n, err := w.dec.Decode(data, w.pcm)
+			if err != nil || n == 0 {
+				t.dropped.Add(1)
+				continue // a broken packet: the gap gets concealed
+			}
+			w.place(pairs, w.next, w.pcm[:n])
+			w.next += int64(n)
+			continue
+		}
+		// A gap: conceal it once the hold has passed it, or at the end.
+		nextHeld := int64(math.MaxInt64)
+		for u := range w.pending {
+			nextHeld = min(nextHeld, u)
+		}
+		if hold > 0 && nextHeld > w.newest-hold {
+			return
+		}
+		gap := min(nextHeld-w.next, int64(len(w.pcm)))
+		gap -= gap % codec.MinConceal
+		if gap <= 0 {
+			w.next = nextHeld // a misaligned timestamp: skip to it
+			continue
+		}
+		if err := w.dec.Conceal(w.pcm[:gap]); err != nil {
+			clear(w.pcm[:gap])
+		}
+		w.place(pairs, w.next, w.pcm[:gap])
+		w.next += gap
+	}
+}
+
+// place writes the guest's samples p, from RTP time u, at the track
+// positions the guest reported. Consecutive pieces whose positions differ
+// by a sample or two (the two sound cards' drift) are joined by repeating
+// the last sample or overwriting the first.
+func (w *writer) place(pairs []pair, u int64, p []float32) {
+	// Opus's look-ahead delays what it decodes: the sample decoded at u
+	// was sung at u − look-ahead.
+	pos := int64(math.Round(positionAt(pairs, u-lookahead)))
+	if gap := pos - w.guestEnd; gap > 0 && gap <= 2 {
+		for k := range gap {
+			w.put(&w.guest, w.guestEnd+k, []float32{w.last})
+		}
+	}
+	w.put(&w.guest, pos, p)
+	w.guestEnd = pos + int64(len(p))
+	w.last = p[len(p)-1]
+}
+
+// positionAt fits a line through the guest's reports (position against
+// RTP time) and reads it at u.
+func positionAt(pairs []pair, u int64) float64 {
+	last := pairs[len(pairs)-1]
+	if len(pairs) < 4 {
+		return last.pos + float64(u-last.ts)
+	}
+	var sx, sy, sxx, sxy float64
+	for _, p := range pairs {
+		x, y := float64(p.ts-last.ts), p.pos-last.pos
+		sx, sy, sxx, sxy = sx+x, sy+y, sxx+x*x, sxy+x*y
+	}
+	n := float64(len(pairs))
+	d := n*sxx - sx*sx
+	if d <= 0 {
+		return last.pos + float64(u-last.ts)
+	}
+	slope := (n*sxy - sx*sy) / d
+	icpt := (sy - slope*sx) / n
+	return last.pos + icpt + slope*float64(u-last.ts)
+}
+
+// flush writes the files up to track position upto.
+func (w *writer) flush(upto int64) error {
+	n := int(upto - w.flushed)
+	if n <= 0 {
+		return nil
+	}
+	t := w.t
+	grow := func(lane *[]float32) []float32 {
+		if len(*lane) < n {
+			*lane = append(*lane, make([]float32, n-len(*lane))...)
+		}
+		return (*lane)[:n]
+	}
+	host, guest := grow(&w.host), grow(&w.guest)
+	tr := make([]float32, n)
+	if t.cfg.Track != nil {
+		s := t.cfg.Track.Samples
+		for i := range tr {
+			if p := w.flushed + int64(i); p >= 0 && p < int64(len(s)) {
+				tr[i] = s[p]
+			}
+		}
+	}
+	mix := make([]float32, n)
+	for i := range mix {
+		mix[i] = host[i] + guest[i] + tr[i]
+	}
+	for i, p := range [][]float32{host, guest, tr, mix} {
+		if err := t.files[i].write(p); err != nil {
+			return err
+		}
+	}
+	for _, f := range t.files {
+		if err := f.patch(); err != nil {
+			return err
+		}
+	}
+	w.host = slices.Delete(w.host, 0, n)
+	w.guest = slices.Delete(w.guest, 0, n)
+	w.flushed = upto
+	t.written.Store(upto - t.cfg.Start)
+	return nil
+}
