@@ -77,8 +77,6 @@ func (w *wavWriter) patch() error {
 	return nil
 }
 
-
-
 func (w *wavWriter) close() error {
 	err := w.patch()
 	if serr := w.f.Sync(); err == nil {

@@ -28,9 +28,9 @@ type writer struct {
 	pending  map[int64][]byte // undecoded guest packets by unwrapped RTP time
 	newest   int64            // newest unwrapped RTP time seen
 	next     int64            // RTP time of the next sample to decode
-	started  bool // a packet came: newest and next mean something
-	decoding bool // decoding began: next only moves on
-	guestEnd int64 // track position after the last guest sample placed
+	started  bool             // a packet came: newest and next mean something
+	decoding bool             // decoding began: next only moves on
+	guestEnd int64            // track position after the last guest sample placed
 	last     float32
 	pcm      []float32
 }
