@@ -4,7 +4,8 @@
 // control messages. Media is DTLS-SRTP end to end.
 //
 // A second data channel, unordered and never retransmitted, carries clock
-// pings (package clock).
+// pings (package clock); a third, reliable, carries files (the backing
+// track) with flow control, so a song never queues up in memory.
 //
 // The host makes the offer, the guest answers; candidates trickle through
 // whatever signaling the caller uses (the package knows none). Voice packets
@@ -17,6 +18,7 @@
 package peer
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -64,7 +66,10 @@ type Config struct {
 	// OnClock receives messages from the clock channel (unordered, never
 	// retransmitted: a late clock ping is worse than a lost one).
 	OnClock func([]byte)
-	Logger  *slog.Logger
+	// OnFile receives messages from the file channel (reliable, ordered),
+	// from one goroutine; the slice is only valid during the call.
+	OnFile func([]byte)
+	Logger *slog.Logger
 }
 
 // Peer is one side of a duet's connection. See the package doc.
@@ -86,6 +91,8 @@ type Peer struct {
 	pending   []webrtc.ICECandidateInit
 	control   *webrtc.DataChannel
 	clock     *webrtc.DataChannel
+	file      *webrtc.DataChannel
+	fileLow   chan struct{} // signalled when the file channel's buffer drains
 	wg        sync.WaitGroup // reader goroutines
 
 	packetsSent     atomic.Int64
@@ -142,6 +149,7 @@ func New(cfg Config) (*Peer, error) {
 		pc:        pc,
 		connected: make(chan struct{}),
 		ended:     make(chan struct{}),
+		fileLow:   make(chan struct{}, 1),
 	}
 	p.track, err = webrtc.NewTrackLocalStaticRTP(opusCapability(), "voice", "duet")
 	if err != nil {
@@ -199,6 +207,8 @@ func New(cfg Config) (*Peer, error) {
 			p.setControl(dc)
 		case "clock":
 			p.setClock(dc)
+		case "file":
+			p.setFile(dc)
 		}
 	})
 	return p, nil
@@ -291,6 +301,55 @@ func (p *Peer) setClock(dc *webrtc.DataChannel) {
 	})
 }
 
+// fileBuffered is how much the file channel may hold unsent: enough to keep
+// a link busy, little enough to leave room for voice.
+const fileBuffered = 256 << 10
+
+func (p *Peer) setFile(dc *webrtc.DataChannel) {
+	p.mu.Lock()
+	p.file = dc
+	p.mu.Unlock()
+	dc.SetBufferedAmountLowThreshold(fileBuffered / 2)
+	dc.OnBufferedAmountLow(func() {
+		select {
+		case p.fileLow <- struct{}{}:
+		default:
+		}
+	})
+	dc.OnMessage(func(m webrtc.DataChannelMessage) {
+		if p.cfg.OnFile != nil {
+			p.cfg.OnFile(m.Data)
+		}
+	})
+}
+
+// MaxFileMessage is the largest message SendFile takes.
+const MaxFileMessage = 16 << 10
+
+// SendFile sends a message on the file channel, waiting while the channel
+// holds more than it should unsent, until ctx is done or the peer ends.
+func (p *Peer) SendFile(ctx context.Context, msg []byte) error {
+	if len(msg) > MaxFileMessage {
+		return fmt.Errorf("peer: file message of %d bytes", len(msg))
+	}
+	p.mu.Lock()
+	dc := p.file
+	p.mu.Unlock()
+	if dc == nil {
+		return errors.New("peer: file channel not open")
+	}
+	for dc.BufferedAmount() > fileBuffered {
+		select {
+		case <-p.fileLow:
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-p.ended:
+			return ErrClosed
+		}
+	}
+	return send(dc, "file", msg)
+}
+
 // Offer makes the host's offer, with the control and clock channels, and
 // returns its SDP.
 func (p *Peer) Offer() (string, error) {
@@ -305,6 +364,11 @@ func (p *Peer) Offer() (string, error) {
 		return "", fmt.Errorf("peer: clock channel: %w", err)
 	}
 	p.setClock(clock)
+	file, err := p.pc.CreateDataChannel("file", nil)
+	if err != nil {
+		return "", fmt.Errorf("peer: file channel: %w", err)
+	}
+	p.setFile(file)
 	offer, err := p.pc.CreateOffer(nil)
 	if err != nil {
 		return "", fmt.Errorf("peer: create offer: %w", err)

@@ -2,6 +2,8 @@ package peer
 
 import (
 	"bytes"
+	"context"
+	"math/rand/v2"
 	"runtime"
 	"testing"
 	"time"
@@ -18,29 +20,33 @@ type received struct {
 
 // pair connects a host and a guest peer on loopback, relaying candidates
 // directly, and returns them with the channels their callbacks feed.
-func pair(t *testing.T) (host, guest *Peer, hostGot, guestGot chan received, hostCtl, guestCtl chan []byte) {
+func pair(t *testing.T, guestOpts ...func(*Config)) (host, guest *Peer, hostGot, guestGot chan received, hostCtl, guestCtl chan []byte) {
 	t.Helper()
 	hostGot, guestGot = make(chan received, 1000), make(chan received, 1000)
 	hostCtl, guestCtl = make(chan []byte, 10), make(chan []byte, 10)
 	var err error
 	toGuest := make(chan webrtc.ICECandidateInit, 100)
 	toHost := make(chan webrtc.ICECandidateInit, 100)
-	newPeer := func(got chan received, ctl chan []byte, out chan webrtc.ICECandidateInit) *Peer {
-		p, err := New(Config{
+	newPeer := func(got chan received, ctl chan []byte, out chan webrtc.ICECandidateInit, opts ...func(*Config)) *Peer {
+		cfg := Config{
 			Loopback: true,
 			OnPacket: func(seq uint16, ts uint32, payload []byte) {
 				got <- received{seq, ts, bytes.Clone(payload)}
 			},
 			OnCandidate: func(c webrtc.ICECandidateInit) { out <- c },
 			OnControl:   func(m []byte) { ctl <- bytes.Clone(m) },
-		})
+		}
+		for _, o := range opts {
+			o(&cfg)
+		}
+		p, err := New(cfg)
 		if err != nil {
 			t.Fatal(err)
 		}
 		return p
 	}
 	host = newPeer(hostGot, hostCtl, toGuest)
-	guest = newPeer(guestGot, guestCtl, toHost)
+	guest = newPeer(guestGot, guestCtl, toHost, guestOpts...)
 	offer, err := host.Offer()
 	if err != nil {
 		t.Fatal(err)
@@ -253,5 +259,51 @@ func TestSafetyCode(t *testing.T) {
 	}
 	if safetyCode(a, m) == safetyCode(m, b) {
 		t.Fatal("a man in the middle yields equal codes")
+	}
+}
+
+// TestSendFile sends 4 MB through the file channel, which must arrive
+// whole and in order while SendFile waits on the channel's buffer.
+func TestSendFile(t *testing.T) {
+	got := make(chan []byte, 1024)
+	host, guest, _, _, _, _ := pair(t, func(c *Config) {
+		c.OnFile = func(m []byte) { got <- bytes.Clone(m) }
+	})
+	defer host.Close()
+	defer guest.Close()
+	file := make([]byte, 4<<20)
+	rng := rand.New(rand.NewPCG(7, 8))
+	for i := range file {
+		file[i] = byte(rng.Uint32())
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	sent := make(chan error, 1)
+	go func() {
+		for off := 0; off < len(file); off += MaxFileMessage {
+			if err := host.SendFile(ctx, file[off:min(off+MaxFileMessage, len(file))]); err != nil {
+				sent <- err
+				return
+			}
+		}
+		sent <- nil
+	}()
+	var recv []byte
+	for len(recv) < len(file) {
+		select {
+		case m := <-got:
+			recv = append(recv, m...)
+		case <-ctx.Done():
+			t.Fatalf("%d of %d bytes arrived", len(recv), len(file))
+		}
+	}
+	if err := <-sent; err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(recv, file) {
+		t.Error("the file arrived changed")
+	}
+	if err := host.SendFile(ctx, make([]byte, MaxFileMessage+1)); err == nil {
+		t.Error("an oversized message was sent")
 	}
 }
