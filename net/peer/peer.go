@@ -92,7 +92,7 @@ type Peer struct {
 	control   *webrtc.DataChannel
 	clock     *webrtc.DataChannel
 	file      *webrtc.DataChannel
-	fileLow   chan struct{} // signalled when the file channel's buffer drains
+	fileLow   chan struct{}  // signalled when the file channel's buffer drains
 	wg        sync.WaitGroup // reader goroutines
 
 	packetsSent     atomic.Int64
