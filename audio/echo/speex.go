@@ -61,7 +61,6 @@ static duet_speex *duet_speex_new(int frame, int tail, int rate, int denoise, in
 		}
 		speex_preprocess_ctl(s->pre, SPEEX_PREPROCESS_SET_AGC, &agc);
 		speex_preprocess_ctl(s->pre, SPEEX_PREPROCESS_SET_DEREVERB, &off);
-		speex_preprocess_ctl(s->pre, SPEEX_PREPROCESS_SET_VAD, &off);
 		if (residual) {
 			speex_preprocess_ctl(s->pre, SPEEX_PREPROCESS_SET_ECHO_STATE, s->echo);
 		}
