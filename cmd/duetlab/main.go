@@ -3,6 +3,7 @@
 //
 //	go run ./cmd/duetlab latency    mouth-to-ear latency and CPU, per Opus frame
 //	go run ./cmd/duetlab network    the same over the lab's impaired networks
+//	go run ./cmd/duetlab echo       echo cancellers on a synthetic room: ERLE, double talk, CPU
 //	go run ./cmd/duetlab jitter     the playout alone on traces, against the oracle
 //
 // Each scenario runs the real stack (rendezvous server, WebRTC on loopback,
@@ -32,6 +33,7 @@ func scenarios() map[string]scenario {
 		"jitter":  jitterLab,
 		"latency": latency,
 		"network": network,
+		"echo":    echo,
 	}
 }
 
