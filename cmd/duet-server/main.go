@@ -5,7 +5,11 @@
 // CGO_ENABLED=0 and links no audio or UI code (a test guards it), so it
 // runs on any small server. "duet serve" is the same server.
 //
-//	duet-server [-listen :3838] [-turn :3478 [-public-ip IP] [-turn-secret S]] [-room-ttl 1h] [-v]
+//	duet-server [-listen :3838] [-turn :3478 [-public-ip IP] [-turn-secret S]] [-room-ttl 1h]
+//	            [-redis HOST:PORT [-redis-prefix duet:]] [-tls-cert F -tls-key F] [-v]
+//
+// With -redis, several instances behind a load balancer share rooms, and a
+// singer whose instance restarts resumes its seat on another.
 package main
 
 import (

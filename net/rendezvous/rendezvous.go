@@ -1,7 +1,8 @@
 // Package rendezvous runs Duet's rendezvous service as a command does: the
 // signaling server (net/signal) on one TCP port and, when asked, the
 // STUN/TURN relay (net/relay) on a UDP port, with the relay's short-lived
-// credentials handed to every singer who creates or joins a room. Both
+// credentials handed to every singer who creates or joins a room; with
+// -redis, rooms are shared with other instances through Redis. Both
 // "duet serve" and the pure-Go duet-server use it, with the same flags.
 package rendezvous
 
@@ -13,7 +14,10 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"strings"
 	"time"
+
+	"github.com/redis/go-redis/v9"
 
 	"github.com/duetapp/duet/net/relay"
 	"github.com/duetapp/duet/net/signal"
@@ -34,6 +38,13 @@ type Options struct {
 	// TLSCert and TLSKey are PEM files: with them the server speaks
 	// HTTPS and wss only.
 	TLSCert, TLSKey string
+	// Redis, if set, is the host:port (or redis:// URL) of a Redis that
+	// several instances share rooms through; RedisPrefix starts its keys.
+	// Without it, rooms are kept in this process's memory.
+	Redis, RedisPrefix string
+	// Limits, if set, replaces the default per-address and per-socket
+	// limits (the lab's load test raises them; loopback is one address).
+	Limits signal.Limits
 }
 
 // Register adds the options' flags to fs.
@@ -46,6 +57,33 @@ func (o *Options) Register(fs *flag.FlagSet) {
 	fs.BoolVar(&o.RelayPrivate, "relay-private", false, "let TURN relay to private and loopback addresses (a LAN, or testing)")
 	fs.StringVar(&o.TLSCert, "tls-cert", "", "certificate `file` (PEM): serve HTTPS and wss only")
 	fs.StringVar(&o.TLSKey, "tls-key", "", "private key `file` (PEM) of -tls-cert")
+	fs.StringVar(&o.Redis, "redis", "", "share rooms with other instances through the Redis at this `address` (host:port or redis://…); default: rooms in memory")
+	fs.StringVar(&o.RedisPrefix, "redis-prefix", "duet:", "`prefix` of this deployment's Redis keys and channels")
+}
+
+// store returns the Redis store of -redis, checked to answer, or nil for
+// the default in memory.
+func (o Options) store(ctx context.Context, log *slog.Logger) (signal.Store, error) {
+	if o.Redis == "" {
+		return nil, nil
+	}
+	var opt *redis.Options
+	if strings.Contains(o.Redis, "://") {
+		var err error
+		if opt, err = redis.ParseURL(o.Redis); err != nil {
+			return nil, fmt.Errorf("-redis %q: %w", o.Redis, err)
+		}
+	} else {
+		opt = &redis.Options{Addr: o.Redis}
+	}
+	rdb := redis.NewClient(opt)
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	if err := rdb.Ping(ctx).Err(); err != nil {
+		rdb.Close()
+		return nil, fmt.Errorf("cannot reach Redis at %s: %w", o.Redis, err)
+	}
+	return signal.NewRedisStore(rdb, o.RedisPrefix, log), nil
 }
 
 // Run serves until ctx is done. It prints the URL clients use on a line of
@@ -59,7 +97,15 @@ func (o Options) Run(ctx context.Context, stdout io.Writer, log *slog.Logger) er
 		}
 		tc = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
 	}
-	cfg := signal.ServerConfig{Logger: log, RoomTTL: o.RoomTTL}
+	cfg := signal.ServerConfig{Logger: log, RoomTTL: o.RoomTTL, Limits: o.Limits}
+	store, err := o.store(ctx, log)
+	if err != nil {
+		return err
+	}
+	if store != nil {
+		cfg.Store = store
+		defer store.Close() // if the server never starts; closing twice is fine
+	}
 	if o.TURN != "" {
 		ip, err := publicIP(o.PublicIP)
 		if err != nil {

@@ -70,7 +70,11 @@ func (b *logBuffer) String() string {
 // left.
 func newTestServer(t *testing.T, cfg ServerConfig) (*Server, string) {
 	t.Helper()
-	t.Cleanup(func() { checkNoLeaks(t) })
+	// Check for leaks once, after every server of the test is closed:
+	// cleanups run last registered first.
+	if _, checked := leakChecked.LoadOrStore(t, true); !checked {
+		t.Cleanup(func() { leakChecked.Delete(t); checkNoLeaks(t) })
+	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.NewTextHandler(t.Output(), &slog.HandlerOptions{Level: slog.LevelDebug}))
 	}
@@ -84,6 +88,9 @@ func newTestServer(t *testing.T, cfg ServerConfig) (*Server, string) {
 	})
 	return s, ts.URL
 }
+
+// leakChecked holds the tests whose leak check is registered.
+var leakChecked sync.Map
 
 // checkNoLeaks fails t if goroutines of this package or of the websocket
 // library are still running after a few seconds.

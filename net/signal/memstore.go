@@ -27,11 +27,13 @@ type memoryRoom struct {
 
 // NewMemoryStore returns the store of a single server process, which
 // keeps rooms in memory; ServerConfig.Store nil means one of these.
-func NewMemoryStore(cfg StoreConfig) Store {
-	return &memoryStore{cfg: cfg, rooms: make(map[Code]*memoryRoom)}
+func NewMemoryStore() Store {
+	return &memoryStore{rooms: make(map[Code]*memoryRoom)}
 }
 
-func (m *memoryStore) Bind(deliver func(Role, Code, []byte) bool) { m.deliver = deliver }
+func (m *memoryStore) Bind(cfg StoreConfig, deliver func(Role, Code, []byte) bool) {
+	m.cfg, m.deliver = cfg, deliver
+}
 
 // lookupLocked returns the room of code, deleting it if nobody has been
 // seen in it for TTL. m.mu held.

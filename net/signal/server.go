@@ -142,9 +142,9 @@ func NewServer(cfg ServerConfig) *Server {
 		s.grace = time.Minute
 	}
 	if s.store == nil {
-		s.store = NewMemoryStore(StoreConfig{TTL: s.ttl, Grace: s.grace})
+		s.store = NewMemoryStore()
 	}
-	s.store.Bind(s.deliver)
+	s.store.Bind(StoreConfig{TTL: s.ttl, Grace: s.grace}, s.deliver)
 	s.metrics = newMetrics(s)
 	// Expire rooms within a tenth of the TTL and mark seats seen four
 	// times per grace, checking at most once a second.

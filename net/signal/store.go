@@ -61,10 +61,11 @@ const (
 // (ErrRoomNotFound, ErrRoomFull, ErrRoomExpired) or, for failures of the
 // store itself, anything else.
 type Store interface {
-	// Bind gives the store the function that hands a message to the
-	// server's local holder of a seat, reporting whether there is one. The
-	// Server calls it once, before anything else.
-	Bind(deliver func(seat Role, room Code, msg []byte) bool)
+	// Bind gives the store the server's room rules and the function that
+	// hands a message to the server's local holder of a seat, reporting
+	// whether there is one. The Server calls it once, before anything
+	// else; a store serves one Server.
+	Bind(cfg StoreConfig, deliver func(seat Role, room Code, msg []byte) bool)
 	// Create makes a room with the host seat taken by token, and reports
 	// false if code is taken.
 	Create(ctx context.Context, code Code, token string, now time.Time) (bool, error)
@@ -95,8 +96,7 @@ type Store interface {
 	Close() error
 }
 
-// StoreConfig are the room rules a Store applies. The Server fills them in
-// from its ServerConfig.
+// StoreConfig are the room rules a Store applies, from the ServerConfig.
 type StoreConfig struct {
 	// TTL is ServerConfig.RoomTTL: how long a host may wait for a guest,
 	// and how long a room with no one seen in it lives.

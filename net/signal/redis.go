@@ -1,0 +1,373 @@
+package signal
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+)
+
+// RedisStore is a Store in Redis, shared by several server instances, so
+// that a host and a guest connected to different instances still meet.
+//
+// A room is a hash at PREFIX room:CODE with the fields h and g (the
+// host's and the guest's tokens, "" for an empty seat), since (when the
+// host began waiting, Unix ms) and hs, gs (when each seat's socket was last
+// seen, Unix ms). It expires TTL+Grace after anyone was last seen in it, so
+// rooms of crashed instances go away on their own; create, join, resume,
+// leave and the checks of Tick are Lua scripts, atomic in Redis. Messages to
+// a seat are published on PREFIX seat:CODE:h (or :g); each instance
+// subscribes, on one connection, to the seats of its own sockets.
+//
+// Times come from the servers' clocks, which should agree within a small
+// part of the resume grace (NTP does).
+type RedisStore struct {
+	rdb    *redis.Client
+	prefix string
+	log    *slog.Logger
+
+	cfg     StoreConfig
+	deliver func(Role, Code, []byte) bool
+
+	ps   *redis.PubSub
+	wg   sync.WaitGroup // dispatch
+	once sync.Once
+
+	mu      sync.Mutex
+	subs    map[string]int             // channel → local holders
+	waiting map[string][]chan struct{} // channel → Attach calls awaiting Redis's confirmation
+}
+
+// NewRedisStore returns a store in the Redis that rdb reaches, with every
+// key and channel name starting with prefix (e.g. "duet:"), so that
+// deployments and tests can share one Redis. The store closes rdb.
+func NewRedisStore(rdb *redis.Client, prefix string, log *slog.Logger) *RedisStore {
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	return &RedisStore{
+		rdb: rdb, prefix: prefix, log: log,
+		subs:    make(map[string]int),
+		waiting: make(map[string][]chan struct{}),
+	}
+}
+
+// Bind subscribes, with no channels yet, and starts dispatching messages.
+func (r *RedisStore) Bind(cfg StoreConfig, deliver func(Role, Code, []byte) bool) {
+	r.cfg, r.deliver = cfg, deliver
+	r.ps = r.rdb.Subscribe(context.Background())
+	ch := r.ps.ChannelWithSubscriptions(redis.WithChannelSize(1024))
+	r.wg.Go(func() { r.dispatch(ch) })
+}
+
+// dispatch hands published messages to the server until the PubSub closes.
+func (r *RedisStore) dispatch(ch <-chan any) {
+	for v := range ch {
+		switch m := v.(type) {
+		case *redis.Message:
+			role, code, ok := r.parseChannel(m.Channel)
+			if ok {
+				r.deliver(role, code, []byte(m.Payload))
+			}
+		case *redis.Subscription:
+			if m.Kind == "subscribe" {
+				r.mu.Lock()
+				for _, w := range r.waiting[m.Channel] {
+					close(w)
+				}
+				delete(r.waiting, m.Channel)
+				r.mu.Unlock()
+			}
+		}
+	}
+}
+
+func (r *RedisStore) roomKey(code Code) string { return r.prefix + "room:" + string(code) }
+
+func (r *RedisStore) channel(role Role, code Code) string {
+	if role == Host {
+		return r.prefix + "seat:" + string(code) + ":h"
+	}
+	return r.prefix + "seat:" + string(code) + ":g"
+}
+
+func (r *RedisStore) parseChannel(ch string) (Role, Code, bool) {
+	rest, ok := strings.CutPrefix(ch, r.prefix+"seat:")
+	if !ok || len(rest) != codeLen+2 {
+		return 0, "", false
+	}
+	role := Host
+	if rest[codeLen+1] == 'g' {
+		role = Guest
+	}
+	return role, Code(rest[:codeLen]), true
+}
+
+func ms(t time.Time) int64        { return t.UnixMilli() }
+func msOf(d time.Duration) int64  { return d.Milliseconds() }
+func (r *RedisStore) keep() int64 { return msOf(r.cfg.TTL + r.cfg.Grace) }
+func roleArg(role Role) string    { return strconv.Itoa(int(role)) }
+func redisErr(op string, err error) error {
+	return fmt.Errorf("signal: redis %s: %w", op, err)
+}
+
+var createScript = redis.NewScript(`
+if redis.call('exists', KEYS[1]) == 1 then return 0 end
+redis.call('hset', KEYS[1], 'h', ARGV[1], 'g', '', 'since', ARGV[2], 'hs', ARGV[2], 'gs', '0')
+redis.call('pexpire', KEYS[1], ARGV[3])
+return 1`)
+
+func (r *RedisStore) Create(ctx context.Context, code Code, token string, now time.Time) (bool, error) {
+	n, err := createScript.Run(ctx, r.rdb, []string{r.roomKey(code)}, token, ms(now), r.keep()).Int()
+	if err != nil {
+		return false, redisErr("create", err)
+	}
+	return n == 1, nil
+}
+
+// joinScript: a waiting host's room expires by its own rule first.
+var joinScript = redis.NewScript(`
+local r = redis.call('hmget', KEYS[1], 'h', 'g', 'since')
+if not r[1] then return 'not-found' end
+if r[2] == '' and tonumber(ARGV[2]) - tonumber(r[3]) >= tonumber(ARGV[3]) then
+  redis.call('del', KEYS[1])
+  return 'expired'
+end
+if r[2] ~= '' then return 'full' end
+redis.call('hset', KEYS[1], 'g', ARGV[1], 'gs', ARGV[2])
+redis.call('pexpire', KEYS[1], ARGV[4])
+return 'ok'`)
+
+func (r *RedisStore) Join(ctx context.Context, code Code, token string, now time.Time) error {
+	res, err := joinScript.Run(ctx, r.rdb, []string{r.roomKey(code)}, token, ms(now), msOf(r.cfg.TTL), r.keep()).Text()
+	if err != nil {
+		return redisErr("join", err)
+	}
+	switch res {
+	case "ok":
+		return nil
+	case "expired":
+		return ErrRoomExpired
+	case "full":
+		return ErrRoomFull
+	default:
+		return ErrRoomNotFound
+	}
+}
+
+var resumeScript = redis.NewScript(`
+local r = redis.call('hmget', KEYS[1], 'h', 'g')
+if not r[1] then return {-1, 0} end
+local role, other
+if r[1] == ARGV[1] then
+  role, other = 0, r[2]
+  redis.call('hset', KEYS[1], 'hs', ARGV[2])
+elseif r[2] == ARGV[1] then
+  role, other = 1, r[1]
+  redis.call('hset', KEYS[1], 'gs', ARGV[2])
+else
+  return {-1, 0}
+end
+redis.call('pexpire', KEYS[1], ARGV[3])
+if other ~= '' then return {role, 1} end
+return {role, 0}`)
+
+func (r *RedisStore) Resume(ctx context.Context, code Code, token string, now time.Time) (Role, bool, error) {
+	res, err := resumeScript.Run(ctx, r.rdb, []string{r.roomKey(code)}, token, ms(now), r.keep()).Int64Slice()
+	if err != nil {
+		return 0, false, redisErr("resume", err)
+	}
+	if len(res) != 2 || res[0] < 0 {
+		return 0, false, ErrRoomNotFound
+	}
+	return Role(res[0]), res[1] == 1, nil
+}
+
+var leaveScript = redis.NewScript(`
+local f = 'g'
+if ARGV[1] == '0' then f = 'h' end
+if redis.call('hget', KEYS[1], f) ~= ARGV[2] then return 0 end
+if f == 'h' then
+  redis.call('del', KEYS[1])
+else
+  redis.call('hset', KEYS[1], 'g', '', 'since', ARGV[3])
+  redis.call('pexpire', KEYS[1], ARGV[4])
+end
+return 1`)
+
+func (r *RedisStore) Leave(ctx context.Context, seat Seat, now time.Time) error {
+	if err := leaveScript.Run(ctx, r.rdb, []string{r.roomKey(seat.Room)}, roleArg(seat.Role), seat.Token, ms(now), r.keep()).Err(); err != nil {
+		return redisErr("leave", err)
+	}
+	return nil
+}
+
+var touchScript = redis.NewScript(`
+local f = 'g'
+if ARGV[1] == '0' then f = 'h' end
+if redis.call('hget', KEYS[1], f) == ARGV[2] then
+  redis.call('hset', KEYS[1], f .. 's', ARGV[3])
+  redis.call('pexpire', KEYS[1], ARGV[4])
+end
+return 0`)
+
+// checkScript returns a Status.
+var checkScript = redis.NewScript(`
+local r = redis.call('hmget', KEYS[1], 'h', 'g', 'since', 'hs', 'gs')
+local now = tonumber(ARGV[3])
+if ARGV[1] == '0' then
+  if r[1] ~= ARGV[2] then return 3 end
+  if r[2] == '' then
+    if now - tonumber(r[3]) >= tonumber(ARGV[4]) then
+      redis.call('del', KEYS[1])
+      return 1
+    end
+    return 0
+  end
+  if now - tonumber(r[5]) > tonumber(ARGV[5]) then
+    redis.call('hset', KEYS[1], 'g', '', 'since', ARGV[3])
+    return 2
+  end
+  return 0
+end
+if r[2] ~= ARGV[2] then return 3 end
+if now - tonumber(r[4]) > tonumber(ARGV[5]) then
+  redis.call('del', KEYS[1])
+  return 2
+end
+return 0`)
+
+// Tick marks every seat seen in one pipeline, then checks each in another,
+// so that two partners on this server never find each other away.
+func (r *RedisStore) Tick(ctx context.Context, seats []Seat, now time.Time) ([]Status, error) {
+	if len(seats) == 0 {
+		return nil, nil
+	}
+	// Load the scripts once, so that the pipelines can use EVALSHA.
+	for _, sc := range []*redis.Script{touchScript, checkScript} {
+		if err := sc.Load(ctx, r.rdb).Err(); err != nil {
+			return nil, redisErr("load script", err)
+		}
+	}
+	pipe := r.rdb.Pipeline()
+	for _, s := range seats {
+		touchScript.EvalSha(ctx, pipe, []string{r.roomKey(s.Room)}, roleArg(s.Role), s.Token, ms(now), r.keep())
+	}
+	if _, err := pipe.Exec(ctx); err != nil {
+		return nil, redisErr("touch", err)
+	}
+	pipe = r.rdb.Pipeline()
+	cmds := make([]*redis.Cmd, len(seats))
+	for i, s := range seats {
+		cmds[i] = checkScript.EvalSha(ctx, pipe, []string{r.roomKey(s.Room)},
+			roleArg(s.Role), s.Token, ms(now), msOf(r.cfg.TTL), msOf(r.cfg.Grace))
+	}
+	if _, err := pipe.Exec(ctx); err != nil {
+		return nil, redisErr("check", err)
+	}
+	st := make([]Status, len(seats))
+	for i, c := range cmds {
+		n, err := c.Int()
+		if err != nil {
+			return nil, redisErr("check", err)
+		}
+		st[i] = Status(n)
+	}
+	return st, nil
+}
+
+func (r *RedisStore) Publish(ctx context.Context, seat Role, room Code, msg []byte) (bool, error) {
+	n, err := r.rdb.Publish(ctx, r.channel(seat, room), msg).Result()
+	if err != nil {
+		return false, redisErr("publish", err)
+	}
+	return n > 0, nil
+}
+
+// Attach subscribes to the seat's channel, the first time for this server,
+// and waits for Redis to confirm, so that nothing published after Attach
+// returns is missed.
+func (r *RedisStore) Attach(ctx context.Context, seat Role, room Code) error {
+	ch := r.channel(seat, room)
+	r.mu.Lock()
+	r.subs[ch]++
+	if r.subs[ch] > 1 {
+		r.mu.Unlock()
+		return nil
+	}
+	w := make(chan struct{})
+	r.waiting[ch] = append(r.waiting[ch], w)
+	r.mu.Unlock()
+	if err := r.ps.Subscribe(ctx, ch); err != nil {
+		return redisErr("subscribe", err)
+	}
+	select {
+	case <-w:
+		return nil
+	case <-ctx.Done():
+		return redisErr("subscribe", ctx.Err())
+	}
+}
+
+// Detach unsubscribes from the seat's channel when no socket of this
+// server holds the seat any more.
+func (r *RedisStore) Detach(ctx context.Context, seat Role, room Code) error {
+	ch := r.channel(seat, room)
+	r.mu.Lock()
+	r.subs[ch]--
+	last := r.subs[ch] <= 0
+	if last {
+		delete(r.subs, ch)
+	}
+	r.mu.Unlock()
+	if !last {
+		return nil
+	}
+	if err := r.ps.Unsubscribe(ctx, ch); err != nil {
+		return redisErr("unsubscribe", err)
+	}
+	return nil
+}
+
+// Rooms counts the rooms with SCAN: O(rooms), for metrics and tests.
+func (r *RedisStore) Rooms(ctx context.Context) (int, error) {
+	n := 0
+	iter := r.rdb.Scan(ctx, 0, r.prefix+"room:*", 1000).Iterator()
+	for iter.Next(ctx) {
+		n++
+	}
+	if err := iter.Err(); err != nil {
+		return 0, redisErr("scan", err)
+	}
+	return n, nil
+}
+
+// Health pings Redis.
+func (r *RedisStore) Health(ctx context.Context) error {
+	if err := r.rdb.Ping(ctx).Err(); err != nil {
+		return redisErr("ping", err)
+	}
+	return nil
+}
+
+// Close stops dispatching and closes the client. The rooms stay in Redis
+// for the other instances, or this one restarted. Close is idempotent.
+func (r *RedisStore) Close() error {
+	var err error
+	r.once.Do(func() {
+		if r.ps != nil {
+			err = r.ps.Close()
+		}
+		r.wg.Wait()
+		if e := r.rdb.Close(); e != nil && !errors.Is(e, redis.ErrClosed) {
+			err = errors.Join(err, e)
+		}
+	})
+	return err
+}

@@ -1,0 +1,178 @@
+package signal
+
+import (
+	"context"
+	"crypto/rand"
+	"errors"
+	"os"
+	"testing"
+	"time"
+
+	"github.com/coder/websocket"
+	"github.com/redis/go-redis/v9"
+)
+
+// redisAddr returns the Redis of the tests (DUET_REDIS, which .ci/run sets)
+// or skips the test.
+func redisAddr(t *testing.T) string {
+	t.Helper()
+	addr := os.Getenv("DUET_REDIS")
+	if addr == "" {
+		t.Skip("DUET_REDIS is not set: no Redis to test the shared store against (CI starts one; " +
+			"locally: redis-server --port 6390 & DUET_REDIS=127.0.0.1:6390)")
+	}
+	return addr
+}
+
+// redisPrefix returns a key prefix of the test's own, whose keys are
+// deleted when the test ends.
+func redisPrefix(t *testing.T) string {
+	t.Helper()
+	addr := redisAddr(t)
+	prefix := "duettest:" + rand.Text()[:8] + ":"
+	t.Cleanup(func() {
+		rdb := redis.NewClient(&redis.Options{Addr: addr})
+		defer rdb.Close()
+		ctx := context.Background()
+		iter := rdb.Scan(ctx, 0, prefix+"*", 1000).Iterator()
+		for iter.Next(ctx) {
+			rdb.Del(ctx, iter.Val())
+		}
+	})
+	return prefix
+}
+
+// newRedisServer serves a Server on a Redis store under prefix (see
+// newTestServer).
+func newRedisServer(t *testing.T, prefix string, cfg ServerConfig) (*Server, string) {
+	t.Helper()
+	cfg.Store = NewRedisStore(redis.NewClient(&redis.Options{Addr: redisAddr(t)}), prefix, nil)
+	return newTestServer(t, cfg)
+}
+
+// TestRedisTwoInstances: a host on one instance and a guest on another
+// meet and exchange everything, through Redis.
+func TestRedisTwoInstances(t *testing.T) {
+	prefix := redisPrefix(t)
+	a, urlA := newRedisServer(t, prefix, ServerConfig{})
+	b, urlB := newRedisServer(t, prefix, ServerConfig{})
+	host, guest := dial(t, urlA), dial(t, urlB)
+	code, err := host.Create(testCtx(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := guest.Join(testCtx(t), code); err != nil {
+		t.Fatalf("Join on the other instance: %v", err)
+	}
+	recv(t, host, TypePeerJoined)
+	if a.Rooms() != 1 || b.Rooms() != 1 {
+		t.Errorf("Rooms() = %d and %d, want 1 on both", a.Rooms(), b.Rooms())
+	}
+	if err := dial(t, urlA).Join(testCtx(t), code); !errors.Is(err, ErrRoomFull) {
+		t.Errorf("third singer: Join = %v, want ErrRoomFull", err)
+	}
+	exchange(t, host, guest)
+	cand := Message{Type: TypeCandidate, Candidate: &Candidate{Candidate: "candidate:1 1 udp 2130706431 127.0.0.1 5000 typ host", SDPMid: ptr("0")}}
+	if err := guest.Send(testCtx(t), cand); err != nil {
+		t.Fatal(err)
+	}
+	if m := recv(t, host, TypeCandidate); m.Candidate.Candidate != cand.Candidate.Candidate {
+		t.Errorf("candidate %+v", m.Candidate)
+	}
+	if err := host.Send(testCtx(t), Message{Type: TypeBye}); err != nil {
+		t.Fatal(err)
+	}
+	recv(t, guest, TypePeerLeft)
+	if got := b.Rooms(); got != 0 {
+		t.Errorf("Rooms() = %d after the host left, want 0", got)
+	}
+}
+
+// TestRedisResumeAfterRestart: the host's instance restarts; the host
+// resumes on the new one and signaling with the guest, on the other
+// instance, goes on.
+func TestRedisResumeAfterRestart(t *testing.T) {
+	prefix := redisPrefix(t)
+	a, urlA := newRedisServer(t, prefix, ServerConfig{})
+	_, urlB := newRedisServer(t, prefix, ServerConfig{})
+	host, guest := dial(t, urlA), dial(t, urlB)
+	code, err := host.Create(testCtx(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := guest.Join(testCtx(t), code); err != nil {
+		t.Fatal(err)
+	}
+	recv(t, host, TypePeerJoined)
+	seat, _ := host.Seat()
+
+	if err := a.Close(); err != nil {
+		t.Fatalf("Close: %v", err)
+	}
+	_, err = host.Recv(testCtx(t))
+	if websocket.CloseStatus(err) != websocket.StatusGoingAway || !Resumable(err) {
+		t.Fatalf("host after shutdown: %v, want a resumable going away", err)
+	}
+	// The restarted instance (here on a new port) knows the room from Redis.
+	_, urlA2 := newRedisServer(t, prefix, ServerConfig{})
+	back, partner := reconnect(t, urlA2, seat)
+	if !partner {
+		t.Error("resumed without the guest")
+	}
+	exchange(t, back, guest)
+	exchange(t, guest, back)
+}
+
+// TestRedisExpiryAndGrace: rules that span instances: a join of an expired
+// room tells its host on the other instance, and a guest whose socket
+// dropped is given up after the grace by the host's instance.
+func TestRedisExpiryAndGrace(t *testing.T) {
+	prefix := redisPrefix(t)
+	clock := newFakeClock()
+	cfg := ServerConfig{Now: clock.Now, RoomTTL: time.Hour, ResumeGrace: time.Minute}
+	a, urlA := newRedisServer(t, prefix, cfg)
+	b, urlB := newRedisServer(t, prefix, cfg)
+
+	host, guest := dial(t, urlA), dial(t, urlB)
+	code, err := host.Create(testCtx(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := guest.Join(testCtx(t), code); err != nil {
+		t.Fatal(err)
+	}
+	recv(t, host, TypePeerJoined)
+	guest.ws.CloseNow()
+	waitFor(t, "B to see the drop", func() bool { return b.sockets() == 0 })
+	clock.Advance(2 * time.Minute)
+	a.expireIdle()
+	recv(t, host, TypePeerLeft)
+	if err := dial(t, urlB).Join(testCtx(t), code); err != nil {
+		t.Fatalf("a new guest after the grace: %v", err)
+	}
+	recv(t, host, TypePeerJoined)
+
+	lonely := dial(t, urlA)
+	code2, err := lonely.Create(testCtx(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	clock.Advance(time.Hour)
+	if err := dial(t, urlB).Join(testCtx(t), code2); !errors.Is(err, ErrRoomExpired) {
+		t.Errorf("Join of an expired room = %v, want ErrRoomExpired", err)
+	}
+	recvError(t, lonely, ErrRoomExpired)
+	recvClosed(t, lonely, websocket.StatusNormalClosure)
+}
+
+// TestRedisHealth: /healthz fails when Redis does.
+func TestRedisHealth(t *testing.T) {
+	redisAddr(t)
+	s := NewServer(ServerConfig{Store: NewRedisStore(redis.NewClient(&redis.Options{Addr: "127.0.0.1:1", MaxRetries: -1}), "x:", nil)})
+	defer s.Close()
+	ctx, cancel := context.WithTimeout(t.Context(), time.Second)
+	defer cancel()
+	if err := s.store.Health(ctx); err == nil {
+		t.Error("Health of an unreachable Redis = nil")
+	}
+}
