@@ -3,6 +3,9 @@
 //
 //	go run ./cmd/duetlab latency    mouth-to-ear latency and CPU, per Opus frame
 //	go run ./cmd/duetlab network    the same over the lab's impaired networks
+//	go run ./cmd/duetlab load       1,000 rooms on the rendezvous server: relay latency, memory, losses (and across two instances with $DUET_REDIS)
+//	go run ./cmd/duetlab abuse      10,000 wrong codes from one address are throttled; an honest join from another still gets in
+//	go run ./cmd/duetlab relay      a relay-only (TURN) connection on loopback against a direct one: the relay's added latency
 //	go run ./cmd/duetlab echo       echo cancellers on a synthetic room: ERLE, double talk, CPU
 //	go run ./cmd/duetlab jitter     the playout alone on traces, against the oracle
 //
@@ -33,6 +36,9 @@ func scenarios() map[string]scenario {
 		"jitter":  jitterLab,
 		"latency": latency,
 		"network": network,
+		"load":    load,
+		"abuse":   abuse,
+		"relay":   relayLab,
 		"echo":    echo,
 	}
 }
