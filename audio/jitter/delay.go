@@ -16,6 +16,7 @@ type delayWindow struct {
 	scratch  []int64
 	since    int   // inserts since the quantile was last computed
 	needed   int64 // the last computed quantile, samples
+	fastest  int64 // the least transit in the window, samples
 
 	highTS  int64 // highest unwrapped timestamp seen
 	started bool
@@ -25,6 +26,10 @@ type delayWindow struct {
 
 // window is how far back the estimate looks, in samples.
 const window = 2 * 48000
+
+// release is how far the need may fall per estimate (every 16 packets:
+// 80 ms of 5 ms packets), in samples: 2.5 ms a second.
+const release = 10
 
 func newDelayWindow(quantile float64) *delayWindow {
 	const size = 1024 // 2 s of 2.5 ms packets
@@ -67,7 +72,9 @@ func (w *delayWindow) add(ts uint32, arrival int64) {
 	w.n = min(w.n+1, len(w.arrivals))
 	if w.since++; w.since >= 16 || w.n < 16 {
 		w.since = 0
-		w.needed = w.compute(arrival)
+		// Quick to grow, slow to shrink: a spike that leaves the window
+		// may come again, so the need falls back gently.
+		w.needed = max(w.compute(arrival), w.needed-release)
 	}
 }
 
@@ -84,6 +91,15 @@ func (w *delayWindow) compute(now int64) int64 {
 		return 0
 	}
 	slices.Sort(vals)
+	w.fastest = vals[0]
 	k := min(len(vals)-1, int(w.quantile*float64(len(vals))))
 	return vals[k] - vals[0]
+}
+
+// lag returns how long after the fastest recent packets' pace a packet
+// with timestamp ts plays when it plays at played (samples, on the arrival
+// clock): the playout's delay, whatever the two clocks' offset.
+func (w *delayWindow) lag(ts uint32, played int64) int64 {
+	ext := w.highTS + int64(int32(ts-uint32(w.highTS)))
+	return played - ext - w.fastest
 }

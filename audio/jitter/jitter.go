@@ -98,6 +98,14 @@ type Buffer struct {
 	// clock), and the target then, in samples. playAt < 0: no clock.
 	playAt time.Duration
 	target int
+	// room is how much more delay waiting may add, in samples: a Playout
+	// below its target grows by waiting, one at its target does not.
+	room int
+	// The last packet decoded under a clock: its timestamp and when its
+	// first sample plays; played is set until the Playout takes them.
+	lastTS     uint32
+	lastPlayed time.Duration
+	played     bool
 
 	stats counters
 }
@@ -149,7 +157,7 @@ func New(cfg Config, dec Decoder) *Buffer {
 	if cfg.WaitStep <= 0 {
 		cfg.WaitStep = cfg.Frame
 	}
-	b := &Buffer{cfg: cfg, dec: dec, slots: make([]slot, cfg.Capacity), frame: cfg.Frame, playAt: -1}
+	b := &Buffer{cfg: cfg, dec: dec, slots: make([]slot, cfg.Capacity), frame: cfg.Frame, playAt: -1, room: cfg.WaitLimit}
 	store := make([]byte, cfg.Capacity*cfg.MaxPacket)
 	for i := range b.slots {
 		b.slots[i] = slot{seq: -1, data: store[i*cfg.MaxPacket : (i+1)*cfg.MaxPacket]}
@@ -308,7 +316,7 @@ func (b *Buffer) nextFrame(offset int) {
 			b.stats.decodeErrors.Add(1)
 			break
 		}
-		if b.highest < b.next && (b.cfg.WaitLimit == 0 || b.waited < b.cfg.WaitLimit) {
+		if b.highest < b.next && (b.cfg.WaitLimit == 0 || b.waited < min(b.cfg.WaitLimit, b.room)) {
 			// Nothing later: wait for it, concealing a step meanwhile.
 			conceal = min(b.cfg.WaitStep, b.frame)
 			b.waited += conceal
@@ -349,6 +357,7 @@ func (b *Buffer) emit(s *slot, n, offset int) {
 		return
 	}
 	played := b.playAt + time.Duration(offset)*time.Second/48000
+	b.lastTS, b.lastPlayed, b.played = s.ts, played, true
 	// Sample i plays i/48000 s after the first: the sum of their delays.
 	delay := int64(n)*int64(played-s.arrival) + int64(n)*int64(n-1)/2*int64(time.Second)/48000
 	b.stats.emitted.Add(int64(n))

@@ -21,8 +21,8 @@ func (frameDecoder) Conceal(pcm []float32) error { clear(pcm); return nil }
 // simulatePlayout plays seconds of a 5 ms packet stream from a sender whose
 // clock runs ppm fast, over a path that delays each packet by delay(i), and
 // reads 128-sample blocks on the receiver's clock. It reports the playout's
-// stats after settle seconds and the range since of the audio it holds
-// (buffered, staged and inside the resampler) after each read.
+// stats after settle seconds and the range since of its lag (how long
+// after the fastest packets' pace it plays; see Playout), in samples.
 func simulatePlayout(t *testing.T, seconds, settle float64, ppm float64, delay func(i int) time.Duration) (before, after PlayoutStats, lo, hi int64) {
 	t.Helper()
 	var now time.Duration
@@ -55,31 +55,29 @@ func simulatePlayout(t *testing.T, seconds, settle float64, ppm float64, delay f
 			if before == (PlayoutStats{}) {
 				before = p.Stats()
 			}
-			b := int64(p.buf.buffered() + p.stageLen - p.stagePos + int(p.held))
-			lo, hi = min(lo, b), max(hi, b)
+			lo, hi = min(lo, p.lag), max(hi, p.lag)
 		}
 	}
 	return before, p.Stats(), lo, hi
 }
 
 // TestPlayoutHoldsTargetUnderDrift: a steady link with the sender's clock
-// up to 200 ppm off plays for a simulated minute without underruns once
-// settled, the buffer staying near its target, the rate following the drift.
+// up to 200 ppm off plays for ten simulated minutes without underruns or
+// concealment once settled, its delay within a frame of its target, the
+// rate following the drift.
 func TestPlayoutHoldsTargetUnderDrift(t *testing.T) {
 	for _, ppm := range []float64{-200, 0, 200} {
 		t.Run(fmt.Sprintf("%+.0fppm", ppm), func(t *testing.T) {
-			before, after, lo, hi := simulatePlayout(t, 60, 20, ppm, func(int) time.Duration { return 20 * time.Millisecond })
-			t.Logf("target %v, holding %d…%d samples, rate %+d ppm, underruns %d→%d",
+			before, after, lo, hi := simulatePlayout(t, 600, 20, ppm, func(int) time.Duration { return 20 * time.Millisecond })
+			t.Logf("target %v, lag %d…%d samples, rate %+d ppm, underruns %d→%d",
 				after.TargetDelay, lo, hi, after.RatePPM, before.Underruns, after.Underruns)
-			if after.Underruns != before.Underruns {
-				t.Errorf("%d underruns after settling", after.Underruns-before.Underruns)
+			if after.Underruns != before.Underruns || after.ConcealedSamples != before.ConcealedSamples {
+				t.Errorf("%d underruns, %d samples concealed after settling",
+					after.Underruns-before.Underruns, after.ConcealedSamples-before.ConcealedSamples)
 			}
-			// The target is the continuous level before a read, packets in
-			// flight included: after a 128-sample read what is held swings
-			// by the one 240-sample frame in flight below target − 128.
-			target := int64(after.TargetDelay*48000/time.Second) - 20 // less the resampler's share
-			if lo < target-240-128-8 || hi > target-128+8 {
-				t.Errorf("holding %d…%d samples, want within [%d, %d]", lo, hi, target-240-128, target-128)
+			target := int64(after.TargetDelay * 48000 / time.Second)
+			if lo < target-240 || hi > target+240 {
+				t.Errorf("lag %d…%d samples, want within a frame of the target %d", lo, hi, target)
 			}
 			if math.Abs(float64(after.RatePPM)+ppm) > 150 {
 				t.Errorf("rate %+d ppm with the sender %+.0f ppm off, want about %+.0f", after.RatePPM, ppm, -ppm)
@@ -101,9 +99,9 @@ func TestPlayoutSpikeCostsNoLastingDelay(t *testing.T) {
 		return d
 	})
 	target := int64(after.TargetDelay * 48000 / time.Second)
-	t.Logf("after the spike: target %v, buffered up to %d samples in the last 10 s, %d underruns", after.TargetDelay, hi, after.Underruns)
+	t.Logf("after the spike: target %v, lag up to %d samples in the last 10 s, %d underruns", after.TargetDelay, hi, after.Underruns)
 	if hi > target+240 {
-		t.Errorf("40 s after the spike the buffer holds %d samples, want back near the target %d", hi, target)
+		t.Errorf("40 s after the spike the lag is %d samples, want back near the target %d", hi, target)
 	}
 }
 
@@ -149,8 +147,10 @@ func TestPlayoutDelayStats(t *testing.T) {
 	n := time.Duration(st.JitterBufferEmittedCount)
 	delay, target := st.JitterBufferDelay/n, st.JitterBufferTargetDelay/n
 	t.Logf("mean delay %v, mean target %v, target now %v", delay, target, st.TargetDelay)
-	if delay <= 0 || delay > target {
-		t.Errorf("mean delay %v, want within (0, %v]", delay, target)
+	// The target is for a packet's first sample; the mean is over all
+	// 5 ms of it.
+	if delay <= 0 || delay > target+5*time.Millisecond {
+		t.Errorf("mean delay %v, want within (0, %v]", delay, target+5*time.Millisecond)
 	}
 	if d := target - st.TargetDelay; d < -time.Millisecond || d > time.Millisecond {
 		t.Errorf("mean target %v, want about the steady %v", target, st.TargetDelay)
@@ -161,5 +161,18 @@ func TestPlayoutDelayStats(t *testing.T) {
 	b.Read(make([]float32, frame))
 	if bare = b.Stats(); bare.JitterBufferEmittedCount != 0 || bare.JitterBufferDelay != 0 {
 		t.Errorf("a bare Buffer counted delays: %+v", bare)
+	}
+}
+
+func TestBiasQuantile(t *testing.T) {
+	for _, tc := range []struct{ bias, want float64 }{
+		{-2, 0.95}, {-1, 0.95}, {0, 0.98}, {1, 0.998}, {5, 0.998},
+	} {
+		if got := BiasQuantile(tc.bias); math.Abs(got-tc.want) > 1e-9 {
+			t.Errorf("BiasQuantile(%v) = %v, want %v", tc.bias, got, tc.want)
+		}
+	}
+	if BiasQuantile(-0.5) >= BiasQuantile(0) || BiasQuantile(0.5) <= BiasQuantile(0) {
+		t.Error("BiasQuantile does not grow with the bias")
 	}
 }

@@ -31,10 +31,10 @@ func jitterLab(ctx context.Context, w io.Writer) ([]string, error) {
 		names = append(names, p.Name)
 	}
 	row := func(tw io.Writer, label string, r jittertest.Result) {
-		fmt.Fprintf(tw, "%s\t%.2f\t%.1f\t%.1f\t%.1f\t%.1f\t%.2f\t%.2f\t%.1f\t\n", label, r.LatePct,
-			ms(r.MeanDelay), ms(r.P95Delay), ms(r.BufferDelay), ms(r.Oracle), r.Ratio, r.ConcealedPct, r.ConcealPerMin)
+		fmt.Fprintf(tw, "%s\t%.2f\t%.1f\t%.1f\t%.1f\t%.1f\t%.1f\t%.2f\t%.2f\t%.1f\t\n", label, r.LatePct,
+			ms(r.MeanDelay), ms(r.P95Delay), ms(r.Target), ms(r.BufferDelay), ms(r.Oracle), r.Ratio, r.ConcealedPct, r.ConcealPerMin)
 	}
-	header := "\tlate %\tdelay ms\tp95 ms\tbuffer ms\toracle ms\t× oracle\tconcealed %\tevents/min\t\n"
+	header := "\tlate %\tdelay ms\tp95 ms\ttarget ms\tbuffer ms\toracle ms\t× oracle\tconcealed %\tevents/min\t\n"
 	fmt.Fprintf(w, "Playout on %v traces (5 ms packets, 128-sample reads, sender +200 ppm), first 5 s left out;\n"+
 		"delay from each packet's fastest possible arrival; oracle: least fixed delay with ≤ 1 %% late.\n\n", duration)
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)

@@ -59,8 +59,9 @@ type Result struct {
 	LatePct       float64
 	// MeanDelay and P95Delay are over the packets played: how long after
 	// its baseline each played. BufferDelay is W3C's mean
-	// jitterBufferDelay: after its arrival.
-	MeanDelay, P95Delay, BufferDelay time.Duration
+	// jitterBufferDelay: after its arrival. Target is the mean target
+	// (W3C jitterBufferTargetDelay over the samples emitted).
+	MeanDelay, P95Delay, BufferDelay, Target time.Duration
 	// Oracle is the smallest fixed delay from the baseline with late loss
 	// within Options.MaxLate on the same packets, reading the same
 	// blocks; Ratio is MeanDelay over it.
@@ -155,6 +156,7 @@ func Replay(cfg jitter.PlayoutConfig, tr *trace.Trace, o Options) (Result, error
 	}
 	if n := st.JitterBufferEmittedCount - warm.JitterBufferEmittedCount; n > 0 {
 		res.BufferDelay = (st.JitterBufferDelay - warm.JitterBufferDelay) / time.Duration(n)
+		res.Target = (st.JitterBufferTargetDelay - warm.JitterBufferTargetDelay) / time.Duration(n)
 	}
 	if len(delays) > 0 {
 		var sum time.Duration

@@ -95,3 +95,33 @@ func TestReplayLossCounted(t *testing.T) {
 		t.Errorf("late %d, concealed %.1f %%, want 0 and about 5", r.Late, r.ConcealedPct)
 	}
 }
+
+// TestScenarios asserts the playout's figures on fixed seeded traces of
+// the lab's paths (a minute each, the sender 200 ppm fast): late loss
+// within 1 %, and a delay within 1.25 × the oracle's except on lan, where
+// the floor is playout's own (a device block, the resampler's chunk and
+// latency: 3.8 ms against the oracle's 2.7), not the link's.
+func TestScenarios(t *testing.T) {
+	for i, p := range impair.Scenarios() {
+		t.Run(p.Name, func(t *testing.T) {
+			p.Seed = uint64(i + 1)
+			tr := trace.Generate(p, trace.Options{DriftPPM: 200, Seq: 65000})
+			r, err := Replay(jitter.PlayoutConfig{Config: jitter.Config{WaitStep: 120}}, tr, Options{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Logf("late %.2f %%, delay %v (p95 %v), oracle %v, ratio %.2f, concealed %.2f %%",
+				r.LatePct, r.MeanDelay, r.P95Delay, r.Oracle, r.Ratio, r.ConcealedPct)
+			if r.LatePct > 1 {
+				t.Errorf("late %.2f %%, want ≤ 1", r.LatePct)
+			}
+			maxRatio := 1.25
+			if p.Name == "lan" {
+				maxRatio = 1.7
+			}
+			if r.Ratio > maxRatio {
+				t.Errorf("delay %.2f × the oracle's, want ≤ %.2f", r.Ratio, maxRatio)
+			}
+		})
+	}
+}
