@@ -7,6 +7,8 @@
 // Playout wraps a Buffer and adapts: its target follows the link's measured
 // jitter, and it reaches the target, and follows the sender's clock drift,
 // by playing a hair faster or slower through a resampler (see Playout).
+// Frames recovered from redundancy (RFC 2198, net/red) go in through
+// InsertRecovered and fill only gaps still ahead of playout.
 //
 // Units: sequence numbers are RTP's 16-bit counters (unwrapped here to 64
 // bits); delays and frames are samples at 48 kHz. Buffers and Playouts
@@ -117,7 +119,7 @@ type counters struct {
 	underruns                       atomic.Int64
 	playedSamples, silentSamples    atomic.Int64
 	expected                        atomic.Int64 // over all segments
-	emitted                         atomic.Int64 // decoded samples played
+	emitted, recovered              atomic.Int64 // decoded samples played
 	delaySum, targetSum             atomic.Int64 // ns × samples / 48000
 }
 
@@ -127,6 +129,7 @@ type Stats struct {
 	PacketsLost       int64 // expected (from sequence numbers) minus received (late ones included), ≥ 0
 	PacketsDiscarded  int64 // arrived after their playout time, dropped
 	PacketsDuplicated int64 // seen twice, dropped
+	PacketsRecovered  int64 // frames filled in from redundancy (still counted lost)
 	ConcealedSamples  int64 // samples made by packet-loss concealment
 	ConcealmentEvents int64 // runs of concealed frames
 	DecodeErrors      int64 // packets the decoder rejected (concealed instead)
@@ -173,6 +176,34 @@ func unwrap(highest int64, seq uint16) int64 {
 
 // Insert stores a packet's payload (copied) for playout.
 func (b *Buffer) Insert(seq uint16, payload []byte) { b.insert(seq, 0, 0, payload) }
+
+// InsertRecovered stores a frame recovered from a later packet's
+// redundancy (RFC 2198 RED) under the sequence number it was sent with. It
+// fills a gap only if the frame is still to be played: one already played
+// or concealed, one held already, or one too far from playout is ignored,
+// and none counts as received, late or duplicated.
+func (b *Buffer) InsertRecovered(seq uint16, payload []byte) {
+	b.insertRecovered(seq, 0, 0, payload)
+}
+
+func (b *Buffer) insertRecovered(seq uint16, ts uint32, arrival time.Duration, payload []byte) {
+	if !b.started || len(payload) == 0 || len(payload) > b.cfg.MaxPacket {
+		return
+	}
+	ext := unwrap(b.highest, seq)
+	s := &b.slots[ext%int64(len(b.slots))]
+	if ext < b.next || ext >= b.next+int64(len(b.slots)) || s.seq == ext {
+		return
+	}
+	s.seq = ext
+	s.n = copy(s.data, payload)
+	s.ts, s.arrival = ts, arrival
+	b.stats.recovered.Add(1)
+	if ext > b.highest {
+		b.highest = ext
+		b.stats.expected.Store(b.expectedBefore + b.highest - b.first + 1)
+	}
+}
 
 func (b *Buffer) insert(seq uint16, ts uint32, arrival time.Duration, payload []byte) {
 	b.stats.received.Add(1)
@@ -377,6 +408,7 @@ func (b *Buffer) Stats() Stats {
 		PacketsLost:       max(0, c.expected.Load()-(received-c.duplicates.Load())),
 		PacketsDiscarded:  c.late.Load(),
 		PacketsDuplicated: c.duplicates.Load(),
+		PacketsRecovered:  c.recovered.Load(),
 		ConcealedSamples:  c.concealedSamples.Load(),
 		ConcealmentEvents: c.concealEvents.Load(),
 		DecodeErrors:      c.decodeErrors.Load(),

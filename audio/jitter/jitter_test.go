@@ -286,3 +286,32 @@ func TestWaitStep(t *testing.T) {
 		t.Fatalf("stats %+v, want one frame concealed in all, one lost, one underrun", st)
 	}
 }
+
+// TestInsertRecovered: a frame recovered from redundancy fills a gap still
+// ahead of playout; one whose time has come (played or concealed), one
+// held already, or one beyond the buffer is ignored, and none counts as a
+// received, late or duplicate packet.
+func TestInsertRecovered(t *testing.T) {
+	b := newBuffer(0)
+	b.InsertRecovered(9, []byte{9}) // before any stream: nowhere to put it
+	for _, s := range []uint16{10, 11, 13, 16} {
+		b.Insert(s, []byte{byte(s)})
+	}
+	got := readFrames(t, b, 2)                // 10, 11
+	b.InsertRecovered(12, []byte{12})         // the gap ahead: fills it
+	b.InsertRecovered(10, []byte{99})         // played: ignored
+	b.InsertRecovered(13, []byte{99})         // held: ignored
+	b.InsertRecovered(10+1000, []byte{99})    // far beyond the buffer: ignored
+	got = append(got, readFrames(t, b, 2)...) // 12, 13
+	got = append(got, readFrames(t, b, 1)...) // 14 lost: concealed
+	b.InsertRecovered(14, []byte{14})         // its time has passed: ignored
+	b.InsertRecovered(15, []byte{15})         // still ahead: fills
+	got = append(got, readFrames(t, b, 2)...) // 15, 16
+	if want := []float32{10, 11, 12, 13, -1, 15, 16}; !equal(got, want) {
+		t.Errorf("played %v, want %v", got, want)
+	}
+	st := b.Stats()
+	if st.PacketsRecovered != 2 || st.PacketsReceived != 4 || st.PacketsDiscarded != 0 || st.PacketsDuplicated != 0 || st.PacketsLost != 3 {
+		t.Errorf("stats %+v: want 2 recovered, 4 received, 3 lost, none late or duplicated", st)
+	}
+}

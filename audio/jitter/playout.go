@@ -132,6 +132,15 @@ func (p *Playout) Insert(seq uint16, timestamp uint32, arrival time.Duration, pa
 	p.buf.insert(seq, timestamp, arrival, payload)
 }
 
+// InsertRecovered stores a frame recovered from a later packet's
+// redundancy (RFC 2198 RED; see net/red), with the sequence number and
+// timestamp it was first sent with, if it is still to be played (see
+// Buffer.InsertRecovered). arrival is the carrying packet's; it does not
+// count toward the delay estimate, being no measure of this frame's path.
+func (p *Playout) InsertRecovered(seq uint16, timestamp uint32, arrival time.Duration, payload []byte) {
+	p.buf.insertRecovered(seq, timestamp, arrival, payload)
+}
+
 // Reset forgets the stream (a new connection).
 func (p *Playout) Reset() {
 	p.buf.Reset()
