@@ -18,10 +18,13 @@ package app
 import (
 	"errors"
 	"log/slog"
+	"os"
+	"path/filepath"
 	"time"
 
 	"github.com/duetapp/duet/audio"
 	"github.com/duetapp/duet/audio/codec"
+	"github.com/duetapp/duet/audio/track"
 	"github.com/duetapp/duet/net/impair"
 )
 
@@ -61,6 +64,20 @@ type Config struct {
 	// DeviceRoundTrip is the device's measured output-to-input latency
 	// (duet calibrate), 0 if unknown; it is part of the latency figures.
 	DeviceRoundTrip time.Duration
+	// Track is the host's backing track at the start (SetTrack changes
+	// it); nil for none.
+	Track *track.Track
+	// StreamTrack (host) sends the track in the guest's mix instead of as
+	// a file: for a guest that cannot take the file. The guest then hears
+	// it a network delay late, and so does the host hear the guest.
+	StreamTrack bool
+	// AutoPlay (host) starts the track, after its count-in, as soon as the
+	// guest can play along; with RecordDir, it records a take there too.
+	AutoPlay  bool
+	RecordDir string
+	// CacheDir is where a guest keeps backing tracks it was sent; empty
+	// means the user's cache folder.
+	CacheDir string
 	// ICEServers are STUN/TURN URLs, on top of those the rendezvous server
 	// hands out.
 	ICEServers []string
@@ -99,6 +116,13 @@ func (c *Config) fill() error {
 	}
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.DiscardHandler)
+	}
+	if c.CacheDir == "" {
+		dir, err := os.UserCacheDir()
+		if err != nil {
+			dir = os.TempDir()
+		}
+		c.CacheDir = filepath.Join(dir, "duet", "tracks")
 	}
 	if c.OnEvent == nil {
 		c.OnEvent = func(Event) {}

@@ -4,8 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
+	"os"
 	"sync"
 	"syscall"
 	"time"
@@ -13,6 +15,7 @@ import (
 	"github.com/duetapp/duet/audio"
 	"github.com/duetapp/duet/audio/filedev"
 	"github.com/duetapp/duet/audio/measure"
+	"github.com/duetapp/duet/audio/track"
 	"github.com/duetapp/duet/net/impair"
 	"github.com/duetapp/duet/net/signal"
 )
@@ -31,6 +34,22 @@ type LocalConfig struct {
 	// Network, if set, impairs both directions alike (each with its own
 	// seed).
 	Network *impair.Profile
+	// Track, StreamTrack and RecordDir are as in Config; the host plays
+	// the track (and records, with RecordDir) as soon as the guest can
+	// play along.
+	Track       *track.Track
+	StreamTrack bool
+	RecordDir   string
+	// SingAlong, if set, makes each singer's microphone also hear their
+	// own speaker that much later (the device's round trip), as singers
+	// who sing along perfectly to what they hear; each session is told
+	// that round trip.
+	SingAlong time.Duration
+	// DeafToPartner: neither singer hears the other (only the track and
+	// themselves).
+	DeafToPartner bool
+	// GuestPPM makes the guest's sound card that many millionths fast.
+	GuestPPM float64
 	// Frame, JitterTarget and Monitor are as in Config.
 	Frame        time.Duration
 	JitterTarget time.Duration
@@ -46,6 +65,7 @@ type LocalResult struct {
 	HostHeard, GuestHeard []float32
 	HostStart, GuestStart time.Time // when each device's sample 0 was due
 	HostStats, GuestStats Stats
+	HostTrack, GuestTrack TrackStatus
 	// CPU is the process's CPU time (user and system) during the duet:
 	// both singers and the server.
 	CPU time.Duration
@@ -55,6 +75,48 @@ type LocalResult struct {
 
 	hostVoice, guestVoice []float32
 }
+
+// singer is a file device's microphone and speaker: the microphone sings
+// voice and, with singAlong, also hears the speaker that much later.
+func singer(voice []float32, heard *memorySink, singAlong time.Duration) (audio.Reader, filedev.Sink) {
+	if singAlong <= 0 {
+		return &audio.SliceReader{P: voice}, heard
+	}
+	room := &room{voice: voice, heard: heard, delayed: make([]float32, audio.Samples(singAlong))}
+	return room, room
+}
+
+// room carries what a file device plays back to its microphone. The
+// device reads a block before it writes one, from one goroutine.
+type room struct {
+	voice   []float32
+	at      int
+	heard   *memorySink
+	delayed []float32 // played, not yet heard by the microphone
+}
+
+func (r *room) Read(p []float32) (int, error) {
+	if r.at >= len(r.voice) {
+		return 0, io.EOF
+	}
+	n := min(len(p), len(r.voice)-r.at)
+	for i := range n {
+		p[i] = r.voice[r.at+i]
+		if i < len(r.delayed) { // a round trip shorter than a block is cut short
+			p[i] += r.delayed[i]
+		}
+	}
+	r.delayed = r.delayed[min(n, len(r.delayed)):]
+	r.at += n
+	return n, nil
+}
+
+func (r *room) Write(p []float32) error {
+	r.delayed = append(r.delayed, p...)
+	return r.heard.Write(p)
+}
+
+func (r *room) Close() error { return nil }
 
 // memorySink keeps what a file device plays.
 type memorySink struct{ p []float32 }
@@ -82,12 +144,19 @@ func RunLocal(ctx context.Context, cfg LocalConfig) (*LocalResult, error) {
 	url := "http://" + ln.Addr().String()
 
 	hostOut, guestOut := &memorySink{}, &memorySink{}
-	hostFile := filedev.New(filedev.Config{Input: &audio.SliceReader{P: cfg.HostVoice}, Output: hostOut})
+	hostIn, hostSink := singer(cfg.HostVoice, hostOut, cfg.SingAlong)
+	guestIn, guestSink := singer(cfg.GuestVoice, guestOut, cfg.SingAlong)
+	hostFile := filedev.New(filedev.Config{Input: hostIn, Output: hostSink})
 	var hostDev audio.Device = hostFile
 	if cfg.HostDevice != nil {
 		hostDev = cfg.HostDevice
 	}
-	guestDev := filedev.New(filedev.Config{Input: &audio.SliceReader{P: cfg.GuestVoice}, Output: guestOut})
+	guestDev := filedev.New(filedev.Config{Input: guestIn, Output: guestSink, PPM: cfg.GuestPPM})
+	cacheDir, err := os.MkdirTemp("", "duet-local-cache")
+	if err != nil {
+		return nil, err
+	}
+	defer os.RemoveAll(cacheDir)
 	sessionConfig := func(dev audio.Device, host bool) Config {
 		singer := "guest"
 		if host {
@@ -101,15 +170,25 @@ func RunLocal(ctx context.Context, cfg LocalConfig) (*LocalResult, error) {
 			}
 			path = &p
 		}
+		var song *track.Track
+		if host {
+			song = cfg.Track
+		}
 		return Config{
-			Impair:       path,
-			Server:       url,
-			Device:       dev,
-			Frame:        cfg.Frame,
-			JitterTarget: cfg.JitterTarget,
-			Monitor:      cfg.Monitor,
-			Loopback:     true,
-			Logger:       cfg.Logger.With("singer", singer),
+			Track:           song,
+			StreamTrack:     cfg.StreamTrack,
+			AutoPlay:        host && (cfg.Track != nil || cfg.RecordDir != ""),
+			RecordDir:       cfg.RecordDir,
+			CacheDir:        cacheDir,
+			DeviceRoundTrip: cfg.SingAlong,
+			Impair:          path,
+			Server:          url,
+			Device:          dev,
+			Frame:           cfg.Frame,
+			JitterTarget:    cfg.JitterTarget,
+			Monitor:         cfg.Monitor,
+			Loopback:        true,
+			Logger:          cfg.Logger.With("singer", singer),
 			OnEvent: func(e Event) {
 				if cfg.OnEvent != nil {
 					cfg.OnEvent(host, e)
@@ -135,6 +214,10 @@ func RunLocal(ctx context.Context, cfg LocalConfig) (*LocalResult, error) {
 		return nil, err
 	}
 
+	if cfg.DeafToPartner {
+		host.SetPartnerGain(0)
+		guest.SetPartnerGain(0)
+	}
 	cpu0 := cpuTime()
 	// Each sings until their voice ends; when the guest is done, so is
 	// the host (whose device may be endless).
@@ -153,6 +236,8 @@ func RunLocal(ctx context.Context, cfg LocalConfig) (*LocalResult, error) {
 		return nil, err
 	}
 	return &LocalResult{
+		HostTrack:  host.Track(),
+		GuestTrack: guest.Track(),
 		Code:       host.Code(),
 		HostHeard:  hostOut.p,
 		GuestHeard: guestOut.p,

@@ -33,7 +33,7 @@ func voice(base float64, seed uint64, seconds float64) []float32 {
 
 func testLogger(t *testing.T) *slog.Logger {
 	if testing.Verbose() {
-		return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
+		return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: logLevel()}))
 	}
 	return slog.New(slog.DiscardHandler)
 }
@@ -333,4 +333,12 @@ func TestDuetOverImpairedNetwork(t *testing.T) {
 	if v.PacketsLost == 0 && v.ConcealedSamples == 0 {
 		t.Error("no loss or concealment over a path with 1 % loss")
 	}
+}
+
+// logLevel is Info, or Debug when DUET_DEBUG is set.
+func logLevel() slog.Level {
+	if os.Getenv("DUET_DEBUG") != "" {
+		return slog.LevelDebug
+	}
+	return slog.LevelInfo
 }

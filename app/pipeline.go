@@ -1,15 +1,19 @@
 package app
 
 import (
+	"math"
 	"sync"
 	"sync/atomic"
 	"time"
 
+	"github.com/duetapp/duet/audio"
 	"github.com/duetapp/duet/audio/codec"
 	"github.com/duetapp/duet/audio/jitter"
 	"github.com/duetapp/duet/audio/meter"
 	"github.com/duetapp/duet/audio/mix"
+	"github.com/duetapp/duet/audio/record"
 	"github.com/duetapp/duet/audio/ring"
+	"github.com/duetapp/duet/audio/track"
 	"github.com/duetapp/duet/net/peer"
 )
 
@@ -46,8 +50,27 @@ type pipeline struct {
 	partner *mix.Input
 	voice   *mix.Input // the mic in the send mix: muting it mutes me
 
+	// The backing track: read once a block, heard here and, when the host
+	// streams it, sent too.
+	player    *track.Player
+	trackBuf  []float32
+	trackLive mix.Live
+	trackEars *mix.Input
+	trackSend *mix.Input
+
+	// Time: the session clock's epoch, the device's filtered block
+	// instants, and its latencies.
+	epoch      time.Time
+	clock      audio.BlockClock
+	outLatency int64 // ns from the callback to the speaker
+	roundTrip  int64 // samples from the speaker back through the mic
+	captured   int64 // samples handed to the encoder so far
+	tsBase     uint32
+	take       atomic.Pointer[record.Take] // the host's recording, if any
+	sung       sungAt                      // the latest block's track position
+
 	// Levels for display, measured off the audio thread.
-	micMeter, partnerMeter, outMeter *meter.Meter
+	micMeter, partnerMeter, outMeter, trackMeter *meter.Meter
 
 	// audio thread → encoder
 	capture *ring.Ring[float32]
@@ -81,6 +104,8 @@ type pipelineConfig struct {
 	maxBlock     int
 	seq          uint16 // first RTP sequence number and timestamp
 	ts           uint32
+	epoch        time.Time     // the session clock's zero
+	roundTrip    time.Duration // the device's calibrated round trip
 }
 
 func newPipeline(cfg pipelineConfig) (*pipeline, error) {
@@ -114,12 +139,21 @@ func newPipeline(cfg pipelineConfig) (*pipeline, error) {
 		enc:       enc,
 		seq:       cfg.seq,
 		ts:        cfg.ts,
+		tsBase:    cfg.ts,
 		stop:      make(chan struct{}),
+		player:    track.NewPlayer(),
+		trackBuf:  make([]float32, cfg.maxBlock),
+		epoch:     cfg.epoch,
+		// Half the round trip each way: devices are near symmetric.
+		outLatency: int64(cfg.roundTrip / 2),
+		roundTrip:  int64(audio.Samples(cfg.roundTrip)),
 	}
-	p.micMeter, p.partnerMeter, p.outMeter = meter.New(), meter.New(), meter.New()
+	p.micMeter, p.partnerMeter, p.outMeter, p.trackMeter = meter.New(), meter.New(), meter.New(), meter.New()
 	p.voice = p.send.Add(&p.mic, 1)
+	p.trackSend = p.send.Add(&p.trackLive, 0)
 	p.monitor = p.ears.Add(&p.mic, cfg.monitor)
 	p.partner = p.ears.Add(metered{p.jb, p.partnerMeter}, 1)
+	p.trackEars = p.ears.Add(&p.trackLive, 1)
 	return p, nil
 }
 
@@ -145,6 +179,13 @@ func (p *pipeline) process(in, out []float32) {
 		p.jb.Insert(pk.seq, pk.ts, pk.arrival, pk.data[:pk.n])
 	}
 
+	// out[0] reaches the ear at this instant of the session clock.
+	at := p.clock.Tick(int64(time.Since(p.epoch)), len(out)) + p.outLatency
+	tr := p.trackBuf[:len(out)]
+	pos, playing := p.player.Read(tr, at)
+	p.trackLive.Set(tr)
+	p.trackMeter.Write(tr)
+
 	p.mic.Set(in)
 	p.micMeter.Write(in)
 	buf := p.sendBuf[:len(in)]
@@ -152,6 +193,16 @@ func (p *pipeline) process(in, out []float32) {
 	if n := p.capture.Write(buf); n < len(buf) {
 		p.captureOverruns.Add(int64(len(buf) - n))
 	}
+	if playing {
+		// The singer sang in[0] to the track sample they heard then: the
+		// one played a round trip before this block's.
+		sung := pos - float64(p.roundTrip)
+		p.sung.store(p.tsBase+uint32(p.captured), sung)
+		if t := p.take.Load(); t != nil {
+			t.HostVoice(int64(math.Round(sung)), in)
+		}
+	}
+	p.captured += int64(len(buf))
 	select {
 	case p.wake <- struct{}{}:
 	default: // the encoder is already due to wake
@@ -159,6 +210,39 @@ func (p *pipeline) process(in, out []float32) {
 
 	p.ears.Read(out)
 	p.outMeter.Write(out)
+	if t := p.take.Load(); t != nil {
+		t.Live(out)
+	}
+}
+
+// sungAt publishes, from the audio thread, the RTP time of a block's first
+// captured sample and the track position it was sung at (a sequence lock:
+// odd while writing).
+type sungAt struct {
+	seq atomic.Uint64
+	ts  atomic.Uint32
+	pos atomic.Uint64 // float64 bits
+}
+
+func (s *sungAt) store(ts uint32, pos float64) {
+	s.seq.Add(1)
+	s.ts.Store(ts)
+	s.pos.Store(math.Float64bits(pos))
+	s.seq.Add(1)
+}
+
+// load returns the latest pair; ok is false before the first.
+func (s *sungAt) load() (ts uint32, pos float64, ok bool) {
+	for {
+		q := s.seq.Load()
+		if q&1 == 1 {
+			continue
+		}
+		ts, pos = s.ts.Load(), math.Float64frombits(s.pos.Load())
+		if s.seq.Load() == q {
+			return ts, pos, q > 0
+		}
+	}
 }
 
 // receive is the peer's OnPacket for the connection numbered stream; it
@@ -167,6 +251,9 @@ func (p *pipeline) process(in, out []float32) {
 func (p *pipeline) receive(stream uint32, seq uint16, ts uint32, payload []byte) {
 	if stream != p.current.Load() {
 		return // a connection already replaced
+	}
+	if t := p.take.Load(); t != nil {
+		t.GuestPacket(ts, payload)
 	}
 	pk := &p.netPacket[0]
 	pk.arrival = p.jb.Now()

@@ -16,14 +16,25 @@ import (
 	"github.com/duetapp/duet/audio/codec"
 	"github.com/duetapp/duet/audio/jitter"
 	"github.com/duetapp/duet/audio/meter"
+	"github.com/duetapp/duet/audio/track"
 	"github.com/duetapp/duet/net/clock"
 	"github.com/duetapp/duet/net/peer"
 	"github.com/duetapp/duet/net/signal"
 )
 
-// control is a message on the peer's control channel.
+// control is a message on the peer's control channel; which fields mean
+// something depends on Type (see track.go for the track's messages).
 type control struct {
-	Type string `json:"type"`
+	Type   string          `json:"type"`
+	Text   string          `json:"text,omitempty"`
+	Name   string          `json:"name,omitempty"`
+	Size   int64           `json:"size,omitempty"`
+	Digest string          `json:"digest,omitempty"`
+	Offset int64           `json:"offset,omitempty"`
+	Sched  *track.Schedule `json:"sched,omitempty"`
+	Snap   *track.Snapshot `json:"snap,omitempty"`
+	TS     uint32          `json:"ts,omitempty"`
+	Pos    float64         `json:"pos,omitempty"`
 }
 
 const controlBye = "bye"
@@ -39,6 +50,12 @@ type Session struct {
 
 	controls chan controlMsg // from peers' control channels
 
+	cmds        chan func()   // run on Run's goroutine (do)
+	runDone     chan struct{} // closed when Run returns
+	fileDone    chan *incoming
+	trackLoaded chan loaded
+	trk         trackState // guarded by mu, except where it says
+
 	// The session clock: nanoseconds since epoch on this machine's
 	// monotonic clock. The guest estimates the host's against its own.
 	epoch time.Time
@@ -49,6 +66,7 @@ type Session struct {
 	lastPeer peer.Stats // of the last connection, once it is closed
 	streams  uint32
 	safety   string // the current connection's safety code
+	state    State  // the latest emitted
 
 	dev           audio.Device // the current device; nil while it is lost
 	deviceStarted bool
@@ -98,7 +116,10 @@ func newSession(ctx context.Context, cfg Config, host bool) (*Session, error) {
 	if err := cfg.fill(); err != nil {
 		return nil, err
 	}
+	epoch := time.Now()
 	pipe, err := newPipeline(pipelineConfig{
+		epoch:        epoch,
+		roundTrip:    cfg.DeviceRoundTrip,
 		frame:        cfg.Frame,
 		bitrate:      cfg.Bitrate,
 		jitterTarget: audio.Samples(cfg.JitterTarget),
@@ -119,17 +140,34 @@ func newSession(ctx context.Context, cfg Config, host bool) (*Session, error) {
 	if host {
 		role = "host"
 	}
-	return &Session{
-		cfg:      cfg,
-		epoch:    time.Now(),
-		clock:    clock.New(300),
-		dev:      cfg.Device,
-		log:      cfg.Logger.With("role", role),
-		host:     host,
-		sig:      sig,
-		pipe:     pipe,
-		controls: make(chan controlMsg, 4),
-	}, nil
+	if cfg.Track != nil {
+		pipe.player.SetTrack(cfg.Track)
+	}
+	if host && cfg.StreamTrack {
+		pipe.trackSend.SetGain(1)
+	}
+	s := &Session{
+		cfg:   cfg,
+		epoch: epoch,
+		clock: clock.New(300),
+		dev:   cfg.Device,
+		log:   cfg.Logger.With("role", role),
+		host:  host,
+		sig:   sig,
+		pipe:  pipe,
+		// Room for the track's steady messages (syncs, voice positions)
+		// while Run is busy for a moment.
+		controls:    make(chan controlMsg, 64),
+		cmds:        make(chan func()),
+		runDone:     make(chan struct{}),
+		fileDone:    make(chan *incoming, 1),
+		trackLoaded: make(chan loaded),
+	}
+	if cfg.Track != nil {
+		s.trk.track = cfg.Track
+		s.trk.size = int64(len(cfg.Track.File))
+	}
+	return s, nil
 }
 
 // Code returns the room code.
@@ -161,6 +199,7 @@ func (s *Session) Run(ctx context.Context) (err error) {
 	})
 	defer func() {
 		cancel()
+		close(s.runDone)
 		err = errors.Join(err, s.close())
 		readers.Wait()
 	}()
@@ -191,11 +230,16 @@ func (s *Session) Run(ctx context.Context) (err error) {
 			}
 		}
 	}
-	var pings <-chan time.Time // the guest measures the clocks
+	var pings <-chan time.Time // the guest measures the clocks and follows the track
+	var syncs <-chan time.Time // the host tells where its track is
 	if !s.host {
 		t := time.NewTicker(pingInterval)
 		defer t.Stop()
 		pings = t.C
+	} else {
+		t := time.NewTicker(syncInterval)
+		defer t.Stop()
+		syncs = t.C
 	}
 	var retry *time.Ticker // while the device is lost
 	defer func() {
@@ -233,10 +277,19 @@ func (s *Session) Run(ctx context.Context) (err error) {
 			s.dev.Close()
 			s.dev = nil
 			retry = time.NewTicker(time.Second)
-		case <-pings:
+		case now := <-pings:
 			if p := s.currentPeer(); p != nil {
 				p.SendClock(clock.AppendPing(make([]byte, 0, clock.PingSize), s.now())) // not open yet: next time
+				s.steer(now)
 			}
+		case <-syncs:
+			s.hostTick()
+		case f := <-s.cmds:
+			f()
+		case in := <-s.fileDone:
+			s.fileArrived(in)
+		case l := <-s.trackLoaded:
+			s.trackReady(l)
 		case <-retryC(retry):
 			d, err := s.cfg.Reopen()
 			if err == nil {
@@ -293,7 +346,11 @@ func (s *Session) Run(ctx context.Context) (err error) {
 			s.dropPeer()
 			s.emit(StatePartnerLeft, "The connection to your guest failed; waiting for them to join again.")
 		case c := <-s.controls:
-			if c.msg.Type != controlBye || c.stream != s.currentStream() {
+			if c.stream != s.currentStream() {
+				continue
+			}
+			if c.msg.Type != controlBye {
+				s.onTrackControl(ctx, c.msg)
 				continue
 			}
 			if !s.host {
@@ -437,6 +494,9 @@ func (s *Session) newPeer(ctx context.Context) (*peer.Peer, error) {
 		OnClock: func(b []byte) {
 			s.onClock(stream, b)
 		},
+		OnFile: func(b []byte) {
+			s.onFile(stream, b)
+		},
 		OnControl: func(b []byte) {
 			var c control
 			if json.Unmarshal(b, &c) != nil {
@@ -517,6 +577,8 @@ func (s *Session) dropPeer() {
 	if p == nil {
 		return
 	}
+	s.stopTransfer()
+	s.closeIncoming()
 	s.pipe.connect(nil, 0)
 	last := p.Stats()
 	s.mu.Lock()
@@ -551,10 +613,33 @@ func (s *Session) onConnected() error {
 		safety = fmt.Sprintf(" Safety code %s: if your partner sees the same, nobody listens in.", code)
 	}
 	s.emit(StateConnected, fmt.Sprintf("Connected to your partner %s (%s candidate).%s", how, st.Candidate, safety))
+	if s.host {
+		s.offerTrack()
+		if s.pipe.player.Current().Playing {
+			s.sendSync()
+		}
+		s.mu.Lock()
+		noFile := s.trk.track == nil || s.cfg.StreamTrack
+		s.mu.Unlock()
+		if noFile {
+			s.autoStart() // nothing to wait for
+		}
+	}
 	return nil
 }
 
+// info tells the singer something without changing the state.
+func (s *Session) info(text string) {
+	s.mu.Lock()
+	state := s.state
+	s.mu.Unlock()
+	s.emit(state, text)
+}
+
 func (s *Session) emit(state State, text string) {
+	s.mu.Lock()
+	s.state = state
+	s.mu.Unlock()
 	s.log.Info(text, "state", state.String())
 	s.cfg.OnEvent(Event{State: state, Text: text})
 }
@@ -563,6 +648,8 @@ func (s *Session) emit(state State, text string) {
 func (s *Session) close() error {
 	s.closeOnce.Do(func() {
 		s.dropPeer()
+		s.stopTake()
+		s.trk.loaders.Wait()
 		errs := []error{s.sig.Close()}
 		if s.dev != nil {
 			if err := s.dev.Close(); err != nil {

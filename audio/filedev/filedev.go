@@ -40,6 +40,9 @@ type Config struct {
 	Block int
 	// Fast runs blocks back to back instead of at real time.
 	Fast bool
+	// PPM makes the device's clock run that many millionths fast (or
+	// slow, below 0) against the system's: a sound card's crystal.
+	PPM float64
 }
 
 // Device is a paced file device. See the package doc.
@@ -79,7 +82,7 @@ func (d *Device) Start(process audio.ProcessFunc) error {
 }
 
 // Started returns when block 0 was due: sample n of input and output
-// belongs to Started() + n / 48 kHz. Valid after Start.
+// belongs to Started() + n / (48 kHz × (1 + PPM/10⁶)). Valid after Start.
 func (d *Device) Started() time.Time { return d.started }
 
 // Done is closed when the device has stopped.
@@ -122,7 +125,7 @@ func (d *Device) run(process audio.ProcessFunc) {
 	defer timer.Stop()
 	for {
 		if !d.cfg.Fast {
-			next := d.started.Add(time.Duration(d.blocks) * blockDur)
+			next := d.started.Add(time.Duration(float64(d.blocks) * float64(blockDur) / (1 + d.cfg.PPM*1e-6)))
 			timer.Reset(time.Until(next))
 			select {
 			case <-d.stop:

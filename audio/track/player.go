@@ -136,7 +136,7 @@ func (p *Player) Read(out []float32, at int64) (pos float64, playing bool) {
 		switch {
 		case x < float64(s.Pos):
 			out[i] = click(x, s)
-		case x < float64(len(samples)):
+		case x >= 0 && x < float64(len(samples)):
 			out[i] = hermite(samples, x)
 		default:
 			out[i] = 0
