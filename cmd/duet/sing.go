@@ -15,6 +15,7 @@ import (
 	"github.com/duetapp/duet/audio/device"
 	"github.com/duetapp/duet/audio/filedev"
 	"github.com/duetapp/duet/audio/tone"
+	"github.com/duetapp/duet/audio/track"
 	"github.com/duetapp/duet/audio/wavfile"
 	"github.com/duetapp/duet/net/rendezvous"
 	"github.com/duetapp/duet/net/signal"
@@ -140,6 +141,14 @@ func runSing(ctx context.Context, host bool, args []string, stdout, stderr io.Wr
 	fs := newFlagSet(name, synopsis, stderr)
 	var f sessionFlags
 	f.register(fs, settings)
+	var trackFile, recordDir string
+	var play, streamTrack bool
+	if host {
+		fs.StringVar(&trackFile, "track", "", "backing track `file` (WAV, MP3, Ogg/Opus or FLAC), sent to your guest")
+		fs.BoolVar(&play, "play", false, "start the track, after a count-in, as soon as your guest can play along")
+		fs.StringVar(&recordDir, "record", "", "record a take into a new folder under `dir` as soon as your guest can play along")
+		fs.BoolVar(&streamTrack, "stream-track", false, "send the track in your guest's mix instead of as a file")
+	}
 	var code signal.Code
 	if !host && len(args) > 0 && !strings.HasPrefix(args[0], "-") {
 		var err error
@@ -168,6 +177,13 @@ func runSing(ctx context.Context, host bool, args []string, stdout, stderr io.Wr
 	if f.out != "" && f.in == "" && f.tone == 0 {
 		return errors.New("-out records what you hear only with -in or -tone; the audio device plays it instead")
 	}
+	var song *track.Track
+	if trackFile != "" {
+		var err error
+		if song, err = track.Load(trackFile); err != nil {
+			return err
+		}
+	}
 	dev, roundTrip, reopen, release, err := f.openDevice(settings)
 	if err != nil {
 		return err
@@ -185,6 +201,10 @@ func runSing(ctx context.Context, host bool, args []string, stdout, stderr io.Wr
 		ICEServers:      f.iceServers,
 		Loopback:        f.loopback,
 		RelayOnly:       f.relayOnly,
+		Track:           song,
+		StreamTrack:     streamTrack,
+		AutoPlay:        play || recordDir != "",
+		RecordDir:       recordDir,
 		Logger:          newLogger(stderr, f.verbose),
 		OnEvent:         func(e app.Event) { fmt.Fprintln(stderr, "duet:", e.Text) },
 	}
