@@ -713,7 +713,8 @@ func (s *Session) Stats() Stats {
 type Levels struct {
 	Mic     meter.Level // what the microphone hears
 	Partner meter.Level // the partner's voice as played here
-	Output  meter.Level // everything played: monitor and partner
+	Output  meter.Level // everything played: monitor, partner and track
+	Track   meter.Level // the backing track as played here
 }
 
 // Levels measures what the audio thread handed over since the last call.
@@ -723,6 +724,7 @@ func (s *Session) Levels() Levels {
 		Mic:     s.pipe.micMeter.Level(),
 		Partner: s.pipe.partnerMeter.Level(),
 		Output:  s.pipe.outMeter.Level(),
+		Track:   s.pipe.trackMeter.Level(),
 	}
 }
 

@@ -18,6 +18,23 @@ type Settings struct {
 	Buffer       int          `json:"buffer,omitempty"` // frames
 	Server       string       `json:"server,omitempty"`
 	Calibration  *Calibration `json:"calibration,omitempty"`
+	// Name is the singer's display name.
+	Name string `json:"name,omitempty"`
+	// Frame is the Opus frame duration; 0 means the default.
+	Frame time.Duration `json:"frameNs,omitempty"`
+	// JitterBias leans the jitter buffer from tight (−1: least delay, more
+	// dropouts) to safe (+1); 0 is balanced.
+	JitterBias float64 `json:"jitterBias,omitempty"`
+	// NTPServer is checked for this machine's clock offset ("host" or
+	// "host:port"); empty means the default pool, "off" never asks.
+	NTPServer string `json:"ntpServer,omitempty"`
+	// Speakers: the singer uses loudspeakers, not headphones, so the echo
+	// canceller runs.
+	Speakers bool `json:"speakers,omitempty"`
+	// RecordDir is where the host's takes go; empty means ~/Music/Duet.
+	RecordDir string `json:"recordDir,omitempty"`
+	// SetupDone: the first-run setup has been seen.
+	SetupDone bool `json:"setupDone,omitempty"`
 }
 
 // Calibration is a measured device round trip (output to input), valid for
