@@ -55,6 +55,13 @@ type Config struct {
 	// JitterTarget is the partner voice's playout delay; 0 means
 	// DefaultJitterTarget.
 	JitterTarget time.Duration
+	// JitterBias leans the partner's playout from tight (−1) to safe (+1);
+	// SetJitterBias changes it while singing.
+	JitterBias float64
+	// Speakers: the singer uses loudspeakers, so an echo canceller cleans
+	// the microphone of what they play (headphones need none, and add no
+	// latency).
+	Speakers bool
 	// Monitor is the gain at which singers hear themselves directly
 	// (1 = unity, 0 = off).
 	Monitor float32

@@ -100,6 +100,7 @@ type pipelineConfig struct {
 	frame        time.Duration
 	bitrate      int
 	jitterTarget int // samples
+	jitterBias   float64
 	monitor      float32
 	maxBlock     int
 	seq          uint16 // first RTP sequence number and timestamp
@@ -117,7 +118,7 @@ func newPipeline(cfg pipelineConfig) (*pipeline, error) {
 	if err != nil {
 		return nil, err
 	}
-	jb, err := jitter.NewPlayout(jitter.PlayoutConfig{Config: jitter.Config{
+	jb, err := jitter.NewPlayout(jitter.PlayoutConfig{Bias: cfg.jitterBias, Config: jitter.Config{
 		Frame:     enc.FrameSamples(),
 		Target:    cfg.jitterTarget,
 		MaxPacket: codec.MaxPacket,

@@ -123,6 +123,7 @@ func newSession(ctx context.Context, cfg Config, host bool) (*Session, error) {
 		frame:        cfg.Frame,
 		bitrate:      cfg.Bitrate,
 		jitterTarget: audio.Samples(cfg.JitterTarget),
+		jitterBias:   cfg.JitterBias,
 		monitor:      cfg.Monitor,
 		maxBlock:     cfg.MaxBlock,
 		seq:          uint16(rand.Uint32()),
@@ -738,6 +739,10 @@ func (s *Session) Muted() bool { return s.pipe.voice.Muted() }
 // SetMonitor sets the gain at which this singer hears themself (0 = off).
 // Safe from any goroutine.
 func (s *Session) SetMonitor(gain float32) { s.pipe.monitor.SetGain(gain) }
+
+// SetJitterBias leans the partner's playout from tight (−1) to safe (+1).
+// Safe from any goroutine.
+func (s *Session) SetJitterBias(b float64) { s.pipe.jb.SetBias(b) }
 
 // SetPartnerGain sets how loud the partner is heard (1 = as sent).
 func (s *Session) SetPartnerGain(gain float32) { s.pipe.partner.SetGain(gain) }
