@@ -45,6 +45,12 @@ type LocalConfig struct {
 	// who sing along perfectly to what they hear; each session is told
 	// that round trip.
 	SingAlong time.Duration
+	// GuestEcho is the guest's room: its microphone also hears its
+	// speaker along these paths (a laptop without headphones); the first
+	// path's delay is the guest's device round trip. GuestSpeakers turns
+	// the guest's echo canceller on.
+	GuestEcho     []EchoTap
+	GuestSpeakers bool
 	// DeafToPartner: neither singer hears the other (only the track and
 	// themselves).
 	DeafToPartner bool
@@ -76,23 +82,44 @@ type LocalResult struct {
 	hostVoice, guestVoice []float32
 }
 
+// EchoTap is one path from a speaker back to its microphone: that much
+// later, at that gain.
+type EchoTap struct {
+	Delay time.Duration
+	Gain  float32
+}
+
 // singer is a file device's microphone and speaker: the microphone sings
-// voice and, with singAlong, also hears the speaker that much later.
-func singer(voice []float32, heard *memorySink, singAlong time.Duration) (audio.Reader, filedev.Sink) {
-	if singAlong <= 0 {
+// voice and also hears the speaker along the taps (none: a singer on
+// headphones).
+func singer(voice []float32, heard *memorySink, taps []EchoTap) (audio.Reader, filedev.Sink) {
+	if len(taps) == 0 {
 		return &audio.SliceReader{P: voice}, heard
 	}
-	room := &room{voice: voice, heard: heard, delayed: make([]float32, audio.Samples(singAlong))}
-	return room, room
+	r := &room{voice: voice, heard: heard}
+	for _, t := range taps {
+		r.taps = append(r.taps, tap{audio.Samples(t.Delay), t.Gain})
+		r.keep = max(r.keep, audio.Samples(t.Delay))
+	}
+	return r, r
+}
+
+type tap struct {
+	delay int
+	gain  float32
 }
 
 // room carries what a file device plays back to its microphone. The
-// device reads a block before it writes one, from one goroutine.
+// device reads a block before it writes one, from one goroutine, so a
+// path shorter than a block is cut short.
 type room struct {
-	voice   []float32
-	at      int
-	heard   *memorySink
-	delayed []float32 // played, not yet heard by the microphone
+	voice  []float32
+	at     int // samples read so far
+	heard  *memorySink
+	taps   []tap
+	keep   int       // the longest path
+	played []float32 // the last samples played, ending at sample end
+	end    int
 }
 
 func (r *room) Read(p []float32) (int, error) {
@@ -100,19 +127,26 @@ func (r *room) Read(p []float32) (int, error) {
 		return 0, io.EOF
 	}
 	n := min(len(p), len(r.voice)-r.at)
+	first := r.end - len(r.played) // index of played[0]
 	for i := range n {
-		p[i] = r.voice[r.at+i]
-		if i < len(r.delayed) { // a round trip shorter than a block is cut short
-			p[i] += r.delayed[i]
+		v := r.voice[r.at+i]
+		for _, t := range r.taps {
+			if j := r.at + i - t.delay - first; j >= 0 && j < len(r.played) {
+				v += t.gain * r.played[j]
+			}
 		}
+		p[i] = v
 	}
-	r.delayed = r.delayed[min(n, len(r.delayed)):]
 	r.at += n
 	return n, nil
 }
 
 func (r *room) Write(p []float32) error {
-	r.delayed = append(r.delayed, p...)
+	r.played = append(r.played, p...)
+	r.end += len(p)
+	if drop := len(r.played) - r.keep - 4096; drop > 0 {
+		r.played = append(r.played[:0], r.played[drop:]...)
+	}
 	return r.heard.Write(p)
 }
 
@@ -144,8 +178,14 @@ func RunLocal(ctx context.Context, cfg LocalConfig) (*LocalResult, error) {
 	url := "http://" + ln.Addr().String()
 
 	hostOut, guestOut := &memorySink{}, &memorySink{}
-	hostIn, hostSink := singer(cfg.HostVoice, hostOut, cfg.SingAlong)
-	guestIn, guestSink := singer(cfg.GuestVoice, guestOut, cfg.SingAlong)
+	var hostTaps, guestTaps []EchoTap
+	if cfg.SingAlong > 0 {
+		hostTaps = []EchoTap{{cfg.SingAlong, 1}}
+		guestTaps = hostTaps
+	}
+	guestTaps = append(guestTaps, cfg.GuestEcho...)
+	hostIn, hostSink := singer(cfg.HostVoice, hostOut, hostTaps)
+	guestIn, guestSink := singer(cfg.GuestVoice, guestOut, guestTaps)
 	hostFile := filedev.New(filedev.Config{Input: hostIn, Output: hostSink})
 	var hostDev audio.Device = hostFile
 	if cfg.HostDevice != nil {
@@ -171,8 +211,11 @@ func RunLocal(ctx context.Context, cfg LocalConfig) (*LocalResult, error) {
 			path = &p
 		}
 		var song *track.Track
+		roundTrip := cfg.SingAlong
 		if host {
 			song = cfg.Track
+		} else if len(cfg.GuestEcho) > 0 && roundTrip == 0 {
+			roundTrip = cfg.GuestEcho[0].Delay
 		}
 		return Config{
 			Track:           song,
@@ -180,7 +223,8 @@ func RunLocal(ctx context.Context, cfg LocalConfig) (*LocalResult, error) {
 			AutoPlay:        host && (cfg.Track != nil || cfg.RecordDir != ""),
 			RecordDir:       cfg.RecordDir,
 			CacheDir:        cacheDir,
-			DeviceRoundTrip: cfg.SingAlong,
+			DeviceRoundTrip: roundTrip,
+			Speakers:        !host && cfg.GuestSpeakers,
 			Impair:          path,
 			Server:          url,
 			Device:          dev,

@@ -1,6 +1,7 @@
 package app
 
 import (
+	"fmt"
 	"math"
 	"sync"
 	"sync/atomic"
@@ -8,7 +9,10 @@ import (
 
 	"github.com/duetapp/duet/audio"
 	"github.com/duetapp/duet/audio/codec"
+	"github.com/duetapp/duet/audio/echo"
+	"github.com/duetapp/duet/audio/howl"
 	"github.com/duetapp/duet/audio/jitter"
+	"github.com/duetapp/duet/audio/limiter"
 	"github.com/duetapp/duet/audio/meter"
 	"github.com/duetapp/duet/audio/mix"
 	"github.com/duetapp/duet/audio/record"
@@ -57,6 +61,16 @@ type pipeline struct {
 	trackLive mix.Live
 	trackEars *mix.Input
 	trackSend *mix.Input
+
+	// Speakers: the echo canceller cleans the microphone of what was
+	// played (the reference is this very callback's output), and a howl
+	// detector mutes the send if the room still feeds back. The limiter
+	// protects ears on every output.
+	canceller *echo.Canceller
+	clean     []float32
+	howl      *howl.Detector
+	howled    atomic.Bool // set by the audio thread; Run tells the singer
+	limit     *limiter.Limiter
 
 	// Time: the session clock's epoch, the device's filtered block
 	// instants, and its latencies.
@@ -107,6 +121,7 @@ type pipelineConfig struct {
 	ts           uint32
 	epoch        time.Time     // the session clock's zero
 	roundTrip    time.Duration // the device's calibrated round trip
+	speakers     bool          // cancel echo; no monitoring through speakers
 }
 
 func newPipeline(cfg pipelineConfig) (*pipeline, error) {
@@ -149,6 +164,16 @@ func newPipeline(cfg pipelineConfig) (*pipeline, error) {
 		outLatency: int64(cfg.roundTrip / 2),
 		roundTrip:  int64(audio.Samples(cfg.roundTrip)),
 	}
+	p.limit = limiter.New(limiter.DefaultCeiling)
+	if cfg.speakers {
+		c, err := echo.New(echo.Default, echo.Options{Delay: cfg.roundTrip})
+		if err != nil {
+			jb.Close()
+			return nil, fmt.Errorf("echo canceller: %w", err)
+		}
+		p.canceller, p.clean, p.howl = c, make([]float32, cfg.maxBlock), howl.New()
+		cfg.monitor = 0 // a voice through the speakers is the echo itself
+	}
 	p.micMeter, p.partnerMeter, p.outMeter, p.trackMeter = meter.New(), meter.New(), meter.New(), meter.New()
 	p.voice = p.send.Add(&p.mic, 1)
 	p.trackSend = p.send.Add(&p.trackLive, 0)
@@ -189,6 +214,17 @@ func (p *pipeline) process(in, out []float32) {
 
 	p.mic.Set(in)
 	p.micMeter.Write(in)
+	if p.canceller != nil {
+		// The speaker plays this callback's output: it is the reference.
+		p.hear(out)
+		clean := p.clean[:len(in)]
+		p.canceller.Process(in, out, clean)
+		if p.howl.Process(clean) && !p.voice.Muted() {
+			p.voice.SetMuted(true)
+			p.howled.Store(true)
+		}
+		p.mic.Set(clean)
+	}
 	buf := p.sendBuf[:len(in)]
 	p.send.Read(buf)
 	if n := p.capture.Write(buf); n < len(buf) {
@@ -209,11 +245,19 @@ func (p *pipeline) process(in, out []float32) {
 	default: // the encoder is already due to wake
 	}
 
-	p.ears.Read(out)
-	p.outMeter.Write(out)
+	if p.canceller == nil {
+		p.hear(out)
+	}
 	if t := p.take.Load(); t != nil {
 		t.Live(out)
 	}
+}
+
+// hear mixes what the singer hears into out, limited to spare their ears.
+func (p *pipeline) hear(out []float32) {
+	p.ears.Read(out)
+	p.limit.Process(out)
+	p.outMeter.Write(out)
 }
 
 // sungAt publishes, from the audio thread, the RTP time of a block's first
@@ -318,4 +362,7 @@ func (p *pipeline) close() {
 	close(p.stop)
 	p.wg.Wait()
 	p.jb.Close()
+	if p.canceller != nil {
+		p.canceller.Close()
+	}
 }

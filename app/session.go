@@ -124,6 +124,7 @@ func newSession(ctx context.Context, cfg Config, host bool) (*Session, error) {
 		bitrate:      cfg.Bitrate,
 		jitterTarget: audio.Samples(cfg.JitterTarget),
 		jitterBias:   cfg.JitterBias,
+		speakers:     cfg.Speakers,
 		monitor:      cfg.Monitor,
 		maxBlock:     cfg.MaxBlock,
 		seq:          uint16(rand.Uint32()),
@@ -283,8 +284,10 @@ func (s *Session) Run(ctx context.Context) (err error) {
 				p.SendClock(clock.AppendPing(make([]byte, 0, clock.PingSize), s.now())) // not open yet: next time
 				s.steer(now)
 			}
+			s.checkHowl()
 		case <-syncs:
 			s.hostTick()
+			s.checkHowl()
 		case f := <-s.cmds:
 			f()
 		case in := <-s.fileDone:
@@ -678,6 +681,9 @@ type Stats struct {
 	// SafetyCode is derived from both sides' DTLS certificates: the same
 	// on both sides unless someone sits in the middle.
 	SafetyCode string
+	// EchoLatency is what the echo canceller adds to what the partner
+	// hears (on speakers; zero on headphones).
+	EchoLatency time.Duration
 	// CaptureOverruns counts samples the encoder was too slow to take;
 	// PacketOverruns, packets the audio thread was too slow to take;
 	// SendErrors, packets the connection refused; EncodeErrors, frames
@@ -695,6 +701,9 @@ func (s *Session) Stats() Stats {
 		PacketOverruns:  s.pipe.packetOverruns.Load(),
 		SendErrors:      s.pipe.sendErrors.Load(),
 		EncodeErrors:    s.pipe.encodeErrors.Load(),
+	}
+	if c := s.pipe.canceller; c != nil {
+		st.EchoLatency = c.Latency()
 	}
 	if !s.host {
 		st.Clock, _ = s.clock.Estimate()
@@ -737,8 +746,22 @@ func (s *Session) SetMuted(m bool) { s.pipe.voice.SetMuted(m) }
 func (s *Session) Muted() bool { return s.pipe.voice.Muted() }
 
 // SetMonitor sets the gain at which this singer hears themself (0 = off).
-// Safe from any goroutine.
-func (s *Session) SetMonitor(gain float32) { s.pipe.monitor.SetGain(gain) }
+// On speakers it stays off: that would be the echo itself. Safe from any
+// goroutine.
+func (s *Session) SetMonitor(gain float32) {
+	if !s.cfg.Speakers {
+		s.pipe.monitor.SetGain(gain)
+	}
+}
+
+// checkHowl tells the singer when the howl detector muted them.
+func (s *Session) checkHowl() {
+	if !s.pipe.howled.Swap(false) {
+		return
+	}
+	hz, _ := s.pipe.howl.Howling()
+	s.info(fmt.Sprintf("Duet muted your microphone: your speakers were feeding back into it (a howl at %.0f Hz). Turn them down or use headphones, then unmute.", hz))
+}
 
 // SetJitterBias leans the partner's playout from tight (−1) to safe (+1).
 // Safe from any goroutine.

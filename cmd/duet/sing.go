@@ -39,6 +39,8 @@ type sessionFlags struct {
 	iceServers listFlag
 	loopback   bool
 	relayOnly  bool
+	speakers   bool
+	jitterBias float64
 	verbose    bool
 	device     deviceFlags
 }
@@ -60,6 +62,8 @@ func (f *sessionFlags) register(fs *flag.FlagSet, s app.Settings) {
 	fs.Var(&f.iceServers, "ice-server", "STUN or TURN `URL` (repeatable)")
 	fs.BoolVar(&f.loopback, "loopback", false, "connect over the loopback interface only (testing on one machine)")
 	fs.BoolVar(&f.relayOnly, "relay-only", false, "send audio only through the rendezvous server's relay (hides your address)")
+	fs.BoolVar(&f.speakers, "speakers", s.Speakers, "you sing with loudspeakers, not headphones: cancel their echo (adds about 17 ms)")
+	fs.Float64Var(&f.jitterBias, "jitter-bias", s.JitterBias, "jitter buffer from tight (-1: least delay) to safe (1: fewest dropouts)")
 	fs.BoolVar(&f.verbose, "v", false, "log every event")
 }
 
@@ -198,6 +202,8 @@ func runSing(ctx context.Context, host bool, args []string, stdout, stderr io.Wr
 		Bitrate:         f.bitrate,
 		JitterTarget:    f.jitter,
 		Monitor:         float32(f.monitor),
+		Speakers:        f.speakers,
+		JitterBias:      f.jitterBias,
 		ICEServers:      f.iceServers,
 		Loopback:        f.loopback,
 		RelayOnly:       f.relayOnly,
