@@ -8,6 +8,7 @@
 //	go run ./cmd/duetlab relay      a relay-only (TURN) connection on loopback against a direct one: the relay's added latency
 //	go run ./cmd/duetlab echo       echo cancellers on a synthetic room: ERLE, double talk, CPU
 //	go run ./cmd/duetlab jitter     the playout alone on traces, against the oracle
+//	go run ./cmd/duetlab clock      the session clock estimator per path (simulated), and this machine against DUET_NTP
 //
 // Each scenario runs the real stack (rendezvous server, WebRTC on loopback,
 // Opus) on file devices at real time; the figures exclude device buffers.
@@ -33,6 +34,7 @@ type scenario func(ctx context.Context, w io.Writer) ([]string, error)
 
 func scenarios() map[string]scenario {
 	return map[string]scenario{
+		"clock":   clockLab,
 		"jitter":  jitterLab,
 		"latency": latency,
 		"network": network,
