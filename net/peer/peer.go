@@ -13,6 +13,17 @@
 // ticks, which the caller derives from capture positions) and come in
 // through Config.OnPacket, called from the peer's reader goroutine.
 //
+// Loss: Opus in CELT mode has no in-band FEC, so each side also offers RFC
+// 2198 redundancy ("audio/red" at payload type 63 with fmtp "111/111",
+// beside Opus at 111, as Chrome does). With SetRedundancy(n) a voice packet
+// carries the previous n frames (package red), sent with the RED payload
+// type the partner accepted; the receiver passes the primary frame to
+// OnPacket and frames whose own packet never came to OnRecovered, numbered
+// from their timestamp offsets on the assumption that frames are equally
+// long (see inbound). pion's TrackLocalStaticRTP labels every packet with
+// the one codec it was bound to, so the voice track is our own TrackLocal
+// (track.go) that keeps both negotiated payload types.
+//
 // Methods are safe for concurrent use. Close stops every goroutine the
 // peer started.
 package peer
@@ -36,13 +47,11 @@ import (
 
 	"github.com/duetapp/duet/net/impair"
 	"github.com/duetapp/duet/net/pionlog"
+	"github.com/duetapp/duet/net/red"
 )
 
 // ErrClosed is returned by methods called after Close.
 var ErrClosed = errors.New("peer: closed")
-
-// opusPayloadType is the RTP payload type Duet offers for Opus, as browsers do.
-const opusPayloadType = 111
 
 // Config describes a peer.
 type Config struct {
@@ -56,9 +65,15 @@ type Config struct {
 	// Impair, with Loopback, sends media through an impaired socket (the
 	// lab's network); nil is the plain loopback.
 	Impair *impair.Profile
-	// OnPacket receives every incoming voice packet, from one goroutine;
-	// payload is only valid during the call.
+	// OnPacket receives every incoming voice packet (the primary frame of
+	// a RED packet), from one goroutine; payload is only valid during the
+	// call.
 	OnPacket func(seq uint16, timestamp uint32, payload []byte)
+	// OnRecovered receives frames recovered from RED redundancy whose own
+	// packet has not arrived (yet), with the sequence number and timestamp
+	// they were first sent with; from OnPacket's goroutine, payload only
+	// valid during the call. For jitter.Playout.InsertRecovered.
+	OnRecovered func(seq uint16, timestamp uint32, payload []byte)
 	// OnCandidate receives local ICE candidates to send to the other side.
 	OnCandidate func(webrtc.ICECandidateInit)
 	// OnControl receives messages from the other side's control channel.
@@ -78,7 +93,10 @@ type Peer struct {
 	cfg   Config
 	log   *slog.Logger
 	pc    *webrtc.PeerConnection
-	track *webrtc.TrackLocalStaticRTP
+	track *voiceTrack
+
+	sendMu sync.Mutex // WriteVoice's redundancy state
+	hist   history
 
 	connected chan struct{}
 	ended     chan struct{}
@@ -98,6 +116,12 @@ type Peer struct {
 	packetsSent     atomic.Int64
 	bytesSent       atomic.Int64
 	packetsReceived atomic.Int64
+	bytesReceived   atomic.Int64
+	redSent         atomic.Int64
+	redReceived     atomic.Int64
+	recovered       atomic.Int64
+	redSkipped      atomic.Int64
+	discarded       atomic.Int64
 	remoteLost      atomic.Int64
 	failed          atomic.Bool
 	rtt             atomic.Int64 // nanoseconds, from RTCP receiver reports
@@ -151,11 +175,7 @@ func New(cfg Config) (*Peer, error) {
 		ended:     make(chan struct{}),
 		fileLow:   make(chan struct{}, 1),
 	}
-	p.track, err = webrtc.NewTrackLocalStaticRTP(opusCapability(), "voice", "duet")
-	if err != nil {
-		pc.Close()
-		return nil, fmt.Errorf("peer: new track: %w", err)
-	}
+	p.track = &voiceTrack{}
 	sender, err := pc.AddTrack(p.track)
 	if err != nil {
 		pc.Close()
@@ -231,6 +251,12 @@ func newAPI(cfg Config, log *slog.Logger, mux *ice.UDPMuxDefault) (*webrtc.API, 
 	}, webrtc.RTPCodecTypeAudio); err != nil {
 		return nil, fmt.Errorf("peer: register opus: %w", err)
 	}
+	if err := m.RegisterCodec(webrtc.RTPCodecParameters{
+		RTPCodecCapability: redCapability(),
+		PayloadType:        redPayloadType,
+	}, webrtc.RTPCodecTypeAudio); err != nil {
+		return nil, fmt.Errorf("peer: register red: %w", err)
+	}
 	reg := &interceptor.Registry{}
 	if err := webrtc.RegisterDefaultInterceptors(m, reg); err != nil {
 		return nil, fmt.Errorf("peer: interceptors: %w", err)
@@ -252,7 +278,7 @@ func newAPI(cfg Config, log *slog.Logger, mux *ice.UDPMuxDefault) (*webrtc.API, 
 	return webrtc.NewAPI(webrtc.WithMediaEngine(m), webrtc.WithInterceptorRegistry(reg), webrtc.WithSettingEngine(s)), nil
 }
 
-func (p *Peer) onTrack(t *webrtc.TrackRemote, _ *webrtc.RTPReceiver) {
+func (p *Peer) onTrack(t *webrtc.TrackRemote, r *webrtc.RTPReceiver) {
 	p.mu.Lock()
 	if p.closed {
 		p.mu.Unlock()
@@ -261,21 +287,43 @@ func (p *Peer) onTrack(t *webrtc.TrackRemote, _ *webrtc.RTPReceiver) {
 	p.wg.Add(1)
 	p.mu.Unlock()
 	defer p.wg.Done()
-	p.log.Debug("incoming track", "codec", t.Codec().MimeType, "ssrc", t.SSRC())
+	in := &inbound{opusPT: opusPayloadType, onPacket: p.cfg.OnPacket, onRecovered: p.cfg.OnRecovered}
+	if opus, rc, ok := negotiated(r.GetParameters().Codecs); ok {
+		in.opusPT = uint8(opus.PayloadType)
+		if rc != nil {
+			in.redPT = uint8(rc.PayloadType)
+		}
+	}
+	p.log.Debug("incoming track", "codec", t.Codec().MimeType, "ssrc", t.SSRC(), "opus", in.opusPT, "red", in.redPT)
 	buf := make([]byte, 1500)
 	var pkt rtp.Packet
 	for {
 		n, _, err := t.Read(buf)
+		if errors.Is(err, webrtc.ErrCodecNotFound) {
+			// A payload type nobody negotiated: pion says so but the
+			// stream goes on.
+			p.discarded.Add(1)
+			continue
+		}
 		if err != nil {
 			return
 		}
 		if err := pkt.Unmarshal(buf[:n]); err != nil {
+			p.discarded.Add(1)
 			continue // SRTP authenticated it, so this is a sender bug; skip it
 		}
 		p.packetsReceived.Add(1)
-		if p.cfg.OnPacket != nil {
-			p.cfg.OnPacket(pkt.SequenceNumber, pkt.Timestamp, pkt.Payload)
+		p.bytesReceived.Add(int64(len(pkt.Payload)))
+		res, err := in.packet(pkt.PayloadType, pkt.SequenceNumber, pkt.Timestamp, pkt.Payload)
+		if err != nil {
+			p.discarded.Add(1) // a hot path: counted, not logged
+			continue
 		}
+		if res.red {
+			p.redReceived.Add(1)
+		}
+		p.recovered.Add(int64(res.recovered))
+		p.redSkipped.Add(int64(res.skipped))
 	}
 }
 
@@ -442,24 +490,58 @@ func (p *Peer) Ended() <-chan struct{} { return p.ended }
 // dropped) rather than by being closed by either side.
 func (p *Peer) Failed() bool { return p.failed.Load() }
 
-// WriteVoice sends one Opus packet with the given RTP sequence number and
-// timestamp.
+// WriteVoice sends one Opus frame with the given RTP sequence number and
+// timestamp (48 kHz ticks). With redundancy on (SetRedundancy) and RED
+// negotiated, it goes out as a RED packet carrying the previous frames
+// too, as long as they were sent with the sequence numbers just before
+// seq and are equally long; otherwise as a plain Opus packet. Before the
+// connection is negotiated frames are dropped without error. Calls must
+// come in sending order (one goroutine: the encoder's).
 func (p *Peer) WriteVoice(seq uint16, timestamp uint32, payload []byte) error {
-	err := p.track.WriteRTP(&rtp.Packet{
-		Header: rtp.Header{
-			Version:        2,
-			PayloadType:    opusPayloadType,
-			SequenceNumber: seq,
-			Timestamp:      timestamp,
-		},
-		Payload: payload,
-	})
+	opusPT, redPT, ok := p.track.payloadTypes()
+	p.sendMu.Lock()
+	defer p.sendMu.Unlock()
+	defer p.hist.push(seq, timestamp, payload)
+	if !ok {
+		return nil
+	}
+	h := rtp.Header{Version: 2, PayloadType: opusPT, SequenceNumber: seq, Timestamp: timestamp}
+	body := payload
+	var older []red.Block
+	if redPT != 0 && p.hist.n > 0 {
+		older = p.hist.blocks(opusPT, seq, timestamp)
+	}
+	if len(older) > 0 {
+		buf, err := red.Encode(p.hist.buf[:0], opusPT, timestamp, payload, older)
+		if err != nil {
+			return fmt.Errorf("peer: write voice: %w", err)
+		}
+		p.hist.buf = buf
+		h.PayloadType, body = redPT, buf
+	}
+	sent, err := p.track.write(&h, body)
 	if err != nil {
 		return fmt.Errorf("peer: write voice: %w", err)
 	}
-	p.packetsSent.Add(1)
-	p.bytesSent.Add(int64(len(payload)))
+	if sent {
+		p.packetsSent.Add(1)
+		p.bytesSent.Add(int64(len(body)))
+		if len(older) > 0 {
+			p.redSent.Add(1)
+		}
+	}
 	return nil
+}
+
+// SetRedundancy sets how many previous frames each voice packet carries
+// (RFC 2198 RED): 0 turns redundancy off, 1 or 2 cover that many packets
+// lost in a row at the cost of as many frames' bytes; values are clamped
+// to 0…MaxRedundancy. It takes effect with the next WriteVoice, and only
+// if the partner accepted RED (Stats.RED). Safe to call from any goroutine.
+func (p *Peer) SetRedundancy(n int) {
+	p.sendMu.Lock()
+	p.hist.n = min(max(n, 0), MaxRedundancy)
+	p.sendMu.Unlock()
 }
 
 // SendControl sends a message on the control channel, if it is open.
@@ -502,8 +584,22 @@ type Stats struct {
 	RTT time.Duration
 	// PacketsSent and BytesSent count outgoing voice packets and payload.
 	PacketsSent, BytesSent int64
-	// PacketsReceived counts incoming voice packets.
-	PacketsReceived int64
+	// PacketsReceived and BytesReceived count incoming voice packets and
+	// their payload (RED packets whole).
+	PacketsReceived, BytesReceived int64
+	// RED reports whether the partner accepted RED for our voice, so
+	// SetRedundancy has an effect.
+	RED bool
+	// REDPacketsSent and REDPacketsReceived count voice packets that
+	// carried redundancy (they are in PacketsSent/Received too; BytesSent
+	// counts the whole RED payload).
+	REDPacketsSent, REDPacketsReceived int64
+	// FramesRecovered counts frames passed to Config.OnRecovered: taken
+	// from redundancy because their own packet had not come (it may still
+	// come late). REDBlocksSkipped counts redundant blocks that could not
+	// be numbered (see OnRecovered), PacketsDiscarded incoming packets
+	// dropped as malformed (garbage RED, unknown payload type).
+	FramesRecovered, REDBlocksSkipped, PacketsDiscarded int64
 	// RemotePacketsLost is the other side's count of our packets it lost,
 	// from RTCP receiver reports.
 	RemotePacketsLost int64
@@ -512,12 +608,20 @@ type Stats struct {
 // Stats returns the connection's figures now.
 func (p *Peer) Stats() Stats {
 	s := Stats{
-		PacketsSent:       p.packetsSent.Load(),
-		BytesSent:         p.bytesSent.Load(),
-		PacketsReceived:   p.packetsReceived.Load(),
-		RemotePacketsLost: p.remoteLost.Load(),
-		RTT:               time.Duration(p.rtt.Load()),
+		PacketsSent:        p.packetsSent.Load(),
+		BytesSent:          p.bytesSent.Load(),
+		PacketsReceived:    p.packetsReceived.Load(),
+		BytesReceived:      p.bytesReceived.Load(),
+		REDPacketsSent:     p.redSent.Load(),
+		REDPacketsReceived: p.redReceived.Load(),
+		FramesRecovered:    p.recovered.Load(),
+		REDBlocksSkipped:   p.redSkipped.Load(),
+		PacketsDiscarded:   p.discarded.Load(),
+		RemotePacketsLost:  p.remoteLost.Load(),
+		RTT:                time.Duration(p.rtt.Load()),
 	}
+	_, redPT, _ := p.track.payloadTypes()
+	s.RED = redPT != 0
 	p.mu.Lock()
 	s.Candidate, s.Relayed, s.Address = p.candidate, p.relayed, p.address
 	p.mu.Unlock()

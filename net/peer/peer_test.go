@@ -22,6 +22,12 @@ type received struct {
 // directly, and returns them with the channels their callbacks feed.
 func pair(t *testing.T, guestOpts ...func(*Config)) (host, guest *Peer, hostGot, guestGot chan received, hostCtl, guestCtl chan []byte) {
 	t.Helper()
+	return pairWith(t, nil, guestOpts)
+}
+
+// pairWith is pair with options for the host too.
+func pairWith(t *testing.T, hostOpts, guestOpts []func(*Config)) (host, guest *Peer, hostGot, guestGot chan received, hostCtl, guestCtl chan []byte) {
+	t.Helper()
 	hostGot, guestGot = make(chan received, 1000), make(chan received, 1000)
 	hostCtl, guestCtl = make(chan []byte, 10), make(chan []byte, 10)
 	var err error
@@ -45,7 +51,7 @@ func pair(t *testing.T, guestOpts ...func(*Config)) (host, guest *Peer, hostGot,
 		}
 		return p
 	}
-	host = newPeer(hostGot, hostCtl, toGuest)
+	host = newPeer(hostGot, hostCtl, toGuest, hostOpts...)
 	guest = newPeer(guestGot, guestCtl, toHost, guestOpts...)
 	offer, err := host.Offer()
 	if err != nil {

@@ -1,0 +1,211 @@
+package peer
+
+import (
+	"errors"
+	"fmt"
+
+	"github.com/duetapp/duet/net/red"
+)
+
+// MaxRedundancy is the most previous frames a RED packet carries
+// (SetRedundancy): each one costs a frame's bytes plus 4 of header, and
+// covers one more packet of a loss burst.
+const MaxRedundancy = 2
+
+// frame is a voice payload the sender keeps for redundancy.
+type frame struct {
+	seq     uint16
+	ts      uint32
+	payload []byte // reused buffer
+	ok      bool
+}
+
+// history is the sender's side of redundancy: the last MaxRedundancy
+// frames sent and the RED payload being built, reused so that sending
+// allocates nothing once warm. Not safe for concurrent use (Peer.sendMu).
+type history struct {
+	n      int                  // previous frames to send, 0…MaxRedundancy
+	frames [MaxRedundancy]frame // frames[k-1] is the one k before the last pushed
+	older  [MaxRedundancy]red.Block
+	buf    []byte
+}
+
+// blocks returns the frames to carry with a packet (seq, ts), oldest first:
+// those exactly 1, 2, … n sequence numbers before it, stopping at the first
+// that is missing or does not fit. All must be equally long in time (frame
+// k ticks k times frame 1's), the contract the receiver relies on to number
+// them (see inbound.redundant).
+func (h *history) blocks(pt uint8, seq uint16, ts uint32) []red.Block {
+	m := 0
+	var step uint32
+	for k := 1; k <= h.n; k++ {
+		f := &h.frames[k-1]
+		off := ts - f.ts
+		if k == 1 {
+			step = off
+		}
+		if !f.ok || f.seq != seq-uint16(k) || off != uint32(k)*step || off == 0 || off > red.MaxOffset ||
+			len(f.payload) == 0 || len(f.payload) > red.MaxLength {
+			break
+		}
+		m = k
+	}
+	out := h.older[:m]
+	for k := 1; k <= m; k++ {
+		f := &h.frames[k-1]
+		out[m-k] = red.Block{PT: pt, TS: f.ts, Payload: f.payload}
+	}
+	return out
+}
+
+// push remembers a frame just sent.
+func (h *history) push(seq uint16, ts uint32, payload []byte) {
+	last := h.frames[MaxRedundancy-1]
+	copy(h.frames[1:], h.frames[:MaxRedundancy-1])
+	last.seq, last.ts, last.ok = seq, ts, true
+	last.payload = append(last.payload[:0], payload...)
+	h.frames[0] = last
+}
+
+// Errors of the receive path; counted in Stats.REDDiscarded, never fatal.
+var (
+	errPayloadType = errors.New("peer: unexpected payload type")
+	errREDPrimary  = errors.New("peer: RED primary is not Opus")
+)
+
+// inbound is the receive side: it passes Opus packets on, unpacks RED
+// packets into their primary and the frames recovered from their
+// redundancy, and numbers those frames. Used by one goroutine.
+//
+// Numbering: RED blocks carry timestamp offsets, not sequence numbers. A
+// recovered block's sequence number is the packet's less k, with k its
+// offset divided by the frame length in ticks, which holds as long as
+// frames are equally long: Duet's Opus frames are (2.5, 5 or 10 ms, fixed
+// for a while; history.blocks sends only such runs). The frame length is
+// the timestamp step between consecutive primary packets; each packet's
+// newest block must be exactly one frame old, each block's offset a whole
+// number of frames. Blocks that do not fit are skipped (counted), which
+// only happens around a change of frame length.
+type inbound struct {
+	opusPT, redPT uint8 // redPT 0: RED not negotiated
+	onPacket      func(seq uint16, ts uint32, payload []byte)
+	onRecovered   func(seq uint16, ts uint32, payload []byte)
+
+	frameTicks uint32 // 0 until two consecutive primaries came
+	lastSeq    uint16
+	lastTS     uint32
+	haveLast   bool
+	seen       seqWindow
+	blocks     [red.MaxBlocks + 1]red.Block
+}
+
+// result says what one packet brought.
+type result struct {
+	red       bool // it was a RED packet (well formed)
+	recovered int  // frames passed to onRecovered
+	skipped   int  // redundant blocks that did not fit
+}
+
+// packet takes one incoming RTP packet's payload type, sequence number,
+// timestamp and payload; an error means the packet was dropped.
+func (in *inbound) packet(pt uint8, seq uint16, ts uint32, payload []byte) (result, error) {
+	switch {
+	case pt == in.opusPT:
+		in.primary(seq, ts, payload)
+		return result{}, nil
+	case pt != in.redPT || in.redPT == 0:
+		return result{}, fmt.Errorf("%w %d", errPayloadType, pt)
+	}
+	blocks, err := red.Decode(in.blocks[:0], payload, ts)
+	if err != nil {
+		return result{}, err
+	}
+	prim := blocks[len(blocks)-1]
+	if prim.PT != in.opusPT {
+		return result{}, fmt.Errorf("%w: payload type %d", errREDPrimary, prim.PT)
+	}
+	in.primary(seq, ts, prim.Payload)
+	r := result{red: true}
+	in.redundant(seq, ts, blocks[:len(blocks)-1], &r)
+	return r, nil
+}
+
+func (in *inbound) primary(seq uint16, ts uint32, payload []byte) {
+	if in.haveLast && seq == in.lastSeq+1 {
+		if step := ts - in.lastTS; step > 0 && step <= red.MaxOffset {
+			in.frameTicks = step
+		}
+	}
+	if !in.haveLast || int16(seq-in.lastSeq) > 0 {
+		in.lastSeq, in.lastTS, in.haveLast = seq, ts, true
+	}
+	in.seen.mark(seq)
+	if in.onPacket != nil {
+		in.onPacket(seq, ts, payload)
+	}
+}
+
+// redundant numbers a packet's redundant blocks (see inbound) and passes
+// on those whose frame has not come yet.
+func (in *inbound) redundant(seq uint16, ts uint32, blocks []red.Block, r *result) {
+	if len(blocks) == 0 {
+		return
+	}
+	f := in.frameTicks
+	if f == 0 || ts-blocks[len(blocks)-1].TS != f {
+		r.skipped += len(blocks)
+		return
+	}
+	for _, b := range blocks {
+		off := ts - b.TS
+		k := off / f
+		if b.PT != in.opusPT || off%f != 0 || k == 0 || k > red.MaxBlocks {
+			r.skipped++
+			continue
+		}
+		s := seq - uint16(k)
+		if !in.seen.mark(s) {
+			continue // came as a primary, or from an earlier packet
+		}
+		r.recovered++
+		if in.onRecovered != nil {
+			in.onRecovered(s, b.TS, b.Payload)
+		}
+	}
+}
+
+// seqWindow remembers which of the 64 sequence numbers up to the newest
+// one were seen, across the 16-bit wraparound.
+type seqWindow struct {
+	top     uint16
+	mask    uint64 // bit i: top-i seen
+	started bool
+}
+
+// mark records seq and reports whether it is new: not seen before and not
+// more than 63 before the newest (too old to tell, and to play).
+func (w *seqWindow) mark(seq uint16) bool {
+	if !w.started {
+		w.top, w.mask, w.started = seq, 1, true
+		return true
+	}
+	d := int(int16(seq - w.top))
+	switch {
+	case d > 0:
+		if d >= 64 {
+			w.mask = 0
+		} else {
+			w.mask <<= d
+		}
+		w.top, w.mask = seq, w.mask|1
+		return true
+	case -d >= 64:
+		return false
+	}
+	bit := uint64(1) << -d
+	if w.mask&bit != 0 {
+		return false
+	}
+	w.mask |= bit
+	return true
+}

@@ -1,0 +1,274 @@
+package peer
+
+import (
+	"bytes"
+	"encoding/binary"
+	"runtime"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/pion/rtp"
+	"github.com/pion/webrtc/v4"
+
+	"github.com/duetapp/duet/net/impair"
+)
+
+// frameBytes is a 96 kb/s Opus frame of 5 ms.
+const frameBytes = 60
+
+// voiceFrame is a test frame that names its packet index.
+func voiceFrame(i int) []byte {
+	b := make([]byte, frameBytes)
+	binary.BigEndian.PutUint32(b, uint32(i))
+	return b
+}
+
+// startVoice sends probe frames from one peer until one arrives, and
+// returns the sequence number and timestamp to go on from; got is fed by
+// the other peer's OnPacket.
+func startVoice(t *testing.T, from *Peer, got chan received) (uint16, uint32) {
+	t.Helper()
+	deadline := time.After(10 * time.Second)
+	seq, ts := uint16(65000), uint32(1<<32-100_000)
+	for {
+		if err := from.WriteVoice(seq, ts, []byte{0xf8}); err != nil {
+			t.Fatal(err)
+		}
+		seq++
+		ts += 240
+		select {
+		case <-got:
+			return seq, ts
+		case <-time.After(5 * time.Millisecond):
+		case <-deadline:
+			t.Fatal("no voice packet arrived within 10 s")
+		}
+	}
+}
+
+// drain empties a channel fed by OnPacket.
+func drain(c chan received) {
+	for {
+		select {
+		case <-c:
+		default:
+			return
+		}
+	}
+}
+
+func TestREDNegotiated(t *testing.T) {
+	host, guest, _, _, _, _ := pair(t)
+	defer host.Close()
+	defer guest.Close()
+	for name, p := range map[string]*Peer{"host": host, "guest": guest} {
+		for _, d := range []*webrtc.SessionDescription{p.pc.CurrentLocalDescription(), p.pc.CurrentRemoteDescription()} {
+			if !strings.Contains(d.SDP, "a=rtpmap:63 red/48000/2") || !strings.Contains(d.SDP, "a=fmtp:63 111/111") {
+				t.Errorf("%s: %s description offers no RED for Opus:\n%s", name, d.Type, d.SDP)
+			}
+		}
+		tr := p.pc.GetTransceivers()
+		if len(tr) != 1 {
+			t.Fatalf("%s: %d transceivers", name, len(tr))
+		}
+		opus, rc, ok := negotiated(tr[0].Sender().GetParameters().Codecs)
+		if !ok || rc == nil || opus.PayloadType != 111 || rc.PayloadType != 63 {
+			t.Errorf("%s: sender parameters %+v", name, tr[0].Sender().GetParameters().Codecs)
+		}
+		if !p.Stats().RED {
+			t.Errorf("%s: Stats.RED is false", name)
+		}
+		if got := tr[0].Sender().Track().(*voiceTrack); got != p.track {
+			t.Errorf("%s: the sender's track is not the voice track", name)
+		}
+	}
+}
+
+// TestRedundancyOnOff sends frames without and with redundancy and checks
+// what goes over the wire: plain Opus packets, then RED ones a frame
+// larger; garbage RED packets in between are counted and dropped.
+func TestRedundancyOnOff(t *testing.T) {
+	before := runtime.NumGoroutine()
+	host, guest, hostGot, _, _, _ := pair(t)
+	seq, ts := startVoice(t, guest, hostGot)
+	// Let the probes' stragglers arrive: wait for a marker frame.
+	send := func(n int) (first uint16) {
+		t.Helper()
+		first = seq
+		for i := range n {
+			if err := guest.WriteVoice(seq, ts, voiceFrame(i)); err != nil {
+				t.Fatal(err)
+			}
+			seq++
+			ts += 240
+		}
+		return first
+	}
+	// receive waits for the frames first…first+n-1 (loopback loses none).
+	receive := func(first uint16, n int) {
+		t.Helper()
+		deadline := time.After(10 * time.Second)
+		for n > 0 {
+			select {
+			case r := <-hostGot:
+				if d := r.seq - first; int(d) < n && len(r.payload) == frameBytes {
+					if i := binary.BigEndian.Uint32(r.payload); int(i) != int(d) {
+						t.Fatalf("frame %d carries %d", d, i)
+					}
+					if r.seq == first+uint16(n)-1 {
+						return
+					}
+				}
+			case <-deadline:
+				t.Fatal("frames did not arrive within 10 s")
+			}
+		}
+	}
+	receive(send(1), 1)
+	drain(hostGot)
+	g0, h0 := guest.Stats(), host.Stats()
+
+	// Off: plain Opus, the bytes are the frames'.
+	receive(send(50), 50)
+	g1, h1 := guest.Stats(), host.Stats()
+	if n := g1.REDPacketsSent - g0.REDPacketsSent; n != 0 {
+		t.Errorf("redundancy 0 sent %d RED packets", n)
+	}
+	if n, b := g1.PacketsSent-g0.PacketsSent, g1.BytesSent-g0.BytesSent; n != 50 || b != 50*frameBytes {
+		t.Errorf("redundancy 0: %d packets, %d bytes; want 50 of %d", n, b, frameBytes)
+	}
+	if n, b := h1.PacketsReceived-h0.PacketsReceived, h1.BytesReceived-h0.BytesReceived; n != 50 || b != 50*frameBytes || h1.REDPacketsReceived != 0 {
+		t.Errorf("redundancy 0 received %d packets of %d bytes, %d RED", n, b, h1.REDPacketsReceived)
+	}
+
+	// Garbage with the RED payload type, straight onto the track.
+	for _, g := range [][]byte{{}, {0x80}, {0xef, 0, 0, 5, 111, 1}, {0x80 | 111, 0xff, 0xff, 0xff, 111}, {5, 1, 2}} {
+		h := rtp.Header{Version: 2, PayloadType: 63, SequenceNumber: seq, Timestamp: ts}
+		if _, err := guest.track.write(&h, g); err != nil {
+			t.Fatal(err)
+		}
+		seq++
+		ts += 240
+	}
+
+	// On: each packet carries the previous frame, but the first: the one
+	// before it is the garbage's number, which WriteVoice did not send.
+	guest.SetRedundancy(1)
+	receive(send(50), 50)
+	g2, h2 := guest.Stats(), host.Stats()
+	if n, b := g2.REDPacketsSent-g1.REDPacketsSent, g2.BytesSent-g1.BytesSent; n != 49 || b != 50*frameBytes+49*(1+4+frameBytes) {
+		t.Errorf("redundancy 1: %d RED packets, %d bytes", n, b)
+	}
+	if n := h2.REDPacketsReceived - h1.REDPacketsReceived; n != 49 {
+		t.Errorf("redundancy 1: %d RED packets received, want 49", n)
+	}
+	if h2.PacketsDiscarded != 5 {
+		t.Errorf("%d packets discarded, want the 5 of garbage", h2.PacketsDiscarded)
+	}
+	if h2.FramesRecovered != 0 {
+		t.Errorf("%d frames recovered on a lossless path", h2.FramesRecovered)
+	}
+	if err := host.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := guest.Close(); err != nil {
+		t.Fatal(err)
+	}
+	waitGoroutines(t, before)
+}
+
+// TestRedundancyRecovers sends 1,000 frames with redundancy 1 through a
+// path that loses 5 % of packets at random: the receiver recovers most
+// frames its OnPacket missed.
+func TestRedundancyRecovers(t *testing.T) {
+	recovered := make(chan received, 1000)
+	lossy := &impair.Profile{Name: "loss5", Loss: impair.GilbertElliott{LossGood: 0.05}, Seed: 42}
+	host, guest, hostGot, _, _, _ := pairWith(t,
+		[]func(*Config){func(c *Config) {
+			c.OnRecovered = func(seq uint16, ts uint32, p []byte) { recovered <- received{seq, ts, bytes.Clone(p)} }
+		}},
+		[]func(*Config){func(c *Config) { c.Impair = lossy }})
+	defer host.Close()
+	defer guest.Close()
+	guest.SetRedundancy(1)
+	seq, ts := startVoice(t, guest, hostGot)
+
+	const n = 1000
+	first, ts0 := seq, ts
+	primaries := map[uint16]bool{}
+	recov := map[uint16]bool{}
+	check := func(r received, what string) {
+		d := r.seq - first
+		if int(d) >= n || len(r.payload) != frameBytes {
+			return
+		}
+		if i := binary.BigEndian.Uint32(r.payload); int(i) != int(d) || r.ts != ts0+uint32(d)*240 {
+			t.Fatalf("%s frame %d carries %d, ts %d", what, d, i, r.ts)
+		}
+	}
+	// Send at the real pace (5 ms frames) while collecting, then a tail
+	// until one of it arrives: the path keeps order, so by then every
+	// frame has come or is lost.
+	tick := time.NewTicker(5 * time.Millisecond)
+	defer tick.Stop()
+	deadline := time.After(30 * time.Second)
+	for i := 0; ; {
+		select {
+		case <-tick.C:
+			if err := guest.WriteVoice(seq, ts, voiceFrame(i)); err != nil {
+				t.Fatal(err)
+			}
+			i++
+			seq++
+			ts += 240
+		case r := <-hostGot:
+			check(r, "primary")
+			if d := r.seq - first; int(d) < n {
+				primaries[r.seq] = true
+			} else if int(d) > n+1 && int(d) < 2*n {
+				goto done
+			}
+		case r := <-recovered:
+			check(r, "recovered")
+			if primaries[r.seq] || recov[r.seq] {
+				t.Errorf("frame %d recovered but it came already", r.seq-first)
+			}
+			recov[r.seq] = true
+		case <-deadline:
+			t.Fatalf("the tail did not arrive within 30 s (%d primaries)", len(primaries))
+		}
+	}
+done:
+	for {
+		select {
+		case r := <-recovered:
+			check(r, "recovered")
+			recov[r.seq] = true
+			continue
+		default:
+		}
+		break
+	}
+	missed, got := 0, 0
+	for d := range n {
+		s := first + uint16(d)
+		if !primaries[s] {
+			missed++
+			if recov[s] {
+				got++
+			}
+		}
+	}
+	t.Logf("5 %% loss, redundancy 1: %d of %d frames missed, %d recovered (%.1f %%); stats %+v",
+		missed, n, got, 100*float64(got)/float64(max(missed, 1)), host.Stats())
+	if missed < n/50 || missed > n/10 {
+		t.Errorf("%d of %d frames missed on a 5 %% loss path", missed, n)
+	}
+	if got < missed*85/100 {
+		t.Errorf("only %d of %d missed frames recovered", got, missed)
+	}
+	if st := host.Stats(); st.FramesRecovered < int64(got) {
+		t.Errorf("Stats.FramesRecovered = %d, want ≥ %d", st.FramesRecovered, got)
+	}
+}
