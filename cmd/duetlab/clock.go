@@ -155,7 +155,7 @@ func clockLab(ctx context.Context, w io.Writer) ([]string, error) {
 	fmt.Fprintf(w, "Session clock estimator (window 300, a ping every 100 ms, 200 voice packets/s each way),\n"+
 		"8 seeds × host clock ±100 ppm; error = estimated minus true offset.\n\n")
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "path\tone way ms\tRTT ms\t5 s worst ms\t5 s mean ms\t5 s bias ms\t20 s worst ms\t20 s mean ms\t20 s bias ms\tdrift err ppm\tbound ms\t")
+	fmt.Fprintln(tw, "path\tone way ms\tRTT ms\t5 s worst ms\t5 s mean ms\t5 s bias ms\t20 s worst ms\t20 s mean ms\t20 s bias ms\tdrift err ppm\tuncertainty ms\t")
 	var symWorst5, symWorst20 float64
 	var kv []string
 	for _, path := range clockPaths() {
@@ -225,5 +225,5 @@ func oneWay(p clockPath) string {
 	return f(p.out) + " / " + f(p.back)
 }
 
-// errorBound is the estimate's error bound, where the estimator gives one.
-func errorBound(e clock.Estimate) time.Duration { return e.Dispersion }
+// errorBound is the estimator's own scale for its error (Uncertainty).
+func errorBound(e clock.Estimate) time.Duration { return e.Uncertainty }
