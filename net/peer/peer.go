@@ -24,6 +24,10 @@
 // the one codec it was bound to, so the voice track is our own TrackLocal
 // (track.go) that keeps both negotiated payload types.
 //
+// Feedback for bitrate and redundancy comes from the partner's RTCP
+// receiver reports (loss over the last second, RTT), through
+// Config.OnFeedback and Peer.Feedback; see Feedback for why not GCC.
+//
 // Methods are safe for concurrent use. Close stops every goroutine the
 // peer started.
 package peer
@@ -84,7 +88,11 @@ type Config struct {
 	// OnFile receives messages from the file channel (reliable, ordered),
 	// from one goroutine; the slice is only valid during the call.
 	OnFile func([]byte)
-	Logger *slog.Logger
+	// OnFeedback receives the partner's view of our voice's path each
+	// time a reception report comes (about once a second), from the
+	// peer's RTCP goroutine; see Feedback. It must not block for long.
+	OnFeedback func(Feedback)
+	Logger     *slog.Logger
 }
 
 // Peer is one side of a duet's connection. See the package doc.
@@ -122,9 +130,8 @@ type Peer struct {
 	recovered       atomic.Int64
 	redSkipped      atomic.Int64
 	discarded       atomic.Int64
-	remoteLost      atomic.Int64
 	failed          atomic.Bool
-	rtt             atomic.Int64 // nanoseconds, from RTCP receiver reports
+	fb              feedbackState
 
 	// The selected candidate pair, guarded by mu.
 	candidate string
@@ -190,8 +197,15 @@ func New(cfg Config) (*Peer, error) {
 				return
 			}
 			for _, pkt := range pkts {
-				if rr, ok := pkt.(*rtcp.ReceiverReport); ok {
-					p.onReceiverReport(rr, time.Now())
+				var reports []rtcp.ReceptionReport
+				switch r := pkt.(type) {
+				case *rtcp.ReceiverReport:
+					reports = r.Reports
+				case *rtcp.SenderReport: // browsers put their reports in
+					reports = r.Reports
+				}
+				if p.fb.onReports(reports, p.track.ssrcNow(), time.Now()) && cfg.OnFeedback != nil {
+					cfg.OnFeedback(p.Feedback())
 				}
 			}
 		}
@@ -258,10 +272,11 @@ func newAPI(cfg Config, log *slog.Logger, mux *ice.UDPMuxDefault) (*webrtc.API, 
 		return nil, fmt.Errorf("peer: register red: %w", err)
 	}
 	reg := &interceptor.Registry{}
+	logs := pionlog.Factory{Log: log}
 	if err := webrtc.RegisterDefaultInterceptors(m, reg); err != nil {
 		return nil, fmt.Errorf("peer: interceptors: %w", err)
 	}
-	s := webrtc.SettingEngine{LoggerFactory: pionlog.Factory{Log: log}}
+	s := webrtc.SettingEngine{LoggerFactory: logs}
 	// A vanished partner is noticed in 20 s rather than pion's 30: with
 	// nobody singing back, a duet is over sooner than a video call; but a
 	// first connection through a relay on a loaded machine needs the time.
@@ -285,6 +300,16 @@ func (p *Peer) onTrack(t *webrtc.TrackRemote, r *webrtc.RTPReceiver) {
 		return
 	}
 	p.wg.Add(1)
+	// Read the receiver's RTCP too: the partner's sender reports reach
+	// pion's report interceptor only when read, and without them our
+	// receiver reports carry no LSR, so the partner never learns its RTT.
+	p.wg.Go(func() {
+		for {
+			if _, _, err := r.ReadRTCP(); err != nil {
+				return
+			}
+		}
+	})
 	p.mu.Unlock()
 	defer p.wg.Done()
 	in := &inbound{opusPT: opusPayloadType, onPacket: p.cfg.OnPacket, onRecovered: p.cfg.OnRecovered}
@@ -617,8 +642,8 @@ func (p *Peer) Stats() Stats {
 		FramesRecovered:    p.recovered.Load(),
 		REDBlocksSkipped:   p.redSkipped.Load(),
 		PacketsDiscarded:   p.discarded.Load(),
-		RemotePacketsLost:  p.remoteLost.Load(),
-		RTT:                time.Duration(p.rtt.Load()),
+		RemotePacketsLost:  p.fb.lost.Load(),
+		RTT:                time.Duration(p.fb.rtt.Load()),
 	}
 	_, redPT, _ := p.track.payloadTypes()
 	s.RED = redPT != 0
@@ -628,28 +653,13 @@ func (p *Peer) Stats() Stats {
 	return s
 }
 
-// onReceiverReport takes the partner's reception report on our voice: the
-// loss they counted, and the round trip (RFC 3550 §6.4.1: now − LSR − DLSR,
-// in 1/65536 s, against the clock that stamped our sender reports).
-func (p *Peer) onReceiverReport(rr *rtcp.ReceiverReport, now time.Time) {
-	for _, r := range rr.Reports {
-		p.remoteLost.Store(int64(r.TotalLost))
-		if r.LastSenderReport == 0 {
-			continue
-		}
-		if rtt := ntpMiddle(now) - r.LastSenderReport - r.Delay; rtt < 1<<31 {
-			p.rtt.Store(int64(time.Duration(rtt) * time.Second / 65536))
-		}
+// Feedback returns the latest of what OnFeedback is given.
+func (p *Peer) Feedback() Feedback {
+	return Feedback{
+		FractionLost: float64(p.fb.fractionLost.Load()) / 256,
+		Lost:         p.fb.lost.Load(),
+		RTT:          time.Duration(p.fb.rtt.Load()),
 	}
-}
-
-// ntpMiddle returns the middle 32 bits of t's NTP timestamp (16.16 fixed
-// point seconds), the form RTCP reports use.
-func ntpMiddle(t time.Time) uint32 {
-	const unixToNTP = 2208988800 // seconds from 1900 to 1970
-	secs := uint64(t.Unix() + unixToNTP)
-	frac := uint64(t.Nanosecond()) << 32 / uint64(time.Second)
-	return uint32((secs<<32 | frac) >> 16)
 }
 
 // Close ends the connection and waits for the peer's goroutines.

@@ -220,24 +220,31 @@ func waitGoroutines(t *testing.T, want int) {
 }
 
 func TestReceiverReportRTT(t *testing.T) {
-	p := &Peer{}
 	sent := time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC)
 	now := sent.Add(30 * time.Millisecond)
-	p.onReceiverReport(&rtcp.ReceiverReport{Reports: []rtcp.ReceptionReport{{
+	var f feedbackState
+	if !f.onReports([]rtcp.ReceptionReport{{
+		SSRC:             5,
 		TotalLost:        7,
+		FractionLost:     13,
 		LastSenderReport: ntpMiddle(sent),
 		Delay:            uint32(10 * 65536 / 1000), // held 10 ms by the receiver
-	}}}, now)
-	if rtt := time.Duration(p.rtt.Load()); rtt < 19*time.Millisecond || rtt > 21*time.Millisecond {
+	}}, 5, now) {
+		t.Error("a report on our stream was not taken")
+	}
+	if rtt := time.Duration(f.rtt.Load()); rtt < 19*time.Millisecond || rtt > 21*time.Millisecond {
 		t.Errorf("RTT = %v, want 20 ms", rtt)
 	}
-	if p.remoteLost.Load() != 7 {
-		t.Errorf("remote lost = %d, want 7", p.remoteLost.Load())
+	if f.lost.Load() != 7 || f.fractionLost.Load() != 13 {
+		t.Errorf("remote lost = %d, fraction %d/256; want 7, 13", f.lost.Load(), f.fractionLost.Load())
+	}
+	if f.onReports([]rtcp.ReceptionReport{{SSRC: 6, TotalLost: 99}}, 5, now) || f.lost.Load() != 7 {
+		t.Error("a report on another stream was taken")
 	}
 	// Across the 16-bit seconds wraparound of the middle 32 bits.
 	sent = time.Unix(65536-2208988800%65536, 0).Add(-5 * time.Millisecond)
-	p.onReceiverReport(&rtcp.ReceiverReport{Reports: []rtcp.ReceptionReport{{LastSenderReport: ntpMiddle(sent)}}}, sent.Add(40*time.Millisecond))
-	if rtt := time.Duration(p.rtt.Load()); rtt < 39*time.Millisecond || rtt > 41*time.Millisecond {
+	f.onReports([]rtcp.ReceptionReport{{LastSenderReport: ntpMiddle(sent)}}, 0, sent.Add(40*time.Millisecond))
+	if rtt := time.Duration(f.rtt.Load()); rtt < 39*time.Millisecond || rtt > 41*time.Millisecond {
 		t.Errorf("RTT across wraparound = %v, want 40 ms", rtt)
 	}
 }

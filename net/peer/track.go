@@ -116,6 +116,13 @@ func (v *voiceTrack) payloadTypes() (opus, red uint8, ok bool) {
 	return v.opusPT, v.redPT, v.out != nil
 }
 
+// ssrcNow returns the voice's SSRC, 0 before negotiation.
+func (v *voiceTrack) ssrcNow() uint32 {
+	v.mu.RLock()
+	defer v.mu.RUnlock()
+	return v.ssrc
+}
+
 // write sends one RTP packet; h's SSRC is set here, its payload type must
 // be one payloadTypes returned. Before negotiation (or after the sender
 // stopped) the packet is dropped and sent is false, as a

@@ -3,7 +3,9 @@ package peer
 import (
 	"bytes"
 	"encoding/binary"
+	"os"
 	"runtime"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -180,15 +182,19 @@ func TestRedundancyOnOff(t *testing.T) {
 
 // TestRedundancyRecovers sends 1,000 frames with redundancy 1 through a
 // path that loses 5 % of packets at random: the receiver recovers most
-// frames its OnPacket missed.
+// frames its OnPacket missed, and the sender's feedback sees the loss.
 func TestRedundancyRecovers(t *testing.T) {
 	recovered := make(chan received, 1000)
+	fbs := make(chan Feedback, 100)
 	lossy := &impair.Profile{Name: "loss5", Loss: impair.GilbertElliott{LossGood: 0.05}, Seed: 42}
 	host, guest, hostGot, _, _, _ := pairWith(t,
 		[]func(*Config){func(c *Config) {
 			c.OnRecovered = func(seq uint16, ts uint32, p []byte) { recovered <- received{seq, ts, bytes.Clone(p)} }
 		}},
-		[]func(*Config){func(c *Config) { c.Impair = lossy }})
+		[]func(*Config){func(c *Config) {
+			c.Impair = lossy
+			c.OnFeedback = func(f Feedback) { fbs <- f }
+		}})
 	defer host.Close()
 	defer guest.Close()
 	guest.SetRedundancy(1)
@@ -213,8 +219,11 @@ func TestRedundancyRecovers(t *testing.T) {
 	tick := time.NewTicker(5 * time.Millisecond)
 	defer tick.Stop()
 	deadline := time.After(30 * time.Second)
+	var feedback []Feedback
 	for i := 0; ; {
 		select {
+		case f := <-fbs:
+			feedback = append(feedback, f)
 		case <-tick.C:
 			if err := guest.WriteVoice(seq, ts, voiceFrame(i)); err != nil {
 				t.Fatal(err)
@@ -270,5 +279,83 @@ done:
 	}
 	if st := host.Stats(); st.FramesRecovered < int64(got) {
 		t.Errorf("Stats.FramesRecovered = %d, want ≥ %d", st.FramesRecovered, got)
+	}
+
+	// Reports come about once a second: four or so in five.
+	if len(feedback) < 2 {
+		t.Fatalf("%d feedback reports in 5 s", len(feedback))
+	}
+	var sum float64
+	for _, f := range feedback {
+		sum += f.FractionLost
+	}
+	last := feedback[len(feedback)-1]
+	t.Logf("feedback: %d reports, mean fraction lost %.3f, last %+v", len(feedback), sum/float64(len(feedback)), last)
+	if mean := sum / float64(len(feedback)); mean < 0.02 || mean > 0.10 {
+		t.Errorf("mean fraction lost %.3f on a 5 %% loss path", mean)
+	}
+	if last.Lost < int64(missed)/2 || last.RTT <= 0 {
+		t.Errorf("last feedback %+v: want about %d lost and an RTT", last, missed)
+	}
+	if f := guest.Feedback(); f.Lost < last.Lost {
+		t.Errorf("Feedback() = %+v, older than the last OnFeedback %+v", f, last)
+	}
+}
+
+// TestFeedbackMobile sends a 96 kb/s voice (60-byte frames, 200 a second)
+// over the lab's "mobile" path (60 ± 30 ms, 5 % bursty loss, 300 kb/s)
+// and logs what feedback says each second. Long; run with DUET_LAB=1
+// (DUET_BYTES sets the frame size, DUET_RED the redundancy).
+func TestFeedbackMobile(t *testing.T) {
+	if os.Getenv("DUET_LAB") == "" {
+		t.Skip("a 30 s measurement; set DUET_LAB=1")
+	}
+	var mobile impair.Profile
+	for _, p := range impair.Scenarios() {
+		if p.Name == "mobile" {
+			mobile = p
+		}
+	}
+	fbs := make(chan Feedback, 100)
+	host, guest, hostGot, _, _, _ := pairWith(t,
+		[]func(*Config){func(c *Config) { m := mobile; m.Seed = 1; c.Impair = &m }},
+		[]func(*Config){func(c *Config) {
+			m := mobile
+			m.Seed = 2
+			c.Impair = &m
+			c.OnFeedback = func(f Feedback) { fbs <- f }
+		}})
+	defer host.Close()
+	defer guest.Close()
+	if n, _ := strconv.Atoi(os.Getenv("DUET_RED")); n > 0 {
+		guest.SetRedundancy(n)
+	}
+	size := frameBytes
+	if n, _ := strconv.Atoi(os.Getenv("DUET_BYTES")); n > 0 {
+		size = n
+	}
+	seq, ts := startVoice(t, guest, hostGot)
+	tick := time.NewTicker(5 * time.Millisecond)
+	defer tick.Stop()
+	end := time.After(30 * time.Second)
+	start := time.Now()
+	for i := 0; ; {
+		select {
+		case <-tick.C:
+			if err := guest.WriteVoice(seq, ts, append(voiceFrame(i), make([]byte, size-frameBytes)...)); err != nil {
+				t.Fatal(err)
+			}
+			i++
+			seq++
+			ts += 240
+		case <-hostGot:
+		case f := <-fbs:
+			st := guest.Stats()
+			t.Logf("%5.1f s  lost %4.1f %%  rtt %4d ms  sent %d packets, %.1f kb/s of payload",
+				time.Since(start).Seconds(), 100*f.FractionLost, f.RTT.Milliseconds(),
+				st.PacketsSent, float64(st.BytesSent*8)/time.Since(start).Seconds()/1000)
+		case <-end:
+			return
+		}
 	}
 }
