@@ -1,12 +1,20 @@
 // Package ui is Duet's desktop window, in Fyne v2: a home screen to host a
-// duet or join one by its room code, and a session screen with the code to
-// read aloud, the partner's status, the latency by stage with a quality
-// light, level meters, mute and leave.
+// duet or join one by its room code; a session screen with the code to read
+// aloud, the partner's status, the latency by stage with a quality light,
+// level meters, gains and mute, the backing track (load, transfer, play,
+// seek) and the recording; a settings screen; and a short first-run setup.
 //
 // The window only shows and asks. Sessions come from a Backend (package
-// app, wired in cmd/duet); their events arrive on the session's goroutine
-// and a refresh ticker polls levels and figures twenty times a second, and
-// both touch widgets only through fyne.Do. Keys: M mutes you.
+// app, wired in cmd/duet), and so do device checks and the latency
+// measurement. Anything that may block — a session's controls, decoding a
+// track, opening a device — runs on a goroutine the UI owns (a session's
+// command worker, or the screen's task), never on the UI goroutine; their
+// results, the session's events and a refresh ticker (twenty times a
+// second) touch widgets only through fyne.Do.
+//
+// Keys on the session screen, while no text field has the focus: space
+// plays or pauses the track (host), M mutes you, R starts or stops
+// recording (host).
 package ui
 
 import (
@@ -15,7 +23,7 @@ import (
 	"fmt"
 	"image/color"
 	"math"
-	"slices"
+	"net/url"
 	"strings"
 	"sync"
 	"time"
@@ -28,11 +36,15 @@ import (
 
 	"github.com/duetapp/duet/app"
 	"github.com/duetapp/duet/audio/meter"
+	"github.com/duetapp/duet/audio/track"
 	"github.com/duetapp/duet/net/signal"
 )
 
 // Session is what the window shows and controls of a running duet;
-// *app.Session is one.
+// *app.Session is one. The getters and setters that take no error are
+// safe to call from any goroutine and do not block; the ones that return
+// an error wait for the session's goroutine, so the UI calls them from its
+// command worker.
 type Session interface {
 	Code() signal.Code
 	Run(ctx context.Context) error
@@ -41,10 +53,22 @@ type Session interface {
 	Latency() app.Latency
 	SetMuted(bool)
 	Muted() bool
+	SetMonitor(gain float32)
+	SetPartnerGain(gain float32)
+	SetJitterBias(bias float64)
+	Track() app.TrackStatus
+	SetTrack(*track.Track) error
+	Play() error
+	Pause() error
+	Seek(time.Duration) error
+	Record(dir string) (takeDir string, err error)
+	StopRecording() error
 }
 
-// Backend starts sessions and keeps the settings. onEvent is called from
-// the session's goroutine.
+// Backend starts sessions, keeps the settings and reaches the audio
+// devices. onEvent is called from the session's goroutine. Every method
+// may block: the UI calls them off its goroutine, except Settings and
+// SaveSettings (a small file).
 type Backend interface {
 	Host(ctx context.Context, onEvent func(app.Event)) (Session, error)
 	Join(ctx context.Context, code signal.Code, onEvent func(app.Event)) (Session, error)
@@ -52,6 +76,14 @@ type Backend interface {
 	SaveSettings(app.Settings) error
 	// Devices names the audio devices with inputs and with outputs.
 	Devices() (inputs, outputs []string, err error)
+	// MicCheck opens the devices s names and reports the microphone's
+	// level, about twenty times a second, until ctx ends; it plays
+	// nothing.
+	MicCheck(ctx context.Context, s app.Settings, level func(meter.Level)) error
+	// Calibrate measures the round trip of the devices s names (a
+	// loopback, or the speaker heard by the microphone), telling progress
+	// (0…1) as it goes.
+	Calibrate(ctx context.Context, s app.Settings, progress func(float64)) (app.Calibration, error)
 }
 
 // Quality thresholds for one-way mouth-to-ear latency, from the ensemble
@@ -66,14 +98,22 @@ const (
 type UI struct {
 	w       fyne.Window
 	backend Backend
+	// openURL opens a folder in the desktop's file manager.
+	openURL func(*url.URL) error
 
 	// mu serialises the updates that come from other goroutines. With a
 	// real driver fyne.Do already runs them on the UI goroutine; Fyne's
-	// test driver runs them where they are called, and tests hold mu too.
-	mu sync.Mutex
+	// test driver runs them where they are called, and tests hold mu too
+	// (one mu for all the windows of a test: Fyne's caches are shared).
+	mu *sync.Mutex
 
-	stop context.CancelFunc // leaves the current session, if any
-	done chan struct{}      // closed when the session's goroutines are gone
+	stop   context.CancelFunc // leaves the current session, if any
+	done   chan struct{}      // closed when the session's goroutines are gone
+	screen *sessionScreen     // the latest session's screen
+
+	stopTask context.CancelFunc // stops the current screen's background task
+	taskDone <-chan struct{}    // closed when the latest task has returned
+	tasks    sync.WaitGroup     // the screens' background tasks
 }
 
 // do runs fn on the UI goroutine: every update from another goroutine
@@ -86,24 +126,69 @@ func (u *UI) do(fn func()) {
 	})
 }
 
-// New shows the home screen in w.
+// New shows the home screen in w, or the first-run setup if the settings
+// say it has not been done.
 func New(w fyne.Window, b Backend) *UI {
-	u := &UI{w: w, backend: b}
-	u.showHome("")
+	u := &UI{w: w, backend: b, openURL: fyne.CurrentApp().OpenURL, mu: new(sync.Mutex)}
+	if b.Settings().SetupDone {
+		u.showHome("")
+	} else {
+		u.showSetup()
+	}
 	return u
 }
 
-// Close leaves the session, if any, and waits until it has left the room
-// and closed its device (the home screen follows on the UI goroutine).
+// Close leaves the session, if any, stops the screen's background task,
+// and waits until the session has left the room and closed its device and
+// the task has stopped (the home screen follows on the UI goroutine).
 func (u *UI) Close() {
 	u.mu.Lock()
 	stop, done := u.stop, u.done
 	u.stop = nil
+	u.cancelTask()
 	u.mu.Unlock()
 	if stop != nil {
 		stop()
 		<-done
 	}
+	u.tasks.Wait()
+}
+
+// runTask runs fn on a goroutine for the current screen, stopping the
+// previous screen's task; showing another screen stops it (its context
+// ends). A task starts once the one before it has returned. fn reports through u.do and checks ctx there: a task whose
+// screen is gone shows nothing. UI goroutine only.
+func (u *UI) runTask(fn func(ctx context.Context)) {
+	u.cancelTask()
+	ctx, cancel := context.WithCancel(context.Background())
+	u.stopTask = cancel
+	prev, done := u.taskDone, make(chan struct{})
+	u.taskDone = done
+	u.tasks.Go(func() {
+		defer close(done)
+		defer cancel()
+		if prev != nil {
+			<-prev // it may hold the audio device: let it close it first
+		}
+		if ctx.Err() == nil {
+			fn(ctx)
+		}
+	})
+}
+
+// cancelTask stops the screen's task, if any, without waiting for it.
+func (u *UI) cancelTask() {
+	if u.stopTask != nil {
+		u.stopTask()
+		u.stopTask = nil
+	}
+}
+
+// setContent shows a screen: the previous screen's task and keys stop.
+func (u *UI) setContent(o fyne.CanvasObject) {
+	u.cancelTask()
+	u.w.Canvas().SetOnTypedRune(nil)
+	u.w.SetContent(o)
 }
 
 func (u *UI) showHome(message string) {
@@ -127,7 +212,7 @@ func (u *UI) showHome(message string) {
 	}
 	host = widget.NewButtonWithIcon("Host a duet", theme.MediaRecordIcon(), func() {
 		busy(true, "Opening a room…")
-		u.start(func(ctx context.Context, on func(app.Event)) (Session, error) { return u.backend.Host(ctx, on) },
+		u.start(true, func(ctx context.Context, on func(app.Event)) (Session, error) { return u.backend.Host(ctx, on) },
 			func(err error) { busy(false, sentence(err)) })
 	})
 	join = widget.NewButtonWithIcon("Join", theme.LoginIcon(), func() {
@@ -137,7 +222,7 @@ func (u *UI) showHome(message string) {
 			return
 		}
 		busy(true, "Joining room "+c.String()+"…")
-		u.start(func(ctx context.Context, on func(app.Event)) (Session, error) { return u.backend.Join(ctx, c, on) },
+		u.start(false, func(ctx context.Context, on func(app.Event)) (Session, error) { return u.backend.Join(ctx, c, on) },
 			func(err error) { busy(false, sentence(err)) })
 	})
 	settings = widget.NewButtonWithIcon("Settings", theme.SettingsIcon(), u.showSettings)
@@ -147,10 +232,13 @@ func (u *UI) showHome(message string) {
 		}
 	}
 	host.Importance = widget.HighImportance
-	u.w.Canvas().SetOnTypedRune(nil)
-	u.w.SetContent(container.NewPadded(container.NewVBox(
+	greeting := "Sing a duet live with someone on another computer."
+	if name := u.backend.Settings().Name; name != "" {
+		greeting = "Hello " + name + ". " + greeting
+	}
+	u.setContent(container.NewPadded(container.NewVBox(
 		title,
-		widget.NewLabel("Sing a duet live with someone on another computer."),
+		widget.NewLabel(greeting),
 		widget.NewSeparator(),
 		host,
 		widget.NewLabel("or join your partner's room:"),
@@ -161,77 +249,15 @@ func (u *UI) showHome(message string) {
 	)))
 }
 
-// defaultDevice is how the settings screen names the system's default.
-const defaultDevice = "System default"
-
-// showSettings shows the remembered settings for editing.
-func (u *UI) showSettings() {
-	s := u.backend.Settings()
-	inputs, outputs, err := u.backend.Devices()
-	note := widget.NewLabel("")
-	note.Wrapping = fyne.TextWrapWord
-	if err != nil {
-		note.SetText(sentence(err))
-	}
-	pick := func(names []string, current string) *widget.Select {
-		options := append([]string{defaultDevice}, names...)
-		if current != "" && !slices.Contains(options, current) {
-			options = append(options, current) // remembered, though not here now
-		}
-		sel := widget.NewSelect(options, nil)
-		sel.SetSelected(defaultDevice)
-		if current != "" {
-			sel.SetSelected(current)
-		}
-		return sel
-	}
-	in, out := pick(inputs, s.InputDevice), pick(outputs, s.OutputDevice)
-	buffer := widget.NewRadioGroup([]string{"64", "128", "256"}, nil)
-	buffer.Horizontal = true
-	frames := s.Buffer
-	if frames == 0 {
-		frames = 128
-	}
-	buffer.SetSelected(fmt.Sprint(frames))
-	server := widget.NewEntry()
-	server.SetText(s.Server)
-	server.SetPlaceHolder("none: hosting starts one on this computer")
-	device := func(sel *widget.Select) string {
-		if sel.Selected == defaultDevice {
-			return ""
-		}
-		return sel.Selected
-	}
-	save := widget.NewButtonWithIcon("Save", theme.DocumentSaveIcon(), func() {
-		s.InputDevice, s.OutputDevice, s.Server = device(in), device(out), strings.TrimSpace(server.Text)
-		fmt.Sscan(buffer.Selected, &s.Buffer)
-		if err := u.backend.SaveSettings(s); err != nil {
-			note.SetText(sentence(err))
-			return
-		}
-		u.showHome("Settings saved.")
-	})
-	save.Importance = widget.HighImportance
-	back := widget.NewButton("Back", func() { u.showHome("") })
-	u.w.SetContent(container.NewPadded(container.NewVBox(
-		widget.NewLabelWithStyle("Settings", fyne.TextAlignLeading, fyne.TextStyle{Bold: true}),
-		widget.NewForm(
-			widget.NewFormItem("Microphone", in),
-			widget.NewFormItem("Headphones", out),
-			widget.NewFormItem("Buffer (frames)", buffer),
-			widget.NewFormItem("Rendezvous server", server),
-		),
-		widget.NewLabel("Smaller buffers mean less delay; choose a larger one if you hear crackles."),
-		note,
-		container.NewHBox(save, back),
-	)))
-}
-
 // start opens a session in the background and shows it; failed is told
 // (on the UI goroutine) if it cannot be opened. It runs on the UI goroutine
 // and starts nothing while a session is opening or running; Close stops
 // the session from the moment start returns.
-func (u *UI) start(open func(context.Context, func(app.Event)) (Session, error), failed func(error)) {
+//
+// The session's goroutine owns two more: the refresh ticker and the
+// command worker, which runs the session's blocking controls one at a time
+// and stops with the session.
+func (u *UI) start(host bool, open func(context.Context, func(app.Event)) (Session, error), failed func(error)) {
 	if u.stop != nil {
 		return
 	}
@@ -247,7 +273,9 @@ func (u *UI) start(open func(context.Context, func(app.Event)) (Session, error),
 			then()
 		})
 	}
-	screen := &sessionScreen{ui: u}
+	cmds := make(chan func(), 4)
+	screen := &sessionScreen{ui: u, host: host, cmds: cmds, ctx: ctx}
+	u.screen = screen
 	go func() {
 		s, err := open(ctx, screen.event)
 		if err != nil {
@@ -258,10 +286,10 @@ func (u *UI) start(open func(context.Context, func(app.Event)) (Session, error),
 		}
 		// Even if Close came while opening, Run leaves the room cleanly.
 		u.do(func() { screen.show(s) })
-		ticks := time.NewTicker(50 * time.Millisecond)
-		refreshDone := make(chan struct{})
-		go func() {
-			defer close(refreshDone)
+		var helpers sync.WaitGroup
+		helpers.Go(func() {
+			ticks := time.NewTicker(50 * time.Millisecond)
+			defer ticks.Stop()
 			for {
 				select {
 				case <-ctx.Done():
@@ -270,11 +298,20 @@ func (u *UI) start(open func(context.Context, func(app.Event)) (Session, error),
 					u.do(screen.refresh)
 				}
 			}
-		}()
+		})
+		helpers.Go(func() {
+			for {
+				select {
+				case <-ctx.Done():
+					return
+				case f := <-cmds:
+					f()
+				}
+			}
+		})
 		err = s.Run(ctx)
 		cancel()
-		ticks.Stop()
-		<-refreshDone
+		helpers.Wait()
 		close(done)
 		ended(func() {
 			msg := screen.lastText
@@ -284,100 +321,6 @@ func (u *UI) start(open func(context.Context, func(app.Event)) (Session, error),
 			u.showHome(msg)
 		})
 	}()
-}
-
-// sessionScreen is the running duet's screen.
-type sessionScreen struct {
-	ui       *UI
-	s        Session
-	status   *widget.Label
-	latency  *widget.Label
-	light    *canvas.Circle
-	safety   *widget.Label
-	meters   [3]*widget.ProgressBar
-	mute     *widget.Check
-	lastText string
-	pending  []app.Event // events before the screen is shown
-}
-
-// event is the session's OnEvent: it runs on the session's goroutine.
-func (sc *sessionScreen) event(e app.Event) {
-	sc.ui.do(func() {
-		sc.lastText = e.Text
-		if sc.status == nil {
-			sc.pending = append(sc.pending, e)
-			return
-		}
-		sc.status.SetText(e.Text)
-	})
-}
-
-func (sc *sessionScreen) show(s Session) {
-	sc.s = s
-	code := canvas.NewText(s.Code().String(), theme.Color(theme.ColorNameForeground))
-	code.TextSize = 40
-	code.TextStyle = fyne.TextStyle{Monospace: true}
-	copyButton := widget.NewButtonWithIcon("Copy", theme.ContentCopyIcon(), func() {
-		fyne.CurrentApp().Clipboard().SetContent(s.Code().String())
-	})
-	sc.status = widget.NewLabel(sc.lastText)
-	sc.status.Wrapping = fyne.TextWrapWord
-	sc.latency = widget.NewLabel("Latency: measuring…")
-	sc.light = canvas.NewCircle(color.Gray{Y: 0x80})
-	sc.light.Resize(fyne.NewSize(16, 16))
-	sc.safety = widget.NewLabel("")
-	names := [3]string{"Your mic", "Your partner", "You hear"}
-	meters := container.NewVBox()
-	for i := range sc.meters {
-		sc.meters[i] = widget.NewProgressBar()
-		sc.meters[i].TextFormatter = func() string { return "" }
-		meters.Add(container.NewBorder(nil, nil, widget.NewLabel(names[i]), nil, sc.meters[i]))
-	}
-	sc.mute = widget.NewCheck("Mute me (M)", s.SetMuted)
-	leave := widget.NewButtonWithIcon("Leave", theme.LogoutIcon(), sc.ui.Close)
-	leave.Importance = widget.DangerImportance
-	sc.ui.w.Canvas().SetOnTypedRune(func(r rune) {
-		if r == 'm' || r == 'M' {
-			sc.mute.SetChecked(!sc.mute.Checked)
-		}
-	})
-	lightBox := container.NewGridWrap(fyne.NewSize(16, 16), sc.light)
-	sc.ui.w.SetContent(container.NewPadded(container.NewVBox(
-		widget.NewLabel("Read this code to your partner:"),
-		container.NewHBox(code, container.NewCenter(copyButton)),
-		sc.status,
-		widget.NewSeparator(),
-		container.NewHBox(container.NewCenter(lightBox), sc.latency),
-		sc.safety,
-		meters,
-		container.NewHBox(sc.mute, leave),
-	)))
-	for _, e := range sc.pending {
-		sc.status.SetText(e.Text)
-	}
-	sc.pending = nil
-}
-
-// refresh updates the figures and meters; it runs on the UI goroutine.
-func (sc *sessionScreen) refresh() {
-	if sc.s == nil {
-		return
-	}
-	l := sc.s.Levels()
-	for i, lv := range []meter.Level{l.Mic, l.Partner, l.Output} {
-		sc.meters[i].SetValue(meterValue(lv.Peak))
-	}
-	st := sc.s.Stats()
-	if st.SafetyCode != "" {
-		sc.safety.SetText("Safety code " + st.SafetyCode + ": the same on your partner's screen means nobody listens in.")
-	}
-	if st.Peer.PacketsReceived == 0 {
-		return
-	}
-	lat := sc.s.Latency()
-	sc.latency.SetText(latencyText(lat, st.Peer.Relayed))
-	sc.light.FillColor = qualityColor(lat.Total())
-	sc.light.Refresh()
 }
 
 // meterValue maps a dBFS level to a meter's 0…1 over a 60 dB range.

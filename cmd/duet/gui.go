@@ -7,14 +7,19 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"strings"
 	"sync"
+	"time"
 
 	"fyne.io/fyne/v2"
 	fyneapp "fyne.io/fyne/v2/app"
 
 	"github.com/duetapp/duet/app"
 	"github.com/duetapp/duet/assets"
+	"github.com/duetapp/duet/audio/calibrate"
 	"github.com/duetapp/duet/audio/device"
+	"github.com/duetapp/duet/audio/meter"
+	"github.com/duetapp/duet/net/discover"
 	"github.com/duetapp/duet/net/rendezvous"
 	"github.com/duetapp/duet/net/signal"
 	"github.com/duetapp/duet/ui"
@@ -25,7 +30,7 @@ func runGUI(ctx context.Context, stderr io.Writer, verbose bool) error {
 	a := fyneapp.NewWithID("app.duet.Duet")
 	a.SetIcon(fyne.NewStaticResource("icon.png", assets.Icon()))
 	w := a.NewWindow("Duet")
-	w.Resize(fyne.NewSize(520, 600))
+	w.Resize(fyne.NewSize(560, 720))
 	b := &guiBackend{log: newLogger(stderr, verbose), stderr: stderr}
 	defer b.close()
 	u := ui.New(w, b)
@@ -40,8 +45,10 @@ func runGUI(ctx context.Context, stderr io.Writer, verbose bool) error {
 
 // guiBackend starts sessions for the window on the real audio device, with
 // the remembered settings. Without a configured rendezvous server, hosting
-// starts one inside the app (port 3838, for a duet on the local network);
-// the guest then needs the host's address in its settings ("server").
+// starts one inside the app (port 3838, for a duet on the local network)
+// and announces it on the network (DNS-SD, net/discover) while the host's
+// session runs; a guest without a configured server looks for it there,
+// then on this computer.
 type guiBackend struct {
 	log    *slog.Logger
 	stderr io.Writer
@@ -67,6 +74,11 @@ func (b *guiBackend) config(onEvent func(app.Event)) (app.Config, error) {
 		Monitor: 1,
 		Logger:  b.log,
 		OnEvent: onEvent,
+		// The frame, the jitter bias and the listening mode are the
+		// settings' (Speakers runs the echo canceller).
+		Frame:      s.Frame,
+		JitterBias: s.JitterBias,
+		Speakers:   s.Speakers,
 	}
 	if c := s.Calibration; c.Matches(s.InputDevice, s.OutputDevice, s.Buffer) {
 		cfg.DeviceRoundTrip = c.RoundTrip
@@ -79,7 +91,8 @@ func (b *guiBackend) Host(ctx context.Context, onEvent func(app.Event)) (ui.Sess
 	if err != nil {
 		return nil, err
 	}
-	if cfg.Server == "" {
+	embedded := cfg.Server == ""
+	if embedded {
 		if cfg.Server, err = b.embeddedServer(); err != nil {
 			cfg.Device.Close()
 			return nil, err
@@ -90,7 +103,32 @@ func (b *guiBackend) Host(ctx context.Context, onEvent func(app.Event)) (ui.Sess
 		cfg.Device.Close()
 		return nil, err
 	}
-	return s, nil
+	if !embedded {
+		return s, nil
+	}
+	// Only while this session hosts on the built-in server does the app
+	// say so on the network.
+	ad, err := discover.Advertise(discover.Config{Port: embeddedPort, Logger: b.log})
+	if err != nil {
+		b.log.Warn("cannot announce the room on the local network; the guest can set this computer as server", "err", err)
+		return s, nil
+	}
+	return &advertisedSession{Session: s, ad: ad}, nil
+}
+
+// embeddedPort is the built-in rendezvous server's port.
+const embeddedPort = 3838
+
+// advertisedSession is a host's session announced on the local network
+// until its Run returns.
+type advertisedSession struct {
+	*app.Session
+	ad *discover.Advertiser
+}
+
+func (s *advertisedSession) Run(ctx context.Context) error {
+	defer s.ad.Close()
+	return s.Session.Run(ctx)
 }
 
 func (b *guiBackend) Join(ctx context.Context, code signal.Code, onEvent func(app.Event)) (ui.Session, error) {
@@ -98,15 +136,46 @@ func (b *guiBackend) Join(ctx context.Context, code signal.Code, onEvent func(ap
 	if err != nil {
 		return nil, err
 	}
-	if cfg.Server == "" {
-		cfg.Server = "http://localhost" + rendezvous.DefaultListen
+	servers, looked := []string{cfg.Server}, cfg.Server == ""
+	if looked {
+		servers = b.lookAround(ctx)
 	}
-	s, err := app.Join(ctx, cfg, code)
+	for _, server := range servers {
+		cfg.Server = server
+		var s *app.Session
+		if s, err = app.Join(ctx, cfg, code); err == nil {
+			return s, nil
+		}
+		b.log.Info("could not join", "server", server, "err", err)
+		if ctx.Err() != nil {
+			break
+		}
+	}
+	cfg.Device.Close()
+	if looked && len(servers) == 1 {
+		return nil, fmt.Errorf("%w (%v)", discover.ErrNotFound, err)
+	}
+	return nil, err
+}
+
+// localServer is the built-in server of a host on this computer.
+const localServer = "http://localhost" + rendezvous.DefaultListen
+
+// lookAround lists the rendezvous servers a guest without a configured
+// one tries: those announced on the local network, then this computer's.
+func (b *guiBackend) lookAround(ctx context.Context) []string {
+	ctx, cancel := context.WithTimeout(ctx, 1500*time.Millisecond)
+	defer cancel()
+	found, err := discover.Browse(ctx, discover.Config{Logger: b.log})
 	if err != nil {
-		cfg.Device.Close()
-		return nil, err
+		b.log.Info("no rendezvous server announced on the local network", "err", err)
 	}
-	return s, nil
+	var servers []string
+	for _, f := range found {
+		b.log.Info("found a rendezvous server on the local network", "name", f.Instance, "url", f.URL)
+		servers = append(servers, f.URL)
+	}
+	return append(servers, localServer)
 }
 
 // embeddedServer starts the in-app rendezvous server once and returns its
@@ -117,7 +186,7 @@ func (b *guiBackend) embeddedServer() (string, error) {
 	if b.embedded == nil {
 		ln, err := net.Listen("tcp", rendezvous.DefaultListen)
 		if err != nil {
-			return "", fmt.Errorf("cannot start the built-in rendezvous server on port 3838 (%v): set a server in the settings", err)
+			return "", fmt.Errorf("cannot start the built-in rendezvous server on port %d (%v): set a server in the settings", embeddedPort, err)
 		}
 		ctx, cancel := context.WithCancel(context.Background())
 		b.embedded, b.served = cancel, make(chan struct{})
@@ -181,4 +250,67 @@ func (b *guiBackend) Devices() (inputs, outputs []string, err error) {
 		}
 	}
 	return inputs, outputs, nil
+}
+
+// MicCheck opens the devices s names and reports the input's level until
+// ctx ends; it plays silence.
+func (b *guiBackend) MicCheck(ctx context.Context, s app.Settings, level func(meter.Level)) error {
+	rd := &realDevice{cfg: device.Config{Input: s.InputDevice, Output: s.OutputDevice, Buffer: s.Buffer}}
+	defer rd.close()
+	dev, err := rd.open()
+	if err != nil {
+		return fmt.Errorf("%w; choose another microphone", err)
+	}
+	defer dev.Close()
+	m := meter.New()
+	if err := dev.Start(func(in, out []float32) {
+		m.Write(in)
+		clear(out)
+	}); err != nil {
+		return err
+	}
+	tick := time.NewTicker(50 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-dev.Done():
+			if err := dev.Err(); err != nil {
+				return fmt.Errorf("the microphone stopped: %w", err)
+			}
+			return nil
+		case <-tick.C:
+			level(m.Level())
+		}
+	}
+}
+
+// Calibrate measures the round trip of the devices s names, as duet
+// calibrate does.
+func (b *guiBackend) Calibrate(ctx context.Context, s app.Settings, progress func(float64)) (app.Calibration, error) {
+	buffer := s.Buffer
+	if buffer == 0 {
+		buffer = device.DefaultBuffer
+	}
+	rd := &realDevice{cfg: device.Config{Input: s.InputDevice, Output: s.OutputDevice, Buffer: buffer}}
+	defer rd.close()
+	dev, err := rd.open()
+	if err != nil {
+		return app.Calibration{}, err
+	}
+	res, err := calibrate.Run(ctx, dev, progress)
+	if ctx.Err() != nil {
+		return app.Calibration{}, ctx.Err()
+	}
+	if err != nil {
+		return app.Calibration{}, errors.New(strings.TrimPrefix(err.Error(), "calibrate: "))
+	}
+	if res.Confidence < 0.5 {
+		return app.Calibration{}, fmt.Errorf("the measurement is not reliable (confidence %.2f): hold the microphone closer to the speaker, or use a cable, and try again", res.Confidence)
+	}
+	return app.Calibration{
+		InputDevice: s.InputDevice, OutputDevice: s.OutputDevice, Buffer: s.Buffer,
+		RoundTrip: res.RoundTrip, Confidence: res.Confidence, Measured: time.Now().UTC(),
+	}, nil
 }
