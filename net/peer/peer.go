@@ -103,7 +103,9 @@ type Peer struct {
 	pc    *webrtc.PeerConnection
 	track *voiceTrack
 
-	sendMu sync.Mutex // WriteVoice's redundancy state
+	// sendMu orders WriteVoice's packets with its redundancy state; held
+	// across the write (the encoder's goroutine, not the audio callback).
+	sendMu sync.Mutex
 	hist   history
 
 	connected chan struct{}
@@ -272,11 +274,10 @@ func newAPI(cfg Config, log *slog.Logger, mux *ice.UDPMuxDefault) (*webrtc.API, 
 		return nil, fmt.Errorf("peer: register red: %w", err)
 	}
 	reg := &interceptor.Registry{}
-	logs := pionlog.Factory{Log: log}
 	if err := webrtc.RegisterDefaultInterceptors(m, reg); err != nil {
 		return nil, fmt.Errorf("peer: interceptors: %w", err)
 	}
-	s := webrtc.SettingEngine{LoggerFactory: logs}
+	s := webrtc.SettingEngine{LoggerFactory: pionlog.Factory{Log: log}}
 	// A vanished partner is noticed in 20 s rather than pion's 30: with
 	// nobody singing back, a duet is over sooner than a video call; but a
 	// first connection through a relay on a loaded machine needs the time.

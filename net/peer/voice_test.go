@@ -355,6 +355,9 @@ func TestFeedbackMobile(t *testing.T) {
 				time.Since(start).Seconds(), 100*f.FractionLost, f.RTT.Milliseconds(),
 				st.PacketsSent, float64(st.BytesSent*8)/time.Since(start).Seconds()/1000)
 		case <-end:
+			h, f := host.Stats(), guest.Feedback()
+			t.Logf("redundancy %s: %d packets lost (partner's count), %d frames recovered (%.1f %%)",
+				os.Getenv("DUET_RED"), f.Lost, h.FramesRecovered, 100*float64(h.FramesRecovered)/float64(max(f.Lost, 1)))
 			return
 		}
 	}
