@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"net"
+	"strings"
 	"testing"
 	"time"
 )
@@ -84,4 +85,27 @@ func TestInstanceName(t *testing.T) {
 	if got := instanceName(`Duet\ on\ studio._duet._tcp.local.`); got != "Duet on studio" {
 		t.Fatalf("got %q", got)
 	}
+}
+
+// TestDefaultInterfaces is what the app does: advertise and browse with
+// no interface named, announcing this machine's own addresses.
+func TestDefaultInterfaces(t *testing.T) {
+	multicastInterface(t)
+	a, err := Advertise(Config{Port: 43840, Instance: "Duet default"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Close()
+	ctx, cancel := context.WithTimeout(t.Context(), 1500*time.Millisecond)
+	defer cancel()
+	found, err := Browse(ctx, Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range found {
+		if f.Instance == "Duet default" && strings.HasSuffix(f.URL, ":43840") {
+			return
+		}
+	}
+	t.Fatalf("found %+v, not Duet default on port 43840", found)
 }
