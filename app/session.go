@@ -44,7 +44,7 @@ type Session struct {
 	cfg  Config
 	log  *slog.Logger
 	host bool
-	sig  *signal.Conn
+	sig  *signal.Conn // guarded by mu once Run runs: a reconnect replaces it
 	code signal.Code
 	pipe *pipeline
 
@@ -184,21 +184,28 @@ func (s *Session) Run(ctx context.Context) (err error) {
 
 	msgs := make(chan signal.Message)
 	sigErr := make(chan error, 1)
-	var readers sync.WaitGroup
-	readers.Go(func() {
-		for {
-			m, err := s.sig.Recv(ctx)
-			if err != nil {
-				sigErr <- err
-				return
+	var readers sync.WaitGroup // the signaling reader and reconnects
+	read := func(c *signal.Conn) {
+		readers.Go(func() {
+			for {
+				m, err := c.Recv(ctx)
+				if err != nil {
+					select {
+					case sigErr <- err:
+					case <-ctx.Done():
+					}
+					return
+				}
+				select {
+				case msgs <- m:
+				case <-ctx.Done():
+					return
+				}
 			}
-			select {
-			case msgs <- m:
-			case <-ctx.Done():
-				return
-			}
-		}
-	})
+		})
+	}
+	read(s.signal())
+	var resumed chan resumeResult // while reconnecting to the server
 	defer func() {
 		cancel()
 		close(s.runDone)
@@ -317,12 +324,50 @@ func (s *Session) Run(ctx context.Context) (err error) {
 			if ctx.Err() != nil {
 				continue // Run is ending; ctx.Done wins next time round
 			}
+			if seat, ok := s.signal().Seat(); ok && signal.Resumable(err) {
+				// Media is peer to peer: the duet goes on while the seat
+				// at the rendezvous server is taken back.
+				s.log.Warn("lost the rendezvous server; reconnecting", "err", err)
+				s.info("Lost the rendezvous server; reconnecting to it. Your duet goes on meanwhile.")
+				resumed = make(chan resumeResult, 1)
+				out := resumed
+				readers.Go(func() {
+					c, partner, err := signal.Reconnect(ctx, s.cfg.Server, seat, signal.Backoff{})
+					out <- resumeResult{c, partner, err}
+				})
+				continue
+			}
 			if s.currentPeer() == nil {
 				return fmt.Errorf("rendezvous server: %w", err)
 			}
-			// Media is peer to peer: the duet goes on without signaling.
 			s.log.Warn("lost the rendezvous server; the duet goes on", "err", err)
-			sigErr, sigLost = nil, err
+			sigLost = err
+		case r := <-resumed:
+			resumed = nil
+			if r.err != nil {
+				if ctx.Err() != nil {
+					continue
+				}
+				if s.currentPeer() == nil {
+					return fmt.Errorf("rendezvous server: %w", r.err)
+				}
+				s.log.Warn("could not get back to the rendezvous server; the duet goes on", "err", r.err)
+				sigLost = r.err
+				continue
+			}
+			s.mu.Lock()
+			old := s.sig
+			s.sig = r.conn
+			s.mu.Unlock()
+			old.Close()
+			read(r.conn)
+			s.info("Back in touch with the rendezvous server.")
+			if s.host && r.partner && s.currentPeer() == nil {
+				// A guest joined while we were away.
+				if _, err := s.handle(ctx, signal.Message{Type: signal.TypePeerJoined}); err != nil {
+					return err
+				}
+			}
 		case m := <-msgs:
 			done, err := s.handle(ctx, m)
 			if err != nil || done {
@@ -367,6 +412,20 @@ func (s *Session) Run(ctx context.Context) (err error) {
 	}
 }
 
+// resumeResult is how a reconnect to the rendezvous server ended.
+type resumeResult struct {
+	conn    *signal.Conn
+	partner bool
+	err     error
+}
+
+// signal returns the current connection to the rendezvous server.
+func (s *Session) signal() *signal.Conn {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.sig
+}
+
 // retryC is t's channel, or nil (never ready) when there is no ticker.
 func retryC(t *time.Ticker) <-chan time.Time {
 	if t == nil {
@@ -388,7 +447,7 @@ func (s *Session) handle(ctx context.Context, m signal.Message) (done bool, err 
 			var offer string
 			if offer, err = p.Offer(); err == nil {
 				s.emit(StateConnecting, "A guest joined; connecting.")
-				err = s.sig.Send(ctx, signal.Message{Type: signal.TypeOffer, SDP: offer})
+				err = s.signal().Send(ctx, signal.Message{Type: signal.TypeOffer, SDP: offer})
 			}
 		}
 		if err != nil {
@@ -407,7 +466,7 @@ func (s *Session) handle(ctx context.Context, m signal.Message) (done bool, err 
 		if err != nil {
 			return false, err
 		}
-		return false, s.sig.Send(ctx, signal.Message{Type: signal.TypeAnswer, SDP: answer})
+		return false, s.signal().Send(ctx, signal.Message{Type: signal.TypeAnswer, SDP: answer})
 	case signal.TypeAnswer:
 		if p := s.currentPeer(); p != nil && s.host {
 			if err := p.Accept(m.SDP); err != nil {
@@ -477,7 +536,7 @@ func (s *Session) newPeer(ctx context.Context) (*peer.Peer, error) {
 	if len(s.cfg.ICEServers) > 0 {
 		servers = []webrtc.ICEServer{{URLs: s.cfg.ICEServers}}
 	}
-	for _, is := range s.sig.ICEServers() { // the rendezvous server's relay
+	for _, is := range s.signal().ICEServers() { // the rendezvous server's relay
 		servers = append(servers, webrtc.ICEServer{URLs: is.URLs, Username: is.Username, Credential: is.Credential})
 	}
 	p, err := peer.New(peer.Config{
@@ -491,7 +550,7 @@ func (s *Session) newPeer(ctx context.Context) (*peer.Peer, error) {
 		},
 		OnCandidate: func(c webrtc.ICECandidateInit) {
 			sc := signal.Candidate(c)
-			if err := s.sig.Send(ctx, signal.Message{Type: signal.TypeCandidate, Candidate: &sc}); err != nil {
+			if err := s.signal().Send(ctx, signal.Message{Type: signal.TypeCandidate, Candidate: &sc}); err != nil {
 				s.log.Debug("could not send ICE candidate", "err", err)
 			}
 		},
@@ -654,7 +713,7 @@ func (s *Session) close() error {
 		s.dropPeer()
 		s.stopTake()
 		s.trk.loaders.Wait()
-		errs := []error{s.sig.Close()}
+		errs := []error{s.signal().Close()}
 		if s.dev != nil {
 			if err := s.dev.Close(); err != nil {
 				errs = append(errs, fmt.Errorf("audio device: %w", err))
