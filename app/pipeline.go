@@ -24,7 +24,8 @@ import (
 // packet carries one received voice packet from the network goroutine to
 // the audio thread through a lock-free ring.
 type packet struct {
-	stream  uint32 // which connection it came on; a new one resets playout
+	stream    uint32 // which connection it came on; a new one resets playout
+	recovered bool   // from a later packet's redundancy
 	seq     uint16
 	ts      uint32
 	arrival time.Duration // on the playout's clock
@@ -97,8 +98,9 @@ type pipeline struct {
 	out     atomic.Pointer[peer.Peer] // where encoded packets go; nil between partners
 	current atomic.Uint32             // stream number of the current connection
 
-	seq uint16 // encoder goroutine
-	ts  uint32
+	seq     uint16 // encoder goroutine
+	ts      uint32
+	bitrate atomic.Int64 // wanted; the encoder goroutine applies it
 
 	captureOverruns atomic.Int64 // samples the encoder was too slow to take
 	packetOverruns  atomic.Int64 // packets the audio thread was too slow to take
@@ -164,6 +166,7 @@ func newPipeline(cfg pipelineConfig) (*pipeline, error) {
 		outLatency: int64(cfg.roundTrip / 2),
 		roundTrip:  int64(audio.Samples(cfg.roundTrip)),
 	}
+	p.bitrate.Store(int64(cfg.bitrate))
 	p.limit = limiter.New(limiter.DefaultCeiling)
 	if cfg.speakers {
 		c, err := echo.New(echo.Default, echo.Options{Delay: cfg.roundTrip})
@@ -202,7 +205,11 @@ func (p *pipeline) process(in, out []float32) {
 			p.stream = pk.stream
 			p.jb.Reset()
 		}
-		p.jb.Insert(pk.seq, pk.ts, pk.arrival, pk.data[:pk.n])
+		if pk.recovered {
+			p.jb.InsertRecovered(pk.seq, pk.ts, pk.arrival, pk.data[:pk.n])
+		} else {
+			p.jb.Insert(pk.seq, pk.ts, pk.arrival, pk.data[:pk.n])
+		}
 	}
 
 	// out[0] reaches the ear at this instant of the session clock.
@@ -294,6 +301,16 @@ func (s *sungAt) load() (ts uint32, pos float64, ok bool) {
 // runs on that peer's reader goroutine. When the audio thread falls behind
 // the ring, the newest packet is dropped (the jitter buffer conceals it).
 func (p *pipeline) receive(stream uint32, seq uint16, ts uint32, payload []byte) {
+	p.deliver(stream, seq, ts, payload, false)
+}
+
+// recover is the peer's OnRecovered: a frame its own packet never
+// brought, from a later packet's redundancy.
+func (p *pipeline) recover(stream uint32, seq uint16, ts uint32, payload []byte) {
+	p.deliver(stream, seq, ts, payload, true)
+}
+
+func (p *pipeline) deliver(stream uint32, seq uint16, ts uint32, payload []byte, recovered bool) {
 	if stream != p.current.Load() {
 		return // a connection already replaced
 	}
@@ -305,6 +322,7 @@ func (p *pipeline) receive(stream uint32, seq uint16, ts uint32, payload []byte)
 	pk.stream = stream
 	pk.seq = seq
 	pk.ts = ts
+	pk.recovered = recovered
 	pk.n = copy(pk.data[:], payload)
 	if p.packets.Write(p.netPacket) == 0 {
 		p.packetOverruns.Add(1)
@@ -326,11 +344,19 @@ func (p *pipeline) start() {
 func (p *pipeline) encodeLoop() {
 	frame := make([]float32, p.enc.FrameSamples())
 	pkt := make([]byte, codec.MaxPacket)
+	rate := p.bitrate.Load()
 	for {
 		select {
 		case <-p.stop:
 			return
 		case <-p.wake:
+		}
+		if want := p.bitrate.Load(); want != rate {
+			// libopus's encoder is not safe for concurrent use: only this
+			// goroutine touches it.
+			if err := p.enc.SetBitrate(int(want)); err == nil {
+				rate = want
+			}
 		}
 		for p.capture.Len() >= len(frame) {
 			p.capture.Read(frame)

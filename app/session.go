@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"math/rand/v2"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/pion/webrtc/v4"
@@ -51,6 +52,9 @@ type Session struct {
 	controls chan controlMsg // from peers' control channels
 
 	cmds        chan func()   // run on Run's goroutine (do)
+	feedback    chan feedbackMsg
+	adapt       *adapter // Run's goroutine
+	redundancy  atomic.Int32
 	runDone     chan struct{} // closed when Run returns
 	fileDone    chan *incoming
 	trackLoaded chan loaded
@@ -72,6 +76,11 @@ type Session struct {
 	deviceStarted bool
 	closeOnce     sync.Once
 	closeErr      error
+}
+
+type feedbackMsg struct {
+	stream uint32
+	fb     peer.Feedback
 }
 
 type controlMsg struct {
@@ -161,6 +170,8 @@ func newSession(ctx context.Context, cfg Config, host bool) (*Session, error) {
 		// while Run is busy for a moment.
 		controls:    make(chan controlMsg, 64),
 		cmds:        make(chan func()),
+		feedback:    make(chan feedbackMsg, 1),
+		adapt:       newAdapter(cfg.Bitrate),
 		runDone:     make(chan struct{}),
 		fileDone:    make(chan *incoming, 1),
 		trackLoaded: make(chan loaded),
@@ -297,6 +308,13 @@ func (s *Session) Run(ctx context.Context) (err error) {
 			s.checkHowl()
 		case f := <-s.cmds:
 			f()
+		case f := <-s.feedback:
+			if p := s.currentPeer(); p != nil && f.stream == s.currentStream() {
+				rate, red := s.adapt.update(f.fb)
+				s.pipe.bitrate.Store(int64(rate))
+				p.SetRedundancy(red)
+				s.redundancy.Store(int32(red))
+			}
 		case in := <-s.fileDone:
 			s.fileArrived(in)
 		case l := <-s.trackLoaded:
@@ -528,6 +546,10 @@ func (s *Session) guestFailed(err error) {
 // newPeer replaces the current peer connection with a new one.
 func (s *Session) newPeer(ctx context.Context) (*peer.Peer, error) {
 	s.dropPeer()
+	// A new partner, a new path: start from the configured bitrate.
+	s.adapt = newAdapter(s.cfg.Bitrate)
+	s.pipe.bitrate.Store(int64(s.cfg.Bitrate))
+	s.redundancy.Store(0)
 	s.mu.Lock()
 	s.streams++
 	stream := s.streams
@@ -559,6 +581,15 @@ func (s *Session) newPeer(ctx context.Context) (*peer.Peer, error) {
 		},
 		OnFile: func(b []byte) {
 			s.onFile(stream, b)
+		},
+		OnRecovered: func(seq uint16, ts uint32, payload []byte) {
+			s.pipe.recover(stream, seq, ts, payload)
+		},
+		OnFeedback: func(f peer.Feedback) {
+			select {
+			case s.feedback <- feedbackMsg{stream, f}:
+			default: // Run is busy; the next report comes in a second
+			}
 		},
 		OnControl: func(b []byte) {
 			var c control
@@ -740,6 +771,9 @@ type Stats struct {
 	// SafetyCode is derived from both sides' DTLS certificates: the same
 	// on both sides unless someone sits in the middle.
 	SafetyCode string
+	// Bitrate and Redundancy are what this side sends now: the Opus
+	// bitrate and how many earlier frames ride along with each packet.
+	Bitrate, Redundancy int
 	// EchoLatency is what the echo canceller adds to what the partner
 	// hears (on speakers; zero on headphones).
 	EchoLatency time.Duration
@@ -764,6 +798,8 @@ func (s *Session) Stats() Stats {
 	if c := s.pipe.canceller; c != nil {
 		st.EchoLatency = c.Latency()
 	}
+	st.Bitrate = int(s.pipe.bitrate.Load())
+	st.Redundancy = int(s.redundancy.Load())
 	if !s.host {
 		st.Clock, _ = s.clock.Estimate()
 	}
