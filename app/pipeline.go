@@ -26,11 +26,11 @@ import (
 type packet struct {
 	stream    uint32 // which connection it came on; a new one resets playout
 	recovered bool   // from a later packet's redundancy
-	seq     uint16
-	ts      uint32
-	arrival time.Duration // on the playout's clock
-	n       int
-	data    [codec.MaxPacket]byte
+	seq       uint16
+	ts        uint32
+	arrival   time.Duration // on the playout's clock
+	n         int
+	data      [codec.MaxPacket]byte
 }
 
 // pipeline is one singer's audio: what they send (their mic, plus in later

@@ -51,7 +51,7 @@ type Session struct {
 
 	controls chan controlMsg // from peers' control channels
 
-	cmds        chan func()   // run on Run's goroutine (do)
+	cmds        chan func() // run on Run's goroutine (do)
 	feedback    chan feedbackMsg
 	adapt       *adapter // Run's goroutine
 	redundancy  atomic.Int32
