@@ -147,6 +147,7 @@ const (
 	StateConnected                // singing: media flows both ways
 	StatePartnerLeft              // host: the guest left; waiting for another
 	StateDeviceLost               // the audio device stopped; the duet goes on
+	StateReconnecting             // the connection to the partner dropped; coming back
 	StateEnded                    // the session is over
 )
 
@@ -162,6 +163,8 @@ func (s State) String() string {
 		return "partner left"
 	case StateDeviceLost:
 		return "device lost"
+	case StateReconnecting:
+		return "reconnecting"
 	case StateEnded:
 		return "ended"
 	}

@@ -53,6 +53,7 @@ type Session struct {
 
 	cmds        chan func() // run on Run's goroutine (do)
 	feedback    chan feedbackMsg
+	links       chan linkMsg
 	adapt       *adapter // Run's goroutine
 	redundancy  atomic.Int32
 	runDone     chan struct{} // closed when Run returns
@@ -171,6 +172,7 @@ func newSession(ctx context.Context, cfg Config, host bool) (*Session, error) {
 		controls:    make(chan controlMsg, 64),
 		cmds:        make(chan func()),
 		feedback:    make(chan feedbackMsg, 1),
+		links:       make(chan linkMsg, 4),
 		adapt:       newAdapter(cfg.Bitrate),
 		runDone:     make(chan struct{}),
 		fileDone:    make(chan *incoming, 1),
@@ -194,15 +196,15 @@ func (s *Session) Run(ctx context.Context) (err error) {
 	defer cancel()
 
 	msgs := make(chan signal.Message)
-	sigErr := make(chan error, 1)
-	var readers sync.WaitGroup // the signaling reader and reconnects
+	sigErr := make(chan connErr, 1)
+	var readers sync.WaitGroup // the signaling reader, reconnects and rejoins
 	read := func(c *signal.Conn) {
 		readers.Go(func() {
 			for {
 				m, err := c.Recv(ctx)
 				if err != nil {
 					select {
-					case sigErr <- err:
+					case sigErr <- connErr{c, err}:
 					case <-ctx.Done():
 					}
 					return
@@ -217,6 +219,7 @@ func (s *Session) Run(ctx context.Context) (err error) {
 	}
 	read(s.signal())
 	var resumed chan resumeResult // while reconnecting to the server
+	var rejoined chan resumeResult // guest: while joining the room again
 	defer func() {
 		cancel()
 		close(s.runDone)
@@ -338,9 +341,10 @@ func (s *Session) Run(ctx context.Context) (err error) {
 			} else {
 				s.emit(StateWaiting, "Your audio device is back.")
 			}
-		case err := <-sigErr:
-			if ctx.Err() != nil {
-				continue // Run is ending; ctx.Done wins next time round
+		case ce := <-sigErr:
+			err := ce.err
+			if ctx.Err() != nil || ce.conn != s.signal() || rejoined != nil {
+				continue // Run is ending, or a connection replaced or being replaced
 			}
 			if seat, ok := s.signal().Seat(); ok && signal.Resumable(err) {
 				// Media is peer to peer: the duet goes on while the seat
@@ -360,6 +364,25 @@ func (s *Session) Run(ctx context.Context) (err error) {
 			}
 			s.log.Warn("lost the rendezvous server; the duet goes on", "err", err)
 			sigLost = err
+		case up := <-s.links:
+			if up.stream != s.currentStream() {
+				continue
+			}
+			if up.up {
+				s.emit(StateConnected, "The connection to your partner is back.")
+			} else {
+				s.emit(StateReconnecting, "The connection to your partner dropped; reconnecting. Keep singing: the duet goes on when it is back.")
+			}
+		case r := <-rejoined:
+			rejoined = nil
+			if r.err != nil {
+				return fmt.Errorf("%w, and could not get back into the room: %w", ErrConnectionLost, r.err)
+			}
+			s.mu.Lock()
+			s.sig = r.conn
+			s.mu.Unlock()
+			read(r.conn)
+			s.log.Info("back in the room; waiting for the host's offer")
 		case r := <-resumed:
 			resumed = nil
 			if r.err != nil {
@@ -407,11 +430,22 @@ func (s *Session) Run(ctx context.Context) (err error) {
 				s.emit(StatePartnerLeft, "Your guest left; the room stays open for them.")
 				continue
 			}
-			if !s.host {
-				return ErrConnectionLost
-			}
 			s.dropPeer()
-			s.emit(StatePartnerLeft, "The connection to your guest failed; waiting for them to join again.")
+			if !s.host {
+				// A fresh start through the rendezvous server: leave the
+				// room and join it again, and the host offers anew.
+				s.emit(StateReconnecting, "The connection to the host failed; joining the room again.")
+				old := s.signal()
+				old.Close()
+				rejoined = make(chan resumeResult, 1)
+				out := rejoined
+				readers.Go(func() {
+					c, err := s.rejoin(ctx)
+					out <- resumeResult{conn: c, err: err}
+				})
+				continue
+			}
+			s.emit(StateReconnecting, "The connection to your guest failed; the room stays open for them to come back.")
 		case c := <-s.controls:
 			if c.stream != s.currentStream() {
 				continue
@@ -427,6 +461,46 @@ func (s *Session) Run(ctx context.Context) (err error) {
 			s.dropPeer()
 			s.emit(StatePartnerLeft, "Your guest left; the room stays open for them.")
 		}
+	}
+}
+
+// connErr is a signaling connection's end.
+type connErr struct {
+	conn *signal.Conn
+	err  error
+}
+
+// linkMsg is a connection dropping or coming back.
+type linkMsg struct {
+	stream uint32
+	up     bool
+}
+
+// rejoin joins the room again on a new signaling connection (guest), trying
+// for a minute with backoff.
+func (s *Session) rejoin(ctx context.Context) (*signal.Conn, error) {
+	ctx, cancel := context.WithTimeout(ctx, time.Minute)
+	defer cancel()
+	delay := 250 * time.Millisecond
+	for {
+		c, err := signal.Dial(ctx, s.cfg.Server)
+		if err == nil {
+			if err = c.Join(ctx, s.code); err == nil {
+				return c, nil
+			}
+			c.Close()
+			if errors.Is(err, signal.ErrRoomNotFound) {
+				return nil, err // the host has gone
+			}
+		}
+		t := time.NewTimer(delay)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return nil, fmt.Errorf("%w (last: %w)", ctx.Err(), err)
+		case <-t.C:
+		}
+		delay = min(2*delay, 5*time.Second)
 	}
 }
 
@@ -584,6 +658,12 @@ func (s *Session) newPeer(ctx context.Context) (*peer.Peer, error) {
 		},
 		OnRecovered: func(seq uint16, ts uint32, payload []byte) {
 			s.pipe.recover(stream, seq, ts, payload)
+		},
+		OnLink: func(up bool) {
+			select {
+			case s.links <- linkMsg{stream, up}:
+			default:
+			}
 		},
 		OnFeedback: func(f peer.Feedback) {
 			select {

@@ -15,6 +15,7 @@ import (
 	"container/heap"
 	"net"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -40,7 +41,20 @@ type Profile struct {
 	// packet that would wait more than 200 ms in the queue is dropped.
 	RateBps int
 	Seed    uint64
+	// Cut, if set, is a switch the lab throws to take the path down (a
+	// network outage) and up again; while down every packet is lost.
+	Cut *Cut
 }
+
+// Cut takes a path down while it is down. Its zero value is up; safe for
+// concurrent use.
+type Cut struct{ down atomic.Bool }
+
+// Set takes the path down (true) or brings it back up.
+func (c *Cut) Set(down bool) { c.down.Store(down) }
+
+// Down reports whether the path is down.
+func (c *Cut) Down() bool { return c.down.Load() }
 
 // GilbertElliott is a two-state loss model: in the good state packets are
 // lost with probability LossGood, in the bad state with LossBad; each packet
@@ -86,6 +100,7 @@ type Conn struct {
 
 	mu      sync.Mutex
 	model   *Model
+	cut     *Cut
 	start   time.Time // the model's time zero
 	queue   packets
 	stats   Stats
@@ -101,6 +116,7 @@ func New(conn net.PacketConn, p Profile) *Conn {
 	c := &Conn{
 		PacketConn: conn,
 		model:      NewModel(p),
+		cut:        p.Cut,
 		start:      time.Now(),
 		wake:       make(chan struct{}, 1),
 		stop:       make(chan struct{}),
@@ -142,6 +158,9 @@ func (c *Conn) WriteTo(b []byte, addr net.Addr) (int, error) {
 	c.mu.Lock()
 	f := c.model.Send(now.Sub(c.start), len(b))
 	c.stats.Sent++
+	if c.cut != nil && c.cut.Down() {
+		f = Fate{Lost: true}
+	}
 	switch {
 	case f.Lost:
 		c.stats.Lost++

@@ -92,7 +92,11 @@ type Config struct {
 	// time a reception report comes (about once a second), from the
 	// peer's RTCP goroutine; see Feedback. It must not block for long.
 	OnFeedback func(Feedback)
-	Logger     *slog.Logger
+	// OnLink is told when the connection drops (false: no traffic for a
+	// few seconds; ICE keeps trying) and when it comes back (true), from
+	// pion's goroutine; it must not block.
+	OnLink func(up bool)
+	Logger *slog.Logger
 }
 
 // Peer is one side of a duet's connection. See the package doc.
@@ -133,6 +137,7 @@ type Peer struct {
 	redSkipped      atomic.Int64
 	discarded       atomic.Int64
 	failed          atomic.Bool
+	dropped         atomic.Bool // disconnected, not yet back
 	fb              feedbackState
 
 	// The selected candidate pair, guarded by mu.
@@ -229,7 +234,15 @@ func New(cfg Config) (*Peer, error) {
 		log.Debug("peer connection state", "state", s.String())
 		switch s {
 		case webrtc.PeerConnectionStateConnected:
+			if p.dropped.Swap(false) && cfg.OnLink != nil {
+				cfg.OnLink(true)
+			}
 			p.connOnce.Do(func() { close(p.connected) })
+		case webrtc.PeerConnectionStateDisconnected:
+			p.dropped.Store(true)
+			if cfg.OnLink != nil {
+				cfg.OnLink(false)
+			}
 		case webrtc.PeerConnectionStateFailed:
 			p.failed.Store(true)
 			p.endOnce.Do(func() { close(p.ended) })
@@ -278,10 +291,12 @@ func newAPI(cfg Config, log *slog.Logger, mux *ice.UDPMuxDefault) (*webrtc.API, 
 		return nil, fmt.Errorf("peer: interceptors: %w", err)
 	}
 	s := webrtc.SettingEngine{LoggerFactory: pionlog.Factory{Log: log}}
-	// A vanished partner is noticed in 20 s rather than pion's 30: with
-	// nobody singing back, a duet is over sooner than a video call; but a
-	// first connection through a relay on a loaded machine needs the time.
-	s.SetICETimeouts(5*time.Second, 15*time.Second, time.Second)
+	// A dropout shows after 3 s of silence (three missed keepalives: the
+	// singers see "reconnecting" while ICE keeps trying), and a vanished
+	// partner is given up after 18 s rather than pion's 30: with nobody
+	// singing back a duet is over sooner than a video call, but a first
+	// connection through a relay on a loaded machine needs the time.
+	s.SetICETimeouts(3*time.Second, 15*time.Second, time.Second)
 	if cfg.Loopback {
 		s.SetIncludeLoopbackCandidate(true)
 		s.SetInterfaceFilter(func(name string) bool { return name == "lo" })
