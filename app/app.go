@@ -142,13 +142,13 @@ type State int
 
 // The states a session passes through.
 const (
-	StateWaiting     State = iota // host: the room is open, no guest yet
-	StateConnecting               // partner found, connecting peer to peer
-	StateConnected                // singing: media flows both ways
-	StatePartnerLeft              // host: the guest left; waiting for another
-	StateDeviceLost               // the audio device stopped; the duet goes on
-	StateReconnecting             // the connection to the partner dropped; coming back
-	StateEnded                    // the session is over
+	StateWaiting      State = iota // host: the room is open, no guest yet
+	StateConnecting                // partner found, connecting peer to peer
+	StateConnected                 // singing: media flows both ways
+	StatePartnerLeft               // host: the guest left; waiting for another
+	StateDeviceLost                // the audio device stopped; the duet goes on
+	StateReconnecting              // the connection to the partner dropped; coming back
+	StateEnded                     // the session is over
 )
 
 func (s State) String() string {

@@ -118,4 +118,3 @@ func TestNetworkDropout(t *testing.T) {
 		t.Errorf("the take holds %v of what the host heard; the cut stopped it", got)
 	}
 }
-

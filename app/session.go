@@ -218,7 +218,7 @@ func (s *Session) Run(ctx context.Context) (err error) {
 		})
 	}
 	read(s.signal())
-	var resumed chan resumeResult // while reconnecting to the server
+	var resumed chan resumeResult  // while reconnecting to the server
 	var rejoined chan resumeResult // guest: while joining the room again
 	defer func() {
 		cancel()

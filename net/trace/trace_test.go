@@ -16,7 +16,7 @@ func TestRoundTrip(t *testing.T) {
 	in := &Trace{Frame: 240, Sent: 4, Comments: []string{" hello"}, Records: []Record{
 		{Seq: 65535, TS: 4294967040, Arrival: 20 * time.Millisecond},
 		{Seq: 1, TS: 240, Arrival: 30 * time.Millisecond},
-		{Seq: 0, TS: 0, Arrival: 30 * time.Millisecond}, // reordered
+		{Seq: 0, TS: 0, Arrival: 30 * time.Millisecond},   // reordered
 		{Seq: 1, TS: 240, Arrival: 31 * time.Millisecond}, // duplicated
 	}}
 	var b bytes.Buffer
