@@ -85,6 +85,11 @@ type Config struct {
 	// CacheDir is where a guest keeps backing tracks it was sent; empty
 	// means the user's cache folder.
 	CacheDir string
+	// Name is the singer's display name, told to the partner.
+	Name string
+	// NTPServer, if set, is asked once for this machine's clock offset
+	// (net/ntpcheck), a cross-check shown in Stats; unreachable is fine.
+	NTPServer string
 	// ICEServers are STUN/TURN URLs, on top of those the rendezvous server
 	// hands out.
 	ICEServers []string

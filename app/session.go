@@ -7,9 +7,11 @@ import (
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
+	"unicode"
 
 	"github.com/pion/webrtc/v4"
 
@@ -19,6 +21,7 @@ import (
 	"github.com/duetapp/duet/audio/meter"
 	"github.com/duetapp/duet/audio/track"
 	"github.com/duetapp/duet/net/clock"
+	"github.com/duetapp/duet/net/ntpcheck"
 	"github.com/duetapp/duet/net/peer"
 	"github.com/duetapp/duet/net/signal"
 )
@@ -38,7 +41,13 @@ type control struct {
 	Pos    float64         `json:"pos,omitempty"`
 }
 
-const controlBye = "bye"
+const (
+	controlBye   = "bye"
+	controlHello = "hello" // my display name (Name)
+)
+
+// maxName bounds a partner's display name, in runes.
+const maxName = 40
 
 // Session is one singer's side of a duet. See the package doc.
 type Session struct {
@@ -55,6 +64,7 @@ type Session struct {
 	feedback    chan feedbackMsg
 	links       chan linkMsg
 	adapt       *adapter // Run's goroutine
+	hello       uint32   // Run's goroutine: the stream told our name
 	redundancy  atomic.Int32
 	runDone     chan struct{} // closed when Run returns
 	fileDone    chan *incoming
@@ -66,12 +76,14 @@ type Session struct {
 	epoch time.Time
 	clock *clock.Estimator
 
-	mu       sync.Mutex // guards peer, lastPeer and streams, read by Stats
-	peer     *peer.Peer
-	lastPeer peer.Stats // of the last connection, once it is closed
-	streams  uint32
-	safety   string // the current connection's safety code
-	state    State  // the latest emitted
+	mu          sync.Mutex // guards peer, lastPeer and streams, read by Stats
+	peer        *peer.Peer
+	lastPeer    peer.Stats // of the last connection, once it is closed
+	streams     uint32
+	safety      string // the current connection's safety code
+	state       State  // the latest emitted
+	partnerName string
+	ntp         NTPStatus
 
 	dev           audio.Device // the current device; nil while it is lost
 	deviceStarted bool
@@ -218,6 +230,9 @@ func (s *Session) Run(ctx context.Context) (err error) {
 		})
 	}
 	read(s.signal())
+	if s.cfg.NTPServer != "" {
+		readers.Go(func() { s.checkNTP(ctx) })
+	}
 	var resumed chan resumeResult  // while reconnecting to the server
 	var rejoined chan resumeResult // guest: while joining the room again
 	defer func() {
@@ -304,9 +319,11 @@ func (s *Session) Run(ctx context.Context) (err error) {
 			if p := s.currentPeer(); p != nil {
 				p.SendClock(clock.AppendPing(make([]byte, 0, clock.PingSize), s.now())) // not open yet: next time
 				s.steer(now)
+				s.sayHello()
 			}
 			s.checkHowl()
 		case <-syncs:
+			s.sayHello()
 			s.hostTick()
 			s.checkHowl()
 		case f := <-s.cmds:
@@ -450,6 +467,12 @@ func (s *Session) Run(ctx context.Context) (err error) {
 			if c.stream != s.currentStream() {
 				continue
 			}
+			if c.msg.Type == controlHello {
+				s.mu.Lock()
+				s.partnerName = cleanName(c.msg.Name)
+				s.mu.Unlock()
+				continue
+			}
 			if c.msg.Type != controlBye {
 				s.onTrackControl(ctx, c.msg)
 				continue
@@ -502,6 +525,54 @@ func (s *Session) rejoin(ctx context.Context) (*signal.Conn, error) {
 		}
 		delay = min(2*delay, 5*time.Second)
 	}
+}
+
+// sayHello tells the partner this singer's name, once per connection
+// (retried on the tick: the control channel opens a little after the
+// connection).
+func (s *Session) sayHello() {
+	p := s.currentPeer()
+	if s.cfg.Name == "" || p == nil || s.hello == s.currentStream() {
+		return
+	}
+	b, err := json.Marshal(control{Type: controlHello, Name: s.cfg.Name})
+	if err == nil && p.SendControl(b) == nil {
+		s.hello = s.currentStream()
+	}
+}
+
+// cleanName keeps a display name printable and short.
+func cleanName(n string) string {
+	var b strings.Builder
+	count := 0
+	for _, r := range n {
+		if count == maxName {
+			break
+		}
+		if unicode.IsPrint(r) {
+			b.WriteRune(r)
+			count++
+		}
+	}
+	return strings.TrimSpace(b.String())
+}
+
+// checkNTP asks the NTP server once how far this machine's clock is off.
+func (s *Session) checkNTP(ctx context.Context) {
+	r, err := ntpcheck.Check(ctx, ntpcheck.Config{Server: s.cfg.NTPServer})
+	st := NTPStatus{Server: s.cfg.NTPServer, Offset: r.Offset, RTT: r.RTT}
+	if err != nil {
+		if ctx.Err() != nil {
+			return
+		}
+		st.Err = err.Error()
+		s.log.Info("no NTP cross-check", "server", s.cfg.NTPServer, "err", err)
+	} else {
+		s.log.Info("NTP cross-check", "server", r.Server, "offset", r.Offset, "rtt", r.RTT, "stratum", r.Stratum)
+	}
+	s.mu.Lock()
+	s.ntp = st
+	s.mu.Unlock()
 }
 
 // resumeResult is how a reconnect to the rendezvous server ended.
@@ -787,6 +858,7 @@ func (s *Session) onConnected() error {
 		safety = fmt.Sprintf(" Safety code %s: if your partner sees the same, nobody listens in.", code)
 	}
 	s.emit(StateConnected, fmt.Sprintf("Connected to your partner %s (%s candidate).%s", how, st.Candidate, safety))
+	s.sayHello()
 	if s.host {
 		s.offerTrack()
 		if s.pipe.player.Current().Playing {
@@ -854,6 +926,11 @@ type Stats struct {
 	// Bitrate and Redundancy are what this side sends now: the Opus
 	// bitrate and how many earlier frames ride along with each packet.
 	Bitrate, Redundancy int
+	// PartnerName is what the partner calls themself, once they said.
+	PartnerName string
+	// NTP is this machine's clock against the NTP server, if one was
+	// asked.
+	NTP NTPStatus
 	// EchoLatency is what the echo canceller adds to what the partner
 	// hears (on speakers; zero on headphones).
 	EchoLatency time.Duration
@@ -887,11 +964,24 @@ func (s *Session) Stats() Stats {
 	p := s.peer
 	st.Peer = s.lastPeer
 	st.SafetyCode = s.safety
+	st.PartnerName = s.partnerName
+	st.NTP = s.ntp
 	s.mu.Unlock()
 	if p != nil {
 		st.Peer = p.Stats()
 	}
 	return st
+}
+
+// NTPStatus is the answer of the NTP cross-check.
+type NTPStatus struct {
+	Server string
+	// Offset is the server's clock minus this machine's; RTT the query's
+	// round trip.
+	Offset, RTT time.Duration
+	// Err says why there is no answer (unreachable is normal offline);
+	// empty once answered or while asking.
+	Err string
 }
 
 // Levels are the meters a singer sees, in dBFS.

@@ -68,6 +68,8 @@ type TrackStatus struct {
 	Ready, PartnerReady bool
 	// Streamed: the host sends the track in its mix instead.
 	Streamed bool
+	// CountIn is how long the count-in before the song lasts.
+	CountIn time.Duration
 	// Playing and Position: the timeline runs, and where it is (negative
 	// during the count-in).
 	Playing  bool
@@ -689,6 +691,7 @@ func (s *Session) Track() TrackStatus {
 		Transferred:  s.trk.transferred,
 		PartnerReady: s.trk.partnerReady,
 		Streamed:     s.cfg.StreamTrack,
+		CountIn:      time.Duration(countInBeats) * audio.Duration(track.DefaultBeat),
 		Playing:      snap.Playing,
 		Error:        s.trk.err,
 	}

@@ -20,6 +20,7 @@ import (
 	"github.com/duetapp/duet/audio/device"
 	"github.com/duetapp/duet/audio/meter"
 	"github.com/duetapp/duet/net/discover"
+	"github.com/duetapp/duet/net/ntpcheck"
 	"github.com/duetapp/duet/net/rendezvous"
 	"github.com/duetapp/duet/net/signal"
 	"github.com/duetapp/duet/ui"
@@ -79,6 +80,8 @@ func (b *guiBackend) config(onEvent func(app.Event)) (app.Config, error) {
 		Frame:      s.Frame,
 		JitterBias: s.JitterBias,
 		Speakers:   s.Speakers,
+		Name:       s.Name,
+		NTPServer:  ntpServer(s.NTPServer),
 	}
 	if c := s.Calibration; c.Matches(s.InputDevice, s.OutputDevice, s.Buffer) {
 		cfg.DeviceRoundTrip = c.RoundTrip
@@ -313,4 +316,16 @@ func (b *guiBackend) Calibrate(ctx context.Context, s app.Settings, progress fun
 		InputDevice: s.InputDevice, OutputDevice: s.OutputDevice, Buffer: s.Buffer,
 		RoundTrip: res.RoundTrip, Confidence: res.Confidence, Measured: time.Now().UTC(),
 	}, nil
+}
+
+// ntpServer maps the settings' NTP server to the session's: empty means
+// the public pool, "off" none.
+func ntpServer(setting string) string {
+	switch setting {
+	case "":
+		return ntpcheck.DefaultServer
+	case ntpcheck.Off:
+		return ""
+	}
+	return setting
 }

@@ -17,6 +17,7 @@ import (
 	"github.com/duetapp/duet/audio/tone"
 	"github.com/duetapp/duet/audio/track"
 	"github.com/duetapp/duet/audio/wavfile"
+	"github.com/duetapp/duet/net/ntpcheck"
 	"github.com/duetapp/duet/net/rendezvous"
 	"github.com/duetapp/duet/net/signal"
 )
@@ -40,6 +41,7 @@ type sessionFlags struct {
 	loopback   bool
 	relayOnly  bool
 	speakers   bool
+	name, ntp  string
 	jitterBias float64
 	verbose    bool
 	device     deviceFlags
@@ -64,6 +66,12 @@ func (f *sessionFlags) register(fs *flag.FlagSet, s app.Settings) {
 	fs.BoolVar(&f.relayOnly, "relay-only", false, "send audio only through the rendezvous server's relay (hides your address)")
 	fs.BoolVar(&f.speakers, "speakers", s.Speakers, "you sing with loudspeakers, not headphones: cancel their echo (adds about 17 ms)")
 	fs.Float64Var(&f.jitterBias, "jitter-bias", s.JitterBias, "jitter buffer from tight (-1: least delay) to safe (1: fewest dropouts)")
+	fs.StringVar(&f.name, "name", s.Name, "your `name`, shown to your partner")
+	ntp := s.NTPServer
+	if ntp == ntpcheck.Off {
+		ntp = ""
+	}
+	fs.StringVar(&f.ntp, "ntp", ntp, "check this machine's clock against this NTP `server` (empty: no check)")
 	fs.BoolVar(&f.verbose, "v", false, "log every event")
 }
 
@@ -203,6 +211,8 @@ func runSing(ctx context.Context, host bool, args []string, stdout, stderr io.Wr
 		JitterTarget:    f.jitter,
 		Monitor:         float32(f.monitor),
 		Speakers:        f.speakers,
+		Name:            f.name,
+		NTPServer:       f.ntp,
 		JitterBias:      f.jitterBias,
 		ICEServers:      f.iceServers,
 		Loopback:        f.loopback,

@@ -1,0 +1,80 @@
+package app
+
+import (
+	"context"
+	"net"
+	"os"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/duetapp/duet/audio/filedev"
+	"github.com/duetapp/duet/audio/tone"
+	"github.com/duetapp/duet/net/signal"
+)
+
+// TestNamesAndNTP connects two singers who tell each other their names (one
+// with a control character and far too long), and asks the local NTP
+// server (DUET_NTP, started by .ci/run) for the clock cross-check.
+func TestNamesAndNTP(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	ctx, cancel := context.WithCancel(t.Context())
+	defer cancel()
+	wg.Go(func() { signal.Serve(ctx, ln, signal.NewServer(signal.ServerConfig{}), nil) })
+	ntp := os.Getenv("DUET_NTP")
+	config := func(name string, ev *events) Config {
+		return Config{
+			Server:    "http://" + ln.Addr().String(),
+			Device:    filedev.New(filedev.Config{Input: &tone.Sine{Hz: 440, Amp: 0.3}}),
+			Loopback:  true,
+			Name:      name,
+			NTPServer: ntp,
+			Logger:    testLogger(t),
+			OnEvent:   ev.add,
+			CacheDir:  t.TempDir(),
+		}
+	}
+	hostEv, guestEv := newEvents(), newEvents()
+	host, err := Host(ctx, config("Ana", hostEv))
+	if err != nil {
+		t.Fatal(err)
+	}
+	wg.Go(func() { host.Run(ctx) })
+	long := "Ben\a" + strings.Repeat("n", 100)
+	guest, err := Join(ctx, config(long, guestEv), host.Code())
+	if err != nil {
+		t.Fatal(err)
+	}
+	wg.Go(func() { guest.Run(ctx) })
+	hostEv.wait(t, "Connected to your partner", 1)
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		h, g := host.Stats(), guest.Stats()
+		ntpDone := ntp == "" || (h.NTP.Server != "" && (h.NTP.RTT > 0 || h.NTP.Err != ""))
+		if h.PartnerName != "" && g.PartnerName != "" && ntpDone {
+			if g.PartnerName != "Ana" {
+				t.Errorf("the guest calls the host %q", g.PartnerName)
+			}
+			if want := "Ben" + strings.Repeat("n", maxName-3); h.PartnerName != want {
+				t.Errorf("the host calls the guest %q, want %q", h.PartnerName, want)
+			}
+			if ntp != "" {
+				t.Logf("NTP: %+v", h.NTP)
+				if h.NTP.Err != "" || h.NTP.Offset.Abs() > 50*time.Millisecond {
+					t.Errorf("NTP cross-check against the local server: %+v", h.NTP)
+				}
+			}
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("names: host %q, guest %q; NTP %+v", h.PartnerName, g.PartnerName, h.NTP)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
