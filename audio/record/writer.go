@@ -4,6 +4,7 @@ import (
 	"errors"
 	"math"
 	"slices"
+	"sort"
 	"time"
 
 	"github.com/duetapp/duet/audio"
@@ -209,26 +210,22 @@ func (w *writer) place(pairs []pair, u int64, p []float32) {
 	w.last = p[len(p)-1]
 }
 
-// positionAt fits a line through the guest's reports (position against
-// RTP time) and reads it at u.
+// positionAt reads the guest's reports (track position against RTP
+// time, in order) at u: between two reports by straight interpolation
+// (the guest's rate changes only a little between them), beyond them by
+// the nearest pair's slope.
 func positionAt(pairs []pair, u int64) float64 {
-	last := pairs[len(pairs)-1]
-	if len(pairs) < 4 {
-		return last.pos + float64(u-last.ts)
+	if len(pairs) == 1 {
+		return pairs[0].pos + float64(u-pairs[0].ts)
 	}
-	var sx, sy, sxx, sxy float64
-	for _, p := range pairs {
-		x, y := float64(p.ts-last.ts), p.pos-last.pos
-		sx, sy, sxx, sxy = sx+x, sy+y, sxx+x*x, sxy+x*y
+	i := sort.Search(len(pairs), func(i int) bool { return pairs[i].ts > u })
+	i = max(1, min(i, len(pairs)-1))
+	a, b := pairs[i-1], pairs[i]
+	if b.ts == a.ts {
+		return b.pos + float64(u-b.ts)
 	}
-	n := float64(len(pairs))
-	d := n*sxx - sx*sx
-	if d <= 0 {
-		return last.pos + float64(u-last.ts)
-	}
-	slope := (n*sxy - sx*sy) / d
-	icpt := (sy - slope*sx) / n
-	return last.pos + icpt + slope*float64(u-last.ts)
+	slope := (b.pos - a.pos) / float64(b.ts-a.ts)
+	return a.pos + slope*float64(u-a.ts)
 }
 
 // flush writes the files up to track position upto.
