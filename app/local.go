@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net"
 	"os"
+	"path/filepath"
 	"sync"
 	"syscall"
 	"time"
@@ -15,7 +16,9 @@ import (
 	"github.com/duetapp/duet/audio"
 	"github.com/duetapp/duet/audio/filedev"
 	"github.com/duetapp/duet/audio/measure"
+	"github.com/duetapp/duet/audio/record"
 	"github.com/duetapp/duet/audio/track"
+	"github.com/duetapp/duet/audio/wavfile"
 	"github.com/duetapp/duet/net/impair"
 	"github.com/duetapp/duet/net/signal"
 )
@@ -72,6 +75,8 @@ type LocalResult struct {
 	HostStart, GuestStart time.Time // when each device's sample 0 was due
 	HostStats, GuestStats Stats
 	HostTrack, GuestTrack TrackStatus
+
+	guestPPM float64
 	// CPU is the process's CPU time (user and system) during the duet:
 	// both singers and the server.
 	CPU time.Duration
@@ -292,6 +297,7 @@ func RunLocal(ctx context.Context, cfg LocalConfig) (*LocalResult, error) {
 		CPU:        cpu,
 		// host clock − guest clock = (t − hostEpoch) − (t − guestEpoch)
 		ClockOffset: guest.Epoch().Sub(host.Epoch()),
+		guestPPM:    cfg.GuestPPM,
 		hostVoice:   cfg.HostVoice,
 		guestVoice:  cfg.GuestVoice,
 	}, nil
@@ -339,4 +345,69 @@ func cpuTime() time.Duration {
 		return 0
 	}
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// firstSound is the index of the first sample of p louder than −26 dBFS.
+func firstSound(p []float32) int {
+	for i, v := range p {
+		if v > 0.05 || v < -0.05 {
+			return i
+		}
+	}
+	return len(p)
+}
+
+// TrackSkew compares the backing track as the two singers heard it, at one
+// instant: after past the first sound the host heard (the count-in's first
+// click), by both devices' own clocks. It needs a duet in which each hears
+// only the track (DeafToPartner, no monitoring). A positive skew is the
+// guest's copy playing late; score is the normalised correlation.
+func (r *LocalResult) TrackSkew(after time.Duration) (skew time.Duration, score float64, err error) {
+	const window, slack = audio.SampleRate / 2, audio.SampleRate / 100 // 0.5 s, ±10 ms
+	tm := r.HostStart.Add(audio.Duration(firstSound(r.HostHeard))).Add(after)
+	h := audio.Samples(tm.Sub(r.HostStart))
+	g := int(float64(tm.Sub(r.GuestStart)) * audio.SampleRate * (1 + r.guestPPM*1e-6) / 1e9)
+	if h < 0 || h+window > len(r.HostHeard) || g < slack || g+window+slack > len(r.GuestHeard) {
+		return 0, 0, fmt.Errorf("%w: the duet is too short for %v into the song", ErrNotFound, after)
+	}
+	lag, score := measure.Delay(r.HostHeard[h:h+window], r.GuestHeard[g-slack:g+window+slack], 2*slack)
+	return time.Duration((lag - slack) * float64(time.Second) / audio.SampleRate), score, nil
+}
+
+// Alignment is where a voice sits in a take against the track.
+type Alignment struct {
+	Offset time.Duration // positive: the voice is late
+	Score  float64       // normalised correlation, a confidence figure
+}
+
+// TakeAlignment finds each voice of the host's last take on the track's
+// timeline, over length from from into the take; maxOff bounds the search
+// both ways. It needs singers who sing along (SingAlong), each hearing only
+// the track.
+func (r *LocalResult) TakeAlignment(from, length, maxOff time.Duration) (host, guest Alignment, err error) {
+	read := func(name string) []float32 {
+		if err != nil {
+			return nil
+		}
+		var p []float32
+		p, err = wavfile.ReadFile(filepath.Join(r.HostTrack.Take, name))
+		return p
+	}
+	trk, hostV, guestV := read(record.TrackFile), read(record.HostFile), read(record.GuestFile)
+	if err != nil {
+		return
+	}
+	f, n, m := audio.Samples(from), audio.Samples(length), audio.Samples(maxOff)
+	find := func(voice []float32) (Alignment, error) {
+		if f < m || len(voice) < f+n+m || len(trk) < f+n {
+			return Alignment{}, fmt.Errorf("%w: the take holds %v", ErrNotFound, audio.Duration(len(voice)))
+		}
+		lag, score := measure.Delay(trk[f:f+n], voice[f-m:f+n+m], 2*m)
+		return Alignment{time.Duration((lag - float64(m)) * float64(time.Second) / audio.SampleRate), score}, nil
+	}
+	if host, err = find(hostV); err != nil {
+		return
+	}
+	guest, err = find(guestV)
+	return
 }

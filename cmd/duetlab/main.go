@@ -9,6 +9,8 @@
 //	go run ./cmd/duetlab echo       echo cancellers on a synthetic room: ERLE, double talk, CPU
 //	go run ./cmd/duetlab jitter     the playout alone on traces, against the oracle
 //	go run ./cmd/duetlab clock      the session clock estimator per path (simulated), and this machine against DUET_NTP
+//	go run ./cmd/duetlab track      how far apart the two copies of the backing track play, guest card 100 ppm fast
+//	go run ./cmd/duetlab record     where each voice sits on the track in a take, over impaired paths
 //
 // Each scenario runs the real stack (rendezvous server, WebRTC on loopback,
 // Opus) on file devices at real time; the figures exclude device buffers.
@@ -32,8 +34,15 @@ import (
 // summary's key=value pairs.
 type scenario func(ctx context.Context, w io.Writer) ([]string, error)
 
-func scenarios() map[string]scenario {
+// options are the flags some scenarios take.
+type options struct {
+	songSeconds int
+}
+
+func scenarios(o options) map[string]scenario {
 	return map[string]scenario{
+		"track":   trackLab(o.songSeconds),
+		"record":  recordLab,
 		"clock":   clockLab,
 		"jitter":  jitterLab,
 		"latency": latency,
@@ -57,9 +66,11 @@ func main() {
 func run(ctx context.Context, args []string, stdout io.Writer) error {
 	fs := flag.NewFlagSet("duetlab", flag.ContinueOnError)
 	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile to `file`")
+	var o options
+	fs.IntVar(&o.songSeconds, "song-seconds", 60, "track: the song's length in `seconds` (300: the five-minute drift)")
 	fs.Usage = func() {
 		var names []string
-		for n := range scenarios() {
+		for n := range scenarios(o) {
 			names = append(names, n)
 		}
 		sort.Strings(names)
@@ -74,7 +85,7 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 		return errors.New("name one scenario")
 	}
 	name := fs.Arg(0)
-	sc, ok := scenarios()[name]
+	sc, ok := scenarios(o)[name]
 	if !ok {
 		fs.Usage()
 		return fmt.Errorf("no scenario %q", name)
