@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"fyne.io/fyne/v2"
 	"fyne.io/fyne/v2/test"
 	"fyne.io/fyne/v2/widget"
 
@@ -28,6 +29,7 @@ type loopBackend struct {
 	server string
 	cache  string
 	hz     float64
+	name   string
 }
 
 func (b *loopBackend) config(on func(app.Event)) app.Config {
@@ -37,6 +39,7 @@ func (b *loopBackend) config(on func(app.Event)) app.Config {
 		Monitor:  1,
 		Loopback: true,
 		CacheDir: b.cache,
+		Name:     b.name,
 		OnEvent:  on,
 	}
 }
@@ -84,7 +87,8 @@ func writeSong(t *testing.T, path string, seconds int) {
 
 // TestDuetOnLoopback drives two windows through a real duet: the host
 // opens a room, the guest types its code and joins, both see the partner
-// connected and the partner's meter move; the host loads a WAV file as the
+// connected by name, the safety code once, what they send, and the
+// partner's meter move; the host loads a WAV file as the
 // backing track, sees it reach the guest (100 %, "Your partner has it"),
 // plays it with the space key and sees the position move on both sides,
 // then records a take and finds its folder.
@@ -93,9 +97,9 @@ func TestDuetOnLoopback(t *testing.T) {
 		t.Skip("a real duet on loopback takes seconds")
 	}
 	server := serveRendezvous(t)
-	hostB := &loopBackend{fakeBackend: newFake(nil), server: server, cache: t.TempDir(), hz: 440}
+	hostB := &loopBackend{fakeBackend: newFake(nil), server: server, cache: t.TempDir(), hz: 440, name: "Ana"}
 	hostB.settings.RecordDir = t.TempDir()
-	guestB := &loopBackend{fakeBackend: newFake(nil), server: server, cache: t.TempDir(), hz: 660}
+	guestB := &loopBackend{fakeBackend: newFake(nil), server: server, cache: t.TempDir(), hz: 660, name: "Ben"}
 	host, hw := newUI(t, hostB)
 	guest, gw := newWindow(t, guestB, host)
 	const slow = 30 * time.Second // the race detector makes WebRTC slow
@@ -114,8 +118,21 @@ func TestDuetOnLoopback(t *testing.T) {
 		test.Type(entry, code.String())
 		test.Tap(button(gw, "Join"))
 	})
-	waitFor(t, host, slow, "the host connected", func() bool { return hasText(hw, "Connected directly") })
-	waitFor(t, guest, slow, "the guest connected", func() bool { return hasText(gw, "Connected directly") })
+	waitFor(t, host, slow, "the host connected to Ben", func() bool { return hasText(hw, "Connected to Ben directly") })
+	waitFor(t, guest, slow, "the guest connected to Ana", func() bool { return hasText(gw, "Connected to Ana directly") })
+	for _, side := range []struct {
+		u *UI
+		w fyne.Window
+	}{{host, hw}, {guest, gw}} {
+		waitFor(t, side.u, slow, "the safety code and what is sent", func() bool {
+			return side.u.screen.s.Stats().SafetyCode != "" && hasText(side.w, "Sending Opus at ")
+		})
+		inUI(side.u, func() {
+			if n := countLabels(side.w, side.u.screen.s.Stats().SafetyCode); n != 1 {
+				t.Errorf("the safety code shows %d times", n)
+			}
+		})
+	}
 	waitFor(t, host, slow, "the partner's meter", func() bool {
 		return formWidget[*widget.ProgressBar](hw, "Partner").Value > 0.5
 	})
@@ -124,7 +141,8 @@ func TestDuetOnLoopback(t *testing.T) {
 	writeSong(t, song, 6)
 	inUI(host, func() { host.screen.loadTrack(song) })
 	waitFor(t, host, slow, "the track sent", func() bool {
-		return host.screen.transfer.Value == 1 && hasText(hw, "Your partner has it.") && hasText(hw, "song.wav (0:06)")
+		return host.screen.transfer.Value == 1 && hasText(hw, "Your partner has it.") && hasText(hw, "song.wav (0:06)") &&
+			hasText(hw, "Play counts in for 2 s,")
 	})
 	waitFor(t, guest, slow, "the track on the guest's side", func() bool {
 		return guest.screen.transfer.Value == 1 && hasText(gw, "song.wav (0:06)")

@@ -3,9 +3,9 @@ package ui
 import (
 	"context"
 	"fmt"
-	"image/color"
 	"net/url"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"fyne.io/fyne/v2"
@@ -30,12 +30,14 @@ type sessionScreen struct {
 	ctx  context.Context // ends with the session
 
 	status, partner, latency, safety *widget.Label
+	details                          *widget.Label // what this side sends, the NTP cross-check
 	light                            *canvas.Circle
 	micMeter, partnerMeter           *widget.ProgressBar
 	trackMeter                       *widget.ProgressBar
 	mute                             *widget.Check
 
 	trackName, trackPos, trackNote *widget.Label
+	countIn                        *widget.Label // host: how Play starts the song
 	transfer                       *widget.ProgressBar
 	play                           *widget.Button
 	position                       *widget.Slider
@@ -46,14 +48,15 @@ type sessionScreen struct {
 	recordInfo *widget.Label
 	showFiles  *widget.Button
 
-	state     app.State
-	connected bool // was connected once: connecting again is reconnecting
-	lastText  string
-	pending   []app.Event // events before the screen is shown
+	state    app.State
+	lastText string
+	pending  []app.Event // events before the screen is shown
 }
 
 // event is the session's OnEvent: it runs on the session's goroutine.
 func (sc *sessionScreen) event(e app.Event) {
+	// The safety code has a line of its own: once is enough.
+	e.Text = withoutSafetyCode(e.Text)
 	sc.ui.do(func() {
 		sc.lastText = e.Text
 		if sc.status == nil {
@@ -67,9 +70,20 @@ func (sc *sessionScreen) event(e app.Event) {
 func (sc *sessionScreen) apply(e app.Event) {
 	sc.status.SetText(e.Text)
 	sc.state = e.State
-	if e.State == app.StateConnected {
-		sc.connected = true
+}
+
+// withoutSafetyCode drops the sentence that tells the safety code from a
+// session's status text: the screen shows the code on its own line.
+func withoutSafetyCode(text string) string {
+	i := strings.Index(text, "Safety code ")
+	if i < 0 {
+		return text
 	}
+	rest := ""
+	if j := strings.Index(text[i:], ". "); j >= 0 {
+		rest = text[i+j+2:]
+	}
+	return strings.TrimSpace(strings.TrimSpace(text[:i]) + " " + rest)
 }
 
 // command runs f on the session's command worker; if the worker is still
@@ -107,8 +121,9 @@ func (sc *sessionScreen) show(s Session) {
 	sc.status.Wrapping = fyne.TextWrapWord
 	sc.partner = widget.NewLabel("Waiting for your partner.")
 	sc.latency = small("Latency: measuring once your partner is connected.")
-	sc.light = canvas.NewCircle(color.Gray{Y: 0x80})
+	sc.light = canvas.NewCircle(idleColor())
 	sc.safety = small("")
+	sc.details = small("")
 
 	bar := func() *widget.ProgressBar {
 		p := widget.NewProgressBar()
@@ -162,6 +177,7 @@ func (sc *sessionScreen) show(s Session) {
 		widget.NewSeparator(),
 		container.NewHBox(container.NewCenter(lightBox), sc.partner),
 		sc.latency,
+		sc.details,
 		sc.safety,
 		meters,
 		container.NewHBox(sc.mute),
@@ -243,12 +259,13 @@ func (sc *sessionScreen) trackSection() fyne.CanvasObject {
 	})
 	sc.play.Disable()
 	sc.position.Disable()
+	sc.countIn = small(countInText(0))
 	return container.NewVBox(
 		container.NewBorder(nil, nil, load, nil, sc.trackName),
 		sc.transfer,
 		sc.trackNote,
 		container.NewBorder(nil, nil, sc.play, sc.trackPos, sc.position),
-		small("Play counts in four beats, then the song starts for both of you at once."),
+		sc.countIn,
 	)
 }
 
@@ -333,13 +350,18 @@ func (sc *sessionScreen) refresh() {
 	if st.SafetyCode != "" {
 		sc.safety.SetText("Safety code " + st.SafetyCode + ": the same on your partner's screen means nobody listens in.")
 	}
-	sc.partner.SetText(partnerText(sc.state, sc.connected, st))
+	sc.partner.SetText(partnerText(sc.state, st))
+	sc.details.SetText(detailsText(sc.state, st))
 	sc.refreshTrack(sc.s.Track())
+	if sc.state == app.StateReconnecting && sc.light.FillColor != idleColor() {
+		sc.light.FillColor = idleColor() // no figures while the connection is down
+		sc.light.Refresh()
+	}
 	if st.Peer.PacketsReceived == 0 || sc.state != app.StateConnected {
 		return
 	}
 	lat := sc.s.Latency()
-	sc.latency.SetText(latencyText(lat, st.Peer.Relayed))
+	sc.latency.SetText(latencyText(lat, st.Peer.Relayed, st.EchoLatency))
 	sc.light.FillColor = qualityColor(lat.Total())
 	sc.light.Refresh()
 }
@@ -367,6 +389,8 @@ func (sc *sessionScreen) refreshTrack(t app.TrackStatus) {
 		sc.trackNote.SetText("Your partner gets it once connected.")
 	case !sc.host && t.Playing:
 		sc.trackNote.SetText(fmt.Sprintf("In step with the host's track within %.1f ms.", ms(abs(t.Skew))))
+	case !sc.host && t.Ready && t.CountIn > 0:
+		sc.trackNote.SetText("The host starts it, after a " + seconds(t.CountIn) + " count-in.")
 	case !sc.host && t.Ready:
 		sc.trackNote.SetText("The host starts it.")
 	}
@@ -386,6 +410,7 @@ func (sc *sessionScreen) refreshTrack(t app.TrackStatus) {
 	if !sc.host {
 		return
 	}
+	sc.countIn.SetText(countInText(t.CountIn))
 	if t.Ready {
 		sc.play.Enable()
 		sc.position.Enable()
@@ -413,16 +438,22 @@ func (sc *sessionScreen) refreshTrack(t app.TrackStatus) {
 	}
 }
 
-// partnerText says where the partner is and how the connection goes.
-func partnerText(state app.State, wasConnected bool, st app.Stats) string {
+// partnerText says where the partner is and how the connection goes,
+// calling the partner by their name once they said it.
+func partnerText(state app.State, st app.Stats) string {
+	who := "your partner"
+	if st.PartnerName != "" {
+		who = st.PartnerName
+	}
 	switch state {
 	case app.StateWaiting:
 		return "Waiting for your partner to join."
 	case app.StateConnecting:
-		if wasConnected {
-			return "Reconnecting to your partner…"
-		}
+		// A host's new guest has not said their name yet (the one known
+		// may be the last guest's).
 		return "Connecting to your partner…"
+	case app.StateReconnecting:
+		return "The connection to " + who + " dropped; reconnecting…"
 	case app.StateConnected, app.StateDeviceLost:
 		how := "directly"
 		if st.Peer.Relayed {
@@ -431,11 +462,82 @@ func partnerText(state app.State, wasConnected bool, st app.Stats) string {
 		if st.Peer.Candidate != "" {
 			how += " (" + st.Peer.Candidate + ")"
 		}
-		return "Connected " + how + "."
+		return "Connected to " + who + " " + how + "."
 	case app.StatePartnerLeft:
+		if st.PartnerName != "" {
+			return st.PartnerName + " is away; the room stays open for them."
+		}
 		return "Your partner is away; the room stays open for them."
 	}
 	return "The duet is over."
+}
+
+// detailsText is the session's small print: what this side sends while
+// connected (Opus bitrate, redundancy against loss) and the NTP
+// cross-check of this computer's clock.
+func detailsText(state app.State, st app.Stats) string {
+	var parts []string
+	switch state {
+	case app.StateConnected, app.StateReconnecting, app.StateDeviceLost:
+		if st.Bitrate > 0 {
+			parts = append(parts, sendingText(st.Bitrate, st.Redundancy))
+		}
+	}
+	if n := ntpText(st.NTP); n != "" {
+		parts = append(parts, n)
+	}
+	if len(parts) == 0 {
+		return ""
+	}
+	text := strings.Join(parts, "; ") + "."
+	return strings.ToUpper(text[:1]) + text[1:]
+}
+
+// sendingText tells the Opus bitrate (bits per second) and how many
+// earlier frames each packet repeats.
+func sendingText(bitrate, redundancy int) string {
+	text := fmt.Sprintf("sending Opus at %d kb/s", (bitrate+500)/1000)
+	switch {
+	case redundancy == 1:
+		text += ", each packet repeating the frame before it against loss"
+	case redundancy > 1:
+		text += fmt.Sprintf(", each packet repeating the %d frames before it against loss", redundancy)
+	}
+	return text
+}
+
+// ntpText tells how far this computer's clock is from the NTP server's;
+// nothing while asking or when no server is set.
+func ntpText(n app.NTPStatus) string {
+	switch {
+	case n.Server == "":
+		return ""
+	case n.Err != "":
+		return "no NTP server reachable — fine on a LAN"
+	}
+	return "clock within " + duration(abs(n.Offset)) + " of " + n.Server
+}
+
+// countInText says how the host's Play starts the song.
+func countInText(countIn time.Duration) string {
+	if countIn <= 0 {
+		return "Play starts the song for both of you at once."
+	}
+	return "Play counts in for " + seconds(countIn) + ", then the song starts for both of you at once."
+}
+
+// duration formats d in milliseconds to a tenth, or in seconds from one
+// second on.
+func duration(d time.Duration) string {
+	if d >= time.Second {
+		return seconds(d)
+	}
+	return fmt.Sprintf("%.1f ms", ms(d))
+}
+
+// seconds formats d in seconds to a tenth, without a trailing ".0".
+func seconds(d time.Duration) string {
+	return strings.TrimSuffix(fmt.Sprintf("%.1f", d.Seconds()), ".0") + " s"
 }
 
 // clock formats d as m:ss (with a minus sign before the start).

@@ -328,15 +328,26 @@ func meterValue(dbfs float64) float64 {
 	return math.Max(0, math.Min(1, (dbfs+60)/60))
 }
 
-func latencyText(l app.Latency, relayed bool) string {
+// latencyText is the partner-to-me latency by stage; echo, if not zero,
+// is what this side's echo canceller adds the other way (on speakers).
+func latencyText(l app.Latency, relayed bool, echo time.Duration) string {
 	ms := func(d time.Duration) string { return fmt.Sprintf("%.0f", float64(d)/float64(time.Millisecond)) }
 	how := "direct"
 	if relayed {
 		how = "relayed"
 	}
-	return fmt.Sprintf("Your partner → you: %s ms (network %s, %s; jitter buffer %s; codec %s; devices %s)",
+	text := fmt.Sprintf("Your partner → you: %s ms (network %s, %s; jitter buffer %s; codec %s; devices %s)",
 		ms(l.Total()), ms(l.Network), how, ms(l.Jitter), ms(l.Codec), ms(l.Device))
+	if echo > 0 {
+		text += fmt.Sprintf(". Your echo canceller adds %.1f ms to what your partner hears; headphones need none.",
+			float64(echo)/float64(time.Millisecond))
+	}
+	return text
 }
+
+// idleColor is the quality light without figures: before the first, and
+// while the connection is down.
+func idleColor() color.Color { return color.Gray{Y: 0x80} }
 
 func qualityColor(d time.Duration) color.Color {
 	switch {

@@ -32,6 +32,8 @@ type fakeSession struct {
 	track    app.TrackStatus
 	gains    map[string]float32
 	recorded bool
+	stats    app.Stats
+	latency  app.Latency
 }
 
 func (f *fakeSession) Code() signal.Code { return f.code }
@@ -40,12 +42,21 @@ func (f *fakeSession) Run(ctx context.Context) error {
 	return nil
 }
 func (f *fakeSession) Stats() app.Stats {
-	return app.Stats{SafetyCode: "123 456"}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.stats
+}
+
+// setStats changes the figures the session reports.
+func (f *fakeSession) setStats(change func(*app.Stats)) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	change(&f.stats)
 }
 func (f *fakeSession) Levels() app.Levels {
 	return app.Levels{Mic: meter.Level{Peak: -6}, Partner: meter.Level{Peak: -30}, Output: meter.Level{Peak: meter.Silent}, Track: meter.Level{Peak: meter.Silent}}
 }
-func (f *fakeSession) Latency() app.Latency { return app.Latency{} }
+func (f *fakeSession) Latency() app.Latency { f.mu.Lock(); defer f.mu.Unlock(); return f.latency }
 func (f *fakeSession) SetMuted(m bool)      { f.mu.Lock(); f.muted = m; f.mu.Unlock() }
 func (f *fakeSession) Muted() bool          { f.mu.Lock(); defer f.mu.Unlock(); return f.muted }
 func (f *fakeSession) setGain(k string, g float32) {
@@ -104,7 +115,17 @@ type fakeBackend struct {
 	err      error
 	settings app.Settings
 	hosts    int
-	checks   int // mic checks started
+	checks   int             // mic checks started
+	on       func(app.Event) // the latest session's OnEvent
+}
+
+// emit tells the latest session's screen of e, as the session's goroutine
+// would. Not from inUI: the screen takes the UI's lock.
+func (b *fakeBackend) emit(e app.Event) {
+	b.mu.Lock()
+	on := b.on
+	b.mu.Unlock()
+	on(e)
 }
 
 // newFake is a backend whose setup is done, with session s.
@@ -160,6 +181,7 @@ func (b *fakeBackend) Calibrate(ctx context.Context, s app.Settings, progress fu
 func (b *fakeBackend) Host(ctx context.Context, on func(app.Event)) (Session, error) {
 	b.mu.Lock()
 	b.hosts++
+	b.on = on
 	b.mu.Unlock()
 	if b.err != nil {
 		return nil, b.err
@@ -171,6 +193,7 @@ func (b *fakeBackend) Host(ctx context.Context, on func(app.Event)) (Session, er
 func (b *fakeBackend) Join(ctx context.Context, code signal.Code, on func(app.Event)) (Session, error) {
 	b.mu.Lock()
 	b.joined = append(b.joined, code)
+	b.on = on
 	b.mu.Unlock()
 	if b.err != nil {
 		return nil, b.err
@@ -211,6 +234,18 @@ func button(w fyne.Window, label string) *widget.Button {
 func hasText(w fyne.Window, s string) bool {
 	_, ok := find(w.Content(), func(l *widget.Label) bool { return strings.Contains(l.Text, s) })
 	return ok
+}
+
+// countLabels counts the labels that show s.
+func countLabels(w fyne.Window, s string) int {
+	n := 0
+	find(w.Content(), func(l *widget.Label) bool {
+		if strings.Contains(l.Text, s) {
+			n++
+		}
+		return false
+	})
+	return n
 }
 
 // formWidget is the widget of the form item labelled label.
@@ -289,7 +324,7 @@ func newWindow(t *testing.T, b Backend, others ...*UI) (*UI, fyne.Window) {
 }
 
 func TestHostShowsCodeAndMeters(t *testing.T) {
-	b := newFake(&fakeSession{code: "K7QM3XRT"})
+	b := newFake(&fakeSession{code: "K7QM3XRT", stats: app.Stats{SafetyCode: "123 456"}})
 	u, w := newUI(t, b)
 	inUI(u, func() { test.Tap(button(w, "Host a duet")) })
 	eventually(t, u, "the session screen", func() bool { return hasText(w, "Read this code to your partner") })
@@ -380,12 +415,13 @@ func TestMuteKeyAndLeave(t *testing.T) {
 // TestKeys: space plays and pauses, R records and stops, M mutes; not
 // while a text field has the focus.
 func TestKeys(t *testing.T) {
-	s := &fakeSession{code: "K7QM3XRT", track: app.TrackStatus{Name: "song.wav", Length: time.Minute, Ready: true}}
+	s := &fakeSession{code: "K7QM3XRT", track: app.TrackStatus{Name: "song.wav", Length: time.Minute, Ready: true, CountIn: 1500 * time.Millisecond}}
 	b := newFake(s)
 	b.settings.RecordDir = t.TempDir()
 	u, w := newUI(t, b)
 	inUI(u, func() { test.Tap(button(w, "Host a duet")) })
 	eventually(t, u, "the play button", func() bool { b := button(w, "Play (space)"); return b != nil && !b.Disabled() })
+	eventually(t, u, "the count-in", func() bool { return hasText(w, "Play counts in for 1.5 s, then the song starts") })
 	inUI(u, func() {
 		// A text field with the focus keeps the keys.
 		entry := widget.NewEntry()
@@ -420,7 +456,7 @@ func TestKeys(t *testing.T) {
 // TestGuestSeesNoHostControls: a guest's screen has no Play, Load or
 // Record, and space does nothing.
 func TestGuestSeesNoHostControls(t *testing.T) {
-	s := &fakeSession{code: "K7QM3XRT", track: app.TrackStatus{Name: "song.wav", Length: time.Minute, Ready: true, Size: 100, Transferred: 50}}
+	s := &fakeSession{code: "K7QM3XRT", track: app.TrackStatus{Name: "song.wav", Length: time.Minute, Ready: true, Size: 100, Transferred: 50, CountIn: 2 * time.Second}}
 	u, w := newUI(t, newFake(s))
 	inUI(u, func() {
 		entry, _ := find(w.Content(), func(e *widget.Entry) bool { return true })
@@ -428,6 +464,7 @@ func TestGuestSeesNoHostControls(t *testing.T) {
 		test.Tap(button(w, "Join"))
 	})
 	eventually(t, u, "the track's name", func() bool { return hasText(w, "song.wav (1:00)") })
+	eventually(t, u, "the count-in", func() bool { return hasText(w, "The host starts it, after a 2 s count-in.") })
 	inUI(u, func() {
 		for _, label := range []string{"Play (space)", "Load track…", "Record (R)"} {
 			if button(w, label) != nil {
@@ -461,21 +498,200 @@ func TestLatencyQuality(t *testing.T) {
 func TestPartnerText(t *testing.T) {
 	relayed := app.Stats{}
 	relayed.Peer.Relayed, relayed.Peer.Candidate = true, "relay"
+	ben := app.Stats{PartnerName: "Ben"}
+	ben.Peer.Candidate = "host"
 	for _, tc := range []struct {
 		state app.State
-		was   bool
 		st    app.Stats
 		want  string
 	}{
-		{app.StateConnecting, false, app.Stats{}, "Connecting to your partner…"},
-		{app.StateConnecting, true, app.Stats{}, "Reconnecting to your partner…"},
-		{app.StateConnected, true, relayed, "Connected through a relay (relay)."},
-		{app.StatePartnerLeft, true, app.Stats{}, "Your partner is away; the room stays open for them."},
+		{app.StateWaiting, app.Stats{}, "Waiting for your partner to join."},
+		{app.StateConnecting, app.Stats{}, "Connecting to your partner…"},
+		{app.StateConnecting, ben, "Connecting to your partner…"}, // maybe the last guest's name
+		{app.StateConnected, relayed, "Connected to your partner through a relay (relay)."},
+		{app.StateConnected, ben, "Connected to Ben directly (host)."},
+		{app.StateDeviceLost, ben, "Connected to Ben directly (host)."},
+		{app.StateReconnecting, app.Stats{}, "The connection to your partner dropped; reconnecting…"},
+		{app.StateReconnecting, ben, "The connection to Ben dropped; reconnecting…"},
+		{app.StatePartnerLeft, app.Stats{}, "Your partner is away; the room stays open for them."},
+		{app.StatePartnerLeft, ben, "Ben is away; the room stays open for them."},
+		{app.StateEnded, ben, "The duet is over."},
 	} {
-		if got := partnerText(tc.state, tc.was, tc.st); got != tc.want {
-			t.Errorf("partnerText(%v, %v) = %q, want %q", tc.state, tc.was, got, tc.want)
+		if got := partnerText(tc.state, tc.st); got != tc.want {
+			t.Errorf("partnerText(%v, %q) = %q, want %q", tc.state, tc.st.PartnerName, got, tc.want)
 		}
 	}
+}
+
+func TestDetailsText(t *testing.T) {
+	ntp := app.NTPStatus{Server: "pool.ntp.org", Offset: -1240 * time.Microsecond, RTT: 20 * time.Millisecond}
+	for _, tc := range []struct {
+		name  string
+		state app.State
+		st    app.Stats
+		want  string
+	}{
+		{"nothing yet", app.StateWaiting, app.Stats{Bitrate: 96000}, ""},
+		{"NTP asked, waiting", app.StateWaiting, app.Stats{NTP: ntp}, "Clock within 1.2 ms of pool.ntp.org."},
+		{"NTP far off", app.StateWaiting, app.Stats{NTP: app.NTPStatus{Server: "ntp.example", Offset: 2500 * time.Millisecond}}, "Clock within 2.5 s of ntp.example."},
+		{"NTP unreachable", app.StateWaiting, app.Stats{NTP: app.NTPStatus{Server: "pool.ntp.org", Err: "ntpcheck: i/o timeout"}}, "No NTP server reachable — fine on a LAN."},
+		{"connected", app.StateConnected, app.Stats{Bitrate: 96000}, "Sending Opus at 96 kb/s."},
+		{"one frame again", app.StateConnected, app.Stats{Bitrate: 72000, Redundancy: 1, NTP: ntp},
+			"Sending Opus at 72 kb/s, each packet repeating the frame before it against loss; clock within 1.2 ms of pool.ntp.org."},
+		{"two frames again", app.StateReconnecting, app.Stats{Bitrate: 57600, Redundancy: 2},
+			"Sending Opus at 58 kb/s, each packet repeating the 2 frames before it against loss."},
+		{"partner left", app.StatePartnerLeft, app.Stats{Bitrate: 96000, NTP: ntp}, "Clock within 1.2 ms of pool.ntp.org."},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := detailsText(tc.state, tc.st); got != tc.want {
+				t.Errorf("got  %q\nwant %q", got, tc.want)
+			}
+		})
+	}
+}
+
+func TestLatencyText(t *testing.T) {
+	l := app.Latency{Codec: 7 * time.Millisecond, Network: 10 * time.Millisecond, Jitter: 5 * time.Millisecond, Device: 8 * time.Millisecond}
+	const base = "Your partner → you: 30 ms (network 10, direct; jitter buffer 5; codec 7; devices 8)"
+	if got := latencyText(l, false, 0); got != base {
+		t.Errorf("on headphones: %q", got)
+	}
+	want := base + ". Your echo canceller adds 10.7 ms to what your partner hears; headphones need none."
+	if got := latencyText(l, false, 10700*time.Microsecond); got != want {
+		t.Errorf("on speakers:\ngot  %q\nwant %q", got, want)
+	}
+}
+
+func TestWithoutSafetyCode(t *testing.T) {
+	for _, tc := range []struct{ in, want string }{
+		{"Connected to your partner directly (host candidate). Safety code 123 456: if your partner sees the same, nobody listens in.",
+			"Connected to your partner directly (host candidate)."},
+		{"Connected. Safety code 12-34: the same means nobody listens in. Keep singing.", "Connected. Keep singing."},
+		{"The connection to your partner is back.", "The connection to your partner is back."},
+	} {
+		if got := withoutSafetyCode(tc.in); got != tc.want {
+			t.Errorf("withoutSafetyCode(%q) = %q, want %q", tc.in, got, tc.want)
+		}
+	}
+}
+
+func TestCountInText(t *testing.T) {
+	for _, tc := range []struct {
+		d    time.Duration
+		want string
+	}{
+		{2 * time.Second, "Play counts in for 2 s, then the song starts for both of you at once."},
+		{1500 * time.Millisecond, "Play counts in for 1.5 s, then the song starts for both of you at once."},
+		{0, "Play starts the song for both of you at once."},
+	} {
+		if got := countInText(tc.d); got != tc.want {
+			t.Errorf("countInText(%v) = %q, want %q", tc.d, got, tc.want)
+		}
+	}
+}
+
+// TestConnectionStates follows a host's screen through the session's
+// events: a guest connects and says their name, the connection drops and
+// comes back, the rendezvous server goes and comes back, the guest leaves.
+// The safety code shows once, on its own line.
+func TestConnectionStates(t *testing.T) {
+	s := &fakeSession{code: "K7QM3XRT"}
+	b := newFake(s)
+	u, w := newUI(t, b)
+	inUI(u, func() { test.Tap(button(w, "Host a duet")) })
+	eventually(t, u, "waiting", func() bool { return hasText(w, "Waiting for your partner to join.") })
+
+	b.emit(app.Event{State: app.StateConnecting, Text: "A guest joined; connecting."})
+	eventually(t, u, "connecting", func() bool { return hasText(w, "Connecting to your partner…") })
+
+	s.setStats(func(st *app.Stats) {
+		st.SafetyCode, st.PartnerName, st.Bitrate = "123 456", "Ben", 96000
+		st.Peer.Candidate, st.Peer.PacketsReceived = "host", 100
+		st.NTP = app.NTPStatus{Server: "pool.ntp.org", Offset: 1200 * time.Microsecond}
+		st.EchoLatency = 10 * time.Millisecond
+	})
+	s.mu.Lock()
+	s.latency = app.Latency{Codec: 7 * time.Millisecond, Network: time.Millisecond, Jitter: 5 * time.Millisecond}
+	s.mu.Unlock()
+	b.emit(app.Event{State: app.StateConnected, Text: "Connected to your partner directly (host candidate). Safety code 123 456: if your partner sees the same, nobody listens in."})
+	eventually(t, u, "connected to Ben", func() bool {
+		return hasText(w, "Connected to Ben directly (host).") &&
+			hasText(w, "Sending Opus at 96 kb/s; clock within 1.2 ms of pool.ntp.org.") &&
+			hasText(w, "Your echo canceller adds 10.0 ms") &&
+			hasText(w, "Safety code 123 456")
+	})
+	inUI(u, func() {
+		if got := u.screen.status.Text; got != "Connected to your partner directly (host candidate)." {
+			t.Errorf("the status reads %q", got)
+		}
+		if n := countLabels(w, "123 456"); n != 1 {
+			t.Errorf("the safety code shows %d times", n)
+		}
+		if u.screen.light.FillColor == idleColor() {
+			t.Error("the light stays grey while connected")
+		}
+	})
+
+	s.setStats(func(st *app.Stats) { st.Redundancy = 1 })
+	b.emit(app.Event{State: app.StateReconnecting, Text: "The connection to your partner dropped; reconnecting. Keep singing: the duet goes on when it is back."})
+	eventually(t, u, "reconnecting", func() bool {
+		return hasText(w, "The connection to Ben dropped; reconnecting…") &&
+			hasText(w, "The connection to your partner dropped; reconnecting. Keep singing") &&
+			hasText(w, "each packet repeating the frame before it against loss") &&
+			u.screen.light.FillColor == idleColor()
+	})
+
+	b.emit(app.Event{State: app.StateConnected, Text: "The connection to your partner is back."})
+	eventually(t, u, "back", func() bool {
+		return hasText(w, "Connected to Ben directly (host).") && hasText(w, "The connection to your partner is back.") &&
+			u.screen.light.FillColor != idleColor()
+	})
+
+	// The rendezvous server comes and goes as an info event: the state
+	// stays.
+	b.emit(app.Event{State: app.StateConnected, Text: "Lost the rendezvous server; reconnecting to it. Your duet goes on meanwhile."})
+	eventually(t, u, "the server lost", func() bool {
+		return hasText(w, "Lost the rendezvous server") && hasText(w, "Connected to Ben directly (host).")
+	})
+	b.emit(app.Event{State: app.StateConnected, Text: "Back in touch with the rendezvous server."})
+	eventually(t, u, "the server back", func() bool {
+		return hasText(w, "Back in touch with the rendezvous server.") && hasText(w, "Connected to Ben directly (host).")
+	})
+
+	b.emit(app.Event{State: app.StatePartnerLeft, Text: "Your guest left; the room stays open for them."})
+	eventually(t, u, "Ben gone", func() bool {
+		return hasText(w, "Ben is away; the room stays open for them.") && hasText(w, "Clock within 1.2 ms of pool.ntp.org.") &&
+			!hasText(w, "Sending Opus")
+	})
+}
+
+// TestGuestRejoins: a guest whose connection failed goes back into the
+// room: reconnecting, then connecting, then connected again.
+func TestGuestRejoins(t *testing.T) {
+	s := &fakeSession{code: "K7QM3XRT", stats: app.Stats{PartnerName: "Ana", SafetyCode: "999 000"}}
+	b := newFake(s)
+	u, w := newUI(t, b)
+	inUI(u, func() {
+		entry, _ := find(w.Content(), func(e *widget.Entry) bool { return true })
+		test.Type(entry, "K7QM3XRT")
+		test.Tap(button(w, "Join"))
+	})
+	eventually(t, u, "the session screen", func() bool { return u.screen != nil && u.screen.status != nil })
+	b.emit(app.Event{State: app.StateConnected, Text: "Connected to your partner directly (host candidate). Safety code 999 000: if your partner sees the same, nobody listens in."})
+	eventually(t, u, "connected", func() bool { return hasText(w, "Connected to Ana directly.") })
+	b.emit(app.Event{State: app.StateReconnecting, Text: "The connection to the host failed; joining the room again."})
+	eventually(t, u, "reconnecting", func() bool {
+		return hasText(w, "The connection to Ana dropped; reconnecting…") && hasText(w, "joining the room again")
+	})
+	b.emit(app.Event{State: app.StateConnecting, Text: "Joined the room; connecting to the host."})
+	eventually(t, u, "connecting", func() bool { return hasText(w, "Connecting to your partner…") })
+	b.emit(app.Event{State: app.StateConnected, Text: "Connected to your partner directly (host candidate). Safety code 999 000: if your partner sees the same, nobody listens in."})
+	eventually(t, u, "connected again", func() bool { return hasText(w, "Connected to Ana directly.") })
+	inUI(u, func() {
+		if n := countLabels(w, "999 000"); n != 1 {
+			t.Errorf("the safety code shows %d times", n)
+		}
+	})
 }
 
 // TestSettingsRemembered edits the settings and saves them through the
