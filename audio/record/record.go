@@ -69,9 +69,10 @@ type block struct {
 }
 
 type packet struct {
-	ts   uint32
-	n    int
-	data [codec.MaxPacket]byte
+	guest uint32 // which guest sent it (NewGuest)
+	ts    uint32
+	n     int
+	data  [codec.MaxPacket]byte
 }
 
 // Take is a recording in progress. See the package doc.
@@ -86,7 +87,9 @@ type Take struct {
 	pktBuf  []packet // one-element scratch, network goroutine
 
 	mu    sync.Mutex
-	pairs []pair // the guest's (RTP time, track position), newest last
+	pairs []pair // the current guest's (RTP time, track position), newest last
+
+	guest atomic.Uint32 // the current guest's number
 
 	dropped atomic.Int64 // samples or packets that did not fit or came too late
 	written atomic.Int64 // samples in the stems so far
@@ -172,11 +175,23 @@ func (t *Take) Live(p []float32) {
 // Network goroutine.
 func (t *Take) GuestPacket(ts uint32, payload []byte) {
 	p := &t.pktBuf[0]
+	p.guest = t.guest.Load()
 	p.ts = ts
 	p.n = copy(p.data[:], payload)
 	if t.packets.Write(t.pktBuf) == 0 {
 		t.dropped.Add(1)
 	}
+}
+
+// NewGuest says that the packets and positions from now on come from a
+// new guest (a new connection: its RTP clock starts anywhere). The take
+// goes on; the new voice is placed by its own reports. Call it from the
+// goroutine that calls GuestPacket, before the new guest's first packet.
+func (t *Take) NewGuest() {
+	t.mu.Lock()
+	t.pairs = t.pairs[:0]
+	t.mu.Unlock()
+	t.guest.Add(1)
 }
 
 // GuestPosition records that the guest's voice at RTP time ts was sung at

@@ -196,3 +196,55 @@ func TestHostVoiceDoesNotAllocate(t *testing.T) {
 		t.Errorf("%v allocations", a)
 	}
 }
+
+// TestNewGuest records two guests one after the other, the second with
+// an RTP clock a quarter of the way round from the first's: both land
+// where they sang, and the jump costs no time.
+func TestNewGuest(t *testing.T) {
+	const n = 48000 * 2
+	song := clicks(n, 4800)
+	dir := t.TempDir()
+	take, err := Start(Config{Dir: dir, Track: &track.Track{Samples: song}, Flush: 10 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	enc, err := codec.NewEncoder(5*time.Millisecond, 96000)
+	if err != nil {
+		t.Fatal(err)
+	}
+	buf := make([]byte, codec.MaxPacket)
+	base := uint32(1000)
+	for pos := 0; pos+240 <= n; pos += 240 {
+		if pos == n/2 {
+			take.NewGuest()
+			base += 1 << 30
+		}
+		take.HostVoice(int64(pos), song[pos:pos+240])
+		k, err := enc.Encode(song[pos:pos+240], buf)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ts := base + uint32(pos)
+		if pos%4800 == 0 || pos == n/2 {
+			take.GuestPosition(ts, float64(pos))
+		}
+		take.GuestPacket(ts, buf[:k])
+		if pos%24000 == 0 {
+			drained(t, take)
+		}
+	}
+	start := time.Now()
+	if err := take.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if d := time.Since(start); d > 5*time.Second {
+		t.Errorf("closing took %v", d)
+	}
+	trk, guest := read(t, dir, TrackFile), read(t, dir, GuestFile)
+	for c := 2400; c < n-4800; c += 4800 {
+		want, got := onset(trk, c), onset(guest, c)
+		if d := got - want; d < -2 || d > 2 {
+			t.Errorf("guest click at %d, track's at %d", got, want)
+		}
+	}
+}

@@ -29,6 +29,8 @@ type writer struct {
 	pending  map[int64][]byte // undecoded guest packets by unwrapped RTP time
 	newest   int64            // newest unwrapped RTP time seen
 	next     int64            // RTP time of the next sample to decode
+	guestNo  uint32           // the guest whose packets these are
+	pairs    []pair           // and its reports, as sent
 	started  bool             // a packet came: newest and next mean something
 	decoding bool             // decoding began: next only moves on
 	guestEnd int64            // track position after the last guest sample placed
@@ -110,6 +112,10 @@ func (w *writer) drain(hold int64) {
 	t := w.t
 	var b [1]block
 	for t.host.Read(b[:]) == 1 {
+		if b[0].pos-w.flushed >= maxLane {
+			t.dropped.Add(int64(b[0].n)) // a jump far ahead: not this take's
+			continue
+		}
 		w.put(&w.host, b[0].pos, b[0].data[:b[0].n])
 		w.head = max(w.head, b[0].pos+int64(b[0].n))
 	}
@@ -125,6 +131,12 @@ func (w *writer) drain(hold int64) {
 	}
 	var p [1]packet
 	for t.packets.Read(p[:]) == 1 {
+		if g := p[0].guest; g != w.guestNo {
+			if int32(g-w.guestNo) < 0 {
+				continue // an earlier guest's, late
+			}
+			w.newGuest(g)
+		}
 		u := int64(p[0].ts)
 		if w.started {
 			u = unwrap(w.newest, p[0].ts)
@@ -144,16 +156,35 @@ func (w *writer) drain(hold int64) {
 	w.decode(hold)
 }
 
+// newGuest finishes the last guest's voice and starts guest g's.
+func (w *writer) newGuest(g uint32) {
+	w.decode(0)
+	w.pairs = w.pairs[:0]
+	w.guestNo = g
+	w.started, w.decoding = false, false
+	clear(w.pending)
+	if dec, err := codec.NewDecoder(); err == nil {
+		w.dec = dec // a fresh decoder: no state from the last voice
+	}
+}
+
+// maxConceal is the longest gap in the guest's voice filled by Opus's
+// concealment; a longer one (a dropout, a stalled guest) stays silent.
+const maxConceal = audio.SampleRate
+
 // decode turns pending packets into samples on the track's timeline, in
 // RTP order, concealing a gap once nothing can fill it any more.
 func (w *writer) decode(hold int64) {
 	t := w.t
 	t.mu.Lock()
-	pairs := slices.Clone(t.pairs)
+	if t.guest.Load() == w.guestNo {
+		w.pairs = append(w.pairs[:0], t.pairs...)
+	} // else the reports are a newer guest's: finish this one's with its own
 	t.mu.Unlock()
-	if len(pairs) == 0 || !w.started {
+	if len(w.pairs) == 0 || !w.started {
 		return // nowhere to put the voice yet
 	}
+	pairs := slices.Clone(w.pairs)
 	for i := range pairs { // onto the packets' unwrapped timeline
 		pairs[i].ts = unwrap(w.newest, uint32(pairs[i].ts))
 	}
@@ -177,6 +208,10 @@ func (w *writer) decode(hold int64) {
 		}
 		if hold > 0 && nextHeld > w.newest-hold {
 			return
+		}
+		if nextHeld-w.next > maxConceal {
+			w.next = nextHeld
+			continue
 		}
 		gap := min(nextHeld-w.next, int64(len(w.pcm)))
 		gap -= gap % codec.MinConceal
@@ -230,10 +265,18 @@ func positionAt(pairs []pair, u int64) float64 {
 
 // flush writes the files up to track position upto.
 func (w *writer) flush(upto int64) error {
-	n := int(upto - w.flushed)
-	if n <= 0 {
-		return nil
+	for w.flushed < upto {
+		if err := w.flushSome(min(upto, w.flushed+audio.SampleRate)); err != nil {
+			return err
+		}
 	}
+	return nil
+}
+
+// flushSome writes the files up to track position upto, a second at most
+// ahead of what is written.
+func (w *writer) flushSome(upto int64) error {
+	n := int(upto - w.flushed)
 	t := w.t
 	grow := func(lane *[]float32) []float32 {
 		if len(*lane) < n {
