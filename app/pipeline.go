@@ -234,8 +234,9 @@ func (p *pipeline) process(in, out []float32) {
 	}
 	buf := p.sendBuf[:len(in)]
 	p.send.Read(buf)
-	if n := p.capture.Write(buf); n < len(buf) {
-		p.captureOverruns.Add(int64(len(buf) - n))
+	written := p.capture.Write(buf)
+	if written < len(buf) {
+		p.captureOverruns.Add(int64(len(buf) - written))
 	}
 	if playing {
 		// The singer sang in[0] to the track sample they heard then: the
@@ -246,7 +247,8 @@ func (p *pipeline) process(in, out []float32) {
 			t.HostVoice(int64(math.Round(sung)), in)
 		}
 	}
-	p.captured += int64(len(buf))
+	// RTP time advances only with what the encoder gets.
+	p.captured += int64(written)
 	select {
 	case p.wake <- struct{}{}:
 	default: // the encoder is already due to wake
@@ -332,6 +334,9 @@ func (p *pipeline) deliver(stream uint32, seq uint16, ts uint32, payload []byte,
 // connect makes pr (or nil) the destination of encoded packets and the
 // source of received ones, numbering it as a new stream.
 func (p *pipeline) connect(pr *peer.Peer, stream uint32) {
+	if t := p.take.Load(); t != nil && pr != nil {
+		t.NewGuest() // before the new stream's first packet can arrive
+	}
 	p.current.Store(stream)
 	p.out.Store(pr)
 }

@@ -184,7 +184,7 @@ func newSession(ctx context.Context, cfg Config, host bool) (*Session, error) {
 		controls:    make(chan controlMsg, 64),
 		cmds:        make(chan func()),
 		feedback:    make(chan feedbackMsg, 1),
-		links:       make(chan linkMsg, 4),
+		links:       make(chan linkMsg, 1),
 		adapt:       newAdapter(cfg.Bitrate),
 		runDone:     make(chan struct{}),
 		fileDone:    make(chan *incoming, 1),
@@ -336,7 +336,7 @@ func (s *Session) Run(ctx context.Context) (err error) {
 				s.redundancy.Store(int32(red))
 			}
 		case in := <-s.fileDone:
-			s.fileArrived(in)
+			s.loadTrack(in, true)
 		case l := <-s.trackLoaded:
 			s.trackReady(l)
 		case <-retryC(retry):
@@ -402,6 +402,14 @@ func (s *Session) Run(ctx context.Context) (err error) {
 			s.log.Info("back in the room; waiting for the host's offer")
 		case r := <-resumed:
 			resumed = nil
+			if rejoined != nil {
+				// The guest is joining the room afresh: that connection
+				// takes over; this one would hold the seat against it.
+				if r.conn != nil {
+					r.conn.Close()
+				}
+				continue
+			}
 			if r.err != nil {
 				if ctx.Err() != nil {
 					continue
@@ -542,11 +550,14 @@ func (s *Session) sayHello() {
 }
 
 // cleanName keeps a display name printable and short.
-func cleanName(n string) string {
+func cleanName(n string) string { return cleanText(n, maxName) }
+
+// cleanText keeps a partner's text printable and at most max runes.
+func cleanText(n string, max int) string {
 	var b strings.Builder
 	count := 0
 	for _, r := range n {
-		if count == maxName {
+		if count == max {
 			break
 		}
 		if unicode.IsPrint(r) {
@@ -693,6 +704,9 @@ func (s *Session) newPeer(ctx context.Context) (*peer.Peer, error) {
 	s.dropPeer()
 	// A new partner, a new path: start from the configured bitrate.
 	s.adapt = newAdapter(s.cfg.Bitrate)
+	s.mu.Lock()
+	s.partnerName = ""
+	s.mu.Unlock()
 	s.pipe.bitrate.Store(int64(s.cfg.Bitrate))
 	s.redundancy.Store(0)
 	s.mu.Lock()
@@ -731,9 +745,16 @@ func (s *Session) newPeer(ctx context.Context) (*peer.Peer, error) {
 			s.pipe.recover(stream, seq, ts, payload)
 		},
 		OnLink: func(up bool) {
-			select {
-			case s.links <- linkMsg{stream, up}:
-			default:
+			for { // the latest state wins: drop an older one still queued
+				select {
+				case s.links <- linkMsg{stream, up}:
+					return
+				default:
+				}
+				select {
+				case <-s.links:
+				default:
+				}
 			}
 		},
 		OnFeedback: func(f peer.Feedback) {
@@ -748,9 +769,16 @@ func (s *Session) newPeer(ctx context.Context) (*peer.Peer, error) {
 				s.log.Debug("malformed control message from partner", "len", len(b))
 				return
 			}
+			if c.Type == controlTrackSync || c.Type == controlVoicePos {
+				select {
+				case s.controls <- controlMsg{stream, c}:
+				default: // Run is busy; another comes within a tick
+				}
+				return
+			}
 			select {
 			case s.controls <- controlMsg{stream, c}:
-			default: // Run is busy; control messages are advisory
+			case <-s.runDone:
 			}
 		},
 	})
@@ -861,9 +889,7 @@ func (s *Session) onConnected() error {
 	s.sayHello()
 	if s.host {
 		s.offerTrack()
-		if s.pipe.player.Current().Playing {
-			s.sendSync()
-		}
+		s.sendSync()
 		s.mu.Lock()
 		noFile := s.trk.track == nil || s.cfg.StreamTrack
 		s.mu.Unlock()

@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"sync"
@@ -108,6 +109,9 @@ type trackState struct {
 	senders      sync.WaitGroup     // transfers: stopTransfer waits for them
 	loaders      sync.WaitGroup     // decoders: close waits for them
 	incoming     *incoming          // guest: the file arriving
+	digest       string             // guest: the offered track's SHA-256, hex
+	loading      bool               // guest: it is being checked and decoded
+	retried      bool               // guest: it arrived damaged once already
 }
 
 // do runs f on Run's goroutine and waits for it; it fails when Run is not
@@ -204,9 +208,12 @@ func (s *Session) Pause() error {
 
 func (s *Session) pause() {
 	snap := s.pipe.player.Snapshot()
+	cur := s.pipe.player.Current()
 	s.mu.Lock()
-	if snap.Playing {
-		s.trk.paused = max(0, int64(snap.Pos))
+	if snap.Playing && snap.Gen == cur.Gen {
+		// During the count-in the song has not begun: it stays where it
+		// was to start.
+		s.trk.paused = max(cur.Pos, int64(snap.Pos))
 	}
 	s.trk.gen++
 	gen := s.trk.gen
@@ -220,9 +227,16 @@ func (s *Session) pause() {
 // there at once.
 func (s *Session) Seek(d time.Duration) error {
 	return s.hostDo(func() error {
+		if s.pipe.take.Load() != nil {
+			return errors.New("stop recording before moving in the song")
+		}
 		playing := s.pipe.player.Current().Playing
 		s.mu.Lock()
-		s.trk.paused = int64(audio.Samples(max(0, d)))
+		pos := int64(audio.Samples(max(0, d)))
+		if t := s.trk.track; t != nil {
+			pos = min(pos, int64(len(t.Samples)))
+		}
+		s.trk.paused = pos
 		s.mu.Unlock()
 		if playing {
 			return s.play(0)
@@ -254,16 +268,22 @@ func (s *Session) record(dir string) (string, error) {
 	from, t := s.trk.paused, s.trk.track
 	s.mu.Unlock()
 	takeDir := filepath.Join(dir, "take-"+time.Now().Format("20060102-150405"))
+	for i := 2; ; i++ { // two takes in one second get two folders
+		if _, err := os.Stat(takeDir); errors.Is(err, fs.ErrNotExist) {
+			break
+		}
+		takeDir = filepath.Join(dir, fmt.Sprintf("take-%s-%d", time.Now().Format("20060102-150405"), i))
+	}
 	take, err := record.Start(record.Config{Dir: takeDir, Track: t, Start: from, Logger: s.log})
 	if err != nil {
-		return "", fmt.Errorf("could not start recording: %w", err)
+		return "", fmt.Errorf("could not start recording in %s: %w", dir, err)
 	}
 	s.mu.Lock()
 	s.trk.take = take
 	s.trk.lastTake = takeDir
 	s.mu.Unlock()
 	s.pipe.take.Store(take)
-	s.info("Recording into " + takeDir)
+	s.info("Recording into " + takeDir + ".")
 	return takeDir, s.play(countInBeats)
 }
 
@@ -275,7 +295,7 @@ func (s *Session) autoStart() {
 	}
 	if s.cfg.RecordDir != "" {
 		if _, err := s.record(s.cfg.RecordDir); err != nil {
-			s.info(err.Error())
+			s.info("The take did not start: " + err.Error() + ".")
 		}
 		return
 	}
@@ -324,9 +344,9 @@ func (s *Session) hostTick() {
 	if reoffer {
 		s.offerTrack()
 	}
-	if s.pipe.player.Current().Playing {
-		s.sendSync()
-	}
+	// Stopped or playing: a guest that missed a change (it was away)
+	// learns it within a tick.
+	s.sendSync()
 }
 
 // sendSync tells the guest the host's schedule and where its player is.
@@ -386,7 +406,9 @@ func (s *Session) onTrackControl(ctx context.Context, c control) {
 
 // follow takes the host's schedule and snapshot (guest).
 func (s *Session) follow(sched track.Schedule, snap track.Snapshot) {
-	s.trk.follower.Host(snap)
+	if snap.Gen == sched.Gen { // else the player has not played this schedule yet
+		s.trk.follower.Host(snap)
+	}
 	if sched.Gen != s.trk.applied {
 		s.trk.pendingSched = &sched
 	}
@@ -478,6 +500,11 @@ func (s *Session) startTransfer(ctx context.Context, offset int64) {
 			n := copy(msg[chunkHeader:], t.File[off:])
 			if err := p.SendFile(ctx, msg[:chunkHeader+n]); err != nil {
 				s.log.Debug("track transfer stopped", "err", err)
+				if ctx.Err() == nil {
+					s.mu.Lock()
+					s.trk.answered = false // offer again: the guest resumes
+					s.mu.Unlock()
+				}
 				return
 			}
 			off += int64(n)
@@ -513,8 +540,8 @@ type incoming struct {
 	done   chan<- *incoming
 }
 
-// receiveOffer answers the host's track offer (guest): with the cached
-// track if it is there, or by asking for what is missing.
+// receiveOffer answers the host's track offer (guest): with the track it
+// already has, or by asking for what is missing.
 func (s *Session) receiveOffer(c control) {
 	s.closeIncoming()
 	digest, err := hex.DecodeString(c.Digest)
@@ -522,37 +549,64 @@ func (s *Session) receiveOffer(c control) {
 		s.sendControl(control{Type: controlTrackError, Text: "the offer made no sense"})
 		return
 	}
-	dir := s.cfg.CacheDir
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		s.trackFailed(fmt.Errorf("cannot keep the track: %w", err))
-		return
-	}
-	in := &incoming{path: filepath.Join(dir, c.Digest), name: filepath.Base(c.Name), size: c.Size, digest: c.Digest, done: s.fileDone}
+	sum := hex.EncodeToString(digest) // one spelling for names and comparisons
 	s.mu.Lock()
+	same := sum == s.trk.digest
+	have := same && s.trk.track != nil
+	loading := same && s.trk.loading
+	if !same {
+		// Another song: the old one is not it.
+		s.trk.digest, s.trk.track, s.trk.retried = sum, nil, false
+		s.pipe.player.SetTrack(nil)
+	}
 	s.trk.size = c.Size
-	s.trk.transferred = 0
 	s.trk.err = ""
 	s.mu.Unlock()
+	if have || loading {
+		s.mu.Lock()
+		s.trk.transferred = c.Size
+		s.mu.Unlock()
+		s.sendControl(control{Type: controlTrackWant, Offset: c.Size})
+		if have {
+			s.sendControl(control{Type: controlTrackReady})
+		}
+		return
+	}
+	dir := s.cfg.CacheDir
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		s.trackFailed(fmt.Errorf("there is no room to keep it (%w)", err))
+		return
+	}
+	in := &incoming{path: filepath.Join(dir, sum), name: filepath.Base(c.Name), size: c.Size, digest: sum, done: s.fileDone}
 	if st, err := os.Stat(in.path); err == nil && st.Size() == c.Size {
 		s.mu.Lock()
 		s.trk.transferred = c.Size
 		s.mu.Unlock()
-		s.loadTrack(in)
 		s.sendControl(control{Type: controlTrackWant, Offset: c.Size})
+		s.loadTrack(in, false)
 		return
 	}
 	f, err := os.OpenFile(in.path+".part", os.O_RDWR|os.O_CREATE, 0o644)
 	if err != nil {
-		s.trackFailed(fmt.Errorf("cannot keep the track: %w", err))
+		s.trackFailed(fmt.Errorf("there is no room to keep it (%w)", err))
 		return
 	}
-	st, err := f.Stat()
-	if err != nil || st.Size() > c.Size {
-		f.Truncate(0)
-		st = nil
-	}
-	if st != nil {
+	if st, err := f.Stat(); err == nil && st.Size() <= c.Size {
 		in.got = st.Size()
+	} else if err := f.Truncate(0); err != nil {
+		f.Close()
+		s.trackFailed(err)
+		return
+	}
+	if in.got == c.Size {
+		// All there already (the last run ended before checking it).
+		f.Close()
+		s.mu.Lock()
+		s.trk.transferred = c.Size
+		s.mu.Unlock()
+		s.sendControl(control{Type: controlTrackWant, Offset: c.Size})
+		s.loadTrack(in, true)
+		return
 	}
 	if _, err := f.Seek(in.got, 0); err != nil {
 		f.Close()
@@ -601,7 +655,7 @@ func (s *Session) onFile(stream uint32, m []byte) {
 		in.f = nil
 		select {
 		case in.done <- in:
-		default:
+		case <-s.runDone:
 		}
 	}
 }
@@ -623,62 +677,93 @@ func (s *Session) closeIncoming() {
 	}
 }
 
-// fileArrived checks a complete file (guest), on Run's goroutine.
-func (s *Session) fileArrived(in *incoming) {
-	data, err := os.ReadFile(in.path + ".part")
-	if err == nil {
-		if sum := sha256.Sum256(data); hex.EncodeToString(sum[:]) != in.digest {
-			os.Remove(in.path + ".part")
-			s.log.Warn("the track arrived damaged; asking again")
-			s.receiveOffer(control{Name: in.name, Size: in.size, Digest: in.digest})
-			return
-		}
-		err = os.Rename(in.path+".part", in.path)
-	}
-	if err != nil {
-		s.trackFailed(err)
-		return
-	}
-	s.loadTrack(in)
-}
-
-// loadTrack decodes the cached track (guest) on a goroutine Run waits for.
-func (s *Session) loadTrack(in *incoming) {
+// loadTrack checks and decodes a track file (guest) on a goroutine Run
+// waits for; part says it is still the part file, to be renamed once its
+// digest is right.
+func (s *Session) loadTrack(in *incoming, part bool) {
+	s.mu.Lock()
+	s.trk.loading = true
+	s.mu.Unlock()
 	s.trk.loaders.Go(func() {
-		t, err := track.Load(in.path)
+		l := loaded{in: in}
+		path := in.path
+		if part {
+			path += ".part"
+		}
+		data, err := os.ReadFile(path)
+		switch {
+		case err != nil:
+			l.err = err
+		case hex.EncodeToString(sha256Sum(data)) != in.digest:
+			l.damaged = true
+			os.Remove(path)
+		default:
+			if part {
+				err = os.Rename(path, in.path)
+			}
+			if err == nil {
+				l.t, err = track.Decode(in.name, data)
+			}
+			l.err = err
+		}
 		select {
-		case s.trackLoaded <- loaded{in.name, t, err}:
+		case s.trackLoaded <- l:
 		case <-s.runDone:
 		}
 	})
 }
 
-type loaded struct {
-	name string
-	t    *track.Track
-	err  error
+func sha256Sum(b []byte) []byte {
+	sum := sha256.Sum256(b)
+	return sum[:]
 }
 
+type loaded struct {
+	in      *incoming
+	t       *track.Track
+	damaged bool // the file does not match its digest
+	err     error
+}
+
+// trackReady takes a loaded track (guest) on Run's goroutine.
 func (s *Session) trackReady(l loaded) {
-	if l.err != nil {
+	s.mu.Lock()
+	s.trk.loading = false
+	current := l.in.digest == s.trk.digest
+	retry := l.damaged && !s.trk.retried
+	if l.damaged {
+		s.trk.retried = true
+	}
+	s.mu.Unlock()
+	switch {
+	case !current:
+		return // the host offered another song meanwhile
+	case retry:
+		s.log.Warn("the track arrived damaged; asking again")
+		s.receiveOffer(control{Name: l.in.name, Size: l.in.size, Digest: l.in.digest})
+		return
+	case l.damaged:
+		s.trackFailed(errors.New("it arrived damaged twice"))
+		return
+	case l.err != nil:
 		s.trackFailed(l.err)
 		return
 	}
-	l.t.Name = l.name
 	s.mu.Lock()
 	s.trk.track = l.t
 	s.mu.Unlock()
 	s.pipe.player.SetTrack(l.t)
 	s.sendControl(control{Type: controlTrackReady})
-	s.info(fmt.Sprintf("The backing track %q is here.", l.name))
+	s.info(fmt.Sprintf("The backing track %q is here.", l.in.name))
 }
 
 func (s *Session) trackFailed(err error) {
 	s.mu.Lock()
 	s.trk.err = err.Error()
 	s.mu.Unlock()
+	s.log.Warn("backing track unusable", "err", err)
 	s.sendControl(control{Type: controlTrackError, Text: err.Error()})
-	s.info("The backing track could not be used: " + err.Error())
+	s.info("The backing track could not be used: " + err.Error() + ".")
 }
 
 // Track returns the backing track's state. Safe from any goroutine.

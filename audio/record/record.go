@@ -185,8 +185,8 @@ func (t *Take) GuestPacket(ts uint32, payload []byte) {
 
 // NewGuest says that the packets and positions from now on come from a
 // new guest (a new connection: its RTP clock starts anywhere). The take
-// goes on; the new voice is placed by its own reports. Call it from the
-// goroutine that calls GuestPacket, before the new guest's first packet.
+// goes on; the new voice is placed by its own reports. Call it before the
+// new guest's first packet.
 func (t *Take) NewGuest() {
 	t.mu.Lock()
 	t.pairs = t.pairs[:0]

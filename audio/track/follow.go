@@ -93,7 +93,7 @@ func (f *Follower) Expected(at int64) (pos float64, ok bool) {
 // in seconds.
 func (f *Follower) Steer(g Snapshot, dt float64) (rate float64, jump *Schedule) {
 	want, ok := f.Expected(g.At)
-	if !ok || !g.Playing || !g.Valid {
+	if !ok || !g.Playing || !g.Valid || g.Gen != f.gen {
 		f.integ = 0
 		return 1, nil
 	}

@@ -27,7 +27,7 @@ func TestRecordingSurvivesKill(t *testing.T) {
 	start(t, "join", code, "-server", url, "-tone", "660", "-loopback")
 	host.waitFor(t, "Recording into ")
 	began := time.Now()
-	m := regexp.MustCompile(`Recording into (\S+)`).FindStringSubmatch(host.stderr.String())
+	m := regexp.MustCompile(`Recording into (\S+)\.\s`).FindStringSubmatch(host.stderr.String())
 	take := m[1]
 	// Sing until the stems hold two seconds of the song.
 	deadline := time.Now().Add(40 * time.Second)
