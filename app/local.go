@@ -57,6 +57,10 @@ type LocalConfig struct {
 	// DeafToPartner: neither singer hears the other (only the track and
 	// themselves).
 	DeafToPartner bool
+	// Sessions, if set, is given both sessions once they run, on
+	// RunLocal's goroutine, to drive them (play, seek…); the duet goes on
+	// until the guest's voice ends whatever it does.
+	Sessions func(host, guest *Session)
 	// GuestPPM makes the guest's sound card that many millionths fast.
 	GuestPPM float64
 	// Frame, JitterTarget and Monitor are as in Config.
@@ -279,6 +283,9 @@ func RunLocal(ctx context.Context, cfg LocalConfig) (*LocalResult, error) {
 		guestErr = guest.Run(ctx)
 		stopHost()
 	})
+	if cfg.Sessions != nil {
+		cfg.Sessions(host, guest)
+	}
 	wg.Wait()
 	cpu := cpuTime() - cpu0
 	if err := errors.Join(hostErr, guestErr); err != nil {

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/duetapp/duet/audio"
+	"github.com/duetapp/duet/audio/measure"
 	"github.com/duetapp/duet/audio/track"
 	"github.com/duetapp/duet/audio/wavfile"
 	"github.com/duetapp/duet/net/impair"
@@ -128,3 +129,97 @@ func TestAlignedTake(t *testing.T) {
 }
 
 func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
+
+// TestTrackControlsFollow has the host seek and pause mid-song: the guest's
+// copy follows each time.
+func TestTrackControlsFollow(t *testing.T) {
+	if testing.Short() {
+		t.Skip("a 16 s duet")
+	}
+	song := clickTrack(t, 30)
+	var steps []string
+	_, err := RunLocal(t.Context(), LocalConfig{
+		HostVoice:     make([]float32, 16*audio.SampleRate),
+		GuestVoice:    make([]float32, 16*audio.SampleRate),
+		Track:         song,
+		RecordDir:     "", // plays, no take
+		DeafToPartner: true,
+		Logger:        testLogger(t),
+		Sessions: func(host, guest *Session) {
+			// until waits, up to a deadline, for the guest's track to be
+			// in the state want says.
+			until := func(what string, want func(h, g TrackStatus) bool) {
+				deadline := time.Now().Add(8 * time.Second)
+				for {
+					h, g := host.Track(), guest.Track()
+					if want(h, g) {
+						steps = append(steps, what)
+						return
+					}
+					if time.Now().After(deadline) {
+						t.Errorf("%s: host %+v, guest %+v", what, h, g)
+						return
+					}
+					time.Sleep(20 * time.Millisecond)
+				}
+			}
+			near := func(a, b time.Duration) bool { return (a - b).Abs() < 100*time.Millisecond }
+			until("playing together", func(h, g TrackStatus) bool {
+				return h.Playing && g.Playing && h.Position > time.Second && near(h.Position, g.Position)
+			})
+			if err := host.Seek(20 * time.Second); err != nil {
+				t.Error(err)
+			}
+			until("sought together", func(h, g TrackStatus) bool {
+				return g.Playing && h.Position > 20*time.Second && near(h.Position, g.Position)
+			})
+			if err := host.Pause(); err != nil {
+				t.Error(err)
+			}
+			until("paused together", func(h, g TrackStatus) bool { return !h.Playing && !g.Playing })
+		},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(steps) != 3 {
+		t.Errorf("only %v", steps)
+	}
+}
+
+// TestStreamedTrack sends the track in the guest's mix instead of as a
+// file: the guest gets no file but hears the track.
+func TestStreamedTrack(t *testing.T) {
+	if testing.Short() {
+		t.Skip("a 10 s duet")
+	}
+	song := clickTrack(t, 6)
+	res, err := RunLocal(t.Context(), LocalConfig{
+		HostVoice:     make([]float32, 10*audio.SampleRate),
+		GuestVoice:    make([]float32, 10*audio.SampleRate),
+		Track:         song,
+		StreamTrack:   true,
+		RecordDir:     t.TempDir(), // autoplay at once: there is nothing to send
+		DeafToPartner: false,
+		Monitor:       0,
+		Logger:        testLogger(t),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.GuestTrack.Ready || res.GuestTrack.Transferred != 0 {
+		t.Errorf("the guest got the file: %+v", res.GuestTrack)
+	}
+	if !res.HostTrack.Streamed {
+		t.Error("the host does not say it streams")
+	}
+	// The guest hears the song: a stretch of it shows up in what the
+	// guest heard, a network trip and a jitter buffer late.
+	from := 2 * audio.SampleRate
+	ref := song.Samples[from : from+audio.SampleRate]
+	lag, score := measure.Delay(ref, res.GuestHeard, len(res.GuestHeard)-audio.SampleRate-1)
+	t.Logf("the song at %.0f ms in what the guest heard (correlation %.2f)", lag/48, score)
+	if score < 0.6 {
+		t.Errorf("the guest does not hear the streamed track (correlation %.2f)", score)
+	}
+}
