@@ -14,6 +14,7 @@ import (
 	"github.com/duetapp/duet/audio"
 	"github.com/duetapp/duet/audio/codec"
 	"github.com/duetapp/duet/audio/tone"
+	"github.com/duetapp/duet/audio/track"
 	"github.com/duetapp/duet/audio/wavfile"
 )
 
@@ -25,6 +26,8 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	jitter := fs.Duration("jitter", app.DefaultJitterTarget, "jitter buffer delay")
 	verbose := fs.Bool("v", false, "log every event")
 	useDevice := fs.Bool("device", true, "if this machine has an audio device, you are the host: hear the guest and sing along")
+	trackFile := fs.String("track", "", "a backing track `file` (WAV, MP3, Ogg/Opus, FLAC) the host sends the guest; both play it")
+	record := fs.Bool("record", false, "the host records a take into the out-dir")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -40,6 +43,17 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	audio.ReadFull(&tone.Voice{Base: 196, Amp: 0.3, Seed: 1}, hostVoice)    // G3
 	audio.ReadFull(&tone.Voice{Base: 293.7, Amp: 0.3, Seed: 2}, guestVoice) // D4
 
+	var song *track.Track
+	if *trackFile != "" {
+		var err error
+		if song, err = track.Load(*trackFile); err != nil {
+			return err
+		}
+	}
+	var takes string
+	if *record {
+		takes = filepath.Join(*outDir, "takes")
+	}
 	var hostDevice audio.Device
 	if *useDevice {
 		rd := &realDevice{}
@@ -62,6 +76,8 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		Frame:        *frame,
 		JitterTarget: *jitter,
 		Monitor:      1,
+		Track:        song,
+		RecordDir:    takes,
 		Logger:       newLogger(stderr, *verbose),
 		OnEvent: func(host bool, e app.Event) {
 			who := "guest"
@@ -142,6 +158,13 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	if c := res.GuestStats.Clock; c.Samples > 0 {
 		fmt.Fprintf(w, "clock sync\tthe guest's estimate of the host's clock is off by %.0f µs (%d pings, fastest round trip %.2f ms)\n",
 			float64((c.Offset-res.ClockOffset).Abs())/float64(time.Microsecond), c.Samples, ms(c.RTT))
+	}
+	if t := res.GuestTrack; song != nil {
+		fmt.Fprintf(w, "backing track\t%s: %d of %d bytes reached the guest; the guest's copy was %.2f ms from the host's at the last check\n",
+			song.Name, t.Transferred, len(song.File), ms(t.Skew.Abs()))
+	}
+	if takes != "" && res.HostTrack.Take != "" {
+		fmt.Fprintf(w, "take\t%s (host, guest, track, mix and live WAVs)\n", res.HostTrack.Take)
 	}
 	fmt.Fprintf(w, "CPU\t%.1f ms per second of song for both singers (%.1f %% of one core)\n",
 		ms(cpu) / *seconds, 100*cpu.Seconds() / *seconds)
