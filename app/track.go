@@ -34,6 +34,15 @@ import (
 // estimate) and steers its player's rate to follow (track.Follower). The
 // guest reports, ten times a second, the RTP time and track position of
 // what its singer sang; the host's take places the guest's voice with it.
+//
+// Why those reports and not RTCP sender reports or the abs-capture-time
+// header extension: both map RTP time to a wall clock, so placing a voice
+// with them needs the clock offset, whose error (half the path's
+// asymmetry, which pings cannot see) would land in the take. The track
+// position is what alignment needs; the guest's audio thread knows it
+// exactly for every block it captures, and it holds however the clocks
+// were estimated. The clocks matter only for when the two copies of the
+// track start, which the count-in covers.
 
 // The control messages of the track and the take.
 const (
