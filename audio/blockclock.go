@@ -12,6 +12,7 @@ type BlockClock struct {
 	t0, per float64 // filtered time of the current block, ns per sample
 	b, c    float64
 	n       int // the current block's length
+	far     int // samples since the callbacks went far off the timeline
 	started bool
 }
 
@@ -19,9 +20,15 @@ type BlockClock struct {
 // jitter over seconds, fast enough to settle within a few.
 const blockClockHz = 0.5
 
-// resyncAfter is a timing error past which the loop starts again (a
-// device restart, a stalled machine) instead of gliding.
-const resyncAfter = 20e6 // ns
+// A callback late by a stalled thread (and the quick ones that catch up
+// after it) says nothing about the device's clock: each error counts for
+// at most maxStep, and one beyond resyncAfter not at all, unless it lasts
+// resyncSamples (a device restarted), when the loop starts again.
+const (
+	maxStep       = 1e6  // ns
+	resyncAfter   = 20e6 // ns
+	resyncSamples = SampleRate / 2
+)
 
 // Tick takes the instant now (ns on any monotonic clock) at which the
 // callback for a block of n samples runs, and returns the filtered instant
@@ -41,9 +48,15 @@ func (c *BlockClock) Tick(now int64, n int) int64 {
 	c.n = n
 	e := t - predicted
 	if math.Abs(e) > resyncAfter {
-		c.started = false
-		return c.Tick(now, n)
+		if c.far += n; c.far >= resyncSamples {
+			c.started, c.far = false, 0
+			return c.Tick(now, n)
+		}
+		c.t0 = predicted
+		return int64(math.Round(c.t0))
 	}
+	c.far = 0
+	e = max(-maxStep, min(maxStep, e))
 	c.t0 = predicted + c.b*e
 	c.per += c.c * e / float64(c.n)
 	return int64(math.Round(c.t0))

@@ -29,3 +29,40 @@ func TestBlockClock(t *testing.T) {
 		t.Errorf("filtered instants are %.3f ms off", worst/1e6)
 	}
 }
+
+// TestBlockClockStalls feeds the callbacks of a timer-paced device on a
+// busy machine: every second and a half the thread stalls for 4 to 30 ms,
+// then runs the blocks it owes back to back. The filtered timeline must
+// not follow the stalls; a real jump (a device restarted 200 ms later)
+// must be taken up within half a second.
+func TestBlockClockStalls(t *testing.T) {
+	const n = 128
+	per := 1e9 / SampleRate
+	rng := rand.New(rand.NewPCG(5, 6))
+	var c BlockClock
+	worst := 0.0
+	offset := 0.0 // the device's timeline shift (the restart)
+	stallUntil := 0.0
+	for i := range 48000 * 60 / n {
+		truth := 1e9 + float64(i*n)*per + offset
+		if i%560 == 0 && i > 0 { // every 1.5 s
+			stallUntil = truth + 4e6 + rng.Float64()*26e6
+		}
+		now := truth + rng.Float64()*0.2e6
+		if now < stallUntil {
+			now = stallUntil + float64(i%8)*1e3 // catching up, back to back
+		}
+		got := float64(c.Tick(int64(now), n))
+		restarting := i*n >= 48000*40 && i*n < 48000*41 // half a second to notice, half to settle
+		if i*n > 48000*10 && now >= stallUntil+20e6 && !restarting {
+			worst = max(worst, math.Abs(got-truth-0.1e6))
+		}
+		if i*n == 48000*40 {
+			offset += 200e6
+		}
+	}
+	t.Logf("worst error away from stalls: %.3f ms", worst/1e6)
+	if worst > 0.3e6 {
+		t.Errorf("the filtered timeline strays %.3f ms", worst/1e6)
+	}
+}
