@@ -90,6 +90,10 @@ type Config struct {
 	// NTPServer, if set, is asked once for this machine's clock offset
 	// (net/ntpcheck), a cross-check shown in Stats; unreachable is fine.
 	NTPServer string
+	// CaptureTrace, if set, is a file the partner's packet arrivals are
+	// written to when the session ends (net/trace's format), to replay
+	// into the playout alone: go run ./cmd/duetlab -trace FILE jitter.
+	CaptureTrace string
 	// ICEServers are STUN/TURN URLs, on top of those the rendezvous server
 	// hands out.
 	ICEServers []string

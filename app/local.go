@@ -61,6 +61,8 @@ type LocalConfig struct {
 	// RunLocal's goroutine, to drive them (play, seek…); the duet goes on
 	// until the guest's voice ends whatever it does.
 	Sessions func(host, guest *Session)
+	// HostCapture is the host's Config.CaptureTrace.
+	HostCapture string
 	// GuestPPM makes the guest's sound card that many millionths fast.
 	GuestPPM float64
 	// Frame, JitterTarget and Monitor are as in Config.
@@ -251,6 +253,7 @@ func RunLocal(ctx context.Context, cfg LocalConfig) (*LocalResult, error) {
 	}
 	hostCfg := sessionConfig(hostDev, true)
 	hostCfg.Reopen = cfg.HostReopen
+	hostCfg.CaptureTrace = cfg.HostCapture
 	host, err := Host(ctx, hostCfg)
 	if err != nil {
 		hostDev.Close()

@@ -82,6 +82,7 @@ type pipeline struct {
 	captured   int64 // samples handed to the encoder so far
 	tsBase     uint32
 	take       atomic.Pointer[record.Take] // the host's recording, if any
+	arrivals   *arrivals                   // the partner's packets, if captured
 	sung       sungAt                      // the latest block's track position
 
 	// Levels for display, measured off the audio thread.
@@ -321,6 +322,9 @@ func (p *pipeline) deliver(stream uint32, seq uint16, ts uint32, payload []byte,
 	}
 	pk := &p.netPacket[0]
 	pk.arrival = p.jb.Now()
+	if p.arrivals != nil && !recovered {
+		p.arrivals.add(stream, seq, ts, pk.arrival)
+	}
 	pk.stream = stream
 	pk.seq = seq
 	pk.ts = ts

@@ -167,6 +167,9 @@ func newSession(ctx context.Context, cfg Config, host bool) (*Session, error) {
 	if cfg.Track != nil {
 		pipe.player.SetTrack(cfg.Track)
 	}
+	if cfg.CaptureTrace != "" {
+		pipe.arrivals = &arrivals{}
+	}
 	if host && cfg.StreamTrack {
 		pipe.trackSend.SetGain(1)
 	}
@@ -929,6 +932,9 @@ func (s *Session) close() error {
 			}
 		}
 		s.pipe.close()
+		if a := s.pipe.arrivals; a != nil {
+			errs = append(errs, a.write(s.cfg.CaptureTrace))
+		}
 		s.closeErr = errors.Join(errs...)
 	})
 	return s.closeErr

@@ -42,6 +42,7 @@ type sessionFlags struct {
 	relayOnly  bool
 	speakers   bool
 	name, ntp  string
+	capture    string
 	jitterBias float64
 	verbose    bool
 	device     deviceFlags
@@ -72,6 +73,7 @@ func (f *sessionFlags) register(fs *flag.FlagSet, s app.Settings) {
 		ntp = ""
 	}
 	fs.StringVar(&f.ntp, "ntp", ntp, "check this machine's clock against this NTP `server` (empty: no check)")
+	fs.StringVar(&f.capture, "capture", "", "write your partner's packet arrivals to this trace `file` when you leave (for duetlab -trace FILE jitter)")
 	fs.BoolVar(&f.verbose, "v", false, "log every event")
 }
 
@@ -213,6 +215,7 @@ func runSing(ctx context.Context, host bool, args []string, stdout, stderr io.Wr
 		Speakers:        f.speakers,
 		Name:            f.name,
 		NTPServer:       f.ntp,
+		CaptureTrace:    f.capture,
 		JitterBias:      f.jitterBias,
 		ICEServers:      f.iceServers,
 		Loopback:        f.loopback,

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"os"
 	"text/tabwriter"
 	"time"
 
@@ -20,7 +21,46 @@ import (
 // the playout at its default setting per path, then the trade-off as the
 // user's bias sweeps from tight to safe; the summary is the mobile path
 // (the hardest) at the default.
-func jitterLab(ctx context.Context, w io.Writer) ([]string, error) {
+func jitterLab(traceFile string) scenario {
+	return func(ctx context.Context, w io.Writer) ([]string, error) {
+		if traceFile != "" {
+			return replayFile(w, traceFile)
+		}
+		return jitterPaths(ctx, w)
+	}
+}
+
+// replayFile replays one trace file (a capture of a real session: duet
+// host|join -capture FILE) into the playout at each bias.
+func replayFile(w io.Writer, path string) ([]string, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	tr, err := trace.Parse(f)
+	if err != nil {
+		return nil, err
+	}
+	fmt.Fprintf(w, "Playout on %s: %d packets of %d ticks.\n\n", path, len(tr.Records), tr.Frame)
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprint(tw, "bias\tlate %\tdelay ms\tp95 ms\toracle ms\t× oracle\tconcealed %\t\n")
+	var kv []string
+	for _, bias := range []float64{-1, 0, 1} {
+		cfg := jitter.PlayoutConfig{Bias: bias, Config: jitter.Config{MaxPacket: 1275, WaitStep: 120}}
+		r, err := jittertest.Replay(cfg, tr, jittertest.Options{})
+		if err != nil {
+			return nil, err
+		}
+		fmt.Fprintf(tw, "%+g\t%.2f\t%.1f\t%.1f\t%.1f\t%.2f\t%.2f\t\n", bias, r.LatePct, ms(r.MeanDelay), ms(r.P95Delay), ms(r.Oracle), r.Ratio, r.ConcealedPct)
+		if bias == 0 {
+			kv = append(kv, fmt.Sprintf("trace=%s late_loss_pct=%.2f delay_ms=%.1f oracle_ms=%.1f delay_vs_oracle=%.2f", path, r.LatePct, ms(r.MeanDelay), ms(r.Oracle), r.Ratio))
+		}
+	}
+	return kv, tw.Flush()
+}
+
+func jitterPaths(ctx context.Context, w io.Writer) ([]string, error) {
 	const duration = 3 * time.Minute
 	base := jitter.PlayoutConfig{Config: jitter.Config{MaxPacket: 1275, WaitStep: 120}}
 	traces := map[string]*trace.Trace{}

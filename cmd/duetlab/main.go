@@ -7,7 +7,7 @@
 //	go run ./cmd/duetlab abuse      10,000 wrong codes from one address are throttled; an honest join from another still gets in
 //	go run ./cmd/duetlab relay      a relay-only (TURN) connection on loopback against a direct one: the relay's added latency
 //	go run ./cmd/duetlab echo       echo cancellers on a synthetic room: ERLE, double talk, CPU
-//	go run ./cmd/duetlab jitter     the playout alone on traces, against the oracle
+//	go run ./cmd/duetlab jitter     the playout alone on traces, against the oracle (-trace FILE: a captured one)
 //	go run ./cmd/duetlab clock      the session clock estimator per path (simulated), and this machine against DUET_NTP
 //	go run ./cmd/duetlab track      how far apart the two copies of the backing track play, guest card 100 ppm fast
 //	go run ./cmd/duetlab record     where each voice sits on the track in a take, over impaired paths
@@ -37,6 +37,7 @@ type scenario func(ctx context.Context, w io.Writer) ([]string, error)
 // options are the flags some scenarios take.
 type options struct {
 	songSeconds int
+	traceFile   string
 }
 
 func scenarios(o options) map[string]scenario {
@@ -44,7 +45,7 @@ func scenarios(o options) map[string]scenario {
 		"track":   trackLab(o.songSeconds),
 		"record":  recordLab,
 		"clock":   clockLab,
-		"jitter":  jitterLab,
+		"jitter":  jitterLab(o.traceFile),
 		"latency": latency,
 		"network": network,
 		"load":    load,
@@ -68,6 +69,7 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile to `file`")
 	var o options
 	fs.IntVar(&o.songSeconds, "song-seconds", 60, "track: the song's length in `seconds` (300: the five-minute drift)")
+	fs.StringVar(&o.traceFile, "trace", "", "jitter: replay this captured `file` (duet host|join -capture) instead of the lab's paths")
 	fs.Usage = func() {
 		var names []string
 		for n := range scenarios(o) {

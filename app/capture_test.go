@@ -1,0 +1,55 @@
+package app
+
+import (
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/duetapp/duet/audio/jitter"
+	"github.com/duetapp/duet/audio/jitter/jittertest"
+	"github.com/duetapp/duet/net/impair"
+	"github.com/duetapp/duet/net/trace"
+)
+
+// TestCaptureTrace captures the guest's packet arrivals at the host over
+// the "cable" path (10 ms ± 2) and replays them into the playout alone.
+func TestCaptureTrace(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "guest.trace")
+	p := impair.Scenarios()[1]
+	p.Seed = 2
+	res, err := RunLocal(t.Context(), LocalConfig{
+		HostVoice:   voice(196, 1, 9),
+		GuestVoice:  voice(330, 2, 9),
+		Network:     &p,
+		HostCapture: path,
+		Logger:      testLogger(t),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	tr, err := trace.Parse(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := int64(len(tr.Records))
+	if want := res.HostStats.Peer.PacketsReceived; got < want*9/10 || got > want {
+		t.Errorf("the trace holds %d packets; the host received %d", got, want)
+	}
+	if tr.Frame != 240 {
+		t.Errorf("frame %d, want 240 (5 ms)", tr.Frame)
+	}
+	r, err := jittertest.Replay(jitter.PlayoutConfig{Config: jitter.Config{MaxPacket: 1275, WaitStep: 120}}, tr, jittertest.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("replayed: %.2f %% late, %v mean delay, oracle %v", r.LatePct, r.MeanDelay, r.Oracle)
+	// The replay leaves the first 5 s out: a few seconds are measured.
+	if r.LatePct > 2 || r.MeanDelay <= 0 || r.Oracle <= 0 {
+		t.Errorf("replay of a cable path: %.2f %% late, %v mean delay, oracle %v", r.LatePct, r.MeanDelay, r.Oracle)
+	}
+}
