@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"log/slog"
 	"math"
 	"os"
 	"path/filepath"
@@ -35,7 +36,7 @@ func trackSkew(ctx context.Context, w io.Writer, songSeconds int) ([]string, err
 	}
 	defer cleanup()
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "path\tstart skew ms\tworst skew ms\tend skew ms\tclock error ms\t")
+	fmt.Fprintln(tw, "path\tstart skew ms\tworst skew ms\tat s\tend skew ms\tclock error ms\t")
 	var kv []string
 	for _, name := range []string{"lan", "cable"} {
 		p := scenarioNamed(name)
@@ -43,7 +44,7 @@ func trackSkew(ctx context.Context, w io.Writer, songSeconds int) ([]string, err
 		if err != nil {
 			return nil, fmt.Errorf("%s: %w", name, err)
 		}
-		var start, end, worst time.Duration
+		var start, end, worst, worstAt time.Duration
 		first := true
 		songLen := audio.Duration(len(song.Samples))
 		for after := 2500 * time.Millisecond; after+time.Second <= 2*time.Second+songLen; after += time.Second {
@@ -55,10 +56,12 @@ func trackSkew(ctx context.Context, w io.Writer, songSeconds int) ([]string, err
 				start, first = skew, false
 			}
 			end = skew
-			worst = max(worst, skew.Abs())
+			if skew.Abs() > worst {
+				worst, worstAt = skew.Abs(), after
+			}
 		}
 		clockErr := res.GuestStats.Clock.Offset - res.ClockOffset
-		fmt.Fprintf(tw, "%s\t%+.3f\t%.3f\t%+.3f\t%+.3f\t\n", name, ms(start), ms(worst), ms(end), ms(clockErr))
+		fmt.Fprintf(tw, "%s\t%+.3f\t%.3f\t%.0f\t%+.3f\t%+.3f\t\n", name, ms(start), ms(worst), worstAt.Seconds(), ms(end), ms(clockErr))
 		kv = append(kv, fmt.Sprintf("%s_start_ms=%.3f %s_worst_ms=%.3f %s_end_ms=%.3f", name, ms(start), name, ms(worst), name, ms(end)))
 	}
 	kv = append(kv, fmt.Sprintf("song_s=%d ppm=100", songSeconds))
