@@ -273,6 +273,14 @@ func (s *Session) Run(ctx context.Context) (err error) {
 	}
 	var pings <-chan time.Time // the guest measures the clocks and follows the track
 	var syncs <-chan time.Time // the host tells where its track is
+	var fast *time.Ticker      // guest: pings while a connection is new
+	var fastPings <-chan time.Time
+	var fastUntil time.Time
+	defer func() {
+		if fast != nil {
+			fast.Stop()
+		}
+	}()
 	if !s.host {
 		t := time.NewTicker(pingInterval)
 		defer t.Stop()
@@ -320,11 +328,21 @@ func (s *Session) Run(ctx context.Context) (err error) {
 			retry = time.NewTicker(time.Second)
 		case now := <-pings:
 			if p := s.currentPeer(); p != nil {
-				p.SendClock(clock.AppendPing(make([]byte, 0, clock.PingSize), s.now())) // not open yet: next time
+				s.ping(p)
 				s.steer(now)
 				s.sayHello()
 			}
 			s.checkHowl()
+		case now := <-fastPings:
+			// The first seconds of a connection ping five times as often:
+			// the estimate needs fast samples each way, and on a jittery
+			// path they are rare.
+			if p := s.currentPeer(); p != nil && now.Before(fastUntil) {
+				s.ping(p)
+			} else {
+				fast.Stop()
+				fastPings = nil
+			}
 		case <-syncs:
 			s.sayHello()
 			s.hostTick()
@@ -446,6 +464,13 @@ func (s *Session) Run(ctx context.Context) (err error) {
 			handled = s.currentStream()
 			if err := s.onConnected(); err != nil {
 				return err
+			}
+			if !s.host {
+				if fast != nil {
+					fast.Stop()
+				}
+				fast = time.NewTicker(fastPingInterval)
+				fastPings, fastUntil = fast.C, time.Now().Add(fastPingFor)
 			}
 		case <-ended:
 			if !s.currentPeer().Failed() {
@@ -801,8 +826,19 @@ func (s *Session) now() int64 { return int64(time.Since(s.epoch)) }
 // Epoch is when this session's clock reads zero.
 func (s *Session) Epoch() time.Time { return s.epoch }
 
-// pingInterval is how often the guest measures the clocks.
-const pingInterval = 100 * time.Millisecond
+// pingInterval is how often the guest measures the clocks; for the first
+// fastPingFor of a connection, every fastPingInterval.
+const (
+	pingInterval     = 100 * time.Millisecond
+	fastPingInterval = 20 * time.Millisecond
+	fastPingFor      = 10 * time.Second
+)
+
+// ping sends a clock ping (if the channel is not open yet, the next one
+// goes).
+func (s *Session) ping(p *peer.Peer) {
+	p.SendClock(clock.AppendPing(make([]byte, 0, clock.PingSize), s.now()))
+}
 
 // onClock handles a clock message on the connection numbered stream: the
 // host answers pings at once; the guest adds each pong to its estimate.
