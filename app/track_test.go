@@ -1,41 +1,26 @@
 package app
 
 import (
-	"math"
 	"path/filepath"
+	"slices"
 	"testing"
 	"time"
 
 	"github.com/duetapp/duet/audio"
 	"github.com/duetapp/duet/audio/measure"
+	"github.com/duetapp/duet/audio/tone"
 	"github.com/duetapp/duet/audio/track"
 	"github.com/duetapp/duet/audio/wavfile"
 	"github.com/duetapp/duet/net/impair"
 )
 
-// clickTrack writes a song of irregular clicks and tones (so no two
-// stretches look alike to a cross-correlation) as a WAV file, and loads it
-// as the host would.
+// clickTrack writes a song of irregular tone bursts (so no two stretches
+// look alike to a cross-correlation) as a WAV file, and loads it as the
+// host would.
 func clickTrack(t *testing.T, seconds int) *track.Track {
 	t.Helper()
-	p := make([]float32, seconds*audio.SampleRate)
-	at := 0
-	for i := 0; at < len(p)-4800; i++ {
-		hz := 300 + float64((i*37)%11)*80
-		for k := range 1200 {
-			p[at+k] = float32(0.5 * math.Sin(2*math.Pi*hz*float64(k)/audio.SampleRate) * math.Exp(-float64(k)/300))
-		}
-		at += 4000 + (i*7919)%6000
-	}
 	path := filepath.Join(t.TempDir(), "song.wav")
-	w, err := wavfile.Create(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := w.Write(p); err != nil {
-		t.Fatal(err)
-	}
-	if err := w.Close(); err != nil {
+	if err := wavfile.WriteFile(path, tone.Bursts(seconds*audio.SampleRate, 0.5, 0)); err != nil {
 		t.Fatal(err)
 	}
 	tr, err := track.Load(path)
@@ -52,9 +37,12 @@ func clickTrack(t *testing.T, seconds int) *track.Track {
 // the guest's sound card 100 ppm fast. The host records into a take.
 func singAlong(t *testing.T, song *track.Track, path impair.Profile) *LocalResult {
 	t.Helper()
+	// Time to send the track (over a lossy 80 ms round trip SCTP takes
+	// seconds for a megabyte), the count-in and the song.
+	length := 8*audio.SampleRate + len(song.Samples)
 	res, err := RunLocal(t.Context(), LocalConfig{
-		HostVoice:     make([]float32, 15*audio.SampleRate),
-		GuestVoice:    make([]float32, 15*audio.SampleRate),
+		HostVoice:     make([]float32, length),
+		GuestVoice:    make([]float32, length),
 		Track:         song,
 		RecordDir:     t.TempDir(),
 		SingAlong:     10 * time.Millisecond,
@@ -115,7 +103,7 @@ func TestAlignedTake(t *testing.T) {
 	}
 	p := impair.Scenarios()[3]
 	p.Seed = 7
-	res := singAlong(t, clickTrack(t, 10), p)
+	res := singAlong(t, clickTrack(t, 7), p)
 	host, guest, err := res.TakeAlignment(500*time.Millisecond, 4*time.Second, 5*time.Millisecond)
 	if err != nil {
 		t.Fatal(err)
@@ -213,13 +201,19 @@ func TestStreamedTrack(t *testing.T) {
 	if !res.HostTrack.Streamed {
 		t.Error("the host does not say it streams")
 	}
-	// The guest hears the song: a stretch of it shows up in what the
-	// guest heard, a network trip and a jitter buffer late.
-	from := 2 * audio.SampleRate
-	ref := song.Samples[from : from+audio.SampleRate]
-	lag, score := measure.Delay(ref, res.GuestHeard, len(res.GuestHeard)-audio.SampleRate-1)
-	t.Logf("the song at %.0f ms in what the guest heard (correlation %.2f)", lag/48, score)
-	if score < 0.6 {
-		t.Errorf("the guest does not hear the streamed track (correlation %.2f)", score)
+	// The guest hears the song: stretches of it show up in what the
+	// guest heard, a network trip and a jitter buffer late. Short ones:
+	// the playout's drift following warps time a little over a second.
+	var found []float64
+	for _, at := range []int{2, 3, 4} {
+		from := at*audio.SampleRate + firstSound(song.Samples[at*audio.SampleRate:]) // a burst, not a gap
+		ref := song.Samples[from : from+audio.SampleRate/5]
+		lag, score := measure.Delay(ref, res.GuestHeard, len(res.GuestHeard)-len(ref)-1)
+		t.Logf("second %d of the song at %.0f ms in what the guest heard (correlation %.2f)", at, lag/48, score)
+		found = append(found, score)
+	}
+	slices.Sort(found)
+	if found[1] < 0.6 {
+		t.Errorf("the guest does not hear the streamed track (correlations %.2f)", found)
 	}
 }

@@ -71,16 +71,9 @@ func serveRendezvous(t *testing.T) string {
 
 // writeSong writes seconds of a 330 Hz tone as a 48 kHz WAV file.
 func writeSong(t *testing.T, path string, seconds int) {
-	w, err := wavfile.Create(path)
-	if err != nil {
-		t.Fatal(err)
-	}
 	p := make([]float32, seconds*audio.SampleRate)
 	(&tone.Sine{Hz: 330, Amp: 0.5}).Read(p)
-	if err := w.Write(p); err != nil {
-		t.Fatal(err)
-	}
-	if err := w.Close(); err != nil {
+	if err := wavfile.WriteFile(path, p); err != nil {
 		t.Fatal(err)
 	}
 }

@@ -100,7 +100,10 @@ func Delay(ref, sig []float32, maxLag int) (lag, score float64) {
 		}
 		er := cumRef[overlap]
 		es := cumSig[l+overlap] - cumSig[l]
-		if er <= 0 || es <= 0 {
+		// A window a million times quieter than ref is silence: its
+		// energy, a difference of two large prefix sums, is rounding
+		// error, and dividing by it would make noise a perfect match.
+		if er <= 0 || es <= er*1e-6 {
 			return 0
 		}
 		return corr[l] / float64(n) / math.Sqrt(er*es)

@@ -81,3 +81,22 @@ func TestDelayUnrelated(t *testing.T) {
 		t.Errorf("unrelated signals scored %.2f, want < 0.2", score)
 	}
 }
+
+// TestDelayPastSilence finds a burst after a long "silence" of tiny values,
+// as a decoder gives before anyone sings: against that window's near-zero
+// energy the FFT's rounding noise must not score as a match.
+func TestDelayPastSilence(t *testing.T) {
+	ref := make([]float32, 2000)
+	for i := range ref {
+		ref[i] = float32(math.Sin(float64(i)*0.3) * math.Exp(-float64(i)/400))
+	}
+	sig := make([]float32, 200000)
+	for i := range 150000 {
+		sig[i] = 1e-20 * float32(1+i%3)
+	}
+	copy(sig[150000:], ref)
+	lag, score := Delay(ref, sig, len(sig)-len(ref)-1)
+	if math.Abs(lag-150000) > 0.5 || score > 1.0001 || score < 0.99 {
+		t.Errorf("lag %v score %v, want 150000 and 1", lag, score)
+	}
+}

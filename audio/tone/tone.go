@@ -128,3 +128,21 @@ func (v *Voice) Read(p []float32) (int, error) {
 	v.n += len(p)
 	return len(p), nil
 }
+
+// Bursts returns n samples of short decaying tones at irregular pitches
+// and gaps (25 ms each, 80–210 ms apart, 300–1100 Hz), which seed varies:
+// a signal no stretch of which looks like another to a cross-correlation,
+// unlike a sung note that repeats every pitch period. Each burst peaks at
+// amp.
+func Bursts(n int, amp float32, seed int) []float32 {
+	p := make([]float32, n)
+	at := (seed * 1009) % 4000
+	for i := 0; at < n-1200; i++ {
+		hz := 300 + float64((i*37+seed*5)%11)*80
+		for k := range 1200 {
+			p[at+k] = amp * float32(math.Sin(2*math.Pi*hz*float64(k)/audio.SampleRate)*math.Exp(-float64(k)/300))
+		}
+		at += 4000 + (i*7919+seed*3001)%6000
+	}
+	return p
+}

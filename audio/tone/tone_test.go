@@ -4,9 +4,11 @@ import (
 	"errors"
 	"io"
 	"math"
+	"slices"
 	"testing"
 
 	"github.com/duetapp/duet/audio"
+	"github.com/duetapp/duet/audio/measure"
 )
 
 func TestSineLengthAndPeak(t *testing.T) {
@@ -62,5 +64,19 @@ func TestVoiceIsReproducibleAndBounded(t *testing.T) {
 	}
 	if energy == 0 {
 		t.Fatal("voice is silent")
+	}
+}
+
+// TestBurstsAreUnique checks a stretch of Bursts is found where it is, and
+// only there.
+func TestBurstsAreUnique(t *testing.T) {
+	p := Bursts(10*audio.SampleRate, 0.5, 1)
+	ref := p[3*audio.SampleRate : 4*audio.SampleRate]
+	lag, score := measure.Delay(ref, p[2*audio.SampleRate:], 3*audio.SampleRate)
+	if math.Abs(lag-audio.SampleRate) > 0.5 || score < 0.99 {
+		t.Errorf("found at %v (score %.2f), want %d", lag, score, audio.SampleRate)
+	}
+	if q := Bursts(audio.SampleRate, 0.5, 2); slices.Equal(q, p[:audio.SampleRate]) {
+		t.Error("another seed gives the same bursts")
 	}
 }

@@ -186,3 +186,16 @@ func (w *Writer) Close() error {
 	}
 	return nil
 }
+
+// WriteFile writes p as a whole WAV file at path.
+func WriteFile(path string, p []float32) error {
+	w, err := Create(path)
+	if err != nil {
+		return err
+	}
+	if err := w.Write(p); err != nil {
+		w.Close()
+		return err
+	}
+	return w.Close()
+}

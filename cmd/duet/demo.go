@@ -109,7 +109,7 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		}{"host-hears.wav", res.HostHeard})
 	}
 	for _, f := range files {
-		if err := writeWAV(filepath.Join(*outDir, f.name), f.p); err != nil {
+		if err := wavfile.WriteFile(filepath.Join(*outDir, f.name), f.p); err != nil {
 			return err
 		}
 	}
@@ -176,15 +176,3 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 }
 
 func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
-
-func writeWAV(path string, p []float32) error {
-	w, err := wavfile.Create(path)
-	if err != nil {
-		return err
-	}
-	if err := w.Write(p); err != nil {
-		w.Close()
-		return err
-	}
-	return w.Close()
-}

@@ -150,14 +150,7 @@ func writeTone(t *testing.T, path string, hz float64, seconds float64) {
 	t.Helper()
 	p := make([]float32, int(seconds*audio.SampleRate))
 	audio.ReadFull(&tone.Sine{Hz: hz, Amp: 0.3}, p)
-	w, err := wavfile.Create(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := w.Write(p); err != nil {
-		t.Fatal(err)
-	}
-	if err := w.Close(); err != nil {
+	if err := wavfile.WriteFile(path, p); err != nil {
 		t.Fatal(err)
 	}
 }

@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"math"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -51,22 +50,17 @@ func latency(ctx context.Context, w io.Writer) ([]string, error) {
 }
 
 // voices returns the two synthetic singers of the lab, a fifth apart,
-// each with irregular consonant-like bursts: a sung vowel repeats every
-// pitch period (5 ms at 196 Hz), which a cross-correlation can mistake
-// for the delay; the bursts make each stretch unlike any other.
+// each with irregular bursts: a sung vowel repeats every pitch period
+// (5 ms at 196 Hz), which a cross-correlation can mistake for the delay;
+// the bursts make each stretch unlike any other.
 func voices(seconds int) (host, guest []float32) {
 	n := seconds * audio.SampleRate
 	host, guest = make([]float32, n), make([]float32, n)
 	audio.ReadFull(&tone.Voice{Base: 196, Amp: 0.3, Seed: 1}, host)
 	audio.ReadFull(&tone.Voice{Base: 293.7, Amp: 0.3, Seed: 2}, guest)
 	for v, p := range [][]float32{host, guest} {
-		at := 1000 * (v + 1)
-		for i := 0; at < n-1200; i++ {
-			hz := 900 + float64((i*37+v*5)%11)*150
-			for k := range 600 {
-				p[at+k] += float32(0.3 * math.Sin(2*math.Pi*hz*float64(k)/audio.SampleRate) * math.Exp(-float64(k)/150))
-			}
-			at += 2400 + (i*7919+v*3001)%4800
+		for i, b := range tone.Bursts(n, 0.3, v+1) {
+			p[i] += b
 		}
 	}
 	return host, guest

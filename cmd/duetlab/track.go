@@ -12,6 +12,7 @@ import (
 
 	"github.com/duetapp/duet/app"
 	"github.com/duetapp/duet/audio"
+	"github.com/duetapp/duet/audio/tone"
 	"github.com/duetapp/duet/audio/track"
 	"github.com/duetapp/duet/audio/wavfile"
 	"github.com/duetapp/duet/net/impair"
@@ -134,30 +135,16 @@ func scenarioNamed(name string) impair.Profile {
 	panic("no lab path " + name)
 }
 
-// labSong makes a song of irregular decaying tones (no two stretches alike
+// labSong makes a song of irregular tone bursts (no two stretches alike
 // to a cross-correlation), as a WAV file loaded as the host would.
 func labSong(seconds int) (*track.Track, func(), error) {
-	p := make([]float32, seconds*audio.SampleRate)
-	at := 0
-	for i := 0; at < len(p)-4800; i++ {
-		hz := 300 + float64((i*37)%11)*80
-		for k := range 1200 {
-			p[at+k] = float32(0.5 * math.Sin(2*math.Pi*hz*float64(k)/audio.SampleRate) * math.Exp(-float64(k)/300))
-		}
-		at += 4000 + (i*7919)%6000
-	}
 	dir, err := os.MkdirTemp("", "duetlab-song")
 	if err != nil {
 		return nil, nil, err
 	}
 	cleanup := func() { os.RemoveAll(dir) }
 	path := filepath.Join(dir, "song.wav")
-	wr, err := wavfile.Create(path)
-	if err == nil {
-		if err = wr.Write(p); err == nil {
-			err = wr.Close()
-		}
-	}
+	err = wavfile.WriteFile(path, tone.Bursts(seconds*audio.SampleRate, 0.5, 0))
 	var t *track.Track
 	if err == nil {
 		t, err = track.Load(path)
