@@ -175,8 +175,15 @@ func TestSessionOnJACK(t *testing.T) {
 	if s.Callbacks < 2*audio.SampleRate/128 {
 		t.Errorf("host device ran %d callbacks, want ≥ 2 s worth", s.Callbacks)
 	}
+	// The median over 20 ms windows: an xrun on a busy machine breaks the
+	// tone's phase, which one long window would count as a quieter tone.
 	heard := res.GuestHeard[len(res.GuestHeard)/3 : 2*len(res.GuestHeard)/3]
-	if got := measure.Tone(heard, 660, audio.SampleRate); got < 0.1 {
+	var levels []float64
+	for w := audio.SampleRate / 50; len(heard) >= w; heard = heard[w:] {
+		levels = append(levels, measure.Tone(heard[:w], 660, audio.SampleRate))
+	}
+	slices.Sort(levels)
+	if got := levels[len(levels)/2]; got < 0.1 {
 		t.Errorf("the guest hears its voice back through the host's device at %.3f, want ≥ 0.1 (sent at 0.3)", got)
 	}
 }
