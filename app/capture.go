@@ -18,23 +18,38 @@ type arrivals struct {
 	mu     sync.Mutex
 	stream uint32        // the connection captured
 	first  time.Duration // arrival of the first packet, on the playout's clock
-	recs   []trace.Record
-	frame  uint32 // RTP ticks between consecutive packets, once seen
+	// recs is filled in chunks, so that adding never copies what is
+	// there on the packet reader's goroutine.
+	recs  [][]trace.Record
+	count int
+	last  trace.Record
+	frame uint32 // RTP ticks between consecutive packets, once seen
+	// fallback is the frame to write if none was seen (one packet).
+	fallback uint32
 }
+
+// recChunk is how many records a chunk holds: 80 s of 5 ms packets.
+const recChunk = 1 << 14
 
 // add records one arrival; from the peer's reader goroutine.
 func (a *arrivals) add(stream uint32, seq uint16, ts uint32, arrival time.Duration) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	if len(a.recs) >= trace.MaxRecords || (len(a.recs) > 0 && stream != a.stream) {
+	if a.count >= trace.MaxRecords || (a.count > 0 && stream != a.stream) {
 		return
 	}
-	if len(a.recs) == 0 {
+	if a.count == 0 {
 		a.stream, a.first = stream, arrival
-	} else if last := a.recs[len(a.recs)-1]; seq == last.Seq+1 && a.frame == 0 && ts != last.TS {
-		a.frame = ts - last.TS
+	} else if seq == a.last.Seq+1 && a.frame == 0 && ts != a.last.TS {
+		a.frame = ts - a.last.TS
 	}
-	a.recs = append(a.recs, trace.Record{Seq: seq, TS: ts, Arrival: max(0, arrival-a.first)})
+	if a.count%recChunk == 0 {
+		a.recs = append(a.recs, make([]trace.Record, 0, recChunk))
+	}
+	r := trace.Record{Seq: seq, TS: ts, Arrival: max(0, arrival-a.first)}
+	a.recs[len(a.recs)-1] = append(a.recs[len(a.recs)-1], r)
+	a.last = r
+	a.count++
 }
 
 // write saves the trace at path.
@@ -43,14 +58,18 @@ func (a *arrivals) write(path string) error {
 	t := &trace.Trace{
 		Frame:    int(a.frame),
 		Comments: []string{" captured by duet on " + time.Now().Format(time.RFC3339)},
-		Records:  a.recs,
+		Records:  make([]trace.Record, 0, a.count),
+	}
+	for _, c := range a.recs {
+		t.Records = append(t.Records, c...)
 	}
 	a.mu.Unlock()
 	if len(t.Records) == 0 {
 		return nil // nothing arrived
 	}
 	if t.Frame <= 0 || t.Frame > trace.MaxFrame {
-		return fmt.Errorf("packet trace: could not tell the partner's frame size")
+		// No two packets in a row: the partner's frame is likely ours.
+		t.Frame = int(a.fallback)
 	}
 	f, err := os.Create(path)
 	if err != nil {

@@ -168,7 +168,7 @@ func newSession(ctx context.Context, cfg Config, host bool) (*Session, error) {
 		pipe.player.SetTrack(cfg.Track)
 	}
 	if cfg.CaptureTrace != "" {
-		pipe.arrivals = &arrivals{}
+		pipe.arrivals = &arrivals{fallback: uint32(pipe.enc.FrameSamples())}
 	}
 	if host && cfg.StreamTrack {
 		pipe.trackSend.SetGain(1)
@@ -176,7 +176,9 @@ func newSession(ctx context.Context, cfg Config, host bool) (*Session, error) {
 	s := &Session{
 		cfg:   cfg,
 		epoch: epoch,
-		clock: clock.New(300),
+		// Thirty seconds of pings at the steady rate (the first ten
+		// seconds' fast pings would otherwise crowd the window to five).
+		clock: clock.New(900),
 		dev:   cfg.Device,
 		log:   cfg.Logger.With("role", role),
 		host:  host,

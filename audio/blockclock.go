@@ -12,7 +12,7 @@ type BlockClock struct {
 	t0, per float64 // filtered time of the current block, ns per sample
 	b, c    float64
 	n       int // the current block's length
-	far     int // samples since the callbacks went far off the timeline
+	off     int // samples since they went more than maxStep off it
 	started bool
 }
 
@@ -21,13 +21,15 @@ type BlockClock struct {
 const blockClockHz = 0.5
 
 // A callback late by a stalled thread (and the quick ones that catch up
-// after it) says nothing about the device's clock: each error counts for
-// at most maxStep, and one beyond resyncAfter not at all, unless it lasts
-// resyncSamples (a device restarted), when the loop starts again.
+// after it, within the stall's length) says nothing about the device's
+// clock: each error counts for at most maxStep, and one beyond resyncAfter
+// not at all. An offset that lasts resyncSamples is real (an xrun dropped
+// samples, the device restarted): the timeline moves to it at once, the
+// rate it learnt kept, instead of gliding there.
 const (
 	maxStep       = 1e6  // ns
 	resyncAfter   = 20e6 // ns
-	resyncSamples = SampleRate / 2
+	resyncSamples = SampleRate / 10
 )
 
 // Tick takes the instant now (ns on any monotonic clock) at which the
@@ -47,15 +49,18 @@ func (c *BlockClock) Tick(now int64, n int) int64 {
 	predicted := c.t0 + c.per*float64(c.n)
 	c.n = n
 	e := t - predicted
-	if math.Abs(e) > resyncAfter {
-		if c.far += n; c.far >= resyncSamples {
-			c.started, c.far = false, 0
-			return c.Tick(now, n)
+	if math.Abs(e) > maxStep {
+		if c.off += n; c.off >= resyncSamples {
+			c.t0, c.off = t, 0 // a real jump: follow it, keep the rate
+			return now
 		}
+	} else {
+		c.off = 0
+	}
+	if math.Abs(e) > resyncAfter {
 		c.t0 = predicted
 		return int64(math.Round(c.t0))
 	}
-	c.far = 0
 	e = max(-maxStep, min(maxStep, e))
 	c.t0 = predicted + c.b*e
 	c.per += c.c * e / float64(c.n)

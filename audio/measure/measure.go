@@ -90,6 +90,7 @@ func Delay(ref, sig []float32, maxLag int) (lag, score float64) {
 	// Energies of the overlapping parts, from prefix sums.
 	cumRef := prefixEnergy(ref)
 	cumSig := prefixEnergy(sig)
+	total := cumSig[len(sig)]
 	// Lags where less than half of ref overlaps sig are not considered:
 	// a few samples can match anything.
 	minOverlap := max(1, min(len(ref), len(sig))/2)
@@ -100,13 +101,18 @@ func Delay(ref, sig []float32, maxLag int) (lag, score float64) {
 		}
 		er := cumRef[overlap]
 		es := cumSig[l+overlap] - cumSig[l]
-		// A window a million times quieter than ref is silence: its
-		// energy, a difference of two large prefix sums, is rounding
-		// error, and dividing by it would make noise a perfect match.
-		if er <= 0 || es <= er*1e-6 {
+		// A window whose energy is within the FFT's rounding of the whole
+		// signal's is silence: dividing the rounding noise in corr by it
+		// would make noise a perfect match (a score above 1, which no
+		// real match reaches).
+		if er <= 0 || es <= 1e-12*total {
 			return 0
 		}
-		return corr[l] / float64(n) / math.Sqrt(er*es)
+		s := corr[l] / float64(n) / math.Sqrt(er*es)
+		if s > 1+1e-6 {
+			return 0
+		}
+		return s
 	}
 	best, bestScore := 0, math.Inf(-1)
 	for l := 0; l <= maxLag; l++ {

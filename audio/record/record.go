@@ -189,9 +189,9 @@ func (t *Take) GuestPacket(ts uint32, payload []byte) {
 // new guest's first packet.
 func (t *Take) NewGuest() {
 	t.mu.Lock()
+	defer t.mu.Unlock()
 	t.pairs = t.pairs[:0]
-	t.mu.Unlock()
-	t.guest.Add(1)
+	t.guest.Add(1) // under mu: the writer reads both together
 }
 
 // GuestPosition records that the guest's voice at RTP time ts was sung at

@@ -133,9 +133,10 @@ func (v *Voice) Read(p []float32) (int, error) {
 // and gaps (25 ms each, 80–210 ms apart, 300–1100 Hz), which seed varies:
 // a signal no stretch of which looks like another to a cross-correlation,
 // unlike a sung note that repeats every pitch period. Each burst peaks at
-// amp.
+// amp; seed is ≥ 0.
 func Bursts(n int, amp float32, seed int) []float32 {
 	p := make([]float32, n)
+	seed = max(seed, 0)
 	at := (seed * 1009) % 4000
 	for i := 0; at < n-1200; i++ {
 		hz := 300 + float64((i*37+seed*5)%11)*80

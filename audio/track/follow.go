@@ -103,13 +103,18 @@ func (f *Follower) Steer(g Snapshot, dt float64) (rate float64, jump *Schedule) 
 		f.integ = 0
 		return 1, &Schedule{Playing: true, At: g.At, Pos: int64(math.Round(want))}
 	}
-	// Close the error in about three seconds, and let the integral learn
-	// the sound cards' drift in about five: a proportional part alone
-	// would trail 100 ppm by 0.3 ms. Faster would chase the clock
-	// estimate's jitter. (TestFollowerDrift: within 0.1 ms from 5 s on.)
-	const kp, ki = 0.3, 0.2
+	// A PI control damped at about 0.7: it closes an error in a couple of
+	// seconds and learns the sound cards' drift in a few without
+	// overshooting much (a proportional part alone would trail 100 ppm by
+	// 0.2 ms); faster would chase the clock estimate's jitter. While the
+	// rate sits at its limit the integral holds (no wind-up).
+	// (TestFollowerDrift: within 0.1 ms from 5 s on.)
+	const kp, ki = 0.6, 0.18
 	es := e / audio.SampleRate
-	f.integ = max(-maxDeviation, min(maxDeviation, f.integ+ki*es*dt))
+	out := f.integ + kp*es
+	if math.Abs(out) < maxDeviation {
+		f.integ = max(-maxDeviation, min(maxDeviation, f.integ+ki*es*dt))
+	}
 	return 1 + max(-maxDeviation, min(maxDeviation, f.integ+kp*es)), nil
 }
 
