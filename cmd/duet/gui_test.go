@@ -38,15 +38,7 @@ func TestWindowUnderXvfb(t *testing.T) {
 	if err := (app.Settings{SetupDone: true, Name: "Ana", NTPServer: ntp}).Save(settings); err != nil {
 		t.Fatal(err)
 	}
-	gui := exec.Command(duetBin, "-v")
-	gui.Env = append(os.Environ(), "DISPLAY="+display, "HOME="+home, "XDG_CONFIG_HOME="+filepath.Join(home, ".config"), "LANG=en_US.UTF-8")
-	stderr := &syncBuffer{}
-	gui.Stderr = stderr
-	if err := gui.Start(); err != nil {
-		t.Fatal(err)
-	}
-	exited := make(chan error, 1)
-	go func() { exited <- gui.Wait() }()
+	gui, stderr, exited := startGUI(t, display, home, "-v")
 	defer func() {
 		gui.Process.Signal(os.Interrupt)
 		select {
@@ -101,6 +93,22 @@ func TestWindowUnderXvfb(t *testing.T) {
 	}
 }
 
+// startGUI starts the real app on display with home as its home folder;
+// exited gets what it exits with.
+func startGUI(t *testing.T, display, home string, args ...string) (gui *exec.Cmd, stderr *syncBuffer, exited <-chan error) {
+	t.Helper()
+	gui = exec.Command(duetBin, args...)
+	gui.Env = append(os.Environ(), "DISPLAY="+display, "HOME="+home, "XDG_CONFIG_HOME="+filepath.Join(home, ".config"), "LANG=en_US.UTF-8")
+	stderr = &syncBuffer{}
+	gui.Stderr = stderr
+	if err := gui.Start(); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- gui.Wait() }()
+	return gui, stderr, done
+}
+
 // TestWindowFirstRunUnderXvfb starts the real app with no settings: it
 // opens on the first-run setup, which lists the devices and watches the
 // microphone, and closes cleanly.
@@ -110,15 +118,7 @@ func TestWindowFirstRunUnderXvfb(t *testing.T) {
 		t.Skip("no DUET_DISPLAY: set it to an X server, e.g. Xvfb :99, to run the window test")
 	}
 	home := t.TempDir()
-	gui := exec.Command(duetBin)
-	gui.Env = append(os.Environ(), "DISPLAY="+display, "HOME="+home, "XDG_CONFIG_HOME="+filepath.Join(home, ".config"), "LANG=en_US.UTF-8")
-	stderr := &syncBuffer{}
-	gui.Stderr = stderr
-	if err := gui.Start(); err != nil {
-		t.Fatal(err)
-	}
-	exited := make(chan error, 1)
-	go func() { exited <- gui.Wait() }()
+	gui, stderr, exited := startGUI(t, display, home)
 	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
 	defer cancel()
 	search := exec.CommandContext(ctx, "xdotool", "search", "--sync", "--onlyvisible", "--name", "^Duet$")

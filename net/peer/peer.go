@@ -368,36 +368,28 @@ func (p *Peer) onTrack(t *webrtc.TrackRemote, r *webrtc.RTPReceiver) {
 	}
 }
 
-func (p *Peer) setControl(dc *webrtc.DataChannel) {
+// attach makes dc the peer's channel in *slot, under mu, and hands its
+// messages to on (if set).
+func (p *Peer) attach(dc *webrtc.DataChannel, slot **webrtc.DataChannel, on func([]byte)) {
 	p.mu.Lock()
-	p.control = dc
+	*slot = dc
 	p.mu.Unlock()
 	dc.OnMessage(func(m webrtc.DataChannelMessage) {
-		if p.cfg.OnControl != nil {
-			p.cfg.OnControl(m.Data)
+		if on != nil {
+			on(m.Data)
 		}
 	})
 }
 
-func (p *Peer) setClock(dc *webrtc.DataChannel) {
-	p.mu.Lock()
-	p.clock = dc
-	p.mu.Unlock()
-	dc.OnMessage(func(m webrtc.DataChannelMessage) {
-		if p.cfg.OnClock != nil {
-			p.cfg.OnClock(m.Data)
-		}
-	})
-}
+func (p *Peer) setControl(dc *webrtc.DataChannel) { p.attach(dc, &p.control, p.cfg.OnControl) }
+
+func (p *Peer) setClock(dc *webrtc.DataChannel) { p.attach(dc, &p.clock, p.cfg.OnClock) }
 
 // fileBuffered is how much the file channel may hold unsent: enough to keep
 // a link busy, little enough to leave room for voice.
 const fileBuffered = 256 << 10
 
 func (p *Peer) setFile(dc *webrtc.DataChannel) {
-	p.mu.Lock()
-	p.file = dc
-	p.mu.Unlock()
 	dc.SetBufferedAmountLowThreshold(fileBuffered / 2)
 	dc.OnBufferedAmountLow(func() {
 		select {
@@ -405,11 +397,7 @@ func (p *Peer) setFile(dc *webrtc.DataChannel) {
 		default:
 		}
 	})
-	dc.OnMessage(func(m webrtc.DataChannelMessage) {
-		if p.cfg.OnFile != nil {
-			p.cfg.OnFile(m.Data)
-		}
-	})
+	p.attach(dc, &p.file, p.cfg.OnFile)
 }
 
 // MaxFileMessage is the largest message SendFile takes.
