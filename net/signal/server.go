@@ -342,9 +342,13 @@ func (s *Server) readLoop(ctx context.Context, p *peer) (websocket.StatusCode, s
 
 // writeLoop is p's only writer. It sends queued messages until p is
 // stopped (then it flushes the queue and closes the socket with p's close
-// code) or killed.
+// code) or killed. Whichever way it ends, the connection is closed when it
+// returns: a write that fails on a killed context (before the library
+// takes its lock) leaves the connection open otherwise, and its descriptor
+// with it.
 func (s *Server) writeLoop(ctx context.Context, p *peer) {
 	defer close(p.writerDone)
+	defer p.conn.CloseNow() // after Close, a no-op
 	write := func(b []byte) bool {
 		ctx, cancel := context.WithTimeout(ctx, writeTimeout)
 		defer cancel()
