@@ -1,10 +1,21 @@
-// Package codec wraps libopus (through gopkg.in/hraban/opus.v2) for Duet's
-// voices: mono, 48 kHz, float32, restricted-low-delay (CELT only), so the
-// algorithmic delay is one frame plus 2.5 ms of look-ahead.
+// Package codec holds Duet's voice codecs, all mono at 48 kHz, float32
+// samples in [-1, 1]:
 //
-// Frames are 2.5, 5 (the default), 10 or 20 ms. An Encoder or Decoder is not
-// safe for concurrent use: each belongs to one goroutine (the encoder to the
-// send loop, the decoder to the audio thread).
+//   - Opus (RFC 7587) through gopkg.in/hraban/opus.v2, restricted-low-delay
+//     (CELT only): frames of 2.5, 5 (the default), 10 or 20 ms, delay one
+//     frame plus 2.5 ms of look-ahead. Any WebRTC peer speaks it.
+//   - Opus Custom (libopus's custom modes, cgo) at 64-sample frames: delay
+//     one frame plus 64 samples, 2.67 ms in all. Duet peers only.
+//   - L16 and L24 PCM (RFC 3551, RFC 3190): no delay beyond the packet, at
+//     768 or 1152 kbit/s. Duet peers only, on fat clean paths.
+//
+// Kind names them, Format is one as negotiated in SDP (ParseFormat checks
+// what a peer sends), and New builds an encoder and decoder for a Format.
+//
+// An encoder or decoder is not safe for concurrent use: each belongs to
+// one goroutine (the encoder to the send loop, the decoder to the audio
+// thread). The Opus Custom and PCM decoders neither allocate nor block in
+// Decode and Conceal, errors included.
 package codec
 
 import (
@@ -49,8 +60,9 @@ func FrameSamples(d time.Duration) (int, error) {
 
 // Encoder turns frames of mono samples into Opus packets.
 type Encoder struct {
-	enc   *opus.Encoder
-	frame int
+	enc     *opus.Encoder
+	frame   int
+	bitrate int
 }
 
 // NewEncoder returns a restricted-low-delay mono encoder for frames of
@@ -79,8 +91,15 @@ func (e *Encoder) SetBitrate(bitrate int) error {
 	if err := e.enc.SetBitrate(bitrate); err != nil {
 		return fmt.Errorf("codec: bitrate %d: %w", bitrate, err)
 	}
+	e.bitrate = bitrate
 	return nil
 }
+
+// Bitrate returns the target bitrate in bits per second.
+func (e *Encoder) Bitrate() int { return e.bitrate }
+
+// Close does nothing: hraban/opus keeps the encoder in Go memory.
+func (e *Encoder) Close() error { return nil }
 
 // Encode encodes exactly one frame of pcm into dst (at least MaxPacket
 // bytes) and returns the packet length.
@@ -118,6 +137,9 @@ func (d *Decoder) Decode(packet []byte, pcm []float32) (int, error) {
 	}
 	return n, nil
 }
+
+// Close does nothing: hraban/opus keeps the decoder in Go memory.
+func (d *Decoder) Close() error { return nil }
 
 // Conceal fills pcm, exactly the length of the missing audio, with Opus
 // packet-loss concealment continuing from the last decoded frame.
