@@ -3,7 +3,6 @@ package signal
 import (
 	"context"
 	"sync"
-	"sync/atomic"
 
 	"github.com/coder/websocket"
 	"golang.org/x/time/rate"
@@ -16,8 +15,16 @@ type peer struct {
 	conn   *websocket.Conn
 	remote string // for the log
 
-	// out feeds the writer; Server.send never blocks on it.
-	out chan []byte
+	// The send queue feeds the writer; Server.send never blocks on it. It
+	// grows as needed up to maxQueue messages and maxQueueBytes, so an idle
+	// socket costs nothing for it. wake tells the writer there is more.
+	qmu    sync.Mutex
+	queue  [][]byte
+	queued int // bytes in queue
+	wake   chan struct{}
+	// maxQueue is the most messages queued before p is dropped: see
+	// Server.queueLimit.
+	maxQueue int
 
 	// kill closes the socket at once, dropping what is queued; dead is
 	// closed when it has been called.
@@ -41,21 +48,19 @@ type peer struct {
 
 	// id tells this socket from another that resumes its seat.
 	id string
-	// dropped is set when the server drops p for not reading: its seat
-	// is given up, not kept for a resume.
-	dropped atomic.Bool
 
 	messages *rate.Limiter // messages per second; read loop only
 }
 
-// newPeer returns a peer for conn and the context of its reads and writes,
-// which p.kill cancels.
-func newPeer(conn *websocket.Conn, remote string) (*peer, context.Context) {
+// newPeer returns a peer for conn that queues at most maxQueue messages,
+// and the context of its reads and writes, which p.kill cancels.
+func newPeer(conn *websocket.Conn, remote string, maxQueue int) (*peer, context.Context) {
 	ctx, cancel := context.WithCancel(context.Background())
 	return &peer{
 		conn:       conn,
 		remote:     remote,
-		out:        make(chan []byte, sendQueue),
+		wake:       make(chan struct{}, 1),
+		maxQueue:   maxQueue,
 		kill:       cancel,
 		dead:       ctx.Done(),
 		stop:       make(chan struct{}),
@@ -71,4 +76,46 @@ func (p *peer) closeWith(code websocket.StatusCode, reason string) {
 		p.code, p.reason = code, reason
 		close(p.stop)
 	})
+}
+
+// push queues b for the writer and reports false, queuing nothing, if the
+// queue is full (maxQueue messages or maxQueueBytes).
+func (p *peer) push(b []byte) bool {
+	p.qmu.Lock()
+	if len(p.queue) >= p.maxQueue || p.queued+len(b) > maxQueueBytes {
+		p.qmu.Unlock()
+		return false
+	}
+	p.queue = append(p.queue, b)
+	p.queued += len(b)
+	p.qmu.Unlock()
+	select {
+	case p.wake <- struct{}{}:
+	default: // the writer is awake already
+	}
+	return true
+}
+
+// pop takes the oldest queued message, or returns nil.
+func (p *peer) pop() []byte {
+	p.qmu.Lock()
+	defer p.qmu.Unlock()
+	if len(p.queue) == 0 {
+		return nil
+	}
+	b := p.queue[0]
+	p.queue[0] = nil
+	p.queue = p.queue[1:]
+	if len(p.queue) == 0 {
+		p.queue = nil // let the array go
+	}
+	p.queued -= len(b)
+	return b
+}
+
+// queueLen returns the number of queued messages.
+func (p *peer) queueLen() int {
+	p.qmu.Lock()
+	defer p.qmu.Unlock()
+	return len(p.queue)
 }

@@ -20,9 +20,14 @@ const (
 	// an oversize message and can reply ErrTooLarge before closing.
 	readLimit = MaxMessageSize + 1<<10
 
-	// sendQueue is how many messages may wait for a slow client before it
-	// is dropped. A call needs a few dozen messages at most.
-	sendQueue = 64
+	// maxQueueBytes bounds the bytes queued for one client, whatever
+	// their number: a call's offer, answer and a hundred candidates are
+	// some 30 kB, the largest messages 64 kB.
+	maxQueueBytes = 1 << 20
+
+	// queueSlack is what the queue holds beyond two message bursts: the
+	// server's own messages (peer-joined, peer-left, an expiry).
+	queueSlack = 16
 
 	// writeTimeout bounds one message write to a client.
 	writeTimeout = 10 * time.Second
@@ -75,13 +80,17 @@ type ServerConfig struct {
 // and 404 for anything else. It is safe for concurrent use.
 //
 // Each socket has one reading goroutine (the HTTP handler's) and one
-// writer goroutine, fed by a queue of a few dozen messages. Queuing never
-// blocks, so a slow client cannot stall its partner or the server. Drop
-// policy: when a client's queue is full (it stopped reading, or its network
-// cannot keep up with traffic that is a few dozen small messages per call)
-// the server drops that client: it closes the socket at once, discarding
-// the queue, logs a warning, and tells the partner peer-left as for any
-// participant who leaves. Single messages are never discarded, since a lost
+// writer goroutine, fed by a queue. Queuing never blocks, so a slow client
+// cannot stall its partner or the server. The queue holds more than can
+// be sent to a client that keeps reading: its partner's whole message
+// burst (Limits.MessageBurst) relayed, a reply to each message of its own
+// burst, and a few of the server's own: 2×MessageBurst+16 messages, and
+// at most 1 MiB. Drop policy: when a client's queue is full all the same
+// (it stopped reading, or its network cannot keep up) the server drops
+// that client: it closes the socket at once, discarding the queue, and
+// logs a warning. The seat is kept for a resume, as for any socket that
+// drops: the partner is told peer-left only if it does not come back
+// within ResumeGrace. Single messages are never discarded, since a lost
 // offer or candidate would leave a call half set up with no one knowing.
 type Server struct {
 	log   *slog.Logger
@@ -262,7 +271,7 @@ func (s *Server) serveWS(w http.ResponseWriter, r *http.Request) {
 
 	// The peer's context is not r.Context(), which must not be used once the
 	// connection is hijacked.
-	p, ctx := newPeer(conn, r.RemoteAddr)
+	p, ctx := newPeer(conn, r.RemoteAddr, s.queueLimit())
 	p.messages = rate.NewLimiter(rate.Limit(s.limits.Messages), s.limits.MessageBurst)
 	defer p.kill()
 
@@ -280,10 +289,11 @@ func (s *Server) serveWS(w http.ResponseWriter, r *http.Request) {
 	code, reason, leave := s.readLoop(ctx, p)
 
 	s.mu.Lock()
-	// A socket that drops keeps its seat for a resume; one that the
-	// client closed, or the server hung up on or dropped, gives it up.
-	// Shutting down keeps every seat.
-	leave = (leave || p.dropped.Load()) && !s.closed
+	// A socket that drops keeps its seat for a resume, and so does one
+	// the server dropped for not reading (its network may be slow: it
+	// may come back); one that the client closed, or the server hung up
+	// on, gives it up. Shutting down keeps every seat.
+	leave = leave && !s.closed
 	delete(s.peers, p)
 	s.mu.Unlock()
 	if leave {
@@ -359,19 +369,24 @@ func (s *Server) writeLoop(ctx context.Context, p *peer) {
 		}
 		return true
 	}
+	flush := func() bool {
+		for b := p.pop(); b != nil; b = p.pop() {
+			if !write(b) {
+				return false
+			}
+		}
+		return true
+	}
 	for {
 		select {
-		case b := <-p.out:
-			if !write(b) {
+		case <-p.wake:
+			if !flush() {
 				return
 			}
 		case <-p.stop:
-			for range len(p.out) {
-				if !write(<-p.out) {
-					return
-				}
+			if flush() {
+				p.conn.Close(p.code, p.reason)
 			}
-			p.conn.Close(p.code, p.reason)
 			return
 		case <-ctx.Done():
 			p.conn.CloseNow()
@@ -406,14 +421,18 @@ func (s *Server) sendRaw(p *peer, b []byte) {
 		return // closing: the writer flushes only what was queued before
 	default:
 	}
-	select {
-	case p.out <- b:
-	default:
-		s.log.Warn("signal: dropping a client that does not read its messages",
-			"remote", p.remote, "queued", len(p.out))
-		p.dropped.Store(true)
+	if !p.push(b) {
+		s.log.Warn("signal: dropping a client that does not read its messages", "queued", p.queueLen())
 		p.kill()
 	}
+}
+
+// queueLimit is the most messages queued for one client before it is
+// dropped: more than can be sent to it before its writer runs again
+// without it misbehaving, namely its partner's whole message burst and a
+// reply to each message of its own burst, and a few of the server's own.
+func (s *Server) queueLimit() int {
+	return 2*s.limits.MessageBurst + queueSlack
 }
 
 // handle acts on a valid message m from p; raw is m as received. Store

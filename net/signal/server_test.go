@@ -6,7 +6,6 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
-	"net/http/httptest"
 	"strconv"
 	"strings"
 	"sync"
@@ -370,9 +369,12 @@ func TestServerClose(t *testing.T) {
 	checkNoLeaks(t)
 }
 
+// TestSlowClientDropped: a client that stops reading is dropped once its
+// queue is full; its connection is closed, and its seat is kept for it to
+// resume, as for any socket that drops.
 func TestSlowClientDropped(t *testing.T) {
 	var log logBuffer
-	s, url := newTestServer(t, ServerConfig{Logger: slog.New(slog.NewTextHandler(&log, nil)), Limits: Limits{Messages: 1e6, MessageBurst: 1e6}})
+	s, url, ln := newCountingServer(t, ServerConfig{Logger: slog.New(slog.NewTextHandler(&log, nil)), Limits: Limits{Messages: 1e6, MessageBurst: 1e6}})
 	host := dial(t, url)
 	code, err := host.Create(testCtx(t))
 	if err != nil {
@@ -380,6 +382,7 @@ func TestSlowClientDropped(t *testing.T) {
 	}
 	guest := dialRaw(t, url) // joins and then never reads
 	writeRaw(t, guest, websocket.MessageText, `{"v":1,"type":"join","room":"`+code.String()+`"}`)
+	joined := readRaw(t, guest)
 	recv(t, host, TypePeerJoined)
 
 	// Flood the guest until the server gives up on it: the socket buffers
@@ -401,28 +404,30 @@ func TestSlowClientDropped(t *testing.T) {
 			}
 		}
 	})
-	defer wg.Wait()
-	defer close(stop)
-
 	for {
 		m, err := host.Recv(testCtx(t))
 		if err != nil {
-			t.Fatalf("waiting for peer-left: %v", err)
+			t.Fatalf("waiting for peer-away: %v", err)
 		}
-		if m.Type == TypePeerLeft {
-			break
+		if m.Type == TypeError && m.Error.Code == ErrPeerAway.Code {
+			break // the guest was dropped and its seat kept
 		}
-		if m.Type == TypeError && m.Error.Code == ErrNotInRoom.Code {
-			continue // offers sent after the drop
-		}
-		t.Fatalf("got %+v, want peer-left", m)
+		t.Fatalf("got %+v, want a peer-away error", m)
 	}
+	close(stop)
+	wg.Wait()
 	if !strings.Contains(log.String(), "dropping a client that does not read its messages") {
 		t.Errorf("the drop is not in the log:\n%s", log.String())
 	}
+	waitFor(t, "the dropped guest's connection to close", func() bool { return ln.open.Load() == 1 })
 	if got := s.Rooms(); got != 1 {
 		t.Errorf("Rooms() = %d, want 1: the host's room stays open", got)
 	}
+	back, partner := reconnect(t, url, Seat{Room: code, Role: Guest, Token: joined.Token})
+	if !partner {
+		t.Error("the dropped guest resumed without a partner")
+	}
+	back.Close()
 }
 
 func TestHTTP(t *testing.T) {
@@ -483,33 +488,20 @@ func TestOrigin(t *testing.T) {
 // first gets every message queued before, in order.
 func TestWriterFlushesBeforeClose(t *testing.T) {
 	t.Cleanup(func() { checkNoLeaks(t) })
-	accepted := make(chan *websocket.Conn, 1)
-	ts := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if ws, err := websocket.Accept(w, r, nil); err == nil {
-			accepted <- ws
-		}
-	}))
-	t.Cleanup(ts.Close)
-	client := dialRaw(t, ts.URL)
-	var ws *websocket.Conn
-	select {
-	case ws = <-accepted:
-	case <-testCtx(t).Done():
-		t.Fatal("no connection accepted")
-	}
-
+	client, ws := acceptedSocket(t)
 	s := NewServer(ServerConfig{})
 	defer s.Close()
-	p, ctx := newPeer(ws, "test")
+	const queued = 64
+	p, ctx := newPeer(ws, "test", queued)
 	defer p.kill()
-	for i := range sendQueue {
+	for i := range queued {
 		s.send(p, Message{Type: TypeOffer, SDP: strconv.Itoa(i)})
 	}
 	p.closeWith(websocket.StatusTryAgainLater, "later")
 	s.send(p, Message{Type: TypeOffer, SDP: "after close"}) // dropped silently
 	go s.writeLoop(ctx, p)
 
-	for i := range sendQueue {
+	for i := range queued {
 		if m := readRaw(t, client); m.SDP != strconv.Itoa(i) {
 			t.Fatalf("message %d: got %+v", i, m)
 		}

@@ -63,8 +63,9 @@
 // A message is at most [MaxMessageSize] bytes. A larger one gets an
 // [ErrTooLarge] reply and the socket is closed with status 1009 (message
 // too big). Room codes are 8 Crockford base32 symbols, 40 random bits.
-// The server queues at most a fixed number of messages for each client and
-// drops a client that does not keep up (see [Server]).
+// The server queues at most 2×[Limits].MessageBurst+16 messages (1 MiB)
+// for each client and drops a client that does not keep up, keeping its
+// seat for a resume (see [Server]).
 //
 // # Concurrency
 //
