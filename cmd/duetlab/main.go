@@ -11,6 +11,7 @@
 //	go run ./cmd/duetlab clock      the session clock estimator per path (simulated), and this machine against DUET_NTP
 //	go run ./cmd/duetlab track      how far apart the two copies of the backing track play, guest card 100 ppm fast
 //	go run ./cmd/duetlab record     where each voice sits on the track in a take, over impaired paths
+//	go run ./cmd/duetlab jack       port to port through JACK (dummy driver), host and guest as two processes, both ways, per period; and Jamulus when installed
 //
 // Each scenario runs the real stack (rendezvous server, WebRTC on loopback,
 // Opus) on file devices at real time; the figures exclude device buffers.
@@ -38,6 +39,7 @@ type scenario func(ctx context.Context, w io.Writer) ([]string, error)
 type options struct {
 	songSeconds int
 	traceFile   string
+	jack        jackFlags
 }
 
 func scenarios(o options) map[string]scenario {
@@ -52,6 +54,7 @@ func scenarios(o options) map[string]scenario {
 		"abuse":   abuse,
 		"relay":   relayLab,
 		"echo":    echo,
+		"jack":    jackLab(&o.jack),
 	}
 }
 
@@ -69,6 +72,7 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile to `file`")
 	var o options
 	fs.IntVar(&o.songSeconds, "song-seconds", 60, "track: the song's length in `seconds` (300: the five-minute drift)")
+	o.jack.register(fs)
 	fs.StringVar(&o.traceFile, "trace", "", "jitter: replay this captured `file` (duet host|join -capture) instead of the lab's paths")
 	fs.Usage = func() {
 		var names []string
