@@ -8,6 +8,7 @@ import (
 	"io"
 	"net"
 	"slices"
+	"strings"
 	"text/tabwriter"
 	"time"
 
@@ -15,6 +16,7 @@ import (
 
 	"github.com/duetapp/duet/net/peer"
 	"github.com/duetapp/duet/net/relay"
+	"github.com/duetapp/duet/net/relay/relaytest"
 	"github.com/duetapp/duet/net/signal"
 )
 
@@ -31,8 +33,8 @@ func relayLab(ctx context.Context, w io.Writer) ([]string, error) {
 		return nil, err
 	}
 	defer turn.Close()
-	srv, err := startLabServer(ctx, signal.ServerConfig{ICEServers: func(remote string) []signal.ICEServer {
-		c, err := turn.Credentials(remote, time.Hour)
+	srv, err := startLabServer(ctx, signal.ServerConfig{ICEServers: func(string) []signal.ICEServer {
+		c, err := turn.Credentials(relay.DefaultCredentialLife)
 		if err != nil {
 			return nil
 		}
@@ -66,8 +68,43 @@ func relayLab(ctx context.Context, w io.Writer) ([]string, error) {
 	}
 	addedRTT := res[1].p(0.5) - res[0].p(0.5)
 	fmt.Fprintf(w, "The relay adds %.3f ms to the round trip (p50), %.3f ms one way, on loopback: its own processing.\n", ms(addedRTT), ms(addedRTT)/2)
-	return []string{fmt.Sprintf("relayed=%v added_ms=%.3f added_rtt_ms=%.3f direct_rtt_ms=%.3f relay_rtt_ms=%.3f",
-		res[1].relayed, ms(addedRTT)/2, ms(addedRTT), ms(res[0].p(0.5)), ms(res[1].p(0.5)))}, nil
+
+	const floodLimit = 1000
+	allocs, code, err := turnAllocsPerCred(ctx, turn, floodLimit)
+	if err != nil {
+		return nil, err
+	}
+	refusal := fmt.Sprintf("refused with TURN error %d", code)
+	if code == 0 {
+		refusal = fmt.Sprintf("never refused (the flood stops at %d)", floodLimit)
+	}
+	fmt.Fprintf(w, "One credential opened %d allocations, %s.\n", allocs, refusal)
+	return []string{fmt.Sprintf("relayed=%v added_ms=%.3f added_rtt_ms=%.3f direct_rtt_ms=%.3f relay_rtt_ms=%.3f turn_allocs_per_cred=%d",
+		res[1].relayed, ms(addedRTT)/2, ms(addedRTT), ms(res[0].p(0.5)), ms(res[1].p(0.5)), allocs)}, nil
+}
+
+// turnAllocsPerCred is issue 12's TURN flood: with one credential from
+// srv, it opens allocations on srv (each from a loopback socket of its
+// own) until srv refuses one or limit are open, then releases them. It
+// returns how many it held and the TURN error code of the refusal (0 if
+// none: the flood reached limit).
+func turnAllocsPerCred(ctx context.Context, srv *relay.Server, limit int) (allocs, code int, err error) {
+	c, err := srv.Credentials(relay.DefaultCredentialLife)
+	if err != nil {
+		return 0, 0, err
+	}
+	var url string
+	for _, u := range c.URLs {
+		if strings.HasPrefix(u, "turn:") {
+			url = u
+		}
+	}
+	a, err := relaytest.Flood(ctx, url, c.Username, c.Credential, "127.0.0.1:0", limit)
+	defer a.Close()
+	if err != nil && relaytest.Code(err) == 0 {
+		return a.Len(), 0, err
+	}
+	return a.Len(), relaytest.Code(err), nil
 }
 
 type relayResult struct {

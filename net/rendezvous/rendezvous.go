@@ -116,10 +116,8 @@ func (o Options) Run(ctx context.Context, stdout io.Writer, log *slog.Logger) er
 			return err
 		}
 		defer r.Close()
-		cfg.ICEServers = func(remote string) []signal.ICEServer {
-			// Long enough for a session's connection (and a reconnect),
-			// short enough that a leaked one soon expires.
-			c, err := r.Credentials(remote, time.Hour)
+		cfg.ICEServers = func(string) []signal.ICEServer {
+			c, err := r.Credentials(relay.DefaultCredentialLife)
 			if err != nil {
 				log.Error("cannot make TURN credentials", "err", err)
 				return nil
