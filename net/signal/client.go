@@ -12,6 +12,7 @@ import (
 	"strings"
 	"sync"
 	"time"
+	"unicode"
 
 	"github.com/coder/websocket"
 )
@@ -65,8 +66,12 @@ func Dial(ctx context.Context, serverURL string, opts ...DialOption) (*Conn, err
 	for _, o := range opts {
 		o(&do)
 	}
-	ws, _, err := websocket.Dial(ctx, u, &do)
+	ws, resp, err := websocket.Dial(ctx, u, &do)
 	if err != nil {
+		if why := refusal(resp); why != "" {
+			return nil, fmt.Errorf("signal: the rendezvous server at %s refused the connection (HTTP %d): %s: %w",
+				serverURL, resp.StatusCode, why, err)
+		}
 		return nil, fmt.Errorf("signal: cannot reach the rendezvous server at %s: %w", serverURL, err)
 	}
 	ws.SetReadLimit(readLimit)
@@ -80,6 +85,23 @@ func Dial(ctx context.Context, serverURL string, opts ...DialOption) (*Conn, err
 	go c.readLoop()
 	c.pinging.Go(c.pingLoop)
 	return c, nil
+}
+
+// refusal returns the first line of the body of a refused handshake (the
+// server says why there: too many connections, shutting down), cleaned
+// for a singer's screen, or "".
+func refusal(resp *http.Response) string {
+	if resp == nil || resp.Body == nil || resp.StatusCode == http.StatusSwitchingProtocols {
+		return ""
+	}
+	b, _ := io.ReadAll(io.LimitReader(resp.Body, 512)) // the library keeps 1 kB of it
+	line, _, _ := strings.Cut(string(b), "\n")
+	return strings.TrimSpace(strings.Map(func(r rune) rune {
+		if !unicode.IsPrint(r) {
+			return -1
+		}
+		return r
+	}, line))
 }
 
 // pingInterval is how often an idle connection is pinged: often enough

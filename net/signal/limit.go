@@ -28,6 +28,14 @@ type Limits struct {
 	// candidates arrive at once).
 	Messages     float64
 	MessageBurst int
+	// Sockets is the most WebSockets the server holds open at once
+	// (default 30,000, some 10 kB each and a file descriptor: keep
+	// RLIMIT_NOFILE above it); past it a new one is refused with 503
+	// before the upgrade. SocketsPerAddress is the most one address (an
+	// IPv4 address, an IPv6 /64) may hold (default 64: a singer needs
+	// one, and a school or a carrier's NAT puts many behind one address);
+	// past it a new one is refused with 429.
+	Sockets, SocketsPerAddress int
 }
 
 func (l Limits) withDefaults() Limits {
@@ -47,6 +55,8 @@ func (l Limits) withDefaults() Limits {
 	defInt(&l.JoinBurst, 10)
 	defInt(&l.CreateBurst, 5)
 	defInt(&l.MessageBurst, 100)
+	defInt(&l.Sockets, 30_000)
+	defInt(&l.SocketsPerAddress, 64)
 	return l
 }
 

@@ -14,6 +14,9 @@ type metrics struct {
 	messages   *prometheus.CounterVec // by type
 	rejections *prometheus.CounterVec // error replies, by code
 	relayed    prometheus.Counter     // bytes relayed between partners
+	refused    *prometheus.CounterVec // sockets refused before the upgrade, by reason
+	// pingTimeouts counts sockets dropped for not answering a ping.
+	pingTimeouts prometheus.Counter
 }
 
 func newMetrics(s *Server) *metrics {
@@ -29,7 +32,13 @@ func newMetrics(s *Server) *metrics {
 			Name: "duet_signal_relayed_bytes_total", Help: "Bytes of offers, answers and candidates relayed between partners.",
 		}),
 	}
-	m.reg.MustRegister(m.messages, m.rejections, m.relayed,
+	m.refused = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "duet_signal_refused_total", Help: "Sockets refused before the upgrade, by reason (server-full, address-full).",
+	}, []string{"reason"})
+	m.pingTimeouts = prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "duet_signal_ping_timeouts_total", Help: "Sockets dropped for answering no ping.",
+	})
+	m.reg.MustRegister(m.messages, m.rejections, m.relayed, m.refused, m.pingTimeouts,
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "duet_signal_rooms", Help: "Open rooms."},
 			func() float64 { return float64(s.Rooms()) }),
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "duet_signal_sockets", Help: "Open sockets."},

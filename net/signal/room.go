@@ -3,6 +3,7 @@ package signal
 import (
 	"context"
 	"sync"
+	"sync/atomic"
 
 	"github.com/coder/websocket"
 	"golang.org/x/time/rate"
@@ -50,6 +51,10 @@ type peer struct {
 	id string
 
 	messages *rate.Limiter // messages per second; read loop only
+
+	// heard is when anything last came from the client, as time since
+	// Server.epoch (Server.hear).
+	heard atomic.Int64
 }
 
 // newPeer returns a peer for conn that queues at most maxQueue messages,

@@ -9,12 +9,45 @@ import (
 	"time"
 )
 
-// Serve serves srv on ln until ctx is done, then shuts down gracefully:
-// websockets are closed with "going away" (http.Server.Shutdown does not
-// track hijacked connections), then the HTTP server drains for up to five
-// seconds. With tc it serves HTTPS (wss). srv is closed when Serve returns.
+// Bounds of the HTTP server that NewHTTPServer returns. They end at the
+// upgrade: a WebSocket has no deadline of net/http (the hijack clears
+// them) and is kept by pings (ServerConfig.PingTimeout).
+const (
+	// ReadHeaderTimeout bounds the reading of a request's headers, and
+	// ReadTimeout the whole request.
+	ReadHeaderTimeout = 10 * time.Second
+	ReadTimeout       = 15 * time.Second
+	// WriteTimeout bounds the writing of a response.
+	WriteTimeout = 15 * time.Second
+	// IdleTimeout closes a kept-alive connection with no request.
+	IdleTimeout = 30 * time.Second
+	// MaxHeaderBytes bounds a request's headers (net/http's default is
+	// 1 MB); a WebSocket handshake needs well under 1 kB.
+	MaxHeaderBytes = 16 << 10
+)
+
+// NewHTTPServer returns an http.Server for h (a Server, or its Metrics)
+// with the timeouts and header limit above. Request bodies need no limit
+// of their own: Server refuses every request that has one.
+func NewHTTPServer(h http.Handler) *http.Server {
+	return &http.Server{
+		Handler:           h,
+		ReadHeaderTimeout: ReadHeaderTimeout,
+		ReadTimeout:       ReadTimeout,
+		WriteTimeout:      WriteTimeout,
+		IdleTimeout:       IdleTimeout,
+		MaxHeaderBytes:    MaxHeaderBytes,
+	}
+}
+
+// Serve serves srv on ln, with NewHTTPServer, until ctx is done, then shuts
+// down gracefully: websockets are closed with "going away"
+// (http.Server.Shutdown does not track hijacked connections), then the
+// HTTP server drains for up to five seconds. With tc it serves HTTPS
+// (wss). srv is closed when Serve returns.
 func Serve(ctx context.Context, ln net.Listener, srv *Server, tc *tls.Config) error {
-	hs := &http.Server{Handler: srv, ReadHeaderTimeout: 10 * time.Second, TLSConfig: tc}
+	hs := NewHTTPServer(srv)
+	hs.TLSConfig = tc
 	served := make(chan error, 1)
 	go func() {
 		if tc != nil {

@@ -7,6 +7,8 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"net/netip"
+	"strings"
 	"sync"
 	"time"
 
@@ -69,6 +71,19 @@ type ServerConfig struct {
 	// credentials) to hand a client, named by its remote address, with
 	// created and joined.
 	ICEServers func(remote string) []ICEServer
+	// PingTimeout is how long a socket may stay silent: one from which
+	// nothing (a message, a ping, a pong) has come for half of it is
+	// pinged, and dropped if it does not answer within the other half,
+	// keeping its seat for a resume. Zero or less means one minute.
+	// Duet's clients ping every 25 s, so they are never pinged.
+	PingTimeout time.Duration
+	// TrustedProxies are the reverse proxies whose X-Forwarded-For the
+	// server believes. A request that comes directly from one of them is
+	// taken to come from the right-most address of X-Forwarded-For that is
+	// not itself a trusted proxy; from anyone else the header is ignored,
+	// since a client can write what it likes there. Limits, caps and the
+	// ICE servers' credentials go by that address.
+	TrustedProxies []netip.Prefix
 }
 
 // Server is the rendezvous server, an http.Handler serving:
@@ -103,9 +118,12 @@ type Server struct {
 	done chan struct{}  // closed by Close; stops expireLoop
 	wg   sync.WaitGroup // every goroutine the server runs or waits for
 
-	limits     Limits
-	iceServers func(remote string) []ICEServer
-	metrics    *metrics
+	limits      Limits
+	iceServers  func(remote string) []ICEServer
+	metrics     *metrics
+	pingTimeout time.Duration
+	trusted     []netip.Prefix
+	epoch       time.Time // of the monotonic times in peer.heard
 
 	closed2  chan struct{} // closed when Close is done
 	closeErr error         // of the store; read after closed2
@@ -115,25 +133,34 @@ type Server struct {
 	seats     map[seatKey]*peer // the seats whose sockets this server holds
 	peers     map[*peer]struct{}
 	addresses map[string]*addressLimits // by IP
+	open      int                       // sockets open or being opened
+	openBy    map[string]int            // open, by IP (ipOf)
 }
 
 // NewServer returns a server configured by cfg. It starts a goroutine that
 // expires idle rooms; call Close to stop it.
 func NewServer(cfg ServerConfig) *Server {
 	s := &Server{
-		log:        cfg.Logger,
-		ttl:        cfg.RoomTTL,
-		now:        cfg.Now,
-		rand:       cfg.Rand,
-		done:       make(chan struct{}),
-		closed2:    make(chan struct{}),
-		grace:      cfg.ResumeGrace,
-		store:      cfg.Store,
-		seats:      make(map[seatKey]*peer),
-		peers:      make(map[*peer]struct{}),
-		addresses:  make(map[string]*addressLimits),
-		limits:     cfg.Limits.withDefaults(),
-		iceServers: cfg.ICEServers,
+		log:         cfg.Logger,
+		ttl:         cfg.RoomTTL,
+		now:         cfg.Now,
+		rand:        cfg.Rand,
+		done:        make(chan struct{}),
+		closed2:     make(chan struct{}),
+		grace:       cfg.ResumeGrace,
+		store:       cfg.Store,
+		seats:       make(map[seatKey]*peer),
+		peers:       make(map[*peer]struct{}),
+		addresses:   make(map[string]*addressLimits),
+		limits:      cfg.Limits.withDefaults(),
+		iceServers:  cfg.ICEServers,
+		pingTimeout: cfg.PingTimeout,
+		trusted:     cfg.TrustedProxies,
+		epoch:       time.Now(),
+		openBy:      make(map[string]int),
+	}
+	if s.pingTimeout <= 0 {
+		s.pingTimeout = time.Minute
 	}
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
@@ -214,8 +241,18 @@ func (s *Server) Close() error {
 	return s.closeErr
 }
 
-// ServeHTTP serves /ws, /healthz and 404.
+// ServeHTTP serves /ws, /healthz, /metrics and 404. A request with a
+// body gets 413 and its connection is closed: no endpoint takes one, and
+// one that dribbles in would hold the connection.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if r.ContentLength != 0 { // -1: chunked, of unknown length
+		// net/http would read up to 256 kB of the body after the reply,
+		// to keep the connection: a read deadline now makes it give up.
+		http.NewResponseController(w).SetReadDeadline(time.Now())
+		w.Header().Set("Connection", "close")
+		http.Error(w, "the rendezvous server takes no request bodies", http.StatusRequestEntityTooLarge)
+		return
+	}
 	switch r.URL.Path {
 	case "/ws":
 		if r.Method != http.MethodGet {
@@ -250,28 +287,63 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // serveWS runs one socket: it reads in the handler's goroutine and starts
 // the socket's writer, and returns when both are done.
 func (s *Server) serveWS(w http.ResponseWriter, r *http.Request) {
+	remote := s.clientAddr(r)
+	ip := ipOf(remote)
 	s.mu.Lock()
-	if s.closed {
+	var refused, reason string
+	status := http.StatusServiceUnavailable
+	switch {
+	case s.closed:
+		refused = reasonShutdown
+	case s.open >= s.limits.Sockets:
+		refused, reason = "the rendezvous server has too many connections: try again in a minute", "server-full"
+	case s.openBy[ip] >= s.limits.SocketsPerAddress:
+		refused, reason = "too many connections from your address: close some, or try again in a minute", "address-full"
+		status = http.StatusTooManyRequests
+	}
+	if refused != "" {
 		s.mu.Unlock()
-		http.Error(w, reasonShutdown, http.StatusServiceUnavailable)
+		if reason != "" {
+			s.metrics.refused.WithLabelValues(reason).Inc()
+			s.log.Debug("signal: socket refused", "reason", reason, "remote", remote)
+		}
+		w.Header().Set("Retry-After", "60")
+		http.Error(w, refused, status)
 		return
 	}
+	s.open++
+	s.openBy[ip]++
 	s.wg.Add(1) // so that Close waits for this handler
 	s.mu.Unlock()
-	defer s.wg.Done()
+	defer func() {
+		s.mu.Lock()
+		s.open--
+		if s.openBy[ip]--; s.openBy[ip] <= 0 {
+			delete(s.openBy, ip)
+		}
+		s.mu.Unlock()
+		s.wg.Done()
+	}()
 
+	// Anything from the client shows that it is there: see pingTimeout.
+	// The callbacks run in p's reads, which start once p is set.
+	var p *peer
 	// The default options check that a browser's Origin matches the host;
 	// Duet's native clients send no Origin and are let in.
-	conn, err := websocket.Accept(w, r, nil)
+	conn, err := websocket.Accept(w, r, &websocket.AcceptOptions{
+		OnPingReceived: func(context.Context, []byte) bool { s.hear(p); return true },
+		OnPongReceived: func(context.Context, []byte) { s.hear(p) },
+	})
 	if err != nil {
-		s.log.Debug("signal: websocket upgrade failed", "remote", r.RemoteAddr, "err", err)
+		s.log.Debug("signal: websocket upgrade failed", "remote", remote, "err", err)
 		return
 	}
 	conn.SetReadLimit(readLimit)
 
 	// The peer's context is not r.Context(), which must not be used once the
 	// connection is hijacked.
-	p, ctx := newPeer(conn, r.RemoteAddr, s.queueLimit())
+	p, ctx := newPeer(conn, remote, s.queueLimit())
+	s.hear(p)
 	p.messages = rate.NewLimiter(rate.Limit(s.limits.Messages), s.limits.MessageBurst)
 	defer p.kill()
 
@@ -323,6 +395,7 @@ func (s *Server) readLoop(ctx context.Context, p *peer) (websocket.StatusCode, s
 			s.log.Debug("signal: socket ended", "remote", p.remote, "err", err)
 			return websocket.StatusNormalClosure, "", false
 		}
+		s.hear(p)
 		if len(data) > MaxMessageSize {
 			s.log.Info("signal: message too large", "remote", p.remote)
 			s.sendError(p, errorf(ErrTooLarge,
@@ -377,8 +450,28 @@ func (s *Server) writeLoop(ctx context.Context, p *peer) {
 		}
 		return true
 	}
+	// A socket silent for half the ping timeout is pinged, and dropped if
+	// no pong comes in the other half.
+	half := s.pingTimeout / 2
+	ping := time.NewTimer(half)
+	defer ping.Stop()
 	for {
 		select {
+		case <-ping.C:
+			if quiet := time.Since(s.epoch) - time.Duration(p.heard.Load()); quiet < half {
+				ping.Reset(half - quiet)
+				continue
+			}
+			pctx, cancel := context.WithTimeout(ctx, half)
+			err := p.conn.Ping(pctx)
+			cancel()
+			if err != nil {
+				s.log.Debug("signal: no answer to a ping; dropping the socket", "remote", p.remote, "err", err)
+				s.metrics.pingTimeouts.Inc()
+				p.kill()
+				return
+			}
+			ping.Reset(half)
 		case <-p.wake:
 			if !flush() {
 				return
@@ -705,6 +798,45 @@ func (s *Server) resume(p *peer, room, token string) {
 	s.log.Info("signal: seat resumed", "room", code, "role", role, "remote", p.remote)
 	s.send(p, Message{Type: TypeResumed, Room: code.String(), Token: token, Role: role.String(), Partner: partner,
 		ICEServers: s.iceServersFor(p)})
+}
+
+// hear notes that something came from p's client now.
+func (s *Server) hear(p *peer) { p.heard.Store(int64(time.Since(s.epoch))) }
+
+// clientAddr returns the address of r's client: its remote address or,
+// when that is a trusted proxy, the right-most address of X-Forwarded-For
+// that is not (see ServerConfig.TrustedProxies).
+func (s *Server) clientAddr(r *http.Request) string {
+	if len(s.trusted) == 0 {
+		return r.RemoteAddr
+	}
+	peer, err := netip.ParseAddrPort(r.RemoteAddr)
+	if err != nil || !s.isTrusted(peer.Addr()) {
+		return r.RemoteAddr
+	}
+	client := r.RemoteAddr
+	hops := strings.Split(strings.Join(r.Header.Values("X-Forwarded-For"), ","), ",")
+	for i := len(hops) - 1; i >= 0; i-- {
+		ip, err := netip.ParseAddr(strings.TrimSpace(hops[i]))
+		if err != nil {
+			break // not written by a proxy we trust: keep the last good hop
+		}
+		client = ip.Unmap().String()
+		if !s.isTrusted(ip) {
+			break
+		}
+	}
+	return client
+}
+
+func (s *Server) isTrusted(ip netip.Addr) bool {
+	ip = ip.Unmap()
+	for _, p := range s.trusted {
+		if p.Contains(ip) {
+			return true
+		}
+	}
+	return false
 }
 
 // iceServersFor returns the ICE servers to hand p, if the server has any.

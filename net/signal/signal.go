@@ -65,7 +65,13 @@
 // too big). Room codes are 8 Crockford base32 symbols, 40 random bits.
 // The server queues at most 2×[Limits].MessageBurst+16 messages (1 MiB)
 // for each client and drops a client that does not keep up, keeping its
-// seat for a resume (see [Server]).
+// seat for a resume (see [Server]). It holds at most [Limits].Sockets
+// sockets, [Limits].SocketsPerAddress from one address (refusing more
+// before the upgrade with 503 and 429), and drops a socket that answers
+// no ping for [ServerConfig].PingTimeout (a minute), keeping its seat.
+// Behind a reverse proxy, list it in [ServerConfig].TrustedProxies so that
+// limits go by each client's address. Serve the handler with
+// [NewHTTPServer] (as [Serve] does) for HTTP timeouts.
 //
 // # Concurrency
 //
