@@ -26,8 +26,9 @@ import (
 const loadRooms = 1000
 
 // loadLimits lift the per-address limits for the load test: every client
-// comes from 127.0.0.1, which the default limits rightly throttle.
-var loadLimits = signal.Limits{Joins: 1e9, Creates: 1e9, JoinBurst: 1e9, CreateBurst: 1e9}
+// comes from 127.0.0.1, which the default limits rightly throttle and cap.
+var loadLimits = signal.Limits{Joins: 1e9, Creates: 1e9, JoinBurst: 1e9, CreateBurst: 1e9,
+	Sockets: 4 * loadRooms, SocketsPerAddress: 4 * loadRooms}
 
 // load opens 1,000 rooms (2,000 sockets, all open at once) on a loopback
 // rendezvous server and runs a full exchange in each: offer and answer of
