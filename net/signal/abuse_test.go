@@ -422,3 +422,33 @@ func TestTrustedProxyCaps(t *testing.T) {
 		t.Errorf("a second socket of 198.51.100.1: %v, want refused with 429", err)
 	}
 }
+
+// TestAddressTableEvicts: when the table of addresses is full, a new
+// address evicts the least recently used one instead of being refused.
+// (Issue 12: after 100,000 addresses, honest users were rate-limited.)
+func TestAddressTableEvicts(t *testing.T) {
+	clock := newFakeClock() // stands still: no address is idle long enough to be forgotten
+	s := NewServer(ServerConfig{Now: clock.Now})
+	defer s.Close()
+	ip := func(i int) string { return netip.AddrFrom4([4]byte{10, byte(i >> 16), byte(i >> 8), byte(i)}).String() }
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for i := range maxAddresses {
+		if !s.allowLocked(ip(i), true) {
+			t.Fatalf("address %d refused", i)
+		}
+	}
+	s.allowLocked(ip(0), true) // now 1 is the least recently used
+	if !s.allowLocked("192.0.2.1", true) {
+		t.Fatal("a new address was refused when the table was full")
+	}
+	if got := len(s.addresses); got != maxAddresses {
+		t.Errorf("%d addresses kept, want %d", got, maxAddresses)
+	}
+	if _, ok := s.addresses[ip(1)]; ok {
+		t.Error("the least recently used address was kept")
+	}
+	if _, ok := s.addresses[ip(0)]; !ok {
+		t.Error("a recently used address was evicted")
+	}
+}

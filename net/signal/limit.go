@@ -1,6 +1,7 @@
 package signal
 
 import (
+	"container/list"
 	"net"
 	"net/netip"
 	"time"
@@ -60,8 +61,9 @@ func (l Limits) withDefaults() Limits {
 	return l
 }
 
-// addressLimits are one IP address's buckets.
+// addressLimits are one IP address's buckets, an element of Server.lru.
 type addressLimits struct {
+	ip           string
 	join, create *rate.Limiter
 	last         time.Time // last use, to forget idle addresses
 }
@@ -81,27 +83,30 @@ func ipOf(remote string) string {
 	return p.String()
 }
 
-// maxAddresses bounds the addresses the server keeps buckets for; past it,
-// new addresses are refused until idle ones are forgotten.
+// maxAddresses bounds the addresses the server keeps buckets for (some
+// 300 bytes each); past it, the least recently used is forgotten. An
+// attacker with that many addresses could so refill the buckets of its
+// own, but not lock anyone out.
 const maxAddresses = 100_000
 
 // allowLocked reports whether ip may make one more join (or create)
-// attempt now, taking a token if so. s.mu held.
+// attempt now, taking a token if so. s.mu held. O(1).
 func (s *Server) allowLocked(ip string, join bool) bool {
 	now := s.now()
-	a := s.addresses[ip]
-	if a == nil && len(s.addresses) >= maxAddresses {
-		s.forgetIdleLocked()
-		if len(s.addresses) >= maxAddresses {
-			return false
+	var a *addressLimits
+	if e := s.addresses[ip]; e != nil {
+		a = e.Value.(*addressLimits)
+		s.lru.MoveToFront(e)
+	} else {
+		if s.lru.Len() >= maxAddresses {
+			s.forgetLocked(s.lru.Back())
 		}
-	}
-	if a == nil {
 		a = &addressLimits{
+			ip:     ip,
 			join:   rate.NewLimiter(rate.Limit(s.limits.Joins/60), s.limits.JoinBurst),
 			create: rate.NewLimiter(rate.Limit(s.limits.Creates/60), s.limits.CreateBurst),
 		}
-		s.addresses[ip] = a
+		s.addresses[ip] = s.lru.PushFront(a)
 	}
 	a.last = now
 	if join {
@@ -110,17 +115,20 @@ func (s *Server) allowLocked(ip string, join bool) bool {
 	return a.create.AllowN(now, 1)
 }
 
+// forgetLocked drops an address's buckets. s.mu held.
+func (s *Server) forgetLocked(e *list.Element) {
+	delete(s.addresses, s.lru.Remove(e).(*addressLimits).ip)
+}
+
 // forgetIdleLocked drops the buckets of addresses idle long enough for
-// them to be full again. s.mu held.
+// them to be full again, from the least recently used on. s.mu held.
 func (s *Server) forgetIdleLocked() {
 	refill := func(burst int, perMinute float64) time.Duration {
 		return time.Duration(float64(burst) / perMinute * float64(time.Minute))
 	}
 	idle := max(refill(s.limits.JoinBurst, s.limits.Joins), refill(s.limits.CreateBurst, s.limits.Creates))
 	now := s.now()
-	for ip, a := range s.addresses {
-		if now.Sub(a.last) > idle {
-			delete(s.addresses, ip)
-		}
+	for e := s.lru.Back(); e != nil && now.Sub(e.Value.(*addressLimits).last) > idle; e = s.lru.Back() {
+		s.forgetLocked(e)
 	}
 }

@@ -1,6 +1,7 @@
 package signal
 
 import (
+	"container/list"
 	"context"
 	"crypto/rand"
 	"errors"
@@ -132,9 +133,10 @@ type Server struct {
 	closed    bool
 	seats     map[seatKey]*peer // the seats whose sockets this server holds
 	peers     map[*peer]struct{}
-	addresses map[string]*addressLimits // by IP
-	open      int                       // sockets open or being opened
-	openBy    map[string]int            // open, by IP (ipOf)
+	addresses map[string]*list.Element // of lru, by IP (ipOf)
+	lru       *list.List               // of *addressLimits, most recently used first
+	open      int                      // sockets open or being opened
+	openBy    map[string]int           // open, by IP (ipOf)
 }
 
 // NewServer returns a server configured by cfg. It starts a goroutine that
@@ -151,7 +153,8 @@ func NewServer(cfg ServerConfig) *Server {
 		store:       cfg.Store,
 		seats:       make(map[seatKey]*peer),
 		peers:       make(map[*peer]struct{}),
-		addresses:   make(map[string]*addressLimits),
+		addresses:   make(map[string]*list.Element),
+		lru:         list.New(),
 		limits:      cfg.Limits.withDefaults(),
 		iceServers:  cfg.ICEServers,
 		pingTimeout: cfg.PingTimeout,
