@@ -143,6 +143,11 @@ func relayRun(ctx context.Context, url string, relayOnly bool) (relayResult, err
 	if err := guestSig.Join(ctx, code); err != nil {
 		return res, err
 	}
+	// The host's ICE servers (the relay's credentials) come with
+	// peer-joined, before it builds its peer.
+	if m, err := hostSig.Recv(ctx); err != nil || m.Type != signal.TypePeerJoined {
+		return res, fmt.Errorf("waiting for peer-joined: %+v, %v", m, err)
+	}
 
 	iceServers := func(c *signal.Conn) []webrtc.ICEServer {
 		var out []webrtc.ICEServer
@@ -183,9 +188,6 @@ func relayRun(ctx context.Context, url string, relayOnly bool) (relayResult, err
 	// Signaling, each side in its own goroutine, until both connect.
 	relayCandidates := func(sig *signal.Conn, p *peer.Peer, offerer bool) error {
 		if offerer {
-			if _, err := sig.Recv(ctx); err != nil { // peer-joined
-				return err
-			}
 			offer, err := p.Offer()
 			if err != nil {
 				return err

@@ -248,7 +248,9 @@ func (c *Conn) setICEServers(s []ICEServer) {
 }
 
 // ICEServers returns the STUN and TURN servers the rendezvous server
-// offered with the room, if any. Safe for concurrent use.
+// offered, if any: a guest's come with Join, a host's with peer-joined
+// (seen by Recv), so a host reads them when its guest has joined, before
+// it builds its offer. Safe for concurrent use.
 func (c *Conn) ICEServers() []ICEServer {
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -348,6 +350,12 @@ func (c *Conn) track(m Message) {
 			seat(Host)
 		} else {
 			seat(Guest)
+		}
+	case m.Type == TypePeerJoined:
+		// A host's ICE servers come once it has a partner; an older
+		// server sent them with created.
+		if len(m.ICEServers) > 0 {
+			c.iceServers = m.ICEServers
 		}
 	case m.Type == TypePeerLeft && !c.host,
 		m.Type == TypeError && errors.Is(m.Error, ErrRoomExpired):

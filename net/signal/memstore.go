@@ -144,6 +144,17 @@ func (m *memoryStore) Tick(_ context.Context, seats []Seat, now time.Time) ([]St
 	return st, nil
 }
 
+func (m *memoryStore) Held(_ context.Context, seats []Seat) ([]bool, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	held := make([]bool, len(seats))
+	for i, s := range seats {
+		r := m.rooms[s.Room]
+		held[i] = r != nil && r.tokens[s.Role] == s.Token
+	}
+	return held, nil
+}
+
 func (m *memoryStore) Publish(_ context.Context, seat Role, room Code, msg []byte) (bool, error) {
 	return m.deliver(seat, room, msg), nil
 }

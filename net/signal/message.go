@@ -55,8 +55,10 @@ type Message struct {
 	SDP       string     `json:"sdp,omitempty"`
 	Candidate *Candidate `json:"candidate,omitempty"`
 	Error     *Error     `json:"error,omitempty"`
-	// ICEServers come with created and joined: the STUN and TURN servers
-	// (with short-lived credentials) the singer's connection may use.
+	// ICEServers come with joined, peer-joined and resumed (with a
+	// partner): the STUN and TURN servers (with short-lived credentials)
+	// the singer's connection may use. Older servers sent a host's with
+	// created.
 	ICEServers []ICEServer `json:"iceServers,omitempty"`
 	// Token comes with created and joined, and goes with resume: the
 	// secret that lets a participant whose socket dropped take its seat

@@ -282,6 +282,31 @@ func (r *RedisStore) Tick(ctx context.Context, seats []Seat, now time.Time) ([]S
 	return st, nil
 }
 
+// Held reads the seats' tokens in one pipeline.
+func (r *RedisStore) Held(ctx context.Context, seats []Seat) ([]bool, error) {
+	pipe := r.rdb.Pipeline()
+	cmds := make([]*redis.StringCmd, len(seats))
+	for i, s := range seats {
+		cmds[i] = pipe.HGet(ctx, r.roomKey(s.Room), roleField(s.Role))
+	}
+	if _, err := pipe.Exec(ctx); err != nil && !errors.Is(err, redis.Nil) {
+		return nil, redisErr("held", err)
+	}
+	held := make([]bool, len(seats))
+	for i, c := range cmds {
+		held[i] = c.Val() == seats[i].Token
+	}
+	return held, nil
+}
+
+// roleField is the field of a room's hash holding role's token.
+func roleField(role Role) string {
+	if role == Host {
+		return "h"
+	}
+	return "g"
+}
+
 func (r *RedisStore) Publish(ctx context.Context, seat Role, room Code, msg []byte) (bool, error) {
 	n, err := r.rdb.Publish(ctx, r.channel(seat, room), msg).Result()
 	if err != nil {

@@ -176,3 +176,45 @@ func TestRedisHealth(t *testing.T) {
 		t.Error("Health of an unreachable Redis = nil")
 	}
 }
+
+// TestRedisICE: across instances, the host gets its ICE servers from its
+// own instance with peer-joined, and a guest's dropped on another instance
+// are released there once the host's instance has given its seat up.
+func TestRedisICE(t *testing.T) {
+	prefix := redisPrefix(t)
+	clock := newFakeClock()
+	var la, lb iceLedger
+	cfg := ServerConfig{Now: clock.Now, RoomTTL: time.Hour, ResumeGrace: time.Minute}
+	cfgA, cfgB := cfg, cfg
+	cfgA.ICEServers, cfgA.ReleaseICE = la.servers, la.release
+	cfgB.ICEServers, cfgB.ReleaseICE = lb.servers, lb.release
+	a, urlA := newRedisServer(t, prefix, cfgA)
+	b, urlB := newRedisServer(t, prefix, cfgB)
+
+	host, guest := dial(t, urlA), dial(t, urlB)
+	code, err := host.Create(testCtx(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := guest.Join(testCtx(t), code); err != nil {
+		t.Fatal(err)
+	}
+	recv(t, host, TypePeerJoined)
+	if n, _ := la.counts(); n != 1 || user(t, host) != "u0" {
+		t.Fatalf("host's ICE servers %+v, %d issued by its instance", host.ICEServers(), n)
+	}
+	guestUser := user(t, guest)
+	guest.ws.CloseNow()
+	waitFor(t, "B to see the drop", func() bool { return b.sockets() == 0 })
+	b.expireIdle()
+	if lb.isReleased(guestUser) {
+		t.Fatal("released during the grace")
+	}
+	clock.Advance(2 * time.Minute)
+	a.expireIdle()
+	recv(t, host, TypePeerLeft)
+	b.expireIdle()
+	if !lb.isReleased(guestUser) {
+		t.Error("the dropped guest's ICE servers were not released after the grace")
+	}
+}

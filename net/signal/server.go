@@ -69,9 +69,19 @@ type ServerConfig struct {
 	// server closes it.
 	Store Store
 	// ICEServers, if set, gives the STUN and TURN servers (with fresh
-	// credentials) to hand a client, named by its remote address, with
-	// created and joined.
+	// credentials) to hand a client, named by its remote address, once it
+	// has a partner: a guest with joined, a host with peer-joined (each
+	// new guest, a new set), either with resumed when its partner is there
+	// (the set it had, if this server handed it out).
 	ICEServers func(remote string) []ICEServer
+	// ReleaseICE, if set, is called with a set ICEServers returned when it
+	// is done with: its seat was given up for good (bye, a closed socket,
+	// the room's expiry or deletion, or a dropped socket's grace over),
+	// or the host was handed a new set for a new guest. A relay revokes
+	// the credentials there. A seat that resumes on another server (with
+	// a Redis store) is handed a new set there; the old one is left to
+	// expire.
+	ReleaseICE func([]ICEServer)
 	// PingTimeout is how long a socket may stay silent: one from which
 	// nothing (a message, a ping, a pong) has come for half of it is
 	// pinged, and dropped if it does not answer within the other half,
@@ -119,12 +129,13 @@ type Server struct {
 	done chan struct{}  // closed by Close; stops expireLoop
 	wg   sync.WaitGroup // every goroutine the server runs or waits for
 
-	limits      Limits
-	iceServers  func(remote string) []ICEServer
-	metrics     *metrics
-	pingTimeout time.Duration
-	trusted     []netip.Prefix
-	epoch       time.Time // of the monotonic times in peer.heard
+	limits         Limits
+	iceServers     func(remote string) []ICEServer
+	releaseICEFunc func([]ICEServer)
+	metrics        *metrics
+	pingTimeout    time.Duration
+	trusted        []netip.Prefix
+	epoch          time.Time // of the monotonic times in peer.heard
 
 	closed2  chan struct{} // closed when Close is done
 	closeErr error         // of the store; read after closed2
@@ -135,6 +146,7 @@ type Server struct {
 	peers     map[*peer]struct{}
 	addresses map[string]*list.Element // of lru, by IP (ipOf)
 	lru       *list.List               // of *addressLimits, most recently used first
+	ice       map[seatKey]iceGrant     // the ICE servers handed out, by seat
 	open      int                      // sockets open or being opened
 	openBy    map[string]int           // open, by IP (ipOf)
 }
@@ -143,24 +155,26 @@ type Server struct {
 // expires idle rooms; call Close to stop it.
 func NewServer(cfg ServerConfig) *Server {
 	s := &Server{
-		log:         cfg.Logger,
-		ttl:         cfg.RoomTTL,
-		now:         cfg.Now,
-		rand:        cfg.Rand,
-		done:        make(chan struct{}),
-		closed2:     make(chan struct{}),
-		grace:       cfg.ResumeGrace,
-		store:       cfg.Store,
-		seats:       make(map[seatKey]*peer),
-		peers:       make(map[*peer]struct{}),
-		addresses:   make(map[string]*list.Element),
-		lru:         list.New(),
-		limits:      cfg.Limits.withDefaults(),
-		iceServers:  cfg.ICEServers,
-		pingTimeout: cfg.PingTimeout,
-		trusted:     cfg.TrustedProxies,
-		epoch:       time.Now(),
-		openBy:      make(map[string]int),
+		log:            cfg.Logger,
+		ttl:            cfg.RoomTTL,
+		now:            cfg.Now,
+		rand:           cfg.Rand,
+		done:           make(chan struct{}),
+		closed2:        make(chan struct{}),
+		grace:          cfg.ResumeGrace,
+		store:          cfg.Store,
+		seats:          make(map[seatKey]*peer),
+		peers:          make(map[*peer]struct{}),
+		addresses:      make(map[string]*list.Element),
+		lru:            list.New(),
+		limits:         cfg.Limits.withDefaults(),
+		iceServers:     cfg.ICEServers,
+		releaseICEFunc: cfg.ReleaseICE,
+		ice:            make(map[seatKey]iceGrant),
+		pingTimeout:    cfg.PingTimeout,
+		trusted:        cfg.TrustedProxies,
+		epoch:          time.Now(),
+		openBy:         make(map[string]int),
 	}
 	if s.pingTimeout <= 0 {
 		s.pingTimeout = time.Minute
@@ -373,8 +387,8 @@ func (s *Server) serveWS(w http.ResponseWriter, r *http.Request) {
 	s.mu.Unlock()
 	if leave {
 		s.leave(p)
-	} else {
-		s.release(p, nil)
+	} else if seat := s.release(p, nil); seat != nil {
+		s.awayICE(*seat, false)
 	}
 	p.closeWith(code, reason)
 	<-p.writerDone
@@ -614,6 +628,10 @@ func (s *Server) deliver(role Role, room Code, msg []byte) bool {
 		return false
 	}
 	body := msg[1:]
+	var seat Seat
+	if p.seat != nil {
+		seat = *p.seat
+	}
 	switch msg[0] {
 	case envJoined:
 		p.partner = true
@@ -628,19 +646,28 @@ func (s *Server) deliver(role Role, room Code, msg []byte) bool {
 	s.mu.Unlock()
 
 	switch msg[0] {
-	case envRelay, envJoined:
+	case envRelay:
 		s.sendRaw(p, body)
+	case envJoined:
+		// The host's ICE servers come now that it has a partner.
+		s.send(p, Message{Type: TypePeerJoined, Room: room.String(), ICEServers: s.grantICE(p, seat)})
 	case envLeft:
 		if role == Guest { // the host left: the room is gone
-			s.release(p, nil)
+			if s.release(p, nil) != nil {
+				s.releaseICE(seat)
+			}
 		}
 		s.sendRaw(p, body)
 	case envExpired:
-		s.release(p, nil)
+		if s.release(p, nil) != nil {
+			s.releaseICE(seat)
+		}
 		s.sendRaw(p, body)
 		p.closeWith(websocket.StatusNormalClosure, "room expired")
 	case envKick:
-		s.release(p, nil)
+		if s.release(p, nil) != nil {
+			s.awayICE(seat, true)
+		}
 		p.closeWith(StatusReplaced, "the seat was resumed on another connection")
 	default:
 		return false
@@ -670,6 +697,10 @@ func (s *Server) take(p *peer, seat Seat, partner bool) error {
 	}
 	s.seats[key] = p
 	p.seat, p.partner = &seat, partner
+	if g, ok := s.ice[key]; ok && g.token == seat.Token {
+		g.here = true
+		s.ice[key] = g
+	}
 	s.mu.Unlock()
 	if old != nil && old != p {
 		old.closeWith(StatusReplaced, "the seat was resumed on another connection")
@@ -735,7 +766,7 @@ func (s *Server) create(p *peer) {
 		s.log.Error("signal: cannot attach a seat", "err", err)
 	}
 	s.log.Info("signal: room created", "room", code, "remote", p.remote)
-	s.send(p, Message{Type: TypeCreated, Room: code.String(), Token: token, ICEServers: s.iceServersFor(p)})
+	s.send(p, Message{Type: TypeCreated, Room: code.String(), Token: token})
 }
 
 func (s *Server) join(p *peer, room string) {
@@ -762,11 +793,12 @@ func (s *Server) join(p *peer, room string) {
 		s.log.Error("signal: cannot join a room", "err", err)
 		s.sendError(p, ErrInternal)
 	default:
-		if err := s.take(p, Seat{Room: code, Role: Guest, Token: token}, true); err != nil {
+		seat := Seat{Room: code, Role: Guest, Token: token}
+		if err := s.take(p, seat, true); err != nil {
 			s.log.Error("signal: cannot attach a seat", "err", err)
 		}
 		s.log.Info("signal: guest joined", "room", code, "remote", p.remote)
-		s.send(p, Message{Type: TypeJoined, Room: code.String(), Token: token, ICEServers: s.iceServersFor(p)})
+		s.send(p, Message{Type: TypeJoined, Room: code.String(), Token: token, ICEServers: s.grantICE(p, seat)})
 		s.publish(envJoined, Host, code, Message{Type: TypePeerJoined, Room: code.String()})
 	}
 }
@@ -791,7 +823,8 @@ func (s *Server) resume(p *peer, room, token string) {
 		s.sendError(p, ErrInternal)
 		return
 	}
-	if err := s.take(p, Seat{Room: code, Role: role, Token: token}, partner); err != nil {
+	seat := Seat{Room: code, Role: role, Token: token}
+	if err := s.take(p, seat, partner); err != nil {
 		s.log.Error("signal: cannot attach a seat", "err", err)
 	}
 	// A socket of another server that still holds the seat lets go.
@@ -799,8 +832,12 @@ func (s *Server) resume(p *peer, room, token string) {
 	s.store.Publish(ctx, role, code, envelope(envKick, []byte(p.id)))
 	cancel()
 	s.log.Info("signal: seat resumed", "room", code, "role", role, "remote", p.remote)
+	var ice []ICEServer
+	if partner {
+		ice = s.resumeICE(p, seat)
+	}
 	s.send(p, Message{Type: TypeResumed, Room: code.String(), Token: token, Role: role.String(), Partner: partner,
-		ICEServers: s.iceServersFor(p)})
+		ICEServers: ice})
 }
 
 // hear notes that something came from p's client now.
@@ -840,14 +877,6 @@ func (s *Server) isTrusted(ip netip.Addr) bool {
 		}
 	}
 	return false
-}
-
-// iceServersFor returns the ICE servers to hand p, if the server has any.
-func (s *Server) iceServersFor(p *peer) []ICEServer {
-	if s.iceServers == nil {
-		return nil
-	}
-	return s.iceServers(p.remote)
 }
 
 func (s *Server) relay(p *peer, t Type, raw []byte) {
@@ -903,6 +932,7 @@ func (s *Server) leave(p *peer) bool {
 	if err != nil {
 		s.log.Error("signal: cannot leave a room", "err", err)
 	}
+	s.releaseICE(*seat)
 	s.publish(envLeft, seat.Role.other(), seat.Room, Message{Type: TypePeerLeft, Room: seat.Room.String()})
 	if seat.Role == Host {
 		s.log.Info("signal: host left, room deleted", "room", seat.Room, "remote", p.remote)
@@ -955,6 +985,7 @@ func (s *Server) expireIdle() {
 			if s.release(p, seat) == nil {
 				continue
 			}
+			s.releaseICE(*seat)
 			s.log.Info("signal: room expired", "room", seat.Room, "remote", p.remote)
 			s.sendError(p, errorf(ErrRoomExpired,
 				"room %s has expired because no one joined it: create a new room", seat.Room))
@@ -965,6 +996,7 @@ func (s *Server) expireIdle() {
 				if s.release(p, seat) == nil {
 					continue
 				}
+				s.releaseICE(*seat)
 			} else {
 				s.mu.Lock()
 				p.partner = false
@@ -973,8 +1005,12 @@ func (s *Server) expireIdle() {
 			s.send(p, left)
 		case StatusGone:
 			if s.release(p, seat) != nil {
+				s.releaseICE(*seat)
 				s.send(p, left)
 			}
 		}
 	}
+	// The partners of the seats above whose grace is over, and seats
+	// that expired with no one there, had their sockets elsewhere.
+	s.releaseAwayICE()
 }

@@ -12,8 +12,8 @@
 //	host → server   {"v":1,"type":"create"}
 //	server → host   {"v":1,"type":"created","room":"K7QM-3XRT","token":"…"}
 //	guest → server  {"v":1,"type":"join","room":"k7qm 3xrt"}
-//	server → guest  {"v":1,"type":"joined","room":"K7QM-3XRT","token":"…"}
-//	server → host   {"v":1,"type":"peer-joined","room":"K7QM-3XRT"}
+//	server → guest  {"v":1,"type":"joined","room":"K7QM-3XRT","token":"…","iceServers":[…]}
+//	server → host   {"v":1,"type":"peer-joined","room":"K7QM-3XRT","iceServers":[…]}
 //	host ⇄ guest    offer {sdp}, answer {sdp}, candidate {candidate} (trickle ICE)
 //	either → server {"v":1,"type":"bye"}
 //	server → other  {"v":1,"type":"peer-left","room":"K7QM-3XRT"}
@@ -22,7 +22,10 @@
 //	server → either {"v":1,"type":"resumed","room":"K7QM-3XRT","token":"…","role":"host","partner":true}
 //
 // The host creates a room and reads its [Code] to the guest (over the phone,
-// say), who joins it. A room holds two participants: a host and a guest.
+// say), who joins it. A server with a relay hands each singer its ICE
+// servers (STUN, and TURN with credentials of its own) once there is a
+// partner, the guest with joined and the host with peer-joined, and
+// releases them when the seat is given up ([ServerConfig].ReleaseICE). A room holds two participants: a host and a guest.
 // The server relays offer, answer and candidate messages from one
 // participant to the other byte for byte. When the guest leaves (bye or a
 // closed socket) the host is told peer-left and the room waits for a new

@@ -87,6 +87,8 @@ type Store interface {
 	// function, of messages published to a seat this server holds.
 	Attach(ctx context.Context, seat Role, room Code) error
 	Detach(ctx context.Context, seat Role, room Code) error
+	// Held reports, for each seat, whether its token still holds it.
+	Held(ctx context.Context, seats []Seat) ([]bool, error)
 	// Rooms counts the open rooms.
 	Rooms(ctx context.Context) (int, error)
 	// Health reports whether the store works, for /healthz.
