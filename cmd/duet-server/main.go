@@ -5,11 +5,18 @@
 // CGO_ENABLED=0 and links no audio or UI code (a test guards it), so it
 // runs on any small server. "duet serve" is the same server.
 //
-//	duet-server [-listen :3838] [-turn :3478 [-public-ip IP] [-turn-secret S]] [-room-ttl 1h]
-//	            [-redis HOST:PORT [-redis-prefix duet:]] [-tls-cert F -tls-key F] [-v]
+//	duet-server [-listen :3838] [-turn :3478 [-public-ip IP] [-turn-secret-file F]] [-room-ttl 1h]
+//	            [-redis HOST:PORT [-redis-prefix duet:]] [-tls-cert F -tls-key F]
+//	            [-trusted-proxy CIDR]... [-max-sockets N] [-max-sockets-per-address N]
+//	            [-turn-allocations N] [-turn-allocations-per-credential N] [-v]
 //
 // With -redis, several instances behind a load balancer share rooms, and a
-// singer whose instance restarts resumes its seat on another.
+// singer whose instance restarts resumes its seat on another. The TURN
+// secret comes from -turn-secret-file or $DUET_TURN_SECRET (-turn-secret
+// works too, but other users of the machine can read it in ps).
+// -trusted-proxy names a reverse proxy whose X-Forwarded-For is believed.
+// The -max-* and -turn-allocations* flags cap sockets and relay
+// allocations, each a file descriptor. duet-server -h lists every flag.
 package main
 
 import (
@@ -29,6 +36,7 @@ func main() {
 	o.Register(flag.CommandLine)
 	verbose := flag.Bool("v", false, "log every event")
 	flag.Parse()
+	o.FromEnv(os.Getenv)
 	level := slog.LevelInfo
 	if *verbose {
 		level = slog.LevelDebug

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"io"
+	"os"
 
 	"github.com/duetapp/duet/net/rendezvous"
 )
@@ -15,5 +16,6 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
+	o.FromEnv(os.Getenv)
 	return o.Run(ctx, stdout, newLogger(stderr, *verbose))
 }

@@ -4,16 +4,24 @@
 // credentials handed to every singer who creates or joins a room; with
 // -redis, rooms are shared with other instances through Redis. Both
 // "duet serve" and the pure-Go duet-server use it, with the same flags.
+//
+// Budgets: the signaling server holds at most -max-sockets WebSockets and
+// the relay at most -turn-allocations allocations, each one file
+// descriptor; Run warns when the process's descriptor limit does not
+// cover both.
 package rendezvous
 
 import (
 	"context"
 	"crypto/tls"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"log/slog"
 	"net"
+	"net/netip"
+	"os"
 	"strings"
 	"time"
 
@@ -27,14 +35,28 @@ import (
 // keypad) on every interface, since a server is there to be reached.
 const DefaultListen = ":3838"
 
+// Environment variables that FromEnv reads: secrets kept off the command
+// line, where every user of the machine can read them (ps).
+const (
+	EnvTURNSecret   = "DUET_TURN_SECRET"
+	EnvMetricsToken = "DUET_METRICS_TOKEN"
+)
+
 // Options are the service's settings, as flags.
 type Options struct {
-	Listen       string
-	RoomTTL      time.Duration
-	TURN         string
-	PublicIP     string
-	Secret       string
-	RelayPrivate bool
+	Listen   string
+	RoomTTL  time.Duration
+	TURN     string
+	PublicIP string
+	// Secret is the TURN secret itself; SecretFile a file holding it (one
+	// of the two, or neither for a random one).
+	Secret, SecretFile string
+	RelayPrivate       bool
+	// TURNAllocations and TURNPerCredential cap the relay's allocations
+	// (0: relay's defaults); CredentialLife is how long a seat's TURN
+	// credential lasts (0: relay.DefaultCredentialLife).
+	TURNAllocations, TURNPerCredential int
+	CredentialLife                     time.Duration
 	// TLSCert and TLSKey are PEM files: with them the server speaks
 	// HTTPS and wss only.
 	TLSCert, TLSKey string
@@ -42,8 +64,12 @@ type Options struct {
 	// several instances share rooms through; RedisPrefix starts its keys.
 	// Without it, rooms are kept in this process's memory.
 	Redis, RedisPrefix string
+	// TrustedProxies are the reverse proxies whose X-Forwarded-For is
+	// believed (signal.ServerConfig.TrustedProxies).
+	TrustedProxies []netip.Prefix
 	// Limits, if set, replaces the default per-address and per-socket
-	// limits (the lab's load test raises them; loopback is one address).
+	// limits and caps (the lab's load test raises them; loopback is one
+	// address). The -max-* flags set its caps.
 	Limits signal.Limits
 }
 
@@ -51,14 +77,73 @@ type Options struct {
 func (o *Options) Register(fs *flag.FlagSet) {
 	fs.StringVar(&o.Listen, "listen", DefaultListen, "`address` to listen on, host:port")
 	fs.DurationVar(&o.RoomTTL, "room-ttl", time.Hour, "how long a host may wait for a guest before the room expires")
-	fs.StringVar(&o.TURN, "turn", "", "also serve STUN and TURN on this UDP `address` (e.g. :3478), so singers behind NATs always connect")
+	fs.StringVar(&o.TURN, "turn", "", "also serve STUN and TURN on this UDP `address` (e.g. :3478), so singers behind NATs always connect; relayed traffic uses its IP, or -public-ip")
 	fs.StringVar(&o.PublicIP, "public-ip", "", "the `IP` clients reach this machine at, for TURN (default: its first non-loopback IPv4 address)")
-	fs.StringVar(&o.Secret, "turn-secret", "", "shared `secret` for TURN credentials (coturn use-auth-secret compatible; default: random)")
+	fs.StringVar(&o.Secret, "turn-secret", "", "shared `secret` for TURN credentials (coturn use-auth-secret compatible; default: random); other users of this machine can read it (ps): prefer -turn-secret-file or $"+EnvTURNSecret)
+	fs.StringVar(&o.SecretFile, "turn-secret-file", "", "read the TURN secret from this `file`")
 	fs.BoolVar(&o.RelayPrivate, "relay-private", false, "let TURN relay to private and loopback addresses (a LAN, or testing)")
+	fs.IntVar(&o.TURNAllocations, "turn-allocations", relay.DefaultMaxAllocations, "most TURN allocations at once, each a UDP socket: the relay's descriptor budget")
+	fs.IntVar(&o.TURNPerCredential, "turn-allocations-per-credential", relay.DefaultAllocationsPerCredential, "most TURN allocations one singer's credential holds at once")
+	fs.DurationVar(&o.CredentialLife, "turn-credential-life", relay.DefaultCredentialLife, "how long a singer's TURN credential lasts (revoked when the seat is given up); a relayed duet ends at most 10 minutes after it")
 	fs.StringVar(&o.TLSCert, "tls-cert", "", "certificate `file` (PEM): serve HTTPS and wss only")
 	fs.StringVar(&o.TLSKey, "tls-key", "", "private key `file` (PEM) of -tls-cert")
 	fs.StringVar(&o.Redis, "redis", "", "share rooms with other instances through the Redis at this `address` (host:port or redis://…); default: rooms in memory")
 	fs.StringVar(&o.RedisPrefix, "redis-prefix", "duet:", "`prefix` of this deployment's Redis keys and channels")
+	fs.Func("trusted-proxy", "believe X-Forwarded-For from this reverse proxy (an IP or a `CIDR`; repeatable), so limits go by each client's address", func(s string) error {
+		p, err := parsePrefix(s)
+		if err == nil {
+			o.TrustedProxies = append(o.TrustedProxies, p)
+		}
+		return err
+	})
+	fs.IntVar(&o.Limits.Sockets, "max-sockets", 30_000, "most WebSockets open at once, each a file descriptor")
+	fs.IntVar(&o.Limits.SocketsPerAddress, "max-sockets-per-address", 64, "most WebSockets open at once from one address (an IPv6 /64)")
+}
+
+// FromEnv takes the secrets not given by flags from the environment
+// (getenv is os.Getenv): the TURN secret from $DUET_TURN_SECRET.
+func (o *Options) FromEnv(getenv func(string) string) {
+	if o.Secret == "" && o.SecretFile == "" {
+		o.Secret = getenv(EnvTURNSecret)
+	}
+}
+
+// parsePrefix parses a CIDR, or an IP as the prefix of that one address.
+func parsePrefix(s string) (netip.Prefix, error) {
+	if strings.Contains(s, "/") {
+		p, err := netip.ParsePrefix(s)
+		if err != nil {
+			return p, fmt.Errorf("not an IP or CIDR: %q", s)
+		}
+		return p.Masked(), nil
+	}
+	a, err := netip.ParseAddr(s)
+	if err != nil {
+		return netip.Prefix{}, fmt.Errorf("not an IP or CIDR: %q", s)
+	}
+	return netip.PrefixFrom(a, a.BitLen()), nil
+}
+
+// turnSecret is the TURN secret of -turn-secret or -turn-secret-file.
+func (o Options) turnSecret(log *slog.Logger) (string, error) {
+	if o.SecretFile == "" {
+		return o.Secret, nil
+	}
+	if o.Secret != "" {
+		return "", errors.New("give -turn-secret or -turn-secret-file, not both")
+	}
+	b, err := os.ReadFile(o.SecretFile)
+	if err != nil {
+		return "", fmt.Errorf("-turn-secret-file: %w", err)
+	}
+	secret := strings.TrimSpace(string(b))
+	if secret == "" {
+		return "", fmt.Errorf("-turn-secret-file %s is empty", o.SecretFile)
+	}
+	if fi, err := os.Stat(o.SecretFile); err == nil && fi.Mode().Perm()&0o077 != 0 {
+		log.Warn("the TURN secret file can be read by other users", "file", o.SecretFile, "mode", fi.Mode().Perm())
+	}
+	return secret, nil
 }
 
 // store returns the Redis store of -redis, checked to answer, or nil for
@@ -97,7 +182,7 @@ func (o Options) Run(ctx context.Context, stdout io.Writer, log *slog.Logger) er
 		}
 		tc = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
 	}
-	cfg := signal.ServerConfig{Logger: log, RoomTTL: o.RoomTTL, Limits: o.Limits}
+	cfg := signal.ServerConfig{Logger: log, RoomTTL: o.RoomTTL, Limits: o.Limits, TrustedProxies: o.TrustedProxies}
 	store, err := o.store(ctx, log)
 	if err != nil {
 		return err
@@ -106,24 +191,33 @@ func (o Options) Run(ctx context.Context, stdout io.Writer, log *slog.Logger) er
 		cfg.Store = store
 		defer store.Close() // if the server never starts; closing twice is fine
 	}
+	allocations := 0
 	if o.TURN != "" {
-		ip, err := publicIP(o.PublicIP)
-		if err != nil {
-			return err
-		}
-		r, err := relay.Listen(relay.Config{Listen: o.TURN, PublicIP: ip, Secret: o.Secret, AllowPrivate: o.RelayPrivate, Logger: log})
+		r, err := o.relay(log)
 		if err != nil {
 			return err
 		}
 		defer r.Close()
+		allocations = o.TURNAllocations
+		if allocations <= 0 {
+			allocations = relay.DefaultMaxAllocations
+		}
+		life := o.CredentialLife
+		if life <= 0 {
+			life = relay.DefaultCredentialLife
+		}
 		cfg.ICEServers = func(string) []signal.ICEServer {
-			c, err := r.Credentials(relay.DefaultCredentialLife)
+			c, err := r.Credentials(life)
 			if err != nil {
 				log.Error("cannot make TURN credentials", "err", err)
 				return nil
 			}
 			return []signal.ICEServer{{URLs: c.URLs, Username: c.Username, Credential: c.Credential}}
 		}
+	}
+	if o.Limits.Sockets > 0 {
+		// Both caps, plus a margin for listeners, Redis and the log.
+		checkDescriptors(log, o.Limits.Sockets+allocations+64)
 	}
 	ln, err := net.Listen("tcp", o.Listen)
 	if err != nil {
@@ -134,6 +228,26 @@ func (o Options) Run(ctx context.Context, stdout io.Writer, log *slog.Logger) er
 		return fmt.Errorf("rendezvous server: %w", err)
 	}
 	return nil
+}
+
+// relay starts the TURN relay of -turn.
+func (o Options) relay(log *slog.Logger) (*relay.Server, error) {
+	ip, err := publicIP(o.PublicIP)
+	if err != nil {
+		return nil, err
+	}
+	secret, err := o.turnSecret(log)
+	if err != nil {
+		return nil, err
+	}
+	r, err := relay.Listen(relay.Config{
+		Listen: o.TURN, PublicIP: ip, Secret: secret, AllowPrivate: o.RelayPrivate,
+		MaxAllocations: o.TURNAllocations, AllocationsPerCredential: o.TURNPerCredential, Logger: log,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("-turn %s: %w", o.TURN, err)
+	}
+	return r, nil
 }
 
 // publicIP parses ip, or without one picks this machine's first
