@@ -212,30 +212,35 @@ func TestPCMNoAllocs(t *testing.T) {
 }
 
 // FuzzPCMDecode: garbage payloads and buffers of any size never crash the
-// decoder, write past pcm or make samples outside [-1, 1).
+// decoder, write past pcm or make samples outside [-1, 1). Each input gets
+// a new decoder, so a failure replays alone.
 func FuzzPCMDecode(f *testing.F) {
 	f.Add([]byte{0x7f, 0xff, 0x80, 0x00}, false, uint16(960), uint8(0))
 	f.Add([]byte{0x7f, 0xff, 0xff, 0x80, 0x00, 0x00}, true, uint16(960), uint8(30))
 	f.Add([]byte{1, 2, 3}, false, uint16(1), uint8(200))
 	f.Add(make([]byte, 768), true, uint16(256), uint8(64))
-	l16, _ := NewPCMDecoder(L16)
-	l24, _ := NewPCMDecoder(L24)
 	const guard = 64
 	buf := make([]float32, 1024+guard)
 	f.Fuzz(func(t *testing.T, packet []byte, wide bool, room uint16, conceal uint8) {
-		dec, width := l16, 2
+		k, width := L16, 2
 		if wide {
-			dec, width = l24, 3
+			k, width = L24, 3
 		}
+		dec, err := NewPCMDecoder(k)
+		if err != nil {
+			t.Fatal(err)
+		}
+		// A packet first, so the concealment has something to mirror.
+		dec.Decode([]byte{0x40, 0, 0, 0x20, 0, 0}[:2*width], buf)
 		size := int(room) % 1024
 		for i := range buf {
 			buf[i] = 12345
 		}
-		k, err := dec.Decode(packet, buf[:size:size])
+		n, err := dec.Decode(packet, buf[:size:size])
 		valid := len(packet) > 0 && len(packet)%width == 0 && len(packet) <= MaxPCMFrame*width
 		switch {
-		case err == nil && (!valid || k != len(packet)/width || k > size):
-			t.Fatalf("Decode of %d bytes wrote %d samples into %d", len(packet), k, size)
+		case err == nil && (!valid || n != len(packet)/width || n > size):
+			t.Fatalf("Decode of %d bytes wrote %d samples into %d", len(packet), n, size)
 		case err != nil && valid && len(packet)/width <= size:
 			t.Fatalf("Decode of a good %d-byte payload: %v", len(packet), err)
 		}
@@ -243,7 +248,7 @@ func FuzzPCMDecode(f *testing.F) {
 		if err := dec.Conceal(buf[:c]); err != nil {
 			t.Fatal(err)
 		}
-		for i, v := range buf[:max(k, c)] {
+		for i, v := range buf[:max(n, c)] {
 			if !(v >= -1 && v < 1) {
 				t.Fatalf("sample %d is %v", i, v)
 			}
