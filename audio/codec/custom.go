@@ -73,7 +73,7 @@ const maxCustomFrameBytes = 255
 // nothing.
 var (
 	ErrCustomFrame  = errors.New("codec: Opus Custom frame must be 64 samples")
-	ErrPacketFrames = errors.New("codec: packet must be a whole number of frames, at most 20 ms")
+	ErrPacketFrames = errors.New("codec: packet size not allowed (Opus Custom: 64…960 samples in steps of 64; PCM: 1…256)")
 	ErrBitrate      = errors.New("codec: bitrate out of range")
 	ErrComplexity   = errors.New("codec: complexity must be 1…10")
 	ErrEncodeLength = errors.New("codec: encode takes exactly one packet of samples")
