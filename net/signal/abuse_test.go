@@ -3,6 +3,7 @@ package signal
 import (
 	"bufio"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -450,5 +451,71 @@ func TestAddressTableEvicts(t *testing.T) {
 	}
 	if _, ok := s.addresses[ip(0)]; !ok {
 		t.Error("a recently used address was evicted")
+	}
+}
+
+// TestRoomCap: past Limits.Rooms, create is refused with ErrServerFull;
+// a room that goes makes room. (Issue 12: 3,000 addresses made 15,000
+// rooms in 4.8 s, with no cap.)
+func TestRoomCap(t *testing.T) {
+	_, url := newTestServer(t, ServerConfig{Limits: Limits{Rooms: 3, Creates: 600, CreateBurst: 100}})
+	var hosts []*Conn
+	for i := range 3 {
+		c := dial(t, url)
+		if _, err := c.Create(testCtx(t)); err != nil {
+			t.Fatalf("room %d: %v", i+1, err)
+		}
+		hosts = append(hosts, c)
+	}
+	late := dial(t, url)
+	if _, err := late.Create(testCtx(t)); !errors.Is(err, ErrServerFull) {
+		t.Fatalf("a room past the cap: %v, want ErrServerFull", err)
+	}
+	if err := hosts[0].Send(testCtx(t), Message{Type: TypeBye}); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "a room to be let go", func() bool {
+		_, err := late.Create(testCtx(t))
+		return err == nil
+	})
+}
+
+// TestAbandonedRoomGoes: a room whose host's socket dropped with no guest
+// in it goes once the resume grace is over, not after RoomTTL; a host who
+// is there keeps its room. (Issue 12: rooms whose host was gone stayed an
+// hour.)
+func TestAbandonedRoomGoes(t *testing.T) {
+	clock := newFakeClock()
+	s, url := newTestServer(t, ServerConfig{Now: clock.Now, ResumeGrace: time.Minute, RoomTTL: time.Hour})
+	stays := dial(t, url)
+	if _, err := stays.Create(testCtx(t)); err != nil {
+		t.Fatal(err)
+	}
+	gone := dial(t, url)
+	code, err := gone.Create(testCtx(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	seat, _ := gone.Seat()
+	gone.ws.CloseNow()
+	waitFor(t, "the server to see the drop", func() bool { return s.sockets() == 1 })
+	clock.Advance(30 * time.Second)
+	s.expireIdle()
+	if got := s.Rooms(); got != 2 {
+		t.Fatalf("Rooms() = %d within the grace, want 2", got)
+	}
+	for range 4 {
+		clock.Advance(30 * time.Second)
+		s.expireIdle()
+	}
+	if got := s.Rooms(); got != 1 {
+		t.Fatalf("Rooms() = %d two minutes after a lone host dropped, want 1", got)
+	}
+	if err := dial(t, url).Join(testCtx(t), code); err == nil {
+		t.Error("joined an abandoned room")
+	}
+	c := dial(t, url)
+	if _, err := c.Resume(testCtx(t), seat); !errors.Is(err, ErrRoomNotFound) {
+		t.Errorf("resume of an abandoned room: %v, want ErrRoomNotFound", err)
 	}
 }

@@ -58,6 +58,9 @@ var (
 	// ErrRateLimited: too many attempts from one address, or too many
 	// messages on one socket.
 	ErrRateLimited = &Error{Code: "rate-limited", Message: "too many attempts: wait a minute and try again"}
+	// ErrServerFull: the server has as many rooms as it may hold
+	// (Limits.Rooms); try again later, or another server.
+	ErrServerFull = &Error{Code: "server-full", Message: "the rendezvous server has too many rooms: try again in a few minutes"}
 	// ErrInternal: the server failed through no fault of the client; try again.
 	ErrInternal = &Error{Code: "internal", Message: "the rendezvous server had a problem: try again"}
 )

@@ -37,6 +37,12 @@ type Limits struct {
 	// one, and a school or a carrier's NAT puts many behind one address);
 	// past it a new one is refused with 429.
 	Sockets, SocketsPerAddress int
+	// Rooms is the most rooms open at once (default 20,000, some 2 kB
+	// each in memory); past it, create is refused with ErrServerFull. With
+	// a Redis store it counts the rooms of every instance, as a count a
+	// few seconds old plus this instance's creations since: give it the
+	// sum over the instances.
+	Rooms int
 }
 
 func (l Limits) withDefaults() Limits {
@@ -58,6 +64,7 @@ func (l Limits) withDefaults() Limits {
 	defInt(&l.MessageBurst, 100)
 	defInt(&l.Sockets, 30_000)
 	defInt(&l.SocketsPerAddress, 64)
+	defInt(&l.Rooms, 20_000)
 	return l
 }
 

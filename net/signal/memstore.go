@@ -36,14 +36,21 @@ func (m *memoryStore) Bind(cfg StoreConfig, deliver func(Role, Code, []byte) boo
 }
 
 // lookupLocked returns the room of code, deleting it if nobody has been
-// seen in it for TTL. m.mu held.
+// seen in it for TTL, or it has no guest and its host has not been seen
+// for Abandon. m.mu held.
 func (m *memoryStore) lookupLocked(code Code, now time.Time) *memoryRoom {
 	r := m.rooms[code]
-	if r != nil && now.Sub(r.touched) >= m.cfg.TTL {
+	if r != nil && (now.Sub(r.touched) >= m.cfg.TTL || m.abandoned(r, now)) {
 		delete(m.rooms, code)
 		return nil
 	}
 	return r
+}
+
+// abandoned reports whether r has no guest and has not seen its host for
+// Abandon.
+func (m *memoryStore) abandoned(r *memoryRoom, now time.Time) bool {
+	return r.tokens[Guest] == "" && now.Sub(r.seen[Host]) > m.cfg.Abandon
 }
 
 func (m *memoryStore) Create(_ context.Context, code Code, token string, now time.Time) (bool, error) {
@@ -61,7 +68,7 @@ func (m *memoryStore) Join(_ context.Context, code Code, token string, now time.
 	defer m.mu.Unlock()
 	// A waiting host's room expires by its own rule, before any other.
 	r := m.rooms[code]
-	if r != nil && r.tokens[Guest] == "" && now.Sub(r.since) >= m.cfg.TTL {
+	if r != nil && r.tokens[Guest] == "" && (now.Sub(r.since) >= m.cfg.TTL || m.abandoned(r, now)) {
 		delete(m.rooms, code)
 		return ErrRoomExpired
 	}
@@ -137,7 +144,7 @@ func (m *memoryStore) Tick(_ context.Context, seats []Seat, now time.Time) ([]St
 			st[i] = StatusPartnerLeft
 		}
 	}
-	// Forget rooms no one has been seen in for TTL.
+	// Forget rooms no one has been seen in for TTL, and abandoned ones.
 	for code := range m.rooms {
 		m.lookupLocked(code, now)
 	}

@@ -19,8 +19,9 @@ import (
 // A room is a hash at PREFIX room:CODE with the fields h and g (the
 // host's and the guest's tokens, "" for an empty seat), since (when the
 // host began waiting, Unix ms) and hs, gs (when each seat's socket was last
-// seen, Unix ms). It expires TTL+Grace after anyone was last seen in it, so
-// rooms of crashed instances go away on their own; create, join, resume,
+// seen, Unix ms). It expires TTL+Grace after anyone was last seen in it,
+// or Abandon after its host was when it has no guest, so rooms of crashed
+// instances and hosts that dropped go away on their own; create, join, resume,
 // leave and the checks of Tick are Lua scripts, atomic in Redis. Messages to
 // a seat are published on PREFIX seat:CODE:h (or :g); each instance
 // subscribes, on one connection, to the seats of its own sockets.
@@ -42,7 +43,15 @@ type RedisStore struct {
 	mu      sync.Mutex
 	subs    map[string]int             // channel → local holders
 	waiting map[string][]chan struct{} // channel → Attach calls awaiting Redis's confirmation
+	// The room count: rooms counted by SCAN at counted, and created here
+	// since (see Rooms).
+	rooms, created int
+	counted        time.Time
+	counting       bool // a SCAN is under way
 }
+
+// roomsMaxAge is how old the room count of Rooms may be.
+const roomsMaxAge = 2 * time.Second
 
 // NewRedisStore returns a store in the Redis that rdb reaches, with every
 // key and channel name starting with prefix (e.g. "duet:"), so that
@@ -112,7 +121,10 @@ func (r *RedisStore) parseChannel(ch string) (Role, Code, bool) {
 func ms(t time.Time) int64        { return t.UnixMilli() }
 func msOf(d time.Duration) int64  { return d.Milliseconds() }
 func (r *RedisStore) keep() int64 { return msOf(r.cfg.TTL + r.cfg.Grace) }
-func roleArg(role Role) string    { return strconv.Itoa(int(role)) }
+
+// abandon is the life of a room with no guest after its host's last sign.
+func (r *RedisStore) abandon() int64 { return msOf(r.cfg.Abandon) }
+func roleArg(role Role) string       { return strconv.Itoa(int(role)) }
 func redisErr(op string, err error) error {
 	return fmt.Errorf("signal: redis %s: %w", op, err)
 }
@@ -124,18 +136,25 @@ redis.call('pexpire', KEYS[1], ARGV[3])
 return 1`)
 
 func (r *RedisStore) Create(ctx context.Context, code Code, token string, now time.Time) (bool, error) {
-	n, err := createScript.Run(ctx, r.rdb, []string{r.roomKey(code)}, token, ms(now), r.keep()).Int()
+	n, err := createScript.Run(ctx, r.rdb, []string{r.roomKey(code)}, token, ms(now), r.abandon()).Int()
 	if err != nil {
 		return false, redisErr("create", err)
+	}
+	if n == 1 {
+		r.mu.Lock()
+		r.created++
+		r.mu.Unlock()
 	}
 	return n == 1, nil
 }
 
-// joinScript: a waiting host's room expires by its own rule first.
+// joinScript: a waiting host's room expires by its own rules first (TTL
+// since it began waiting, Abandon since the host was seen).
 var joinScript = redis.NewScript(`
-local r = redis.call('hmget', KEYS[1], 'h', 'g', 'since')
+local r = redis.call('hmget', KEYS[1], 'h', 'g', 'since', 'hs')
 if not r[1] then return 'not-found' end
-if r[2] == '' and tonumber(ARGV[2]) - tonumber(r[3]) >= tonumber(ARGV[3]) then
+local now = tonumber(ARGV[2])
+if r[2] == '' and (now - tonumber(r[3]) >= tonumber(ARGV[3]) or now - tonumber(r[4]) > tonumber(ARGV[5])) then
   redis.call('del', KEYS[1])
   return 'expired'
 end
@@ -145,7 +164,7 @@ redis.call('pexpire', KEYS[1], ARGV[4])
 return 'ok'`)
 
 func (r *RedisStore) Join(ctx context.Context, code Code, token string, now time.Time) error {
-	res, err := joinScript.Run(ctx, r.rdb, []string{r.roomKey(code)}, token, ms(now), msOf(r.cfg.TTL), r.keep()).Text()
+	res, err := joinScript.Run(ctx, r.rdb, []string{r.roomKey(code)}, token, ms(now), msOf(r.cfg.TTL), r.keep(), r.abandon()).Text()
 	if err != nil {
 		return redisErr("join", err)
 	}
@@ -174,12 +193,16 @@ elseif r[2] == ARGV[1] then
 else
   return {-1, 0}
 end
-redis.call('pexpire', KEYS[1], ARGV[3])
+if r[2] == '' then
+  redis.call('pexpire', KEYS[1], ARGV[4])
+else
+  redis.call('pexpire', KEYS[1], ARGV[3])
+end
 if other ~= '' then return {role, 1} end
 return {role, 0}`)
 
 func (r *RedisStore) Resume(ctx context.Context, code Code, token string, now time.Time) (Role, bool, error) {
-	res, err := resumeScript.Run(ctx, r.rdb, []string{r.roomKey(code)}, token, ms(now), r.keep()).Int64Slice()
+	res, err := resumeScript.Run(ctx, r.rdb, []string{r.roomKey(code)}, token, ms(now), r.keep(), r.abandon()).Int64Slice()
 	if err != nil {
 		return 0, false, redisErr("resume", err)
 	}
@@ -201,19 +224,27 @@ else
 end
 return 1`)
 
+// Leave: a room whose guest leaves lives on as long as its host is seen
+// (Abandon after the last sign).
 func (r *RedisStore) Leave(ctx context.Context, seat Seat, now time.Time) error {
-	if err := leaveScript.Run(ctx, r.rdb, []string{r.roomKey(seat.Room)}, roleArg(seat.Role), seat.Token, ms(now), r.keep()).Err(); err != nil {
+	if err := leaveScript.Run(ctx, r.rdb, []string{r.roomKey(seat.Room)}, roleArg(seat.Role), seat.Token, ms(now), r.abandon()).Err(); err != nil {
 		return redisErr("leave", err)
 	}
 	return nil
 }
 
+// touchScript marks a seat seen; a room with no guest lives Abandon more,
+// one with a guest TTL+Grace.
 var touchScript = redis.NewScript(`
 local f = 'g'
 if ARGV[1] == '0' then f = 'h' end
 if redis.call('hget', KEYS[1], f) == ARGV[2] then
   redis.call('hset', KEYS[1], f .. 's', ARGV[3])
-  redis.call('pexpire', KEYS[1], ARGV[4])
+  if redis.call('hget', KEYS[1], 'g') == '' then
+    redis.call('pexpire', KEYS[1], ARGV[5])
+  else
+    redis.call('pexpire', KEYS[1], ARGV[4])
+  end
 end
 return 0`)
 
@@ -232,6 +263,7 @@ if ARGV[1] == '0' then
   end
   if now - tonumber(r[5]) > tonumber(ARGV[5]) then
     redis.call('hset', KEYS[1], 'g', '', 'since', ARGV[3])
+    redis.call('pexpire', KEYS[1], ARGV[6])
     return 2
   end
   return 0
@@ -257,7 +289,7 @@ func (r *RedisStore) Tick(ctx context.Context, seats []Seat, now time.Time) ([]S
 	}
 	pipe := r.rdb.Pipeline()
 	for _, s := range seats {
-		touchScript.EvalSha(ctx, pipe, []string{r.roomKey(s.Room)}, roleArg(s.Role), s.Token, ms(now), r.keep())
+		touchScript.EvalSha(ctx, pipe, []string{r.roomKey(s.Room)}, roleArg(s.Role), s.Token, ms(now), r.keep(), r.abandon())
 	}
 	if _, err := pipe.Exec(ctx); err != nil {
 		return nil, redisErr("touch", err)
@@ -266,7 +298,7 @@ func (r *RedisStore) Tick(ctx context.Context, seats []Seat, now time.Time) ([]S
 	cmds := make([]*redis.Cmd, len(seats))
 	for i, s := range seats {
 		cmds[i] = checkScript.EvalSha(ctx, pipe, []string{r.roomKey(s.Room)},
-			roleArg(s.Role), s.Token, ms(now), msOf(r.cfg.TTL), msOf(r.cfg.Grace))
+			roleArg(s.Role), s.Token, ms(now), msOf(r.cfg.TTL), msOf(r.cfg.Grace), r.abandon())
 	}
 	if _, err := pipe.Exec(ctx); err != nil {
 		return nil, redisErr("check", err)
@@ -360,17 +392,37 @@ func (r *RedisStore) Detach(ctx context.Context, seat Role, room Code) error {
 	return nil
 }
 
-// Rooms counts the rooms with SCAN: O(rooms), for metrics and tests.
+// Rooms counts the rooms with SCAN, O(rooms), at most every two seconds
+// (one SCAN at a time); in between, it adds the rooms this instance
+// created since to the last count (the cap on rooms and /metrics call it
+// often). Rooms deleted since are still counted.
 func (r *RedisStore) Rooms(ctx context.Context) (int, error) {
+	r.mu.Lock()
+	if r.counting || (!r.counted.IsZero() && time.Since(r.counted) < roomsMaxAge) {
+		n := r.rooms + r.created
+		r.mu.Unlock()
+		return n, nil
+	}
+	r.counting = true
+	created := r.created
+	r.mu.Unlock()
+
 	n := 0
 	iter := r.rdb.Scan(ctx, 0, r.prefix+"room:*", 1000).Iterator()
 	for iter.Next(ctx) {
 		n++
 	}
-	if err := iter.Err(); err != nil {
+	err := iter.Err()
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.counting = false
+	if err != nil {
 		return 0, redisErr("scan", err)
 	}
-	return n, nil
+	// Rooms created during the SCAN may or may not be in n: count them
+	// again, rather than miss them.
+	r.rooms, r.created, r.counted = n, r.created-created, time.Now()
+	return n + r.created, nil
 }
 
 // Health pings Redis.

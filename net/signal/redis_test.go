@@ -83,8 +83,34 @@ func TestRedisTwoInstances(t *testing.T) {
 		t.Fatal(err)
 	}
 	recv(t, guest, TypePeerLeft)
-	if got := b.Rooms(); got != 0 {
-		t.Errorf("Rooms() = %d after the host left, want 0", got)
+	// The count is at most two seconds old.
+	waitFor(t, "no room to be counted after the host left", func() bool { return b.Rooms() == 0 })
+}
+
+// TestRedisAbandonedRoom: a room with no guest lives in Redis only while
+// its host is seen: its key expires Abandon after the host's last sign,
+// and a join finds it expired once the host has not been seen that long.
+func TestRedisAbandonedRoom(t *testing.T) {
+	prefix := redisPrefix(t)
+	clock := newFakeClock()
+	s, url := newRedisServer(t, prefix, ServerConfig{Now: clock.Now, ResumeGrace: time.Minute, RoomTTL: time.Hour})
+	host := dial(t, url)
+	code, err := host.Create(testCtx(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	rdb := redis.NewClient(&redis.Options{Addr: redisAddr(t)})
+	defer rdb.Close()
+	abandon := s.grace + 15*time.Second // the server marks seats seen every 15 s
+	ttl, err := rdb.PTTL(testCtx(t), prefix+"room:"+string(code)).Result()
+	if err != nil || ttl <= 0 || ttl > abandon {
+		t.Errorf("a lone host's room lives %v (%v) in Redis, want at most %v", ttl, err, abandon)
+	}
+	host.ws.CloseNow()
+	waitFor(t, "the server to see the drop", func() bool { return s.sockets() == 0 })
+	clock.Advance(abandon + time.Second)
+	if err := dial(t, url).Join(testCtx(t), code); !errors.Is(err, ErrRoomExpired) {
+		t.Errorf("join of an abandoned room: %v, want ErrRoomExpired", err)
 	}
 }
 

@@ -197,11 +197,11 @@ func NewServer(cfg ServerConfig) *Server {
 	if s.store == nil {
 		s.store = NewMemoryStore()
 	}
-	s.store.Bind(StoreConfig{TTL: s.ttl, Grace: s.grace}, s.deliver)
-	s.metrics = newMetrics(s)
 	// Expire rooms within a tenth of the TTL and mark seats seen four
 	// times per grace, checking at most once a second.
 	interval := min(max(min(s.ttl/10, s.grace/4), time.Second), time.Minute)
+	s.store.Bind(StoreConfig{TTL: s.ttl, Grace: s.grace, Abandon: s.grace + interval}, s.deliver)
+	s.metrics = newMetrics(s)
 	s.wg.Go(func() { s.expireLoop(interval) })
 	return s
 }
@@ -213,7 +213,8 @@ type seatKey struct {
 }
 
 // Rooms returns the number of open rooms (of every server sharing the
-// store), or -1 if the store fails.
+// store; with Redis, a count up to two seconds old plus the rooms created
+// here since), or -1 if the store fails.
 func (s *Server) Rooms() int {
 	ctx, cancel := context.WithTimeout(context.Background(), storeTimeout)
 	defer cancel()
@@ -735,6 +736,20 @@ func (s *Server) release(p *peer, want *Seat) *Seat {
 }
 
 func (s *Server) create(p *peer) {
+	ctx, cancel := storeCtx()
+	n, err := s.store.Rooms(ctx)
+	cancel()
+	switch {
+	case err != nil:
+		s.log.Error("signal: cannot count rooms", "err", err)
+		s.sendError(p, ErrInternal)
+		return
+	case n >= s.limits.Rooms:
+		s.log.Warn("signal: room cap reached; refusing a room", "rooms", n)
+		s.sendError(p, errorf(ErrServerFull,
+			"the rendezvous server has its most rooms (%d) open: try again in a few minutes", s.limits.Rooms))
+		return
+	}
 	token := newToken()
 	var code Code
 	for range 8 { // with 40 random bits, a second try is already rare

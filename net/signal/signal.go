@@ -30,7 +30,8 @@
 // participant to the other byte for byte. When the guest leaves (bye or a
 // closed socket) the host is told peer-left and the room waits for a new
 // guest; when the host leaves the room is deleted and the guest is told
-// peer-left. (A socket that drops without bye keeps its seat for a while:
+// peer-left. A server holds at most [Limits].Rooms rooms; past it, create
+// gets [ErrServerFull]. (A socket that drops without bye keeps its seat for a while:
 // see Resume below.) A room whose host has waited [ServerConfig.RoomTTL] without a
 // guest expires: the host gets [ErrRoomExpired] and is disconnected.
 //
@@ -42,8 +43,9 @@
 // new socket ([Reconnect] does it with backoff). A socket that drops
 // without bye and without a close handshake keeps its seat: while the
 // partner is there, for [ServerConfig.ResumeGrace], after which the
-// partner is told peer-left; while no one is there, as long as the room
-// lives ([ServerConfig.RoomTTL] since anyone was last seen). Messages to a
+// partner is told peer-left; a host alone in its room, for the grace too,
+// after which the room is deleted; when both have dropped, as long as the
+// room lives ([ServerConfig.RoomTTL] since anyone was last seen). Messages to a
 // partner who is away are not queued: the sender gets [ErrPeerAway]. When
 // a seat is resumed while its old socket is still open, the old one is
 // closed with [StatusReplaced]. On server shutdown, sockets are closed with

@@ -106,6 +106,11 @@ type StoreConfig struct {
 	// Grace is ServerConfig.ResumeGrace: how long a seat whose socket
 	// dropped is kept for its holder to resume while its partner is there.
 	Grace time.Duration
+	// Abandon is how long a room with no guest outlives the last sign of
+	// its host: the grace, plus the interval at which the server marks
+	// the seats of its sockets seen (Tick). A host whose socket dropped
+	// so keeps its room for at least the grace.
+	Abandon time.Duration
 }
 
 // newToken returns a resume token: 128 bits from crypto/rand, whatever
