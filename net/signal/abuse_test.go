@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -517,5 +518,92 @@ func TestAbandonedRoomGoes(t *testing.T) {
 	c := dial(t, url)
 	if _, err := c.Resume(testCtx(t), seat); !errors.Is(err, ErrRoomNotFound) {
 		t.Errorf("resume of an abandoned room: %v, want ErrRoomNotFound", err)
+	}
+}
+
+// TestLogsNameNoRoomOrAddress: at Info and above, the log names no room
+// code and no client address, through a whole session and its mishaps;
+// they are at Debug. (Issue 12: codes and addresses were logged at Info.)
+func TestLogsNameNoRoomOrAddress(t *testing.T) {
+	var log logBuffer
+	clock := newFakeClock()
+	s, url := newTestServer(t, ServerConfig{Now: clock.Now, Logger: slog.New(slog.NewTextHandler(&log, nil)),
+		Limits: Limits{JoinBurst: 2, Messages: 5, MessageBurst: 10}})
+	host, guest, code := pair(t, url)
+	exchange(t, host, guest)
+	seat, _ := guest.Seat()
+	guest.ws.CloseNow()
+	waitFor(t, "the server to see the drop", func() bool { return s.sockets() == 1 })
+	guest, _ = reconnect(t, url, seat)
+	exchange(t, guest, host)
+	stranger := dial(t, url)
+	for range 3 {
+		stranger.Join(testCtx(t), Code("K7QM3XRT")) // not found, then rate-limited
+	}
+	flood := dialRaw(t, url)
+	for range 20 {
+		if flood.Write(testCtx(t), websocket.MessageText, []byte(`{"v":1,"type":"bye"}`)) != nil {
+			break
+		}
+	}
+	if err := guest.Close(); err != nil {
+		t.Fatal(err)
+	}
+	recv(t, host, TypePeerLeft)
+	clock.Advance(2 * time.Hour)
+	s.expireIdle() // the host's room expires
+	recvError(t, host, ErrRoomExpired)
+
+	out := log.String()
+	for _, secret := range []string{string(code), code.String(), "127.0.0.1"} {
+		if strings.Contains(out, secret) {
+			t.Errorf("the log at Info names %q:\n%s", secret, out)
+		}
+	}
+}
+
+// get returns the status and body of GET url with the bearer token, if
+// any.
+func get(t *testing.T, url, token string) (int, string) {
+	t.Helper()
+	req, err := http.NewRequestWithContext(testCtx(t), "GET", url, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b)
+}
+
+// TestMetricsAccess: with MetricsToken, /metrics wants it as a bearer
+// token; with NoPublicMetrics, the main handler has no /metrics and
+// Metrics serves them on a listener of their own. (Issue 12: /metrics had
+// no bind or auth option.)
+func TestMetricsAccess(t *testing.T) {
+	_, url := newTestServer(t, ServerConfig{MetricsToken: "s3cret"})
+	for _, tc := range []struct {
+		token string
+		code  int
+	}{{"", http.StatusUnauthorized}, {"wrong", http.StatusUnauthorized}, {"s3cret", http.StatusOK}} {
+		if code, body := get(t, url+"/metrics", tc.token); code != tc.code || (code == http.StatusOK) != strings.Contains(body, "duet_signal_rooms") {
+			t.Errorf("/metrics with token %q: %d %.40q, want %d", tc.token, code, body, tc.code)
+		}
+	}
+
+	s, url := newTestServer(t, ServerConfig{NoPublicMetrics: true})
+	if code, _ := get(t, url+"/metrics", ""); code != http.StatusNotFound {
+		t.Errorf("/metrics with NoPublicMetrics: %d, want 404", code)
+	}
+	ms := httptest.NewServer(s.Metrics())
+	defer ms.Close()
+	if code, body := get(t, ms.URL+"/metrics", ""); code != http.StatusOK || !strings.Contains(body, "duet_signal_sockets") {
+		t.Errorf("Metrics(): %d %.40q", code, body)
 	}
 }

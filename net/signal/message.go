@@ -40,7 +40,7 @@ const (
 )
 
 // Bounds of a resume token in a message, in bytes. The server's tokens are
-// 22 characters (128 random bits, unpadded base64url).
+// 26 characters (128 random bits in base32, from crypto/rand.Text).
 const (
 	minTokenLen = 16
 	maxTokenLen = 64

@@ -4,7 +4,10 @@ import (
 	"context"
 	"crypto/rand"
 	"errors"
+	"net/http"
 	"os"
+	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -242,5 +245,42 @@ func TestRedisICE(t *testing.T) {
 	b.expireIdle()
 	if !lb.isReleased(guestUser) {
 		t.Error("the dropped guest's ICE servers were not released after the grace")
+	}
+}
+
+// scans returns how many SCAN commands Redis has run.
+func scans(t *testing.T, rdb *redis.Client) int {
+	t.Helper()
+	info, err := rdb.Info(testCtx(t), "commandstats").Result()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for line := range strings.SplitSeq(info, "\r\n") {
+		if rest, ok := strings.CutPrefix(line, "cmdstat_scan:calls="); ok {
+			n, _ := strconv.Atoi(rest[:strings.IndexByte(rest, ',')])
+			return n
+		}
+	}
+	return 0
+}
+
+// TestRedisMetricsCountSparingly: /metrics does not SCAN Redis on every
+// request. (Issue 12: each request scanned every room.)
+func TestRedisMetricsCountSparingly(t *testing.T) {
+	prefix := redisPrefix(t)
+	_, url := newRedisServer(t, prefix, ServerConfig{})
+	rdb := redis.NewClient(&redis.Options{Addr: redisAddr(t)})
+	defer rdb.Close()
+	before := scans(t, rdb)
+	const requests = 20
+	for range requests {
+		if code, body := get(t, url+"/metrics", ""); code != http.StatusOK || !strings.Contains(body, "duet_signal_rooms 0") {
+			t.Fatalf("/metrics: %d %q", code, body)
+		}
+	}
+	// One count, maybe two if two seconds went by, and a few of other
+	// tests sharing this Redis.
+	if n := scans(t, rdb) - before; n > 5 {
+		t.Errorf("%d requests for /metrics ran %d SCANs", requests, n)
 	}
 }

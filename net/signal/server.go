@@ -4,6 +4,7 @@ import (
 	"container/list"
 	"context"
 	"crypto/rand"
+	"crypto/subtle"
 	"errors"
 	"io"
 	"log/slog"
@@ -95,15 +96,26 @@ type ServerConfig struct {
 	// since a client can write what it likes there. Limits, caps and the
 	// ICE servers' credentials go by that address.
 	TrustedProxies []netip.Prefix
+	// MetricsToken, if set, is the bearer token /metrics wants
+	// (Authorization: Bearer TOKEN); without it, 401.
+	MetricsToken string
+	// NoPublicMetrics takes /metrics off the server's handler (404), to
+	// serve Metrics on a listener of its own (loopback, say).
+	NoPublicMetrics bool
 }
 
 // Server is the rendezvous server, an http.Handler serving:
 //
 //	GET /ws       the signaling WebSocket (see the package doc)
 //	GET /healthz  200 "ok"
-//	GET /metrics  Prometheus figures: rooms, sockets, messages, rejections, relayed bytes
+//	GET /metrics  Prometheus figures (see Metrics; ServerConfig.MetricsToken, NoPublicMetrics)
 //
 // and 404 for anything else. It is safe for concurrent use.
+//
+// Its log names room codes and client addresses at Debug only (a code in
+// a log lets its reader join the room); abuse (rate limits, caps) is
+// counted in the metrics, not logged above Debug, so that it cannot flood
+// the log.
 //
 // Each socket has one reading goroutine (the HTTP handler's) and one
 // writer goroutine, fed by a queue. Queuing never blocks, so a slow client
@@ -135,7 +147,11 @@ type Server struct {
 	metrics        *metrics
 	pingTimeout    time.Duration
 	trusted        []netip.Prefix
-	epoch          time.Time // of the monotonic times in peer.heard
+	// metricsToken and publicMetrics are ServerConfig's MetricsToken and
+	// !NoPublicMetrics.
+	metricsToken  string
+	publicMetrics bool
+	epoch         time.Time // of the monotonic times in peer.heard
 
 	closed2  chan struct{} // closed when Close is done
 	closeErr error         // of the store; read after closed2
@@ -173,6 +189,8 @@ func NewServer(cfg ServerConfig) *Server {
 		ice:            make(map[seatKey]iceGrant),
 		pingTimeout:    cfg.PingTimeout,
 		trusted:        cfg.TrustedProxies,
+		metricsToken:   cfg.MetricsToken,
+		publicMetrics:  !cfg.NoPublicMetrics,
 		epoch:          time.Now(),
 		openBy:         make(map[string]int),
 	}
@@ -280,7 +298,11 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 		s.serveWS(w, r)
 	case "/metrics":
-		s.metrics.handler().ServeHTTP(w, r)
+		if !s.publicMetrics {
+			http.NotFound(w, r)
+			return
+		}
+		s.Metrics().ServeHTTP(w, r)
 	case "/healthz":
 		if r.Method != http.MethodGet && r.Method != http.MethodHead {
 			w.Header().Set("Allow", "GET, HEAD")
@@ -300,6 +322,26 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	default:
 		http.NotFound(w, r)
 	}
+}
+
+// Metrics returns the handler of the server's Prometheus figures (rooms,
+// sockets, messages, rejections, refusals, relayed bytes), whatever the
+// path, asking for ServerConfig.MetricsToken if set. It names no room
+// code or address.
+func (s *Server) Metrics() http.Handler {
+	h := s.metrics.handler()
+	if s.metricsToken == "" {
+		return h
+	}
+	want := []byte("Bearer " + s.metricsToken)
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if subtle.ConstantTimeCompare([]byte(r.Header.Get("Authorization")), want) != 1 {
+			w.Header().Set("WWW-Authenticate", `Bearer realm="duet metrics"`)
+			http.Error(w, "the metrics need a bearer token", http.StatusUnauthorized)
+			return
+		}
+		h.ServeHTTP(w, r)
+	})
 }
 
 // serveWS runs one socket: it reads in the handler's goroutine and starts
@@ -415,13 +457,13 @@ func (s *Server) readLoop(ctx context.Context, p *peer) (websocket.StatusCode, s
 		}
 		s.hear(p)
 		if len(data) > MaxMessageSize {
-			s.log.Info("signal: message too large", "remote", p.remote)
+			s.log.Debug("signal: message too large", "remote", p.remote)
 			s.sendError(p, errorf(ErrTooLarge,
 				"the message is larger than the limit of %d bytes, so the rendezvous server hung up", MaxMessageSize))
 			return websocket.StatusMessageTooBig, "message too big", true
 		}
 		if !p.messages.AllowN(s.now(), 1) {
-			s.log.Warn("signal: socket sends too fast; hanging up", "remote", p.remote)
+			s.log.Debug("signal: socket sends too fast; hanging up", "remote", p.remote)
 			s.sendError(p, errorf(ErrRateLimited, "you sent more than %v messages a second, so the rendezvous server hung up", s.limits.Messages))
 			return websocket.StatusPolicyViolation, "too many messages", true
 		}
@@ -557,7 +599,7 @@ func (s *Server) handle(p *peer, m Message, raw []byte) {
 		ok := s.allowLocked(ipOf(p.remote), m.Type != TypeCreate)
 		s.mu.Unlock()
 		if !ok {
-			s.log.Warn("signal: too many attempts", "type", m.Type, "remote", p.remote)
+			s.log.Debug("signal: too many attempts", "type", m.Type, "remote", p.remote)
 			s.sendError(p, errorf(ErrRateLimited, "too many %s attempts from your address: wait a minute and try again", m.Type))
 			return
 		}
@@ -745,7 +787,7 @@ func (s *Server) create(p *peer) {
 		s.sendError(p, ErrInternal)
 		return
 	case n >= s.limits.Rooms:
-		s.log.Warn("signal: room cap reached; refusing a room", "rooms", n)
+		s.log.Debug("signal: room cap reached; refusing a room", "rooms", n)
 		s.sendError(p, errorf(ErrServerFull,
 			"the rendezvous server has its most rooms (%d) open: try again in a few minutes", s.limits.Rooms))
 		return
@@ -780,7 +822,7 @@ func (s *Server) create(p *peer) {
 	if err := s.take(p, Seat{Room: code, Role: Host, Token: token}, false); err != nil {
 		s.log.Error("signal: cannot attach a seat", "err", err)
 	}
-	s.log.Info("signal: room created", "room", code, "remote", p.remote)
+	s.log.Debug("signal: room created", "room", code, "remote", p.remote)
 	s.send(p, Message{Type: TypeCreated, Room: code.String(), Token: token})
 }
 
@@ -798,7 +840,7 @@ func (s *Server) join(p *peer, room string) {
 	case errors.Is(err, ErrRoomNotFound):
 		s.sendError(p, errorf(ErrRoomNotFound, "room %s not found: check the code with the host", code))
 	case errors.Is(err, ErrRoomExpired):
-		s.log.Info("signal: room expired", "room", code)
+		s.log.Debug("signal: room expired", "room", code)
 		s.publish(envExpired, Host, code, Message{Type: TypeError, Error: errorf(ErrRoomExpired,
 			"room %s has expired because no one joined it: create a new room", code)})
 		s.sendError(p, errorf(ErrRoomExpired, "room %s has expired: ask the host for a new code", code))
@@ -812,7 +854,7 @@ func (s *Server) join(p *peer, room string) {
 		if err := s.take(p, seat, true); err != nil {
 			s.log.Error("signal: cannot attach a seat", "err", err)
 		}
-		s.log.Info("signal: guest joined", "room", code, "remote", p.remote)
+		s.log.Debug("signal: guest joined", "room", code, "remote", p.remote)
 		s.send(p, Message{Type: TypeJoined, Room: code.String(), Token: token, ICEServers: s.grantICE(p, seat)})
 		s.publish(envJoined, Host, code, Message{Type: TypePeerJoined, Room: code.String()})
 	}
@@ -846,7 +888,7 @@ func (s *Server) resume(p *peer, room, token string) {
 	ctx, cancel = storeCtx()
 	s.store.Publish(ctx, role, code, envelope(envKick, []byte(p.id)))
 	cancel()
-	s.log.Info("signal: seat resumed", "room", code, "role", role, "remote", p.remote)
+	s.log.Debug("signal: seat resumed", "room", code, "role", role, "remote", p.remote)
 	var ice []ICEServer
 	if partner {
 		ice = s.resumeICE(p, seat)
@@ -950,9 +992,9 @@ func (s *Server) leave(p *peer) bool {
 	s.releaseICE(*seat)
 	s.publish(envLeft, seat.Role.other(), seat.Room, Message{Type: TypePeerLeft, Room: seat.Room.String()})
 	if seat.Role == Host {
-		s.log.Info("signal: host left, room deleted", "room", seat.Room, "remote", p.remote)
+		s.log.Debug("signal: host left, room deleted", "room", seat.Room, "remote", p.remote)
 	} else {
-		s.log.Info("signal: guest left", "room", seat.Room, "remote", p.remote)
+		s.log.Debug("signal: guest left", "room", seat.Room, "remote", p.remote)
 	}
 	return true
 }
@@ -1001,12 +1043,12 @@ func (s *Server) expireIdle() {
 				continue
 			}
 			s.releaseICE(*seat)
-			s.log.Info("signal: room expired", "room", seat.Room, "remote", p.remote)
+			s.log.Debug("signal: room expired", "room", seat.Room, "remote", p.remote)
 			s.sendError(p, errorf(ErrRoomExpired,
 				"room %s has expired because no one joined it: create a new room", seat.Room))
 			p.closeWith(websocket.StatusNormalClosure, "room expired")
 		case StatusPartnerLeft:
-			s.log.Info("signal: partner did not come back", "room", seat.Room, "remote", p.remote)
+			s.log.Debug("signal: partner did not come back", "room", seat.Room, "remote", p.remote)
 			if seat.Role == Guest {
 				if s.release(p, seat) == nil {
 					continue
