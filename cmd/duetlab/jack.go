@@ -71,6 +71,9 @@ type jackRun struct {
 	ownEvents   [2]int
 	ownConceal  [2]int // ms, the whole session
 	reconnected []string
+	// load is the machine's 1-minute load average at the start and end of
+	// the recording (NaN if unknown): the lab shares its cores.
+	load [2]float64
 }
 
 func jackLab(f *jackFlags) scenario {
@@ -186,10 +189,15 @@ func jackPeriod(ctx context.Context, w io.Writer, f jackFlags, period int, duet,
 		fmt.Fprintf(w, "period %d: Jamulus, %d s …\n", period, f.seconds)
 		r, err := jackJamulus(ctx, f, name, period, jamulus, env, dir)
 		r.realtime = srv.Realtime()
-		runs = append(runs, r)
 		if err != nil {
-			return runs, fmt.Errorf("jamulus: %w", err)
+			// Duet's figures stand without the comparison.
+			if ctx.Err() != nil {
+				return runs, err
+			}
+			r.h2gErr, r.g2hErr = err, err
+			fmt.Fprintf(w, "period %d: Jamulus failed: %v\n", period, err)
 		}
+		runs = append(runs, r)
 	}
 	return runs, nil
 }
@@ -246,7 +254,7 @@ func jackDuet(ctx context.Context, f jackFlags, server string, period int, duet 
 	connected := regexp.MustCompile(`Connected to your partner`)
 	for _, c := range []*jackChild{host, guest} {
 		if _, err := c.waitLine(ctx, connected, jackConnectWait); err != nil {
-			return run, fmt.Errorf("%s: %w", c.name(), err)
+			return run, fmt.Errorf("%s: %w", c.name, err)
 		}
 	}
 	connectedAt := time.Now()
@@ -328,6 +336,7 @@ func jackMeasure(ctx context.Context, p *jackprobe.Probe, run *jackRun, host, gu
 			return err
 		}
 	}
+	run.load[0] = loadAverage()
 	start := p.Start(jackLead)
 	run.connectedS = start.Sub(connectedAt).Seconds()
 	select {
@@ -337,6 +346,7 @@ func jackMeasure(ctx context.Context, p *jackprobe.Probe, run *jackRun, host, gu
 	case <-time.After(jackLead + time.Duration(seconds+30)*time.Second):
 		return errors.New("the probe's recording did not complete: is the JACK server still running?")
 	}
+	run.load[1] = loadAverage()
 	for _, e := range want {
 		other := e.src
 		if e.singer == e.src {
@@ -542,21 +552,23 @@ func jackReport(w io.Writer, runs []jackRun, seconds int) []string {
 	runs = slices.Clone(runs)
 	slices.SortStableFunc(runs, func(a, b jackRun) int { return b.period - a.period })
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "period\tsystem\tdirection\tmedian ms\tp10 ms\tp90 ms\tsettle s\texcursions/min\toutside %\tdropouts/min\tat xruns\tdropped ms/min\town ms\town conceal/min\txruns/min\t")
-	var kv, jam []string
+	fmt.Fprintln(tw, "period\tsystem\tdirection\tmedian ms\tp10 ms\tp90 ms\tsettle s\texcursions/min\toutside %\tdropouts/min\tat xruns\tdropped ms/min\town ms\town conceal/min\txruns/min\tload\t")
+	var kv, jam, notes []string
 	worstDrops, worstSettle, worstXruns := 0.0, 0.0, 0.0
 	for _, r := range runs {
 		minutes := float64(seconds) / 60
 		xpm := float64(r.xruns) / minutes
 		worstXruns = max(worstXruns, xpm)
 		worstJam := math.NaN()
+		load := fmt.Sprintf("%.1f→%.1f", r.load[0], r.load[1])
 		for i, d := range []struct {
 			name string
 			a    jackAnalysis
 			err  error
 		}{{"h2g", r.h2g, r.h2gErr}, {"g2h", r.g2h, r.g2hErr}} {
 			if d.err != nil {
-				fmt.Fprintf(tw, "%d\t%s\t%s\t%v\t\t\t\t\t\t\t\t\t\t\t%.1f\t\n", r.period, r.system, d.name, d.err, xpm)
+				fmt.Fprintf(tw, "%d\t%s\t%s\tfailed\t\t\t\t\t\t\t\t\t\t\t%.1f\t%s\t\n", r.period, r.system, d.name, xpm, load)
+				notes = append(notes, fmt.Sprintf("period %d %s %s: %v", r.period, r.system, d.name, d.err))
 				if r.system == "Duet" {
 					kv = append(kv, fmt.Sprintf("p%d_%s_ms=NaN", r.period, d.name))
 				}
@@ -583,10 +595,10 @@ func jackReport(w io.Writer, runs []jackRun, seconds int) []string {
 			} else if r.ownConceal[i] >= 0 {
 				ownEv = fmt.Sprintf("%d ms", r.ownConceal[i])
 			}
-			fmt.Fprintf(tw, "%d\t%s\t%s\t%.2f\t%.2f\t%.2f\t%s\t%.1f\t%.1f\t%.1f\t%d\t%.1f\t%s\t%s\t%.1f\t\n",
+			fmt.Fprintf(tw, "%d\t%s\t%s\t%.2f\t%.2f\t%.2f\t%s\t%.1f\t%.1f\t%.1f\t%d\t%.1f\t%s\t%s\t%.1f\t%s\t\n",
 				r.period, r.system, d.name, a.median, a.p10, a.p90, settle,
 				a.perMinute(a.excursions), 100*a.outside, drops, atXruns(a, r.xrunAt),
-				droppedMS*60/math.Max(a.heardSeconds, 1), own, ownEv, xpm)
+				droppedMS*60/math.Max(a.heardSeconds, 1), own, ownEv, xpm, load)
 			if r.system == "Duet" {
 				kv = append(kv, fmt.Sprintf("p%d_%s_ms=%.2f", r.period, d.name, a.median))
 				worstDrops = max(worstDrops, drops)
@@ -599,20 +611,37 @@ func jackReport(w io.Writer, runs []jackRun, seconds int) []string {
 			jam = append(jam, fmt.Sprintf("jamulus_p%d_ms=%.2f", r.period, worstJam))
 		}
 		for _, c := range r.reconnected {
-			fmt.Fprintf(tw, "%d\t%s\tnote: reconnected during the run: %s\t\n", r.period, r.system, c)
+			notes = append(notes, fmt.Sprintf("period %d %s: connected to more than the probe at the end: %s", r.period, r.system, c))
 		}
 	}
 	tw.Flush()
+	for _, n := range notes {
+		fmt.Fprintln(w, n)
+	}
 	fmt.Fprintf(w, "h2g: the host's voice (first client) as the guest hears it, port to port; g2h the other way. "+
 		"settle: from both connected until the delay stays within %.1f ms of the median for %.0f s; excursions: later runs outside it. "+
 		"dropouts: 2.5 ms stretches heard that are not what was sung (concealment, gaps), merged within 10 ms; at xruns: those next to a JACK xrun. "+
-		"own: what duet itself printed (latency, concealment).\n", settleBandMS, settleHoldS)
+		"own: what duet itself printed (latency, concealment). load: the machine's 1-minute load average as the recording began and ended.\n", settleBandMS, settleHoldS)
 	if len(runs) > 0 {
 		fmt.Fprintf(w, "JACK with real-time scheduling: %v\n", runs[0].realtime)
 	}
 	kv = append(kv, fmt.Sprintf("concealed_per_min=%.1f", worstDrops), fmt.Sprintf("settle_s=%.1f", worstSettle))
 	kv = append(kv, jam...)
 	return append(kv, fmt.Sprintf("xruns_per_min=%.1f", worstXruns))
+}
+
+// loadAverage is the 1-minute load average, NaN where /proc has none.
+func loadAverage() float64 {
+	b, err := os.ReadFile("/proc/loadavg")
+	if err != nil {
+		return math.NaN()
+	}
+	f, _, _ := strings.Cut(string(b), " ")
+	v, err := strconv.ParseFloat(f, 64)
+	if err != nil {
+		return math.NaN()
+	}
+	return v
 }
 
 func nanTo(x, v float64) float64 {

@@ -8,6 +8,7 @@ import (
 	"io"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"regexp"
 	"strings"
 	"sync"
@@ -19,6 +20,7 @@ import (
 // output, stdout and stderr, is kept line by line for waiting on and
 // reading, and copied to a log file.
 type jackChild struct {
+	name   string // for errors: the log file's name
 	cmd    *exec.Cmd
 	log    *os.File
 	mu     sync.Mutex
@@ -45,7 +47,7 @@ func startJackChild(logPath string, env []string, bin string, args ...string) (*
 		log.Close()
 		return nil, err
 	}
-	c := &jackChild{cmd: cmd, log: log, notify: make(chan struct{}), exited: make(chan struct{})}
+	c := &jackChild{name: strings.TrimSuffix(filepath.Base(logPath), ".log"), cmd: cmd, log: log, notify: make(chan struct{}), exited: make(chan struct{})}
 	fmt.Fprintf(log, "$ %s %s\n", bin, strings.Join(args, " "))
 	if err := cmd.Start(); err != nil {
 		log.Close()
@@ -88,8 +90,6 @@ func (c *jackChild) read(r io.Reader) {
 	}
 }
 
-func (c *jackChild) name() string { return c.cmd.Args[0] + " " + c.cmd.Args[1] }
-
 // waitLine waits up to timeout for a line (any so far included) matching
 // re and returns its submatches.
 func (c *jackChild) waitLine(ctx context.Context, re *regexp.Regexp, timeout time.Duration) ([]string, error) {
@@ -110,10 +110,10 @@ func (c *jackChild) waitLine(ctx context.Context, re *regexp.Regexp, timeout tim
 		case <-notify:
 		case <-c.exited:
 			if c.count() == seen {
-				return nil, fmt.Errorf("%s ended (%v) without saying %q; it said:\n%s", c.name(), c.cmd.ProcessState, re, c.tail(15))
+				return nil, fmt.Errorf("%s ended (%v) without saying %q; it said:\n%s", c.name, c.cmd.ProcessState, re, c.tail(15))
 			}
 		case <-deadline.C:
-			return nil, fmt.Errorf("%s did not say %q within %v; it said:\n%s", c.name(), re, timeout, c.tail(15))
+			return nil, fmt.Errorf("%s did not say %q within %v; it said:\n%s", c.name, re, timeout, c.tail(15))
 		case <-ctx.Done():
 			return nil, ctx.Err()
 		}
