@@ -10,8 +10,12 @@
 // × the ratio's denominator (megabytes, recomputed on every change), and a
 // fine denominator overflows its 32-bit phase arithmetic and crashes.
 //
-// A Resampler is not safe for concurrent use; Process neither blocks nor
-// allocates.
+// A Converter changes a whole recording's rate at the best quality, for
+// song files decoded at their own rate: it takes the recording in pieces
+// and holds its output to a limit.
+//
+// A Resampler or Converter is not safe for concurrent use; Process neither
+// blocks nor allocates.
 package resample
 
 /*
@@ -125,39 +129,156 @@ func (r *Resampler) Close() {
 // it).
 const Latency = 20
 
-// Convert resamples a whole recording from one rate to another at the best
-// quality, for files decoded at their own rate (a backing track at
-// 44.1 kHz). The result has round(len(in) × to/from) samples, aligned with
-// the input: sample i of in sits at i × to/from in the output.
-func Convert(in []float32, from, to int) ([]float32, error) {
+// ErrTooLong reports a recording whose conversion would pass a
+// Converter's limit.
+var ErrTooLong = errors.New("resample: longer than the limit")
+
+// Converter resamples one recording that arrives in pieces, from one fixed
+// rate to another at the best quality, for files decoded at their own rate
+// (a backing track at 44.1 kHz). Its output never grows past the limit it
+// was made with. Given the recording's length beforehand (Reserve), it
+// allocates the output once; else it gathers it in blocks and joins them
+// at the end, holding twice the output at most. Its other memory is a
+// fixed amount held in C. A Converter is not safe for concurrent use.
+type Converter struct {
+	r      *Resampler // nil when the rates are equal
+	ratio  float64
+	limit  int
+	in     int64       // input samples written
+	blocks [][]float32 // the output: each block full but the last
+	made   int         // samples in blocks
+}
+
+// block is how many samples the output grows by when its length was not
+// reserved: 256 kB.
+const block = 1 << 16
+
+// NewConverter returns a converter from rate from to rate to whose output
+// may hold at most limit samples.
+func NewConverter(from, to, limit int) (*Converter, error) {
 	if from <= 0 || to <= 0 {
 		return nil, fmt.Errorf("resample: bad rates %d → %d", from, to)
 	}
+	c := &Converter{ratio: float64(to) / float64(from), limit: max(0, limit)}
 	if from == to {
-		return in, nil
+		return c, nil
 	}
 	r, err := New(Best)
 	if err != nil {
 		return nil, err
 	}
-	defer r.Close()
-	ratio := float64(to) / float64(from)
-	if err := r.SetRatio(ratio); err != nil {
+	if err := r.SetRatio(c.ratio); err != nil {
+		r.Close()
 		return nil, err
 	}
-	want := int(math.Round(float64(len(in)) * ratio))
-	out := make([]float32, want)
-	// The filter needs input beyond the last sample to let the last outputs
-	// go: silence, as much as the longest filter looks ahead.
-	in = append(in[:len(in):len(in)], make([]float32, 8192)...)
-	made := 0
-	for made < want && len(in) > 0 {
-		used, n := r.Process(in, out[made:])
-		if used == 0 && n == 0 {
-			return nil, errors.New("resample: converter stalled")
-		}
-		in = in[used:]
-		made += n
+	c.r = r
+	return c, nil
+}
+
+// outLen is the output length of n input samples: round(n × to/from).
+func (c *Converter) outLen(n int64) int64 { return int64(math.Round(float64(n) * c.ratio)) }
+
+// Reserve sizes the output, before the first Write, for a recording of n
+// input samples in all, so that it is allocated once; it fails with
+// ErrTooLong, allocating nothing, if that would pass the limit.
+func (c *Converter) Reserve(n int64) error {
+	want := c.outLen(n)
+	if n < 0 || want > int64(c.limit) {
+		return ErrTooLong
 	}
-	return out[:made], nil
+	if len(c.blocks) == 0 && want > 0 {
+		c.blocks = [][]float32{make([]float32, 0, want)}
+	}
+	return nil
+}
+
+// room returns the free end of the output's last block, adding a block
+// when it is full; nil at the limit.
+func (c *Converter) room() []float32 {
+	if n := len(c.blocks); n > 0 {
+		if last := c.blocks[n-1]; len(last) < cap(last) {
+			return last[len(last):cap(last)]
+		}
+	}
+	if c.made >= c.limit {
+		return nil
+	}
+	b := make([]float32, 0, min(block, c.limit-c.made))
+	c.blocks = append(c.blocks, b)
+	return b[:cap(b)]
+}
+
+// grew counts n samples just written into room.
+func (c *Converter) grew(n int) {
+	last := &c.blocks[len(c.blocks)-1]
+	*last = (*last)[:len(*last)+n]
+	c.made += n
+}
+
+// Write converts p, the next piece of the recording. It fails with
+// ErrTooLong, converting nothing, once the output would pass the limit.
+func (c *Converter) Write(p []float32) error {
+	if c.outLen(c.in+int64(len(p))) > int64(c.limit) {
+		return ErrTooLong
+	}
+	c.in += int64(len(p))
+	for len(p) > 0 {
+		room := c.room()
+		if room == nil {
+			// The filter trails its input, so this does not happen; if
+			// it did, the rest could only make samples past the limit,
+			// which Finish would cut.
+			return nil
+		}
+		if c.r == nil {
+			n := copy(room, p)
+			p = p[n:]
+			c.grew(n)
+			continue
+		}
+		used, n := c.r.Process(p, room)
+		if used == 0 && n == 0 {
+			return errors.New("resample: converter stalled")
+		}
+		p = p[used:]
+		c.grew(n)
+	}
+	return nil
+}
+
+// Finish lets the filter give out its last samples and returns the whole
+// output: round(n × to/from) samples for n written, aligned with the input
+// (input sample i sits at i × to/from).
+func (c *Converter) Finish() ([]float32, error) {
+	want := int(c.outLen(c.in))
+	// The filter needs input beyond the last sample to let the last
+	// outputs go: silence, as much as it looks ahead (a few hundred
+	// samples at Best).
+	var silence [1024]float32
+	for idle := 0; c.made < want && c.r != nil; {
+		room := c.room()
+		_, n := c.r.Process(silence[:], room[:min(len(room), want-c.made)])
+		if n == 0 {
+			if idle++; idle == 64 {
+				return nil, errors.New("resample: converter stalled")
+			}
+		}
+		c.grew(n)
+	}
+	if len(c.blocks) == 1 && c.made == want && cap(c.blocks[0]) == want {
+		return c.blocks[0], nil // reserved and filled
+	}
+	// Joined, or cut to what came when the reservation was too long.
+	out := make([]float32, 0, min(want, c.made))
+	for _, b := range c.blocks {
+		out = append(out, b[:min(len(b), want-len(out))]...)
+	}
+	return out, nil
+}
+
+// Close frees the converter's C memory; safe to call twice.
+func (c *Converter) Close() {
+	if c.r != nil {
+		c.r.Close()
+	}
 }

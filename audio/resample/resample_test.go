@@ -1,7 +1,9 @@
 package resample
 
 import (
+	"errors"
 	"math"
+	"runtime"
 	"testing"
 
 	"github.com/duetapp/duet/audio"
@@ -135,14 +137,30 @@ func TestLatency(t *testing.T) {
 	}
 }
 
-// TestConvertAligned checks that Convert keeps time: an impulse at input
+// convert converts a whole recording, its length reserved.
+func convert(in []float32, from, to int) ([]float32, error) {
+	c, err := NewConverter(from, to, int(math.Round(float64(len(in))*float64(to)/float64(from))))
+	if err != nil {
+		return nil, err
+	}
+	defer c.Close()
+	if err := c.Reserve(int64(len(in))); err != nil {
+		return nil, err
+	}
+	if err := c.Write(in); err != nil {
+		return nil, err
+	}
+	return c.Finish()
+}
+
+// TestConvertAligned checks that a Converter keeps time: an impulse at input
 // sample i comes out at i × to/from, and the length scales.
 func TestConvertAligned(t *testing.T) {
 	for _, from := range []int{44100, 22050, 96000} {
 		in := make([]float32, from) // one second
 		at := from / 3
 		in[at] = 1
-		out, err := Convert(in, from, 48000)
+		out, err := convert(in, from, 48000)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -160,4 +178,117 @@ func TestConvertAligned(t *testing.T) {
 			t.Errorf("%d Hz: impulse at %d, want %.1f", from, peak, want)
 		}
 	}
+}
+
+// TestConverterPieces checks that a recording converted in pieces of any
+// size, with or without its length known, comes out as converted whole.
+func TestConverterPieces(t *testing.T) {
+	in := sine(44100, 440)
+	whole, err := convert(in, 44100, 48000)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, reserve := range []bool{true, false} {
+		for _, piece := range []int{1, 100, 4096, len(in)} {
+			c, err := NewConverter(44100, 48000, 48000)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if reserve {
+				if err := c.Reserve(int64(len(in))); err != nil {
+					t.Fatal(err)
+				}
+			}
+			for i := 0; i < len(in); i += piece {
+				if err := c.Write(in[i:min(i+piece, len(in))]); err != nil {
+					t.Fatal(err)
+				}
+			}
+			out, err := c.Finish()
+			c.Close()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(out) != len(whole) || cap(out) > 48000 {
+				t.Fatalf("reserve %v, pieces of %d: %d samples (cap %d), want %d (cap ≤ 48000)", reserve, piece, len(out), cap(out), len(whole))
+			}
+			for i := range out {
+				if math.Abs(float64(out[i]-whole[i])) > 1e-6 {
+					t.Fatalf("reserve %v, pieces of %d: sample %d is %v, want %v", reserve, piece, i, out[i], whole[i])
+				}
+			}
+		}
+	}
+}
+
+// TestConverterLimit checks that a converter refuses, before allocating,
+// input that would pass its limit, at equal rates and across rates.
+func TestConverterLimit(t *testing.T) {
+	for _, from := range []int{48000, 200, 8000, 384000} {
+		limit := 48000
+		c, err := NewConverter(from, 48000, limit)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := c.Reserve(int64(from) * 2); !errors.Is(err, ErrTooLong) {
+			t.Errorf("%d Hz: Reserve of 2 s: %v, want ErrTooLong", from, err)
+		}
+		piece := make([]float32, max(1, from/10))
+		var err2 error
+		var pieces int
+		alloc := allocated(func() {
+			for pieces = 0; pieces < 30 && err2 == nil; pieces++ {
+				err2 = c.Write(piece)
+			}
+		})
+		c.Close()
+		if !errors.Is(err2, ErrTooLong) || pieces != 11 {
+			t.Errorf("%d Hz: the %dth tenth of a second: %v, want ErrTooLong at the 11th", from, pieces, err2)
+		}
+		if alloc > uint64(4*limit)+8<<10 {
+			t.Errorf("%d Hz: %d bytes allocated for at most %d samples", from, alloc, limit)
+		}
+	}
+}
+
+// TestConverterAllocatesItsOutput checks that a conversion allocates its
+// output once when its length is reserved, and at most twice (blocks, then
+// joined) when not; it copies no input.
+func TestConverterAllocatesItsOutput(t *testing.T) {
+	in := sine(10*44100, 440)
+	for _, reserve := range []bool{true, false} {
+		var out []float32
+		var err error
+		alloc := allocated(func() {
+			c, _ := NewConverter(44100, 48000, 20*48000)
+			defer c.Close()
+			if reserve {
+				c.Reserve(int64(len(in)))
+			}
+			for i := 0; i < len(in); i += 4096 {
+				c.Write(in[i:min(i+4096, len(in))])
+			}
+			out, err = c.Finish()
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		// Unreserved: the blocks, the last one partly filled, then the join.
+		size, most := uint64(4*len(out)), 2*uint64(4*len(out))+4*block
+		if reserve {
+			most = size
+		}
+		if alloc > most+16<<10 {
+			t.Errorf("reserved %v: %d bytes allocated for %d bytes of output", reserve, alloc, size)
+		}
+	}
+}
+
+// allocated is how many bytes f allocated on the Go heap.
+func allocated(f func()) uint64 {
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	f()
+	runtime.ReadMemStats(&after)
+	return after.TotalAlloc - before.TotalAlloc
 }
