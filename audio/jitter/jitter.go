@@ -3,10 +3,12 @@
 // Buffer puts packets back in sequence order, starts playing once it holds
 // its target delay, decodes on demand when the audio thread asks for
 // samples, and conceals what is missing with the decoder's packet-loss
-// concealment; a packet that is only late is waited for in 2.5 ms steps.
-// Playout wraps a Buffer and adapts: its target follows the link's measured
-// jitter, and it reaches the target, and follows the sender's clock drift,
-// by playing a hair faster or slower through a resampler (see Playout).
+// concealment; a packet that is only late is waited for in short steps
+// (Config.WaitStep: a fraction of a frame where the codec allows).
+// Playout wraps a Buffer and adapts: it starts at the delay the link
+// measures, its target follows the link's measured jitter, and it follows
+// the target, and the sender's clock drift, by playing a hair faster or
+// slower through a resampler (see Playout).
 // Frames recovered from redundancy (RFC 2198, net/red) go in through
 // InsertRecovered and fill only gaps still ahead of playout.
 //
@@ -34,21 +36,27 @@ type Config struct {
 	// Frame is the samples per packet the sender uses; it sizes concealment
 	// until the first packet has been decoded.
 	Frame int
-	// Target is the delay, in samples, buffered before playout starts.
+	// Target is the delay, in samples, buffered before a bare Buffer
+	// starts playing. A Playout ignores it: it starts at the delay it
+	// measures.
 	Target int
-	// Capacity is how many packets the buffer holds; later packets reset it.
+	// Capacity is how many packets the buffer holds; later packets reset
+	// it. 0 means half a second of frames, and at least 64.
 	Capacity int
 	// MaxPacket is the largest payload in bytes.
 	MaxPacket int
 	// WaitStep is how much is concealed at a time while waiting for a late
 	// packet, in samples: the smallest concealment the decoder can make
-	// (Opus: 2.5 ms). 0 means Frame.
+	// (standard Opus: 120, 2.5 ms; Opus Custom: its frame, e.g. 64; PCM:
+	// any). Each wait adds its step to the delay, so the shorter the
+	// better. 0 means Frame.
 	WaitStep int
 	// WaitLimit is how long to wait for one late packet, in samples,
 	// before counting it lost (its time is concealed, it is dropped if it
 	// comes): each wait adds to the delay for good, so a spike must not
 	// add all of itself. 0 waits up to the 100 ms after which the stream
-	// counts as stopped.
+	// counts as stopped. A Playout also waits only while it is below its
+	// target, by at most half a step beyond it.
 	WaitLimit int
 	// Played, if set, is told each packet's RTP timestamp, arrival and
 	// when its first sample plays, as it is decoded (on a Playout's clock;
@@ -80,6 +88,7 @@ type Buffer struct {
 
 	started bool  // a packet has set next
 	playing bool  // target reached; reading advances next
+	manual  bool  // a Playout starts it (start), not the Target
 	next    int64 // unwrapped sequence number to play next
 	highest int64 // highest unwrapped sequence number seen
 	first   int64 // first sequence number since the last reset
@@ -103,11 +112,14 @@ type Buffer struct {
 	// room is how much more delay waiting may add, in samples: a Playout
 	// below its target grows by waiting, one at its target does not.
 	room int
-	// The last packet decoded under a clock: its timestamp and when its
-	// first sample plays; played is set until the Playout takes them.
+	// The last packet decoded under a clock: its timestamp, when its
+	// first sample plays and where in the read it starts; played is set
+	// until the Playout takes them.
 	lastTS     uint32
 	lastPlayed time.Duration
+	lastOffset int
 	played     bool
+	decodes    int // packets decoded under a clock, for the Playout
 
 	stats counters
 }
@@ -153,6 +165,9 @@ type Stats struct {
 func New(cfg Config, dec Decoder) *Buffer {
 	if cfg.Capacity <= 0 {
 		cfg.Capacity = 64
+		if cfg.Frame > 0 {
+			cfg.Capacity = max(64, 24000/cfg.Frame)
+		}
 	}
 	if cfg.MaxPacket <= 0 {
 		cfg.MaxPacket = 1275
@@ -296,7 +311,7 @@ func (b *Buffer) read(out []float32, playAt time.Duration) {
 		}
 		if !b.playing {
 			b.skipToFirstHeld()
-			if !b.started || b.highest < b.next || b.buffered() < b.cfg.Target {
+			if b.manual || !b.started || b.highest < b.next || b.buffered() < b.cfg.Target {
 				clear(out)
 				b.stats.silentSamples.Add(int64(len(out)))
 				return
@@ -314,6 +329,39 @@ func (b *Buffer) skipToFirstHeld() {
 		b.next++
 	}
 }
+
+// firstHeld returns the timestamp of the first packet held, for a Playout
+// choosing where to start; ok is false when none is.
+func (b *Buffer) firstHeld() (ts uint32, ok bool) {
+	if !b.started {
+		return 0, false
+	}
+	b.skipToFirstHeld()
+	if b.next > b.highest {
+		return 0, false
+	}
+	return b.slots[b.next%int64(len(b.slots))].ts, true
+}
+
+// dropFirst discards the first packet held, too old to start on; it counts
+// as discarded.
+func (b *Buffer) dropFirst() {
+	b.slots[b.next%int64(len(b.slots))].seq = -1
+	b.next++
+	b.stats.late.Add(1)
+}
+
+// start makes a Playout's buffer play from the first packet held.
+func (b *Buffer) start() {
+	b.playing = true
+	b.pcmPos, b.pcmLen = 0, 0
+	b.concealing = false
+	b.waited = 0
+	b.concealedInRow = 0
+}
+
+// remaining returns the samples left of the frame being played.
+func (b *Buffer) remaining() int { return b.pcmLen - b.pcmPos }
 
 // nextFrame fills b.pcm with the audio due now: the packet at b.next
 // decoded, or concealment.
@@ -347,9 +395,9 @@ func (b *Buffer) nextFrame(offset int) {
 			b.stats.decodeErrors.Add(1)
 			break
 		}
-		if b.highest < b.next && (b.cfg.WaitLimit == 0 || b.waited < min(b.cfg.WaitLimit, b.room)) {
+		if step := min(b.cfg.WaitStep, b.frame); b.highest < b.next && b.mayWait(step) {
 			// Nothing later: wait for it, concealing a step meanwhile.
-			conceal = min(b.cfg.WaitStep, b.frame)
+			conceal = step
 			b.waited += conceal
 			b.stats.underruns.Add(1)
 			break
@@ -381,6 +429,19 @@ func (b *Buffer) nextFrame(offset int) {
 	b.stats.concealedSamples.Add(int64(conceal))
 }
 
+// mayWait says whether to wait another step for a late packet: always for
+// a bare Buffer without a WaitLimit; else while at least half the step is
+// within the limit and the room the Playout leaves below its target, so a
+// wait overshoots the target by at most half a step and a packet late at
+// the target counts as lost (a lone late packet costs its frame's
+// concealment, not a lasting rise in delay).
+func (b *Buffer) mayWait(step int) bool {
+	if b.cfg.WaitLimit == 0 {
+		return true
+	}
+	return min(b.cfg.WaitLimit, b.room)-b.waited >= max(1, step/4)
+}
+
 // emit counts a decoded packet of n samples starting offset samples into
 // the current read.
 func (b *Buffer) emit(s *slot, n, offset int) {
@@ -388,7 +449,8 @@ func (b *Buffer) emit(s *slot, n, offset int) {
 		return
 	}
 	played := b.playAt + time.Duration(offset)*time.Second/48000
-	b.lastTS, b.lastPlayed, b.played = s.ts, played, true
+	b.lastTS, b.lastPlayed, b.lastOffset, b.played = s.ts, played, offset, true
+	b.decodes++
 	// Sample i plays i/48000 s after the first: the sum of their delays.
 	delay := int64(n)*int64(played-s.arrival) + int64(n)*int64(n-1)/2*int64(time.Second)/48000
 	b.stats.emitted.Add(int64(n))

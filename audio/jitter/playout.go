@@ -11,22 +11,34 @@ import (
 
 // Playout is the adaptive playout of one incoming voice, around a Buffer.
 //
-// Its delay is measured NetEQ-style, against the pace of the fastest
-// packets of the last two seconds (arrival less RTP timestamp), so the
-// clocks' offset cancels: each packet decoded tells how long after that
-// pace it plays (its lag). The target lag is a high quantile of the recent
-// packets' relative delay (Quantile, moved by the user's Bias) plus what
-// playout itself needs: a device block, the resampler's chunk and its
-// latency.
+// Its delay is measured where it matters, on the reads' clock: each
+// packet counts from the first read it was in for (see delayWindow), so a
+// burst of packets framed by the sender's device blocks, and the phase of
+// the receiver's blocks against them, are in the measure once. The target
+// is a high quantile of those transits (Quantile, moved by the user's Bias)
+// plus what playout itself takes between decoding a packet and playing its
+// first sample: the resampler's latency, measured. A packet within the
+// quantile is then in before the read that decodes it, and nothing more is
+// added: not a device block (the reads' grid is in the measure already),
+// nor a resampler chunk (the resampler is fed only what each read needs,
+// and decoding starts on frame boundaries).
 //
-// It grows at once when packets come a little late (the Buffer conceals
-// while it waits, up to a frame, and the lag grows by the wait), treats
-// packets later than that as lost (a spike costs concealment, not lasting
-// delay), and moves toward its target, or follows the sender's clock
-// drift, only by playing a little faster or slower through a resampler
-// steered by a drift tracker: never by dropping or repeating frames, and at
-// most 0.1 % (1.7 cents), which no singer hears; so it shrinks slowly, at
-// most 1 ms a second.
+// It starts once it has measured a tenth of a second of packets, playing
+// the first packet held exactly at the target; older ones are dropped. It
+// grows at once when packets come late while it is below its target (the
+// Buffer conceals while it waits, in steps of Config.WaitStep, and the lag
+// grows by the wait); at its target a late packet counts as lost, so a lone
+// one costs its frame's concealment, not a lasting rise in delay. It
+// moves toward a changed target, and follows the sender's clock drift, only
+// by playing a little faster or slower through a resampler steered by a
+// drift tracker: never by dropping or repeating frames, and at most 0.1 %
+// (1.7 cents), which no singer hears; so it shrinks slowly, at most 1 ms a
+// second.
+//
+// Times are on one clock: Insert's arrivals and ReadAt's play instants
+// (Now's clock for Read). Pass ReadAt the device's smoothed block instant
+// (audio.BlockClock) where there is one: the callback's wall clock jitters
+// with the scheduler, and the measure with it.
 //
 // Insert and Read belong to the audio thread, Stats to anyone.
 type Playout struct {
@@ -37,19 +49,54 @@ type Playout struct {
 	now     func() time.Duration
 	frame   int // samples per packet, from the config
 
-	maxBlock int
+	// Packets inserted since the last read: they are in for the next.
+	pendTS  [64]uint32
+	pendArr [64]int64
+	pending int
+
 	stage    [32]float32 // decoded audio waiting for the resampler
 	stagePos int
 	stageLen int
 	held     float64 // input samples inside the resampler
-	lag      int64   // the last packet's lag, samples; see Playout
+	lag      int64   // the last packet's play instant less its timestamp, samples
 	lagKnown bool
+	base     int64 // a transit from the start, keeping the tracker's numbers small
+	decodes  int   // the Buffer's count of packets decoded, at the last look
+	// Where the next read should start (samples), and how far reads
+	// stray from that, on average.
+	lastRead   int64
+	readJitter float64
+	// The log of how much fewer packets the quantile lets be late than the
+	// bias says, ≤ 0: see noteLate.
+	tighten   float64
+	lateShare float64 // of packets, averaged
+	// The most samples between decoding a packet and playing its first,
+	// this second and the last; leadAt is when this second began.
+	lead   [2]int
+	leadAt int64
 
-	target   atomic.Int64  // samples
+	target   atomic.Int64  // samples, from the fastest arrivals; see Stats
 	quantile atomic.Uint64 // float64 bits, set by SetBias
 	ratioPPM atomic.Int64
 	jitterUS atomic.Int64
 }
+
+// guard is how long before a read runs a packet must have come to count
+// as in for it, in samples (0.25 ms). One that came closer made it by the
+// scheduler's grace or a hair's breadth: as the callbacks jitter, or the
+// clocks drift, the next like it may miss, so it counts for the next read.
+// The need then rises while such packets are still in time, and playout
+// follows it before the first is late.
+const guard = 6
+
+// margin is added to the target, in samples: the reads' instants and the
+// resampler's hold are known to a sample or two, and the packets that set
+// the need are in by exactly that.
+const margin = 4
+
+// measureFirst is how much of the stream a Playout measures before it
+// starts, in samples: 100 ms, several periods of any framing pattern.
+const measureFirst = 4800
 
 // PlayoutConfig adds to Config what adaptation needs.
 type PlayoutConfig struct {
@@ -62,8 +109,9 @@ type PlayoutConfig struct {
 	// Quantile, if set, overrides Bias: the share of packets that must
 	// arrive in time, 0.5…0.9999.
 	Quantile float64
-	// Now is the clock of Insert's arrival times; nil means a monotonic
-	// clock starting at New.
+	// Now is the clock of Insert's arrival times and of Read; nil means a
+	// monotonic clock starting at New. ReadAt takes its instant on the
+	// same clock.
 	Now func() time.Duration
 }
 
@@ -87,12 +135,12 @@ func NewPlayout(cfg PlayoutConfig, dec Decoder) (*Playout, error) {
 	p := &Playout{
 		buf:     New(cfg.Config, dec),
 		delays:  newDelayWindow(cfg.Quantile),
-		tracker: drift.New(cfg.Target),
+		tracker: drift.New(0),
 		rs:      rs,
 		now:     cfg.Now,
 		frame:   cfg.Frame,
 	}
-	p.target.Store(int64(cfg.Target))
+	p.buf.manual = true
 	p.quantile.Store(math.Float64bits(cfg.Quantile))
 	return p, nil
 }
@@ -121,15 +169,63 @@ func (p *Playout) SetBias(bias float64) {
 // Now returns the playout's clock, for stamping arrivals.
 func (p *Playout) Now() time.Duration { return p.now() }
 
+// samples converts an instant to samples without overflowing (d*48000
+// would after 53 h).
+func samples(d time.Duration) int64 {
+	return int64(d/time.Second)*48000 + int64(d%time.Second)*48000/int64(time.Second)
+}
+
 // Insert stores a packet that arrived at arrival (on Now's clock) for
-// playout.
+// playout. It counts as in for the next read.
 func (p *Playout) Insert(seq uint16, timestamp uint32, arrival time.Duration, payload []byte) {
-	// In samples, without overflowing (arrival*48000 would after 53 h).
-	samples := int64(arrival/time.Second)*48000 + int64(arrival%time.Second)*48000/int64(time.Second)
-	p.delays.quantile = math.Float64frombits(p.quantile.Load())
-	p.delays.add(timestamp, samples)
-	p.jitterUS.Store(int64(p.delays.jitter * 1e6 / 48000))
+	if p.pending == len(p.pendTS) {
+		// More than a read's worth: measure them from the last arrival.
+		last := p.pendArr[p.pending-1]
+		p.flush(last, last, 0)
+	}
+	p.pendTS[p.pending], p.pendArr[p.pending] = timestamp, samples(arrival)
+	p.pending++
+	late := p.buf.stats.late.Load()
 	p.buf.insert(seq, timestamp, arrival, payload)
+	p.noteLate(p.buf.stats.late.Load() != late)
+}
+
+// noteLate steers the quantile by the share of packets that came too late
+// to play, averaged over about ten seconds: above the goal the bias sets
+// (0.8 % at the default), the quantile rises, up to ten times fewer late;
+// below it, it falls back to the bias's, never lower. A path whose delay
+// has a long tail gets the margin its tail needs, one with a short tail
+// keeps the least delay.
+func (p *Playout) noteLate(late bool) {
+	goal := (1 - math.Float64frombits(p.quantile.Load())) / 2.5
+	alpha := float64(max(p.frame, 64)) / (10 * 48000)
+	x := 0.0
+	if late {
+		x = 1
+	}
+	p.lateShare += (x - p.lateShare) * alpha
+	p.tighten += alpha * (1 - p.lateShare/goal)
+	p.tighten = max(math.Log(0.1), min(0, p.tighten))
+}
+
+// flush measures the packets inserted since the last read as in for the
+// read at now, or for the next, block samples later, if they came less than
+// the guard before the read ran at wall (samples, on Now's clock).
+func (p *Playout) flush(now, wall, block int64) {
+	p.delays.quantile = 1 - (1-math.Float64frombits(p.quantile.Load()))*math.Exp(p.tighten)
+	// A clock running slow at the sender makes packets creep later
+	// against the reads: the guard sees one near its read early enough
+	// for playout to grow by a block before it misses it.
+	g := guard + int64(p.delays.creep()*float64(48000+block*1000))
+	for i := range p.pending {
+		in := now
+		if wall-p.pendArr[i] < g {
+			in += block
+		}
+		p.delays.add(p.pendTS[i], in, p.pendArr[i])
+	}
+	p.pending = 0
+	p.jitterUS.Store(int64(p.delays.jitter * 1e6 / 48000))
 }
 
 // InsertRecovered stores a frame recovered from a later packet's
@@ -147,59 +243,155 @@ func (p *Playout) Reset() {
 	p.delays.reset()
 	p.tracker.Reset()
 	p.rs.Reset()
+	p.pending = 0
 	p.held = 0
 	p.lagKnown = false
+	p.base = 0
+	p.lead = [2]int{}
+	p.lastRead, p.readJitter = 0, 0
+	p.tighten, p.lateShare = 0, 0
 	p.stagePos, p.stageLen = 0, 0
 }
 
 // Read fills out with the voice, played at the rate that keeps the lag at
-// its target.
-func (p *Playout) Read(out []float32) {
-	p.maxBlock = max(p.maxBlock, len(out))
-	now := p.now()
+// its target; out[0] plays now on Now's clock.
+func (p *Playout) Read(out []float32) { p.ReadAt(out, p.now()) }
+
+// ReadAt is Read with out[0] playing at now on Now's clock: the device's
+// smoothed instant for the block (audio.BlockClock), on the clock that
+// stamps Insert's arrivals.
+func (p *Playout) ReadAt(out []float32, now time.Duration) {
+	nowS := samples(now)
+	if p.lastRead != 0 {
+		// How far the reads stray from their blocks: the wall clock's
+		// jitter when Read is used, ~0 for a device's smoothed clock.
+		d := float64(nowS - p.lastRead)
+		p.readJitter += (math.Abs(d) - p.readJitter) / 16
+	}
+	p.lastRead = nowS + int64(len(out))
+	p.flush(nowS, samples(p.now()), int64(len(out)))
 	defer p.measureLag()
-	if !p.buf.playing {
-		// Still filling: the Buffer plays silence until its first target.
-		p.buf.read(out, now)
-		p.stagePos, p.stageLen = 0, 0
+	if !p.delays.known {
+		p.buf.read(out, now) // silence: nothing has come
 		return
 	}
-	// A packet must be in by the read that plays its first sample, up to a
-	// block before; it is decoded up to a resampler chunk earlier still,
-	// and plays the resampler's latency later: on top of that, the link's
-	// jitter.
-	target := int(p.delays.needed) + p.maxBlock + len(p.stage) + resample.Latency
-	p.target.Store(int64(target))
-	p.tracker.SetTarget(target)
-	p.buf.target = target
+	// The lag to hold: the packets within the quantile are in by the read
+	// that decodes them, and play the resampler's latency later.
+	target := p.delays.needed + int64(p.leadMax()) + margin
+	// Reported from the fastest arrivals (W3C jitterBufferTargetDelay):
+	// the reads' phase against them is playout delay too.
+	report := max(0, int(target-p.delays.arrived))
+	p.target.Store(int64(report))
+	p.buf.target = report
+	if !p.buf.playing {
+		// The read's instant may be off by its jitter, and the lag is
+		// measured from it: start that much above the target, for the
+		// tracker to take back once it has averaged it out.
+		o, ok := p.startAt(nowS, target+int64(2*p.readJitter), len(out))
+		if !ok {
+			p.buf.read(out, now)
+			p.stagePos, p.stageLen = 0, 0
+			return
+		}
+		p.buf.read(out[:o], now)
+		out, now = out[o:], now+time.Duration(o)*time.Second/48000
+		nowS += int64(o)
+		if !p.lagKnown {
+			p.base = target
+		}
+		p.buf.start()
+		p.rs.Reset()
+		p.held = 0
+		p.stagePos, p.stageLen = 0, 0
+		p.lagKnown = false
+	}
+	p.tracker.SetTarget(int(target - p.base))
 	ratio := 1.0
-	p.buf.room = p.frame
+	p.buf.room = 0
 	if p.lagKnown {
-		ratio = p.tracker.Update(int(p.lag), 0, float64(len(out))/48000)
+		ratio = p.tracker.Update(int(p.lag-p.base), 0, float64(len(out))/48000)
 		// Quick to grow, slow to shrink: below its target the playout
 		// waits for a late packet (the wait adds to the lag at once);
 		// at its target, the packet counts as lost.
-		p.buf.room = max(0, target-int(p.lag))
+		p.buf.room = int(max(0, target-p.lag))
 	}
 	p.rs.SetRatio(ratio)
 	p.ratioPPM.Store(int64((ratio - 1) * 1e6))
 	for done := 0; done < len(out); {
 		if p.stagePos == p.stageLen {
-			// The stage's first sample plays after the output made so
-			// far and what the resampler holds.
-			at := now + time.Duration(float64(done)+p.held)*time.Second/48000
-			p.buf.read(p.stage[:], at)
-			p.stagePos, p.stageLen = 0, len(p.stage)
+			// Decode on a frame's boundary, so each packet's first
+			// sample is the stage's first and plays the resampler's
+			// latency after it is decoded.
+			n := len(p.stage)
+			if r := p.buf.remaining(); r > 0 {
+				n = min(n, r)
+			}
+			at := now + time.Duration((float64(done)+p.held)*float64(time.Second)/48000)
+			p.buf.read(p.stage[:n], at)
+			p.stagePos, p.stageLen = 0, n
+			if p.buf.decodes != p.decodes {
+				p.decodes = p.buf.decodes
+				p.noteLead(int(math.Ceil(p.held))+p.buf.lastOffset, nowS)
+			}
 		}
-		c, n := p.rs.Process(p.stage[p.stagePos:p.stageLen], out[done:])
+		// Feed only what the rest of this read needs beyond what the
+		// resampler holds, so it never holds more than its latency and a
+		// packet is decoded no earlier than that before it plays.
+		need := float64(len(out)-done)/ratio + resample.Latency - p.held
+		feed := min(p.stageLen-p.stagePos, max(1, int(math.Ceil(need))))
+		c, n := p.rs.Process(p.stage[p.stagePos:p.stagePos+feed], out[done:])
+		if c == 0 && n == 0 {
+			clear(out[done:]) // the resampler failed: never spin
+			return
+		}
 		p.stagePos += c
 		done += n
-		// The resampler takes input in gulps; what it holds is what it
-		// took less what its output used up. Leaning slowly on its
-		// nominal latency keeps rounding from adding up over hours.
+		// What it holds is what it took less what its output used up.
+		// Leaning slowly on its nominal latency keeps rounding from
+		// adding up over hours.
 		p.held += float64(c) - float64(n)/ratio
 		p.held += (resample.Latency - p.held) / 4096
 	}
+}
+
+// startAt returns where in a read of n samples at now to start playing so
+// that the first packet held plays at the target lag, dropping packets too
+// old for it; ok is false until a tenth of a second has been measured, and
+// while no packet is held or the start falls beyond this read.
+func (p *Playout) startAt(now, target int64, n int) (o int, ok bool) {
+	if p.delays.span() < measureFirst {
+		return 0, false
+	}
+	for {
+		ts, held := p.buf.firstHeld()
+		if !held {
+			return 0, false
+		}
+		// The resampler starts empty: the first sample fed plays first.
+		at := p.delays.unwrap(ts) + target
+		if at < now {
+			p.buf.dropFirst()
+			continue
+		}
+		if at-now >= int64(n) {
+			return 0, false
+		}
+		return int(at - now), true
+	}
+}
+
+// noteLead takes how long after its decoding a packet plays, in samples.
+func (p *Playout) noteLead(lead int, now int64) {
+	if now-p.leadAt >= 48000 {
+		p.lead[1], p.lead[0], p.leadAt = p.lead[0], 0, now
+	}
+	p.lead[0] = max(p.lead[0], lead)
+}
+
+// leadMax is the most samples between decoding a packet and playing it of
+// late: the resampler's latency at least.
+func (p *Playout) leadMax() int {
+	return max(resample.Latency, p.lead[0], p.lead[1])
 }
 
 // measureLag takes the lag of the last packet decoded, if one was.
@@ -208,9 +400,7 @@ func (p *Playout) measureLag() {
 		return
 	}
 	p.buf.played = false
-	at := p.buf.lastPlayed
-	samples := int64(at/time.Second)*48000 + int64(at%time.Second)*48000/int64(time.Second)
-	p.lag = p.delays.lag(p.buf.lastTS, samples)
+	p.lag = samples(p.buf.lastPlayed) - p.delays.unwrap(p.buf.lastTS)
 	p.lagKnown = true
 }
 

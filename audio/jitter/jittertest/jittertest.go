@@ -12,6 +12,12 @@
 // packet's first sample on the simulated clock, where a device block read
 // at t starts playing at t.
 //
+// Simulate plays a clean path instead (see Path): two devices on one clock,
+// the sender's blocks framing its packets, the receiver's callbacks
+// jittering, rare goroutine stalls; it measures concealment, the delay's
+// excursions and how soon the playout settles, against the least delay at
+// which every packet is in before the read that plays it.
+//
 // Nothing here is safe for concurrent use; Replay uses one goroutine.
 package jittertest
 
