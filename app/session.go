@@ -996,6 +996,8 @@ type Stats struct {
 	// Bitrate and Redundancy are what this side sends now: the Opus
 	// bitrate and how many earlier frames ride along with each packet.
 	Bitrate, Redundancy int
+	// Codec names what this side sends, e.g. "Opus 5 ms".
+	Codec string
 	// PartnerName is what the partner calls themself, once they said.
 	PartnerName string
 	// NTP is this machine's clock against the NTP server, if one was
@@ -1026,6 +1028,7 @@ func (s *Session) Stats() Stats {
 		st.EchoLatency = c.Latency()
 	}
 	st.Bitrate = int(s.pipe.bitrate.Load())
+	st.Codec = fmt.Sprintf("Opus %v", s.cfg.Frame)
 	st.Redundancy = int(s.redundancy.Load())
 	if !s.host {
 		st.Clock, _ = s.clock.Estimate()

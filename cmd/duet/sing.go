@@ -45,6 +45,7 @@ type sessionFlags struct {
 	capture    string
 	jitterBias float64
 	verbose    bool
+	status     time.Duration
 	device     deviceFlags
 }
 
@@ -75,6 +76,7 @@ func (f *sessionFlags) register(fs *flag.FlagSet, s app.Settings) {
 	fs.StringVar(&f.ntp, "ntp", ntp, "check this machine's clock against this NTP `server` (empty: no check)")
 	fs.StringVar(&f.capture, "capture", "", "write your partner's packet arrivals to this trace `file` when you leave (for duetlab -trace FILE jitter)")
 	fs.BoolVar(&f.verbose, "v", false, "log every event")
+	fs.DurationVar(&f.status, "status", statusEvery, "print the latency, loss and what is sent this often (0: never)")
 }
 
 // openDevice opens the device the flags describe: a file device when the
@@ -239,7 +241,17 @@ func runSing(ctx context.Context, host bool, args []string, stdout, stderr io.Wr
 	if err != nil {
 		return errors.Join(err, dev.Close())
 	}
+	statusCtx, stopStatus := context.WithCancel(ctx)
+	statusDone := make(chan struct{})
+	go func() {
+		defer close(statusDone)
+		if f.status > 0 {
+			printStatus(statusCtx, stderr, f.status, s)
+		}
+	}()
 	err = s.Run(ctx)
+	stopStatus()
+	<-statusDone
 	st := s.Stats()
 	fmt.Fprintf(stderr, "duet: sent %d packets, received %d (%d lost, %d late); %d ms of your partner concealed\n",
 		st.Peer.PacketsSent, st.Peer.PacketsReceived, st.Voice.PacketsLost, st.Voice.PacketsDiscarded,
