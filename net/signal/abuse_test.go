@@ -607,3 +607,34 @@ func TestMetricsAccess(t *testing.T) {
 		t.Errorf("Metrics(): %d %.40q", code, body)
 	}
 }
+
+// TestStuckWriteDropped: a socket whose write has been under way for
+// longer than writeTimeout (its client stopped reading and its buffers
+// are full) is dropped by expireIdle, which closes its connection.
+func TestStuckWriteDropped(t *testing.T) {
+	client, ws := acceptedSocket(t)
+	s := NewServer(ServerConfig{})
+	defer s.Close()
+	p, _ := newPeer(ws, "test", s.queueLimit())
+	defer p.kill()
+	s.mu.Lock()
+	s.peers[p] = struct{}{}
+	s.mu.Unlock()
+	p.writing.Store(int64(time.Since(s.epoch) - writeTimeout/2))
+	s.expireIdle()
+	select {
+	case <-p.dead:
+		t.Fatal("a write under way for half the timeout was dropped")
+	default:
+	}
+	p.writing.Store(int64(time.Since(s.epoch) - 2*writeTimeout))
+	s.expireIdle()
+	select {
+	case <-p.dead:
+	default:
+		t.Fatal("a write stuck for twice the timeout was not dropped")
+	}
+	if _, _, err := client.Read(testCtx(t)); err == nil {
+		t.Error("the stuck socket's connection is still open")
+	}
+}

@@ -53,14 +53,16 @@ type peer struct {
 	messages *rate.Limiter // messages per second; read loop only
 
 	// heard is when anything last came from the client, as time since
-	// Server.epoch (Server.hear).
-	heard atomic.Int64
+	// Server.epoch (Server.hear); writing when the write under way began,
+	// or 0.
+	heard, writing atomic.Int64
 }
 
 // newPeer returns a peer for conn that queues at most maxQueue messages,
-// and the context of its reads and writes, which p.kill cancels.
+// and its context, which p.kill cancels, closing conn.
 func newPeer(conn *websocket.Conn, remote string, maxQueue int) (*peer, context.Context) {
 	ctx, cancel := context.WithCancel(context.Background())
+	context.AfterFunc(ctx, func() { conn.CloseNow() })
 	return &peer{
 		conn:       conn,
 		remote:     remote,

@@ -33,7 +33,8 @@ const (
 	// server's own messages (peer-joined, peer-left, an expiry).
 	queueSlack = 16
 
-	// writeTimeout bounds one message write to a client.
+	// writeTimeout bounds one message write to a client: expireIdle drops
+	// a socket whose write takes longer.
 	writeTimeout = 10 * time.Second
 
 	reasonShutdown = "the rendezvous server is shutting down"
@@ -418,7 +419,7 @@ func (s *Server) serveWS(w http.ResponseWriter, r *http.Request) {
 	s.log.Debug("signal: socket opened", "remote", p.remote)
 
 	s.wg.Go(func() { s.writeLoop(ctx, p) })
-	code, reason, leave := s.readLoop(ctx, p)
+	code, reason, leave := s.readLoop(p)
 
 	s.mu.Lock()
 	// A socket that drops keeps its seat for a resume, and so does one
@@ -442,9 +443,10 @@ func (s *Server) serveWS(w http.ResponseWriter, r *http.Request) {
 // closed, and returns the status to close it with and whether p gives up
 // its seat: when the client closed the socket with a handshake (1000 or
 // 1001) or the server hangs up on it, not when the socket just drops.
-func (s *Server) readLoop(ctx context.Context, p *peer) (websocket.StatusCode, string, bool) {
+func (s *Server) readLoop(p *peer) (websocket.StatusCode, string, bool) {
 	for {
-		typ, r, err := p.conn.Reader(ctx)
+		// No context of its own either: kill closes the connection.
+		typ, r, err := p.conn.Reader(context.Background())
 		if err != nil {
 			s.log.Debug("signal: socket ended", "remote", p.remote, "err", err)
 			st := websocket.CloseStatus(err)
@@ -493,9 +495,13 @@ func (s *Server) writeLoop(ctx context.Context, p *peer) {
 	defer close(p.writerDone)
 	defer p.conn.CloseNow() // after Close, a no-op
 	write := func(b []byte) bool {
-		ctx, cancel := context.WithTimeout(ctx, writeTimeout)
-		defer cancel()
-		if err := p.conn.Write(ctx, websocket.MessageText, b); err != nil {
+		// No deadline of its own (it costs a timer and a callback per
+		// message): expireIdle drops a socket whose write is stuck, and
+		// kill closes the connection under it.
+		p.writing.Store(int64(time.Since(s.epoch)))
+		err := p.conn.Write(context.Background(), websocket.MessageText, b)
+		p.writing.Store(0)
+		if err != nil {
 			s.log.Debug("signal: write failed", "remote", p.remote, "err", err)
 			p.kill()
 			return false
@@ -1025,6 +1031,13 @@ func (s *Server) expireIdle() {
 		seats = append(seats, *p.seat)
 	}
 	s.forgetIdleLocked()
+	since := time.Since(s.epoch)
+	for p := range s.peers {
+		if w := p.writing.Load(); w != 0 && since-time.Duration(w) > writeTimeout {
+			s.log.Debug("signal: a write is stuck; dropping the socket", "remote", p.remote)
+			p.kill()
+		}
+	}
 	s.mu.Unlock()
 
 	ctx, cancel := storeCtx()
