@@ -201,7 +201,7 @@ func (o *output) close() {
 	}
 }
 
-// piece is how many samples a decoder hands over at a time.
+// piece is how many samples the WAV decoder hands over at a time.
 const piece = 4096
 
 // decodeWAV reads a WAV file's integer PCM from data a piece at a time.
@@ -356,9 +356,11 @@ func decodeMP3(data []byte, o *output) error {
 	if err := o.start(d.SampleRate(), 0, false); err != nil {
 		return err
 	}
-	// go-mp3 always gives 16-bit little-endian stereo.
-	buf := make([]byte, 4*piece)
-	mono := make([]float32, piece)
+	// go-mp3 always gives 16-bit little-endian stereo; a frame at a time
+	// (1152 samples, 576 in MPEG-2), so that a decode stops within a frame
+	// of the limit.
+	buf := make([]byte, 4*1152)
+	mono := make([]float32, 1152)
 	for {
 		n, err := io.ReadFull(d, buf)
 		for i := range n / 4 {
