@@ -7,16 +7,20 @@
 //
 //	duet-server [-listen :3838] [-turn :3478 [-public-ip IP] [-turn-secret-file F]] [-room-ttl 1h]
 //	            [-redis HOST:PORT [-redis-prefix duet:]] [-tls-cert F -tls-key F]
-//	            [-trusted-proxy CIDR]... [-max-sockets N] [-max-sockets-per-address N]
+//	            [-metrics-listen 127.0.0.1:9100] [-metrics-token T] [-trusted-proxy CIDR]...
+//	            [-max-sockets N] [-max-sockets-per-address N] [-max-rooms N]
 //	            [-turn-allocations N] [-turn-allocations-per-credential N] [-v]
 //
 // With -redis, several instances behind a load balancer share rooms, and a
 // singer whose instance restarts resumes its seat on another. The TURN
 // secret comes from -turn-secret-file or $DUET_TURN_SECRET (-turn-secret
 // works too, but other users of the machine can read it in ps).
-// -trusted-proxy names a reverse proxy whose X-Forwarded-For is believed.
-// The -max-* and -turn-allocations* flags cap sockets and relay
-// allocations, each a file descriptor. duet-server -h lists every flag.
+// -metrics-listen serves /metrics on a listener of its own (and not on
+// -listen); -metrics-token (or $DUET_METRICS_TOKEN) makes it ask for a
+// bearer token. -trusted-proxy names a reverse proxy whose X-Forwarded-For
+// is believed. The -max-* and -turn-allocations* flags cap sockets, rooms
+// and relay allocations (sockets and allocations are a file descriptor
+// each). duet-server -h lists every flag.
 package main
 
 import (

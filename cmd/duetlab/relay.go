@@ -39,6 +39,10 @@ func relayLab(ctx context.Context, w io.Writer) ([]string, error) {
 			return nil
 		}
 		return []signal.ICEServer{{URLs: c.URLs, Username: c.Username, Credential: c.Credential}}
+	}, ReleaseICE: func(servers []signal.ICEServer) {
+		for _, s := range servers {
+			turn.Revoke(s.Username) // as duet serve does
+		}
 	}})
 	if err != nil {
 		return nil, err

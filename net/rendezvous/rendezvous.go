@@ -20,6 +20,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"net/http"
 	"net/netip"
 	"os"
 	"strings"
@@ -67,6 +68,10 @@ type Options struct {
 	// TrustedProxies are the reverse proxies whose X-Forwarded-For is
 	// believed (signal.ServerConfig.TrustedProxies).
 	TrustedProxies []netip.Prefix
+	// MetricsListen, if set, is the address /metrics is served on (plain
+	// HTTP), instead of on Listen. MetricsToken, if set, is the bearer
+	// token /metrics asks for.
+	MetricsListen, MetricsToken string
 	// Limits, if set, replaces the default per-address and per-socket
 	// limits and caps (the lab's load test raises them; loopback is one
 	// address). The -max-* flags set its caps.
@@ -96,15 +101,22 @@ func (o *Options) Register(fs *flag.FlagSet) {
 		}
 		return err
 	})
+	fs.StringVar(&o.MetricsListen, "metrics-listen", "", "serve /metrics on this `address` (plain HTTP; e.g. 127.0.0.1:9100) instead of on -listen")
+	fs.StringVar(&o.MetricsToken, "metrics-token", "", "the bearer `token` /metrics asks for (default: $"+EnvMetricsToken+"; none: anyone may read it)")
 	fs.IntVar(&o.Limits.Sockets, "max-sockets", 30_000, "most WebSockets open at once, each a file descriptor")
 	fs.IntVar(&o.Limits.SocketsPerAddress, "max-sockets-per-address", 64, "most WebSockets open at once from one address (an IPv6 /64)")
+	fs.IntVar(&o.Limits.Rooms, "max-rooms", 20_000, "most rooms open at once (with -redis, in all instances)")
 }
 
 // FromEnv takes the secrets not given by flags from the environment
-// (getenv is os.Getenv): the TURN secret from $DUET_TURN_SECRET.
+// (getenv is os.Getenv): the TURN secret from $DUET_TURN_SECRET, the
+// metrics token from $DUET_METRICS_TOKEN.
 func (o *Options) FromEnv(getenv func(string) string) {
 	if o.Secret == "" && o.SecretFile == "" {
 		o.Secret = getenv(EnvTURNSecret)
+	}
+	if o.MetricsToken == "" {
+		o.MetricsToken = getenv(EnvMetricsToken)
 	}
 }
 
@@ -182,7 +194,10 @@ func (o Options) Run(ctx context.Context, stdout io.Writer, log *slog.Logger) er
 		}
 		tc = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
 	}
-	cfg := signal.ServerConfig{Logger: log, RoomTTL: o.RoomTTL, Limits: o.Limits, TrustedProxies: o.TrustedProxies}
+	cfg := signal.ServerConfig{
+		Logger: log, RoomTTL: o.RoomTTL, Limits: o.Limits, TrustedProxies: o.TrustedProxies,
+		MetricsToken: o.MetricsToken, NoPublicMetrics: o.MetricsListen != "",
+	}
 	store, err := o.store(ctx, log)
 	if err != nil {
 		return err
@@ -214,6 +229,11 @@ func (o Options) Run(ctx context.Context, stdout io.Writer, log *slog.Logger) er
 			}
 			return []signal.ICEServer{{URLs: c.URLs, Username: c.Username, Credential: c.Credential}}
 		}
+		cfg.ReleaseICE = func(servers []signal.ICEServer) {
+			for _, s := range servers {
+				r.Revoke(s.Username)
+			}
+		}
 	}
 	if o.Limits.Sockets > 0 {
 		// Both caps, plus a margin for listeners, Redis and the log.
@@ -223,11 +243,48 @@ func (o Options) Run(ctx context.Context, stdout io.Writer, log *slog.Logger) er
 	if err != nil {
 		return fmt.Errorf("cannot listen on %s: %w", o.Listen, err)
 	}
-	fmt.Fprintln(stdout, signal.URL(ln.Addr(), tc != nil))
-	if err := signal.Serve(ctx, ln, signal.NewServer(cfg), tc); err != nil {
-		return fmt.Errorf("rendezvous server: %w", err)
+	var mln net.Listener
+	if o.MetricsListen != "" {
+		if mln, err = net.Listen("tcp", o.MetricsListen); err != nil {
+			ln.Close()
+			return fmt.Errorf("cannot listen on %s for /metrics: %w", o.MetricsListen, err)
+		}
 	}
-	return nil
+	srv := signal.NewServer(cfg)
+	fmt.Fprintln(stdout, signal.URL(ln.Addr(), tc != nil))
+	if mln == nil {
+		if err := signal.Serve(ctx, ln, srv, tc); err != nil {
+			return fmt.Errorf("rendezvous server: %w", err)
+		}
+		return nil
+	}
+	return serveWithMetrics(ctx, ln, mln, srv, tc, log)
+}
+
+// serveWithMetrics serves srv on ln as signal.Serve does and its /metrics
+// on mln, until ctx is done or either fails.
+func serveWithMetrics(ctx context.Context, ln, mln net.Listener, srv *signal.Server, tc *tls.Config, log *slog.Logger) error {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	mux := http.NewServeMux()
+	mux.Handle("/metrics", srv.Metrics())
+	ms := signal.NewHTTPServer(mux)
+	metricsDone := make(chan error, 1)
+	go func() {
+		err := ms.Serve(mln)
+		cancel() // a failed metrics listener stops the service: its operator would be blind
+		metricsDone <- err
+	}()
+	log.Info("serving /metrics", "addr", mln.Addr().String())
+	err := signal.Serve(ctx, ln, srv, tc)
+	if err != nil {
+		err = fmt.Errorf("rendezvous server: %w", err)
+	}
+	ms.Close() // scrapes are short; nothing to drain
+	if merr := <-metricsDone; !errors.Is(merr, http.ErrServerClosed) {
+		err = errors.Join(err, fmt.Errorf("metrics server: %w", merr))
+	}
+	return err
 }
 
 // relay starts the TURN relay of -turn.
