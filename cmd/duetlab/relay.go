@@ -26,7 +26,9 @@ import (
 // relay-only through the embedded TURN relay. It pings over the control
 // data channel and reports the round trip of each, and what the relay
 // adds. (app.RunLocal has no relay-only switch, so this uses net/peer
-// directly; no audio is involved.)
+// directly; no audio is involved.) Then it floods the relay with one
+// credential (turnAllocsPerCred): turn_allocs_per_cred is how many
+// allocations it got before the relay refused.
 func relayLab(ctx context.Context, w io.Writer) ([]string, error) {
 	turn, err := relay.Listen(relay.Config{Listen: "127.0.0.1:0", PublicIP: net.IPv4(127, 0, 0, 1), AllowPrivate: true})
 	if err != nil {
