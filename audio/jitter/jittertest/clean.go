@@ -240,7 +240,7 @@ func (p *Path) arrivals() ([]time.Duration, []bool) {
 		if j > 0 {
 			a = max(a, at[j-1]) // in order, like one goroutine on loopback
 		}
-		if a < stall {
+		if stall > 0 && a <= stall {
 			a, hit[j] = stall, true
 		}
 		if p.HiccupEvery > 0 && rng.IntN(p.HiccupEvery) == 0 {
