@@ -217,3 +217,32 @@ func (frameDecoder64) Decode(p []byte, pcm []float32) (int, error) {
 	return 64, nil
 }
 func (frameDecoder64) Conceal(pcm []float32) error { clear(pcm); return nil }
+
+// TestPlayoutDoesNotAllocate: the audio thread's work per callback (two
+// packets in, a block out, at the device's instant) allocates nothing,
+// while starting or once playing.
+func TestPlayoutDoesNotAllocate(t *testing.T) {
+	var now time.Duration
+	p, err := NewPlayout(PlayoutConfig{Config: Config{Frame: 64, WaitStep: 64}, Now: func() time.Duration { return now }}, frameDecoder64{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	out := make([]float32, 128)
+	payload := []byte{1}
+	seq := 0
+	block := func() {
+		now += 128 * time.Second / 48000
+		for range 2 {
+			p.Insert(uint16(seq), uint32(seq*64), now, payload)
+			seq++
+		}
+		p.ReadAt(out, now)
+	}
+	if n := testing.AllocsPerRun(100, block); n != 0 {
+		t.Errorf("%v allocations per block while starting", n)
+	}
+	if n := testing.AllocsPerRun(1000, block); n != 0 || !p.buf.playing {
+		t.Errorf("%v allocations per block while playing (playing: %v)", n, p.buf.playing)
+	}
+}
