@@ -379,7 +379,7 @@ func (p *pipeline) encodeLoop() {
 				continue
 			}
 			if pr := p.out.Load(); pr != nil {
-				if err := pr.WriteVoice(p.seq, p.ts, pkt[:n]); err != nil {
+				if err := pr.WriteVoice(codec.Opus, p.seq, p.ts, pkt[:n]); err != nil {
 					p.sendErrors.Add(1)
 				}
 			}

@@ -756,7 +756,9 @@ func (s *Session) newPeer(ctx context.Context) (*peer.Peer, error) {
 		RelayOnly:  s.cfg.RelayOnly,
 		Impair:     s.cfg.Impair,
 		Logger:     s.cfg.Logger,
-		OnPacket: func(seq uint16, ts uint32, payload []byte) {
+		// Opus only until the pipeline decodes the others.
+		Codecs: []codec.Kind{codec.Opus},
+		OnPacket: func(seq uint16, ts uint32, _ codec.Kind, payload []byte) {
 			s.pipe.receive(stream, seq, ts, payload)
 		},
 		OnCandidate: func(c webrtc.ICECandidateInit) {

@@ -1,7 +1,7 @@
 // Package peer is Duet's WebRTC connection between host and guest, on
-// pion/webrtc v4: one Opus audio track each way (the guest's voice to the
-// host, the host's mix to the guest) and one reliable data channel for
-// control messages. Media is DTLS-SRTP end to end.
+// pion/webrtc v4: one audio track each way (the guest's voice to the host,
+// the host's mix to the guest) and one reliable data channel for control
+// messages. Media is DTLS-SRTP end to end.
 //
 // A second data channel, unordered and never retransmitted, carries clock
 // pings (package clock); a third, reliable, carries files (the backing
@@ -13,16 +13,29 @@
 // ticks, which the caller derives from capture positions) and come in
 // through Config.OnPacket, called from the peer's reader goroutine.
 //
+// Codecs (package codec): each side offers, best first, Opus Custom
+// ("X-DUET-OPUS-CUSTOM/48000/1", fmtp frame=64), L24 and L16 PCM (all
+// three at dynamic payload types, Duet peers only), then Opus at 111 and
+// RED over Opus at 63 as Chrome does; Config.Codecs narrows the list. A
+// peer that knows only Opus (a browser) negotiates Opus and RED and no
+// error. The sender chooses the codec per packet among those the partner
+// accepted (WriteVoice's kind, Accepts); the receiver learns each packet's
+// codec from its payload type. Every codec pion negotiated is checked with
+// codec.ParseFormat before it is used, and a packet of a codec not
+// negotiated, or PCM of a wrong length, is dropped and counted
+// (Stats.PacketsDiscarded), never passed on.
+//
 // Loss: Opus in CELT mode has no in-band FEC, so each side also offers RFC
-// 2198 redundancy ("audio/red" at payload type 63 with fmtp "111/111",
-// beside Opus at 111, as Chrome does). With SetRedundancy(n) a voice packet
-// carries the previous n frames (package red), sent with the RED payload
-// type the partner accepted; the receiver passes the primary frame to
-// OnPacket and frames whose own packet never came to OnRecovered, numbered
-// from their timestamp offsets on the assumption that frames are equally
-// long (see inbound). pion's TrackLocalStaticRTP labels every packet with
-// the one codec it was bound to, so the voice track is our own TrackLocal
-// (track.go) that keeps both negotiated payload types.
+// 2198 redundancy ("audio/red" with fmtp "111/111"). With SetRedundancy(n)
+// an Opus packet carries the previous n Opus frames (package red), sent
+// with the RED payload type the partner accepted; the receiver passes the
+// primary frame to OnPacket and frames whose own packet never came to
+// OnRecovered, numbered from their timestamp offsets on the assumption
+// that frames are equally long (see inbound). Redundancy is for Opus only:
+// Opus Custom and PCM packets go out alone. pion's TrackLocalStaticRTP
+// labels every packet with the one codec it was bound to, so the voice
+// track is our own TrackLocal (track.go) that keeps every negotiated
+// payload type.
 //
 // Feedback for bitrate and redundancy comes from the partner's RTCP
 // receiver reports (loss over the last second, RTT), through
@@ -38,6 +51,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"slices"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -49,6 +63,7 @@ import (
 	"github.com/pion/rtp"
 	"github.com/pion/webrtc/v4"
 
+	"github.com/duetapp/duet/audio/codec"
 	"github.com/duetapp/duet/net/impair"
 	"github.com/duetapp/duet/net/pionlog"
 	"github.com/duetapp/duet/net/red"
@@ -69,11 +84,17 @@ type Config struct {
 	// Impair, with Loopback, sends media through an impaired socket (the
 	// lab's network); nil is the plain loopback.
 	Impair *impair.Profile
+	// Codecs are the voice codecs this side offers and takes, best first;
+	// nil means DefaultCodecs. Opus is always among them (last, unless
+	// listed), since every WebRTC peer has it; RED over Opus is offered
+	// whenever Opus is.
+	Codecs []codec.Kind
 	// OnPacket receives every incoming voice packet (the primary frame of
-	// a RED packet), from one goroutine; payload is only valid during the
-	// call.
-	OnPacket func(seq uint16, timestamp uint32, payload []byte)
-	// OnRecovered receives frames recovered from RED redundancy whose own
+	// a RED packet) with its codec, from one goroutine; payload is only
+	// valid during the call. Only codecs both sides negotiated arrive,
+	// and PCM only in whole samples.
+	OnPacket func(seq uint16, timestamp uint32, kind codec.Kind, payload []byte)
+	// OnRecovered receives Opus frames recovered from RED redundancy whose own
 	// packet has not arrived (yet), with the sequence number and timestamp
 	// they were first sent with; from OnPacket's goroutine, payload only
 	// valid during the call. For jitter.Playout.InsertRecovered.
@@ -189,7 +210,7 @@ func New(cfg Config) (*Peer, error) {
 		ended:     make(chan struct{}),
 		fileLow:   make(chan struct{}, 1),
 	}
-	p.track = &voiceTrack{}
+	p.track = &voiceTrack{pay: negotiate(nil)}
 	sender, err := pc.AddTrack(p.track)
 	if err != nil {
 		pc.Close()
@@ -263,22 +284,30 @@ func New(cfg Config) (*Peer, error) {
 	return p, nil
 }
 
-func opusCapability() webrtc.RTPCodecCapability {
-	return webrtc.RTPCodecCapability{
-		MimeType:    webrtc.MimeTypeOpus,
-		ClockRate:   48000,
-		Channels:    2, // RFC 7587: always 2 in SDP; our voices are mono
-		SDPFmtpLine: "minptime=2.5;useinbandfec=0",
+// offered returns the codecs to register, best first: cfg.Codecs (or
+// DefaultCodecs) once each, Opus last unless listed.
+func offered(kinds []codec.Kind) []codec.Kind {
+	if kinds == nil {
+		kinds = DefaultCodecs()
 	}
+	var out []codec.Kind
+	for _, k := range append(slices.Clip(kinds), codec.Opus) {
+		if codec.FormatOf(k).MimeType() != "" && !slices.Contains(out, k) {
+			out = append(out, k)
+		}
+	}
+	return out
 }
 
 func newAPI(cfg Config, log *slog.Logger, mux *ice.UDPMuxDefault) (*webrtc.API, error) {
 	m := &webrtc.MediaEngine{}
-	if err := m.RegisterCodec(webrtc.RTPCodecParameters{
-		RTPCodecCapability: opusCapability(),
-		PayloadType:        opusPayloadType,
-	}, webrtc.RTPCodecTypeAudio); err != nil {
-		return nil, fmt.Errorf("peer: register opus: %w", err)
+	for _, k := range offered(cfg.Codecs) {
+		if err := m.RegisterCodec(webrtc.RTPCodecParameters{
+			RTPCodecCapability: capability(k),
+			PayloadType:        webrtc.PayloadType(payloadTypeOf(k)),
+		}, webrtc.RTPCodecTypeAudio); err != nil {
+			return nil, fmt.Errorf("peer: register %v: %w", k, err)
+		}
 	}
 	if err := m.RegisterCodec(webrtc.RTPCodecParameters{
 		RTPCodecCapability: redCapability(),
@@ -328,14 +357,10 @@ func (p *Peer) onTrack(t *webrtc.TrackRemote, r *webrtc.RTPReceiver) {
 	})
 	p.mu.Unlock()
 	defer p.wg.Done()
-	in := &inbound{opusPT: opusPayloadType, onPacket: p.cfg.OnPacket, onRecovered: p.cfg.OnRecovered}
-	if opus, rc, ok := negotiated(r.GetParameters().Codecs); ok {
-		in.opusPT = uint8(opus.PayloadType)
-		if rc != nil {
-			in.redPT = uint8(rc.PayloadType)
-		}
-	}
-	p.log.Debug("incoming track", "codec", t.Codec().MimeType, "ssrc", t.SSRC(), "opus", in.opusPT, "red", in.redPT)
+	in := &inbound{pay: negotiate(r.GetParameters().Codecs), onPacket: p.cfg.OnPacket, onRecovered: p.cfg.OnRecovered}
+	p.log.Debug("incoming track", "codec", t.Codec().MimeType, "ssrc", t.SSRC(),
+		"opus", in.pay.pt[codec.Opus], "red", in.pay.red, "custom", in.pay.pt[codec.OpusCustom],
+		"l24", in.pay.pt[codec.L24], "l16", in.pay.pt[codec.L16])
 	buf := make([]byte, 1500)
 	var pkt rtp.Packet
 	for {
@@ -519,34 +544,47 @@ func (p *Peer) Ended() <-chan struct{} { return p.ended }
 // dropped) rather than by being closed by either side.
 func (p *Peer) Failed() bool { return p.failed.Load() }
 
-// WriteVoice sends one Opus frame with the given RTP sequence number and
-// timestamp (48 kHz ticks). With redundancy on (SetRedundancy) and RED
-// negotiated, it goes out as a RED packet carrying the previous frames
-// too, as long as they were sent with the sequence numbers just before
-// seq and are equally long; otherwise as a plain Opus packet. Before the
-// connection is negotiated frames are dropped without error. Calls must
-// come in sending order (one goroutine: the encoder's).
-func (p *Peer) WriteVoice(seq uint16, timestamp uint32, payload []byte) error {
-	opusPT, redPT, ok := p.track.payloadTypes()
+// ErrNotNegotiated is returned by WriteVoice for a codec the partner did
+// not accept.
+var ErrNotNegotiated = errors.New("peer: codec not negotiated")
+
+// WriteVoice sends one voice packet of codec kind with the given RTP
+// sequence number and timestamp (48 kHz ticks), under the payload type the
+// partner accepted for kind (ErrNotNegotiated if none: see Accepts).
+// An Opus frame, with redundancy on (SetRedundancy) and RED negotiated,
+// goes out as a RED packet carrying the previous Opus frames too, as long
+// as they were sent with the sequence numbers just before seq and are
+// equally long; anything else as a plain packet. Before the connection is
+// negotiated packets are dropped without error. Calls must come in sending
+// order (one goroutine: the encoder's).
+func (p *Peer) WriteVoice(kind codec.Kind, seq uint16, timestamp uint32, payload []byte) error {
+	pt, redPT, bound := p.track.payloadTypes(kind)
 	p.sendMu.Lock()
 	defer p.sendMu.Unlock()
-	defer p.hist.push(seq, timestamp, payload)
-	if !ok {
+	if kind == codec.Opus {
+		// Only Opus frames ride in RED; another codec's packet in
+		// between breaks the run of sequence numbers history.blocks needs.
+		defer p.hist.push(seq, timestamp, payload)
+	}
+	if !bound {
 		return nil
 	}
-	h := rtp.Header{Version: 2, PayloadType: opusPT, SequenceNumber: seq, Timestamp: timestamp}
+	if pt < 0 {
+		return fmt.Errorf("%w: %v", ErrNotNegotiated, kind)
+	}
+	h := rtp.Header{Version: 2, PayloadType: uint8(pt), SequenceNumber: seq, Timestamp: timestamp}
 	body := payload
 	var older []red.Block
-	if redPT != 0 && p.hist.n > 0 {
-		older = p.hist.blocks(opusPT, seq, timestamp)
+	if kind == codec.Opus && redPT >= 0 && p.hist.n > 0 {
+		older = p.hist.blocks(uint8(pt), seq, timestamp)
 	}
 	if len(older) > 0 {
-		buf, err := red.Encode(p.hist.buf[:0], opusPT, timestamp, payload, older)
+		buf, err := red.Encode(p.hist.buf[:0], uint8(pt), timestamp, payload, older)
 		if err != nil {
 			return fmt.Errorf("peer: write voice: %w", err)
 		}
 		p.hist.buf = buf
-		h.PayloadType, body = redPT, buf
+		h.PayloadType, body = uint8(redPT), buf
 	}
 	sent, err := p.track.write(&h, body)
 	if err != nil {
@@ -562,7 +600,24 @@ func (p *Peer) WriteVoice(seq uint16, timestamp uint32, payload []byte) error {
 	return nil
 }
 
-// SetRedundancy sets how many previous frames each voice packet carries
+// Accepts reports whether the partner accepted codec kind for our voice,
+// so WriteVoice takes it; false before negotiation. Safe to call from any
+// goroutine, cheaply (the encoder's, per packet).
+func (p *Peer) Accepts(kind codec.Kind) bool { return p.track.accepts(kind) }
+
+// Codecs returns the codecs the partner accepted for our voice, in this
+// side's order of preference; nil before negotiation.
+func (p *Peer) Codecs() []codec.Kind {
+	var out []codec.Kind
+	for _, k := range offered(p.cfg.Codecs) {
+		if p.track.accepts(k) {
+			out = append(out, k)
+		}
+	}
+	return out
+}
+
+// SetRedundancy sets how many previous Opus frames each Opus packet carries
 // (RFC 2198 RED): 0 turns redundancy off, 1 or 2 cover that many packets
 // lost in a row at the cost of as many frames' bytes; values are clamped
 // to 0…MaxRedundancy. It takes effect with the next WriteVoice, and only
@@ -627,7 +682,8 @@ type Stats struct {
 	// from redundancy because their own packet had not come (it may still
 	// come late). REDBlocksSkipped counts redundant blocks that could not
 	// be numbered (see OnRecovered), PacketsDiscarded incoming packets
-	// dropped as malformed (garbage RED, unknown payload type).
+	// dropped unplayed: of a codec not negotiated, PCM of a wrong length,
+	// garbage RED.
 	FramesRecovered, REDBlocksSkipped, PacketsDiscarded int64
 	// RemotePacketsLost is the other side's count of our packets it lost,
 	// from RTCP receiver reports.
@@ -649,8 +705,8 @@ func (p *Peer) Stats() Stats {
 		RemotePacketsLost:  p.fb.lost.Load(),
 		RTT:                time.Duration(p.fb.rtt.Load()),
 	}
-	_, redPT, _ := p.track.payloadTypes()
-	s.RED = redPT != 0
+	_, redPT, _ := p.track.payloadTypes(codec.Opus)
+	s.RED = redPT >= 0
 	p.mu.Lock()
 	s.Candidate, s.Relayed, s.Address = p.candidate, p.relayed, p.address
 	p.mu.Unlock()

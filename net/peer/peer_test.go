@@ -10,12 +10,15 @@ import (
 
 	"github.com/pion/rtcp"
 	"github.com/pion/webrtc/v4"
+
+	"github.com/duetapp/duet/audio/codec"
 )
 
 type received struct {
 	seq     uint16
 	ts      uint32
 	payload []byte
+	kind    codec.Kind
 }
 
 // pair connects a host and a guest peer on loopback, relaying candidates
@@ -36,8 +39,8 @@ func pairWith(t *testing.T, hostOpts, guestOpts []func(*Config)) (host, guest *P
 	newPeer := func(got chan received, ctl chan []byte, out chan webrtc.ICECandidateInit, opts ...func(*Config)) *Peer {
 		cfg := Config{
 			Loopback: true,
-			OnPacket: func(seq uint16, ts uint32, payload []byte) {
-				got <- received{seq, ts, bytes.Clone(payload)}
+			OnPacket: func(seq uint16, ts uint32, kind codec.Kind, payload []byte) {
+				got <- received{seq, ts, bytes.Clone(payload), kind}
 			},
 			OnCandidate: func(c webrtc.ICECandidateInit) { out <- c },
 			OnControl:   func(m []byte) { ctl <- bytes.Clone(m) },
@@ -100,7 +103,7 @@ func TestVoiceBothWays(t *testing.T) {
 		seq := uint16(65530)
 		ts := uint32(1 << 31)
 		for first := false; !first; {
-			if err := from.WriteVoice(seq, ts, []byte{0xf8, 0xff, 0xfe}); err != nil {
+			if err := from.WriteVoice(codec.Opus, seq, ts, []byte{0xf8, 0xff, 0xfe}); err != nil {
 				t.Fatal(err)
 			}
 			select {
@@ -114,7 +117,7 @@ func TestVoiceBothWays(t *testing.T) {
 		for i := range 20 {
 			seq++
 			ts += 240
-			if err := from.WriteVoice(seq, ts, []byte{byte(i)}); err != nil {
+			if err := from.WriteVoice(codec.Opus, seq, ts, []byte{byte(i)}); err != nil {
 				t.Fatal(err)
 			}
 		}

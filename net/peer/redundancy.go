@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 
+	"github.com/duetapp/duet/audio/codec"
 	"github.com/duetapp/duet/net/red"
 )
 
@@ -67,15 +68,20 @@ func (h *history) push(seq uint16, ts uint32, payload []byte) {
 	h.frames[0] = last
 }
 
-// Errors of the receive path; counted in Stats.REDDiscarded, never fatal.
+// Errors of the receive path; counted in Stats.PacketsDiscarded, never
+// fatal.
 var (
-	errPayloadType = errors.New("peer: unexpected payload type")
+	errPayloadType = errors.New("peer: payload type not negotiated")
 	errREDPrimary  = errors.New("peer: RED primary is not Opus")
+	errPCMLength   = errors.New("peer: PCM payload of a wrong length")
 )
 
-// inbound is the receive side: it passes Opus packets on, unpacks RED
-// packets into their primary and the frames recovered from their
-// redundancy, and numbers those frames. Used by one goroutine.
+// inbound is the receive side: it passes the packets of every negotiated
+// codec on with their kind, unpacks RED packets into their primary and the
+// frames recovered from their redundancy, and numbers those frames. A
+// packet of a payload type not negotiated, or PCM that is not a whole
+// number of samples (or longer than codec.MaxPCMFrame), never reaches the
+// callbacks. Used by one goroutine.
 //
 // Numbering: RED blocks carry timestamp offsets, not sequence numbers. A
 // recovered block's sequence number is the packet's less k, with k its
@@ -87,9 +93,9 @@ var (
 // number of frames. Blocks that do not fit are skipped (counted), which
 // only happens around a change of frame length.
 type inbound struct {
-	opusPT, redPT uint8 // redPT 0: RED not negotiated
-	onPacket      func(seq uint16, ts uint32, payload []byte)
-	onRecovered   func(seq uint16, ts uint32, payload []byte)
+	pay         payloads
+	onPacket    func(seq uint16, ts uint32, kind codec.Kind, payload []byte)
+	onRecovered func(seq uint16, ts uint32, payload []byte)
 
 	frameTicks uint32 // 0 until two consecutive primaries came
 	lastSeq    uint16
@@ -109,28 +115,51 @@ type result struct {
 // packet takes one incoming RTP packet's payload type, sequence number,
 // timestamp and payload; an error means the packet was dropped.
 func (in *inbound) packet(pt uint8, seq uint16, ts uint32, payload []byte) (result, error) {
-	switch {
-	case pt == in.opusPT:
-		in.primary(seq, ts, payload)
+	if pt > 127 {
+		return result{}, errPayloadType
+	}
+	if int16(pt) != in.pay.red {
+		k := in.pay.kind[pt]
+		if k == 0 {
+			return result{}, errPayloadType
+		}
+		if !pcmLengthOK(k, len(payload)) {
+			return result{}, errPCMLength
+		}
+		in.primary(seq, ts, k, payload)
 		return result{}, nil
-	case pt != in.redPT || in.redPT == 0:
-		return result{}, fmt.Errorf("%w %d", errPayloadType, pt)
 	}
 	blocks, err := red.Decode(in.blocks[:0], payload, ts)
 	if err != nil {
 		return result{}, err
 	}
 	prim := blocks[len(blocks)-1]
-	if prim.PT != in.opusPT {
+	if int16(prim.PT) != in.pay.pt[codec.Opus] {
 		return result{}, fmt.Errorf("%w: payload type %d", errREDPrimary, prim.PT)
 	}
-	in.primary(seq, ts, prim.Payload)
+	in.primary(seq, ts, codec.Opus, prim.Payload)
 	r := result{red: true}
 	in.redundant(seq, ts, blocks[:len(blocks)-1], &r)
 	return r, nil
 }
 
-func (in *inbound) primary(seq uint16, ts uint32, payload []byte) {
+// pcmLengthOK reports whether n bytes are a PCM payload codec.PCMDecoder
+// takes (RFC 3551 L16, RFC 3190 L24: whole samples, none extra), or true
+// for a kind that is not PCM.
+func pcmLengthOK(k codec.Kind, n int) bool {
+	width := 0
+	switch k {
+	case codec.L16:
+		width = 2
+	case codec.L24:
+		width = 3
+	default:
+		return true
+	}
+	return n > 0 && n%width == 0 && n/width <= codec.MaxPCMFrame
+}
+
+func (in *inbound) primary(seq uint16, ts uint32, k codec.Kind, payload []byte) {
 	if in.haveLast && seq == in.lastSeq+1 {
 		if step := ts - in.lastTS; step > 0 && step <= red.MaxOffset {
 			in.frameTicks = step
@@ -141,7 +170,7 @@ func (in *inbound) primary(seq uint16, ts uint32, payload []byte) {
 	}
 	in.seen.mark(seq)
 	if in.onPacket != nil {
-		in.onPacket(seq, ts, payload)
+		in.onPacket(seq, ts, k, payload)
 	}
 }
 
@@ -159,7 +188,7 @@ func (in *inbound) redundant(seq uint16, ts uint32, blocks []red.Block, r *resul
 	for _, b := range blocks {
 		off := ts - b.TS
 		k := off / f
-		if b.PT != in.opusPT || off%f != 0 || k == 0 || k > red.MaxBlocks {
+		if int16(b.PT) != in.pay.pt[codec.Opus] || off%f != 0 || k == 0 || k > red.MaxBlocks {
 			r.skipped++
 			continue
 		}

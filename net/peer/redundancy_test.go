@@ -5,6 +5,9 @@ import (
 	"math/rand/v2"
 	"testing"
 
+	"github.com/pion/webrtc/v4"
+
+	"github.com/duetapp/duet/audio/codec"
 	"github.com/duetapp/duet/net/red"
 )
 
@@ -18,8 +21,11 @@ type got struct {
 func receiver() (*inbound, *[]got, *[]got) {
 	var prim, rec []got
 	in := &inbound{
-		opusPT: 111, redPT: 63,
-		onPacket:    func(seq uint16, ts uint32, p []byte) { prim = append(prim, got{seq, ts, string(p)}) },
+		pay: negotiate([]webrtc.RTPCodecParameters{
+			{RTPCodecCapability: capability(codec.Opus), PayloadType: 111},
+			{RTPCodecCapability: redCapability(), PayloadType: 63},
+		}),
+		onPacket:    func(seq uint16, ts uint32, _ codec.Kind, p []byte) { prim = append(prim, got{seq, ts, string(p)}) },
 		onRecovered: func(seq uint16, ts uint32, p []byte) { rec = append(rec, got{seq, ts, string(p)}) },
 	}
 	return in, &prim, &rec

@@ -6,13 +6,12 @@ import (
 	"os"
 	"runtime"
 	"strconv"
-	"strings"
 	"testing"
 	"time"
 
 	"github.com/pion/rtp"
-	"github.com/pion/webrtc/v4"
 
+	"github.com/duetapp/duet/audio/codec"
 	"github.com/duetapp/duet/net/impair"
 )
 
@@ -34,7 +33,7 @@ func startVoice(t *testing.T, from *Peer, got chan received) (uint16, uint32) {
 	deadline := time.After(10 * time.Second)
 	seq, ts := uint16(65000), uint32(1<<32-100_000)
 	for {
-		if err := from.WriteVoice(seq, ts, []byte{0xf8}); err != nil {
+		if err := from.WriteVoice(codec.Opus, seq, ts, []byte{0xf8}); err != nil {
 			t.Fatal(err)
 		}
 		seq++
@@ -60,33 +59,6 @@ func drain(c chan received) {
 	}
 }
 
-func TestREDNegotiated(t *testing.T) {
-	host, guest, _, _, _, _ := pair(t)
-	defer host.Close()
-	defer guest.Close()
-	for name, p := range map[string]*Peer{"host": host, "guest": guest} {
-		for _, d := range []*webrtc.SessionDescription{p.pc.CurrentLocalDescription(), p.pc.CurrentRemoteDescription()} {
-			if !strings.Contains(d.SDP, "a=rtpmap:63 red/48000/2") || !strings.Contains(d.SDP, "a=fmtp:63 111/111") {
-				t.Errorf("%s: %s description offers no RED for Opus:\n%s", name, d.Type, d.SDP)
-			}
-		}
-		tr := p.pc.GetTransceivers()
-		if len(tr) != 1 {
-			t.Fatalf("%s: %d transceivers", name, len(tr))
-		}
-		opus, rc, ok := negotiated(tr[0].Sender().GetParameters().Codecs)
-		if !ok || rc == nil || opus.PayloadType != 111 || rc.PayloadType != 63 {
-			t.Errorf("%s: sender parameters %+v", name, tr[0].Sender().GetParameters().Codecs)
-		}
-		if !p.Stats().RED {
-			t.Errorf("%s: Stats.RED is false", name)
-		}
-		if got := tr[0].Sender().Track().(*voiceTrack); got != p.track {
-			t.Errorf("%s: the sender's track is not the voice track", name)
-		}
-	}
-}
-
 // TestRedundancyOnOff sends frames without and with redundancy and checks
 // what goes over the wire: plain Opus packets, then RED ones a frame
 // larger; garbage RED packets in between are counted and dropped.
@@ -99,7 +71,7 @@ func TestRedundancyOnOff(t *testing.T) {
 		t.Helper()
 		first = seq
 		for i := range n {
-			if err := guest.WriteVoice(seq, ts, voiceFrame(i)); err != nil {
+			if err := guest.WriteVoice(codec.Opus, seq, ts, voiceFrame(i)); err != nil {
 				t.Fatal(err)
 			}
 			seq++
@@ -189,7 +161,7 @@ func TestRedundancyRecovers(t *testing.T) {
 	lossy := &impair.Profile{Name: "loss5", Loss: impair.GilbertElliott{LossGood: 0.05}, Seed: 42}
 	host, guest, hostGot, _, _, _ := pairWith(t,
 		[]func(*Config){func(c *Config) {
-			c.OnRecovered = func(seq uint16, ts uint32, p []byte) { recovered <- received{seq, ts, bytes.Clone(p)} }
+			c.OnRecovered = func(seq uint16, ts uint32, p []byte) { recovered <- received{seq, ts, bytes.Clone(p), codec.Opus} }
 		}},
 		[]func(*Config){func(c *Config) {
 			c.Impair = lossy
@@ -225,7 +197,7 @@ func TestRedundancyRecovers(t *testing.T) {
 		case f := <-fbs:
 			feedback = append(feedback, f)
 		case <-tick.C:
-			if err := guest.WriteVoice(seq, ts, voiceFrame(i)); err != nil {
+			if err := guest.WriteVoice(codec.Opus, seq, ts, voiceFrame(i)); err != nil {
 				t.Fatal(err)
 			}
 			i++
@@ -342,7 +314,7 @@ func TestFeedbackMobile(t *testing.T) {
 	for i := 0; ; {
 		select {
 		case <-tick.C:
-			if err := guest.WriteVoice(seq, ts, append(voiceFrame(i), make([]byte, size-frameBytes)...)); err != nil {
+			if err := guest.WriteVoice(codec.Opus, seq, ts, append(voiceFrame(i), make([]byte, size-frameBytes)...)); err != nil {
 				t.Fatal(err)
 			}
 			i++
