@@ -1,21 +1,27 @@
 package main
 
 import (
+	"bufio"
 	"context"
 	"crypto/rand"
 	"errors"
 	"fmt"
 	"io"
 	"net"
+	"net/http"
 	"os"
+	"os/exec"
 	"runtime"
+	"runtime/pprof"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
-	"sync/atomic"
+	"syscall"
 	"text/tabwriter"
 	"time"
 
+	"github.com/coder/websocket"
 	"github.com/redis/go-redis/v9"
 
 	"github.com/duetapp/duet/net/signal"
@@ -23,37 +29,110 @@ import (
 
 // loadRooms is how many rooms the load scenario opens at once: twice as
 // many sockets.
-const loadRooms = 1000
+const loadRooms = 10_000
 
-// loadLimits lift the per-address limits for the load test: every client
-// comes from 127.0.0.1, which the default limits rightly throttle and cap.
-var loadLimits = signal.Limits{Joins: 1e9, Creates: 1e9, JoinBurst: 1e9, CreateBurst: 1e9,
-	Sockets: 4 * loadRooms, SocketsPerAddress: 4 * loadRooms}
+// loadExchanging is how many rooms run their exchange at once while relay
+// latency is measured.
+const loadExchanging = 100
 
-// load opens 1,000 rooms (2,000 sockets, all open at once) on a loopback
-// rendezvous server and runs a full exchange in each: offer and answer of
-// ~3 KB and six trickled candidates each way, every message checked byte
-// for byte at the other end. It reports relay latency, heap per room and
-// lost or misrouted messages; then the same with the host on one instance
-// and the guest on another, sharing the Redis at $DUET_REDIS.
+// loadWorkers are the client processes: each holds the two sockets of a
+// share of the rooms, so that none needs more descriptors than the
+// machine lets a process have.
+const loadWorkers = 2
+
+// loadSources are the loopback addresses each worker dials from (all of
+// 127/8 is loopback on Linux), so that no one source runs short of ports.
+const loadSources = 8
+
+// loadMargin is the descriptors a server needs besides its sockets: the
+// listener, stdio, epoll, Redis connections.
+const loadMargin = 128
+
+// loadLimits lift the server's limits for a load test of rooms rooms:
+// every client comes from a few loopback addresses, which the default
+// limits rightly throttle and cap.
+func loadLimits(rooms int) signal.Limits {
+	return signal.Limits{Joins: 1e9, Creates: 1e9, JoinBurst: 1e9, CreateBurst: 1e9,
+		Sockets: 2*rooms + 100, SocketsPerAddress: 2*rooms + 100, Rooms: rooms + 100}
+}
+
+// The load runs in processes of its own, this program again with
+// loadRoleEnv set: servers ("server": a rendezvous server in memory, or
+// on the Redis of loadRedisEnv under loadPrefixEnv) and client workers
+// ("clients"). So the servers' memory is measured alone, and no process
+// needs more descriptors than its own sockets. Each takes commands on
+// stdin and answers on stdout, a line each; the end of stdin stops it.
+// With loadProfileEnv each process writes a CPU profile to that path
+// followed by its role and process id; with loadHeapProfileEnv a server
+// writes a heap profile there when asked for its memory.
+const (
+	loadRoleEnv        = "DUETLAB_LOAD_ROLE"
+	loadRedisEnv       = "DUETLAB_LOAD_REDIS"
+	loadPrefixEnv      = "DUETLAB_LOAD_PREFIX"
+	loadRoomsEnv       = "DUETLAB_LOAD_ROOMS"
+	loadProfileEnv     = "DUETLAB_LOAD_CPUPROFILE"
+	loadHeapProfileEnv = "DUETLAB_LOAD_SERVER_MEMPROFILE"
+)
+
+// load opens 10,000 rooms (20,000 sockets, all open at once) on a loopback
+// rendezvous server in a process of its own and runs a full exchange in
+// each: offer and answer of ~3 KB and six trickled candidates each way,
+// every message checked byte for byte at the other end, 100 rooms at a
+// time. It reports relay latency, the server's memory per room and lost
+// or misrouted messages; then the same with the host on one instance and
+// the guest on another, sharing the Redis at $DUET_REDIS.
+//
+// One process may hold as many sockets as its descriptor limit allows: a
+// server in memory, which holds both sockets of every room, takes fewer
+// rooms when the hard limit is below 20,000 and some (it says so).
 func load(ctx context.Context, w io.Writer) ([]string, error) {
-	fmt.Fprintf(w, "Per-address limits raised for this test (create and join unlimited): all %d clients share 127.0.0.1.\n", 2*loadRooms)
-	fmt.Fprintln(w, "Latency: send to receive, 100 rooms exchanging at once; heap/room counts the servers and both clients (one process).")
+	if role := os.Getenv(loadRoleEnv); role != "" {
+		if f := os.Getenv(loadProfileEnv); f != "" {
+			pf, err := os.Create(fmt.Sprintf("%s.%s.%d", f, role, os.Getpid()))
+			if err != nil {
+				return nil, err
+			}
+			defer pf.Close()
+			if err := pprof.StartCPUProfile(pf); err != nil {
+				return nil, err
+			}
+			defer pprof.StopCPUProfile()
+		}
+	}
+	switch os.Getenv(loadRoleEnv) {
+	case "server":
+		return nil, loadServe(ctx, os.Stdin, os.Stdout)
+	case "clients":
+		return nil, loadClients(ctx, os.Stdin, os.Stdout)
+	}
+	limit, err := raiseLoadFDLimit()
+	if err != nil {
+		return nil, err
+	}
+	memRooms := min(loadRooms, int(limit-loadMargin)/2)
+	fmt.Fprintf(w, "Limits set for this test (create and join unlimited, caps above the load); clients in %d processes dialing from %d loopback addresses each.\n",
+		loadWorkers, loadSources)
+	fmt.Fprintf(w, "Latency: send to receive, %d rooms exchanging at once; server memory (heap and goroutine stacks) per room, measured in the servers' processes.\n", loadExchanging)
+	fmt.Fprintf(w, "Machine load before: %s (latency suffers when other work shares the cores).\n", machineLoad())
+	if memRooms < loadRooms {
+		fmt.Fprintf(w, "In memory one server holds both sockets of every room: %d rooms fit its descriptor limit of %d.\n", memRooms, limit)
+	}
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "setup\trooms\tsockets\trelayed\tlost\tmisrouted\tp50 ms\tp99 ms\tmax ms\theap/room KB\tsetup s\texchange s\t")
+	fmt.Fprintln(tw, "setup\trooms\tsockets\trelayed\tlost\tmisrouted\tp50 ms\tp99 ms\tmax ms\tserver KB/room\tsetup s\texchange s\t")
 	row := func(name string, r loadResult) {
 		fmt.Fprintf(tw, "%s\t%d\t%d\t%d\t%d\t%d\t%.2f\t%.2f\t%.2f\t%.1f\t%.1f\t%.1f\t\n", name, r.rooms, 2*r.rooms, r.relayed,
-			r.lost, r.misrouted, ms(r.p(0.5)), ms(r.p(0.99)), ms(r.p(1)), r.heapPerRoom/1024, r.setup.Seconds(), r.exchange.Seconds())
+			r.lost, r.misrouted, ms(r.p(0.5)), ms(r.p(0.99)), ms(r.p(1)), r.memPerRoom/1024, r.setup.Seconds(), r.exchange.Seconds())
 	}
 
-	mem, err := loadRun(ctx, nil)
+	mem, err := loadRun(ctx, memRooms, "")
 	if err != nil {
 		return nil, fmt.Errorf("memory: %w", err)
 	}
 	row("memory, 1 instance", mem)
-	kv := []string{fmt.Sprintf("rooms=%d p50_ms=%.2f p99_ms=%.2f lost=%d misrouted=%d heap_per_room_kb=%.1f",
-		mem.rooms, ms(mem.p(0.5)), ms(mem.p(0.99)), mem.lost, mem.misrouted, mem.heapPerRoom/1024)}
+	kv := []string{fmt.Sprintf("rooms=%d p50_ms=%.2f p99_ms=%.2f lost=%d misrouted=%d server_kb_per_room=%.1f",
+		mem.rooms, ms(mem.p(0.5)), ms(mem.p(0.99)), mem.lost, mem.misrouted, mem.memPerRoom/1024)}
 
+	fmt.Fprintf(w, "Machine load after memory run: %s.\n", machineLoad())
 	addr := os.Getenv("DUET_REDIS")
 	if addr == "" {
 		fmt.Fprintln(tw, "redis, 2 instances\t—\t\t\t\t\t\t\t\t\t\t\t")
@@ -63,20 +142,55 @@ func load(ctx context.Context, w io.Writer) ([]string, error) {
 		fmt.Fprintln(w, "redis row skipped: set DUET_REDIS=host:port (e.g. 127.0.0.1:6390) to run it")
 		return append(kv, "redis=skipped"), nil
 	}
-	red, err := loadRun(ctx, &addr)
+	red, err := loadRun(ctx, loadRooms, addr)
 	if err != nil {
 		return nil, fmt.Errorf("redis: %w", err)
 	}
 	row("redis, host on A, guest on B", red)
-	kv = append(kv, fmt.Sprintf("redis_rooms=%d redis_p50_ms=%.2f redis_p99_ms=%.2f redis_lost=%d redis_misrouted=%d",
-		red.rooms, ms(red.p(0.5)), ms(red.p(0.99)), red.lost, red.misrouted))
-	return kv, tw.Flush()
+	kv = append(kv, fmt.Sprintf("redis_rooms=%d redis_p50_ms=%.2f redis_p99_ms=%.2f redis_lost=%d redis_misrouted=%d redis_server_kb_per_room=%.1f",
+		red.rooms, ms(red.p(0.5)), ms(red.p(0.99)), red.lost, red.misrouted, red.memPerRoom/1024))
+	if err := tw.Flush(); err != nil {
+		return nil, err
+	}
+	fmt.Fprintln(w, "With Redis, memory per room sums both instances (each holds one socket of each room).")
+	fmt.Fprintf(w, "Machine load after: %s.\n", machineLoad())
+	return kv, nil
+}
+
+// machineLoad returns the machine's load averages over 1, 5 and 15
+// minutes, as /proc/loadavg has them.
+func machineLoad() string {
+	b, err := os.ReadFile("/proc/loadavg")
+	if f := strings.Fields(string(b)); err == nil && len(f) >= 3 {
+		return strings.Join(f[:3], " ")
+	}
+	return "unknown"
+}
+
+// raiseLoadFDLimit raises the descriptor limit to the hard limit (Go does
+// so at start already; this says what it is), which the load's processes
+// inherit.
+func raiseLoadFDLimit() (uint64, error) {
+	var l syscall.Rlimit
+	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &l); err != nil {
+		return 0, fmt.Errorf("descriptor limit: %w", err)
+	}
+	if l.Cur < l.Max {
+		l.Cur = l.Max
+		if err := syscall.Setrlimit(syscall.RLIMIT_NOFILE, &l); err != nil {
+			return 0, fmt.Errorf("descriptor limit: %w", err)
+		}
+	}
+	if need := uint64(loadRooms/loadWorkers*2 + loadMargin); l.Cur < need {
+		return 0, fmt.Errorf("a load worker needs %d descriptors; the limit is %d (ulimit -Hn)", need, l.Cur)
+	}
+	return l.Cur, nil
 }
 
 type loadResult struct {
 	rooms, relayed, lost, misrouted int
 	lat                             []time.Duration // sorted
-	heapPerRoom                     float64         // bytes, servers and clients together
+	memPerRoom                      float64         // bytes of heap and stacks, of the servers
 	setup, exchange                 time.Duration
 }
 
@@ -108,76 +222,305 @@ func startLabServer(ctx context.Context, cfg signal.ServerConfig) (*labServer, e
 	}, nil
 }
 
-// loadRun runs the load on one server in memory, or with redisAddr on two
-// sharing that Redis.
-func loadRun(ctx context.Context, redisAddr *string) (loadResult, error) {
-	var res loadResult
-	var servers []*labServer
+// loadServe is a load server: it prints "url URL" and answers each "mem"
+// with "mem BYTES" (heap and goroutine stacks, after a GC).
+func loadServe(ctx context.Context, in io.Reader, out io.Writer) error {
+	rooms, err := strconv.Atoi(os.Getenv(loadRoomsEnv))
+	if err != nil {
+		return fmt.Errorf("%s: %w", loadRoomsEnv, err)
+	}
+	cfg := signal.ServerConfig{Limits: loadLimits(rooms)}
+	if addr := os.Getenv(loadRedisEnv); addr != "" {
+		cfg.Store = signal.NewRedisStore(redis.NewClient(&redis.Options{Addr: addr, PoolSize: 64}), os.Getenv(loadPrefixEnv), nil)
+	}
+	srv, err := startLabServer(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintln(out, "url", srv.url)
+	sc := bufio.NewScanner(in)
+	for sc.Scan() {
+		if sc.Text() == "mem" {
+			var m runtime.MemStats
+			runtime.GC()
+			runtime.ReadMemStats(&m)
+			if f := os.Getenv(loadHeapProfileEnv); f != "" {
+				if err := writeHeapProfile(f); err != nil {
+					return err
+				}
+			}
+			fmt.Fprintln(out, "mem", m.HeapAlloc+m.StackInuse)
+		}
+	}
+	return srv.stop()
+}
+
+func writeHeapProfile(name string) error {
+	f, err := os.Create(name)
+	if err != nil {
+		return err
+	}
+	if err := pprof.WriteHeapProfile(f); err != nil {
+		f.Close()
+		return err
+	}
+	return f.Close()
+}
+
+// loadClients is a client worker: "open HOSTURL GUESTURL FIRST N K" opens
+// rooms FIRST… from the addresses 127.0.K.* (answer "ok"), "exchange WIDTH" runs their exchanges
+// WIDTH at a time (answer: "lat NS" per message relayed, then "ok
+// RELAYED LOST MISROUTED"). Any failure is answered "error TEXT".
+func loadClients(ctx context.Context, in io.Reader, out io.Writer) error {
+	var rooms []*loadRoom
+	defer func() { closeLoadRooms(rooms) }()
+	first := 0
+	bw := bufio.NewWriter(out)
+	sc := bufio.NewScanner(in)
+	for sc.Scan() {
+		f := strings.Fields(sc.Text())
+		var err error
+		switch {
+		case len(f) == 6 && f[0] == "open":
+			first, _ = strconv.Atoi(f[3])
+			n, _ := strconv.Atoi(f[4])
+			rooms = make([]*loadRoom, n)
+			sources := make([]signal.DialOption, loadSources)
+			for i := range sources {
+				sources[i] = fromLoopback(fmt.Sprintf("127.0.%s.%d", f[5], i+1))
+			}
+			err = parallel(ctx, 25, n, func(ctx context.Context, i int) error {
+				r, err := openLoadRoom(ctx, f[1], f[2], sources[i%loadSources])
+				rooms[i] = r
+				return err
+			})
+			if err == nil {
+				fmt.Fprintln(bw, "ok")
+			}
+		case len(f) == 2 && f[0] == "exchange":
+			width, _ := strconv.Atoi(f[1])
+			var mu sync.Mutex
+			var st exchangeStats
+			err = parallel(ctx, width, len(rooms), func(ctx context.Context, i int) error {
+				lat, s := rooms[i].exchange(ctx, first+i)
+				mu.Lock()
+				defer mu.Unlock()
+				st.relayed, st.lost, st.misrouted = st.relayed+s.relayed, st.lost+s.lost, st.misrouted+s.misrouted
+				for _, d := range lat {
+					fmt.Fprintln(bw, "lat", int64(d))
+				}
+				return nil
+			})
+			if err == nil {
+				fmt.Fprintln(bw, "ok", st.relayed, st.lost, st.misrouted)
+			}
+		default:
+			err = fmt.Errorf("unknown command %q", sc.Text())
+		}
+		if err != nil {
+			fmt.Fprintln(bw, "error", strings.ReplaceAll(err.Error(), "\n", " "))
+		}
+		if err := bw.Flush(); err != nil {
+			return err
+		}
+	}
+	return sc.Err()
+}
+
+// loadProc is one process of the load.
+type loadProc struct {
+	cmd *exec.Cmd
+	in  io.WriteCloser
+	out *bufio.Scanner
+}
+
+// startLoadProc starts a process of the load in role with env.
+func startLoadProc(ctx context.Context, role string, env ...string) (*loadProc, error) {
+	exe, err := os.Executable()
+	if err != nil {
+		return nil, err
+	}
+	cmd := exec.CommandContext(ctx, exe, "load")
+	cmd.Env = append(append(os.Environ(), loadRoleEnv+"="+role), env...)
+	cmd.Stderr = os.Stderr
+	p := &loadProc{cmd: cmd}
+	if p.in, err = cmd.StdinPipe(); err != nil {
+		return nil, err
+	}
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		return nil, err
+	}
+	p.out = bufio.NewScanner(stdout)
+	if err := cmd.Start(); err != nil {
+		return nil, err
+	}
+	return p, nil
+}
+
+// line returns the process's next line of output.
+func (p *loadProc) line() (string, error) {
+	if !p.out.Scan() {
+		return "", fmt.Errorf("a load process ended: %v", p.out.Err())
+	}
+	if e, ok := strings.CutPrefix(p.out.Text(), "error "); ok {
+		return "", errors.New(e)
+	}
+	return p.out.Text(), nil
+}
+
+// stop ends the process and waits for it.
+func (p *loadProc) stop() error {
+	p.in.Close()
+	return p.cmd.Wait()
+}
+
+// loadRun runs the load of rooms rooms on one server in memory, or with
+// redisAddr on two sharing that Redis.
+func loadRun(ctx context.Context, rooms int, redisAddr string) (loadResult, error) {
+	res := loadResult{rooms: rooms}
+	var procs []*loadProc
 	defer func() {
-		for _, s := range servers {
-			s.stop()
+		for _, p := range procs {
+			p.stop()
 		}
 	}()
 	prefix := "duetlab:" + rand.Text()[:8] + ":"
-	for range map[bool]int{false: 1, true: 2}[redisAddr != nil] {
-		cfg := signal.ServerConfig{Limits: loadLimits}
-		if redisAddr != nil {
-			cfg.Store = signal.NewRedisStore(redis.NewClient(&redis.Options{Addr: *redisAddr, PoolSize: 64}), prefix, nil)
-		}
-		s, err := startLabServer(ctx, cfg)
+	instances := 1
+	if redisAddr != "" {
+		instances = 2
+		defer cleanRedis(redisAddr, prefix)
+	}
+	var servers []*loadProc
+	var urls []string
+	for range instances {
+		p, err := startLoadProc(ctx, "server", loadRoomsEnv+"="+strconv.Itoa(rooms),
+			loadRedisEnv+"="+redisAddr, loadPrefixEnv+"="+prefix)
 		if err != nil {
 			return res, err
 		}
-		servers = append(servers, s)
+		procs = append(procs, p)
+		servers = append(servers, p)
+		l, err := p.line()
+		if err != nil {
+			return res, err
+		}
+		url, ok := strings.CutPrefix(l, "url ")
+		if !ok {
+			return res, fmt.Errorf("the load server said %q", l)
+		}
+		urls = append(urls, url)
 	}
-	if redisAddr != nil {
-		defer cleanRedis(*redisAddr, prefix)
+	hostURL, guestURL := urls[0], urls[len(urls)-1]
+	serverMem := func() (int64, error) {
+		var sum int64
+		for _, s := range servers {
+			fmt.Fprintln(s.in, "mem")
+			l, err := s.line()
+			if err != nil {
+				return 0, err
+			}
+			var m int64
+			if _, err := fmt.Sscanf(l, "mem %d", &m); err != nil {
+				return 0, fmt.Errorf("the load server said %q", l)
+			}
+			sum += m
+		}
+		return sum, nil
 	}
-	hostURL, guestURL := servers[0].url, servers[len(servers)-1].url
+	before, err := serverMem()
+	if err != nil {
+		return res, err
+	}
+	var workers []*loadProc
+	for range loadWorkers {
+		p, err := startLoadProc(ctx, "clients")
+		if err != nil {
+			return res, err
+		}
+		procs = append(procs, p)
+		workers = append(workers, p)
+	}
+	// all sends cmd(i) to every worker and handles each line of their
+	// answers until "ok …", in parallel.
+	all := func(cmd func(i int) string, each func(line string) error) error {
+		errs := make(chan error, len(workers))
+		var mu sync.Mutex
+		for i, p := range workers {
+			go func() {
+				fmt.Fprintln(p.in, cmd(i))
+				for {
+					l, err := p.line()
+					if err != nil || strings.HasPrefix(l, "ok") {
+						if err == nil {
+							mu.Lock()
+							err = each(l)
+							mu.Unlock()
+						}
+						errs <- err
+						return
+					}
+					mu.Lock()
+					err = each(l)
+					mu.Unlock()
+					if err != nil {
+						errs <- err
+						return
+					}
+				}
+			}()
+		}
+		var first error
+		for range workers {
+			if err := <-errs; err != nil && first == nil {
+				first = err
+			}
+		}
+		return first
+	}
 
-	var before runtime.MemStats
-	runtime.GC()
-	runtime.ReadMemStats(&before)
-
-	// Open every room first, so that all 2,000 sockets are open at once.
-	rooms := make([]*loadRoom, loadRooms)
+	// Open every room first, so that all the sockets are open at once.
+	share := (rooms + loadWorkers - 1) / loadWorkers
 	start := time.Now()
-	if err := parallel(ctx, 50, loadRooms, func(ctx context.Context, i int) error {
-		r, err := openLoadRoom(ctx, hostURL, guestURL)
-		rooms[i] = r
-		return err
-	}); err != nil {
-		closeLoadRooms(rooms)
+	if err := all(func(i int) string {
+		first := min(i*share, rooms)
+		return fmt.Sprintf("open %s %s %d %d %d", hostURL, guestURL, first, min(share, rooms-first), i+1)
+	}, func(string) error { return nil }); err != nil {
 		return res, err
 	}
 	res.setup = time.Since(start)
-	res.rooms = loadRooms
-	var after runtime.MemStats
-	runtime.GC()
-	runtime.ReadMemStats(&after)
-	res.heapPerRoom = float64(int64(after.HeapAlloc)-int64(before.HeapAlloc)) / loadRooms
+	after, err := serverMem()
+	if err != nil {
+		return res, err
+	}
+	res.memPerRoom = float64(after-before) / float64(rooms)
 
-	var mu sync.Mutex
-	var lost, misrouted, relayed atomic.Int64
 	start = time.Now()
-	err := parallel(ctx, 100, loadRooms, func(ctx context.Context, i int) error {
-		lat, st := rooms[i].exchange(ctx, i)
-		lost.Add(int64(st.lost))
-		misrouted.Add(int64(st.misrouted))
-		relayed.Add(int64(st.relayed))
-		mu.Lock()
-		res.lat = append(res.lat, lat...)
-		mu.Unlock()
-		return nil
+	err = all(func(int) string { return fmt.Sprintf("exchange %d", loadExchanging/loadWorkers) }, func(l string) error {
+		var a, b, c int
+		if n, _ := fmt.Sscanf(l, "lat %d", &a); n == 1 {
+			res.lat = append(res.lat, time.Duration(a))
+			return nil
+		}
+		if n, _ := fmt.Sscanf(l, "ok %d %d %d", &a, &b, &c); n == 3 {
+			res.relayed, res.lost, res.misrouted = res.relayed+a, res.lost+b, res.misrouted+c
+			return nil
+		}
+		return fmt.Errorf("a load worker said %q", l)
 	})
 	res.exchange = time.Since(start)
-	closeLoadRooms(rooms)
 	if err != nil {
 		return res, err
 	}
 	slices.Sort(res.lat)
-	res.lost, res.misrouted, res.relayed = int(lost.Load()), int(misrouted.Load()), int(relayed.Load())
 	return res, nil
+}
+
+// fromLoopback dials from the loopback address ip.
+func fromLoopback(ip string) signal.DialOption {
+	d := &net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP(ip)}, Timeout: 10 * time.Second}
+	client := &http.Client{Transport: &http.Transport{DialContext: d.DialContext}}
+	return func(o *websocket.DialOptions) { o.HTTPClient = client }
 }
 
 // cleanRedis deletes the keys under prefix.
@@ -229,15 +572,15 @@ type loadRoom struct {
 	code        signal.Code
 }
 
-func openLoadRoom(ctx context.Context, hostURL, guestURL string) (*loadRoom, error) {
+func openLoadRoom(ctx context.Context, hostURL, guestURL string, from signal.DialOption) (*loadRoom, error) {
 	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
 	r := &loadRoom{}
 	var err error
-	if r.host, err = signal.Dial(ctx, hostURL); err != nil {
+	if r.host, err = signal.Dial(ctx, hostURL, from); err != nil {
 		return r, err
 	}
-	if r.guest, err = signal.Dial(ctx, guestURL); err != nil {
+	if r.guest, err = signal.Dial(ctx, guestURL, from); err != nil {
 		return r, err
 	}
 	if r.code, err = r.host.Create(ctx); err != nil {
