@@ -147,13 +147,14 @@ func abuseReport(w io.Writer, results []attackResult, took time.Duration) ([]str
 
 // wrongCodes sends 10,000 joins with wrong codes from one address, 50 on
 // each socket (within the per-socket burst), counting how many are
-// throttled.
+// throttled. Each socket claims another address in X-Forwarded-For, which
+// a server that trusts no proxy must ignore.
 func wrongCodes(ctx context.Context, bin string, addrs *honestAddrs) (attackResult, error) {
 	const (
 		attempts  = 10_000
 		perSocket = 50
 	)
-	res := attackResult{name: "wrong codes: 10,000 joins from one address"}
+	res := attackResult{name: "wrong codes: 10,000 joins from one address, X-Forwarded-For forged"}
 	srv, err := startServer(ctx, bin)
 	if err != nil {
 		return res, err
@@ -162,7 +163,10 @@ func wrongCodes(ctx context.Context, bin string, addrs *honestAddrs) (attackResu
 	from := loopbackAddr(1, 0).String()
 	var notFound, throttled, other atomic.Int64
 	attack := func(ctx context.Context, n int) error {
-		c, err := signal.Dial(ctx, srv.url, fromAddress(from))
+		forged := func(o *websocket.DialOptions) {
+			o.HTTPHeader = http.Header{"X-Forwarded-For": {fmt.Sprintf("198.51.100.%d", n%254+1)}}
+		}
+		c, err := signal.Dial(ctx, srv.url, fromAddress(from), forged)
 		if err != nil {
 			return err
 		}

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"crypto/rand"
 	"errors"
 	"fmt"
 	"io"
@@ -45,19 +46,23 @@ func buildServer(ctx context.Context, dir string) (string, error) {
 
 // serverProc is one duet-server process on a loopback port.
 type serverProc struct {
-	url  string // http://127.0.0.1:PORT
-	addr string // 127.0.0.1:PORT
-	cmd  *exec.Cmd
-	log  *tailBuffer // the end of its stderr
-	done chan struct{}
-	err  error // of Wait; read after done
+	url   string // http://127.0.0.1:PORT
+	addr  string // 127.0.0.1:PORT
+	token string // what /metrics asks for
+	cmd   *exec.Cmd
+	log   *tailBuffer // the end of its stderr
+	done  chan struct{}
+	err   error // of Wait; read after done
 }
 
 // startServer starts bin listening on a free loopback port with the extra
 // flags args, and returns once it prints its URL.
 func startServer(ctx context.Context, bin string, args ...string) (*serverProc, error) {
 	cmd := exec.Command(bin, append([]string{"-listen", "127.0.0.1:0"}, args...)...)
-	p := &serverProc{cmd: cmd, log: &tailBuffer{max: 16 << 10}, done: make(chan struct{})}
+	p := &serverProc{cmd: cmd, token: rand.Text(), log: &tailBuffer{max: 16 << 10}, done: make(chan struct{})}
+	// A token of the lab's own for /metrics, whatever the environment
+	// says (a server that knows no token ignores it).
+	cmd.Env = append(os.Environ(), "DUET_METRICS_TOKEN="+p.token)
 	cmd.Stderr = p.log
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
@@ -149,6 +154,7 @@ func (p *serverProc) metric(ctx context.Context, series string) (float64, error)
 	if err != nil {
 		return 0, err
 	}
+	req.Header.Set("Authorization", "Bearer "+p.token)
 	// A client of its own, so that no idle connection outlives the call.
 	c := &http.Client{Transport: &http.Transport{DisableKeepAlives: true}}
 	resp, err := c.Do(req)
