@@ -10,7 +10,8 @@ import (
 
 // fdLeak is attack 1 of issue 12: 1,000 sockets (from addresses of their
 // own, so that no per-address cap hides the leak) each send 150 bye and
-// close, 50 at a time. 150 is past the per-socket burst (100) and the
+// close (a close frame, then the TCP close, without waiting for the
+// server's close frame), 50 at a time. 150 is past the per-socket burst (100) and the
 // server's queue of replies (64), so the server hangs up on each or drops
 // it. It reports the server's descriptors after they settle against
 // before, and its sockets gauge.

@@ -43,8 +43,12 @@ type prober struct {
 type probeResult struct {
 	lat    []time.Duration // of the probes that got in, sorted
 	failed int
-	errs   []string // the distinct reasons probes failed
+	errs   []string // distinct reasons probes failed, the first maxProbeErrs
 }
+
+// maxProbeErrs bounds the reasons a prober keeps: a network error names
+// ports, so each can be new.
+const maxProbeErrs = 8
 
 func (r probeResult) tries() int { return len(r.lat) + r.failed }
 
@@ -54,7 +58,7 @@ func (r *probeResult) add(o probeResult) {
 	slices.Sort(r.lat)
 	r.failed += o.failed
 	for _, e := range o.errs {
-		if !slices.Contains(r.errs, e) {
+		if len(r.errs) < maxProbeErrs && !slices.Contains(r.errs, e) {
 			r.errs = append(r.errs, e)
 		}
 	}
@@ -94,7 +98,7 @@ func startProber(ctx context.Context, url string, addrs *honestAddrs) *prober {
 			mu.Lock()
 			if err != nil {
 				res.failed++
-				if e := err.Error(); !slices.Contains(res.errs, e) {
+				if e := err.Error(); len(res.errs) < maxProbeErrs && !slices.Contains(res.errs, e) {
 					res.errs = append(res.errs, e)
 				}
 			} else {

@@ -14,10 +14,10 @@ import (
 // as fast as the server lets them, one socket per room, dropping each
 // socket (no bye, no close handshake) once its room is made: abandoned
 // rooms. (The 3,000 addresses made 15,000 rooms, which a cap of
-// 20,000 would not show; 5,000 make some 25,000.) It counts the rooms made and those the server says are open, and
-// the create refusals by error code; a refusal other than rate-limited
-// means a cap. Then, in the background, abandoned waits (up to bound) for
-// the abandoned rooms to go.
+// 20,000 would not show; 5,000 make some 25,000.) It counts the rooms
+// made and those the server says are open, and the create refusals by
+// error code; a refusal other than rate-limited means a cap. Then
+// abandoned.wait, in the background, times how long the rooms stay.
 func roomsFlood(ctx context.Context, bin string, addrs *honestAddrs) (attackResult, *abandoned, error) {
 	const (
 		addresses = 5000
