@@ -1,6 +1,7 @@
 package signal
 
 import (
+	"bytes"
 	"context"
 	"crypto/tls"
 	"errors"
@@ -166,17 +167,24 @@ func wsURL(s string) (string, error) {
 	return u.String(), nil
 }
 
-// readLoop reads messages for Recv until the socket ends or Close.
+// readLoop reads messages for Recv until the socket ends or Close. It
+// reads each into one buffer it keeps (Decode copies what it keeps), not a
+// new one grown several times.
 func (c *Conn) readLoop() {
 	defer close(c.readDone)
 	defer close(c.in)
+	var buf bytes.Buffer
 	for {
-		_, data, err := c.ws.Read(context.Background())
+		_, r, err := c.ws.Reader(context.Background())
+		if err == nil {
+			buf.Reset()
+			_, err = buf.ReadFrom(r)
+		}
 		if err != nil {
 			c.readErr = err
 			return
 		}
-		m, err := Decode(data)
+		m, err := Decode(buf.Bytes())
 		select {
 		case c.in <- received{m, err}:
 		case <-c.done:
