@@ -65,6 +65,13 @@ const (
 // chunkHeader is the file message's header: the chunk's offset in the file.
 const chunkHeader = 8
 
+// How long, in runes, a partner's texts may be on the screen: why it
+// could not use the track, the track's name.
+const (
+	maxPartnerText = 200
+	maxTrackName   = 100
+)
+
 // TrackStatus is the backing track's state, for display.
 type TrackStatus struct {
 	// Name is the track's file name; empty without a track.
@@ -398,10 +405,11 @@ func (s *Session) onTrackControl(ctx context.Context, c control) {
 		s.info("Your partner has the backing track.")
 		s.autoStart()
 	case s.host && c.Type == controlTrackError:
+		text := cleanText(c.Text, maxPartnerText)
 		s.mu.Lock()
-		s.trk.err = "your partner could not use the track: " + c.Text
+		s.trk.err = "your partner could not use the track: " + text
 		s.mu.Unlock()
-		s.info("Your partner could not use the backing track (" + c.Text + ").")
+		s.info("Your partner could not use the backing track (" + text + ").")
 	case s.host && c.Type == controlVoicePos:
 		if t := s.pipe.take.Load(); t != nil {
 			t.GuestPosition(c.TS, c.Pos)
@@ -586,8 +594,19 @@ func (s *Session) receiveOffer(c control) {
 		s.trackFailed(fmt.Errorf("there is no room to keep it (%w)", err))
 		return
 	}
-	in := &incoming{path: filepath.Join(dir, sum), name: filepath.Base(c.Name), size: c.Size, digest: sum, done: s.fileDone}
+	now := time.Now()
+	removed, err := pruneCache(dir, sum, c.Size, now, cacheLimits{maxBytes: cacheMaxBytes, maxAge: cacheMaxAge, partAge: cachePartAge})
+	if err != nil {
+		s.log.Warn("track cache not pruned", "err", err)
+	}
+	if len(removed) > 0 {
+		s.log.Info("track cache pruned", "removed", len(removed))
+	}
+	in := &incoming{path: filepath.Join(dir, sum), name: trackName(c.Name), size: c.Size, digest: sum, done: s.fileDone}
 	if st, err := os.Stat(in.path); err == nil && st.Size() == c.Size {
+		if err := os.Chtimes(in.path, now, now); err != nil { // used: the last to go
+			s.log.Debug("track cache: not touched", "err", err)
+		}
 		s.mu.Lock()
 		s.trk.transferred = c.Size
 		s.mu.Unlock()
@@ -720,6 +739,15 @@ func (s *Session) loadTrack(in *incoming, part bool) {
 		case <-s.runDone:
 		}
 	})
+}
+
+// trackName is the host's name for its track as the guest shows it: a
+// base name, printable and bounded.
+func trackName(name string) string {
+	if n := cleanText(filepath.Base(name), maxTrackName); n != "" && n != "." && n != string(filepath.Separator) {
+		return n
+	}
+	return "track"
 }
 
 func sha256Sum(b []byte) []byte {
