@@ -20,7 +20,8 @@ type peer struct {
 	// grows as needed up to maxQueue messages and maxQueueBytes, so an idle
 	// socket costs nothing for it. wake tells the writer there is more.
 	qmu    sync.Mutex
-	queue  [][]byte
+	queue  [][]byte // from head on
+	head   int
 	queued int // bytes in queue
 	wake   chan struct{}
 	// maxQueue is the most messages queued before p is dropped: see
@@ -89,7 +90,7 @@ func (p *peer) closeWith(code websocket.StatusCode, reason string) {
 // queue is full (maxQueue messages or maxQueueBytes).
 func (p *peer) push(b []byte) bool {
 	p.qmu.Lock()
-	if len(p.queue) >= p.maxQueue || p.queued+len(b) > maxQueueBytes {
+	if len(p.queue)-p.head >= p.maxQueue || p.queued+len(b) > maxQueueBytes {
 		p.qmu.Unlock()
 		return false
 	}
@@ -107,14 +108,19 @@ func (p *peer) push(b []byte) bool {
 func (p *peer) pop() []byte {
 	p.qmu.Lock()
 	defer p.qmu.Unlock()
-	if len(p.queue) == 0 {
+	if p.head == len(p.queue) {
 		return nil
 	}
-	b := p.queue[0]
-	p.queue[0] = nil
-	p.queue = p.queue[1:]
-	if len(p.queue) == 0 {
-		p.queue = nil // let the array go
+	b := p.queue[p.head]
+	p.queue[p.head] = nil
+	p.head++
+	if p.head == len(p.queue) {
+		// Empty: keep a small array for the next message, let a large
+		// one go.
+		p.queue, p.head = p.queue[:0], 0
+		if cap(p.queue) > 16 {
+			p.queue = nil
+		}
 	}
 	p.queued -= len(b)
 	return b
@@ -124,5 +130,5 @@ func (p *peer) pop() []byte {
 func (p *peer) queueLen() int {
 	p.qmu.Lock()
 	defer p.qmu.Unlock()
-	return len(p.queue)
+	return len(p.queue) - p.head
 }

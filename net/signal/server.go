@@ -982,10 +982,11 @@ func (s *Server) relay(p *peer, t Type, env []byte) {
 			"there is no partner in room %s yet: wait for the other singer to join", seat.Room))
 		return
 	}
-	ctx, cancel := storeCtx()
+	// No deadline of its own on this path, which every offer, answer and
+	// candidate takes (a timer each): the memory store does not wait, and
+	// the Redis client's own timeouts bound a publish.
 	env[0] = envRelay
-	ok, err := s.store.Publish(ctx, seat.Role.other(), seat.Room, env)
-	cancel()
+	ok, err := s.store.Publish(context.Background(), seat.Role.other(), seat.Room, env)
 	switch {
 	case err != nil:
 		s.log.Error("signal: cannot relay", "err", err)
