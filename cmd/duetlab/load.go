@@ -118,10 +118,11 @@ func load(ctx context.Context, w io.Writer) ([]string, error) {
 		fmt.Fprintf(w, "In memory one server holds both sockets of every room: %d rooms fit its descriptor limit of %d.\n", memRooms, limit)
 	}
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "setup\trooms\tsockets\trelayed\tlost\tmisrouted\tp50 ms\tp99 ms\tmax ms\tserver KB/room\tsetup s\texchange s\t")
+	fmt.Fprintln(tw, "setup\trooms\tsockets\trelayed\tlost\tmisrouted\tp50 ms\tp99 ms\tmax ms\tserver KB/room\t(heap\tstacks)\tsetup s\texchange s\t")
 	row := func(name string, r loadResult) {
-		fmt.Fprintf(tw, "%s\t%d\t%d\t%d\t%d\t%d\t%.2f\t%.2f\t%.2f\t%.1f\t%.1f\t%.1f\t\n", name, r.rooms, 2*r.rooms, r.relayed,
-			r.lost, r.misrouted, ms(r.p(0.5)), ms(r.p(0.99)), ms(r.p(1)), r.memPerRoom/1024, r.setup.Seconds(), r.exchange.Seconds())
+		fmt.Fprintf(tw, "%s\t%d\t%d\t%d\t%d\t%d\t%.2f\t%.2f\t%.2f\t%.1f\t%.1f\t%.1f\t%.1f\t%.1f\t\n", name, r.rooms, 2*r.rooms, r.relayed,
+			r.lost, r.misrouted, ms(r.p(0.5)), ms(r.p(0.99)), ms(r.p(1)), r.memPerRoom()/1024, r.heapPerRoom/1024, r.stackPerRoom/1024,
+			r.setup.Seconds(), r.exchange.Seconds())
 	}
 
 	mem, err := loadRun(ctx, memRooms, "")
@@ -130,7 +131,7 @@ func load(ctx context.Context, w io.Writer) ([]string, error) {
 	}
 	row("memory, 1 instance", mem)
 	kv := []string{fmt.Sprintf("rooms=%d p50_ms=%.2f p99_ms=%.2f lost=%d misrouted=%d server_kb_per_room=%.1f",
-		mem.rooms, ms(mem.p(0.5)), ms(mem.p(0.99)), mem.lost, mem.misrouted, mem.memPerRoom/1024)}
+		mem.rooms, ms(mem.p(0.5)), ms(mem.p(0.99)), mem.lost, mem.misrouted, mem.memPerRoom()/1024)}
 
 	fmt.Fprintf(w, "Machine load after memory run: %s.\n", machineLoad())
 	addr := os.Getenv("DUET_REDIS")
@@ -148,7 +149,7 @@ func load(ctx context.Context, w io.Writer) ([]string, error) {
 	}
 	row("redis, host on A, guest on B", red)
 	kv = append(kv, fmt.Sprintf("redis_rooms=%d redis_p50_ms=%.2f redis_p99_ms=%.2f redis_lost=%d redis_misrouted=%d redis_server_kb_per_room=%.1f",
-		red.rooms, ms(red.p(0.5)), ms(red.p(0.99)), red.lost, red.misrouted, red.memPerRoom/1024))
+		red.rooms, ms(red.p(0.5)), ms(red.p(0.99)), red.lost, red.misrouted, red.memPerRoom()/1024))
 	if err := tw.Flush(); err != nil {
 		return nil, err
 	}
@@ -190,9 +191,12 @@ func raiseLoadFDLimit() (uint64, error) {
 type loadResult struct {
 	rooms, relayed, lost, misrouted int
 	lat                             []time.Duration // sorted
-	memPerRoom                      float64         // bytes of heap and stacks, of the servers
+	heapPerRoom, stackPerRoom       float64         // bytes, of the servers
 	setup, exchange                 time.Duration
 }
+
+// memPerRoom is the servers' memory per room: heap and goroutine stacks.
+func (r loadResult) memPerRoom() float64 { return r.heapPerRoom + r.stackPerRoom }
 
 // p returns the q-quantile of the relay latency.
 func (r loadResult) p(q float64) time.Duration {
@@ -223,7 +227,7 @@ func startLabServer(ctx context.Context, cfg signal.ServerConfig) (*labServer, e
 }
 
 // loadServe is a load server: it prints "url URL" and answers each "mem"
-// with "mem BYTES" (heap and goroutine stacks, after a GC).
+// with "mem HEAP STACKS" (bytes, after a GC).
 func loadServe(ctx context.Context, in io.Reader, out io.Writer) error {
 	rooms, err := strconv.Atoi(os.Getenv(loadRoomsEnv))
 	if err != nil {
@@ -249,7 +253,7 @@ func loadServe(ctx context.Context, in io.Reader, out io.Writer) error {
 					return err
 				}
 			}
-			fmt.Fprintln(out, "mem", m.HeapAlloc+m.StackInuse)
+			fmt.Fprintln(out, "mem", m.HeapAlloc, m.StackInuse)
 		}
 	}
 	return srv.stop()
@@ -412,19 +416,21 @@ func loadRun(ctx context.Context, rooms int, redisAddr string) (loadResult, erro
 		urls = append(urls, url)
 	}
 	hostURL, guestURL := urls[0], urls[len(urls)-1]
-	serverMem := func() (int64, error) {
-		var sum int64
+	// serverMem returns the servers' heap and stacks, in bytes.
+	serverMem := func() ([2]int64, error) {
+		var sum [2]int64
 		for _, s := range servers {
 			fmt.Fprintln(s.in, "mem")
 			l, err := s.line()
 			if err != nil {
-				return 0, err
+				return sum, err
 			}
-			var m int64
-			if _, err := fmt.Sscanf(l, "mem %d", &m); err != nil {
-				return 0, fmt.Errorf("the load server said %q", l)
+			var heap, stacks int64
+			if _, err := fmt.Sscanf(l, "mem %d %d", &heap, &stacks); err != nil {
+				return sum, fmt.Errorf("the load server said %q", l)
 			}
-			sum += m
+			sum[0] += heap
+			sum[1] += stacks
 		}
 		return sum, nil
 	}
@@ -493,7 +499,8 @@ func loadRun(ctx context.Context, rooms int, redisAddr string) (loadResult, erro
 	if err != nil {
 		return res, err
 	}
-	res.memPerRoom = float64(after-before) / float64(rooms)
+	res.heapPerRoom = float64(after[0]-before[0]) / float64(rooms)
+	res.stackPerRoom = float64(after[1]-before[1]) / float64(rooms)
 
 	start = time.Now()
 	err = all(func(int) string { return fmt.Sprintf("exchange %d", loadExchanging/loadWorkers) }, func(l string) error {
