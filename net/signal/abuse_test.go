@@ -632,3 +632,25 @@ func TestStuckWriteDropped(t *testing.T) {
 		t.Error("the stuck socket's connection is still open")
 	}
 }
+
+// FuzzClientAddr: whatever X-Forwarded-For holds, the client is the peer
+// itself or an address parsed from the header, never the header's text.
+func FuzzClientAddr(f *testing.F) {
+	for _, s := range []string{"203.0.113.9", "1.2.3.4, 10.0.0.1", " , ,", "::1, nonsense", "2001:db8::1%eth0"} {
+		f.Add(s)
+	}
+	s := NewServer(ServerConfig{TrustedProxies: []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8"), netip.MustParsePrefix("10.0.0.0/8")}})
+	defer s.Close()
+	f.Fuzz(func(t *testing.T, xff string) {
+		r := httptest.NewRequest("GET", "/ws", nil)
+		r.RemoteAddr = "127.0.0.1:5000"
+		r.Header.Set("X-Forwarded-For", xff)
+		got := s.clientAddr(r)
+		if got == r.RemoteAddr {
+			return
+		}
+		if ip, err := netip.ParseAddr(got); err != nil || ip.String() != got {
+			t.Fatalf("clientAddr = %q from X-Forwarded-For %q: not the peer nor an address", got, xff)
+		}
+	})
+}
