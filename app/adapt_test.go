@@ -4,6 +4,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/duetapp/duet/audio/codec"
 	"github.com/duetapp/duet/net/impair"
 	"github.com/duetapp/duet/net/peer"
 )
@@ -48,6 +49,7 @@ func TestLossBringsRedundancy(t *testing.T) {
 	res, err := RunLocal(t.Context(), LocalConfig{
 		HostVoice:  voice(196, 1, 6),
 		GuestVoice: voice(330, 2, 6),
+		Codec:      codec.Opus, // redundancy is Opus's
 		Network:    &path,
 		Logger:     testLogger(t),
 	})

@@ -20,6 +20,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/duetapp/duet/audio"
@@ -31,6 +32,36 @@ import (
 // DefaultJitterTarget is the playout delay the jitter buffer holds: one
 // 5 ms frame, enough on a LAN or loopback.
 const DefaultJitterTarget = 5 * time.Millisecond
+
+// Auto, as Config.Codec, lets the session choose the codec it sends.
+const Auto codec.Kind = 0
+
+// ParseCodec reads a codec choice as --codec and the settings take it:
+// "auto" (or empty), or a codec's name for codec.ParseKind ("custom",
+// "pcm", "l16", "l24", "opus").
+func ParseCodec(s string) (codec.Kind, error) {
+	if t := strings.TrimSpace(s); t == "" || strings.EqualFold(t, "auto") {
+		return Auto, nil
+	}
+	return codec.ParseKind(s)
+}
+
+// CodecName is ParseCodec's inverse: "auto" for Auto.
+func CodecName(k codec.Kind) string {
+	if k == Auto {
+		return "auto"
+	}
+	return k.String()
+}
+
+// firstCodec is what a session sends until it knows better: the codec
+// chosen, or for Auto Opus Custom (the partner permitting).
+func firstCodec(k codec.Kind) codec.Kind {
+	if k == Auto {
+		return codec.OpusCustom
+	}
+	return k
+}
 
 // ErrConnectionLost reports that the peer-to-peer connection failed.
 var ErrConnectionLost = errors.New("lost the connection to your partner")
@@ -50,8 +81,13 @@ type Config struct {
 	// Frame is the Opus frame duration; 0 means codec.DefaultFrame.
 	Frame time.Duration
 	// Bitrate is the Opus bitrate in bits per second; 0 means
-	// codec.DefaultBitrate.
+	// codec.DefaultBitrate. Opus Custom's is codec.DefaultCustomBitrate,
+	// lowered with it when the path loses packets.
 	Bitrate int
+	// Codec is what to send (the partner permitting; else Opus): 0 for
+	// Auto, which sends Opus Custom, or PCM on a fat clean path (see
+	// adapter).
+	Codec codec.Kind
 	// JitterTarget is the partner voice's playout delay; 0 means
 	// DefaultJitterTarget.
 	JitterTarget time.Duration

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/duetapp/duet/audio"
+	"github.com/duetapp/duet/audio/codec"
 	"github.com/duetapp/duet/audio/filedev"
 	"github.com/duetapp/duet/audio/measure"
 	"github.com/duetapp/duet/audio/record"
@@ -65,8 +66,9 @@ type LocalConfig struct {
 	HostCapture string
 	// GuestPPM makes the guest's sound card that many millionths fast.
 	GuestPPM float64
-	// Frame, JitterTarget and Monitor are as in Config.
+	// Frame, Codec, JitterTarget and Monitor are as in Config.
 	Frame        time.Duration
+	Codec        codec.Kind
 	JitterTarget time.Duration
 	Monitor      float32
 	Logger       *slog.Logger
@@ -240,6 +242,7 @@ func RunLocal(ctx context.Context, cfg LocalConfig) (*LocalResult, error) {
 			Server:          url,
 			Device:          dev,
 			Frame:           cfg.Frame,
+			Codec:           cfg.Codec,
 			JitterTarget:    cfg.JitterTarget,
 			Monitor:         cfg.Monitor,
 			Loopback:        true,

@@ -30,7 +30,7 @@ type packet struct {
 	ts        uint32
 	arrival   time.Duration // on the playout's clock
 	n         int
-	data      [codec.MaxPacket]byte
+	data      [1 + codec.MaxPacket]byte // the codec, then the payload (see voice.go)
 }
 
 // pipeline is one singer's audio: what they send (their mic, plus in later
@@ -39,11 +39,14 @@ type packet struct {
 // directly, plus the partner's voice from the jitter buffer).
 //
 // process runs on the device's audio thread and owns the jitter buffer, the
-// mixers and the decoder. The encoder goroutine owns the encoder. They meet
-// only in lock-free rings.
+// mixers and the decoders. The encoder goroutine owns the encoders. They
+// meet only in lock-free rings and atomics. voice.go says how the codec
+// may change from packet to packet, both ways.
 type pipeline struct {
 	// audio thread
 	jb      *jitter.Playout
+	dec     *voiceDecoder
+	readAt  time.Duration // the current block's instant on the playout's clock
 	mic     mix.Live
 	send    *mix.Mixer
 	ears    *mix.Mixer
@@ -76,6 +79,7 @@ type pipeline struct {
 	// Time: the session clock's epoch, the device's filtered block
 	// instants, and its latencies.
 	epoch      time.Time
+	now        func() time.Duration // the session clock
 	clock      audio.BlockClock
 	outLatency int64 // ns from the callback to the speaker
 	roundTrip  int64 // samples from the speaker back through the mic
@@ -95,13 +99,21 @@ type pipeline struct {
 	packets   *ring.Ring[packet]
 	netPacket []packet // one-element scratch owned by the network goroutine
 
-	enc     *codec.Encoder
 	out     atomic.Pointer[peer.Peer] // where encoded packets go; nil between partners
 	current atomic.Uint32             // stream number of the current connection
 
-	seq     uint16 // encoder goroutine
-	ts      uint32
-	bitrate atomic.Int64 // wanted; the encoder goroutine applies it
+	seq       uint16 // encoder goroutine
+	ts        uint32
+	opusFrame int           // Opus's packet, samples
+	baseRate  int           // the configured Opus bitrate
+	bitrate   atomic.Int64  // wanted (Opus's scale); the encoder goroutine applies it
+	want      atomic.Uint32 // codec.Kind the session wants sent
+	block     atomic.Int32  // the device's block, samples; 0 before the first
+	// What the encoder goroutine sends now: codec.Kind, packet samples,
+	// bitrate.
+	sentKind   atomic.Uint32
+	sentPacket atomic.Int32
+	sentRate   atomic.Int64
 
 	captureOverruns atomic.Int64 // samples the encoder was too slow to take
 	packetOverruns  atomic.Int64 // packets the audio thread was too slow to take
@@ -114,39 +126,64 @@ type pipeline struct {
 
 // pipelineConfig is what a pipeline needs from the session's Config.
 type pipelineConfig struct {
-	frame        time.Duration
-	bitrate      int
-	jitterTarget int // samples
+	frame        time.Duration // Opus's
+	bitrate      int           // Opus's
+	codec        codec.Kind    // to send first (the partner permitting); 0 means Opus
+	jitterTarget int           // samples
 	jitterBias   float64
 	monitor      float32
 	maxBlock     int
 	seq          uint16 // first RTP sequence number and timestamp
 	ts           uint32
-	epoch        time.Time     // the session clock's zero
-	roundTrip    time.Duration // the device's calibrated round trip
-	speakers     bool          // cancel echo; no monitoring through speakers
+	epoch        time.Time            // the session clock's zero
+	now          func() time.Duration // the session clock; nil: since epoch (tests pass their own)
+	roundTrip    time.Duration        // the device's calibrated round trip
+	speakers     bool                 // cancel echo; no monitoring through speakers
 }
 
 func newPipeline(cfg pipelineConfig) (*pipeline, error) {
-	enc, err := codec.NewEncoder(cfg.frame, cfg.bitrate)
+	frame, err := codec.FrameSamples(cfg.frame)
 	if err != nil {
 		return nil, err
 	}
-	dec, err := codec.NewDecoder()
+	if cfg.epoch.IsZero() {
+		cfg.epoch = time.Now()
+	}
+	if cfg.now == nil {
+		epoch := cfg.epoch
+		cfg.now = func() time.Duration { return time.Since(epoch) }
+	}
+	sw, err := codec.NewSwitch()
 	if err != nil {
 		return nil, err
 	}
-	jb, err := jitter.NewPlayout(jitter.PlayoutConfig{Bias: cfg.jitterBias, Config: jitter.Config{
-		Frame:     enc.FrameSamples(),
-		Target:    cfg.jitterTarget,
-		MaxPacket: codec.MaxPacket,
-		WaitStep:  codec.MinConceal,
-	}}, dec)
+	dec := &voiceDecoder{sw: sw}
+	jb, err := jitter.NewPlayout(jitter.PlayoutConfig{
+		Bias: cfg.jitterBias,
+		// The session clock, on which the device's block instants are.
+		Now: cfg.now,
+		Config: jitter.Config{
+			// A device block's worth of Opus Custom or PCM, the packets
+			// Duet peers send; it only sizes the buffer.
+			Frame:     2 * codec.CustomFrame,
+			Target:    cfg.jitterTarget,
+			MaxPacket: 1 + codec.MaxPacket,
+			// One step for every codec the partner may send: Opus
+			// Custom's frame, the finest of the compressed codecs. PCM
+			// conceals any length, and Opus, whose step is 120, makes
+			// whole steps and keeps the rest (codec.Switch).
+			WaitStep: codec.FormatOf(codec.OpusCustom).ConcealStep(),
+		}}, dec)
 	if err != nil {
+		sw.Close()
 		return nil, err
+	}
+	if cfg.codec == 0 {
+		cfg.codec = codec.Opus
 	}
 	p := &pipeline{
 		jb:        jb,
+		dec:       dec,
 		send:      mix.New(cfg.maxBlock),
 		ears:      mix.New(cfg.maxBlock),
 		sendBuf:   make([]float32, cfg.maxBlock),
@@ -155,7 +192,8 @@ func newPipeline(cfg pipelineConfig) (*pipeline, error) {
 		wake:      make(chan struct{}, 1),
 		packets:   ring.New[packet](64),
 		netPacket: make([]packet, 1),
-		enc:       enc,
+		opusFrame: frame,
+		baseRate:  cfg.bitrate,
 		seq:       cfg.seq,
 		ts:        cfg.ts,
 		tsBase:    cfg.ts,
@@ -163,16 +201,19 @@ func newPipeline(cfg pipelineConfig) (*pipeline, error) {
 		player:    track.NewPlayer(),
 		trackBuf:  make([]float32, cfg.maxBlock),
 		epoch:     cfg.epoch,
+		now:       cfg.now,
 		// Half the round trip each way: devices are near symmetric.
 		outLatency: int64(cfg.roundTrip / 2),
 		roundTrip:  int64(audio.Samples(cfg.roundTrip)),
 	}
 	p.bitrate.Store(int64(cfg.bitrate))
+	p.want.Store(uint32(cfg.codec))
 	p.limit = limiter.New(limiter.DefaultCeiling)
 	if cfg.speakers {
 		c, err := echo.New(echo.Default, echo.Options{Delay: cfg.roundTrip})
 		if err != nil {
 			jb.Close()
+			sw.Close()
 			return nil, fmt.Errorf("echo canceller: %w", err)
 		}
 		p.canceller, p.clean, p.howl = c, make([]float32, cfg.maxBlock), howl.New()
@@ -182,7 +223,7 @@ func newPipeline(cfg pipelineConfig) (*pipeline, error) {
 	p.voice = p.send.Add(&p.mic, 1)
 	p.trackSend = p.send.Add(&p.trackLive, 0)
 	p.monitor = p.ears.Add(&p.mic, cfg.monitor)
-	p.partner = p.ears.Add(metered{p.jb, p.partnerMeter}, 1)
+	p.partner = p.ears.Add(metered{partnerVoice{p}, p.partnerMeter}, 1)
 	p.trackEars = p.ears.Add(&p.trackLive, 1)
 	return p, nil
 }
@@ -197,6 +238,13 @@ func (s metered) Read(out []float32) {
 	s.src.Read(out)
 	s.m.Write(out)
 }
+
+// partnerVoice is the partner's voice from the playout, read at the
+// block's smoothed instant (audio.BlockClock) rather than at the
+// scheduler's whim.
+type partnerVoice struct{ p *pipeline }
+
+func (v partnerVoice) Read(out []float32) { v.p.jb.ReadAt(out, v.p.readAt) }
 
 // process is the device callback. It must not block or allocate.
 func (p *pipeline) process(in, out []float32) {
@@ -213,8 +261,14 @@ func (p *pipeline) process(in, out []float32) {
 		}
 	}
 
-	// out[0] reaches the ear at this instant of the session clock.
-	at := p.clock.Tick(int64(time.Since(p.epoch)), len(out)) + p.outLatency
+	if n := int32(len(in)); p.block.Load() != n {
+		p.block.Store(n) // for the encoder's packet size
+	}
+	// The block's smoothed instant on the session clock, the playout's
+	// clock too; out[0] reaches the ear outLatency later.
+	tick := p.clock.Tick(int64(p.now()), len(out))
+	p.readAt = time.Duration(tick)
+	at := tick + p.outLatency
 	tr := p.trackBuf[:len(out)]
 	pos, playing := p.player.Read(tr, at)
 	p.trackLive.Set(tr)
@@ -303,22 +357,22 @@ func (s *sungAt) load() (ts uint32, pos float64, ok bool) {
 // receive is the peer's OnPacket for the connection numbered stream; it
 // runs on that peer's reader goroutine. When the audio thread falls behind
 // the ring, the newest packet is dropped (the jitter buffer conceals it).
-func (p *pipeline) receive(stream uint32, seq uint16, ts uint32, payload []byte) {
-	p.deliver(stream, seq, ts, payload, false)
+func (p *pipeline) receive(stream uint32, seq uint16, ts uint32, kind codec.Kind, payload []byte) {
+	p.deliver(stream, seq, ts, kind, payload, false)
 }
 
-// recover is the peer's OnRecovered: a frame its own packet never
+// recover is the peer's OnRecovered: an Opus frame its own packet never
 // brought, from a later packet's redundancy.
 func (p *pipeline) recover(stream uint32, seq uint16, ts uint32, payload []byte) {
-	p.deliver(stream, seq, ts, payload, true)
+	p.deliver(stream, seq, ts, codec.Opus, payload, true)
 }
 
-func (p *pipeline) deliver(stream uint32, seq uint16, ts uint32, payload []byte, recovered bool) {
+func (p *pipeline) deliver(stream uint32, seq uint16, ts uint32, kind codec.Kind, payload []byte, recovered bool) {
 	if stream != p.current.Load() {
 		return // a connection already replaced
 	}
 	if t := p.take.Load(); t != nil {
-		t.GuestPacket(ts, payload)
+		t.GuestPacket(ts, kind, payload)
 	}
 	pk := &p.netPacket[0]
 	pk.arrival = p.jb.Now()
@@ -329,7 +383,8 @@ func (p *pipeline) deliver(stream uint32, seq uint16, ts uint32, payload []byte,
 	pk.seq = seq
 	pk.ts = ts
 	pk.recovered = recovered
-	pk.n = copy(pk.data[:], payload)
+	pk.data[0] = byte(kind)
+	pk.n = 1 + copy(pk.data[1:], payload)
 	if p.packets.Write(p.netPacket) == 0 {
 		p.packetOverruns.Add(1)
 	}
@@ -350,45 +405,114 @@ func (p *pipeline) start() {
 	p.wg.Go(p.encodeLoop)
 }
 
+// maxAlignWait is how many wakes a change to a block-sized codec waits
+// for the capture ring to hold whole blocks: 15 of them line Opus's frames
+// up with 64- or 128-sample blocks again; a device whose blocks never
+// line up changes after this many anyway, its packets then a fraction of
+// a block late.
+const maxAlignWait = 64
+
 func (p *pipeline) encodeLoop() {
-	frame := make([]float32, p.enc.FrameSamples())
+	encs := &encoders{base: p.baseRate}
+	defer encs.close()
+	pcm := make([]float32, 960)
 	pkt := make([]byte, codec.MaxPacket)
-	rate := p.bitrate.Load()
+	var sw sendSwitch
 	for {
 		select {
 		case <-p.stop:
 			return
 		case <-p.wake:
 		}
-		if want := p.bitrate.Load(); want != rate {
-			// libopus's encoder is not safe for concurrent use: only this
-			// goroutine touches it.
-			if err := p.enc.SetBitrate(int(want)); err == nil {
-				rate = want
-			}
+		pr := p.out.Load()
+		block := int(p.block.Load())
+		kind := sw.next(p.sendKind(pr), p.capture.Len(), block, p.opusFrame)
+		size := packetSize(kind, block, p.opusFrame)
+		// libopus's encoders are not safe for concurrent use: only this
+		// goroutine touches them.
+		enc, err := encs.get(kind, size, int(p.bitrate.Load()))
+		if err != nil {
+			p.encodeErrors.Add(1)
+			sw.kind = codec.Opus // whose frame newPipeline checked
+			continue
 		}
-		for p.capture.Len() >= len(frame) {
-			p.capture.Read(frame)
-			n, err := p.enc.Encode(frame, pkt)
+		p.publishSent(kind, size, enc.Bitrate())
+		for p.capture.Len() >= size {
+			p.capture.Read(pcm[:size])
+			n, err := enc.Encode(pcm[:size], pkt)
 			if err != nil {
 				// libopus refuses only malformed calls; count it, keep the
-				// timeline, and go on with the next frame.
+				// timeline, and go on with the next packet.
 				p.encodeErrors.Add(1)
 				p.seq++
-				p.ts += uint32(len(frame))
+				p.ts += uint32(size)
 				continue
 			}
-			if pr := p.out.Load(); pr != nil {
-				if err := pr.WriteVoice(codec.Opus, p.seq, p.ts, pkt[:n]); err != nil {
+			if pr != nil {
+				if err := pr.WriteVoice(kind, p.seq, p.ts, pkt[:n]); err != nil {
 					p.sendErrors.Add(1)
 				}
 			}
 			// Sequence and timestamp advance with the capture timeline
 			// whether or not anyone listens.
 			p.seq++
-			p.ts += uint32(len(frame))
+			p.ts += uint32(size)
 		}
 	}
+}
+
+// sendSwitch is the encoder goroutine's codec, changed at the right
+// moment.
+type sendSwitch struct {
+	kind   codec.Kind // what is sent; 0 before the first packet
+	waited int        // wakes a change has waited for whole blocks
+}
+
+// next returns the codec to send now, given the one wanted and the samples
+// the capture ring holds: a change to a block-sized codec waits until the
+// ring holds whole packets of it (see maxAlignWait), so its packets leave
+// as their blocks come.
+func (s *sendSwitch) next(want codec.Kind, ring, block, opusFrame int) codec.Kind {
+	if want == s.kind {
+		s.waited = 0
+		return s.kind
+	}
+	if s.kind == 0 || !blockSized(want) || ring%packetSize(want, block, opusFrame) == 0 || s.waited >= maxAlignWait {
+		s.kind, s.waited = want, 0
+	} else {
+		s.waited++
+	}
+	return s.kind
+}
+
+// sendKind is the codec to send to pr: the one wanted if pr accepted it
+// (or there is no partner), else Opus, which every peer takes.
+func (p *pipeline) sendKind(pr *peer.Peer) codec.Kind {
+	k := codec.Kind(p.want.Load())
+	if k == 0 || k == codec.Opus || pr != nil && !pr.Accepts(k) {
+		return codec.Opus
+	}
+	return k
+}
+
+// publishSent tells Stats what the encoder goroutine sends.
+func (p *pipeline) publishSent(k codec.Kind, packet, bitrate int) {
+	if p.sentKind.Load() != uint32(k) {
+		p.sentKind.Store(uint32(k))
+	}
+	if p.sentPacket.Load() != int32(packet) {
+		p.sentPacket.Store(int32(packet))
+	}
+	if p.sentRate.Load() != int64(bitrate) {
+		p.sentRate.Store(int64(bitrate))
+	}
+}
+
+// sent returns what is sent: the codec, its packet in samples and its
+// bitrate; ok is false before the encoder's first wake.
+func (p *pipeline) sent() (k codec.Kind, packet, bitrate int, ok bool) {
+	k = codec.Kind(p.sentKind.Load())
+	return k, int(p.sentPacket.Load()), int(p.sentRate.Load()), k != 0
 }
 
 // close stops the encoder goroutine and frees the playout; call once,
@@ -397,6 +521,7 @@ func (p *pipeline) close() {
 	close(p.stop)
 	p.wg.Wait()
 	p.jb.Close()
+	p.dec.sw.Close()
 	if p.canceller != nil {
 		p.canceller.Close()
 	}

@@ -144,6 +144,7 @@ func newSession(ctx context.Context, cfg Config, host bool) (*Session, error) {
 		roundTrip:    cfg.DeviceRoundTrip,
 		frame:        cfg.Frame,
 		bitrate:      cfg.Bitrate,
+		codec:        firstCodec(cfg.Codec),
 		jitterTarget: audio.Samples(cfg.JitterTarget),
 		jitterBias:   cfg.JitterBias,
 		speakers:     cfg.Speakers,
@@ -168,7 +169,7 @@ func newSession(ctx context.Context, cfg Config, host bool) (*Session, error) {
 		pipe.player.SetTrack(cfg.Track)
 	}
 	if cfg.CaptureTrace != "" {
-		pipe.arrivals = &arrivals{fallback: uint32(pipe.enc.FrameSamples())}
+		pipe.arrivals = &arrivals{fallback: uint32(pipe.opusFrame)}
 	}
 	if host && cfg.StreamTrack {
 		pipe.trackSend.SetGain(1)
@@ -756,10 +757,8 @@ func (s *Session) newPeer(ctx context.Context) (*peer.Peer, error) {
 		RelayOnly:  s.cfg.RelayOnly,
 		Impair:     s.cfg.Impair,
 		Logger:     s.cfg.Logger,
-		// Opus only until the pipeline decodes the others.
-		Codecs: []codec.Kind{codec.Opus},
-		OnPacket: func(seq uint16, ts uint32, _ codec.Kind, payload []byte) {
-			s.pipe.receive(stream, seq, ts, payload)
+		OnPacket: func(seq uint16, ts uint32, kind codec.Kind, payload []byte) {
+			s.pipe.receive(stream, seq, ts, kind, payload)
 		},
 		OnCandidate: func(c webrtc.ICECandidateInit) {
 			sc := signal.Candidate(c)
@@ -995,11 +994,14 @@ type Stats struct {
 	// SafetyCode is derived from both sides' DTLS certificates: the same
 	// on both sides unless someone sits in the middle.
 	SafetyCode string
-	// Bitrate and Redundancy are what this side sends now: the Opus
-	// bitrate and how many earlier frames ride along with each packet.
+	// Bitrate and Redundancy are what this side sends now: the codec's
+	// bitrate and how many earlier frames ride along with each packet
+	// (Opus only).
 	Bitrate, Redundancy int
-	// Codec names what this side sends, e.g. "Opus 5 ms".
-	Codec string
+	// Codec names what this side sends, e.g. "Opus Custom 2.7 ms" (its
+	// packet), "L24", "Opus 5 ms"; PartnerCodec what the partner's last
+	// packet came in.
+	Codec, PartnerCodec string
 	// PartnerName is what the partner calls themself, once they said.
 	PartnerName string
 	// NTP is this machine's clock against the NTP server, if one was
@@ -1029,9 +1031,15 @@ func (s *Session) Stats() Stats {
 	if c := s.pipe.canceller; c != nil {
 		st.EchoLatency = c.Latency()
 	}
-	st.Bitrate = int(s.pipe.bitrate.Load())
-	st.Codec = fmt.Sprintf("Opus %v", s.cfg.Frame)
-	st.Redundancy = int(s.redundancy.Load())
+	if k, packet, rate, ok := s.pipe.sent(); ok {
+		st.Codec, st.Bitrate = codecName(k, packet), rate
+		if k == codec.Opus {
+			st.Redundancy = int(s.redundancy.Load())
+		}
+	}
+	if k, n, ok := s.pipe.dec.received(); ok {
+		st.PartnerCodec = codecName(k, n)
+	}
 	if !s.host {
 		st.Clock, _ = s.clock.Estimate()
 	}
@@ -1113,7 +1121,7 @@ func (s *Session) SetPartnerGain(gain float32) { s.pipe.partner.SetGain(gain) }
 // Latency is the estimated mouth-to-ear delay from the partner to this
 // singer, by stage.
 type Latency struct {
-	Codec   time.Duration // the partner's frame and Opus look-ahead
+	Codec   time.Duration // the partner's packet and its codec's look-ahead
 	Network time.Duration // half the round trip
 	Jitter  time.Duration // the playout's target
 	Device  time.Duration // half the calibrated round trip (both devices are alike)
@@ -1125,8 +1133,16 @@ func (l Latency) Total() time.Duration { return l.Codec + l.Network + l.Jitter +
 // Latency estimates the partner-to-me delay now from the session's figures.
 func (s *Session) Latency() Latency {
 	st := s.Stats()
+	// Until the partner's first packet, guess they send what we do.
+	k, n, ok := s.pipe.dec.received()
+	if !ok {
+		k, n, _, ok = s.pipe.sent()
+	}
+	if !ok {
+		k, n = codec.Opus, s.pipe.opusFrame
+	}
 	return Latency{
-		Codec:   s.cfg.Frame + codec.Lookahead,
+		Codec:   audio.Duration(n) + codec.FormatOf(k).Lookahead(),
 		Network: st.Peer.RTT / 2,
 		Jitter:  st.Voice.TargetDelay,
 		Device:  st.DeviceRoundTrip / 2,

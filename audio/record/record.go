@@ -70,6 +70,7 @@ type block struct {
 
 type packet struct {
 	guest uint32 // which guest sent it (NewGuest)
+	kind  codec.Kind
 	ts    uint32
 	n     int
 	data  [codec.MaxPacket]byte
@@ -171,11 +172,13 @@ func (t *Take) Live(p []float32) {
 	}
 }
 
-// GuestPacket adds one of the guest's voice packets (Opus, RTP time ts).
+// GuestPacket adds one of the guest's voice packets (RTP time ts) in
+// codec kind; the codec may change from packet to packet (codec.Switch).
 // Network goroutine.
-func (t *Take) GuestPacket(ts uint32, payload []byte) {
+func (t *Take) GuestPacket(ts uint32, kind codec.Kind, payload []byte) {
 	p := &t.pktBuf[0]
 	p.guest = t.guest.Load()
+	p.kind = kind
 	p.ts = ts
 	p.n = copy(p.data[:], payload)
 	if t.packets.Write(t.pktBuf) == 0 {

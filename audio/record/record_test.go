@@ -43,11 +43,25 @@ func read(t *testing.T, dir, name string) []float32 {
 }
 
 // TestAligned records a host voice and a guest voice that sang the same
-// clicks at the same track positions; the guest's arrives as Opus packets,
+// clicks at the same track positions; the guest's arrives as packets,
 // late, out of order, one lost, its sound card 100 ppm fast, and its RTP
-// clock starting anywhere. Both stems must put the clicks where the track
-// has them, within a sample or two.
+// clock starting anywhere: all in Opus, or changing codec every 200 ms
+// (Opus, Opus Custom, L24, L16: look-aheads of 2.5, 1.33 and 0 ms). Both
+// stems must put the clicks where the track has them, within a sample or
+// two.
 func TestAligned(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		kinds []codec.Kind // one per 9,600 samples, in turn
+	}{
+		{"opus", []codec.Kind{codec.Opus}},
+		{"switching", []codec.Kind{codec.Opus, codec.OpusCustom, codec.L24, codec.L16, codec.OpusCustom, codec.Opus, codec.L16}},
+	} {
+		t.Run(tc.name, func(t *testing.T) { testAligned(t, tc.kinds) })
+	}
+}
+
+func testAligned(t *testing.T, kinds []codec.Kind) {
 	const n = 48000 * 3
 	song := clicks(n, 4800)
 	tr := &track.Track{Name: "clicks", Samples: song}
@@ -57,10 +71,17 @@ func TestAligned(t *testing.T) {
 		t.Fatal(err)
 	}
 	// The guest: its RTP time u advances 1.0001 per track sample, so it
-	// sang track position pos at u = base + pos × 1.0001.
-	enc, err := codec.NewEncoder(5*time.Millisecond, 96000)
-	if err != nil {
-		t.Fatal(err)
+	// sang track position pos at u = base + pos × 1.0001. It sends Opus in
+	// 5 ms frames, the others in 128-sample device blocks; codecs change
+	// at multiples of 9,600 samples, halfway between clicks.
+	encs := map[codec.Kind]codec.FrameEncoder{}
+	for k, packet := range map[codec.Kind]int{codec.Opus: 240, codec.OpusCustom: 128, codec.L16: 128, codec.L24: 128} {
+		e, err := codec.FormatOf(k).NewEncoder(codec.EncoderOptions{Packet: packet})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer e.Close()
+		encs[k] = e
 	}
 	base := uint32(0xfffff000) // wraps during the song
 	const ratio = 1.0001
@@ -72,36 +93,45 @@ func TestAligned(t *testing.T) {
 	}
 	type pkt struct {
 		ts   uint32
+		kind codec.Kind
 		data []byte
 	}
 	var pkts []pkt
 	buf := make([]byte, codec.MaxPacket)
-	for u := 0; u+240 <= len(sung); u += 240 {
-		k, err := enc.Encode(sung[u:u+240], buf)
+	for u := 0; ; {
+		k := kinds[u/9600%len(kinds)]
+		size := encs[k].FrameSamples()
+		if u+size > len(sung) {
+			break
+		}
+		m, err := encs[k].Encode(sung[u:u+size], buf)
 		if err != nil {
 			t.Fatal(err)
 		}
-		pkts = append(pkts, pkt{base + uint32(u), append([]byte(nil), buf[:k]...)})
+		pkts = append(pkts, pkt{base + uint32(u), k, append([]byte(nil), buf[:m]...)})
+		u += size
 	}
 	pkts = append(pkts[:100], pkts[101:]...) // lost
 	for i := 0; i+1 < len(pkts); i += 7 {
 		pkts[i], pkts[i+1] = pkts[i+1], pkts[i] // reordered
 	}
+	pos := 0
 	for i, p := range pkts {
 		// The host sings in step, in 240-sample blocks from position 0.
-		if pos := i * 240; pos < n {
+		if u := int(p.ts - base); pos+240 <= n && pos <= u {
 			take.HostVoice(int64(pos), song[pos:pos+240])
+			pos += 240
 		}
 		if i%50 == 0 {
 			u := p.ts - base
 			take.GuestPosition(p.ts, float64(u)/ratio)
 		}
-		take.GuestPacket(p.ts, p.data)
+		take.GuestPacket(p.ts, p.kind, p.data)
 		if i%100 == 99 {
 			drained(t, take) // at the pace of a real song, the rings never fill
 		}
 	}
-	for pos := len(pkts) * 240; pos < n; pos += 240 {
+	for ; pos+240 <= n; pos += 240 {
 		take.HostVoice(int64(pos), song[pos:pos+240])
 	}
 	if err := take.Close(); err != nil {
@@ -228,7 +258,7 @@ func TestNewGuest(t *testing.T) {
 		if pos%4800 == 0 || pos == n/2 {
 			take.GuestPosition(ts, float64(pos))
 		}
-		take.GuestPacket(ts, buf[:k])
+		take.GuestPacket(ts, codec.Opus, buf[:k])
 		if pos%24000 == 0 {
 			drained(t, take)
 		}

@@ -11,9 +11,6 @@ import (
 	"github.com/duetapp/duet/audio/codec"
 )
 
-// lookahead is Opus's look-ahead in samples.
-const lookahead = int64(codec.Lookahead * audio.SampleRate / time.Second)
-
 // maxLane bounds how far ahead of the files a lane holds audio.
 const maxLane = 30 * audio.SampleRate
 
@@ -25,29 +22,36 @@ type writer struct {
 	host    []float32
 	guest   []float32
 
-	dec      *codec.Decoder
-	pending  map[int64][]byte // undecoded guest packets by unwrapped RTP time
-	newest   int64            // newest unwrapped RTP time seen
-	next     int64            // RTP time of the next sample to decode
-	guestNo  uint32           // the guest whose packets these are
-	pairs    []pair           // and its reports, as sent
-	started  bool             // a packet came: newest and next mean something
-	decoding bool             // decoding began: next only moves on
-	guestEnd int64            // track position after the last guest sample placed
+	dec      *codec.Switch
+	pending  map[int64]guestPacket // undecoded guest packets by unwrapped RTP time
+	newest   int64                 // newest unwrapped RTP time seen
+	next     int64                 // RTP time of the next sample to decode
+	guestNo  uint32                // the guest whose packets these are
+	pairs    []pair                // and its reports, as sent
+	started  bool                  // a packet came: newest and next mean something
+	decoding bool                  // decoding began: next only moves on
+	guestEnd int64                 // track position after the last guest sample placed
 	last     float32
 	pcm      []float32
 }
 
+// guestPacket is an undecoded packet of the guest's voice.
+type guestPacket struct {
+	kind codec.Kind
+	data []byte
+}
+
 func (t *Take) run() {
 	defer close(t.done)
-	dec, err := codec.NewDecoder()
+	dec, err := codec.NewSwitch()
 	if err != nil {
 		t.err = err
 		t.closeFiles()
 		return
 	}
 	w := &writer{t: t, flushed: t.cfg.Start, head: t.cfg.Start, dec: dec,
-		pending: map[int64][]byte{}, pcm: make([]float32, 5760)}
+		pending: map[int64]guestPacket{}, pcm: make([]float32, 5760)}
+	defer func() { w.dec.Close() }()
 	tick := time.NewTicker(t.cfg.Flush)
 	defer tick.Stop()
 	hold := int64(audio.Samples(t.cfg.Hold))
@@ -151,7 +155,7 @@ func (w *writer) drain(hold int64) {
 			continue
 		}
 		w.newest = max(w.newest, u)
-		w.pending[u] = slices.Clone(p[0].data[:p[0].n])
+		w.pending[u] = guestPacket{p[0].kind, slices.Clone(p[0].data[:p[0].n])}
 	}
 	w.decode(hold)
 }
@@ -163,8 +167,9 @@ func (w *writer) newGuest(g uint32) {
 	w.guestNo = g
 	w.started, w.decoding = false, false
 	clear(w.pending)
-	if dec, err := codec.NewDecoder(); err == nil {
-		w.dec = dec // a fresh decoder: no state from the last voice
+	if dec, err := codec.NewSwitch(); err == nil {
+		w.dec.Close()
+		w.dec = dec // fresh decoders: no state from the last voice
 	}
 }
 
@@ -190,9 +195,9 @@ func (w *writer) decode(hold int64) {
 	}
 	for len(w.pending) > 0 {
 		w.decoding = true
-		if data, ok := w.pending[w.next]; ok {
+		if p, ok := w.pending[w.next]; ok {
 			delete(w.pending, w.next)
-			n, err := w.dec.Decode(data, w.pcm)
+			n, err := w.dec.Decode(p.kind, p.data, w.pcm)
 			if err != nil || n == 0 {
 				t.dropped.Add(1)
 				continue // a broken packet: the gap gets concealed
@@ -214,11 +219,6 @@ func (w *writer) decode(hold int64) {
 			continue
 		}
 		gap := min(nextHeld-w.next, int64(len(w.pcm)))
-		gap -= gap % codec.MinConceal
-		if gap <= 0 {
-			w.next = nextHeld // a misaligned timestamp: skip to it
-			continue
-		}
 		if err := w.dec.Conceal(w.pcm[:gap]); err != nil {
 			clear(w.pcm[:gap])
 		}
@@ -232,8 +232,10 @@ func (w *writer) decode(hold int64) {
 // by a sample or two (the two sound cards' drift) are joined by repeating
 // the last sample or overwriting the first.
 func (w *writer) place(pairs []pair, u int64, p []float32) {
-	// Opus's look-ahead delays what it decodes: the sample decoded at u
-	// was sung at u − look-ahead.
+	// The codec's look-ahead delays what it decodes: the sample decoded
+	// at u was sung at u − look-ahead (Opus 2.5 ms, Opus Custom 1.33 ms,
+	// PCM none; during a change of codec, the new one's).
+	lookahead := int64(audio.Samples(codec.FormatOf(w.dec.Kind()).Lookahead()))
 	pos := int64(math.Round(positionAt(pairs, u-lookahead)))
 	if gap := pos - w.guestEnd; gap > 0 && gap <= 2 {
 		for k := range gap {
