@@ -113,3 +113,21 @@ func TestAnalyseJackNothing(t *testing.T) {
 		t.Errorf("silence: %v, want errJackNothingHeard", err)
 	}
 }
+
+// TestAnalyseJackNeverSettles: a delay 2 ms higher for one second in every
+// four never holds still for 5 s, and each such second is an excursion.
+func TestAnalyseJackNeverSettles(t *testing.T) {
+	const rate = 48000
+	ref := jackNoise(20*rate, 5)
+	rec := synthRecording(ref, 1, func(i int) int { return 240 + 96*(i/rate%4/3) })
+	a, err := analyseJack(ref, rec, rate)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if a.settle != -1 {
+		t.Errorf("settled at %.2f s, want never", a.settle)
+	}
+	if a.excursions != 5 {
+		t.Errorf("%d excursions, want 5", a.excursions)
+	}
+}

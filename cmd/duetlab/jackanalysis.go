@@ -74,7 +74,8 @@ type jackAnalysis struct {
 	// and stayed there for settleHoldS; -1 if it never did.
 	settle float64
 	// excursions counts later runs of two or more estimates outside the
-	// band; outside is the share of estimates after settling outside it.
+	// band; outside is the share of estimates after settling outside it
+	// (of all of them if the delay never settled).
 	excursions int
 	outside    float64
 }
@@ -140,6 +141,9 @@ func (a *jackAnalysis) settleAndExcursions() {
 	first := -1
 	for i := range a.blocks {
 		t0 := a.heardAt(a.blocks[i])
+		if t0+settleHoldS > a.seconds {
+			break // too late to tell
+		}
 		ok := in(a.blocks[i])
 		for j := i + 1; ok && j < len(a.blocks) && a.heardAt(a.blocks[j]) < t0+settleHoldS; j++ {
 			ok = in(a.blocks[j])
@@ -149,12 +153,12 @@ func (a *jackAnalysis) settleAndExcursions() {
 			break
 		}
 	}
-	if first < 0 {
-		return
+	after := a.blocks
+	if first >= 0 {
+		a.settle = a.heardAt(a.blocks[first])
+		after = a.blocks[first:]
 	}
-	a.settle = a.heardAt(a.blocks[first])
 	out, run := 0, 0
-	after := a.blocks[first:]
 	for _, b := range after {
 		if in(b) {
 			run = 0
