@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/duetapp/duet/audio"
+	"github.com/duetapp/duet/audio/codec"
 	"github.com/duetapp/duet/audio/filedev"
 	"github.com/duetapp/duet/audio/measure"
 	"github.com/duetapp/duet/audio/tone"
@@ -157,16 +158,16 @@ func TestDuetMonitor(t *testing.T) {
 }
 
 // TestDuetLatency measures mouth-to-ear latency both ways with the real
-// stack, at 5 ms and 2.5 ms frames. It logs the figures; it asserts only
-// that the voice was found, since wall-clock timing on shared machines is
-// not a test result.
+// stack, in Opus at 5 ms frames, Opus Custom and L16. It logs the figures;
+// it asserts only that the voice was found, since wall-clock timing on
+// shared machines is not a test result.
 func TestDuetLatency(t *testing.T) {
-	for _, frame := range []time.Duration{5 * time.Millisecond, 2500 * time.Microsecond} {
-		t.Run(frame.String(), func(t *testing.T) {
+	for _, k := range []codec.Kind{codec.Opus, codec.OpusCustom, codec.L16} {
+		t.Run(k.String(), func(t *testing.T) {
 			res, err := RunLocal(t.Context(), LocalConfig{
 				HostVoice:  voice(196, 1, 4),
 				GuestVoice: voice(330, 2, 4),
-				Frame:      frame,
+				Codec:      k,
 				Monitor:    0,
 				Logger:     testLogger(t),
 			})
@@ -182,7 +183,7 @@ func TestDuetLatency(t *testing.T) {
 				if toHost {
 					dir = "guest→host"
 				}
-				t.Logf("frame %v: %s latency %.2f ms (correlation %.2f)", frame, dir, float64(lat)/float64(time.Millisecond), score)
+				t.Logf("%v: %s latency %.2f ms (correlation %.2f)", k, dir, float64(lat)/float64(time.Millisecond), score)
 			}
 		})
 	}

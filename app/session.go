@@ -354,9 +354,10 @@ func (s *Session) Run(ctx context.Context) (err error) {
 			f()
 		case f := <-s.feedback:
 			if p := s.currentPeer(); p != nil && f.stream == s.currentStream() {
-				rate, red := s.adapt.update(f.fb)
+				rate, red := s.adapt.update(f.fb, lanPath(p.Stats()))
 				s.pipe.bitrate.Store(int64(rate))
-				p.SetRedundancy(red)
+				s.sendCodec(s.adapt.codec(s.cfg.Codec, p.Accepts))
+				p.SetRedundancy(red) // Opus's only
 				s.redundancy.Store(int32(red))
 			}
 		case in := <-s.fileDone:
@@ -739,6 +740,7 @@ func (s *Session) newPeer(ctx context.Context) (*peer.Peer, error) {
 	s.partnerName = ""
 	s.mu.Unlock()
 	s.pipe.bitrate.Store(int64(s.cfg.Bitrate))
+	s.sendCodec(firstCodec(s.cfg.Codec))
 	s.redundancy.Store(0)
 	s.mu.Lock()
 	s.streams++
@@ -821,6 +823,14 @@ func (s *Session) newPeer(ctx context.Context) (*peer.Peer, error) {
 	s.mu.Unlock()
 	s.pipe.connect(p, stream)
 	return p, nil
+}
+
+// sendCodec has the encoder send codec k from now on (if the partner took
+// it; else Opus). Run's goroutine.
+func (s *Session) sendCodec(k codec.Kind) {
+	if old := codec.Kind(s.pipe.want.Swap(uint32(k))); old != k {
+		s.log.Info("sending another codec", "codec", k.String(), "was", old.String())
+	}
 }
 
 // now is the session clock: nanoseconds since the session began.

@@ -22,6 +22,9 @@ type Settings struct {
 	Name string `json:"name,omitempty"`
 	// Frame is the Opus frame duration; 0 means the default.
 	Frame time.Duration `json:"frameNs,omitempty"`
+	// Codec is what to send, as ParseCodec reads it ("custom", "pcm",
+	// "l16", "l24", "opus"); empty or "auto" lets the session choose.
+	Codec string `json:"codec,omitempty"`
 	// JitterBias leans the jitter buffer from tight (−1: least delay, more
 	// dropouts) to safe (+1); 0 is balanced.
 	JitterBias float64 `json:"jitterBias,omitempty"`

@@ -480,7 +480,7 @@ func detailsText(state app.State, st app.Stats) string {
 	switch state {
 	case app.StateConnected, app.StateReconnecting, app.StateDeviceLost:
 		if st.Bitrate > 0 {
-			parts = append(parts, sendingText(st.Bitrate, st.Redundancy))
+			parts = append(parts, sendingText(st.Codec, st.Bitrate, st.Redundancy))
 		}
 	}
 	if n := ntpText(st.NTP); n != "" {
@@ -493,10 +493,14 @@ func detailsText(state app.State, st app.Stats) string {
 	return strings.ToUpper(text[:1]) + text[1:]
 }
 
-// sendingText tells the Opus bitrate (bits per second) and how many
-// earlier frames each packet repeats.
-func sendingText(bitrate, redundancy int) string {
-	text := fmt.Sprintf("sending Opus at %d kb/s", (bitrate+500)/1000)
+// sendingText tells the codec sent (app.Stats.Codec; Opus if not known
+// yet), its bitrate (bits per second) and how many earlier frames each
+// packet repeats.
+func sendingText(codec string, bitrate, redundancy int) string {
+	if codec == "" {
+		codec = "Opus"
+	}
+	text := fmt.Sprintf("sending %s at %d kb/s", codec, (bitrate+500)/1000)
 	switch {
 	case redundancy == 1:
 		text += ", each packet repeating the frame before it against loss"

@@ -16,6 +16,7 @@ import (
 	"fyne.io/fyne/v2/widget"
 
 	"github.com/duetapp/duet/app"
+	"github.com/duetapp/duet/audio/codec"
 	"github.com/duetapp/duet/audio/meter"
 )
 
@@ -27,6 +28,13 @@ var frameChoices = []struct {
 	label string
 	d     time.Duration
 }{{"2.5 ms", 2500 * time.Microsecond}, {"5 ms", 5 * time.Millisecond}, {"10 ms", 10 * time.Millisecond}}
+
+// The codecs a singer may choose, as shown and as kept (app.ParseCodec's
+// names; empty is automatic).
+var codecChoices = []struct {
+	label string
+	kind  codec.Kind
+}{{"Automatic", app.Auto}, {"Opus Custom", codec.OpusCustom}, {"PCM 16-bit", codec.L16}, {"PCM 24-bit", codec.L24}, {"Opus", codec.Opus}}
 
 // recordDir is where takes go: the settings' folder, or ~/Music/Duet.
 func recordDir(s app.Settings) string {
@@ -174,6 +182,19 @@ func (u *UI) showSettings() {
 			frame.SetSelected(f.label)
 		}
 	}
+	var codecLabels []string
+	for _, c := range codecChoices {
+		codecLabels = append(codecLabels, c.label)
+	}
+	sendCodec := widget.NewSelect(codecLabels, nil)
+	sendCodec.SetSelected(codecChoices[0].label)
+	if k, err := app.ParseCodec(s.Codec); err == nil {
+		for _, c := range codecChoices {
+			if c.kind == k {
+				sendCodec.SetSelected(c.label)
+			}
+		}
+	}
 	jitter := widget.NewSlider(-1, 1)
 	jitter.Step = 0.1
 	jitter.SetValue(s.JitterBias)
@@ -207,6 +228,14 @@ func (u *UI) showSettings() {
 				s.Frame = f.d
 			}
 		}
+		for _, c := range codecChoices {
+			if c.label == sendCodec.Selected {
+				s.Codec = ""
+				if c.kind != app.Auto {
+					s.Codec = app.CodecName(c.kind)
+				}
+			}
+		}
 		s.JitterBias = jitter.Value
 		s.Speakers = listen.Selected == "Speakers"
 		s.Server = strings.TrimSpace(server.Text)
@@ -234,6 +263,7 @@ func (u *UI) showSettings() {
 		widget.NewFormItem("Microphone", in.sel),
 		widget.NewFormItem("Headphones", out.sel),
 		widget.NewFormItem("Buffer (frames)", buffer),
+		widget.NewFormItem("Codec", sendCodec),
 		widget.NewFormItem("Frame", frame),
 		widget.NewFormItem("Jitter buffer", container.NewBorder(nil, nil, widget.NewLabel("tight"), widget.NewLabel("safe"), jitter)),
 		widget.NewFormItem("You listen on", listen),
@@ -245,7 +275,7 @@ func (u *UI) showSettings() {
 		container.NewVScroll(container.NewPadded(container.NewVBox(
 			heading("Settings"),
 			form,
-			small("Smaller buffers and frames mean less delay; choose larger ones if you hear crackles. A tight jitter buffer adds the least delay and drops out on a bumpy network; a safe one waits longer. Headphones are better than speakers: no echo to cancel. Device, frame and listening changes apply from your next session."),
+			small("Smaller buffers and frames mean less delay; choose larger ones if you hear crackles. Automatic sends Opus Custom to another Duet (the least delay a codec adds), uncompressed PCM on a clean local network, and Opus (the frame above) to anyone else or when the network loses much. A tight jitter buffer adds the least delay and drops out on a bumpy network; a safe one waits longer. Headphones are better than speakers: no echo to cancel. Device, frame and listening changes apply from your next session."),
 			heading("Latency"),
 			measure.box,
 			note,

@@ -536,6 +536,8 @@ func TestDetailsText(t *testing.T) {
 		{"NTP far off", app.StateWaiting, app.Stats{NTP: app.NTPStatus{Server: "ntp.example", Offset: 2500 * time.Millisecond}}, "Clock within 2.5 s of ntp.example."},
 		{"NTP unreachable", app.StateWaiting, app.Stats{NTP: app.NTPStatus{Server: "pool.ntp.org", Err: "ntpcheck: i/o timeout"}}, "No NTP server reachable — fine on a LAN."},
 		{"connected", app.StateConnected, app.Stats{Bitrate: 96000}, "Sending Opus at 96 kb/s."},
+		{"opus custom", app.StateConnected, app.Stats{Codec: "Opus Custom 2.7 ms", Bitrate: 132000}, "Sending Opus Custom 2.7 ms at 132 kb/s."},
+		{"pcm", app.StateConnected, app.Stats{Codec: "L16", Bitrate: 768000}, "Sending L16 at 768 kb/s."},
 		{"one frame again", app.StateConnected, app.Stats{Bitrate: 72000, Redundancy: 1, NTP: ntp},
 			"Sending Opus at 72 kb/s, each packet repeating the frame before it against loss; clock within 1.2 ms of pool.ntp.org."},
 		{"two frames again", app.StateReconnecting, app.Stats{Bitrate: 57600, Redundancy: 2},
@@ -712,6 +714,7 @@ func TestSettingsRemembered(t *testing.T) {
 		test.Type(formWidget[*widget.Entry](w, "Recordings"), "/tmp/takes")
 		formWidget[*widget.Select](w, "Microphone").SetSelected("USB Mic")
 		formWidget[*widget.RadioGroup](w, "Frame").SetSelected("2.5 ms")
+		formWidget[*widget.Select](w, "Codec").SetSelected("PCM 16-bit")
 		formWidget[*widget.RadioGroup](w, "You listen on").SetSelected("Speakers")
 		formWidget[*widget.Slider](w, "Jitter buffer").SetValue(-0.5)
 		test.Tap(button(w, "Save"))
@@ -719,7 +722,7 @@ func TestSettingsRemembered(t *testing.T) {
 	got := b.Settings()
 	want := app.Settings{
 		Server: "http://duet.example:3838", InputDevice: "USB Mic", Buffer: 256, Name: "Ana",
-		NTPServer: "ntp.example", RecordDir: "/tmp/takes", Frame: 2500 * time.Microsecond,
+		NTPServer: "ntp.example", RecordDir: "/tmp/takes", Frame: 2500 * time.Microsecond, Codec: "l16",
 		Speakers: true, JitterBias: -0.5, SetupDone: true,
 	}
 	if got != want {
@@ -731,6 +734,9 @@ func TestSettingsRemembered(t *testing.T) {
 	inUI(u, func() {
 		if sel := formWidget[*widget.RadioGroup](w, "Frame"); sel.Selected != "2.5 ms" {
 			t.Errorf("the frame shows %q", sel.Selected)
+		}
+		if sel := formWidget[*widget.Select](w, "Codec"); sel.Selected != "PCM 16-bit" {
+			t.Errorf("the codec shows %q", sel.Selected)
 		}
 		if sl := formWidget[*widget.Slider](w, "Jitter buffer"); sl.Value != -0.5 {
 			t.Errorf("the jitter bias shows %v", sl.Value)

@@ -23,6 +23,8 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	outDir := fs.String("out-dir", "duet-demo", "`folder` for what each singer sang and heard")
 	seconds := fs.Float64("seconds", 8, "how long the singers sing")
 	frame := fs.Duration("frame", codec.DefaultFrame, "Opus frame: 2.5ms, 5ms, 10ms or 20ms")
+	var choice codecFlag
+	fs.Var(&choice, "codec", "`codec` both singers send: auto (Opus Custom, then PCM on loopback), custom, pcm (L16), l16, l24 or opus")
 	jitter := fs.Duration("jitter", app.DefaultJitterTarget, "jitter buffer delay")
 	verbose := fs.Bool("v", false, "log every event")
 	useDevice := fs.Bool("device", true, "if this machine has an audio device, you are the host: hear the guest and sing along")
@@ -74,6 +76,7 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		HostVoice:    hostVoice,
 		GuestVoice:   guestVoice,
 		Frame:        *frame,
+		Codec:        choice.kind,
 		JitterTarget: *jitter,
 		Monitor:      1,
 		Track:        song,

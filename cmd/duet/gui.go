@@ -78,6 +78,7 @@ func (b *guiBackend) config(onEvent func(app.Event)) (app.Config, error) {
 		// The frame, the jitter bias and the listening mode are the
 		// settings' (Speakers runs the echo canceller).
 		Frame:      s.Frame,
+		Codec:      codecSetting(s.Codec),
 		JitterBias: s.JitterBias,
 		Speakers:   s.Speakers,
 		Name:       s.Name,

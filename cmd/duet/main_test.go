@@ -183,7 +183,7 @@ func TestHostJoinFiles(t *testing.T) {
 	writeTone(t, b, 660, 3)
 	heardA, heardB := filepath.Join(dir, "heard-a.wav"), filepath.Join(dir, "heard-b.wav")
 
-	host := start(t, "host", "-server", url, "-in", a, "-out", heardA, "-loopback", "-monitor", "0")
+	host := start(t, "host", "-server", url, "-in", a, "-out", heardA, "-loopback", "-monitor", "0", "-codec", "pcm", "-status", "1s")
 	code := host.line(t)
 	if len(code) != 9 || code[4] != '-' {
 		t.Fatalf("host printed %q, want a room code like K7QM-3XRT on its own line", code)
@@ -195,6 +195,10 @@ func TestHostJoinFiles(t *testing.T) {
 	}
 	if c := host.wait(t); c != 0 {
 		t.Fatalf("host exited %d; stderr:\n%s", c, host.stderr)
+	}
+	// -codec pcm: the host sends L16, and says so in its status line.
+	if !strings.Contains(host.stderr.String(), "sending L16 at 768 kb/s") {
+		t.Errorf("the host's status does not say it sends L16:\n%s", host.stderr)
 	}
 	for _, tc := range []struct {
 		file       string
@@ -268,6 +272,11 @@ func TestBadInput(t *testing.T) {
 	wrong := start(t, "join", "K7QM-3XRT", "-server", url, "-loopback", "-tone", "220")
 	if c := wrong.wait(t); c != 1 || !strings.Contains(wrong.stderr.String(), "K7QM-3XRT not found") {
 		t.Errorf("join with a wrong code: exit %d, stderr %q; want 1 and an error naming the code", c, wrong.stderr)
+	}
+
+	codec := start(t, "host", "-server", url, "-tone", "220", "-codec", "mp3")
+	if c := codec.wait(t); c == 0 || !strings.Contains(codec.stderr.String(), `"mp3"`) {
+		t.Errorf("host -codec mp3: exit %d, stderr %q; want an error naming it", c, codec.stderr)
 	}
 
 	broken := filepath.Join(dir, "broken.wav")

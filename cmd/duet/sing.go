@@ -28,12 +28,40 @@ type listFlag []string
 func (l *listFlag) String() string     { return strings.Join(*l, ",") }
 func (l *listFlag) Set(v string) error { *l = append(*l, v); return nil }
 
+// codecFlag is --codec: a codec's name or auto (app.ParseCodec).
+type codecFlag struct{ kind codec.Kind }
+
+func (c *codecFlag) String() string { return app.CodecName(c.kind) }
+
+func (c *codecFlag) Set(v string) error {
+	k, err := app.ParseCodec(v)
+	if err != nil {
+		return err
+	}
+	c.kind = k
+	return nil
+}
+
+// set takes the settings' choice as the default.
+func (c *codecFlag) set(v string) { c.kind = codecSetting(v) }
+
+// codecSetting reads the settings' codec; one it cannot read (a settings
+// file from a later Duet) is auto.
+func codecSetting(v string) codec.Kind {
+	k, err := app.ParseCodec(v)
+	if err != nil {
+		return app.Auto
+	}
+	return k
+}
+
 // sessionFlags are the flags host and join share.
 type sessionFlags struct {
 	server     string
 	in, out    string
 	tone       float64
 	frame      time.Duration
+	codec      codecFlag
 	bitrate    int
 	jitter     time.Duration
 	monitor    float64
@@ -59,6 +87,8 @@ func (f *sessionFlags) register(fs *flag.FlagSet, s app.Settings) {
 	fs.StringVar(&f.out, "out", "", "with -in or -tone: write what you hear to this WAV `file`")
 	f.device.register(fs, s)
 	fs.Float64Var(&f.tone, "tone", 0, "sing a steady tone of this many `Hz` instead of a microphone")
+	f.codec.set(s.Codec)
+	fs.Var(&f.codec, "codec", "`codec` to send: auto (Opus Custom to Duet, PCM on a clean LAN, else Opus), custom, pcm (L16), l16, l24 or opus")
 	fs.DurationVar(&f.frame, "frame", codec.DefaultFrame, "Opus frame: 2.5ms, 5ms, 10ms or 20ms")
 	fs.IntVar(&f.bitrate, "bitrate", codec.DefaultBitrate, "Opus bitrate in `bits/s`")
 	fs.DurationVar(&f.jitter, "jitter", app.DefaultJitterTarget, "jitter buffer delay")
@@ -211,6 +241,7 @@ func runSing(ctx context.Context, host bool, args []string, stdout, stderr io.Wr
 		Reopen:          reopen,
 		DeviceRoundTrip: roundTrip,
 		Frame:           f.frame,
+		Codec:           f.codec.kind,
 		Bitrate:         f.bitrate,
 		JitterTarget:    f.jitter,
 		Monitor:         float32(f.monitor),

@@ -10,11 +10,13 @@ import (
 
 	"github.com/duetapp/duet/app"
 	"github.com/duetapp/duet/audio"
+	"github.com/duetapp/duet/audio/codec"
 	"github.com/duetapp/duet/audio/tone"
 	"github.com/duetapp/duet/net/impair"
 )
 
-// latency runs a local duet at each Opus frame size and reports the
+// latency runs a local duet in Opus at each frame size, in Opus Custom and
+// in L16 (packets of the file device's 128-sample blocks) and reports the
 // mouth-to-ear latency each way (device buffers excluded), the audio
 // concealed, and the CPU used by both singers per second of song.
 func latency(ctx context.Context, w io.Writer) ([]string, error) {
@@ -22,12 +24,20 @@ func latency(ctx context.Context, w io.Writer) ([]string, error) {
 	hostVoice, guestVoice := voices(seconds)
 
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "frame ms\tguest→host ms\thost→guest ms\tconcealed ms\tCPU % of a core (both)\t")
+	fmt.Fprintln(tw, "codec\tframe ms\tguest→host ms\thost→guest ms\tconcealed ms\tCPU % of a core (both)\t")
 	var kv []string
-	for _, frame := range []time.Duration{2500 * time.Microsecond, 5 * time.Millisecond, 10 * time.Millisecond, 20 * time.Millisecond} {
-		res, err := app.RunLocal(ctx, app.LocalConfig{
-			HostVoice: hostVoice, GuestVoice: guestVoice, Frame: frame, Monitor: 1,
-		})
+	type run struct {
+		kind  codec.Kind
+		frame time.Duration
+	}
+	for _, r := range []run{{codec.Opus, 2500 * time.Microsecond}, {codec.Opus, 5 * time.Millisecond}, {codec.Opus, 10 * time.Millisecond},
+		{codec.Opus, 20 * time.Millisecond}, {codec.OpusCustom, audio.Duration(128)}, {codec.L16, audio.Duration(128)}} {
+		frame := r.frame
+		cfg := app.LocalConfig{HostVoice: hostVoice, GuestVoice: guestVoice, Codec: r.kind, Monitor: 1}
+		if r.kind == codec.Opus {
+			cfg.Frame = frame
+		}
+		res, err := app.RunLocal(ctx, cfg)
 		if err != nil {
 			return nil, fmt.Errorf("frame %v: %w", frame, err)
 		}
@@ -42,9 +52,12 @@ func latency(ctx context.Context, w io.Writer) ([]string, error) {
 		}
 		concealed := float64(res.HostStats.Voice.ConcealedSamples+res.GuestStats.Voice.ConcealedSamples) * 1000 / audio.SampleRate
 		cpuPct := 100 * cpu.Seconds() / seconds
-		fmt.Fprintf(tw, "%g\t%.1f\t%.1f\t%.0f\t%.1f\t\n", ms(frame), ms(g2h), ms(h2g), concealed, cpuPct)
-		f := strings.ReplaceAll(fmt.Sprint(ms(frame)), ".", "_")
-		kv = append(kv, fmt.Sprintf("f%s_g2h_ms=%.1f f%s_h2g_ms=%.1f f%s_cpu_pct=%.1f", f, ms(g2h), f, ms(h2g), f, cpuPct))
+		fmt.Fprintf(tw, "%v\t%.3g\t%.1f\t%.1f\t%.0f\t%.1f\t\n", r.kind, ms(frame), ms(g2h), ms(h2g), concealed, cpuPct)
+		f := "f" + strings.ReplaceAll(fmt.Sprint(ms(frame)), ".", "_")
+		if r.kind != codec.Opus {
+			f = r.kind.String()
+		}
+		kv = append(kv, fmt.Sprintf("%s_g2h_ms=%.1f %s_h2g_ms=%.1f %s_cpu_pct=%.1f", f, ms(g2h), f, ms(h2g), f, cpuPct))
 	}
 	return kv, tw.Flush()
 }
