@@ -53,7 +53,7 @@ const loadMargin = 128
 // limits rightly throttle and cap.
 func loadLimits(rooms int) signal.Limits {
 	return signal.Limits{Joins: 1e9, Creates: 1e9, JoinBurst: 1e9, CreateBurst: 1e9,
-		Sockets: 2*rooms + 100, SocketsPerAddress: 2*rooms + 100, Rooms: rooms + 100}
+		Sockets: 2*rooms + 100, SocketsPerAddress: 2*rooms + 100, Rooms: rooms + 100, RoomsPerAddress: rooms + 100}
 }
 
 // The load runs in processes of its own, this program again with

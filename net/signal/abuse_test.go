@@ -3,6 +3,7 @@ package signal
 import (
 	"bufio"
 	"context"
+	"crypto/rand"
 	"errors"
 	"fmt"
 	"io"
@@ -19,6 +20,7 @@ import (
 	"time"
 
 	"github.com/coder/websocket"
+	"github.com/redis/go-redis/v9"
 )
 
 // countingListener counts the server's connections that are open: accepted
@@ -453,7 +455,7 @@ func TestAddressTableEvicts(t *testing.T) {
 // a room that goes makes room. (Issue 12: 3,000 addresses made 15,000
 // rooms in 4.8 s, with no cap.)
 func TestRoomCap(t *testing.T) {
-	_, url := newTestServer(t, ServerConfig{Limits: Limits{Rooms: 3, Creates: 600, CreateBurst: 100}})
+	_, url := newTestServer(t, ServerConfig{Limits: Limits{Rooms: 3, RoomsPerAddress: 4, Creates: 600, CreateBurst: 100}})
 	var hosts []*Conn
 	for i := range 3 {
 		c := dial(t, url)
@@ -653,4 +655,177 @@ func FuzzClientAddr(f *testing.F) {
 			t.Fatalf("clientAddr = %q from X-Forwarded-For %q: not the peer nor an address", got, xff)
 		}
 	})
+}
+
+// eachStore runs f on a server in memory and, with DUET_REDIS, on one in
+// Redis; newServer makes a server of the subtest's store.
+func eachStore(t *testing.T, f func(t *testing.T, newServer func(ServerConfig) (*Server, string))) {
+	t.Run("memory", func(t *testing.T) {
+		f(t, func(cfg ServerConfig) (*Server, string) { return newTestServer(t, cfg) })
+	})
+	t.Run("redis", func(t *testing.T) {
+		prefix := redisPrefix(t)
+		f(t, func(cfg ServerConfig) (*Server, string) { return newRedisServer(t, prefix, cfg) })
+	})
+}
+
+// openSockets returns the sockets s holds or is still letting go: a
+// socket's end is acted on (its seat given up or marked away) before it
+// stops counting.
+func openSockets(s *Server) int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.open
+}
+
+// createFrom dials from ip and creates a room; the socket is closed when
+// the test ends.
+func createFrom(t *testing.T, url, ip string) (*Conn, Code, error) {
+	t.Helper()
+	c, err := Dial(testCtx(t), url, fromIP(ip))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	code, err := c.Create(testCtx(t))
+	return c, code, err
+}
+
+// TestRoomFloodEvictsAbandoned: rooms whose host's socket dropped (no
+// bye) fill the room cap; an honest create still gets a room, in place of
+// the oldest abandoned one, while rooms with someone in them are kept.
+// (Issue 12: 4,000 addresses at 5 creates each filled Limits.Rooms in 4 s
+// and vanished; honest hosts got server-full until the rooms expired 85 s
+// later, 1 of 328 got in.)
+func TestRoomFloodEvictsAbandoned(t *testing.T) {
+	eachStore(t, func(t *testing.T, newServer func(ServerConfig) (*Server, string)) {
+		s, url := newServer(ServerConfig{Limits: Limits{Rooms: 4, RoomsPerAddress: 2, Creates: 600, CreateBurst: 100}})
+		_, honest, err := createFrom(t, url, "127.0.0.1")
+		if err != nil {
+			t.Fatal(err)
+		}
+		// The flood: three rooms from two addresses, whose hosts vanish.
+		var flood []Seat
+		for _, ip := range []string{"127.0.0.2", "127.0.0.2", "127.0.0.3"} {
+			c, _, err := createFrom(t, url, ip)
+			if err != nil {
+				t.Fatalf("flood from %s: %v", ip, err)
+			}
+			seat, _ := c.Seat()
+			flood = append(flood, seat)
+			c.ws.CloseNow()
+		}
+		waitFor(t, "the server to let the flood's sockets go", func() bool { return openSockets(s) == 1 })
+
+		for i, ip := range []string{"127.0.0.1", "127.0.0.4", "127.0.0.5"} {
+			if _, _, err := createFrom(t, url, ip); err != nil {
+				t.Fatalf("honest create %d, with the cap full of abandoned rooms: %v", i+1, err)
+			}
+		}
+		// Now every room has its host: the cap holds.
+		if _, _, err := createFrom(t, url, "127.0.0.6"); !errors.Is(err, ErrServerFull) {
+			t.Errorf("a create past a cap of rooms with hosts: %v, want ErrServerFull", err)
+		}
+		if err := dial(t, url).Join(testCtx(t), honest); err != nil {
+			t.Errorf("the first honest room, its host there: %v", err)
+		}
+		for i, seat := range flood {
+			if _, err := dial(t, url).Resume(testCtx(t), seat); !errors.Is(err, ErrRoomNotFound) {
+				t.Errorf("resume of abandoned room %d after it made room: %v, want ErrRoomNotFound", i+1, err)
+			}
+		}
+	})
+}
+
+// TestRoomsPerAddress: one address holds at most Limits.RoomsPerAddress
+// rooms; past it, create gets ErrTooManyRooms unless one of its rooms is
+// abandoned, which then makes room.
+func TestRoomsPerAddress(t *testing.T) {
+	eachStore(t, func(t *testing.T, newServer func(ServerConfig) (*Server, string)) {
+		s, url := newServer(ServerConfig{Limits: Limits{RoomsPerAddress: 2, Creates: 600, CreateBurst: 100}})
+		first, _, err := createFrom(t, url, "127.0.0.2")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, _, err := createFrom(t, url, "127.0.0.2"); err != nil {
+			t.Fatal(err)
+		}
+		if _, _, err := createFrom(t, url, "127.0.0.2"); !errors.Is(err, ErrTooManyRooms) {
+			t.Fatalf("a third room from one address: %v, want ErrTooManyRooms", err)
+		}
+		if _, _, err := createFrom(t, url, "127.0.0.3"); err != nil {
+			t.Fatalf("a room from another address: %v", err)
+		}
+		first.ws.CloseNow()
+		waitFor(t, "the server to let the dropped socket go", func() bool { return openSockets(s) == 3 })
+		if _, _, err := createFrom(t, url, "127.0.0.2"); err != nil {
+			t.Fatalf("a room in place of the address's abandoned one: %v", err)
+		}
+		if _, _, err := createFrom(t, url, "127.0.0.2"); !errors.Is(err, ErrTooManyRooms) {
+			t.Errorf("a third room from one address after the swap: %v, want ErrTooManyRooms", err)
+		}
+		if n := s.Rooms(); n != 3 {
+			t.Errorf("Rooms() = %d, want 3", n)
+		}
+	})
+}
+
+// TestTickAfterAway: a seat whose socket drops just after the server
+// listed the seats it holds for Tick (Away at the tick's time) stays
+// away, so its room can make room; one ticked after it dropped is held
+// again (it resumed on this server), and its room is kept.
+func TestTickAfterAway(t *testing.T) {
+	stores := map[string]func(t *testing.T) Store{
+		"memory": func(*testing.T) Store { return NewMemoryStore() },
+		"redis": func(t *testing.T) Store {
+			return NewRedisStore(redis.NewClient(&redis.Options{Addr: redisAddr(t)}), redisPrefix(t), nil)
+		},
+	}
+	for _, name := range []string{"memory", "redis"} {
+		t.Run(name, func(t *testing.T) {
+			st := stores[name](t)
+			defer st.Close()
+			st.Bind(StoreConfig{TTL: time.Hour, Grace: time.Minute, Abandon: 75 * time.Second, Rooms: 1, RoomsPerAddress: 3},
+				func(Role, Code, []byte) bool { return false })
+			ctx := testCtx(t)
+			t0 := newFakeClock().Now()
+			at := func(s int) time.Time { return t0.Add(time.Duration(s) * time.Second) }
+			create := func(s int, owner string) (Seat, bool, error) {
+				t.Helper()
+				code, err := NewCode(rand.Reader)
+				if err != nil {
+					t.Fatal(err)
+				}
+				seat := Seat{Room: code, Role: Host, Token: newToken()}
+				ok, evicted, err := st.Create(ctx, code, seat.Token, owner, at(s))
+				if err == nil && !ok {
+					t.Fatal("a random code was taken")
+				}
+				return seat, evicted, err
+			}
+			a, _, err := create(0, "192.0.2.1")
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := st.Away(ctx, a, at(1)); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := st.Tick(ctx, []Seat{a}, at(1)); err != nil {
+				t.Fatal(err)
+			}
+			b, evicted, err := create(2, "192.0.2.2")
+			if err != nil || !evicted {
+				t.Fatalf("a create in place of a room whose host dropped as it was ticked: evicted %v, %v", evicted, err)
+			}
+			if err := st.Away(ctx, b, at(3)); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := st.Tick(ctx, []Seat{b}, at(4)); err != nil {
+				t.Fatal(err)
+			}
+			if _, _, err := create(5, "192.0.2.3"); !errors.Is(err, ErrServerFull) {
+				t.Errorf("a create when the one room's host is back: %v, want ErrServerFull", err)
+			}
+		})
+	}
 }

@@ -59,8 +59,12 @@ var (
 	// messages on one socket.
 	ErrRateLimited = &Error{Code: "rate-limited", Message: "too many attempts: wait a minute and try again"}
 	// ErrServerFull: the server has as many rooms as it may hold
-	// (Limits.Rooms); try again later, or another server.
+	// (Limits.Rooms), none of them abandoned; try again later, or another
+	// server.
 	ErrServerFull = &Error{Code: "server-full", Message: "the rendezvous server has too many rooms: try again in a few minutes"}
+	// ErrTooManyRooms: the address holds as many rooms as one may
+	// (Limits.RoomsPerAddress), each with someone in it; leave one first.
+	ErrTooManyRooms = &Error{Code: "too-many-rooms", Message: "your address has too many rooms open: leave one first"}
 	// ErrInternal: the server failed through no fault of the client; try again.
 	ErrInternal = &Error{Code: "internal", Message: "the rendezvous server had a problem: try again"}
 )

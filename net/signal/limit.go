@@ -38,11 +38,21 @@ type Limits struct {
 	// past it a new one is refused with 429.
 	Sockets, SocketsPerAddress int
 	// Rooms is the most rooms open at once (default 20,000, some 2 kB
-	// each in memory); past it, create is refused with ErrServerFull. With
-	// a Redis store it counts the rooms of every instance, as a count a
-	// few seconds old plus this instance's creations since: give it the
-	// sum over the instances.
-	Rooms int
+	// each in memory). Past it, a create takes the place of the abandoned
+	// room (no socket in either seat: its host dropped without bye, and a
+	// guest, if any, too) that would expire soonest, and is refused with
+	// ErrServerFull only when every room has someone in it. With a Redis
+	// store it counts the rooms of every instance, as a count a few
+	// seconds old plus this instance's creations since: give it the sum
+	// over the instances.
+	//
+	// RoomsPerAddress is the most rooms one address (an IPv4 address, an
+	// IPv6 /64) may hold, abandoned or not (default 3: a singer hosts one
+	// duet, and may come back after a crash); past it, a create takes the
+	// place of that address's own abandoned room, or is refused with
+	// ErrTooManyRooms. So vanishing hosts cannot fill the server for the
+	// minute their rooms wait for them: they make room for the next.
+	Rooms, RoomsPerAddress int
 }
 
 func (l Limits) withDefaults() Limits {
@@ -65,6 +75,7 @@ func (l Limits) withDefaults() Limits {
 	defInt(&l.Sockets, 30_000)
 	defInt(&l.SocketsPerAddress, 64)
 	defInt(&l.Rooms, 20_000)
+	defInt(&l.RoomsPerAddress, 3)
 	return l
 }
 

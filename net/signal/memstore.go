@@ -1,7 +1,9 @@
 package signal
 
 import (
+	"container/heap"
 	"context"
+	"slices"
 	"sync"
 	"time"
 )
@@ -15,20 +17,29 @@ type memoryStore struct {
 
 	mu    sync.Mutex
 	rooms map[Code]*memoryRoom
+	owned map[string][]*memoryRoom // by owner: at most RoomsPerAddress each
+	// abandoned are the rooms no socket holds a seat of, soonest to
+	// expire first: the ones a create may take the place of.
+	abandoned roomHeap
 }
 
 // memoryRoom is one room's seats. An empty token is an empty seat.
 type memoryRoom struct {
+	code    Code
+	owner   string       // the address that created it (ipOf)
 	tokens  [2]string    // by Role
 	seen    [2]time.Time // by Role: when the holder's socket was last there
+	away    [2]time.Time // by Role: when its socket dropped; zero while held
 	since   time.Time    // when the host began waiting for a guest
 	touched time.Time    // last sign of anyone; the room goes TTL after it
+	ends    time.Time    // when it expires if no one comes back (abandoned only)
+	idx     int          // in memoryStore.abandoned, or -1
 }
 
 // NewMemoryStore returns the store of a single server process, which
 // keeps rooms in memory; ServerConfig.Store nil means one of these.
 func NewMemoryStore() Store {
-	return &memoryStore{rooms: make(map[Code]*memoryRoom)}
+	return &memoryStore{rooms: make(map[Code]*memoryRoom), owned: make(map[string][]*memoryRoom)}
 }
 
 func (m *memoryStore) Bind(cfg StoreConfig, deliver func(Role, Code, []byte) bool) {
@@ -40,27 +51,96 @@ func (m *memoryStore) Bind(cfg StoreConfig, deliver func(Role, Code, []byte) boo
 // for Abandon. m.mu held.
 func (m *memoryStore) lookupLocked(code Code, now time.Time) *memoryRoom {
 	r := m.rooms[code]
-	if r != nil && (now.Sub(r.touched) >= m.cfg.TTL || m.abandoned(r, now)) {
-		delete(m.rooms, code)
+	if r != nil && (now.Sub(r.touched) >= m.cfg.TTL || m.deserted(r, now)) {
+		m.deleteLocked(r)
 		return nil
 	}
 	return r
 }
 
-// abandoned reports whether r has no guest and has not seen its host for
+// deserted reports whether r has no guest and has not seen its host for
 // Abandon.
-func (m *memoryStore) abandoned(r *memoryRoom, now time.Time) bool {
+func (m *memoryStore) deserted(r *memoryRoom, now time.Time) bool {
 	return r.tokens[Guest] == "" && now.Sub(r.seen[Host]) > m.cfg.Abandon
 }
 
-func (m *memoryStore) Create(_ context.Context, code Code, token string, now time.Time) (bool, error) {
+// deleteLocked forgets r. m.mu held.
+func (m *memoryStore) deleteLocked(r *memoryRoom) {
+	delete(m.rooms, r.code)
+	if r.idx >= 0 {
+		heap.Remove(&m.abandoned, r.idx)
+	}
+	mine := m.owned[r.owner]
+	if i := slices.Index(mine, r); i >= 0 {
+		mine = slices.Delete(mine, i, i+1)
+	}
+	if len(mine) == 0 {
+		delete(m.owned, r.owner)
+	} else {
+		m.owned[r.owner] = mine
+	}
+}
+
+// evictable reports whether no socket holds a seat of r.
+func evictable(r *memoryRoom) bool {
+	return !r.away[Host].IsZero() && (r.tokens[Guest] == "" || !r.away[Guest].IsZero())
+}
+
+// updateLocked puts r among the abandoned rooms or takes it out, after a
+// change of its seats. m.mu held.
+func (m *memoryStore) updateLocked(r *memoryRoom) {
+	if !evictable(r) {
+		if r.idx >= 0 {
+			heap.Remove(&m.abandoned, r.idx)
+		}
+		return
+	}
+	// The rules of lookupLocked, which nobody's sign will now put off.
+	r.ends = r.touched.Add(m.cfg.TTL)
+	if end := r.seen[Host].Add(m.cfg.Abandon); r.tokens[Guest] == "" && end.Before(r.ends) {
+		r.ends = end
+	}
+	if r.idx < 0 {
+		heap.Push(&m.abandoned, r)
+	} else {
+		heap.Fix(&m.abandoned, r.idx)
+	}
+}
+
+func (m *memoryStore) Create(_ context.Context, code Code, token, owner string, now time.Time) (bool, bool, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if m.lookupLocked(code, now) != nil {
-		return false, nil
+		return false, false, nil
 	}
-	m.rooms[code] = &memoryRoom{tokens: [2]string{token, ""}, seen: [2]time.Time{now}, since: now, touched: now}
-	return true, nil
+	// The owner's rooms that went on their own do not count.
+	for _, r := range slices.Clone(m.owned[owner]) {
+		m.lookupLocked(r.code, now)
+	}
+	var victim *memoryRoom
+	if mine := m.owned[owner]; len(mine) >= m.cfg.RoomsPerAddress {
+		for _, r := range mine {
+			if r.idx >= 0 && (victim == nil || r.ends.Before(victim.ends)) {
+				victim = r
+			}
+		}
+		if victim == nil {
+			return false, false, ErrTooManyRooms
+		}
+	} else if len(m.rooms) >= m.cfg.Rooms {
+		if len(m.abandoned) == 0 {
+			return false, false, ErrServerFull
+		}
+		victim = m.abandoned[0]
+	}
+	if victim != nil {
+		m.deleteLocked(victim)
+	}
+	r := &memoryRoom{code: code, owner: owner, tokens: [2]string{token, ""}, seen: [2]time.Time{now}, since: now, touched: now, idx: -1}
+	m.rooms[code] = r
+	m.owned[owner] = append(m.owned[owner], r)
+	// A room that was past its time anyway was not evicted.
+	return true, victim != nil && victim.ends.After(now), nil
 }
 
 func (m *memoryStore) Join(_ context.Context, code Code, token string, now time.Time) error {
@@ -68,8 +148,8 @@ func (m *memoryStore) Join(_ context.Context, code Code, token string, now time.
 	defer m.mu.Unlock()
 	// A waiting host's room expires by its own rule, before any other.
 	r := m.rooms[code]
-	if r != nil && r.tokens[Guest] == "" && (now.Sub(r.since) >= m.cfg.TTL || m.abandoned(r, now)) {
-		delete(m.rooms, code)
+	if r != nil && r.tokens[Guest] == "" && (now.Sub(r.since) >= m.cfg.TTL || m.deserted(r, now)) {
+		m.deleteLocked(r)
 		return ErrRoomExpired
 	}
 	r = m.lookupLocked(code, now)
@@ -79,7 +159,8 @@ func (m *memoryStore) Join(_ context.Context, code Code, token string, now time.
 	case r.tokens[Guest] != "":
 		return ErrRoomFull
 	}
-	r.tokens[Guest], r.seen[Guest], r.touched = token, now, now
+	r.tokens[Guest], r.seen[Guest], r.away[Guest], r.touched = token, now, time.Time{}, now
+	m.updateLocked(r)
 	return nil
 }
 
@@ -92,11 +173,24 @@ func (m *memoryStore) Resume(_ context.Context, code Code, token string, now tim
 	}
 	for _, role := range []Role{Host, Guest} {
 		if r.tokens[role] == token {
-			r.seen[role], r.touched = now, now
+			r.seen[role], r.away[role], r.touched = now, time.Time{}, now
+			m.updateLocked(r)
 			return role, r.tokens[role.other()] != "", nil
 		}
 	}
 	return 0, false, ErrRoomNotFound
+}
+
+func (m *memoryStore) Away(_ context.Context, seat Seat, now time.Time) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	r := m.lookupLocked(seat.Room, now)
+	if r == nil || r.tokens[seat.Role] != seat.Token {
+		return nil
+	}
+	r.away[seat.Role] = now
+	m.updateLocked(r)
+	return nil
 }
 
 func (m *memoryStore) Leave(_ context.Context, seat Seat, now time.Time) error {
@@ -107,10 +201,11 @@ func (m *memoryStore) Leave(_ context.Context, seat Seat, now time.Time) error {
 		return nil
 	}
 	if seat.Role == Host {
-		delete(m.rooms, seat.Room)
+		m.deleteLocked(r)
 		return nil
 	}
-	r.tokens[Guest], r.since, r.touched = "", now, now
+	r.tokens[Guest], r.away[Guest], r.since, r.touched = "", time.Time{}, now, now
+	m.updateLocked(r)
 	return nil
 }
 
@@ -122,6 +217,10 @@ func (m *memoryStore) Tick(_ context.Context, seats []Seat, now time.Time) ([]St
 	for _, s := range seats {
 		if r := m.rooms[s.Room]; r != nil && r.tokens[s.Role] == s.Token {
 			r.seen[s.Role], r.touched = now, now
+			if r.away[s.Role].Before(now) { // not a drop after the server listed the seat
+				r.away[s.Role] = time.Time{}
+			}
+			m.updateLocked(r)
 		}
 	}
 	st := make([]Status, len(seats))
@@ -132,14 +231,15 @@ func (m *memoryStore) Tick(_ context.Context, seats []Seat, now time.Time) ([]St
 			st[i] = StatusGone
 		case s.Role == Host && r.tokens[Guest] == "":
 			if now.Sub(r.since) >= m.cfg.TTL {
-				delete(m.rooms, s.Room)
+				m.deleteLocked(r)
 				st[i] = StatusExpired
 			}
 		case now.Sub(r.seen[s.Role.other()]) > m.cfg.Grace:
 			if s.Role == Host {
-				r.tokens[Guest], r.since = "", now
+				r.tokens[Guest], r.away[Guest], r.since = "", time.Time{}, now
+				m.updateLocked(r)
 			} else {
-				delete(m.rooms, s.Room)
+				m.deleteLocked(r)
 			}
 			st[i] = StatusPartnerLeft
 		}
@@ -182,5 +282,30 @@ func (m *memoryStore) Close() error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	clear(m.rooms)
+	clear(m.owned)
+	m.abandoned = nil
 	return nil
+}
+
+// roomHeap is a container/heap of rooms, soonest to end first, each
+// knowing its index.
+type roomHeap []*memoryRoom
+
+func (h roomHeap) Len() int           { return len(h) }
+func (h roomHeap) Less(i, j int) bool { return h[i].ends.Before(h[j].ends) }
+func (h roomHeap) Swap(i, j int) {
+	h[i], h[j] = h[j], h[i]
+	h[i].idx, h[j].idx = i, j
+}
+func (h *roomHeap) Push(x any) {
+	r := x.(*memoryRoom)
+	r.idx = len(*h)
+	*h = append(*h, r)
+}
+func (h *roomHeap) Pop() any {
+	old := *h
+	r := old[len(old)-1]
+	old[len(old)-1], r.idx = nil, -1
+	*h = old[:len(old)-1]
+	return r
 }

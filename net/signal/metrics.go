@@ -17,6 +17,8 @@ type metrics struct {
 	refused    *prometheus.CounterVec // sockets refused before the upgrade, by reason
 	// pingTimeouts counts sockets dropped for not answering a ping.
 	pingTimeouts prometheus.Counter
+	// evicted counts abandoned rooms deleted for a new one.
+	evicted prometheus.Counter
 }
 
 func newMetrics(s *Server) *metrics {
@@ -38,7 +40,10 @@ func newMetrics(s *Server) *metrics {
 	m.pingTimeouts = prometheus.NewCounter(prometheus.CounterOpts{
 		Name: "duet_signal_ping_timeouts_total", Help: "Sockets dropped for answering no ping.",
 	})
-	m.reg.MustRegister(m.messages, m.rejections, m.relayed, m.refused, m.pingTimeouts,
+	m.evicted = prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "duet_signal_rooms_evicted_total", Help: "Abandoned rooms (no socket in either seat) deleted to make room for a new one.",
+	})
+	m.reg.MustRegister(m.messages, m.rejections, m.relayed, m.refused, m.pingTimeouts, m.evicted,
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "duet_signal_rooms", Help: "Open rooms."},
 			func() float64 { return float64(s.Rooms()) }),
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "duet_signal_sockets", Help: "Open sockets."},

@@ -18,13 +18,19 @@ import (
 //
 // A room is a hash at PREFIX room:CODE with the fields h and g (the
 // host's and the guest's tokens, "" for an empty seat), since (when the
-// host began waiting, Unix ms) and hs, gs (when each seat's socket was last
-// seen, Unix ms). It expires TTL+Grace after anyone was last seen in it,
-// or Abandon after its host was when it has no guest, so rooms of crashed
-// instances and hosts that dropped go away on their own; create, join, resume,
-// leave and the checks of Tick are Lua scripts, atomic in Redis. Messages to
-// a seat are published on PREFIX seat:CODE:h (or :g); each instance
-// subscribes, on one connection, to the seats of its own sockets.
+// host began waiting, Unix ms), hs, gs (when each seat's socket was last
+// seen, Unix ms), ha, ga (when each seat's socket dropped, Unix ms; absent
+// while it is held) and o (the address that created it). It expires
+// TTL+Grace after anyone was last seen in it, or Abandon after its host was
+// when it has no guest, so rooms of crashed instances and hosts that
+// dropped go away on their own. The abandoned rooms (see Store) are in the
+// sorted set PREFIX away, by when they expire; an address's rooms in the
+// set PREFIX addr:IP, which lives TTL+Grace after its last create. Create,
+// join, resume, leave, away and the checks of Tick are Lua scripts, atomic
+// in Redis; create deletes keys it finds in those sets, so the store needs
+// one Redis, not a Cluster. Messages to a seat are published on PREFIX
+// seat:CODE:h (or :g); each instance subscribes, on one connection, to the
+// seats of its own sockets.
 //
 // Times come from the servers' clocks, which should agree within a small
 // part of the resume grace (NTP does).
@@ -98,6 +104,8 @@ func (r *RedisStore) dispatch(ch <-chan any) {
 }
 
 func (r *RedisStore) roomKey(code Code) string { return r.prefix + "room:" + string(code) }
+func (r *RedisStore) awayKey() string          { return r.prefix + "away" }
+func (r *RedisStore) addrKey(ip string) string { return r.prefix + "addr:" + ip }
 
 func (r *RedisStore) channel(role Role, code Code) string {
 	if role == Host {
@@ -129,23 +137,92 @@ func redisErr(op string, err error) error {
 	return fmt.Errorf("signal: redis %s: %w", op, err)
 }
 
+// updateLua, for the scripts that change a room's seats (KEYS[1]), puts
+// the room in the set of abandoned rooms (KEYS[2]) by when it expires, if
+// no socket holds a seat of it, or takes it out.
+const updateLua = `
+local function update(now)
+  local r = redis.call('hmget', KEYS[1], 'g', 'ha', 'ga')
+  if r[2] and (r[1] == '' or r[3]) then
+    redis.call('zadd', KEYS[2], now + math.max(redis.call('pttl', KEYS[1]), 0), KEYS[1])
+  else
+    redis.call('zrem', KEYS[2], KEYS[1])
+  end
+end
+`
+
+// createScript returns 0 if the code is taken, 1 when it made the room,
+// 2 when it deleted an abandoned room for it (the owner's own when the
+// owner, KEYS[3], holds RoomsPerAddress; else, when the store is full, the
+// soonest to expire), -1 for ErrTooManyRooms and -2 for ErrServerFull.
 var createScript = redis.NewScript(`
 if redis.call('exists', KEYS[1]) == 1 then return 0 end
-redis.call('hset', KEYS[1], 'h', ARGV[1], 'g', '', 'since', ARGV[2], 'hs', ARGV[2], 'gs', '0')
+local now = tonumber(ARGV[2])
+redis.call('zremrangebyscore', KEYS[2], '-inf', now)
+local n, mine, ends = 0, nil, nil
+for _, k in ipairs(redis.call('smembers', KEYS[3])) do
+  if redis.call('hget', k, 'o') == ARGV[4] then
+    n = n + 1
+    local e = redis.call('zscore', KEYS[2], k)
+    if e and (not ends or tonumber(e) < ends) then mine, ends = k, tonumber(e) end
+  else
+    redis.call('srem', KEYS[3], k)
+  end
+end
+local victim = nil
+if n >= tonumber(ARGV[5]) then
+  if not mine then return -1 end
+  victim = mine
+  redis.call('srem', KEYS[3], victim)
+elseif ARGV[6] == '1' then
+  for _ = 1, 8 do
+    local top = redis.call('zrange', KEYS[2], 0, 0)
+    if #top == 0 then break end
+    if redis.call('exists', top[1]) == 1 then
+      victim = top[1]
+      break
+    end
+    redis.call('zrem', KEYS[2], top[1])
+  end
+  if not victim then return -2 end
+end
+if victim then
+  redis.call('del', victim)
+  redis.call('zrem', KEYS[2], victim)
+end
+redis.call('hset', KEYS[1], 'h', ARGV[1], 'g', '', 'since', ARGV[2], 'hs', ARGV[2], 'gs', '0', 'o', ARGV[4])
 redis.call('pexpire', KEYS[1], ARGV[3])
+redis.call('sadd', KEYS[3], KEYS[1])
+redis.call('pexpire', KEYS[3], ARGV[7])
+if victim then return 2 end
 return 1`)
 
-func (r *RedisStore) Create(ctx context.Context, code Code, token string, now time.Time) (bool, error) {
-	n, err := createScript.Run(ctx, r.rdb, []string{r.roomKey(code)}, token, ms(now), r.abandon()).Int()
+// Create decides whether the store is full by Rooms, a count up to two
+// seconds old.
+func (r *RedisStore) Create(ctx context.Context, code Code, token, owner string, now time.Time) (bool, bool, error) {
+	rooms, err := r.Rooms(ctx)
 	if err != nil {
-		return false, redisErr("create", err)
+		return false, false, err
 	}
-	if n == 1 {
+	full := "0"
+	if rooms >= r.cfg.Rooms {
+		full = "1"
+	}
+	n, err := createScript.Run(ctx, r.rdb, []string{r.roomKey(code), r.awayKey(), r.addrKey(owner)},
+		token, ms(now), r.abandon(), owner, r.cfg.RoomsPerAddress, full, r.keep()).Int()
+	switch {
+	case err != nil:
+		return false, false, redisErr("create", err)
+	case n == -1:
+		return false, false, ErrTooManyRooms
+	case n == -2:
+		return false, false, ErrServerFull
+	case n == 1:
 		r.mu.Lock()
 		r.created++
 		r.mu.Unlock()
 	}
-	return n == 1, nil
+	return n > 0, n == 2, nil
 }
 
 // joinScript: a waiting host's room expires by its own rules first (TTL
@@ -156,15 +233,18 @@ if not r[1] then return 'not-found' end
 local now = tonumber(ARGV[2])
 if r[2] == '' and (now - tonumber(r[3]) >= tonumber(ARGV[3]) or now - tonumber(r[4]) > tonumber(ARGV[5])) then
   redis.call('del', KEYS[1])
+  redis.call('zrem', KEYS[2], KEYS[1])
   return 'expired'
 end
 if r[2] ~= '' then return 'full' end
 redis.call('hset', KEYS[1], 'g', ARGV[1], 'gs', ARGV[2])
+redis.call('hdel', KEYS[1], 'ga')
 redis.call('pexpire', KEYS[1], ARGV[4])
+redis.call('zrem', KEYS[2], KEYS[1])
 return 'ok'`)
 
 func (r *RedisStore) Join(ctx context.Context, code Code, token string, now time.Time) error {
-	res, err := joinScript.Run(ctx, r.rdb, []string{r.roomKey(code)}, token, ms(now), msOf(r.cfg.TTL), r.keep(), r.abandon()).Text()
+	res, err := joinScript.Run(ctx, r.rdb, []string{r.roomKey(code), r.awayKey()}, token, ms(now), msOf(r.cfg.TTL), r.keep(), r.abandon()).Text()
 	if err != nil {
 		return redisErr("join", err)
 	}
@@ -187,9 +267,11 @@ local role, other
 if r[1] == ARGV[1] then
   role, other = 0, r[2]
   redis.call('hset', KEYS[1], 'hs', ARGV[2])
+  redis.call('hdel', KEYS[1], 'ha')
 elseif r[2] == ARGV[1] then
   role, other = 1, r[1]
   redis.call('hset', KEYS[1], 'gs', ARGV[2])
+  redis.call('hdel', KEYS[1], 'ga')
 else
   return {-1, 0}
 end
@@ -198,11 +280,12 @@ if r[2] == '' then
 else
   redis.call('pexpire', KEYS[1], ARGV[3])
 end
+redis.call('zrem', KEYS[2], KEYS[1])
 if other ~= '' then return {role, 1} end
 return {role, 0}`)
 
 func (r *RedisStore) Resume(ctx context.Context, code Code, token string, now time.Time) (Role, bool, error) {
-	res, err := resumeScript.Run(ctx, r.rdb, []string{r.roomKey(code)}, token, ms(now), r.keep(), r.abandon()).Int64Slice()
+	res, err := resumeScript.Run(ctx, r.rdb, []string{r.roomKey(code), r.awayKey()}, token, ms(now), r.keep(), r.abandon()).Int64Slice()
 	if err != nil {
 		return 0, false, redisErr("resume", err)
 	}
@@ -212,44 +295,66 @@ func (r *RedisStore) Resume(ctx context.Context, code Code, token string, now ti
 	return Role(res[0]), res[1] == 1, nil
 }
 
-var leaveScript = redis.NewScript(`
+var leaveScript = redis.NewScript(updateLua + `
 local f = 'g'
 if ARGV[1] == '0' then f = 'h' end
 if redis.call('hget', KEYS[1], f) ~= ARGV[2] then return 0 end
 if f == 'h' then
   redis.call('del', KEYS[1])
+  redis.call('zrem', KEYS[2], KEYS[1])
 else
   redis.call('hset', KEYS[1], 'g', '', 'since', ARGV[3])
+  redis.call('hdel', KEYS[1], 'ga')
   redis.call('pexpire', KEYS[1], ARGV[4])
+  update(tonumber(ARGV[3]))
 end
 return 1`)
 
 // Leave: a room whose guest leaves lives on as long as its host is seen
 // (Abandon after the last sign).
 func (r *RedisStore) Leave(ctx context.Context, seat Seat, now time.Time) error {
-	if err := leaveScript.Run(ctx, r.rdb, []string{r.roomKey(seat.Room)}, roleArg(seat.Role), seat.Token, ms(now), r.abandon()).Err(); err != nil {
+	if err := leaveScript.Run(ctx, r.rdb, []string{r.roomKey(seat.Room), r.awayKey()}, roleArg(seat.Role), seat.Token, ms(now), r.abandon()).Err(); err != nil {
 		return redisErr("leave", err)
 	}
 	return nil
 }
 
-// touchScript marks a seat seen; a room with no guest lives Abandon more,
-// one with a guest TTL+Grace.
-var touchScript = redis.NewScript(`
+// awayScript marks a seat's socket dropped.
+var awayScript = redis.NewScript(updateLua + `
+if redis.call('hget', KEYS[1], ARGV[1]) ~= ARGV[2] then return 0 end
+redis.call('hset', KEYS[1], ARGV[1] .. 'a', ARGV[3])
+update(tonumber(ARGV[3]))
+return 1`)
+
+func (r *RedisStore) Away(ctx context.Context, seat Seat, now time.Time) error {
+	if err := awayScript.Run(ctx, r.rdb, []string{r.roomKey(seat.Room), r.awayKey()}, roleField(seat.Role), seat.Token, ms(now)).Err(); err != nil {
+		return redisErr("away", err)
+	}
+	return nil
+}
+
+// touchScript marks a seat seen, and held unless it dropped at the time
+// of the tick or later; a room with no guest lives Abandon more, one with
+// a guest TTL+Grace.
+var touchScript = redis.NewScript(updateLua + `
 local f = 'g'
 if ARGV[1] == '0' then f = 'h' end
 if redis.call('hget', KEYS[1], f) == ARGV[2] then
+  local now = tonumber(ARGV[3])
   redis.call('hset', KEYS[1], f .. 's', ARGV[3])
+  local away = redis.call('hget', KEYS[1], f .. 'a')
+  if away and tonumber(away) < now then redis.call('hdel', KEYS[1], f .. 'a') end
   if redis.call('hget', KEYS[1], 'g') == '' then
     redis.call('pexpire', KEYS[1], ARGV[5])
   else
     redis.call('pexpire', KEYS[1], ARGV[4])
   end
+  update(now)
 end
 return 0`)
 
 // checkScript returns a Status.
-var checkScript = redis.NewScript(`
+var checkScript = redis.NewScript(updateLua + `
 local r = redis.call('hmget', KEYS[1], 'h', 'g', 'since', 'hs', 'gs')
 local now = tonumber(ARGV[3])
 if ARGV[1] == '0' then
@@ -257,13 +362,16 @@ if ARGV[1] == '0' then
   if r[2] == '' then
     if now - tonumber(r[3]) >= tonumber(ARGV[4]) then
       redis.call('del', KEYS[1])
+      redis.call('zrem', KEYS[2], KEYS[1])
       return 1
     end
     return 0
   end
   if now - tonumber(r[5]) > tonumber(ARGV[5]) then
     redis.call('hset', KEYS[1], 'g', '', 'since', ARGV[3])
+    redis.call('hdel', KEYS[1], 'ga')
     redis.call('pexpire', KEYS[1], ARGV[6])
+    update(now)
     return 2
   end
   return 0
@@ -271,6 +379,7 @@ end
 if r[2] ~= ARGV[2] then return 3 end
 if now - tonumber(r[4]) > tonumber(ARGV[5]) then
   redis.call('del', KEYS[1])
+  redis.call('zrem', KEYS[2], KEYS[1])
   return 2
 end
 return 0`)
@@ -289,7 +398,7 @@ func (r *RedisStore) Tick(ctx context.Context, seats []Seat, now time.Time) ([]S
 	}
 	pipe := r.rdb.Pipeline()
 	for _, s := range seats {
-		touchScript.EvalSha(ctx, pipe, []string{r.roomKey(s.Room)}, roleArg(s.Role), s.Token, ms(now), r.keep(), r.abandon())
+		touchScript.EvalSha(ctx, pipe, []string{r.roomKey(s.Room), r.awayKey()}, roleArg(s.Role), s.Token, ms(now), r.keep(), r.abandon())
 	}
 	if _, err := pipe.Exec(ctx); err != nil {
 		return nil, redisErr("touch", err)
@@ -297,7 +406,7 @@ func (r *RedisStore) Tick(ctx context.Context, seats []Seat, now time.Time) ([]S
 	pipe = r.rdb.Pipeline()
 	cmds := make([]*redis.Cmd, len(seats))
 	for i, s := range seats {
-		cmds[i] = checkScript.EvalSha(ctx, pipe, []string{r.roomKey(s.Room)},
+		cmds[i] = checkScript.EvalSha(ctx, pipe, []string{r.roomKey(s.Room), r.awayKey()},
 			roleArg(s.Role), s.Token, ms(now), msOf(r.cfg.TTL), msOf(r.cfg.Grace), r.abandon())
 	}
 	if _, err := pipe.Exec(ctx); err != nil {

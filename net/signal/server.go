@@ -223,7 +223,8 @@ func NewServer(cfg ServerConfig) *Server {
 	// Expire rooms within a tenth of the TTL and mark seats seen four
 	// times per grace, checking at most once a second.
 	interval := min(max(min(s.ttl/10, s.grace/4), time.Second), time.Minute)
-	s.store.Bind(StoreConfig{TTL: s.ttl, Grace: s.grace, Abandon: s.grace + interval}, s.deliver)
+	s.store.Bind(StoreConfig{TTL: s.ttl, Grace: s.grace, Abandon: s.grace + interval,
+		Rooms: s.limits.Rooms, RoomsPerAddress: s.limits.RoomsPerAddress}, s.deliver)
 	s.metrics = newMetrics(s)
 	s.wg.Go(func() { s.expireLoop(interval) })
 	return s
@@ -437,6 +438,12 @@ func (s *Server) serveWS(w http.ResponseWriter, r *http.Request) {
 		s.leave(p)
 	} else if seat := s.release(p, nil); seat != nil {
 		s.awayICE(*seat, false)
+		// Its room may now be abandoned, and make room for another.
+		ctx, cancel := storeCtx()
+		if err := s.store.Away(ctx, *seat, s.now()); err != nil {
+			s.log.Error("signal: cannot mark a seat away", "err", err)
+		}
+		cancel()
 	}
 	p.closeWith(code, reason)
 	<-p.writerDone
@@ -805,21 +812,9 @@ func (s *Server) release(p *peer, want *Seat) *Seat {
 	return seat
 }
 
+// create makes p a room. Where rooms run short (Limits.Rooms,
+// RoomsPerAddress), the store makes room by deleting an abandoned one.
 func (s *Server) create(p *peer) {
-	ctx, cancel := storeCtx()
-	n, err := s.store.Rooms(ctx)
-	cancel()
-	switch {
-	case err != nil:
-		s.log.Error("signal: cannot count rooms", "err", err)
-		s.sendError(p, ErrInternal)
-		return
-	case n >= s.limits.Rooms:
-		s.log.Debug("signal: room cap reached; refusing a room", "rooms", n)
-		s.sendError(p, errorf(ErrServerFull,
-			"the rendezvous server has its most rooms (%d) open: try again in a few minutes", s.limits.Rooms))
-		return
-	}
 	token := newToken()
 	var code Code
 	for range 8 { // with 40 random bits, a second try is already rare
@@ -830,12 +825,26 @@ func (s *Server) create(p *peer) {
 			return
 		}
 		ctx, cancel := storeCtx()
-		ok, err := s.store.Create(ctx, c, token, s.now())
+		ok, evicted, err := s.store.Create(ctx, c, token, ipOf(p.remote), s.now())
 		cancel()
-		if err != nil {
+		switch {
+		case errors.Is(err, ErrServerFull):
+			s.log.Debug("signal: room cap reached, none abandoned; refusing a room")
+			s.sendError(p, errorf(ErrServerFull,
+				"the rendezvous server has its most rooms (%d) open: try again in a few minutes", s.limits.Rooms))
+			return
+		case errors.Is(err, ErrTooManyRooms):
+			s.log.Debug("signal: an address's room cap reached; refusing a room", "remote", p.remote)
+			s.sendError(p, errorf(ErrTooManyRooms,
+				"your address already has %d rooms open, the most one may: leave one before you create another", s.limits.RoomsPerAddress))
+			return
+		case err != nil:
 			s.log.Error("signal: cannot create a room", "err", err)
 			s.sendError(p, ErrInternal)
 			return
+		}
+		if evicted {
+			s.metrics.evicted.Inc()
 		}
 		if ok {
 			code = c
@@ -1048,6 +1057,9 @@ func (s *Server) expireLoop(interval time.Duration) {
 // what the store found: rooms whose host waited RoomTTL expire, partners
 // away longer than ResumeGrace have left.
 func (s *Server) expireIdle() {
+	// The time before the list: a seat whose socket drops after it is
+	// marked away after it, which Tick leaves alone.
+	now := s.now()
 	s.mu.Lock()
 	var peers []*peer
 	var seats []Seat
@@ -1066,7 +1078,7 @@ func (s *Server) expireIdle() {
 	s.mu.Unlock()
 
 	ctx, cancel := storeCtx()
-	st, err := s.store.Tick(ctx, seats, s.now())
+	st, err := s.store.Tick(ctx, seats, now)
 	cancel()
 	if err != nil {
 		s.log.Error("signal: cannot mark seats seen", "err", err)

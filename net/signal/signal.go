@@ -30,8 +30,11 @@
 // participant to the other byte for byte. When the guest leaves (bye or a
 // closed socket) the host is told peer-left and the room waits for a new
 // guest; when the host leaves the room is deleted and the guest is told
-// peer-left. A server holds at most [Limits].Rooms rooms; past it, create
-// gets [ErrServerFull]. (A socket that drops without bye keeps its seat for a while:
+// peer-left. A server holds at most [Limits].Rooms rooms, and
+// [Limits].RoomsPerAddress from one address; past either, a create takes
+// the place of an abandoned room (no socket in either seat: see [Store]),
+// and gets [ErrServerFull] or [ErrTooManyRooms] only if there is none.
+// (A socket that drops without bye keeps its seat for a while:
 // see Resume below.) A room whose host has waited [ServerConfig.RoomTTL] without a
 // guest expires: the host gets [ErrRoomExpired] and is disconnected.
 //

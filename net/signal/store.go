@@ -57,28 +57,42 @@ const (
 // all the protocol; a Store only keeps seats and delivers bytes.
 //
 // Times are passed in (the Server's clock). Methods are safe for
-// concurrent use; the errors of Join and Resume are *Error values
-// (ErrRoomNotFound, ErrRoomFull, ErrRoomExpired) or, for failures of the
-// store itself, anything else.
+// concurrent use; the errors of Create, Join and Resume are *Error values
+// (ErrServerFull, ErrTooManyRooms, ErrRoomNotFound, ErrRoomFull,
+// ErrRoomExpired) or, for failures of the store itself, anything else.
+//
+// A room is abandoned when no socket holds either seat: its host's socket
+// dropped (Away) and it has no guest, or its guest's dropped too. Its
+// holders may still resume it, but when rooms run short (StoreConfig's
+// Rooms and RoomsPerAddress) a create takes its place, soonest to expire
+// first: vanishing hosts cannot keep the server full.
 type Store interface {
 	// Bind gives the store the server's room rules and the function that
 	// hands a message to the server's local holder of a seat, reporting
 	// whether there is one. The Server calls it once, before anything
 	// else; a store serves one Server.
 	Bind(cfg StoreConfig, deliver func(seat Role, room Code, msg []byte) bool)
-	// Create makes a room with the host seat taken by token, and reports
-	// false if code is taken.
-	Create(ctx context.Context, code Code, token string, now time.Time) (bool, error)
+	// Create makes a room with the host seat taken by token, for the
+	// client at owner (its ipOf), and reports false if code is taken. When
+	// owner holds RoomsPerAddress rooms, or the store Rooms, it deletes an
+	// abandoned one first (owner's own in the first case), reporting
+	// evicted, or fails with ErrTooManyRooms or ErrServerFull.
+	Create(ctx context.Context, code Code, token, owner string, now time.Time) (ok, evicted bool, err error)
 	// Join takes the guest seat of code with token.
 	Join(ctx context.Context, code Code, token string, now time.Time) error
 	// Resume finds the seat of code that token holds, and whether the
 	// other seat is taken.
 	Resume(ctx context.Context, code Code, token string, now time.Time) (role Role, partner bool, err error)
+	// Away notes that the socket holding seat dropped without giving it
+	// up, which may leave its room abandoned; a later Resume or Tick of
+	// the seat undoes it.
+	Away(ctx context.Context, seat Seat, now time.Time) error
 	// Leave gives up seat: a host's room is deleted, a guest's seat opens
 	// and the host's wait starts again.
 	Leave(ctx context.Context, seat Seat, now time.Time) error
 	// Tick marks seats (all those whose sockets this server holds) as seen
-	// now, then returns what became of each: see Status.
+	// now, and held unless Away came for them at now or later, then returns
+	// what became of each: see Status.
 	Tick(ctx context.Context, seats []Seat, now time.Time) ([]Status, error)
 	// Publish hands msg to the server that holds the socket of room's
 	// seat, and reports whether one did.
@@ -111,6 +125,9 @@ type StoreConfig struct {
 	// the seats of its sockets seen (Tick). A host whose socket dropped
 	// so keeps its room for at least the grace.
 	Abandon time.Duration
+	// Rooms and RoomsPerAddress are Limits' (with defaults): the most rooms
+	// in the store and held by one address.
+	Rooms, RoomsPerAddress int
 }
 
 // newToken returns a resume token: 128 bits from crypto/rand, whatever
