@@ -38,6 +38,7 @@ type jackFlags struct {
 	duetArgs string
 	jamulus  bool
 	keep     string
+	duet     string
 }
 
 func (f *jackFlags) register(fs *flag.FlagSet) {
@@ -45,6 +46,7 @@ func (f *jackFlags) register(fs *flag.FlagSet) {
 	fs.IntVar(&f.seconds, "seconds", 60, "jack: `seconds` recorded per run")
 	fs.StringVar(&f.duetArgs, "duet-args", "", "jack: more `flags` for duet host and join, space-separated (e.g. \"-frame 2.5ms\")")
 	fs.BoolVar(&f.jamulus, "jamulus", true, "jack: run Jamulus the same way when it is installed")
+	fs.StringVar(&f.duet, "duet", "", "jack: run this duet `binary` instead of building ./cmd/duet (one built from an older commit: a before and after)")
 	fs.StringVar(&f.keep, "keep", "", "jack: keep the logs, what was played and heard (WAV) and the delays (CSV) in `dir`")
 }
 
@@ -133,10 +135,15 @@ func jackScenario(ctx context.Context, w io.Writer, f jackFlags) ([]string, erro
 		return nil, err
 	}
 
-	fmt.Fprintln(w, "building duet …")
-	duet := filepath.Join(dir, "duet")
-	if out, err := exec.CommandContext(ctx, "go", "build", "-o", duet, "github.com/duetapp/duet/cmd/duet").CombinedOutput(); err != nil {
-		return nil, fmt.Errorf("jack: go build ./cmd/duet: %w\n%s", err, out)
+	duet := f.duet
+	if duet == "" {
+		fmt.Fprintln(w, "building duet …")
+		duet = filepath.Join(dir, "duet")
+		if out, err := exec.CommandContext(ctx, "go", "build", "-o", duet, "github.com/duetapp/duet/cmd/duet").CombinedOutput(); err != nil {
+			return nil, fmt.Errorf("jack: go build ./cmd/duet: %w\n%s", err, out)
+		}
+	} else if _, err := os.Stat(duet); err != nil {
+		return nil, fmt.Errorf("jack: -duet: %w", err)
 	}
 
 	var runs []jackRun
