@@ -3,9 +3,9 @@
 //
 //	go run ./cmd/duetlab latency    mouth-to-ear latency and CPU, per Opus frame
 //	go run ./cmd/duetlab network    the same over the lab's impaired networks
-//	go run ./cmd/duetlab load       1,000 rooms on the rendezvous server: relay latency, memory, losses (and across two instances with $DUET_REDIS)
-//	go run ./cmd/duetlab abuse      10,000 wrong codes from one address are throttled; an honest join from another still gets in
-//	go run ./cmd/duetlab relay      a relay-only (TURN) connection on loopback against a direct one: the relay's added latency
+//	go run ./cmd/duetlab load       10,000 rooms (20,000 sockets) on the rendezvous server: relay latency p50/p99, lost, misrouted, server memory per room (and across two instances with $DUET_REDIS)
+//	go run ./cmd/duetlab abuse      issue 12's attacks (WAV bomb, descriptor leak, rooms flood, wrong codes, partner burst, 10,000 sockets, TURN flood, 101,000 addresses, idle and slow connections), each on a server of its own, timing honest singers who create and join meanwhile
+//	go run ./cmd/duetlab relay      a relay-only (TURN) connection on loopback against a direct one (the relay's added latency), then one credential floods the relay with allocations
 //	go run ./cmd/duetlab echo       echo cancellers on a synthetic room: ERLE, double talk, CPU
 //	go run ./cmd/duetlab jitter     the playout alone on traces, against the oracle (-trace FILE: a captured one)
 //	go run ./cmd/duetlab clock      the session clock estimator per path (simulated), and this machine against DUET_NTP
