@@ -146,6 +146,10 @@ func (b *guiBackend) Join(ctx context.Context, code signal.Code, onEvent func(ap
 	}
 	for _, server := range servers {
 		cfg.Server = server
+		cfg.OnEvent = onEvent
+		if looked && server != localServer {
+			cfg.OnEvent = warnLAN(onEvent)
+		}
 		var s *app.Session
 		if s, err = app.Join(ctx, cfg, code); err == nil {
 			return s, nil
@@ -160,6 +164,29 @@ func (b *guiBackend) Join(ctx context.Context, code signal.Code, onEvent func(ap
 		return nil, fmt.Errorf("%w (%v)", discover.ErrNotFound, err)
 	}
 	return nil, err
+}
+
+// lanWarning ends the first "connected" news of a guest who found the
+// room's server on the local network: anyone there can announce one and
+// so learn the room code, and only the safety code shows whether it sits
+// in the middle.
+const lanWarning = " You found this room's server on your local network, where anyone can announce one:" +
+	" compare the safety code aloud; the same code on both screens proves nobody listens in." +
+	" A server set in the settings is safer."
+
+// warnLAN returns onEvent with lanWarning added to the first event that
+// says the partner is connected.
+func warnLAN(onEvent func(app.Event)) func(app.Event) {
+	warned := false
+	return func(e app.Event) {
+		if e.State == app.StateConnected && !warned {
+			warned = true
+			e.Text += lanWarning
+		}
+		if onEvent != nil {
+			onEvent(e)
+		}
+	}
 }
 
 // localServer is the built-in server of a host on this computer.

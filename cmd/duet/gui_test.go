@@ -179,3 +179,21 @@ func screenshot(t *testing.T, display, win, name string) {
 		t.Errorf("the window shows %d colours: blank?", len(colours))
 	}
 }
+
+func TestWarnLAN(t *testing.T) {
+	var got []app.Event
+	on := warnLAN(func(e app.Event) { got = append(got, e) })
+	on(app.Event{State: app.StateConnecting, Text: "Connecting…"})
+	on(app.Event{State: app.StateConnected, Text: "Connected to your partner directly."})
+	on(app.Event{State: app.StateReconnecting, Text: "Reconnecting…"})
+	on(app.Event{State: app.StateConnected, Text: "Connected to your partner directly."})
+	if len(got) != 4 {
+		t.Fatalf("%d events passed on, want 4", len(got))
+	}
+	for i, e := range got {
+		warned := strings.Contains(e.Text, "compare the safety code aloud")
+		if warned != (i == 1) {
+			t.Errorf("event %d %q: warned %v, want only the first connected one", i, e.Text, warned)
+		}
+	}
+}
