@@ -106,6 +106,7 @@ func (o *Options) Register(fs *flag.FlagSet) {
 	fs.IntVar(&o.Limits.Sockets, "max-sockets", 30_000, "most WebSockets open at once, each a file descriptor")
 	fs.IntVar(&o.Limits.SocketsPerAddress, "max-sockets-per-address", 64, "most WebSockets open at once from one address (an IPv6 /64)")
 	fs.IntVar(&o.Limits.Rooms, "max-rooms", 20_000, "most rooms open at once (with -redis, in all instances)")
+	fs.IntVar(&o.Limits.RoomsPerAddress, "max-rooms-per-address", 3, "most rooms one address (an IPv6 /64) may hold; raise it behind a shared NAT")
 }
 
 // FromEnv takes the secrets not given by flags from the environment
