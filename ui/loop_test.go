@@ -118,7 +118,9 @@ func TestDuetOnLoopback(t *testing.T) {
 		w fyne.Window
 	}{{host, hw}, {guest, gw}} {
 		waitFor(t, side.u, slow, "the safety code and what is sent", func() bool {
-			return side.u.screen.s.Stats().SafetyCode != "" && hasText(side.w, "Sending Opus at ")
+			// The codec is the one negotiated: Opus Custom between Duet
+			// peers, L16 once the loopback path has proved clean.
+			return side.u.screen.s.Stats().SafetyCode != "" && hasText(side.w, " kb/s") && hasText(side.w, "Sending ")
 		})
 		inUI(side.u, func() {
 			if n := countLabels(side.w, side.u.screen.s.Stats().SafetyCode); n != 1 {
