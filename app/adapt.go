@@ -36,8 +36,10 @@ import (
 // again (up to maxPCMWait), so a path that cannot carry it is not tried
 // every few seconds. Heavy loss (lossForTwo) sends Opus with two frames of
 // redundancy instead of Opus Custom, which has none, until the path is
-// clean again (cleanToRecover reports). A codec chosen by the singer is
-// kept whatever the path does.
+// clean again (cleanToRecover reports); so does a bitrate stepped below
+// half the configured one (queueing), since Opus Custom's small frames
+// fall apart at low rates (minCustomBitrate) where Opus's do not. A codec
+// chosen by the singer is kept whatever the path does.
 type adapter struct {
 	base   int // the configured bitrate, the ceiling
 	rate   int
@@ -115,7 +117,7 @@ func (a *adapter) codec(choice codec.Kind, accepts func(codec.Kind) bool) codec.
 		return choice
 	case a.pcm && accepts(codec.L16):
 		return codec.L16
-	case a.red < 2 && accepts(codec.OpusCustom):
+	case a.red < 2 && 2*a.rate >= a.base && accepts(codec.OpusCustom):
 		return codec.OpusCustom
 	}
 	return codec.Opus

@@ -82,6 +82,25 @@ func TestAdapterCodec(t *testing.T) {
 		step(clean, false, codec.Opus)
 	}
 	step(clean, false, codec.OpusCustom)
+	// Queueing steps the rate down: below half the configured one, Opus,
+	// whose frames keep a voice at low rates; Opus Custom when it climbs
+	// back.
+	for range 20 {
+		a.update(clean, false) // back to the full rate
+	}
+	for i, want := range []codec.Kind{codec.OpusCustom, codec.OpusCustom, codec.Opus} { // 72, 54, 40.5 kb/s
+		if a.update(peer.Feedback{RTT: 80 * time.Millisecond}, false); a.codec(Auto, all) != want {
+			t.Fatalf("congested report %d, rate %d: %v, want %v", i+1, a.rate, a.codec(Auto, all), want)
+		}
+	}
+	for a.codec(Auto, all) == codec.Opus {
+		if a.update(clean, false); a.rate*2 < a.base && a.codec(Auto, all) != codec.Opus {
+			t.Fatalf("Opus Custom back at %d b/s", a.rate)
+		}
+	}
+	if got := bitrateFor(codec.OpusCustom, a.rate, a.base); got < minCustomBitrate {
+		t.Errorf("Opus Custom back at %d b/s", got)
+	}
 	// The singer's choice stands; what the partner lacks is not chosen.
 	if got := a.codec(codec.L24, all); got != codec.L24 {
 		t.Errorf("chosen L24, got %v", got)

@@ -1,6 +1,10 @@
 // Package app runs one singer's side of a duet: it meets the partner through
 // the rendezvous server, connects the WebRTC peer, and wires the audio
-// device to the Opus codec, the jitter buffer and the mixers.
+// device to the codecs, the jitter buffer and the mixers.
+//
+// The voice goes in Opus Custom to another Duet, in PCM (L16) on a clean
+// LAN, in Opus to anyone else or over a path that loses much (Config.Codec,
+// adapter), the codec changing mid-song without a click (voice.go).
 //
 // The host creates a room and waits; each guest that joins gets an offer
 // from the host. The host sends its guest a mix-minus (everything the host

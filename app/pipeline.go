@@ -164,7 +164,8 @@ func newPipeline(cfg pipelineConfig) (*pipeline, error) {
 		Now: cfg.now,
 		Config: jitter.Config{
 			// A device block's worth of Opus Custom or PCM, the packets
-			// Duet peers send; it only sizes the buffer.
+			// Duet peers send: it sizes the buffer and the longest wait
+			// for a late packet.
 			Frame:     2 * codec.CustomFrame,
 			Target:    cfg.jitterTarget,
 			MaxPacket: 1 + codec.MaxPacket,

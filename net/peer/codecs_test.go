@@ -465,3 +465,38 @@ func TestInboundDropsBadPackets(t *testing.T) {
 		}
 	}
 }
+
+// FuzzInbound feeds the receive side any payload type and payload: it
+// never panics, and what it passes on is of a negotiated codec, with PCM
+// in whole samples.
+func FuzzInbound(f *testing.F) {
+	f.Add(uint8(98), []byte{1, 2})
+	f.Add(uint8(97), []byte{1, 2, 3, 4})
+	f.Add(uint8(63), []byte{0x80 | 111, 0, 5, 3, 111, 1, 2, 3, 4})
+	f.Add(uint8(96), []byte{2, 0x80, 1})
+	f.Fuzz(func(t *testing.T, pt uint8, payload []byte) {
+		in := &inbound{
+			pay: negotiate([]webrtc.RTPCodecParameters{
+				{RTPCodecCapability: capability(codec.OpusCustom), PayloadType: 96},
+				{RTPCodecCapability: capability(codec.L24), PayloadType: 97},
+				{RTPCodecCapability: capability(codec.L16), PayloadType: 98},
+				{RTPCodecCapability: capability(codec.Opus), PayloadType: 111},
+				{RTPCodecCapability: redCapability(), PayloadType: 63},
+			}),
+			onPacket: func(_ uint16, _ uint32, k codec.Kind, p []byte) {
+				switch k {
+				case codec.Opus, codec.OpusCustom:
+				case codec.L16, codec.L24:
+					if !pcmLengthOK(k, len(p)) {
+						t.Errorf("%v payload of %d bytes passed on", k, len(p))
+					}
+				default:
+					t.Errorf("kind %v passed on", k)
+				}
+			},
+			onRecovered: func(uint16, uint32, []byte) {},
+		}
+		in.packet(pt, 1, 1000, payload)
+		in.packet(pt, 2, 1240, payload)
+	})
+}
