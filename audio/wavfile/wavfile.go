@@ -103,9 +103,11 @@ func DecodeAnyRate(data []byte) (samples []float32, rate int, err error) {
 // checkChunks walks the RIFF chunks before go-audio/wav sees them, because
 // it trusts their sizes and allocates whatever a header claims (a 44-byte
 // file can ask for gigabytes). A chunk that claims more than the file holds
-// is an error, except the data chunk, which is cut to what is there: that is
-// a recording whose header was never finished, and its audio is good. The
-// result is data itself or a corrected copy.
+// is an error, except the data chunk, which is cut to what is there, and
+// what follows the data chunk, which is taken as more of it: both are a
+// recording whose header was not finished (a crash between writing audio
+// and patching the sizes), and its audio is good. The result is data
+// itself or a corrected copy.
 func checkChunks(data []byte) ([]byte, error) {
 	if len(data) < 12 || string(data[:4]) != "RIFF" || string(data[8:12]) != "WAVE" {
 		return nil, fmt.Errorf("%w: not a WAV file (no RIFF/WAVE header)", ErrFormat)
@@ -120,10 +122,19 @@ func checkChunks(data []byte) ([]byte, error) {
 	if binary.LittleEndian.Uint32(data[4:]) != uint32(len(data)-8) {
 		fix(4, uint32(len(data)-8))
 	}
+	dataAt := -1 // where the data chunk's header is, once seen
 	for at := 12; at+8 <= len(data); {
 		id := string(data[at : at+4])
 		size := int64(binary.LittleEndian.Uint32(data[at+4:]))
 		left := int64(len(data) - at - 8)
+		if size > left && dataAt >= 0 {
+			// Audio written after the header was last patched.
+			fix(dataAt+4, uint32(len(data)-dataAt-8))
+			break
+		}
+		if id == "data" {
+			dataAt = at
+		}
 		if size > left {
 			if id != "data" {
 				return nil, fmt.Errorf("%w: its %q chunk claims %d bytes but only %d are left (truncated or corrupt)", ErrFormat, id, size, left)

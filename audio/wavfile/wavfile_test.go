@@ -89,6 +89,12 @@ func TestDecode(t *testing.T) {
 		{"not a WAV", []byte("hello, this is not a wav file at all, just some text......"), nil, true},
 		{"truncated header", wavBytes(48000, 1, 16, 1, []byte{1, 2})[:30], nil, true},
 		{"data cut short: header never finished", wavBytes(48000, 1, 16, 1, []byte{0, 0x40, 0, 0x40, 0, 0x40})[:46], []float32{0.5}, false},
+		// A crash after audio was written but before the sizes were
+		// patched: the audio past the data chunk reads as a chunk that
+		// claims gigabytes, and is more audio.
+		{"audio after the data chunk: header not patched yet",
+			append(wavBytes(48000, 1, 16, 1, []byte{0, 0x40}), 0x02, 0xdc, 0x2d, 0x4c, 0xdb, 0x4e, 0xb5, 0xda, 0x00, 0x40),
+			[]float32{0.5, -0.28119, 0.59512, 0.61606, -0.29135, 0.5}, false},
 		{"chunk larger than the file", []byte("RIFF\x24\x00\x00\x00WAVEfmt \xff\xff\xff\x7f"), nil, true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
