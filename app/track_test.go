@@ -38,8 +38,9 @@ func clickTrack(t *testing.T, seconds int) *track.Track {
 func singAlong(t *testing.T, song *track.Track, path impair.Profile) *LocalResult {
 	t.Helper()
 	// Time to send the track (over a lossy 80 ms round trip SCTP takes
-	// seconds for a megabyte), the count-in and the song.
-	length := 8*audio.SampleRate + len(song.Samples)
+	// seconds for a megabyte; under -race, with Opus Custom's packet a
+	// block flowing beside it, up to 8.5 s), the count-in and the song.
+	length := 11*audio.SampleRate + len(song.Samples)
 	res, err := RunLocal(t.Context(), LocalConfig{
 		HostVoice:     make([]float32, length),
 		GuestVoice:    make([]float32, length),
