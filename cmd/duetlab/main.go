@@ -86,11 +86,19 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	if fs.NArg() != 1 {
+	if fs.NArg() < 1 {
 		fs.Usage()
 		return errors.New("name one scenario")
 	}
+	// Flags may also follow the scenario's name.
 	name := fs.Arg(0)
+	if err := fs.Parse(fs.Args()[1:]); err != nil {
+		return err
+	}
+	if fs.NArg() != 0 {
+		fs.Usage()
+		return errors.New("name one scenario")
+	}
 	sc, ok := scenarios(o)[name]
 	if !ok {
 		fs.Usage()
