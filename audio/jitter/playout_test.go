@@ -183,29 +183,37 @@ func TestBiasQuantile(t *testing.T) {
 // stream (two packets in, one read out), the audio thread's work per
 // callback. It must not allocate.
 func BenchmarkPlayout(b *testing.B) {
-	var now time.Duration
-	p, err := NewPlayout(PlayoutConfig{Config: Config{Frame: 64, WaitStep: 64}, Now: func() time.Duration { return now }}, frameDecoder64{})
-	if err != nil {
-		b.Fatal(err)
-	}
+	p, block := blockPlayout(b)
 	defer p.Close()
-	out := make([]float32, 128)
-	payload := []byte{1}
-	seq := 0
-	block := func() {
-		now += 128 * time.Second / 48000
-		for range 2 {
-			p.Insert(uint16(seq), uint32(seq*64), now, payload)
-			seq++
-		}
-		p.ReadAt(out, now)
-	}
 	for range 48000 / 128 { // past the start
 		block()
 	}
 	b.ReportAllocs()
 	for b.Loop() {
 		block()
+	}
+}
+
+// blockPlayout returns a playout of 64-sample frames on a fake clock and a
+// func doing one 128-sample device block's work: two packets in, one read
+// out at the block's instant.
+func blockPlayout(tb testing.TB) (*Playout, func()) {
+	tb.Helper()
+	var now time.Duration
+	p, err := NewPlayout(PlayoutConfig{Config: Config{Frame: 64, WaitStep: 64}, Now: func() time.Duration { return now }}, frameDecoder64{})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	out := make([]float32, 128)
+	payload := []byte{1}
+	seq := 0
+	return p, func() {
+		now += 128 * time.Second / 48000
+		for range 2 {
+			p.Insert(uint16(seq), uint32(seq*64), now, payload)
+			seq++
+		}
+		p.ReadAt(out, now)
 	}
 }
 
@@ -222,23 +230,8 @@ func (frameDecoder64) Conceal(pcm []float32) error { clear(pcm); return nil }
 // packets in, a block out, at the device's instant) allocates nothing,
 // while starting or once playing.
 func TestPlayoutDoesNotAllocate(t *testing.T) {
-	var now time.Duration
-	p, err := NewPlayout(PlayoutConfig{Config: Config{Frame: 64, WaitStep: 64}, Now: func() time.Duration { return now }}, frameDecoder64{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	p, block := blockPlayout(t)
 	defer p.Close()
-	out := make([]float32, 128)
-	payload := []byte{1}
-	seq := 0
-	block := func() {
-		now += 128 * time.Second / 48000
-		for range 2 {
-			p.Insert(uint16(seq), uint32(seq*64), now, payload)
-			seq++
-		}
-		p.ReadAt(out, now)
-	}
 	if n := testing.AllocsPerRun(100, block); n != 0 {
 		t.Errorf("%v allocations per block while starting", n)
 	}
