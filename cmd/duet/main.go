@@ -22,6 +22,8 @@ import (
 	"os"
 	ossignal "os/signal"
 	"syscall"
+
+	_ "github.com/duetapp/duet/cmd/duet/internal/locale" // before Fyne's init: a locale it reads quietly
 )
 
 func main() {

@@ -328,3 +328,49 @@ func TestRelayOnlyThroughServe(t *testing.T) {
 	}
 	stopServer(t, srv)
 }
+
+// TestQuietLocale runs the commands a user types first under the C locale
+// in its Debian spelling (C.UTF-8, the default in containers and on
+// servers) and its bare one: none prints Fyne's complaint about the locale
+// (internal/locale), and each still does its job.
+func TestQuietLocale(t *testing.T) {
+	for _, lang := range []string{"C.UTF-8", "C"} {
+		for _, tc := range []struct {
+			args []string
+			says string // on stdout or stderr
+		}{
+			{[]string{"-h"}, "Usage:"},
+			{[]string{"serve", "-h"}, "Usage: duet serve"},
+			{[]string{"host", "-h"}, "Usage: duet host"},
+			{[]string{"join", "-h"}, "Usage: duet join"},
+			{[]string{"demo", "-h"}, "Usage: duet demo"},
+			{[]string{"devices"}, "audio devices"},
+		} {
+			t.Run(lang+" "+strings.Join(tc.args, " "), func(t *testing.T) {
+				cmd := exec.CommandContext(t.Context(), duetBin, tc.args...)
+				cmd.Env = append(withoutLocale(os.Environ()), "LANG="+lang, "HOME="+t.TempDir())
+				var stdout, stderr strings.Builder
+				cmd.Stdout, cmd.Stderr = &stdout, &stderr
+				cmd.Run() // -h exits 2: the output says whether it ran
+				if !strings.Contains(stdout.String()+stderr.String(), tc.says) {
+					t.Fatalf("%v did not say %q; stdout:\n%s\nstderr:\n%s", tc.args, tc.says, &stdout, &stderr)
+				}
+				if s := stderr.String(); strings.Contains(s, "Fyne") || strings.Contains(s, "locale") {
+					t.Errorf("LANG=%s duet %v: stderr speaks of Fyne or the locale:\n%s", lang, strings.Join(tc.args, " "), s)
+				}
+			})
+		}
+	}
+}
+
+// withoutLocale is env without the variables that name a locale.
+func withoutLocale(env []string) []string {
+	var out []string
+	for _, kv := range env {
+		k, _, _ := strings.Cut(kv, "=")
+		if k != "LANG" && k != "LANGUAGE" && !strings.HasPrefix(k, "LC_") {
+			out = append(out, kv)
+		}
+	}
+	return out
+}
