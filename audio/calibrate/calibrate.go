@@ -34,6 +34,14 @@ const (
 	maxLatency = 500 * time.Millisecond
 )
 
+// MinConfidence is the confidence below which a measurement is not to be
+// trusted: with every probe matched (Run refuses a match under 0.5), the
+// probes disagreed by more than about two samples.
+const MinConfidence = 0.5
+
+// ErrUnreliable reports a measurement below MinConfidence.
+var ErrUnreliable = errors.New("calibrate: the measurement is not reliable")
+
 // Result is a measured round trip.
 type Result struct {
 	// RoundTrip is the delay from output to input.
@@ -43,6 +51,15 @@ type Result struct {
 	Confidence float64
 	// Each is the round trip measured by each probe.
 	Each []time.Duration
+}
+
+// Check returns an error wrapping ErrUnreliable, which says what to do,
+// when r's confidence is below MinConfidence.
+func (r Result) Check() error {
+	if r.Confidence < MinConfidence {
+		return fmt.Errorf("%w (confidence %.2f): hold the microphone closer to the speaker, or use a cable, and try again", ErrUnreliable, r.Confidence)
+	}
+	return nil
 }
 
 // Run plays the probe through dev, which it starts, and closes dev when

@@ -85,3 +85,23 @@ func TestNoEcho(t *testing.T) {
 		t.Fatalf("err = %v, want ErrNoEcho", err)
 	}
 }
+
+// TestCheck passes what Run finds on a clean loop and refuses any
+// confidence below MinConfidence.
+func TestCheck(t *testing.T) {
+	res, err := Run(t.Context(), newLoop(300, 0.5), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := res.Check(); err != nil {
+		t.Errorf("clean loop, confidence %.2f: %v", res.Confidence, err)
+	}
+	for _, c := range []float64{0, 0.2, MinConfidence - 0.01} {
+		if err := (Result{Confidence: c}).Check(); !errors.Is(err, ErrUnreliable) {
+			t.Errorf("confidence %.2f: Check = %v, want ErrUnreliable", c, err)
+		}
+	}
+	if err := (Result{Confidence: MinConfidence}).Check(); err != nil {
+		t.Errorf("confidence %.2f: %v", MinConfidence, err)
+	}
+}

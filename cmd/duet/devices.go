@@ -119,14 +119,12 @@ func runCalibrate(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	}
 	fmt.Fprintf(stdout, "Round trip %.2f ms (confidence %.2f); PortAudio's own estimate was %.2f ms.\n",
 		ms(res.RoundTrip), res.Confidence, ms(stats.ReportedInput+stats.ReportedOutput))
-	if res.Confidence < 0.5 {
-		return fmt.Errorf("the measurement is not reliable (confidence %.2f): check the connection and try again", res.Confidence)
+	if err := res.Check(); err != nil {
+		return err
 	}
 	settings.InputDevice, settings.OutputDevice, settings.Buffer = df.input, df.output, df.buffer
-	settings.Calibration = &app.Calibration{
-		InputDevice: df.input, OutputDevice: df.output, Buffer: df.buffer,
-		RoundTrip: res.RoundTrip, Confidence: res.Confidence, Measured: time.Now().UTC(),
-	}
+	c := calibration(df.input, df.output, df.buffer, res)
+	settings.Calibration = &c
 	if *settingsPath == "" {
 		return nil
 	}
@@ -135,4 +133,13 @@ func runCalibrate(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	}
 	fmt.Fprintf(stdout, "Saved in %s.\n", *settingsPath)
 	return nil
+}
+
+// calibration is what the settings keep of a measured round trip: it holds
+// for these devices at this buffer.
+func calibration(input, output string, buffer int, res calibrate.Result) app.Calibration {
+	return app.Calibration{
+		InputDevice: input, OutputDevice: output, Buffer: buffer,
+		RoundTrip: res.RoundTrip, Confidence: res.Confidence, Measured: time.Now().UTC(),
+	}
 }

@@ -19,6 +19,7 @@ import (
 	"github.com/duetapp/duet/audio/calibrate"
 	"github.com/duetapp/duet/audio/device"
 	"github.com/duetapp/duet/audio/meter"
+	"github.com/duetapp/duet/audio/miccheck"
 	"github.com/duetapp/duet/net/discover"
 	"github.com/duetapp/duet/net/ntpcheck"
 	"github.com/duetapp/duet/net/rendezvous"
@@ -292,39 +293,13 @@ func (b *guiBackend) MicCheck(ctx context.Context, s app.Settings, level func(me
 	if err != nil {
 		return fmt.Errorf("%w; choose another microphone", err)
 	}
-	defer dev.Close()
-	m := meter.New()
-	if err := dev.Start(func(in, out []float32) {
-		m.Write(in)
-		clear(out)
-	}); err != nil {
-		return err
-	}
-	tick := time.NewTicker(50 * time.Millisecond)
-	defer tick.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return nil
-		case <-dev.Done():
-			if err := dev.Err(); err != nil {
-				return fmt.Errorf("the microphone stopped: %w", err)
-			}
-			return nil
-		case <-tick.C:
-			level(m.Level())
-		}
-	}
+	return miccheck.Run(ctx, dev, miccheck.DefaultEvery, level)
 }
 
 // Calibrate measures the round trip of the devices s names, as duet
 // calibrate does.
 func (b *guiBackend) Calibrate(ctx context.Context, s app.Settings, progress func(float64)) (app.Calibration, error) {
-	buffer := s.Buffer
-	if buffer == 0 {
-		buffer = device.DefaultBuffer
-	}
-	rd := &realDevice{cfg: device.Config{Input: s.InputDevice, Output: s.OutputDevice, Buffer: buffer}}
+	rd := &realDevice{cfg: device.Config{Input: s.InputDevice, Output: s.OutputDevice, Buffer: s.Buffer}}
 	defer rd.close()
 	dev, err := rd.open()
 	if err != nil {
@@ -334,16 +309,13 @@ func (b *guiBackend) Calibrate(ctx context.Context, s app.Settings, progress fun
 	if ctx.Err() != nil {
 		return app.Calibration{}, ctx.Err()
 	}
-	if err != nil {
+	if err == nil {
+		err = res.Check()
+	}
+	if err != nil { // the window shows a sentence, not the package's name
 		return app.Calibration{}, errors.New(strings.TrimPrefix(err.Error(), "calibrate: "))
 	}
-	if res.Confidence < 0.5 {
-		return app.Calibration{}, fmt.Errorf("the measurement is not reliable (confidence %.2f): hold the microphone closer to the speaker, or use a cable, and try again", res.Confidence)
-	}
-	return app.Calibration{
-		InputDevice: s.InputDevice, OutputDevice: s.OutputDevice, Buffer: s.Buffer,
-		RoundTrip: res.RoundTrip, Confidence: res.Confidence, Measured: time.Now().UTC(),
-	}, nil
+	return calibration(s.InputDevice, s.OutputDevice, s.Buffer, res), nil
 }
 
 // ntpServer maps the settings' NTP server to the session's: empty means
