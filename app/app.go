@@ -22,6 +22,7 @@ package app
 import (
 	"errors"
 	"log/slog"
+	"net"
 	"os"
 	"path/filepath"
 	"strings"
@@ -30,7 +31,6 @@ import (
 	"github.com/duetapp/duet/audio"
 	"github.com/duetapp/duet/audio/codec"
 	"github.com/duetapp/duet/audio/track"
-	"github.com/duetapp/duet/net/impair"
 )
 
 // DefaultJitterTarget is the playout delay the jitter buffer holds: one
@@ -130,10 +130,12 @@ type Config struct {
 	// NTPServer, if set, is asked once for this machine's clock offset
 	// (net/ntpcheck), a cross-check shown in Stats; unreachable is fine.
 	NTPServer string
-	// CaptureTrace, if set, is a file the partner's packet arrivals are
-	// written to when the session ends (net/trace's format), to replay
-	// into the playout alone: go run ./cmd/duetlab -trace FILE jitter.
-	CaptureTrace string
+	// OnArrival, if set, is told of every voice packet from the partner as
+	// it arrives (not of frames recovered from redundancy): conn numbers
+	// the session's peer connections from 1, at is the arrival on the
+	// playout's clock. It runs on the packet reader's goroutine and must
+	// not block: net/trace's Recorder keeps them for a trace file.
+	OnArrival func(conn uint32, seq uint16, ts uint32, at time.Duration)
 	// ICEServers are STUN/TURN URLs, on top of those the rendezvous server
 	// hands out.
 	ICEServers []string
@@ -142,10 +144,10 @@ type Config struct {
 	RelayOnly bool
 	// Loopback restricts the connection to the loopback interface.
 	Loopback bool
-	// Impair, with Loopback, sends this singer's media through the lab's
-	// impaired network (net/impair); nil is plain loopback.
-	Impair *impair.Profile
-	Logger *slog.Logger
+	// WrapConn, with Loopback, wraps the one UDP socket this singer's media
+	// goes through: the lab impairs or watches the network there.
+	WrapConn func(net.PacketConn) net.PacketConn
+	Logger   *slog.Logger
 	// OnEvent, if set, is told of every change of state, from Run's
 	// goroutine; it must not block.
 	OnEvent func(Event)

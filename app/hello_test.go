@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/duetapp/duet/app/internal/testkit"
 	"github.com/duetapp/duet/audio/filedev"
 	"github.com/duetapp/duet/audio/tone"
 	"github.com/duetapp/duet/net/signal"
@@ -35,7 +36,7 @@ func TestNamesAndNTP(t *testing.T) {
 			Loopback:  true,
 			Name:      name,
 			NTPServer: ntp,
-			Logger:    testLogger(t),
+			Logger:    testkit.Logger(t),
 			OnEvent:   ev.add,
 			CacheDir:  t.TempDir(),
 		}

@@ -85,9 +85,9 @@ type pipeline struct {
 	roundTrip  int64 // samples from the speaker back through the mic
 	captured   int64 // samples handed to the encoder so far
 	tsBase     uint32
-	take       atomic.Pointer[record.Take] // the host's recording, if any
-	arrivals   *arrivals                   // the partner's packets, if captured
-	sung       sungAt                      // the latest block's track position
+	take       atomic.Pointer[record.Take]                                // the host's recording, if any
+	onArrival  func(conn uint32, seq uint16, ts uint32, at time.Duration) // Config.OnArrival
+	sung       sungAt                                                     // the latest block's track position
 
 	// Levels for display, measured off the audio thread.
 	micMeter, partnerMeter, outMeter, trackMeter *meter.Meter
@@ -377,8 +377,8 @@ func (p *pipeline) deliver(stream uint32, seq uint16, ts uint32, kind codec.Kind
 	}
 	pk := &p.netPacket[0]
 	pk.arrival = p.jb.Now()
-	if p.arrivals != nil && !recovered {
-		p.arrivals.add(stream, seq, ts, pk.arrival)
+	if p.onArrival != nil && !recovered {
+		p.onArrival(stream, seq, ts, pk.arrival)
 	}
 	pk.stream = stream
 	pk.seq = seq

@@ -13,6 +13,7 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/duetapp/duet/app/internal/testkit"
 	"github.com/duetapp/duet/audio/filedev"
 	"github.com/duetapp/duet/audio/tone"
 	"github.com/duetapp/duet/net/signal"
@@ -82,7 +83,7 @@ func TestSignalingSurvivesServerRestart(t *testing.T) {
 	serve := func(ln net.Listener) (stop func()) {
 		// Each server owns its Redis client and closes it when it stops.
 		rdb := redis.NewClient(&redis.Options{Addr: addr})
-		srv := signal.NewServer(signal.ServerConfig{Store: signal.NewRedisStore(rdb, prefix, nil), Logger: testLogger(t)})
+		srv := signal.NewServer(signal.ServerConfig{Store: signal.NewRedisStore(rdb, prefix, nil), Logger: testkit.Logger(t)})
 		ctx, cancel := context.WithCancel(context.Background())
 		done := make(chan struct{})
 		go func() {
@@ -102,7 +103,7 @@ func TestSignalingSurvivesServerRestart(t *testing.T) {
 			Server:   url,
 			Device:   filedev.New(filedev.Config{Input: &tone.Sine{Hz: 440, Amp: 0.3}}),
 			Loopback: true,
-			Logger:   testLogger(t),
+			Logger:   testkit.Logger(t),
 			OnEvent:  ev.add,
 			CacheDir: t.TempDir(),
 		}

@@ -168,9 +168,7 @@ func newSession(ctx context.Context, cfg Config, host bool) (*Session, error) {
 	if cfg.Track != nil {
 		pipe.player.SetTrack(cfg.Track)
 	}
-	if cfg.CaptureTrace != "" {
-		pipe.arrivals = &arrivals{fallback: uint32(pipe.opusFrame)}
-	}
+	pipe.onArrival = cfg.OnArrival
 	if host && cfg.StreamTrack {
 		pipe.trackSend.SetGain(1)
 	}
@@ -757,7 +755,7 @@ func (s *Session) newPeer(ctx context.Context) (*peer.Peer, error) {
 		ICEServers: servers,
 		Loopback:   s.cfg.Loopback,
 		RelayOnly:  s.cfg.RelayOnly,
-		Impair:     s.cfg.Impair,
+		WrapConn:   s.cfg.WrapConn,
 		Logger:     s.cfg.Logger,
 		OnPacket: func(seq uint16, ts uint32, kind codec.Kind, payload []byte) {
 			s.pipe.receive(stream, seq, ts, kind, payload)
@@ -981,9 +979,6 @@ func (s *Session) close() error {
 			}
 		}
 		s.pipe.close()
-		if a := s.pipe.arrivals; a != nil {
-			errs = append(errs, a.write(s.cfg.CaptureTrace))
-		}
 		s.closeErr = errors.Join(errs...)
 	})
 	return s.closeErr

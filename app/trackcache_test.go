@@ -12,6 +12,8 @@ import (
 	"time"
 	"unicode"
 	"unicode/utf8"
+
+	"github.com/duetapp/duet/app/internal/testkit"
 )
 
 // TestTrackCachePrune prunes a cache at three times: old files and stale
@@ -93,7 +95,7 @@ func TestTrackCachePrune(t *testing.T) {
 // host's status and event show it printable and bounded.
 func TestTrackErrorCleaned(t *testing.T) {
 	ev := newEvents()
-	s := &Session{host: true, log: testLogger(t), cfg: Config{OnEvent: ev.add}}
+	s := &Session{host: true, log: testkit.Logger(t), cfg: Config{OnEvent: ev.add}}
 	text := "bad\x1b[2J\x1b[31mfile\nnext\u202e" + strings.Repeat("é", 10000)
 	s.onTrackControl(context.Background(), control{Type: controlTrackError, Text: text})
 	ev.mu.Lock()

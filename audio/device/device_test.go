@@ -12,7 +12,7 @@ import (
 	"testing/synctest"
 	"time"
 
-	"github.com/duetapp/duet/app"
+	"github.com/duetapp/duet/app/lab"
 	"github.com/duetapp/duet/audio"
 	"github.com/duetapp/duet/audio/calibrate"
 	"github.com/duetapp/duet/audio/measure"
@@ -162,7 +162,7 @@ func TestSessionOnJACK(t *testing.T) {
 	st := openLooped(t, sys, name, false)
 	guestVoice := make([]float32, 3*audio.SampleRate)
 	audio.ReadFull(&tone.Sine{Hz: 660, Amp: 0.3}, guestVoice)
-	res, err := app.RunLocal(t.Context(), app.LocalConfig{
+	res, err := lab.Run(t.Context(), lab.Config{
 		HostDevice: st,
 		GuestVoice: guestVoice,
 		Monitor:    0,

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/duetapp/duet/app"
+	"github.com/duetapp/duet/app/lab"
 	"github.com/duetapp/duet/audio"
 	"github.com/duetapp/duet/audio/codec"
 	"github.com/duetapp/duet/audio/tone"
@@ -71,7 +72,7 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	} else {
 		fmt.Fprintf(stdout, "Duet demo: a host and a guest on this machine sing for %.0f s over real WebRTC on loopback.\n", *seconds)
 	}
-	res, err := app.RunLocal(ctx, app.LocalConfig{
+	res, err := lab.Run(ctx, lab.Config{
 		HostDevice:   hostDevice,
 		HostVoice:    hostVoice,
 		GuestVoice:   guestVoice,

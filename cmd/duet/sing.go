@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"flag"
@@ -20,6 +21,7 @@ import (
 	"github.com/duetapp/duet/net/ntpcheck"
 	"github.com/duetapp/duet/net/rendezvous"
 	"github.com/duetapp/duet/net/signal"
+	"github.com/duetapp/duet/net/trace"
 )
 
 // listFlag collects a repeatable flag.
@@ -248,7 +250,6 @@ func runSing(ctx context.Context, host bool, args []string, stdout, stderr io.Wr
 		Speakers:        f.speakers,
 		Name:            f.name,
 		NTPServer:       f.ntp,
-		CaptureTrace:    f.capture,
 		JitterBias:      f.jitterBias,
 		ICEServers:      f.iceServers,
 		Loopback:        f.loopback,
@@ -259,6 +260,11 @@ func runSing(ctx context.Context, host bool, args []string, stdout, stderr io.Wr
 		RecordDir:       recordDir,
 		Logger:          newLogger(stderr, f.verbose),
 		OnEvent:         func(e app.Event) { fmt.Fprintln(stderr, "duet:", e.Text) },
+	}
+	var arrivals *trace.Recorder
+	if f.capture != "" {
+		arrivals = trace.NewRecorder(audio.Samples(cmp.Or(f.frame, codec.DefaultFrame)))
+		cfg.OnArrival = arrivals.Add
 	}
 	var s *app.Session
 	if host {
@@ -287,5 +293,8 @@ func runSing(ctx context.Context, host bool, args []string, stdout, stderr io.Wr
 	fmt.Fprintf(stderr, "duet: sent %d packets, received %d (%d lost, %d late); %d ms of your partner concealed\n",
 		st.Peer.PacketsSent, st.Peer.PacketsReceived, st.Voice.PacketsLost, st.Voice.PacketsDiscarded,
 		st.Voice.ConcealedSamples*1000/audio.SampleRate)
+	if arrivals != nil {
+		err = errors.Join(err, arrivals.WriteFile(f.capture))
+	}
 	return err
 }

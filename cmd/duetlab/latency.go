@@ -8,7 +8,7 @@ import (
 	"text/tabwriter"
 	"time"
 
-	"github.com/duetapp/duet/app"
+	"github.com/duetapp/duet/app/lab"
 	"github.com/duetapp/duet/audio"
 	"github.com/duetapp/duet/audio/codec"
 	"github.com/duetapp/duet/audio/tone"
@@ -33,11 +33,11 @@ func latency(ctx context.Context, w io.Writer) ([]string, error) {
 	for _, r := range []run{{codec.Opus, 2500 * time.Microsecond}, {codec.Opus, 5 * time.Millisecond}, {codec.Opus, 10 * time.Millisecond},
 		{codec.Opus, 20 * time.Millisecond}, {codec.OpusCustom, audio.Duration(128)}, {codec.L16, audio.Duration(128)}} {
 		frame := r.frame
-		cfg := app.LocalConfig{HostVoice: hostVoice, GuestVoice: guestVoice, Codec: r.kind, Monitor: 1}
+		cfg := lab.Config{HostVoice: hostVoice, GuestVoice: guestVoice, Codec: r.kind, Monitor: 1}
 		if r.kind == codec.Opus {
 			cfg.Frame = frame
 		}
-		res, err := app.RunLocal(ctx, cfg)
+		res, err := lab.Run(ctx, cfg)
 		if err != nil {
 			return nil, fmt.Errorf("frame %v: %w", frame, err)
 		}
@@ -93,7 +93,7 @@ func network(ctx context.Context, w io.Writer) ([]string, error) {
 	var kv []string
 	for _, p := range impair.Scenarios() {
 		p.Seed = 1
-		res, err := app.RunLocal(ctx, app.LocalConfig{HostVoice: hostVoice, GuestVoice: guestVoice, Monitor: 0, Network: &p})
+		res, err := lab.Run(ctx, lab.Config{HostVoice: hostVoice, GuestVoice: guestVoice, Monitor: 0, Network: &p})
 		if err != nil {
 			return nil, fmt.Errorf("%s: %w", p.Name, err)
 		}

@@ -25,7 +25,7 @@ import (
 // and joined, offer, answer and candidates relayed): once directly and once
 // relay-only through the embedded TURN relay. It pings over the control
 // data channel and reports the round trip of each, and what the relay
-// adds. (app.RunLocal has no relay-only switch, so this uses net/peer
+// adds. (lab.Run has no relay-only switch, so this uses net/peer
 // directly; no audio is involved.) Then it floods the relay with one
 // credential (turnAllocsPerCred): turn_allocs_per_cred is how many
 // allocations it got before the relay refused.

@@ -10,7 +10,7 @@ import (
 	"text/tabwriter"
 	"time"
 
-	"github.com/duetapp/duet/app"
+	"github.com/duetapp/duet/app/lab"
 	"github.com/duetapp/duet/audio"
 	"github.com/duetapp/duet/audio/tone"
 	"github.com/duetapp/duet/audio/track"
@@ -109,11 +109,11 @@ func recordLab(ctx context.Context, w io.Writer) ([]string, error) {
 // the track perfectly (a 10 ms device round trip), hear only the track,
 // and the guest's sound card runs 100 ppm fast; the host records into
 // takes if set.
-func singAlong(ctx context.Context, song *track.Track, path impair.Profile, takes string) (*app.LocalResult, error) {
+func singAlong(ctx context.Context, song *track.Track, path impair.Profile, takes string) (*lab.Result, error) {
 	// Time to connect and send the track (SCTP over a lossy 80 ms round
 	// trip moves a megabyte in seconds), the count-in, the song.
 	length := 20*audio.SampleRate + len(song.Samples)
-	return app.RunLocal(ctx, app.LocalConfig{
+	return lab.Run(ctx, lab.Config{
 		HostVoice:     make([]float32, length),
 		GuestVoice:    make([]float32, length),
 		Track:         song,

@@ -64,7 +64,6 @@ import (
 	"github.com/pion/webrtc/v4"
 
 	"github.com/duetapp/duet/audio/codec"
-	"github.com/duetapp/duet/net/impair"
 	"github.com/duetapp/duet/net/pionlog"
 	"github.com/duetapp/duet/net/red"
 )
@@ -81,9 +80,10 @@ type Config struct {
 	RelayOnly bool
 	// Loopback restricts ICE to the loopback interface: tests and the demo.
 	Loopback bool
-	// Impair, with Loopback, sends media through an impaired socket (the
-	// lab's network); nil is the plain loopback.
-	Impair *impair.Profile
+	// WrapConn, with Loopback, wraps the one UDP socket all media goes
+	// through (the lab impairs or watches the network there); nil is the
+	// plain loopback.
+	WrapConn func(net.PacketConn) net.PacketConn
 	// Codecs are the voice codecs this side offers and takes, best first;
 	// nil means DefaultCodecs. Opus is always among them (last, unless
 	// listed), since every WebRTC peer has it; RED over Opus is offered
@@ -122,7 +122,7 @@ type Config struct {
 
 // Peer is one side of a duet's connection. See the package doc.
 type Peer struct {
-	mux   *ice.UDPMuxDefault // the impaired socket, if any
+	mux   *ice.UDPMuxDefault // the wrapped loopback socket, if any
 	cfg   Config
 	log   *slog.Logger
 	pc    *webrtc.PeerConnection
@@ -176,12 +176,12 @@ func New(cfg Config) (*Peer, error) {
 		log = slog.New(slog.DiscardHandler)
 	}
 	var mux *ice.UDPMuxDefault
-	if cfg.Impair != nil {
+	if cfg.WrapConn != nil {
 		conn, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
 		if err != nil {
-			return nil, fmt.Errorf("peer: impaired socket: %w", err)
+			return nil, fmt.Errorf("peer: loopback socket: %w", err)
 		}
-		mux = ice.NewUDPMuxDefault(ice.UDPMuxParams{UDPConn: impair.New(conn, *cfg.Impair), Logger: pionlog.Factory{Log: log}.NewLogger("mux")})
+		mux = ice.NewUDPMuxDefault(ice.UDPMuxParams{UDPConn: cfg.WrapConn(conn), Logger: pionlog.Factory{Log: log}.NewLogger("mux")})
 	}
 	api, err := newAPI(cfg, log, mux)
 	if err != nil {

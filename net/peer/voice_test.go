@@ -3,6 +3,7 @@ package peer
 import (
 	"bytes"
 	"encoding/binary"
+	"net"
 	"os"
 	"runtime"
 	"strconv"
@@ -164,7 +165,7 @@ func TestRedundancyRecovers(t *testing.T) {
 			c.OnRecovered = func(seq uint16, ts uint32, p []byte) { recovered <- received{seq, ts, bytes.Clone(p), codec.Opus} }
 		}},
 		[]func(*Config){func(c *Config) {
-			c.Impair = lossy
+			c.WrapConn = impaired(*lossy)
 			c.OnFeedback = func(f Feedback) { fbs <- f }
 		}})
 	defer host.Close()
@@ -290,11 +291,11 @@ func TestFeedbackMobile(t *testing.T) {
 	}
 	fbs := make(chan Feedback, 100)
 	host, guest, hostGot, _, _, _ := pairWith(t,
-		[]func(*Config){func(c *Config) { m := mobile; m.Seed = 1; c.Impair = &m }},
+		[]func(*Config){func(c *Config) { m := mobile; m.Seed = 1; c.WrapConn = impaired(m) }},
 		[]func(*Config){func(c *Config) {
 			m := mobile
 			m.Seed = 2
-			c.Impair = &m
+			c.WrapConn = impaired(m)
 			c.OnFeedback = func(f Feedback) { fbs <- f }
 		}})
 	defer host.Close()
@@ -333,4 +334,9 @@ func TestFeedbackMobile(t *testing.T) {
 			return
 		}
 	}
+}
+
+// impaired wraps a peer's loopback socket in the lab's network path p.
+func impaired(p impair.Profile) func(net.PacketConn) net.PacketConn {
+	return func(c net.PacketConn) net.PacketConn { return impair.New(c, p) }
 }

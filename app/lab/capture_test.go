@@ -1,9 +1,11 @@
-package app
+package lab
 
 import (
 	"os"
 	"path/filepath"
 	"testing"
+
+	"github.com/duetapp/duet/app/internal/testkit"
 
 	"github.com/duetapp/duet/audio/jitter"
 	"github.com/duetapp/duet/audio/jitter/jittertest"
@@ -17,12 +19,12 @@ func TestCaptureTrace(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "guest.trace")
 	p := impair.Scenarios()[1]
 	p.Seed = 2
-	res, err := RunLocal(t.Context(), LocalConfig{
-		HostVoice:   voice(196, 1, 9),
-		GuestVoice:  voice(330, 2, 9),
+	res, err := Run(t.Context(), Config{
+		HostVoice:   testkit.Voice(196, 1, 9),
+		GuestVoice:  testkit.Voice(330, 2, 9),
 		Network:     &p,
 		HostCapture: path,
-		Logger:      testLogger(t),
+		Logger:      testkit.Logger(t),
 	})
 	if err != nil {
 		t.Fatal(err)

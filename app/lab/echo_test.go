@@ -1,9 +1,11 @@
-package app
+package lab
 
 import (
 	"math"
 	"testing"
 	"time"
+
+	"github.com/duetapp/duet/app/internal/testkit"
 
 	"github.com/duetapp/duet/audio"
 	"github.com/duetapp/duet/audio/echo/echotest"
@@ -23,12 +25,12 @@ func TestGuestOnSpeakers(t *testing.T) {
 	room := []EchoTap{{12 * time.Millisecond, 0.5}, {31 * time.Millisecond, 0.2}, {57 * time.Millisecond, 0.1}}
 	back := map[bool]float64{}
 	for _, speakers := range []bool{false, true} {
-		res, err := RunLocal(t.Context(), LocalConfig{
+		res, err := Run(t.Context(), Config{
 			HostVoice:     voice,
 			GuestVoice:    make([]float32, seconds*audio.SampleRate),
 			GuestEcho:     room,
 			GuestSpeakers: speakers,
-			Logger:        testLogger(t),
+			Logger:        testkit.Logger(t),
 		})
 		if err != nil {
 			t.Fatal(err)

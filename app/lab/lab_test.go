@@ -1,65 +1,22 @@
-package app
+package lab
 
 import (
 	"errors"
-	"log/slog"
-	"net/http/httptest"
-	"os"
 	"runtime"
 	"slices"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/duetapp/duet/app"
+	"github.com/duetapp/duet/app/internal/testkit"
+
 	"github.com/duetapp/duet/audio"
 	"github.com/duetapp/duet/audio/codec"
 	"github.com/duetapp/duet/audio/filedev"
-	"github.com/duetapp/duet/audio/measure"
 	"github.com/duetapp/duet/audio/tone"
 	"github.com/duetapp/duet/net/impair"
-	"github.com/duetapp/duet/net/signal"
 )
-
-func sine(hz float64, seconds float64) []float32 {
-	p := make([]float32, int(seconds*audio.SampleRate))
-	audio.ReadFull(&tone.Sine{Hz: hz, Amp: 0.3}, p)
-	return p
-}
-
-func voice(base float64, seed uint64, seconds float64) []float32 {
-	p := make([]float32, int(seconds*audio.SampleRate))
-	audio.ReadFull(&tone.Voice{Base: base, Amp: 0.3, Seed: seed}, p)
-	return p
-}
-
-func testLogger(t *testing.T) *slog.Logger {
-	if testing.Verbose() {
-		return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: logLevel()}))
-	}
-	return slog.New(slog.DiscardHandler)
-}
-
-// tones measures the 440 and 660 Hz content of what a singer heard: the
-// median over 20 ms windows of the middle half (away from connecting and
-// leaving), so a concealed packet here and there does not sway it.
-func tones(heard []float32) (a440, a660 float64) {
-	mid := heard[len(heard)/4 : 3*len(heard)/4]
-	const window = audio.SampleRate / 50
-	var w440, w660 []float64
-	for i := 0; i+window <= len(mid); i += window {
-		w440 = append(w440, measure.Tone(mid[i:i+window], 440, audio.SampleRate))
-		w660 = append(w660, measure.Tone(mid[i:i+window], 660, audio.SampleRate))
-	}
-	return median(w440), median(w660)
-}
-
-func median(v []float64) float64 {
-	if len(v) == 0 {
-		return 0
-	}
-	slices.Sort(v)
-	return v[len(v)/2]
-}
 
 // TestDuetMixMinus is the end-to-end test: a real rendezvous server on a
 // loopback port, two sessions with real WebRTC and Opus, the host singing
@@ -67,17 +24,17 @@ func median(v []float64) float64 {
 // other, and the guest must not hear its own voice back (mix-minus).
 func TestDuetMixMinus(t *testing.T) {
 	before := runtime.NumGoroutine()
-	res, err := RunLocal(t.Context(), LocalConfig{
-		HostVoice:  sine(440, 3),
-		GuestVoice: sine(660, 3),
+	res, err := Run(t.Context(), Config{
+		HostVoice:  testkit.Sine(440, 3),
+		GuestVoice: testkit.Sine(660, 3),
 		Monitor:    0,
-		Logger:     testLogger(t),
+		Logger:     testkit.Logger(t),
 	})
 	if err != nil {
 		t.Fatal(err)
 	}
-	h440, h660 := tones(res.HostHeard)
-	g440, g660 := tones(res.GuestHeard)
+	h440, h660 := testkit.Tone(res.HostHeard, 440), testkit.Tone(res.HostHeard, 660)
+	g440, g660 := testkit.Tone(res.GuestHeard, 440), testkit.Tone(res.GuestHeard, 660)
 	t.Logf("host heard 440 Hz at %.3f, 660 Hz at %.3f; guest heard 440 Hz at %.3f, 660 Hz at %.3f", h440, h660, g440, g660)
 	if h660 < 0.15 {
 		t.Errorf("host hears the guest's 660 Hz at %.3f, want ≥ 0.15 (sent at 0.3)", h660)
@@ -110,34 +67,19 @@ func TestDuetMixMinus(t *testing.T) {
 	} else if d := c.Offset - res.ClockOffset; d.Abs() > 500*time.Microsecond {
 		t.Errorf("clock offset estimated %v, true %v: off by %v, want ≤ 0.5 ms", c.Offset, res.ClockOffset, d)
 	}
-	waitGoroutines(t, before)
-}
-
-// waitGoroutines waits, up to a deadline, for the goroutine count to come
-// back to what it was before a duet: every goroutine has been stopped.
-func waitGoroutines(t *testing.T, want int) {
-	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for runtime.NumGoroutine() > want {
-		if time.Now().After(deadline) {
-			buf := make([]byte, 1<<20)
-			n := runtime.Stack(buf, true)
-			t.Fatalf("%d goroutines left after the duet, want ≤ %d:\n%s", runtime.NumGoroutine(), want, buf[:n])
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	testkit.WaitGoroutines(t, before)
 }
 
 // TestDuetMonitor checks that direct monitoring puts a singer's own voice in
 // what they hear at the monitor gain and with no delay: subtracting the own
 // voice, scaled and unshifted, must cancel it.
 func TestDuetMonitor(t *testing.T) {
-	hostVoice := sine(440, 3)
-	res, err := RunLocal(t.Context(), LocalConfig{
+	hostVoice := testkit.Sine(440, 3)
+	res, err := Run(t.Context(), Config{
 		HostVoice:  hostVoice,
-		GuestVoice: sine(660, 3),
+		GuestVoice: testkit.Sine(660, 3),
 		Monitor:    0.5,
-		Logger:     testLogger(t),
+		Logger:     testkit.Logger(t),
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -147,8 +89,8 @@ func TestDuetMonitor(t *testing.T) {
 	for i := range rest {
 		rest[i] = heard[i] - 0.5*hostVoice[i]
 	}
-	own, _ := tones(heard)
-	left, _ := tones(rest)
+	own := testkit.Tone(heard, 440)
+	left := testkit.Tone(rest, 440)
 	if own < 0.14 || own > 0.16 {
 		t.Errorf("host hears itself at %.3f, want 0.15 (0.3 at monitor gain 0.5)", own)
 	}
@@ -164,12 +106,12 @@ func TestDuetMonitor(t *testing.T) {
 func TestDuetLatency(t *testing.T) {
 	for _, k := range []codec.Kind{codec.Opus, codec.OpusCustom, codec.L16} {
 		t.Run(k.String(), func(t *testing.T) {
-			res, err := RunLocal(t.Context(), LocalConfig{
-				HostVoice:  voice(196, 1, 4),
-				GuestVoice: voice(330, 2, 4),
+			res, err := Run(t.Context(), Config{
+				HostVoice:  testkit.Voice(196, 1, 4),
+				GuestVoice: testkit.Voice(330, 2, 4),
 				Codec:      k,
 				Monitor:    0,
-				Logger:     testLogger(t),
+				Logger:     testkit.Logger(t),
 			})
 			if err != nil {
 				t.Fatal(err)
@@ -201,9 +143,9 @@ func (unpluggedDevice) Err() error { return errors.New("unplugged") }
 func TestDeviceLostAndBack(t *testing.T) {
 	first := unpluggedDevice{filedev.New(filedev.Config{Input: &tone.Sine{Hz: 440, Amp: 0.3, Length: audio.SampleRate}})}
 	reopened := 0
-	var events []Event
+	var events []app.Event
 	var mu sync.Mutex
-	res, err := RunLocal(t.Context(), LocalConfig{
+	res, err := Run(t.Context(), Config{
 		HostDevice: first,
 		HostReopen: func() (audio.Device, error) {
 			reopened++
@@ -212,9 +154,9 @@ func TestDeviceLostAndBack(t *testing.T) {
 			}
 			return filedev.New(filedev.Config{Input: &tone.Sine{Hz: 440, Amp: 0.3}}), nil
 		},
-		GuestVoice: sine(660, 6),
-		Logger:     testLogger(t),
-		OnEvent: func(host bool, e Event) {
+		GuestVoice: testkit.Sine(660, 6),
+		Logger:     testkit.Logger(t),
+		OnEvent: func(host bool, e app.Event) {
 			if host {
 				mu.Lock()
 				events = append(events, e)
@@ -225,82 +167,18 @@ func TestDeviceLostAndBack(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var states []State
+	var states []app.State
 	for _, e := range events {
 		states = append(states, e.State)
 	}
-	lost := slices.Index(states, StateDeviceLost)
-	if lost < 0 || !slices.Contains(states[lost:], StateConnected) {
+	lost := slices.Index(states, app.StateDeviceLost)
+	if lost < 0 || !slices.Contains(states[lost:], app.StateConnected) {
 		t.Fatalf("host states %v, want device lost and then connected again", states)
 	}
 	// The last two seconds the guest heard: the host's tone, back.
 	tail := res.GuestHeard[len(res.GuestHeard)-2*audio.SampleRate:]
-	if a, _ := tones(tail); a < 0.15 {
+	if a := testkit.Tone(tail, 440); a < 0.15 {
 		t.Errorf("after the device came back the guest hears the host at %.3f, want ≥ 0.15", a)
-	}
-}
-
-// TestSignalingLossKeepsDuet drops the guest's rendezvous socket mid-song:
-// the host hears "peer-left" from the server but media still flows, so the
-// duet goes on, and the host keeps hearing the guest to the end.
-func TestSignalingLossKeepsDuet(t *testing.T) {
-	srv := signal.NewServer(signal.ServerConfig{})
-	hs := httptest.NewServer(srv)
-	defer func() { srv.Close(); hs.Close() }()
-
-	hostOut := &memorySink{}
-	// The host's song ends first, so the guest's own leaving does not
-	// show as a partner leaving.
-	hostDev := filedev.New(filedev.Config{Input: &audio.SliceReader{P: sine(440, 3.5)}, Output: hostOut})
-	guestDev := filedev.New(filedev.Config{Input: &audio.SliceReader{P: sine(660, 4)}})
-	connected := make(chan struct{}, 2)
-	var hostStates []State
-	var mu sync.Mutex
-	cfg := func(dev audio.Device, host bool) Config {
-		return Config{Server: hs.URL, Device: dev, Loopback: true, Logger: testLogger(t), OnEvent: func(e Event) {
-			if e.State == StateConnected {
-				connected <- struct{}{}
-			}
-			if host {
-				mu.Lock()
-				hostStates = append(hostStates, e.State)
-				mu.Unlock()
-			}
-		}}
-	}
-	host, err := Host(t.Context(), cfg(hostDev, true))
-	if err != nil {
-		t.Fatal(err)
-	}
-	guest, err := Join(t.Context(), cfg(guestDev, false), host.Code())
-	if err != nil {
-		t.Fatal(err)
-	}
-	var wg sync.WaitGroup
-	var hostErr, guestErr error
-	wg.Go(func() { hostErr = host.Run(t.Context()) })
-	wg.Go(func() { guestErr = guest.Run(t.Context()) })
-	for range 2 {
-		select {
-		case <-connected:
-		case <-time.After(10 * time.Second):
-			t.Fatal("not connected within 10 s")
-		}
-	}
-	guest.sig.Close() // the guest's Wi-Fi blinks; its socket is gone
-	wg.Wait()
-	if err := errors.Join(hostErr, guestErr); err != nil {
-		t.Fatal(err)
-	}
-	mu.Lock()
-	defer mu.Unlock()
-	if slices.Contains(hostStates, StatePartnerLeft) {
-		t.Errorf("host states %v: the guest was dropped though media flowed", hostStates)
-	}
-	// The guest's tone in the host's last second and a half.
-	tail := hostOut.p[len(hostOut.p)-3*audio.SampleRate/2:]
-	if _, g := tones(tail); g < 0.15 {
-		t.Errorf("host hears the guest at %.3f at the end, want ≥ 0.15", g)
 	}
 }
 
@@ -313,11 +191,11 @@ func TestDuetOverImpairedNetwork(t *testing.T) {
 		t.Fatalf("scenario 3 is %q", p.Name)
 	}
 	p.Seed = 1
-	res, err := RunLocal(t.Context(), LocalConfig{
-		HostVoice:  voice(196, 1, 4),
-		GuestVoice: voice(330, 2, 4),
+	res, err := Run(t.Context(), Config{
+		HostVoice:  testkit.Voice(196, 1, 4),
+		GuestVoice: testkit.Voice(330, 2, 4),
 		Network:    &p,
-		Logger:     testLogger(t),
+		Logger:     testkit.Logger(t),
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -334,12 +212,4 @@ func TestDuetOverImpairedNetwork(t *testing.T) {
 	if v.PacketsLost == 0 && v.ConcealedSamples == 0 {
 		t.Error("no loss or concealment over a path with 1 % loss")
 	}
-}
-
-// logLevel is Info, or Debug when DUET_DEBUG is set.
-func logLevel() slog.Level {
-	if os.Getenv("DUET_DEBUG") != "" {
-		return slog.LevelDebug
-	}
-	return slog.LevelInfo
 }

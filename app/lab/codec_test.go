@@ -1,9 +1,12 @@
-package app
+package lab
 
 import (
 	"math"
 	"testing"
 	"time"
+
+	"github.com/duetapp/duet/app"
+	"github.com/duetapp/duet/app/internal/testkit"
 
 	"github.com/duetapp/duet/audio/codec"
 )
@@ -16,16 +19,16 @@ func TestAutoCodecOnLoopback(t *testing.T) {
 	if testing.Short() {
 		t.Skip("a 9 s duet")
 	}
-	res, err := RunLocal(t.Context(), LocalConfig{
-		HostVoice:  sine(440, 9),
-		GuestVoice: sine(660, 9),
+	res, err := Run(t.Context(), Config{
+		HostVoice:  testkit.Sine(440, 9),
+		GuestVoice: testkit.Sine(660, 9),
 		Monitor:    0,
-		Logger:     testLogger(t),
+		Logger:     testkit.Logger(t),
 	})
 	if err != nil {
 		t.Fatal(err)
 	}
-	for name, st := range map[string]Stats{"host": res.HostStats, "guest": res.GuestStats} {
+	for name, st := range map[string]app.Stats{"host": res.HostStats, "guest": res.GuestStats} {
 		t.Logf("%s sends %s at %d b/s, hears %s; %+v", name, st.Codec, st.Bitrate, st.PartnerCodec, st.Voice.Stats)
 		if st.Codec != "L16" || st.PartnerCodec != "L16" || st.Bitrate != 768000 {
 			t.Errorf("%s sends %s at %d b/s and hears %s after 9 s on loopback, want L16 both ways", name, st.Codec, st.Bitrate, st.PartnerCodec)
@@ -38,7 +41,7 @@ func TestAutoCodecOnLoopback(t *testing.T) {
 		name  string
 		heard []float32
 		hz    float64
-		st    Stats
+		st    app.Stats
 	}{{"host", res.HostHeard, 660, res.HostStats}, {"guest", res.GuestHeard, 440, res.GuestStats}} {
 		slope := 2 * math.Pi * tc.hz / 48000 * 0.3
 		steps := 0
@@ -66,15 +69,15 @@ func TestChosenCodecKept(t *testing.T) {
 		t.Skip("an 8 s duet")
 	}
 	var lat time.Duration
-	res, err := RunLocal(t.Context(), LocalConfig{
+	res, err := Run(t.Context(), Config{
 		// 8 s, so the voices are compared from 5 s on, well after the
 		// playout has settled (the first seconds under -race conceal).
-		HostVoice:  voice(196, 1, 8),
-		GuestVoice: voice(330, 2, 8),
+		HostVoice:  testkit.Voice(196, 1, 8),
+		GuestVoice: testkit.Voice(330, 2, 8),
 		Codec:      codec.L24,
 		Monitor:    0,
-		Logger:     testLogger(t),
-		Sessions: func(host, guest *Session) {
+		Logger:     testkit.Logger(t),
+		Sessions: func(host, guest *app.Session) {
 			// Once the guest's voice plays at the host.
 			tick := time.NewTicker(10 * time.Millisecond)
 			defer tick.Stop()
@@ -89,7 +92,7 @@ func TestChosenCodecKept(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for name, st := range map[string]Stats{"host": res.HostStats, "guest": res.GuestStats} {
+	for name, st := range map[string]app.Stats{"host": res.HostStats, "guest": res.GuestStats} {
 		if st.Codec != "L24" || st.PartnerCodec != "L24" {
 			t.Errorf("%s sends %s and hears %s, want L24 both ways", name, st.Codec, st.PartnerCodec)
 		}

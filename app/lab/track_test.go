@@ -1,10 +1,13 @@
-package app
+package lab
 
 import (
 	"path/filepath"
 	"slices"
 	"testing"
 	"time"
+
+	"github.com/duetapp/duet/app"
+	"github.com/duetapp/duet/app/internal/testkit"
 
 	"github.com/duetapp/duet/audio"
 	"github.com/duetapp/duet/audio/measure"
@@ -35,13 +38,13 @@ func clickTrack(t *testing.T, seconds int) *track.Track {
 // after a count-in, and both singers sing along perfectly (their
 // microphones hear their own speakers a 10 ms device round trip later),
 // the guest's sound card 100 ppm fast. The host records into a take.
-func singAlong(t *testing.T, song *track.Track, path impair.Profile) *LocalResult {
+func singAlong(t *testing.T, song *track.Track, path impair.Profile) *Result {
 	t.Helper()
 	// Time to send the track (over a lossy 80 ms round trip SCTP takes
 	// seconds for a megabyte; under -race, with Opus Custom's packet a
 	// block flowing beside it, up to 8.5 s), the count-in and the song.
 	length := 11*audio.SampleRate + len(song.Samples)
-	res, err := RunLocal(t.Context(), LocalConfig{
+	res, err := Run(t.Context(), Config{
 		HostVoice:     make([]float32, length),
 		GuestVoice:    make([]float32, length),
 		Track:         song,
@@ -50,7 +53,7 @@ func singAlong(t *testing.T, song *track.Track, path impair.Profile) *LocalResul
 		DeafToPartner: true,
 		GuestPPM:      100,
 		Network:       &path,
-		Logger:        testLogger(t),
+		Logger:        testkit.Logger(t),
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -127,17 +130,17 @@ func TestTrackControlsFollow(t *testing.T) {
 	}
 	song := clickTrack(t, 30)
 	var steps []string
-	_, err := RunLocal(t.Context(), LocalConfig{
+	_, err := Run(t.Context(), Config{
 		HostVoice:     make([]float32, 16*audio.SampleRate),
 		GuestVoice:    make([]float32, 16*audio.SampleRate),
 		Track:         song,
 		RecordDir:     "", // plays, no take
 		DeafToPartner: true,
-		Logger:        testLogger(t),
-		Sessions: func(host, guest *Session) {
+		Logger:        testkit.Logger(t),
+		Sessions: func(host, guest *app.Session) {
 			// until waits, up to a deadline, for the guest's track to be
 			// in the state want says.
-			until := func(what string, want func(h, g TrackStatus) bool) {
+			until := func(what string, want func(h, g app.TrackStatus) bool) {
 				deadline := time.Now().Add(8 * time.Second)
 				for {
 					h, g := host.Track(), guest.Track()
@@ -153,19 +156,19 @@ func TestTrackControlsFollow(t *testing.T) {
 				}
 			}
 			near := func(a, b time.Duration) bool { return (a - b).Abs() < 100*time.Millisecond }
-			until("playing together", func(h, g TrackStatus) bool {
+			until("playing together", func(h, g app.TrackStatus) bool {
 				return h.Playing && g.Playing && h.Position > time.Second && near(h.Position, g.Position)
 			})
 			if err := host.Seek(20 * time.Second); err != nil {
 				t.Error(err)
 			}
-			until("sought together", func(h, g TrackStatus) bool {
+			until("sought together", func(h, g app.TrackStatus) bool {
 				return g.Playing && h.Position > 20*time.Second && near(h.Position, g.Position)
 			})
 			if err := host.Pause(); err != nil {
 				t.Error(err)
 			}
-			until("paused together", func(h, g TrackStatus) bool { return !h.Playing && !g.Playing })
+			until("paused together", func(h, g app.TrackStatus) bool { return !h.Playing && !g.Playing })
 		},
 	})
 	if err != nil {
@@ -183,7 +186,7 @@ func TestStreamedTrack(t *testing.T) {
 		t.Skip("a 10 s duet")
 	}
 	song := clickTrack(t, 6)
-	res, err := RunLocal(t.Context(), LocalConfig{
+	res, err := Run(t.Context(), Config{
 		HostVoice:     make([]float32, 10*audio.SampleRate),
 		GuestVoice:    make([]float32, 10*audio.SampleRate),
 		Track:         song,
@@ -191,7 +194,7 @@ func TestStreamedTrack(t *testing.T) {
 		RecordDir:     t.TempDir(), // autoplay at once: there is nothing to send
 		DeafToPartner: false,
 		Monitor:       0,
-		Logger:        testLogger(t),
+		Logger:        testkit.Logger(t),
 	})
 	if err != nil {
 		t.Fatal(err)

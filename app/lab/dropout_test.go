@@ -1,4 +1,4 @@
-package app
+package lab
 
 import (
 	"context"
@@ -7,6 +7,9 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/duetapp/duet/app"
+	"github.com/duetapp/duet/app/internal/testkit"
 
 	"github.com/duetapp/duet/audio"
 	"github.com/duetapp/duet/audio/measure"
@@ -31,19 +34,19 @@ func TestNetworkDropout(t *testing.T) {
 	changed := make(chan struct{}, 100)
 	ctx, cancel := context.WithCancel(t.Context())
 	defer cancel()
-	var res *LocalResult
+	var res *Result
 	var err error
 	done := make(chan struct{})
 	takes := t.TempDir()
 	go func() {
 		defer close(done)
-		res, err = RunLocal(ctx, LocalConfig{
-			HostVoice:  sine(196, 16),
-			GuestVoice: sine(330, 16),
+		res, err = Run(ctx, Config{
+			HostVoice:  testkit.Sine(196, 16),
+			GuestVoice: testkit.Sine(330, 16),
 			Network:    &path,
 			RecordDir:  takes,
-			Logger:     testLogger(t),
-			OnEvent: func(host bool, e Event) {
+			Logger:     testkit.Logger(t),
+			OnEvent: func(host bool, e app.Event) {
 				who := "guest"
 				if host {
 					who = "host"

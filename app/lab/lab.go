@@ -1,6 +1,18 @@
-package app
+// Package lab runs duets between two sessions in one process, for the
+// end-to-end tests, duetlab and `duet demo`: each singer on a file device
+// at real time, real WebRTC on loopback through a rendezvous server on a
+// loopback port, optionally over an impaired network path (net/impair)
+// and with the host's packet arrivals captured (net/trace). It drives
+// sessions only through app's public API and its seams (Config.WrapConn,
+// Config.OnArrival), so app itself links none of the lab's parts.
+//
+// Run blocks until both voices have been sung; its Result measures what
+// each singer heard (latency, track skew, take alignment) by
+// cross-correlation.
+package lab
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -13,6 +25,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/duetapp/duet/app"
 	"github.com/duetapp/duet/audio"
 	"github.com/duetapp/duet/audio/codec"
 	"github.com/duetapp/duet/audio/filedev"
@@ -22,23 +35,22 @@ import (
 	"github.com/duetapp/duet/audio/wavfile"
 	"github.com/duetapp/duet/net/impair"
 	"github.com/duetapp/duet/net/signal"
+	"github.com/duetapp/duet/net/trace"
 )
 
-// LocalConfig describes a duet between two sessions in this process, each
-// on a file device at real time, over real WebRTC on loopback, through a
-// rendezvous server on a loopback port: the demo, and the end-to-end tests.
-type LocalConfig struct {
+// Config describes a duet between two sessions in this process.
+type Config struct {
 	// HostVoice and GuestVoice are what each singer sings.
 	HostVoice, GuestVoice []float32
 	// HostDevice, if set, is the host's device instead of a file device
-	// singing HostVoice; RunLocal closes it. HostHeard is then empty.
+	// singing HostVoice; Run closes it. HostHeard is then empty.
 	HostDevice audio.Device
-	// HostReopen is the host's Config.Reopen.
+	// HostReopen is the host's app.Config.Reopen.
 	HostReopen func() (audio.Device, error)
 	// Network, if set, impairs both directions alike (each with its own
 	// seed).
 	Network *impair.Profile
-	// Track, StreamTrack and RecordDir are as in Config; the host plays
+	// Track, StreamTrack and RecordDir are as in app.Config; the host plays
 	// the track (and records, with RecordDir) as soon as the guest can
 	// play along.
 	Track       *track.Track
@@ -59,30 +71,31 @@ type LocalConfig struct {
 	// themselves).
 	DeafToPartner bool
 	// Sessions, if set, is given both sessions once they run, on
-	// RunLocal's goroutine, to drive them (play, seek…); the duet goes on
+	// Run's goroutine, to drive them (play, seek…); the duet goes on
 	// until the guest's voice ends whatever it does.
-	Sessions func(host, guest *Session)
-	// HostCapture is the host's Config.CaptureTrace.
+	Sessions func(host, guest *app.Session)
+	// HostCapture, if set, is a trace file the guest's packet arrivals at
+	// the host are written to (net/trace's format).
 	HostCapture string
 	// GuestPPM makes the guest's sound card that many millionths fast.
 	GuestPPM float64
-	// Frame, Codec, JitterTarget and Monitor are as in Config.
+	// Frame, Codec, JitterTarget and Monitor are as in app.Config.
 	Frame        time.Duration
 	Codec        codec.Kind
 	JitterTarget time.Duration
 	Monitor      float32
 	Logger       *slog.Logger
 	// OnEvent is told of both sessions' events.
-	OnEvent func(host bool, e Event)
+	OnEvent func(host bool, e app.Event)
 }
 
-// LocalResult is what each singer heard, with the figures of both sessions.
-type LocalResult struct {
+// Result is what each singer heard, with the figures of both sessions.
+type Result struct {
 	Code                  signal.Code
 	HostHeard, GuestHeard []float32
 	HostStart, GuestStart time.Time // when each device's sample 0 was due
-	HostStats, GuestStats Stats
-	HostTrack, GuestTrack TrackStatus
+	HostStats, GuestStats app.Stats
+	HostTrack, GuestTrack app.TrackStatus
 
 	guestPPM float64
 	// CPU is the process's CPU time (user and system) during the duet:
@@ -171,8 +184,8 @@ type memorySink struct{ p []float32 }
 func (m *memorySink) Write(p []float32) error { m.p = append(m.p, p...); return nil }
 func (m *memorySink) Close() error            { return nil }
 
-// RunLocal runs a local duet until both voices have been sung.
-func RunLocal(ctx context.Context, cfg LocalConfig) (*LocalResult, error) {
+// Run runs a local duet until both voices have been sung.
+func Run(ctx context.Context, cfg Config) (*Result, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
@@ -210,18 +223,22 @@ func RunLocal(ctx context.Context, cfg LocalConfig) (*LocalResult, error) {
 		return nil, err
 	}
 	defer os.RemoveAll(cacheDir)
-	sessionConfig := func(dev audio.Device, host bool) Config {
+	var arrivals *trace.Recorder
+	if cfg.HostCapture != "" {
+		arrivals = trace.NewRecorder(audio.Samples(cmp.Or(cfg.Frame, codec.DefaultFrame)))
+	}
+	sessionConfig := func(dev audio.Device, host bool) app.Config {
 		singer := "guest"
 		if host {
 			singer = "host"
 		}
-		var path *impair.Profile
+		var path func(net.PacketConn) net.PacketConn
 		if cfg.Network != nil {
 			p := *cfg.Network
 			if !host {
 				p.Seed++ // the same path, not the same packets lost
 			}
-			path = &p
+			path = func(c net.PacketConn) net.PacketConn { return impair.New(c, p) }
 		}
 		var song *track.Track
 		roundTrip := cfg.SingAlong
@@ -230,7 +247,7 @@ func RunLocal(ctx context.Context, cfg LocalConfig) (*LocalResult, error) {
 		} else if len(cfg.GuestEcho) > 0 && roundTrip == 0 {
 			roundTrip = cfg.GuestEcho[0].Delay
 		}
-		return Config{
+		return app.Config{
 			Track:           song,
 			StreamTrack:     cfg.StreamTrack,
 			AutoPlay:        host && (cfg.Track != nil || cfg.RecordDir != ""),
@@ -238,7 +255,7 @@ func RunLocal(ctx context.Context, cfg LocalConfig) (*LocalResult, error) {
 			CacheDir:        cacheDir,
 			DeviceRoundTrip: roundTrip,
 			Speakers:        !host && cfg.GuestSpeakers,
-			Impair:          path,
+			WrapConn:        path,
 			Server:          url,
 			Device:          dev,
 			Frame:           cfg.Frame,
@@ -247,7 +264,7 @@ func RunLocal(ctx context.Context, cfg LocalConfig) (*LocalResult, error) {
 			Monitor:         cfg.Monitor,
 			Loopback:        true,
 			Logger:          cfg.Logger.With("singer", singer),
-			OnEvent: func(e Event) {
+			OnEvent: func(e app.Event) {
 				if cfg.OnEvent != nil {
 					cfg.OnEvent(host, e)
 				}
@@ -256,14 +273,16 @@ func RunLocal(ctx context.Context, cfg LocalConfig) (*LocalResult, error) {
 	}
 	hostCfg := sessionConfig(hostDev, true)
 	hostCfg.Reopen = cfg.HostReopen
-	hostCfg.CaptureTrace = cfg.HostCapture
-	host, err := Host(ctx, hostCfg)
+	if arrivals != nil {
+		hostCfg.OnArrival = arrivals.Add
+	}
+	host, err := app.Host(ctx, hostCfg)
 	if err != nil {
 		hostDev.Close()
 		guestDev.Close()
 		return nil, err
 	}
-	guest, err := Join(ctx, sessionConfig(guestDev, false), host.Code())
+	guest, err := app.Join(ctx, sessionConfig(guestDev, false), host.Code())
 	if err != nil {
 		// Run ends at once with a cancelled context and cleans up.
 		cctx, cancel := context.WithCancel(ctx)
@@ -294,10 +313,13 @@ func RunLocal(ctx context.Context, cfg LocalConfig) (*LocalResult, error) {
 	}
 	wg.Wait()
 	cpu := cpuTime() - cpu0
+	if arrivals != nil {
+		hostErr = errors.Join(hostErr, arrivals.WriteFile(cfg.HostCapture))
+	}
 	if err := errors.Join(hostErr, guestErr); err != nil {
 		return nil, err
 	}
-	return &LocalResult{
+	return &Result{
 		HostTrack:  host.Track(),
 		GuestTrack: guest.Track(),
 		Code:       host.Code(),
@@ -325,7 +347,7 @@ var ErrNotFound = errors.New("voice not found in what the partner heard")
 // both devices' timelines: a two-second stretch ending a second before the
 // voice does, when the playout has long settled. score is the normalised
 // correlation (0…1), a confidence figure.
-func (r *LocalResult) Latency(toHost bool) (latency time.Duration, score float64, err error) {
+func (r *Result) Latency(toHost bool) (latency time.Duration, score float64, err error) {
 	voice, heard := r.guestVoice, r.HostHeard
 	offset := r.GuestStart.Sub(r.HostStart) // sung sample n is due at heard index n + offset
 	if !toHost {
@@ -375,7 +397,7 @@ func firstSound(p []float32) int {
 // click), by both devices' own clocks. It needs a duet in which each hears
 // only the track (DeafToPartner, no monitoring). A positive skew is the
 // guest's copy playing late; score is the normalised correlation.
-func (r *LocalResult) TrackSkew(after time.Duration) (skew time.Duration, score float64, err error) {
+func (r *Result) TrackSkew(after time.Duration) (skew time.Duration, score float64, err error) {
 	const window, slack = audio.SampleRate / 2, audio.SampleRate / 100 // 0.5 s, ±10 ms
 	tm := r.HostStart.Add(audio.Duration(firstSound(r.HostHeard))).Add(after)
 	h := audio.Samples(tm.Sub(r.HostStart))
@@ -397,7 +419,7 @@ type Alignment struct {
 // timeline, over length from from into the take; maxOff bounds the search
 // both ways. It needs singers who sing along (SingAlong), each hearing only
 // the track.
-func (r *LocalResult) TakeAlignment(from, length, maxOff time.Duration) (host, guest Alignment, err error) {
+func (r *Result) TakeAlignment(from, length, maxOff time.Duration) (host, guest Alignment, err error) {
 	read := func(name string) []float32 {
 		if err != nil {
 			return nil
