@@ -175,31 +175,9 @@ func New(cfg Config) (*Peer, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	var mux *ice.UDPMuxDefault
-	if cfg.WrapConn != nil {
-		conn, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
-		if err != nil {
-			return nil, fmt.Errorf("peer: loopback socket: %w", err)
-		}
-		mux = ice.NewUDPMuxDefault(ice.UDPMuxParams{UDPConn: cfg.WrapConn(conn), Logger: pionlog.Factory{Log: log}.NewLogger("mux")})
-	}
-	api, err := newAPI(cfg, log, mux)
+	pc, mux, err := newConnection(cfg, log)
 	if err != nil {
-		if mux != nil {
-			mux.Close()
-		}
 		return nil, err
-	}
-	conf := webrtc.Configuration{ICEServers: cfg.ICEServers}
-	if cfg.RelayOnly {
-		conf.ICETransportPolicy = webrtc.ICETransportPolicyRelay
-	}
-	pc, err := api.NewPeerConnection(conf)
-	if err != nil {
-		if mux != nil {
-			mux.Close()
-		}
-		return nil, fmt.Errorf("peer: new connection: %w", err)
 	}
 	p := &Peer{
 		mux:       mux,
@@ -216,61 +194,15 @@ func New(cfg Config) (*Peer, error) {
 		pc.Close()
 		return nil, fmt.Errorf("peer: add track: %w", err)
 	}
-	// Keep reading RTCP from the sender, or pion's interceptors stall; the
-	// receiver reports in it say how much of our voice the partner lost.
-	p.wg.Go(func() {
-		for {
-			pkts, _, err := sender.ReadRTCP()
-			if err != nil {
-				return
-			}
-			for _, pkt := range pkts {
-				var reports []rtcp.ReceptionReport
-				switch r := pkt.(type) {
-				case *rtcp.ReceiverReport:
-					reports = r.Reports
-				case *rtcp.SenderReport: // browsers put their reports in
-					reports = r.Reports
-				}
-				if p.fb.onReports(reports, p.track.ssrcNow(), time.Now()) && cfg.OnFeedback != nil {
-					cfg.OnFeedback(p.Feedback())
-				}
-			}
-		}
-	})
-	pc.SCTP().Transport().ICETransport().OnSelectedCandidatePairChange(func(pair *webrtc.ICECandidatePair) {
-		p.mu.Lock()
-		defer p.mu.Unlock()
-		p.candidate = pair.Local.Typ.String()
-		p.relayed = pair.Local.Typ == webrtc.ICECandidateTypeRelay || pair.Remote.Typ == webrtc.ICECandidateTypeRelay
-		p.address = net.JoinHostPort(pair.Remote.Address, strconv.Itoa(int(pair.Remote.Port)))
-	})
+	p.wg.Go(func() { p.readRTCP(sender) })
+	pc.SCTP().Transport().ICETransport().OnSelectedCandidatePairChange(p.onPair)
 	pc.OnTrack(p.onTrack)
 	pc.OnICECandidate(func(c *webrtc.ICECandidate) {
 		if c != nil && cfg.OnCandidate != nil {
 			cfg.OnCandidate(c.ToJSON())
 		}
 	})
-	pc.OnConnectionStateChange(func(s webrtc.PeerConnectionState) {
-		log.Debug("peer connection state", "state", s.String())
-		switch s {
-		case webrtc.PeerConnectionStateConnected:
-			if p.dropped.Swap(false) && cfg.OnLink != nil {
-				cfg.OnLink(true)
-			}
-			p.connOnce.Do(func() { close(p.connected) })
-		case webrtc.PeerConnectionStateDisconnected:
-			p.dropped.Store(true)
-			if cfg.OnLink != nil {
-				cfg.OnLink(false)
-			}
-		case webrtc.PeerConnectionStateFailed:
-			p.failed.Store(true)
-			p.endOnce.Do(func() { close(p.ended) })
-		case webrtc.PeerConnectionStateClosed:
-			p.endOnce.Do(func() { close(p.ended) })
-		}
-	})
+	pc.OnConnectionStateChange(p.onState)
 	pc.OnDataChannel(func(dc *webrtc.DataChannel) {
 		switch dc.Label() {
 		case "control":
@@ -282,6 +214,94 @@ func New(cfg Config) (*Peer, error) {
 		}
 	})
 	return p, nil
+}
+
+// newConnection makes the pion peer connection cfg describes, with its
+// wrapped loopback socket, if any.
+func newConnection(cfg Config, log *slog.Logger) (*webrtc.PeerConnection, *ice.UDPMuxDefault, error) {
+	var mux *ice.UDPMuxDefault
+	if cfg.WrapConn != nil {
+		conn, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+		if err != nil {
+			return nil, nil, fmt.Errorf("peer: loopback socket: %w", err)
+		}
+		mux = ice.NewUDPMuxDefault(ice.UDPMuxParams{UDPConn: cfg.WrapConn(conn), Logger: pionlog.Factory{Log: log}.NewLogger("mux")})
+	}
+	fail := func(err error) (*webrtc.PeerConnection, *ice.UDPMuxDefault, error) {
+		if mux != nil {
+			mux.Close()
+		}
+		return nil, nil, err
+	}
+	api, err := newAPI(cfg, log, mux)
+	if err != nil {
+		return fail(err)
+	}
+	conf := webrtc.Configuration{ICEServers: cfg.ICEServers}
+	if cfg.RelayOnly {
+		conf.ICETransportPolicy = webrtc.ICETransportPolicyRelay
+	}
+	pc, err := api.NewPeerConnection(conf)
+	if err != nil {
+		return fail(fmt.Errorf("peer: new connection: %w", err))
+	}
+	return pc, mux, nil
+}
+
+// readRTCP keeps reading RTCP from the sender until the connection closes,
+// or pion's interceptors stall; the receiver reports in it say how much of
+// our voice the partner lost.
+func (p *Peer) readRTCP(sender *webrtc.RTPSender) {
+	for {
+		pkts, _, err := sender.ReadRTCP()
+		if err != nil {
+			return
+		}
+		for _, pkt := range pkts {
+			var reports []rtcp.ReceptionReport
+			switch r := pkt.(type) {
+			case *rtcp.ReceiverReport:
+				reports = r.Reports
+			case *rtcp.SenderReport: // browsers put their reports in
+				reports = r.Reports
+			}
+			if p.fb.onReports(reports, p.track.ssrcNow(), time.Now()) && p.cfg.OnFeedback != nil {
+				p.cfg.OnFeedback(p.Feedback())
+			}
+		}
+	}
+}
+
+// onPair notes the candidate pair ICE selected.
+func (p *Peer) onPair(pair *webrtc.ICECandidatePair) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.candidate = pair.Local.Typ.String()
+	p.relayed = pair.Local.Typ == webrtc.ICECandidateTypeRelay || pair.Remote.Typ == webrtc.ICECandidateTypeRelay
+	p.address = net.JoinHostPort(pair.Remote.Address, strconv.Itoa(int(pair.Remote.Port)))
+}
+
+// onState follows the connection's state: connected (again), dropped,
+// failed or closed.
+func (p *Peer) onState(s webrtc.PeerConnectionState) {
+	p.log.Debug("peer connection state", "state", s.String())
+	switch s {
+	case webrtc.PeerConnectionStateConnected:
+		if p.dropped.Swap(false) && p.cfg.OnLink != nil {
+			p.cfg.OnLink(true)
+		}
+		p.connOnce.Do(func() { close(p.connected) })
+	case webrtc.PeerConnectionStateDisconnected:
+		p.dropped.Store(true)
+		if p.cfg.OnLink != nil {
+			p.cfg.OnLink(false)
+		}
+	case webrtc.PeerConnectionStateFailed:
+		p.failed.Store(true)
+		p.endOnce.Do(func() { close(p.ended) })
+	case webrtc.PeerConnectionStateClosed:
+		p.endOnce.Do(func() { close(p.ended) })
+	}
 }
 
 // offered returns the codecs to register, best first: cfg.Codecs (or
