@@ -1,9 +1,10 @@
 // Package codec holds Duet's voice codecs, all mono at 48 kHz, float32
 // samples in [-1, 1]:
 //
-//   - Opus (RFC 7587) through gopkg.in/hraban/opus.v2, restricted-low-delay
-//     (CELT only): frames of 2.5, 5 (the default), 10 or 20 ms, delay one
-//     frame plus 2.5 ms of look-ahead. Any WebRTC peer speaks it.
+//   - Opus (RFC 7587), encoded through gopkg.in/hraban/opus.v2 and decoded
+//     through libopus directly (cgo), restricted-low-delay (CELT only):
+//     frames of 2.5, 5 (the default), 10 or 20 ms, delay one frame plus
+//     2.5 ms of look-ahead. Any WebRTC peer speaks it.
 //   - Opus Custom (libopus's custom modes, cgo) at 64-sample frames: delay
 //     one frame plus 64 samples, 2.67 ms in all. Duet peers only.
 //   - L16 and L24 PCM (RFC 3551, RFC 3190): no delay beyond the packet, at
@@ -14,8 +15,8 @@
 //
 // An encoder or decoder is not safe for concurrent use: each belongs to
 // one goroutine (the encoder to the send loop, the decoder to the audio
-// thread). The Opus Custom and PCM decoders neither allocate nor block in
-// Decode and Conceal, errors included.
+// thread). Every decoder neither allocates nor blocks in Decode and
+// Conceal, errors included: they return only predeclared error values.
 package codec
 
 import (
@@ -112,41 +113,4 @@ func (e *Encoder) Encode(pcm []float32, dst []byte) (int, error) {
 		return 0, fmt.Errorf("codec: encode: %w", err)
 	}
 	return n, nil
-}
-
-// Decoder turns Opus packets back into mono samples and conceals lost ones.
-type Decoder struct {
-	dec *opus.Decoder
-}
-
-// NewDecoder returns a mono 48 kHz decoder.
-func NewDecoder() (*Decoder, error) {
-	dec, err := opus.NewDecoder(audio.SampleRate, 1)
-	if err != nil {
-		return nil, fmt.Errorf("codec: new decoder: %w", err)
-	}
-	return &Decoder{dec: dec}, nil
-}
-
-// Decode decodes one packet into pcm, which must hold the packet's frame
-// (20 ms, 960 samples, always does), and returns the samples written.
-func (d *Decoder) Decode(packet []byte, pcm []float32) (int, error) {
-	n, err := d.dec.DecodeFloat32(packet, pcm)
-	if err != nil {
-		return 0, fmt.Errorf("codec: decode %d bytes: %w", len(packet), err)
-	}
-	return n, nil
-}
-
-// Close does nothing: hraban/opus keeps the decoder in Go memory.
-func (d *Decoder) Close() error { return nil }
-
-// Conceal fills pcm, exactly the length of the missing audio, with Opus
-// packet-loss concealment continuing from the last decoded frame.
-func (d *Decoder) Conceal(pcm []float32) error {
-	// libopus sizes the concealment from the buffer's capacity.
-	if err := d.dec.DecodePLCFloat32(pcm[:len(pcm):len(pcm)]); err != nil {
-		return fmt.Errorf("codec: conceal %d samples: %w", len(pcm), err)
-	}
-	return nil
 }

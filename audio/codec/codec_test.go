@@ -131,6 +131,33 @@ func TestDecodeGarbage(t *testing.T) {
 	}
 }
 
+// TestDecoderNoAllocs: the decoder runs on the audio thread, and a bad
+// packet from the network must cost it no allocation either (it did when
+// errors were wrapped with fmt.Errorf).
+func TestDecoderNoAllocs(t *testing.T) {
+	enc, _ := NewEncoder(DefaultFrame, DefaultBitrate)
+	dec, _ := NewDecoder()
+	pkt := make([]byte, MaxPacket)
+	n, _ := enc.Encode(sine(240, 440, 0), pkt)
+	pcm := make([]float32, 960)
+	bad := []byte{0xff, 0xff} // a TOC byte announcing more frames than there are
+	for name, f := range map[string]func() error{
+		"Decode":    func() error { _, err := dec.Decode(pkt[:n], pcm); return err },
+		"Conceal":   func() error { return dec.Conceal(pcm[:240]) },
+		"malformed": func() error { _, err := dec.Decode(bad, pcm); return err },
+		"empty":     func() error { _, err := dec.Decode(nil, pcm); return err },
+		"too long":  func() error { _, err := dec.Decode(pkt[:n], pcm[:120]); return err },
+	} {
+		err := f()
+		if good := name == "Decode" || name == "Conceal"; good != (err == nil) {
+			t.Errorf("%s: error %v", name, err)
+		}
+		if a := testing.AllocsPerRun(200, func() { f() }); a != 0 {
+			t.Errorf("%s: %v allocations per call, want 0", name, a)
+		}
+	}
+}
+
 func BenchmarkEncode5ms(b *testing.B) {
 	enc, _ := NewEncoder(DefaultFrame, DefaultBitrate)
 	in := sine(240, 440, 0)

@@ -68,9 +68,9 @@ const customLossPercent = 35
 // travels in one byte.
 const maxCustomFrameBytes = 255
 
-// Errors of the Opus Custom and PCM codecs. Decode and Conceal return only
-// these predeclared values, so a failure on the audio thread allocates
-// nothing.
+// Errors of the codecs. Every decoder's Decode and Conceal return only
+// these predeclared values and libopus's below, so a failure on the audio
+// thread allocates nothing.
 var (
 	ErrCustomFrame  = errors.New("codec: Opus Custom frame must be 64 samples")
 	ErrPacketFrames = errors.New("codec: packet size not allowed (Opus Custom: 64…960 samples in steps of 64; PCM: 1…256)")

@@ -257,8 +257,8 @@ type FrameEncoder interface {
 
 // FrameDecoder is what every decoder here does: *Decoder, *CustomDecoder
 // and *PCMDecoder. It satisfies audio/jitter's Decoder. Not safe for
-// concurrent use; Decode and Conceal neither allocate nor block, except
-// that *Decoder's errors allocate.
+// concurrent use; Decode and Conceal neither allocate nor block, errors
+// included.
 type FrameDecoder interface {
 	// Decode decodes one payload into pcm (960 samples always suffice)
 	// and returns the samples written; a malformed payload is an error.

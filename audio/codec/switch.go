@@ -33,8 +33,7 @@ const maxTail = MinConceal + SwitchFade
 // have followed what was played, over their length.
 //
 // Not safe for concurrent use; Decode and Conceal neither allocate nor
-// block, except that the Opus decoder's errors allocate (a malformed Opus
-// packet), as for Decoder.
+// block, errors included.
 type Switch struct {
 	decs [L24 + 1]FrameDecoder
 	cur  Kind // the codec of the last packet decoded; 0 before the first
