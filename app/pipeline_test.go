@@ -7,7 +7,10 @@ import (
 
 	"github.com/duetapp/duet/audio"
 	"github.com/duetapp/duet/audio/codec"
+	"github.com/duetapp/duet/audio/jitter"
+	"github.com/duetapp/duet/audio/record"
 	"github.com/duetapp/duet/audio/tone"
+	"github.com/duetapp/duet/audio/track"
 )
 
 // fakeClock is a session clock a test moves by hand, one device block at
@@ -182,48 +185,123 @@ func TestPipelineSwitchesClickFree(t *testing.T) {
 	}
 }
 
-// TestCallbackNoAllocs: the whole audio callback, the partner's codec
-// changing from packet to packet, allocates nothing.
+// TestCallbackNoAllocs: the whole audio callback allocates nothing, with
+// everything it may do at once: the partner's codec changing from packet
+// to packet (Opus, Opus Custom, L24, L16), packets lost and concealed,
+// Opus frames recovered from redundancy, malformed packets rejected by the
+// decoder, a backing track playing and a take recording. Before the Opus
+// decoder returned predeclared errors, each malformed packet allocated.
 func TestCallbackNoAllocs(t *testing.T) {
 	clk := &fakeClock{}
 	p := newTestPipeline(t, 1, clk)
 	p.connect(nil, 1)
+	song := &track.Track{Name: "song", Samples: make([]float32, 10*audio.SampleRate)}
+	(&tone.Sine{Hz: 220, Amp: 0.2}).Read(song.Samples)
+	p.player.SetTrack(song)
+	p.player.Schedule(track.Schedule{Gen: 1, Playing: true, At: int64(clk.t)})
+	// The take's writer flushes only at Close: it runs on a goroutine of
+	// its own, whose allocations AllocsPerRun would count too.
+	take, err := record.Start(record.Config{Dir: t.TempDir(), Track: song, Flush: time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+	p.take.Store(take)
+
+	// The partner's packets, encoded beforehand, block by block: one in
+	// 13 lost (Opus ones come back from redundancy with the next block),
+	// one in 17 malformed. AllocsPerRun calls its function once unmeasured
+	// and then, here, once: each call plays the blocks of every codec
+	// twice, and what is measured is all they allocate, not an average
+	// rounded down to 0.
+	const warm, each = 200, 160
+	type delivery struct {
+		pk        partnerPacket
+		recovered bool
+	}
 	far := newPartner(330)
 	defer far.encs.close()
+	legs := []codec.Kind{codec.Opus, codec.OpusCustom, codec.L24, codec.L16}
+	bad := []byte{0xff, 0xff} // a TOC byte announcing more frames than there are
+	blocks := make([][]delivery, warm+2*each)
+	var red []delivery
+	badOpus := 0 // in the measured blocks
+	for i := range blocks {
+		blocks[i] = red
+		red = nil
+		for _, pk := range far.packets(t, legs[i/20%len(legs)]) {
+			switch {
+			case pk.seq%13 == 0:
+				if pk.kind == codec.Opus {
+					red = append(red, delivery{pk, true})
+				}
+			case pk.seq%17 == 0:
+				pk.data = bad
+				blocks[i] = append(blocks[i], delivery{pk, false})
+				if pk.kind == codec.Opus && i >= warm+each {
+					badOpus++
+				}
+			default:
+				blocks[i] = append(blocks[i], delivery{pk, false})
+			}
+		}
+	}
+	if badOpus == 0 {
+		t.Fatal("no malformed Opus packet among the measured blocks")
+	}
+
 	in := make([]float32, 128)
 	out := make([]float32, 128)
 	(&tone.Sine{Hz: 440, Amp: 0.3}).Read(in)
-	legs := []codec.Kind{codec.Opus, codec.OpusCustom, codec.L24, codec.L16}
 	i := 0
-	step := func() {
-		far.block(t, p, legs[i/20%len(legs)])
+	// block is one device block: the network goroutine's packets, then the
+	// callback, then the encoder's side drained.
+	block := func() {
+		for _, d := range blocks[i] {
+			if d.recovered {
+				p.recover(1, d.pk.seq, d.pk.ts, d.pk.data)
+			} else {
+				p.receive(1, d.pk.seq, d.pk.ts, d.pk.kind, d.pk.data)
+			}
+		}
 		i++
 		p.process(in, out)
-		clk.t += audio.Duration(128)
-		for p.capture.Len() > 0 { // the encoder's side, drained
-			p.capture.Read(p.sendBuf[:128])
-		}
-	}
-	for range 200 { // playing, and every codec's decoder warm
-		step()
-	}
-	// The partner's encoding and the ring hand-off happen off the audio
-	// thread: only process is measured.
-	var allocs float64
-	for range 100 {
-		far.block(t, p, legs[i/20%len(legs)])
-		i++
-		allocs += testing.AllocsPerRun(1, func() { p.process(in, out) })
 		clk.t += audio.Duration(128)
 		for p.capture.Len() > 0 {
 			p.capture.Read(p.sendBuf[:128])
 		}
 	}
-	if allocs != 0 {
-		t.Errorf("the callback allocated %.0f times in 100 blocks", allocs)
+	for range warm { // playing, and every codec's decoder warm
+		block()
 	}
-	if st := p.jb.Stats(); st.PlayedSamples == 0 || st.DecodeErrors > 0 {
-		t.Fatalf("the voice did not play: %+v", st)
+	var before jitter.PlayoutStats
+	allocs := testing.AllocsPerRun(1, func() {
+		before = p.jb.Stats()
+		for range each {
+			block()
+		}
+	})
+	if allocs != 0 {
+		t.Errorf("the callback allocated %.0f times in %d blocks", allocs, each)
+	}
+	st := p.jb.Stats()
+	t.Logf("while measured: %d samples played, %d concealment events, %d frames recovered, %d packets rejected",
+		st.PlayedSamples-before.PlayedSamples, st.ConcealmentEvents-before.ConcealmentEvents,
+		st.PacketsRecovered-before.PacketsRecovered, st.DecodeErrors-before.DecodeErrors)
+	if st.PlayedSamples == before.PlayedSamples || st.ConcealmentEvents == before.ConcealmentEvents ||
+		st.PacketsRecovered == before.PacketsRecovered || st.DecodeErrors == before.DecodeErrors {
+		t.Error("not everything happened while measured")
+	}
+	if st.SilentSamples != before.SilentSamples || st.PacketsDiscarded != before.PacketsDiscarded {
+		t.Errorf("the voice stopped or came late while measured: before %+v, after %+v", before, st)
+	}
+	if _, _, ok := p.sung.load(); !ok {
+		t.Error("the track never played")
+	}
+	if err := take.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if take.Length() == 0 {
+		t.Error("nothing was recorded")
 	}
 }
 
