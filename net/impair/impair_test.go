@@ -10,11 +10,13 @@ import (
 	"time"
 )
 
-// recorder is the far end: it notes when each packet arrives.
+// recorder is the far end: it notes when each packet arrives, and
+// signals arrived after each one.
 type recorder struct {
 	net.PacketConn // nil: only WriteTo and Close are used
 	mu             sync.Mutex
 	got            []arrival
+	arrived        chan struct{}
 }
 
 type arrival struct {
@@ -26,20 +28,33 @@ func (r *recorder) WriteTo(b []byte, _ net.Addr) (int, error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.got = append(r.got, arrival{int(binary.BigEndian.Uint32(b)), time.Now()})
+	select {
+	case r.arrived <- struct{}{}:
+	default:
+	}
 	return len(b), nil
+}
+
+func (r *recorder) count() int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return len(r.got)
 }
 
 func (r *recorder) Close() error { return nil }
 
 // run sends n packets of size bytes every interval through a Conn with
-// profile p, in fake time, and returns the arrivals and the send times.
+// profile p, in fake time (the sends are paced on the bubble's clock), waits
+// for every copy the Conn's stats say it let through, and returns the
+// arrivals and the send times.
 func run(t *testing.T, p Profile, n, size int, interval time.Duration) ([]arrival, []time.Time, Stats) {
 	var got []arrival
 	var sent []time.Time
 	var st Stats
 	synctest.Test(t, func(t *testing.T) {
-		rec := &recorder{}
+		rec := &recorder{arrived: make(chan struct{}, 1)}
 		c := New(rec, p)
+		defer c.Close()
 		buf := make([]byte, size)
 		for i := range n {
 			binary.BigEndian.PutUint32(buf, uint32(i))
@@ -47,16 +62,27 @@ func run(t *testing.T, p Profile, n, size int, interval time.Duration) ([]arriva
 			c.WriteTo(buf, nil)
 			time.Sleep(interval)
 		}
-		time.Sleep(time.Second) // let the last ones arrive
-		synctest.Wait()
 		st = c.Stats()
-		c.Close()
+		want := st.Sent - st.Lost - st.RateDropped + st.Duplicated // a duplicate is 2 copies
+		deadline := time.After(time.Minute)                        // fake time: far beyond any profile's delay
+		for rec.count() < want {
+			select {
+			case <-rec.arrived:
+			case <-deadline:
+				t.Fatalf("%d of %d packets delivered a minute after the last send", rec.count(), want)
+			}
+		}
+		synctest.Wait() // the delivery goroutine is idle again
+		if rec.count() != want {
+			t.Errorf("%d packets delivered, the stats let %d through", rec.count(), want)
+		}
 		got = rec.got
 	})
 	return got, sent, st
 }
 
 func TestDelayAndJitter(t *testing.T) {
+	t.Parallel()
 	p := Profile{Delay: 40 * time.Millisecond, Jitter: 10 * time.Millisecond, Seed: 1}
 	got, sent, _ := run(t, p, 2000, 100, 5*time.Millisecond)
 	if len(got) != 2000 {
@@ -83,6 +109,7 @@ func TestDelayAndJitter(t *testing.T) {
 }
 
 func TestReorder(t *testing.T) {
+	t.Parallel()
 	p := Profile{Delay: 10 * time.Millisecond, Jitter: 10 * time.Millisecond, Reorder: true, Seed: 2}
 	got, _, _ := run(t, p, 500, 100, time.Millisecond)
 	late := 0
@@ -97,6 +124,7 @@ func TestReorder(t *testing.T) {
 }
 
 func TestBurstyLoss(t *testing.T) {
+	t.Parallel()
 	p := Profile{Loss: Bursty(0.05, 4), Seed: 3}
 	got, _, st := run(t, p, 20000, 50, time.Millisecond)
 	lost := 20000 - len(got)
@@ -132,6 +160,7 @@ func TestBurstyLoss(t *testing.T) {
 }
 
 func TestRateLimit(t *testing.T) {
+	t.Parallel()
 	// 1000-byte packets every 10 ms is 800 kbps into a 300 kbps link.
 	p := Profile{RateBps: 300_000, Seed: 4}
 	got, sent, st := run(t, p, 500, 1000, 10*time.Millisecond)
@@ -147,6 +176,7 @@ func TestRateLimit(t *testing.T) {
 }
 
 func TestDuplicate(t *testing.T) {
+	t.Parallel()
 	got, _, st := run(t, Profile{Duplicate: 0.1, Seed: 5}, 1000, 50, time.Millisecond)
 	if extra := len(got) - 1000; extra < 60 || extra > 140 || extra != st.Duplicated {
 		t.Errorf("%d duplicates of 1000 (stats %d), want about 100", extra, st.Duplicated)
@@ -154,6 +184,7 @@ func TestDuplicate(t *testing.T) {
 }
 
 func TestBursty(t *testing.T) {
+	t.Parallel()
 	g := Bursty(0.05, 4)
 	mean := g.PBad * g.LossBad / (g.PBad + g.PGood)
 	if math.Abs(mean-0.05) > 1e-9 {

@@ -8,6 +8,7 @@ import (
 // TestModelDeterministic: one profile and seed give one sequence of fates;
 // another seed gives another; arrivals keep send order without Reorder.
 func TestModelDeterministic(t *testing.T) {
+	t.Parallel()
 	var mobile Profile
 	for _, p := range Scenarios() {
 		if p.Name == "mobile" {
