@@ -24,7 +24,7 @@ import (
 // packet carries one received voice packet from the network goroutine to
 // the audio thread through a lock-free ring.
 type packet struct {
-	stream    uint32 // which connection it came on; a new one resets playout
+	conn      uint32 // which connection it came on; a new one resets playout
 	recovered bool   // from a later packet's redundancy
 	seq       uint16
 	ts        uint32
@@ -44,7 +44,7 @@ type packet struct {
 // may change from packet to packet, both ways.
 type pipeline struct {
 	// audio thread
-	jb      *jitter.Playout
+	playout *jitter.Playout
 	dec     *voiceDecoder
 	readAt  time.Duration // the current block's instant on the playout's clock
 	mic     mix.Live
@@ -52,7 +52,7 @@ type pipeline struct {
 	ears    *mix.Mixer
 	sendBuf []float32
 	pkt     []packet // one-element scratch for reading the packet ring
-	stream  uint32
+	conn    uint32   // the connection the playout holds packets of
 
 	monitor *mix.Input
 	partner *mix.Input
@@ -100,7 +100,7 @@ type pipeline struct {
 	netPacket []packet // one-element scratch owned by the network goroutine
 
 	out     atomic.Pointer[peer.Peer] // where encoded packets go; nil between partners
-	current atomic.Uint32             // stream number of the current connection
+	current atomic.Uint32             // the current connection's number
 
 	seq       uint16 // encoder goroutine
 	ts        uint32
@@ -153,37 +153,15 @@ func newPipeline(cfg pipelineConfig) (*pipeline, error) {
 		epoch := cfg.epoch
 		cfg.now = func() time.Duration { return time.Since(epoch) }
 	}
-	sw, err := codec.NewSwitch()
+	playout, dec, err := newPartnerPlayout(cfg)
 	if err != nil {
-		return nil, err
-	}
-	dec := &voiceDecoder{sw: sw}
-	jb, err := jitter.NewPlayout(jitter.PlayoutConfig{
-		Bias: cfg.jitterBias,
-		// The session clock, on which the device's block instants are.
-		Now: cfg.now,
-		Config: jitter.Config{
-			// A device block's worth of Opus Custom or PCM, the packets
-			// Duet peers send: it sizes the buffer and the longest wait
-			// for a late packet.
-			Frame:     2 * codec.CustomFrame,
-			Target:    cfg.jitterTarget,
-			MaxPacket: 1 + codec.MaxPacket,
-			// One step for every codec the partner may send: Opus
-			// Custom's frame, the finest of the compressed codecs. PCM
-			// conceals any length, and Opus, whose step is 120, makes
-			// whole steps and keeps the rest (codec.Switch).
-			WaitStep: codec.FormatOf(codec.OpusCustom).ConcealStep(),
-		}}, dec)
-	if err != nil {
-		sw.Close()
 		return nil, err
 	}
 	if cfg.codec == 0 {
 		cfg.codec = codec.Opus
 	}
 	p := &pipeline{
-		jb:        jb,
+		playout:   playout,
 		dec:       dec,
 		send:      mix.New(cfg.maxBlock),
 		ears:      mix.New(cfg.maxBlock),
@@ -213,8 +191,8 @@ func newPipeline(cfg pipelineConfig) (*pipeline, error) {
 	if cfg.speakers {
 		c, err := echo.New(echo.Default, echo.Options{Delay: cfg.roundTrip})
 		if err != nil {
-			jb.Close()
-			sw.Close()
+			playout.Close()
+			dec.sw.Close()
 			return nil, fmt.Errorf("echo canceller: %w", err)
 		}
 		p.canceller, p.clean, p.howl = c, make([]float32, cfg.maxBlock), howl.New()
@@ -227,6 +205,37 @@ func newPipeline(cfg pipelineConfig) (*pipeline, error) {
 	p.partner = p.ears.Add(metered{partnerVoice{p}, p.partnerMeter}, 1)
 	p.trackEars = p.ears.Add(&p.trackLive, 1)
 	return p, nil
+}
+
+// newPartnerPlayout makes the partner voice's playout and its decoder.
+func newPartnerPlayout(cfg pipelineConfig) (*jitter.Playout, *voiceDecoder, error) {
+	sw, err := codec.NewSwitch()
+	if err != nil {
+		return nil, nil, err
+	}
+	dec := &voiceDecoder{sw: sw}
+	playout, err := jitter.NewPlayout(jitter.PlayoutConfig{
+		Bias: cfg.jitterBias,
+		// The session clock, on which the device's block instants are.
+		Now: cfg.now,
+		Config: jitter.Config{
+			// A device block's worth of Opus Custom or PCM, the packets
+			// Duet peers send: it sizes the buffer and the longest wait
+			// for a late packet.
+			Frame:     2 * codec.CustomFrame,
+			Target:    cfg.jitterTarget,
+			MaxPacket: 1 + codec.MaxPacket,
+			// One step for every codec the partner may send: Opus
+			// Custom's frame, the finest of the compressed codecs. PCM
+			// conceals any length, and Opus, whose step is 120, makes
+			// whole steps and keeps the rest (codec.Switch).
+			WaitStep: codec.FormatOf(codec.OpusCustom).ConcealStep(),
+		}}, dec)
+	if err != nil {
+		sw.Close()
+		return nil, nil, err
+	}
+	return playout, dec, nil
 }
 
 // metered is a Source whose output also goes to a meter.
@@ -245,20 +254,20 @@ func (s metered) Read(out []float32) {
 // scheduler's whim.
 type partnerVoice struct{ p *pipeline }
 
-func (v partnerVoice) Read(out []float32) { v.p.jb.ReadAt(out, v.p.readAt) }
+func (v partnerVoice) Read(out []float32) { v.p.playout.ReadAt(out, v.p.readAt) }
 
 // process is the device callback. It must not block or allocate.
 func (p *pipeline) process(in, out []float32) {
 	for p.packets.Read(p.pkt) == 1 {
 		pk := &p.pkt[0]
-		if pk.stream != p.stream {
-			p.stream = pk.stream
-			p.jb.Reset()
+		if pk.conn != p.conn {
+			p.conn = pk.conn
+			p.playout.Reset()
 		}
 		if pk.recovered {
-			p.jb.InsertRecovered(pk.seq, pk.ts, pk.arrival, pk.data[:pk.n])
+			p.playout.InsertRecovered(pk.seq, pk.ts, pk.arrival, pk.data[:pk.n])
 		} else {
-			p.jb.Insert(pk.seq, pk.ts, pk.arrival, pk.data[:pk.n])
+			p.playout.Insert(pk.seq, pk.ts, pk.arrival, pk.data[:pk.n])
 		}
 	}
 
@@ -355,32 +364,32 @@ func (s *sungAt) load() (ts uint32, pos float64, ok bool) {
 	}
 }
 
-// receive is the peer's OnPacket for the connection numbered stream; it
+// receive is the peer's OnPacket for the connection numbered conn; it
 // runs on that peer's reader goroutine. When the audio thread falls behind
 // the ring, the newest packet is dropped (the jitter buffer conceals it).
-func (p *pipeline) receive(stream uint32, seq uint16, ts uint32, kind codec.Kind, payload []byte) {
-	p.deliver(stream, seq, ts, kind, payload, false)
+func (p *pipeline) receive(conn uint32, seq uint16, ts uint32, kind codec.Kind, payload []byte) {
+	p.deliver(conn, seq, ts, kind, payload, false)
 }
 
 // recover is the peer's OnRecovered: an Opus frame its own packet never
 // brought, from a later packet's redundancy.
-func (p *pipeline) recover(stream uint32, seq uint16, ts uint32, payload []byte) {
-	p.deliver(stream, seq, ts, codec.Opus, payload, true)
+func (p *pipeline) recover(conn uint32, seq uint16, ts uint32, payload []byte) {
+	p.deliver(conn, seq, ts, codec.Opus, payload, true)
 }
 
-func (p *pipeline) deliver(stream uint32, seq uint16, ts uint32, kind codec.Kind, payload []byte, recovered bool) {
-	if stream != p.current.Load() {
+func (p *pipeline) deliver(conn uint32, seq uint16, ts uint32, kind codec.Kind, payload []byte, recovered bool) {
+	if conn != p.current.Load() {
 		return // a connection already replaced
 	}
 	if t := p.take.Load(); t != nil {
 		t.GuestPacket(ts, kind, payload)
 	}
 	pk := &p.netPacket[0]
-	pk.arrival = p.jb.Now()
+	pk.arrival = p.playout.Now()
 	if p.onArrival != nil && !recovered {
-		p.onArrival(stream, seq, ts, pk.arrival)
+		p.onArrival(conn, seq, ts, pk.arrival)
 	}
-	pk.stream = stream
+	pk.conn = conn
 	pk.seq = seq
 	pk.ts = ts
 	pk.recovered = recovered
@@ -392,14 +401,31 @@ func (p *pipeline) deliver(stream uint32, seq uint16, ts uint32, kind codec.Kind
 }
 
 // connect makes pr (or nil) the destination of encoded packets and the
-// source of received ones, numbering it as a new stream.
-func (p *pipeline) connect(pr *peer.Peer, stream uint32) {
+// source of received ones, as connection number conn.
+func (p *pipeline) connect(pr *peer.Peer, conn uint32) {
 	if t := p.take.Load(); t != nil && pr != nil {
-		t.NewGuest() // before the new stream's first packet can arrive
+		t.NewGuest() // before the new connection's first packet can arrive
 	}
-	p.current.Store(stream)
+	p.current.Store(conn)
 	p.out.Store(pr)
 }
+
+// setBitrate asks the encoder goroutine for Opus's bitrate rate (bits per
+// second; the other codecs' follow it, see bitrateFor).
+func (p *pipeline) setBitrate(rate int) { p.bitrate.Store(int64(rate)) }
+
+// setCodec asks the encoder goroutine to send codec k (the partner
+// permitting; else Opus) and returns the codec asked for before.
+func (p *pipeline) setCodec(k codec.Kind) codec.Kind { return codec.Kind(p.want.Swap(uint32(k))) }
+
+// setTake has the audio thread and the packet reader record into t; nil
+// stops them.
+func (p *pipeline) setTake(t *record.Take) { p.take.Store(t) }
+
+// lastSung returns the RTP time of the latest block's first captured
+// sample and the track position it was sung at; ok is false before the
+// first.
+func (p *pipeline) lastSung() (ts uint32, pos float64, ok bool) { return p.sung.load() }
 
 // start runs the encoder goroutine until close.
 func (p *pipeline) start() {
@@ -521,7 +547,7 @@ func (p *pipeline) sent() (k codec.Kind, packet, bitrate int, ok bool) {
 func (p *pipeline) close() {
 	close(p.stop)
 	p.wg.Wait()
-	p.jb.Close()
+	p.playout.Close()
 	p.dec.sw.Close()
 	if p.canceller != nil {
 		p.canceller.Close()

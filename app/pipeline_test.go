@@ -166,7 +166,7 @@ func TestPipelineSwitchesClickFree(t *testing.T) {
 			step, at = d, i
 		}
 	}
-	st := p.jb.Stats()
+	st := p.playout.Stats()
 	t.Logf("largest step %.4f at %d (the tone's steepest %.4f); %d samples concealed; codec delays %v", step, at, slope, st.ConcealedSamples, latency)
 	if step > 1.5*slope {
 		t.Errorf("a step of %.4f, more than 1.5 × the tone's %.4f", step, slope)
@@ -275,7 +275,7 @@ func TestCallbackNoAllocs(t *testing.T) {
 	}
 	var before jitter.PlayoutStats
 	allocs := testing.AllocsPerRun(1, func() {
-		before = p.jb.Stats()
+		before = p.playout.Stats()
 		for range each {
 			block()
 		}
@@ -283,7 +283,7 @@ func TestCallbackNoAllocs(t *testing.T) {
 	if allocs != 0 {
 		t.Errorf("the callback allocated %.0f times in %d blocks", allocs, each)
 	}
-	st := p.jb.Stats()
+	st := p.playout.Stats()
 	t.Logf("while measured: %d samples played, %d concealment events, %d frames recovered, %d packets rejected",
 		st.PlayedSamples-before.PlayedSamples, st.ConcealmentEvents-before.ConcealmentEvents,
 		st.PacketsRecovered-before.PacketsRecovered, st.DecodeErrors-before.DecodeErrors)

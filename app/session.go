@@ -1027,7 +1027,7 @@ func (s *Session) Stats() Stats {
 	st := Stats{
 		Code:            s.code,
 		DeviceRoundTrip: s.cfg.DeviceRoundTrip,
-		Voice:           s.pipe.jb.Stats(),
+		Voice:           s.pipe.playout.Stats(),
 		CaptureOverruns: s.pipe.captureOverruns.Load(),
 		PacketOverruns:  s.pipe.packetOverruns.Load(),
 		SendErrors:      s.pipe.sendErrors.Load(),
@@ -1118,7 +1118,7 @@ func (s *Session) checkHowl() {
 
 // SetJitterBias leans the partner's playout from tight (−1) to safe (+1).
 // Safe from any goroutine.
-func (s *Session) SetJitterBias(b float64) { s.pipe.jb.SetBias(b) }
+func (s *Session) SetJitterBias(b float64) { s.pipe.playout.SetBias(b) }
 
 // SetPartnerGain sets how loud the partner is heard (1 = as sent).
 func (s *Session) SetPartnerGain(gain float32) { s.pipe.partner.SetGain(gain) }
