@@ -126,6 +126,7 @@ type Buffer struct {
 
 type counters struct {
 	received, duplicates, late      atomic.Int64
+	skipped                         atomic.Int64
 	concealedSamples, concealEvents atomic.Int64
 	decodeErrors, resets, buffered  atomic.Int64
 	underruns                       atomic.Int64
@@ -140,6 +141,7 @@ type Stats struct {
 	PacketsReceived   int64 // packets handed to Insert
 	PacketsLost       int64 // expected (from sequence numbers) minus received (late ones included), ≥ 0
 	PacketsDiscarded  int64 // arrived after their playout time, dropped
+	PacketsSkipped    int64 // came in time but older than where a Playout (re)started, dropped
 	PacketsDuplicated int64 // seen twice, dropped
 	PacketsRecovered  int64 // frames filled in from redundancy (still counted lost)
 	ConcealedSamples  int64 // samples made by packet-loss concealment
@@ -343,12 +345,13 @@ func (b *Buffer) firstHeld() (ts uint32, ok bool) {
 	return b.slots[b.next%int64(len(b.slots))].ts, true
 }
 
-// dropFirst discards the first packet held, too old to start on; it counts
-// as discarded.
+// dropFirst discards the first packet held, too old to start on. It
+// counts as skipped, not discarded: it came in time for a playout that had
+// not started yet, and says nothing about the path.
 func (b *Buffer) dropFirst() {
 	b.slots[b.next%int64(len(b.slots))].seq = -1
 	b.next++
-	b.stats.late.Add(1)
+	b.stats.skipped.Add(1)
 }
 
 // start makes a Playout's buffer play from the first packet held.
@@ -469,6 +472,7 @@ func (b *Buffer) Stats() Stats {
 		PacketsReceived:   received,
 		PacketsLost:       max(0, c.expected.Load()-(received-c.duplicates.Load())),
 		PacketsDiscarded:  c.late.Load(),
+		PacketsSkipped:    c.skipped.Load(),
 		PacketsDuplicated: c.duplicates.Load(),
 		PacketsRecovered:  c.recovered.Load(),
 		ConcealedSamples:  c.concealedSamples.Load(),

@@ -239,3 +239,42 @@ func TestPlayoutDoesNotAllocate(t *testing.T) {
 		t.Errorf("%v allocations per block while playing (playing: %v)", n, p.buf.playing)
 	}
 }
+
+// TestPlayoutStartSkipsNotLate: a backlog that comes at once when the
+// stream starts (packets queued before anyone read them) is older than
+// where the playout starts; those it drops count as skipped, not as
+// discarded for coming late, and neither does anything on the clean
+// stream after them.
+func TestPlayoutStartSkipsNotLate(t *testing.T) {
+	var now time.Duration
+	p, err := NewPlayout(PlayoutConfig{Config: Config{Frame: 64, WaitStep: 64}, Now: func() time.Duration { return now }}, frameDecoder64{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	out := make([]float32, 128)
+	const backlog = 40 // 53 ms of 64-sample packets, all arriving at once
+	seq := 0
+	for range 500 {
+		now += 128 * time.Second / 48000
+		// Packet seq was complete at (seq+1)·64 samples less the
+		// backlog's length; it arrives 0.2 ms after that, or at the
+		// start, whichever is later.
+		for ; ; seq++ {
+			at := max(dur((seq+1-backlog)*64)+200*time.Microsecond, 0)
+			if at > now {
+				break
+			}
+			p.Insert(uint16(seq), uint32(seq*64), at, []byte{1})
+		}
+		p.ReadAt(out, now)
+	}
+	st := p.Stats()
+	if st.PacketsSkipped < backlog/2 || st.PacketsDiscarded != 0 || st.ConcealmentEvents != 0 {
+		t.Errorf("%d packets skipped at the start (want at least %d), %d discarded, %d concealment events (want 0)",
+			st.PacketsSkipped, backlog/2, st.PacketsDiscarded, st.ConcealmentEvents)
+	}
+}
+
+// dur is how long n samples last.
+func dur(n int) time.Duration { return time.Duration(n) * time.Second / 48000 }

@@ -44,9 +44,14 @@ func statusLine(st, prev app.Stats, l app.Latency) string {
 	fmt.Fprintf(&b, "duet: partner %.1f ms away (codec %.1f + network %.1f + buffer %.1f + device %.1f)",
 		ms(l.Total()), ms(l.Codec), ms(l.Network), ms(l.Jitter), ms(l.Device))
 	lost := st.Voice.PacketsLost - prev.Voice.PacketsLost
+	late := st.Voice.PacketsDiscarded - prev.Voice.PacketsDiscarded
 	events := st.Voice.ConcealmentEvents - prev.Voice.ConcealmentEvents
 	concealed := (st.Voice.ConcealedSamples - prev.Voice.ConcealedSamples) * 1000 / audio.SampleRate
-	fmt.Fprintf(&b, "; lost %d, concealed %d× (%d ms)", lost, events, concealed)
+	fmt.Fprintf(&b, "; lost %d, late %d, concealed %d× (%d ms)", lost, late, events, concealed)
+	// Not late: older than where the playout (re)started.
+	if skipped := st.Voice.PacketsSkipped - prev.Voice.PacketsSkipped; skipped > 0 {
+		fmt.Fprintf(&b, "; %d skipped to start", skipped)
+	}
 	fmt.Fprintf(&b, "; sending %s at %d kb/s", st.Codec, st.Bitrate/1000)
 	if st.Redundancy > 0 {
 		fmt.Fprintf(&b, " + %d redundant", st.Redundancy)

@@ -17,13 +17,16 @@ func TestStatusLine(t *testing.T) {
 	st.Voice.PacketsLost = 5
 	st.Voice.ConcealmentEvents = 3
 	st.Voice.ConcealedSamples = 480 + 240
+	st.Voice.PacketsDiscarded = 4
+	st.Voice.PacketsSkipped = 38
 	st.Codec, st.Bitrate, st.Redundancy = "Opus 5ms", 96000, 1
 	l := app.Latency{Codec: 7500 * time.Microsecond, Network: 100 * time.Microsecond, Jitter: 3 * time.Millisecond, Device: 2700 * time.Microsecond}
 	got := statusLine(st, prev, l)
 	for _, want := range []string{
 		"partner 13.3 ms away",
 		"codec 7.5 + network 0.1 + buffer 3.0 + device 2.7",
-		"lost 2, concealed 1× (5 ms)", // since the last line only
+		"lost 2, late 4, concealed 1× (5 ms)", // since the last line only
+		"38 skipped to start",                 // apart from the late ones
 		"sending Opus 5ms at 96 kb/s + 1 redundant",
 	} {
 		if !strings.Contains(got, want) {
