@@ -5,6 +5,7 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/duetapp/duet/audio/codec"
@@ -50,6 +51,7 @@ func read(t *testing.T, dir, name string) []float32 {
 // stems must put the clicks where the track has them, within a sample or
 // two.
 func TestAligned(t *testing.T) {
+	t.Parallel()
 	for _, tc := range []struct {
 		name  string
 		kinds []codec.Kind // one per 9,600 samples, in turn
@@ -57,7 +59,10 @@ func TestAligned(t *testing.T) {
 		{"opus", []codec.Kind{codec.Opus}},
 		{"switching", []codec.Kind{codec.Opus, codec.OpusCustom, codec.L24, codec.L16, codec.OpusCustom, codec.Opus, codec.L16}},
 	} {
-		t.Run(tc.name, func(t *testing.T) { testAligned(t, tc.kinds) })
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			synctest.Test(t, func(t *testing.T) { testAligned(t, tc.kinds) })
+		})
 	}
 }
 
@@ -159,50 +164,53 @@ func testAligned(t *testing.T, kinds []codec.Kind) {
 	}
 }
 
-// drained waits until the writer has taken everything from the rings.
+// drained lets the writer take everything from the rings, in a synctest
+// bubble: one flush period passes on the fake clock, and once the writer,
+// woken by its ticker, waits again, the rings must be empty.
 func drained(t *testing.T, take *Take) {
-	deadline := time.Now().Add(10 * time.Second)
-	for take.packets.Len() > 0 || take.host.Len() > 0 {
-		if time.Now().After(deadline) {
-			t.Fatal("the writer does not drain")
-		}
-		time.Sleep(time.Millisecond)
+	t.Helper()
+	time.Sleep(take.cfg.Flush)
+	synctest.Wait()
+	if n := take.packets.Len() + take.host.Len(); n > 0 {
+		t.Fatalf("%d blocks and packets left in the rings after a flush", n)
 	}
 }
 
 // TestCrashSafe checks that files are valid while the take runs: what a
 // killed process leaves behind.
 func TestCrashSafe(t *testing.T) {
-	dir := t.TempDir()
-	take, err := Start(Config{Dir: dir, Flush: 10 * time.Millisecond, Hold: 100 * time.Millisecond})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer take.Close()
-	voice := clicks(48000, 4800)
-	for pos := 0; pos < len(voice); pos += 128 {
-		take.HostVoice(int64(pos), voice[pos:pos+128])
-		take.Live(voice[pos : pos+128])
-	}
-	deadline := time.Now().Add(10 * time.Second)
-	for take.Length() < 900*time.Millisecond {
-		if time.Now().After(deadline) {
-			t.Fatalf("only %v written", take.Length())
+	t.Parallel()
+	synctest.Test(t, func(t *testing.T) {
+		dir := t.TempDir()
+		take, err := Start(Config{Dir: dir, Flush: 10 * time.Millisecond, Hold: 100 * time.Millisecond})
+		if err != nil {
+			t.Fatal(err)
 		}
-		time.Sleep(5 * time.Millisecond)
-	}
-	host := read(t, dir, HostFile)
-	if len(host) < 43200 {
-		t.Errorf("host.wav holds %d samples while running", len(host))
-	}
-	for i := range host {
-		if math.Abs(float64(host[i]-voice[i])) > 1e-4 {
-			t.Fatalf("sample %d is %v, want %v", i, host[i], voice[i])
+		defer take.Close()
+		voice := clicks(48000, 4800)
+		for pos := 0; pos < len(voice); pos += 128 {
+			take.HostVoice(int64(pos), voice[pos:pos+128])
+			take.Live(voice[pos : pos+128])
 		}
-	}
+		// One flush: everything but the last Hold of the second is written.
+		drained(t, take)
+		if got := take.Length(); got != 900*time.Millisecond {
+			t.Fatalf("%v written after a flush, want 900 ms", got)
+		}
+		host := read(t, dir, HostFile)
+		if len(host) != 43200 {
+			t.Errorf("host.wav holds %d samples while running, want 43200", len(host))
+		}
+		for i := range host {
+			if math.Abs(float64(host[i]-voice[i])) > 1e-4 {
+				t.Fatalf("sample %d is %v, want %v", i, host[i], voice[i])
+			}
+		}
+	})
 }
 
 func TestStartRefusesExistingTake(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	if err := os.WriteFile(filepath.Join(dir, MixFile), nil, 0o644); err != nil {
 		t.Fatal(err)
@@ -231,50 +239,52 @@ func TestHostVoiceDoesNotAllocate(t *testing.T) {
 // an RTP clock a quarter of the way round from the first's: both land
 // where they sang, and the jump costs no time.
 func TestNewGuest(t *testing.T) {
-	const n = 48000 * 2
-	song := clicks(n, 4800)
-	dir := t.TempDir()
-	take, err := Start(Config{Dir: dir, Track: &track.Track{Samples: song}, Flush: 10 * time.Millisecond})
-	if err != nil {
-		t.Fatal(err)
-	}
-	enc, err := codec.NewEncoder(5*time.Millisecond, 96000)
-	if err != nil {
-		t.Fatal(err)
-	}
-	buf := make([]byte, codec.MaxPacket)
-	base := uint32(1000)
-	for pos := 0; pos+240 <= n; pos += 240 {
-		if pos == n/2 {
-			take.NewGuest()
-			base += 1 << 30
-		}
-		take.HostVoice(int64(pos), song[pos:pos+240])
-		k, err := enc.Encode(song[pos:pos+240], buf)
+	t.Parallel()
+	synctest.Test(t, func(t *testing.T) {
+		const n = 48000 * 2
+		song := clicks(n, 4800)
+		dir := t.TempDir()
+		take, err := Start(Config{Dir: dir, Track: &track.Track{Samples: song}, Flush: 10 * time.Millisecond})
 		if err != nil {
 			t.Fatal(err)
 		}
-		ts := base + uint32(pos)
-		if pos%4800 == 0 || pos == n/2 {
-			take.GuestPosition(ts, float64(pos))
+		enc, err := codec.NewEncoder(5*time.Millisecond, 96000)
+		if err != nil {
+			t.Fatal(err)
 		}
-		take.GuestPacket(ts, codec.Opus, buf[:k])
-		if pos%24000 == 0 {
-			drained(t, take)
+		buf := make([]byte, codec.MaxPacket)
+		base := uint32(1000)
+		for pos := 0; pos+240 <= n; pos += 240 {
+			if pos == n/2 {
+				take.NewGuest()
+				base += 1 << 30
+			}
+			take.HostVoice(int64(pos), song[pos:pos+240])
+			k, err := enc.Encode(song[pos:pos+240], buf)
+			if err != nil {
+				t.Fatal(err)
+			}
+			ts := base + uint32(pos)
+			if pos%4800 == 0 || pos == n/2 {
+				take.GuestPosition(ts, float64(pos))
+			}
+			take.GuestPacket(ts, codec.Opus, buf[:k])
+			if pos%24000 == 0 {
+				drained(t, take)
+			}
 		}
-	}
-	start := time.Now()
-	if err := take.Close(); err != nil {
-		t.Fatal(err)
-	}
-	if d := time.Since(start); d > 5*time.Second {
-		t.Errorf("closing took %v", d)
-	}
-	trk, guest := read(t, dir, TrackFile), read(t, dir, GuestFile)
-	for c := 2400; c < n-4800; c += 4800 {
-		want, got := onset(trk, c), onset(guest, c)
-		if d := got - want; d < -2 || d > 2 {
-			t.Errorf("guest click at %d, track's at %d", got, want)
+		if err := take.Close(); err != nil {
+			t.Fatal(err)
 		}
-	}
+		trk, guest := read(t, dir, TrackFile), read(t, dir, GuestFile)
+		if len(guest) != n || take.Dropped() != 0 {
+			t.Errorf("guest.wav holds %d samples, %d dropped; want %d, none: the new guest's clock is no gap to fill", len(guest), take.Dropped(), n)
+		}
+		for c := 2400; c < n-4800; c += 4800 {
+			want, got := onset(trk, c), onset(guest, c)
+			if d := got - want; d < -2 || d > 2 {
+				t.Errorf("guest click at %d, track's at %d", got, want)
+			}
+		}
+	})
 }
