@@ -33,6 +33,7 @@ func ramp(n int) []float32 {
 // TestRealTimePacing checks, in fake time, that blocks come one block
 // duration apart and that the output is what process made of the input.
 func TestRealTimePacing(t *testing.T) {
+	t.Parallel()
 	synctest.Test(t, func(t *testing.T) {
 		sink := &memSink{}
 		d := New(Config{Input: &audio.SliceReader{P: ramp(1000)}, Output: sink, Block: 100})
@@ -72,7 +73,10 @@ func TestRealTimePacing(t *testing.T) {
 	})
 }
 
+// TestCloseStopsEndlessDevice runs a device without input for 10 ms of
+// fake time: it calls back on its block clock until Close.
 func TestCloseStopsEndlessDevice(t *testing.T) {
+	t.Parallel()
 	synctest.Test(t, func(t *testing.T) {
 		d := New(Config{})
 		calls := 0
@@ -80,8 +84,8 @@ func TestCloseStopsEndlessDevice(t *testing.T) {
 		time.Sleep(10 * time.Millisecond)
 		d.Close()
 		<-d.Done()
-		if calls < 3 {
-			t.Fatalf("%d calls in 10 ms of 2.67 ms blocks", calls)
+		if calls != 4 {
+			t.Fatalf("%d calls in 10 ms of 2.67 ms blocks, want 4 (at 0, 2.67, 5.33 and 8 ms)", calls)
 		}
 		if d.Close() != nil {
 			t.Fatal("second Close failed")
@@ -90,6 +94,7 @@ func TestCloseStopsEndlessDevice(t *testing.T) {
 }
 
 func TestOutputErrorStops(t *testing.T) {
+	t.Parallel()
 	sink := &memSink{err: errors.New("disk full")}
 	d := New(Config{Output: sink, Fast: true})
 	d.Start(func(in, out []float32) {})
@@ -101,6 +106,7 @@ func TestOutputErrorStops(t *testing.T) {
 }
 
 func TestCloseBeforeStart(t *testing.T) {
+	t.Parallel()
 	d := New(Config{})
 	if err := d.Close(); err != nil {
 		t.Fatal(err)
