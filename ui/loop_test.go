@@ -111,8 +111,8 @@ func TestDuetOnLoopback(t *testing.T) {
 		test.Type(entry, code.String())
 		test.Tap(button(gw, "Join"))
 	})
-	waitFor(t, host, slow, "the host connected to Ben", func() bool { return hasText(hw, "Connected to Ben directly") })
-	waitFor(t, guest, slow, "the guest connected to Ana", func() bool { return hasText(gw, "Connected to Ana directly") })
+	waitFor(t, host, slow, "the host connected to Ben", func() bool { return hasText(hw, "Connected directly to Ben") })
+	waitFor(t, guest, slow, "the guest connected to Ana", func() bool { return hasText(gw, "Connected directly to Ana") })
 	for _, side := range []struct {
 		u *UI
 		w fyne.Window
@@ -129,29 +129,29 @@ func TestDuetOnLoopback(t *testing.T) {
 		})
 	}
 	waitFor(t, host, slow, "the partner's meter", func() bool {
-		return formWidget[*widget.ProgressBar](hw, "Partner").Value > 0.5
+		return formWidget[*levelMeter](hw, "Partner").b.bar > -30
 	})
 
 	song := filepath.Join(t.TempDir(), "song.wav")
 	writeSong(t, song, 6)
-	inUI(host, func() { host.screen.loadTrack(song) })
+	inUI(host, func() { host.screen.track.load(song) })
 	waitFor(t, host, slow, "the track sent", func() bool {
-		return host.screen.transfer.Value == 1 && hasText(hw, "Your partner has it.") && hasText(hw, "song.wav (0:06)") &&
+		return host.screen.track.transfer.Value == 1 && hasText(hw, "Your partner has it.") && hasText(hw, "song.wav (0:06)") &&
 			hasText(hw, "Play counts in for 2 s,")
 	})
 	waitFor(t, guest, slow, "the track on the guest's side", func() bool {
-		return guest.screen.transfer.Value == 1 && hasText(gw, "song.wav (0:06)")
+		return guest.screen.track.transfer.Value == 1 && hasText(gw, "song.wav (0:06)")
 	})
 
 	inUI(host, func() { test.TypeOnCanvas(hw.Canvas(), " ") })
 	waitFor(t, host, slow, "the host's track playing", func() bool {
-		return host.screen.position.Value > 0.5 && button(hw, "Pause (space)") != nil
+		return host.screen.track.position.Value > 0.5 && button(hw, "Pause (space)") != nil
 	})
 	waitFor(t, guest, slow, "the guest's track playing", func() bool {
-		return guest.screen.position.Value > 0.5 && hasText(gw, "In step with the host's track")
+		return guest.screen.track.position.Value > 0.5 && hasText(gw, "In step with the host's track")
 	})
 	waitFor(t, host, slow, "the track's meter", func() bool {
-		return formWidget[*widget.ProgressBar](hw, "Track").Value > 0.5
+		return formWidget[*levelMeter](hw, "Track").b.bar > -30
 	})
 
 	inUI(host, func() { test.Tap(button(hw, "Record (R)")) })

@@ -154,103 +154,133 @@ func (u *UI) newLatencyMeasure(settings func() app.Settings, current *app.Calibr
 	return &latencyMeasure{box: container.NewVBox(container.NewHBox(button), progress, text)}
 }
 
-// showSettings shows the remembered settings for editing.
-func (u *UI) showSettings() {
-	s := u.backend.Settings()
-	note := widget.NewLabel("")
-	note.Wrapping = fyne.TextWrapWord
-	name := widget.NewEntry()
-	name.SetText(s.Name)
-	name.SetPlaceHolder("how your partner sees you")
-	in, out := newDeviceChoice(s.InputDevice), newDeviceChoice(s.OutputDevice)
-	buffer := widget.NewRadioGroup([]string{"64", "128", "256"}, nil)
-	buffer.Horizontal = true
+// settingsForm is the settings screen's fields, filled from the
+// remembered settings.
+type settingsForm struct {
+	s                     app.Settings // as remembered, then as collected
+	name, server, ntp     *widget.Entry
+	folder                *widget.Entry
+	in, out               *deviceChoice
+	buffer, frame, listen *widget.RadioGroup
+	codec                 *widget.Select
+	jitter                *widget.Slider
+}
+
+func newSettingsForm(s app.Settings) *settingsForm {
+	f := &settingsForm{s: s, in: newDeviceChoice(s.InputDevice), out: newDeviceChoice(s.OutputDevice)}
+	entry := func(text, placeholder string) *widget.Entry {
+		e := widget.NewEntry()
+		e.SetText(text)
+		e.SetPlaceHolder(placeholder)
+		return e
+	}
+	f.name = entry(s.Name, "how your partner sees you")
+	f.server = entry(s.Server, "none: hosting starts one here, joining looks on the network")
+	f.ntp = entry(s.NTPServer, "pool.ntp.org (\"off\": never ask)")
+	f.folder = entry(s.RecordDir, recordDir(app.Settings{}))
+	radio := func(options []string, selected string) *widget.RadioGroup {
+		r := widget.NewRadioGroup(options, nil)
+		r.Horizontal = true
+		r.SetSelected(selected)
+		return r
+	}
 	frames := s.Buffer
 	if frames == 0 {
 		frames = 128
 	}
-	buffer.SetSelected(fmt.Sprint(frames))
-	var frameLabels []string
-	for _, f := range frameChoices {
-		frameLabels = append(frameLabels, f.label)
-	}
-	frame := widget.NewRadioGroup(frameLabels, nil)
-	frame.Horizontal = true
-	frame.SetSelected("5 ms")
-	for _, f := range frameChoices {
-		if f.d == s.Frame {
-			frame.SetSelected(f.label)
+	f.buffer = radio([]string{"64", "128", "256"}, fmt.Sprint(frames))
+	f.frame = radio(nil, "")
+	for _, c := range frameChoices {
+		f.frame.Append(c.label)
+		if c.d == s.Frame {
+			f.frame.SetSelected(c.label)
 		}
 	}
-	var codecLabels []string
-	for _, c := range codecChoices {
-		codecLabels = append(codecLabels, c.label)
+	if f.frame.Selected == "" {
+		f.frame.SetSelected("5 ms")
 	}
-	sendCodec := widget.NewSelect(codecLabels, nil)
-	sendCodec.SetSelected(codecChoices[0].label)
-	if k, err := app.ParseCodec(s.Codec); err == nil {
-		for _, c := range codecChoices {
-			if c.kind == k {
-				sendCodec.SetSelected(c.label)
+	f.codec = widget.NewSelect(nil, nil)
+	k, err := app.ParseCodec(s.Codec)
+	for _, c := range codecChoices {
+		f.codec.Options = append(f.codec.Options, c.label)
+		if err == nil && c.kind == k {
+			f.codec.SetSelected(c.label)
+		}
+	}
+	if f.codec.Selected == "" {
+		f.codec.SetSelected(codecChoices[0].label)
+	}
+	f.jitter = widget.NewSlider(-1, 1)
+	f.jitter.Step = 0.1
+	f.jitter.SetValue(s.JitterBias)
+	f.listen = radio([]string{"Headphones", "Speakers"}, map[bool]string{false: "Headphones", true: "Speakers"}[s.Speakers])
+	return f
+}
+
+// collect is what the form says now.
+func (f *settingsForm) collect() app.Settings {
+	s := &f.s
+	s.Name = strings.TrimSpace(f.name.Text)
+	s.InputDevice, s.OutputDevice = f.in.device(), f.out.device()
+	fmt.Sscan(f.buffer.Selected, &s.Buffer)
+	for _, c := range frameChoices {
+		if c.label == f.frame.Selected {
+			s.Frame = c.d
+		}
+	}
+	for _, c := range codecChoices {
+		if c.label == f.codec.Selected {
+			s.Codec = ""
+			if c.kind != app.Auto {
+				s.Codec = app.CodecName(c.kind)
 			}
 		}
 	}
-	jitter := widget.NewSlider(-1, 1)
-	jitter.Step = 0.1
-	jitter.SetValue(s.JitterBias)
-	listen := widget.NewRadioGroup([]string{"Headphones", "Speakers"}, nil)
-	listen.Horizontal = true
-	listen.SetSelected(map[bool]string{false: "Headphones", true: "Speakers"}[s.Speakers])
-	server := widget.NewEntry()
-	server.SetText(s.Server)
-	server.SetPlaceHolder("none: hosting starts one here, joining looks on the network")
-	ntp := widget.NewEntry()
-	ntp.SetText(s.NTPServer)
-	ntp.SetPlaceHolder("pool.ntp.org (\"off\": never ask)")
-	folder := widget.NewEntry()
-	folder.SetText(s.RecordDir)
-	folder.SetPlaceHolder(recordDir(app.Settings{}))
+	s.JitterBias = f.jitter.Value
+	s.Speakers = f.listen.Selected == "Speakers"
+	s.Server = strings.TrimSpace(f.server.Text)
+	s.NTPServer = strings.TrimSpace(f.ntp.Text)
+	s.RecordDir = strings.TrimSpace(f.folder.Text)
+	return *s
+}
+
+// items lays the fields out; chooseFolder sits beside the folder.
+func (f *settingsForm) items(chooseFolder fyne.CanvasObject) *widget.Form {
+	return widget.NewForm(
+		widget.NewFormItem("Your name", f.name),
+		widget.NewFormItem("Microphone", f.in.sel),
+		widget.NewFormItem("Headphones", f.out.sel),
+		widget.NewFormItem("Buffer (frames)", f.buffer),
+		widget.NewFormItem("Codec", f.codec),
+		widget.NewFormItem("Frame", f.frame),
+		widget.NewFormItem("Jitter buffer", container.NewBorder(nil, nil, widget.NewLabel("tight"), widget.NewLabel("safe"), f.jitter)),
+		widget.NewFormItem("You listen on", f.listen),
+		widget.NewFormItem("Rendezvous server", f.server),
+		widget.NewFormItem("Time server (NTP)", f.ntp),
+		widget.NewFormItem("Recordings", container.NewBorder(nil, nil, nil, chooseFolder, f.folder)),
+	)
+}
+
+// showSettings shows the remembered settings for editing.
+func (u *UI) showSettings() {
+	f := newSettingsForm(u.backend.Settings())
+	note := widget.NewLabel("")
+	note.Wrapping = fyne.TextWrapWord
 	chooseFolder := widget.NewButtonWithIcon("", theme.FolderOpenIcon(), func() {
 		dialog.ShowFolderOpen(func(l fyne.ListableURI, err error) {
 			if err == nil && l != nil {
-				folder.SetText(l.Path())
+				f.folder.SetText(l.Path())
 			}
 		}, u.w)
 	})
-
-	// collect is what the form says now.
-	collect := func() app.Settings {
-		s.Name = strings.TrimSpace(name.Text)
-		s.InputDevice, s.OutputDevice = in.device(), out.device()
-		fmt.Sscan(buffer.Selected, &s.Buffer)
-		for _, f := range frameChoices {
-			if f.label == frame.Selected {
-				s.Frame = f.d
-			}
-		}
-		for _, c := range codecChoices {
-			if c.label == sendCodec.Selected {
-				s.Codec = ""
-				if c.kind != app.Auto {
-					s.Codec = app.CodecName(c.kind)
-				}
-			}
-		}
-		s.JitterBias = jitter.Value
-		s.Speakers = listen.Selected == "Speakers"
-		s.Server = strings.TrimSpace(server.Text)
-		s.NTPServer = strings.TrimSpace(ntp.Text)
-		s.RecordDir = strings.TrimSpace(folder.Text)
-		return s
-	}
-	measure := u.newLatencyMeasure(collect, s.Calibration, func(c app.Calibration) {
-		s.Calibration = &c
-		if err := u.backend.SaveSettings(collect()); err != nil {
+	measure := u.newLatencyMeasure(f.collect, f.s.Calibration, func(c app.Calibration) {
+		f.s.Calibration = &c
+		if err := u.backend.SaveSettings(f.collect()); err != nil {
 			note.SetText(sentence(err))
 		}
 	})
 	save := widget.NewButtonWithIcon("Save", theme.DocumentSaveIcon(), func() {
-		if err := u.backend.SaveSettings(collect()); err != nil {
+		if err := u.backend.SaveSettings(f.collect()); err != nil {
 			note.SetText(sentence(err))
 			return
 		}
@@ -258,29 +288,16 @@ func (u *UI) showSettings() {
 	})
 	save.Importance = widget.HighImportance
 	back := widget.NewButton("Back", func() { u.showHome("") })
-	form := widget.NewForm(
-		widget.NewFormItem("Your name", name),
-		widget.NewFormItem("Microphone", in.sel),
-		widget.NewFormItem("Headphones", out.sel),
-		widget.NewFormItem("Buffer (frames)", buffer),
-		widget.NewFormItem("Codec", sendCodec),
-		widget.NewFormItem("Frame", frame),
-		widget.NewFormItem("Jitter buffer", container.NewBorder(nil, nil, widget.NewLabel("tight"), widget.NewLabel("safe"), jitter)),
-		widget.NewFormItem("You listen on", listen),
-		widget.NewFormItem("Rendezvous server", server),
-		widget.NewFormItem("Time server (NTP)", ntp),
-		widget.NewFormItem("Recordings", container.NewBorder(nil, nil, nil, chooseFolder, folder)),
-	)
 	u.setContent(container.NewBorder(nil, container.NewPadded(container.NewHBox(save, back)), nil, nil,
 		container.NewVScroll(container.NewPadded(container.NewVBox(
 			heading("Settings"),
-			form,
+			f.items(chooseFolder),
 			small("Smaller buffers and frames mean less delay; choose larger ones if you hear crackles. Automatic sends Opus Custom to another Duet (the least delay a codec adds), uncompressed PCM on a clean local network, and Opus (the frame above) to anyone else or when the network loses much. A tight jitter buffer adds the least delay and drops out on a bumpy network; a safe one waits longer. Headphones are better than speakers: no echo to cancel. Device, frame and listening changes apply from your next session."),
 			heading("Latency"),
 			measure.box,
 			note,
 		)))))
-	u.listDevices(note, in, out, nil)
+	u.listDevices(note, f.in, f.out, nil)
 }
 
 // showSetup is the first-run setup: devices, a look at the microphone's
@@ -294,8 +311,7 @@ func (u *UI) showSetup() {
 	name.SetText(s.Name)
 	name.SetPlaceHolder("your name, for your partner")
 	in, out := newDeviceChoice(s.InputDevice), newDeviceChoice(s.OutputDevice)
-	mic := widget.NewProgressBar()
-	mic.TextFormatter = func() string { return "" }
+	mic := newLevelMeter()
 	listen := widget.NewRadioGroup([]string{"Headphones", "Speakers"}, nil)
 	listen.Horizontal = true
 	listen.SetSelected(map[bool]string{false: "Headphones", true: "Speakers"}[s.Speakers])
@@ -337,8 +353,9 @@ func (u *UI) showSetup() {
 				widget.NewFormItem("Microphone", in.sel),
 				widget.NewFormItem("Headphones", out.sel),
 				widget.NewFormItem("Level", mic),
+				widget.NewFormItem("", newMeterScale()),
 			),
-			small("Sing or speak: the level moves when the microphone hears you. If it stays still, choose another microphone."),
+			small("Sing or speak: the level moves when the microphone hears you. Loud notes may reach the amber; if they reach the red, or the light at its end comes on, turn the microphone down. If it stays still, choose another microphone."),
 			heading("2. Headphones or speakers?"),
 			listen,
 			small("Headphones are better: with speakers your partner hears themself come back, and the echo canceller that removes it adds delay."),
@@ -351,12 +368,13 @@ func (u *UI) showSetup() {
 	in.sel.OnChanged, out.sel.OnChanged = onDevice, onDevice
 }
 
-// micCheck shows the microphone's level in bar until ctx ends.
-func (u *UI) micCheck(ctx context.Context, s app.Settings, bar *widget.ProgressBar, note *widget.Label) {
+// micCheck shows the microphone's level in m until ctx ends.
+func (u *UI) micCheck(ctx context.Context, s app.Settings, m *levelMeter, note *widget.Label) {
 	err := u.backend.MicCheck(ctx, s, func(l meter.Level) {
+		now := time.Now()
 		u.do(func() {
 			if ctx.Err() == nil {
-				bar.SetValue(meterValue(l.Peak))
+				m.Set(l, now)
 			}
 		})
 	})

@@ -1,28 +1,38 @@
 // Package ui is Duet's desktop window, in Fyne v2: a home screen to host a
-// duet or join one by its room code; a session screen with the code to read
-// aloud, the partner's status, the latency by stage with a quality light,
-// level meters, gains and mute, the backing track (load, transfer, play,
-// seek) and the recording; a settings screen; and a short first-run setup.
+// duet or join one by its room code; a session screen a singer reads at a
+// glance; a settings screen; and a short first-run setup.
+//
+// The session screen fits 800 × 600 without scrolling: the room code and
+// the partner's state in plain words ("Connected directly to Ben") with
+// the one-way latency and its green/amber/red light; until the singers
+// compared it, the safety code; level meters (dBFS, peak hold, clip
+// light) for you, your partner and the track, mute and the volumes; a
+// plot of the last minute's latency by stage with loss and concealment;
+// the backing track (load, transfer, play, seek) and the recording, with
+// a finished take's length, files and waveform. The technical words
+// (candidate types, codecs, bitrates, the clock, each event's text) are
+// behind the Details button.
 //
 // The window only shows and asks. Sessions come from a Backend (package
 // app, wired in cmd/duet), and so do device checks and the latency
 // measurement. Anything that may block — a session's controls, decoding a
-// track, opening a device — runs on a goroutine the UI owns (a session's
-// command worker, or the screen's task), never on the UI goroutine; their
-// results, the session's events and a refresh ticker (twenty times a
-// second) touch widgets only through fyne.Do.
+// track, reading a finished take, opening a device — runs on a goroutine
+// the UI owns (a session's command worker, or the screen's task), never
+// on the UI goroutine; their results, the session's events and a refresh
+// ticker (twenty times a second; the plot takes a sample every half
+// second) touch widgets only through fyne.Do. Levels are in dBFS, times
+// passed to the widgets are the refresh's.
 //
-// Keys on the session screen, while no text field has the focus: space
-// plays or pauses the track (host), M mutes you, R starts or stops
-// recording (host).
+// Keys on the session screen, except while a text field has the focus:
+// space plays or pauses the track (host; on a focused button or check it
+// presses that), M mutes you, R starts or stops recording (host); Tab
+// moves between the controls.
 package ui
 
 import (
 	"context"
 	"errors"
-	"fmt"
 	"image/color"
-	"math"
 	"net/url"
 	"strings"
 	"sync"
@@ -294,8 +304,8 @@ func (u *UI) start(host bool, open func(context.Context, func(app.Event)) (Sessi
 				select {
 				case <-ctx.Done():
 					return
-				case <-ticks.C:
-					u.do(screen.refresh)
+				case now := <-ticks.C:
+					u.do(func() { screen.refresh(now) })
 				}
 			}
 		})
@@ -323,28 +333,6 @@ func (u *UI) start(host bool, open func(context.Context, func(app.Event)) (Sessi
 	}()
 }
 
-// meterValue maps a dBFS level to a meter's 0…1 over a 60 dB range.
-func meterValue(dbfs float64) float64 {
-	return math.Max(0, math.Min(1, (dbfs+60)/60))
-}
-
-// latencyText is the partner-to-me latency by stage; echo, if not zero,
-// is what this side's echo canceller adds the other way (on speakers).
-func latencyText(l app.Latency, relayed bool, echo time.Duration) string {
-	ms := func(d time.Duration) string { return fmt.Sprintf("%.0f", float64(d)/float64(time.Millisecond)) }
-	how := "direct"
-	if relayed {
-		how = "relayed"
-	}
-	text := fmt.Sprintf("Your partner → you: %s ms (network %s, %s; jitter buffer %s; codec %s; devices %s)",
-		ms(l.Total()), ms(l.Network), how, ms(l.Jitter), ms(l.Codec), ms(l.Device))
-	if echo > 0 {
-		text += fmt.Sprintf(". Your echo canceller adds %.1f ms to what your partner hears; headphones need none.",
-			float64(echo)/float64(time.Millisecond))
-	}
-	return text
-}
-
 // idleColor is the quality light without figures: before the first, and
 // while the connection is down.
 func idleColor() color.Color { return color.Gray{Y: 0x80} }
@@ -352,11 +340,11 @@ func idleColor() color.Color { return color.Gray{Y: 0x80} }
 func qualityColor(d time.Duration) color.Color {
 	switch {
 	case d <= goodLatency:
-		return color.NRGBA{R: 0x2e, G: 0xa0, B: 0x43, A: 0xff}
+		return green
 	case d <= fairLatency:
-		return color.NRGBA{R: 0xe0, G: 0xa0, B: 0x20, A: 0xff}
+		return amber
 	}
-	return color.NRGBA{R: 0xd0, G: 0x30, B: 0x30, A: 0xff}
+	return red
 }
 
 // sentence makes an error read like one: first letter up, a full stop.

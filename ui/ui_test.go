@@ -226,9 +226,25 @@ func find[T fyne.CanvasObject](o fyne.CanvasObject, match func(T) bool) (T, bool
 	return zero, false
 }
 
+// button is the button labelled label, a plain one or one of the
+// session's keyButtons.
 func button(w fyne.Window, label string) *widget.Button {
-	b, _ := find(w.Content(), func(b *widget.Button) bool { return b.Text == label })
-	return b
+	var found *widget.Button
+	find(w.Content(), func(o fyne.CanvasObject) bool {
+		switch b := o.(type) {
+		case *widget.Button:
+			found = b
+		case *keyButton:
+			found = &b.Button
+		default:
+			return false
+		}
+		if found.Text != label {
+			found = nil
+		}
+		return found != nil
+	})
+	return found
 }
 
 func hasText(w fyne.Window, s string) bool {
@@ -327,13 +343,13 @@ func TestHostShowsCodeAndMeters(t *testing.T) {
 	b := newFake(&fakeSession{code: "K7QM3XRT", stats: app.Stats{SafetyCode: "123 456"}})
 	u, w := newUI(t, b)
 	inUI(u, func() { test.Tap(button(w, "Host a duet")) })
-	eventually(t, u, "the session screen", func() bool { return hasText(w, "Read this code to your partner") })
+	eventually(t, u, "the session screen", func() bool { return hasText(w, "Room code: read it to your partner") })
 	eventually(t, u, "the event text", func() bool { return hasText(w, "Room K7QM-3XRT is open.") })
 	eventually(t, u, "the safety code", func() bool { return hasText(w, "Safety code 123 456") })
-	eventually(t, u, "the partner status", func() bool { return hasText(w, "Waiting for your partner to join.") })
-	eventually(t, u, "the mic meter", func() bool {
-		mic := formWidget[*widget.ProgressBar](w, "You")
-		return mic != nil && mic.Value > 0.89 && mic.Value < 0.91 // -6 dBFS on a 60 dB scale
+	eventually(t, u, "the partner status", func() bool { return hasText(w, "Waiting for your partner to join") })
+	eventually(t, u, "the meters", func() bool {
+		mic, partner, track := formWidget[*levelMeter](w, "You"), formWidget[*levelMeter](w, "Partner"), formWidget[*levelMeter](w, "Track")
+		return mic != nil && mic.readout() == "−6.0" && partner.readout() == "−30.0" && track.readout() == "−∞"
 	})
 }
 
@@ -341,10 +357,10 @@ func TestGainSliders(t *testing.T) {
 	s := &fakeSession{code: "K7QM3XRT"}
 	u, w := newUI(t, newFake(s))
 	inUI(u, func() { test.Tap(button(w, "Host a duet")) })
-	eventually(t, u, "the session screen", func() bool { return hasText(w, "Read this code to your partner") })
+	eventually(t, u, "the session screen", func() bool { return hasText(w, "Room code: read it to your partner") })
 	inUI(u, func() {
-		formWidget[*widget.Slider](w, "Partner volume").SetValue(0.5)
-		formWidget[*widget.Slider](w, "Hear yourself").SetValue(0)
+		formWidget[*keySlider](w, "Partner volume").SetValue(0.5)
+		formWidget[*keySlider](w, "Hear yourself").SetValue(0)
 	})
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -401,7 +417,7 @@ func TestMuteKeyAndLeave(t *testing.T) {
 	s := &fakeSession{code: "K7QM3XRT"}
 	u, w := newUI(t, newFake(s))
 	inUI(u, func() { test.Tap(button(w, "Host a duet")) })
-	eventually(t, u, "the session screen", func() bool { return hasText(w, "Read this code to your partner") })
+	eventually(t, u, "the session screen", func() bool { return hasText(w, "Room code: read it to your partner") })
 	inUI(u, func() { test.TypeOnCanvas(w.Canvas(), "m") })
 	if !s.Muted() {
 		t.Fatal("M did not mute")
@@ -505,17 +521,17 @@ func TestPartnerText(t *testing.T) {
 		st    app.Stats
 		want  string
 	}{
-		{app.StateWaiting, app.Stats{}, "Waiting for your partner to join."},
+		{app.StateWaiting, app.Stats{}, "Waiting for your partner to join"},
 		{app.StateConnecting, app.Stats{}, "Connecting to your partner…"},
 		{app.StateConnecting, ben, "Connecting to your partner…"}, // maybe the last guest's name
-		{app.StateConnected, relayed, "Connected to your partner through a relay (relay)."},
-		{app.StateConnected, ben, "Connected to Ben directly (host)."},
-		{app.StateDeviceLost, ben, "Connected to Ben directly (host)."},
-		{app.StateReconnecting, app.Stats{}, "The connection to your partner dropped; reconnecting…"},
-		{app.StateReconnecting, ben, "The connection to Ben dropped; reconnecting…"},
-		{app.StatePartnerLeft, app.Stats{}, "Your partner is away; the room stays open for them."},
-		{app.StatePartnerLeft, ben, "Ben is away; the room stays open for them."},
-		{app.StateEnded, ben, "The duet is over."},
+		{app.StateConnected, relayed, "Connected through a relay to your partner"},
+		{app.StateConnected, ben, "Connected directly to Ben"},
+		{app.StateDeviceLost, ben, "Connected directly to Ben"},
+		{app.StateReconnecting, app.Stats{}, "Connection to your partner lost; reconnecting…"},
+		{app.StateReconnecting, ben, "Connection to Ben lost; reconnecting…"},
+		{app.StatePartnerLeft, app.Stats{}, "Your partner is away; the room stays open"},
+		{app.StatePartnerLeft, ben, "Ben is away; the room stays open"},
+		{app.StateEnded, ben, "The duet is over"},
 	} {
 		if got := partnerText(tc.state, tc.st); got != tc.want {
 			t.Errorf("partnerText(%v, %q) = %q, want %q", tc.state, tc.st.PartnerName, got, tc.want)
@@ -532,23 +548,66 @@ func TestDetailsText(t *testing.T) {
 		want  string
 	}{
 		{"nothing yet", app.StateWaiting, app.Stats{Bitrate: 96000}, ""},
-		{"NTP asked, waiting", app.StateWaiting, app.Stats{NTP: ntp}, "Clock within 1.2 ms of pool.ntp.org."},
-		{"NTP far off", app.StateWaiting, app.Stats{NTP: app.NTPStatus{Server: "ntp.example", Offset: 2500 * time.Millisecond}}, "Clock within 2.5 s of ntp.example."},
-		{"NTP unreachable", app.StateWaiting, app.Stats{NTP: app.NTPStatus{Server: "pool.ntp.org", Err: "ntpcheck: i/o timeout"}}, "No NTP server reachable — fine on a LAN."},
 		{"connected", app.StateConnected, app.Stats{Bitrate: 96000}, "Sending Opus at 96 kb/s."},
-		{"opus custom", app.StateConnected, app.Stats{Codec: "Opus Custom 2.7 ms", Bitrate: 132000}, "Sending Opus Custom 2.7 ms at 132 kb/s."},
+		{"opus custom", app.StateConnected, app.Stats{Codec: "Opus Custom 2.7 ms", Bitrate: 132000, PartnerCodec: "L16"}, "Sending Opus Custom 2.7 ms at 132 kb/s; receiving L16."},
 		{"pcm", app.StateConnected, app.Stats{Codec: "L16", Bitrate: 768000}, "Sending L16 at 768 kb/s."},
 		{"one frame again", app.StateConnected, app.Stats{Bitrate: 72000, Redundancy: 1, NTP: ntp},
-			"Sending Opus at 72 kb/s, each packet repeating the frame before it against loss; clock within 1.2 ms of pool.ntp.org."},
+			"Sending Opus at 72 kb/s, each packet repeating the frame before it against loss."},
 		{"two frames again", app.StateReconnecting, app.Stats{Bitrate: 57600, Redundancy: 2},
 			"Sending Opus at 58 kb/s, each packet repeating the 2 frames before it against loss."},
-		{"partner left", app.StatePartnerLeft, app.Stats{Bitrate: 96000, NTP: ntp}, "Clock within 1.2 ms of pool.ntp.org."},
+		{"partner left", app.StatePartnerLeft, app.Stats{Bitrate: 96000, NTP: ntp}, ""},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			if got := detailsText(tc.state, tc.st); got != tc.want {
+			if got := sendingLine(tc.state, tc.st); got != tc.want {
 				t.Errorf("got  %q\nwant %q", got, tc.want)
 			}
 		})
+	}
+	for _, tc := range []struct {
+		n    app.NTPStatus
+		want string
+	}{
+		{app.NTPStatus{}, ""},
+		{ntp, "Clock within 1.2 ms of pool.ntp.org."},
+		{app.NTPStatus{Server: "ntp.example", Offset: 2500 * time.Millisecond}, "Clock within 2.5 s of ntp.example."},
+		{app.NTPStatus{Server: "pool.ntp.org", Err: "ntpcheck: i/o timeout"}, "No NTP server reachable — fine on a LAN."},
+	} {
+		if got := clockText(tc.n); got != tc.want {
+			t.Errorf("clockText(%+v) = %q, want %q", tc.n, got, tc.want)
+		}
+	}
+}
+
+func TestConnectionText(t *testing.T) {
+	direct := app.Stats{}
+	direct.Peer.Candidate, direct.Peer.Address, direct.Peer.RTT = "host", "192.168.1.20:50123", 1500*time.Microsecond
+	relayed := app.Stats{}
+	relayed.Peer.Candidate, relayed.Peer.Relayed = "relay", true
+	for _, tc := range []struct {
+		state app.State
+		st    app.Stats
+		want  string
+	}{
+		{app.StateConnected, direct, "Connection: direct (host candidate) to 192.168.1.20:50123, round trip 1.5 ms."},
+		{app.StateConnected, relayed, "Connection: through a TURN relay (relay candidate)."},
+		{app.StateWaiting, direct, ""},
+		{app.StateConnected, app.Stats{}, ""},
+	} {
+		if got := connectionText(tc.state, tc.st); got != tc.want {
+			t.Errorf("connectionText(%v) = %q, want %q", tc.state, got, tc.want)
+		}
+	}
+}
+
+func TestNewsText(t *testing.T) {
+	for _, tc := range []struct{ in, want string }{
+		{"Connected to your partner directly (host candidate).", ""},
+		{"Connected to your partner through a relay (relay candidate). You found this room's server on your local network.", "You found this room's server on your local network."},
+		{"The connection to your partner is back.", "The connection to your partner is back."},
+	} {
+		if got := newsText(tc.in); got != tc.want {
+			t.Errorf("newsText(%q) = %q, want %q", tc.in, got, tc.want)
+		}
 	}
 }
 
@@ -558,7 +617,7 @@ func TestLatencyText(t *testing.T) {
 	if got := latencyText(l, false, 0); got != base {
 		t.Errorf("on headphones: %q", got)
 	}
-	want := base + ". Your echo canceller adds 10.7 ms to what your partner hears; headphones need none."
+	want := base + ". Your echo canceller adds 10.7 ms to what your partner hears; headphones need none"
 	if got := latencyText(l, false, 10700*time.Microsecond); got != want {
 		t.Errorf("on speakers:\ngot  %q\nwant %q", got, want)
 	}
@@ -595,13 +654,15 @@ func TestCountInText(t *testing.T) {
 // TestConnectionStates follows a host's screen through the session's
 // events: a guest connects and says their name, the connection drops and
 // comes back, the rendezvous server goes and comes back, the guest leaves.
-// The safety code shows once, on its own line.
+// The state reads in plain words, the news line does not repeat it, the
+// technical words and every event's text are in the details, and the
+// safety code shows once, in its row until compared, then in the details.
 func TestConnectionStates(t *testing.T) {
 	s := &fakeSession{code: "K7QM3XRT"}
 	b := newFake(s)
 	u, w := newUI(t, b)
 	inUI(u, func() { test.Tap(button(w, "Host a duet")) })
-	eventually(t, u, "waiting", func() bool { return hasText(w, "Waiting for your partner to join.") })
+	eventually(t, u, "waiting", func() bool { return hasText(w, "Waiting for your partner to join") })
 
 	b.emit(app.Event{State: app.StateConnecting, Text: "A guest joined; connecting."})
 	eventually(t, u, "connecting", func() bool { return hasText(w, "Connecting to your partner…") })
@@ -617,14 +678,18 @@ func TestConnectionStates(t *testing.T) {
 	s.mu.Unlock()
 	b.emit(app.Event{State: app.StateConnected, Text: "Connected to your partner directly (host candidate). Safety code 123 456: if your partner sees the same, nobody listens in."})
 	eventually(t, u, "connected to Ben", func() bool {
-		return hasText(w, "Connected to Ben directly (host).") &&
-			hasText(w, "Sending Opus at 96 kb/s; clock within 1.2 ms of pool.ntp.org.") &&
+		return hasText(w, "Connected directly to Ben") && hasText(w, "13 ms one way") &&
+			hasText(w, "Sending Opus at 96 kb/s.") && hasText(w, "Clock within 1.2 ms of pool.ntp.org.") &&
+			hasText(w, "Connection: direct (host candidate).") &&
 			hasText(w, "Your echo canceller adds 10.0 ms") &&
-			hasText(w, "Safety code 123 456")
+			hasText(w, "Safety code 123 456: the same on Ben's screen")
 	})
 	inUI(u, func() {
-		if got := u.screen.status.Text; got != "Connected to your partner directly (host candidate)." {
-			t.Errorf("the status reads %q", got)
+		if got := u.screen.news.Text; got != "" {
+			t.Errorf("the news line repeats the state: %q", got)
+		}
+		if !strings.Contains(u.screen.details.events.Text, "Connected to your partner directly (host candidate).") {
+			t.Errorf("the details lack the event: %q", u.screen.details.events.Text)
 		}
 		if n := countLabels(w, "123 456"); n != 1 {
 			t.Errorf("the safety code shows %d times", n)
@@ -632,20 +697,24 @@ func TestConnectionStates(t *testing.T) {
 		if u.screen.light.FillColor == idleColor() {
 			t.Error("the light stays grey while connected")
 		}
+		test.Tap(button(w, "Same on both screens"))
+		if u.screen.safetyRow.Visible() || !hasText(w, "Safety code 123 456: compared") || countLabels(w, "123 456") != 1 {
+			t.Error("the compared safety code did not move to the details")
+		}
 	})
 
 	s.setStats(func(st *app.Stats) { st.Redundancy = 1 })
 	b.emit(app.Event{State: app.StateReconnecting, Text: "The connection to your partner dropped; reconnecting. Keep singing: the duet goes on when it is back."})
 	eventually(t, u, "reconnecting", func() bool {
-		return hasText(w, "The connection to Ben dropped; reconnecting…") &&
-			hasText(w, "The connection to your partner dropped; reconnecting. Keep singing") &&
+		return hasText(w, "Connection to Ben lost; reconnecting…") &&
+			u.screen.news.Text == "The connection to your partner dropped; reconnecting. Keep singing: the duet goes on when it is back." &&
 			hasText(w, "each packet repeating the frame before it against loss") &&
-			u.screen.light.FillColor == idleColor()
+			u.screen.light.FillColor == idleColor() && u.screen.total.Text == ""
 	})
 
 	b.emit(app.Event{State: app.StateConnected, Text: "The connection to your partner is back."})
 	eventually(t, u, "back", func() bool {
-		return hasText(w, "Connected to Ben directly (host).") && hasText(w, "The connection to your partner is back.") &&
+		return hasText(w, "Connected directly to Ben") && hasText(w, "The connection to your partner is back.") &&
 			u.screen.light.FillColor != idleColor()
 	})
 
@@ -653,16 +722,16 @@ func TestConnectionStates(t *testing.T) {
 	// stays.
 	b.emit(app.Event{State: app.StateConnected, Text: "Lost the rendezvous server; reconnecting to it. Your duet goes on meanwhile."})
 	eventually(t, u, "the server lost", func() bool {
-		return hasText(w, "Lost the rendezvous server") && hasText(w, "Connected to Ben directly (host).")
+		return hasText(w, "Lost the rendezvous server") && hasText(w, "Connected directly to Ben")
 	})
 	b.emit(app.Event{State: app.StateConnected, Text: "Back in touch with the rendezvous server."})
 	eventually(t, u, "the server back", func() bool {
-		return hasText(w, "Back in touch with the rendezvous server.") && hasText(w, "Connected to Ben directly (host).")
+		return hasText(w, "Back in touch with the rendezvous server.") && hasText(w, "Connected directly to Ben")
 	})
 
 	b.emit(app.Event{State: app.StatePartnerLeft, Text: "Your guest left; the room stays open for them."})
 	eventually(t, u, "Ben gone", func() bool {
-		return hasText(w, "Ben is away; the room stays open for them.") && hasText(w, "Clock within 1.2 ms of pool.ntp.org.") &&
+		return hasText(w, "Ben is away; the room stays open") && hasText(w, "Clock within 1.2 ms of pool.ntp.org.") &&
 			!hasText(w, "Sending Opus")
 	})
 }
@@ -678,17 +747,17 @@ func TestGuestRejoins(t *testing.T) {
 		test.Type(entry, "K7QM3XRT")
 		test.Tap(button(w, "Join"))
 	})
-	eventually(t, u, "the session screen", func() bool { return u.screen != nil && u.screen.status != nil })
+	eventually(t, u, "the session screen", func() bool { return u.screen != nil && u.screen.news != nil })
 	b.emit(app.Event{State: app.StateConnected, Text: "Connected to your partner directly (host candidate). Safety code 999 000: if your partner sees the same, nobody listens in."})
-	eventually(t, u, "connected", func() bool { return hasText(w, "Connected to Ana directly.") })
+	eventually(t, u, "connected", func() bool { return hasText(w, "Connected directly to Ana") })
 	b.emit(app.Event{State: app.StateReconnecting, Text: "The connection to the host failed; joining the room again."})
 	eventually(t, u, "reconnecting", func() bool {
-		return hasText(w, "The connection to Ana dropped; reconnecting…") && hasText(w, "joining the room again")
+		return hasText(w, "Connection to Ana lost; reconnecting…") && hasText(w, "joining the room again")
 	})
 	b.emit(app.Event{State: app.StateConnecting, Text: "Joined the room; connecting to the host."})
 	eventually(t, u, "connecting", func() bool { return hasText(w, "Connecting to your partner…") })
 	b.emit(app.Event{State: app.StateConnected, Text: "Connected to your partner directly (host candidate). Safety code 999 000: if your partner sees the same, nobody listens in."})
-	eventually(t, u, "connected again", func() bool { return hasText(w, "Connected to Ana directly.") })
+	eventually(t, u, "connected again", func() bool { return hasText(w, "Connected directly to Ana") })
 	inUI(u, func() {
 		if n := countLabels(w, "999 000"); n != 1 {
 			t.Errorf("the safety code shows %d times", n)
@@ -766,8 +835,8 @@ func TestFirstRun(t *testing.T) {
 	u, w := newUI(t, b)
 	eventually(t, u, "the setup", func() bool { return hasText(w, "Welcome to Duet") })
 	eventually(t, u, "the mic level", func() bool {
-		p := formWidget[*widget.ProgressBar](w, "Level")
-		return p != nil && p.Value > 0.79 && p.Value < 0.81 // −12 dBFS
+		m := formWidget[*levelMeter](w, "Level")
+		return m != nil && m.readout() == "−12.0"
 	})
 	eventually(t, u, "the devices", func() bool { return len(formWidget[*widget.Select](w, "Headphones").Options) == 3 })
 	inUI(u, func() {
@@ -820,7 +889,7 @@ func TestOneSessionAtATime(t *testing.T) {
 		test.Type(entry, "k7qm3xrt\n")
 		entry.OnSubmitted(entry.Text)
 	})
-	eventually(t, u, "the session screen", func() bool { return hasText(w, "Read this code to your partner") })
+	eventually(t, u, "the session screen", func() bool { return hasText(w, "Room code: read it to your partner") })
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	if b.hosts != 1 || len(b.joined) != 0 {
