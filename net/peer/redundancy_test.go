@@ -34,6 +34,7 @@ func receiver() (*inbound, *[]got, *[]got) {
 // TestRedundancyRoundTrip runs the sender's history into the receiver,
 // losing some packets, across the sequence and timestamp wraparounds.
 func TestRedundancyRoundTrip(t *testing.T) {
+	t.Parallel()
 	for _, tc := range []struct {
 		name      string
 		n         int
@@ -89,6 +90,7 @@ func TestRedundancyRoundTrip(t *testing.T) {
 // TestHistoryRuns checks that only runs of equally long frames with
 // consecutive sequence numbers are sent as redundancy.
 func TestHistoryRuns(t *testing.T) {
+	t.Parallel()
 	var h history
 	h.n = 2
 	h.push(10, 1000, []byte{1})
@@ -115,6 +117,7 @@ func TestHistoryRuns(t *testing.T) {
 // TestInboundFrameChange: blocks that cannot be numbered are skipped, not
 // misplaced.
 func TestInboundFrameChange(t *testing.T) {
+	t.Parallel()
 	in, _, rec := receiver()
 	in.packet(111, 100, 24000, []byte{1})
 	in.packet(111, 101, 24240, []byte{2})
@@ -134,6 +137,7 @@ func TestInboundFrameChange(t *testing.T) {
 // TestInboundGarbage feeds random and truncated RED payloads: each is
 // dropped with an error or parsed, never a panic, and the stream goes on.
 func TestInboundGarbage(t *testing.T) {
+	t.Parallel()
 	in, prim, _ := receiver()
 	rng := rand.New(rand.NewPCG(1, 2))
 	bad := 0
@@ -162,6 +166,7 @@ func TestInboundGarbage(t *testing.T) {
 }
 
 func TestSeqWindow(t *testing.T) {
+	t.Parallel()
 	var w seqWindow
 	steps := []struct {
 		seq  uint16

@@ -5,7 +5,6 @@ import (
 	"encoding/binary"
 	"net"
 	"os"
-	"runtime"
 	"strconv"
 	"testing"
 	"time"
@@ -64,7 +63,7 @@ func drain(c chan received) {
 // what goes over the wire: plain Opus packets, then RED ones a frame
 // larger; garbage RED packets in between are counted and dropped.
 func TestRedundancyOnOff(t *testing.T) {
-	before := runtime.NumGoroutine()
+	t.Parallel()
 	host, guest, hostGot, _, _, _ := pair(t)
 	seq, ts := startVoice(t, guest, hostGot)
 	// Let the probes' stragglers arrive: wait for a marker frame.
@@ -150,13 +149,13 @@ func TestRedundancyOnOff(t *testing.T) {
 	if err := guest.Close(); err != nil {
 		t.Fatal(err)
 	}
-	waitGoroutines(t, before)
 }
 
 // TestRedundancyRecovers sends 1,000 frames with redundancy 1 through a
 // path that loses 5 % of packets at random: the receiver recovers most
 // frames its OnPacket missed, and the sender's feedback sees the loss.
 func TestRedundancyRecovers(t *testing.T) {
+	t.Parallel()
 	recovered := make(chan received, 1000)
 	fbs := make(chan Feedback, 100)
 	lossy := &impair.Profile{Name: "loss5", Loss: impair.GilbertElliott{LossGood: 0.05}, Seed: 42}
@@ -280,6 +279,7 @@ done:
 // and logs what feedback says each second. Long; run with DUET_LAB=1
 // (DUET_BYTES sets the frame size, DUET_RED the redundancy).
 func TestFeedbackMobile(t *testing.T) {
+	t.Parallel()
 	if os.Getenv("DUET_LAB") == "" {
 		t.Skip("a 30 s measurement; set DUET_LAB=1")
 	}
