@@ -6,10 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net"
 	"strings"
-	"sync"
-	"time"
 
 	"fyne.io/fyne/v2"
 	fyneapp "fyne.io/fyne/v2/app"
@@ -21,25 +18,33 @@ import (
 	"github.com/duetapp/duet/audio/meter"
 	"github.com/duetapp/duet/audio/miccheck"
 	"github.com/duetapp/duet/net/discover"
+	"github.com/duetapp/duet/net/lan"
 	"github.com/duetapp/duet/net/ntpcheck"
-	"github.com/duetapp/duet/net/rendezvous"
 	"github.com/duetapp/duet/net/signal"
 	"github.com/duetapp/duet/ui"
 )
 
-// runGUI opens Duet's window and returns when it is closed.
-func runGUI(ctx context.Context, stderr io.Writer, verbose bool) error {
+// runGUI opens Duet's window and returns when it is closed. listen is
+// the built-in rendezvous server's address (lan.Config.Listen).
+func runGUI(ctx context.Context, stderr io.Writer, verbose bool, listen string) error {
 	a := fyneapp.NewWithID("app.duet.Duet")
 	a.SetIcon(fyne.NewStaticResource("icon.png", assets.Icon()))
 	w := a.NewWindow("Duet")
 	w.Resize(fyne.NewSize(560, 720))
-	b := &guiBackend{log: newLogger(stderr, verbose), stderr: stderr}
+	log := newLogger(stderr, verbose)
+	lanCfg := lan.Config{Listen: listen, Logger: log}
+	b := &guiBackend{log: log, stderr: stderr, lan: lanCfg, builtin: lan.NewServer(lanCfg)}
 	defer b.close()
 	u := ui.New(w, b)
 	w.SetOnClosed(u.Close)
+	closed := make(chan struct{})
+	defer close(closed)
 	go func() {
-		<-ctx.Done() // Ctrl-C in the terminal closes the window too
-		fyne.Do(w.Close)
+		select {
+		case <-ctx.Done(): // Ctrl-C in the terminal closes the window too
+			fyne.Do(w.Close)
+		case <-closed:
+		}
 	}()
 	w.ShowAndRun()
 	return nil
@@ -47,18 +52,15 @@ func runGUI(ctx context.Context, stderr io.Writer, verbose bool) error {
 
 // guiBackend starts sessions for the window on the real audio device, with
 // the remembered settings. Without a configured rendezvous server, hosting
-// starts one inside the app (port 3838, for a duet on the local network)
-// and announces it on the network (DNS-SD, net/discover) while the host's
-// session runs; a guest without a configured server looks for it there,
-// then on this computer.
+// starts the one built into the app (net/lan) and announces it on the
+// local network while the host's session runs; a guest without a
+// configured server looks for one there, then on this computer.
 type guiBackend struct {
-	log    *slog.Logger
-	stderr io.Writer
-
-	mu       sync.Mutex
-	device   realDevice
-	embedded context.CancelFunc // stops the embedded server
-	served   chan struct{}
+	log     *slog.Logger
+	stderr  io.Writer
+	lan     lan.Config
+	builtin *lan.Server
+	device  realDevice
 }
 
 func (b *guiBackend) config(onEvent func(app.Event)) (app.Config, error) {
@@ -96,9 +98,9 @@ func (b *guiBackend) Host(ctx context.Context, onEvent func(app.Event)) (ui.Sess
 	if err != nil {
 		return nil, err
 	}
-	embedded := cfg.Server == ""
-	if embedded {
-		if cfg.Server, err = b.embeddedServer(); err != nil {
+	builtin := cfg.Server == ""
+	if builtin {
+		if cfg.Server, err = b.builtin.Start(); err != nil {
 			cfg.Device.Close()
 			return nil, err
 		}
@@ -108,21 +110,18 @@ func (b *guiBackend) Host(ctx context.Context, onEvent func(app.Event)) (ui.Sess
 		cfg.Device.Close()
 		return nil, err
 	}
-	if !embedded {
+	if !builtin {
 		return s, nil
 	}
 	// Only while this session hosts on the built-in server does the app
 	// say so on the network.
-	ad, err := discover.Advertise(discover.Config{Port: embeddedPort, Logger: b.log})
+	ad, err := b.builtin.Announce()
 	if err != nil {
 		b.log.Warn("cannot announce the room on the local network; the guest can set this computer as server", "err", err)
 		return s, nil
 	}
 	return &advertisedSession{Session: s, ad: ad}, nil
 }
-
-// embeddedPort is the built-in rendezvous server's port.
-const embeddedPort = 3838
 
 // advertisedSession is a host's session announced on the local network
 // until its Run returns.
@@ -141,21 +140,21 @@ func (b *guiBackend) Join(ctx context.Context, code signal.Code, onEvent func(ap
 	if err != nil {
 		return nil, err
 	}
-	servers, looked := []string{cfg.Server}, cfg.Server == ""
+	servers := []lan.Candidate{{URL: cfg.Server}}
+	looked := cfg.Server == ""
 	if looked {
-		servers = b.lookAround(ctx)
+		servers = lan.Look(ctx, b.lan)
 	}
 	for _, server := range servers {
-		cfg.Server = server
-		cfg.OnEvent = onEvent
-		if looked && server != localServer {
+		cfg.Server, cfg.OnEvent = server.URL, onEvent
+		if server.Announced {
 			cfg.OnEvent = warnLAN(onEvent)
 		}
 		var s *app.Session
 		if s, err = app.Join(ctx, cfg, code); err == nil {
 			return s, nil
 		}
-		b.log.Info("could not join", "server", server, "err", err)
+		b.log.Info("could not join", "server", server.URL, "err", err)
 		if ctx.Err() != nil {
 			break
 		}
@@ -190,63 +189,8 @@ func warnLAN(onEvent func(app.Event)) func(app.Event) {
 	}
 }
 
-// localServer is the built-in server of a host on this computer.
-const localServer = "http://localhost" + rendezvous.DefaultListen
-
-// lookAround lists the rendezvous servers a guest without a configured
-// one tries: those announced on the local network, then this computer's.
-func (b *guiBackend) lookAround(ctx context.Context) []string {
-	ctx, cancel := context.WithTimeout(ctx, 1500*time.Millisecond)
-	defer cancel()
-	found, err := discover.Browse(ctx, discover.Config{Logger: b.log})
-	if err != nil {
-		b.log.Info("no rendezvous server announced on the local network", "err", err)
-	}
-	var servers []string
-	for _, f := range found {
-		b.log.Info("found a rendezvous server on the local network", "name", f.Instance, "url", f.URL)
-		servers = append(servers, f.URL)
-	}
-	return append(servers, localServer)
-}
-
-// embeddedServer starts the in-app rendezvous server once and returns its
-// URL.
-func (b *guiBackend) embeddedServer() (string, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	if b.embedded == nil {
-		ln, err := net.Listen("tcp", rendezvous.DefaultListen)
-		if err != nil {
-			return "", fmt.Errorf("cannot start the built-in rendezvous server on port %d (%v): set a server in the settings", embeddedPort, err)
-		}
-		ctx, cancel := context.WithCancel(context.Background())
-		b.embedded, b.served = cancel, make(chan struct{})
-		served := b.served
-		go func() {
-			defer close(served)
-			if err := signal.Serve(ctx, ln, signal.NewServer(signal.ServerConfig{Logger: b.log}), nil); err != nil && !errors.Is(err, context.Canceled) {
-				b.log.Error("built-in rendezvous server stopped", "err", err)
-			}
-			b.mu.Lock()
-			if b.served == served { // stopped by itself: start afresh next time
-				b.embedded, b.served = nil, nil
-			}
-			b.mu.Unlock()
-		}()
-	}
-	return "http://localhost" + rendezvous.DefaultListen, nil
-}
-
 func (b *guiBackend) close() {
-	b.mu.Lock()
-	stop, served := b.embedded, b.served
-	b.embedded, b.served = nil, nil
-	b.mu.Unlock()
-	if stop != nil {
-		stop()
-		<-served
-	}
+	b.builtin.Close()
 	b.device.close()
 }
 
@@ -293,6 +237,7 @@ func (b *guiBackend) MicCheck(ctx context.Context, s app.Settings, level func(me
 	if err != nil {
 		return fmt.Errorf("%w; choose another microphone", err)
 	}
+	b.log.Debug("checking the microphone", "input", s.InputDevice, "output", s.OutputDevice)
 	return miccheck.Run(ctx, dev, miccheck.DefaultEvery, level)
 }
 

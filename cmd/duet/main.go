@@ -21,9 +21,11 @@ import (
 	"log/slog"
 	"os"
 	ossignal "os/signal"
+	"strings"
 	"syscall"
 
 	_ "github.com/duetapp/duet/cmd/duet/internal/locale" // before Fyne's init: a locale it reads quietly
+	"github.com/duetapp/duet/net/lan"
 )
 
 func main() {
@@ -42,7 +44,8 @@ func main() {
 const usage = `Duet: sing a duet live with someone on another computer.
 
 Usage:
-  duet [-v]                  open Duet's window (-v: log every event)
+  duet [-v] [-listen ADDR]   open Duet's window (-v: log every event; -listen: the
+                             address of its built-in rendezvous server, default :3838)
   duet serve [flags]         run a rendezvous server (room codes, connection set-up)
   duet host [flags]          open a room, print its code, sing with whoever joins
   duet join CODE [flags]     join the room with that code
@@ -55,12 +58,8 @@ Run "duet COMMAND -h" for a command's flags.
 
 // run dispatches to a subcommand. Only this package prints to stdout.
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	if len(args) == 0 || args[0] == "-v" {
-		if os.Getenv("DISPLAY") == "" && os.Getenv("WAYLAND_DISPLAY") == "" {
-			fmt.Fprintln(stderr, "duet: no display here, so no window: here is the demo instead (duet -h lists the commands).")
-			return runDemo(ctx, nil, stdout, stderr)
-		}
-		return runGUI(ctx, stderr, len(args) > 0)
+	if len(args) == 0 || strings.HasPrefix(args[0], "-") && !isHelp(args[0]) {
+		return runWindow(ctx, args, stdout, stderr)
 	}
 	cmd, args := args[0], args[1:]
 	switch cmd {
@@ -76,12 +75,38 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return runDevices(args, stdout, stderr)
 	case "calibrate":
 		return runCalibrate(ctx, args, stdout, stderr)
-	case "help", "-h", "-help", "--help":
+	}
+	if isHelp(cmd) {
 		fmt.Fprint(stdout, usage)
 		return nil
 	}
 	fmt.Fprint(stderr, usage)
 	return fmt.Errorf("unknown command %q", cmd)
+}
+
+// isHelp reports whether arg asks for the usage.
+func isHelp(arg string) bool {
+	return arg == "help" || arg == "-h" || arg == "-help" || arg == "--help"
+}
+
+// runWindow opens Duet's window, or runs the demo where there is no
+// display.
+func runWindow(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := newFlagSet("duet", "[-v] [-listen ADDR]", stderr)
+	verbose := fs.Bool("v", false, "log every event")
+	listen := fs.String("listen", lan.DefaultListen, "`address` of the window's built-in rendezvous server (port 0: the system chooses)")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		fs.Usage()
+		return fmt.Errorf("unexpected argument %q", fs.Arg(0))
+	}
+	if os.Getenv("DISPLAY") == "" && os.Getenv("WAYLAND_DISPLAY") == "" {
+		fmt.Fprintln(stderr, "duet: no display here, so no window: here is the demo instead (duet -h lists the commands).")
+		return runDemo(ctx, nil, stdout, stderr)
+	}
+	return runGUI(ctx, stderr, *verbose, *listen)
 }
 
 // newFlagSet returns a flag set that reports errors instead of exiting.

@@ -53,7 +53,7 @@ func start(t *testing.T, args ...string) *proc {
 	if err != nil {
 		t.Fatal(err)
 	}
-	p := &proc{cmd: cmd, lines: make(chan string, 100), stderr: &syncBuffer{}, done: make(chan error, 1)}
+	p := &proc{cmd: cmd, lines: make(chan string, 100), stderr: newSyncBuffer(), done: make(chan error, 1)}
 	cmd.Stderr = p.stderr
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
@@ -119,32 +119,65 @@ func (p *proc) wait(t *testing.T) int {
 // waitFor waits until the process has said what on stderr.
 func (p *proc) waitFor(t *testing.T, what string) {
 	t.Helper()
-	deadline := time.Now().Add(40 * time.Second)
-	for !strings.Contains(p.stderr.String(), what) {
-		if time.Now().After(deadline) {
-			t.Fatalf("%v did not say %q within 40 s; stderr:\n%s", p.cmd.Args, what, p.stderr)
-		}
-		time.Sleep(20 * time.Millisecond)
+	if !p.stderr.await(func(s string) bool { return strings.Contains(s, what) }, 40*time.Second) {
+		t.Fatalf("%v did not say %q within 40 s; stderr:\n%s", p.cmd.Args, what, p.stderr)
+	}
+}
+
+// waitCount waits until the process has said what n times on stderr
+// after its first `after`.
+func (p *proc) waitCount(t *testing.T, after, what string, n int) {
+	t.Helper()
+	count := func(s string) bool {
+		_, rest, ok := strings.Cut(s, after)
+		return ok && strings.Count(rest, what) >= n
+	}
+	if !p.stderr.await(count, 40*time.Second) {
+		t.Fatalf("%v did not say %q %d times after %q within 40 s; stderr:\n%s", p.cmd.Args, what, n, after, p.stderr)
 	}
 }
 
 // syncBuffer collects a process's stderr; exec writes it from one goroutine
-// while a failing test may read it from another.
+// while the test reads it, and waits for it, from another.
 type syncBuffer struct {
-	mu sync.Mutex
-	b  strings.Builder
+	mu    sync.Mutex
+	b     strings.Builder
+	wrote chan struct{} // a token after a Write, for the one waiter in await
 }
+
+func newSyncBuffer() *syncBuffer { return &syncBuffer{wrote: make(chan struct{}, 1)} }
 
 func (s *syncBuffer) Write(p []byte) (int, error) {
 	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
+	n, err := s.b.Write(p)
+	s.mu.Unlock()
+	select {
+	case s.wrote <- struct{}{}:
+	default: // a token is waiting already
+	}
+	return n, err
 }
 
 func (s *syncBuffer) String() string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.b.String()
+}
+
+// await waits until ok holds for what was written, checking after each
+// Write, for at most within; it reports whether ok held. One goroutine at
+// a time may await.
+func (s *syncBuffer) await(ok func(string) bool, within time.Duration) bool {
+	deadline := time.NewTimer(within)
+	defer deadline.Stop()
+	for !ok(s.String()) {
+		select {
+		case <-s.wrote:
+		case <-deadline.C:
+			return ok(s.String())
+		}
+	}
+	return true
 }
 
 func writeTone(t *testing.T, path string, hz float64, seconds float64) {
@@ -229,21 +262,13 @@ func TestInterrupt(t *testing.T) {
 	dir := t.TempDir()
 	srv, url := serve(t)
 	heardA, heardB := filepath.Join(dir, "heard-a.wav"), filepath.Join(dir, "heard-b.wav")
-	host := start(t, "host", "-server", url, "-tone", "440", "-out", heardA, "-loopback")
+	host := start(t, "host", "-server", url, "-tone", "440", "-out", heardA, "-loopback", "-status", "1s")
 	code := host.line(t)
-	guest := start(t, "join", code, "-server", url, "-tone", "660", "-out", heardB, "-loopback")
-	// Sing until both have written a second of audio.
-	deadline := time.Now().Add(20 * time.Second)
-	for {
-		a, errA := os.Stat(heardA)
-		b, errB := os.Stat(heardB)
-		if errA == nil && errB == nil && a.Size() > 2*audio.SampleRate && b.Size() > 2*audio.SampleRate {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("no audio written within 20 s; host:\n%s\nguest:\n%s", host.stderr, guest.stderr)
-		}
-		time.Sleep(50 * time.Millisecond)
+	guest := start(t, "join", code, "-server", url, "-tone", "660", "-out", heardB, "-loopback", "-status", "1s")
+	// Sing until both have heard each other for two status lines, a
+	// second apart: over a second of audio written.
+	for _, p := range []*proc{host, guest} {
+		p.waitCount(t, "Connected to your partner", "duet: partner", 2)
 	}
 	guest.cmd.Process.Signal(os.Interrupt)
 	host.cmd.Process.Signal(os.Interrupt)

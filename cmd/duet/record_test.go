@@ -22,25 +22,16 @@ func TestRecordingSurvivesKill(t *testing.T) {
 	song := filepath.Join(dir, "song.wav")
 	writeTone(t, song, 220, 30)
 	takes := filepath.Join(dir, "takes")
-	host := start(t, "host", "-server", url, "-tone", "440", "-loopback", "-track", song, "-record", takes)
+	host := start(t, "host", "-server", url, "-tone", "440", "-loopback", "-track", song, "-record", takes, "-status", "1s")
 	code := host.line(t)
 	start(t, "join", code, "-server", url, "-tone", "660", "-loopback")
 	host.waitFor(t, "Recording into ")
 	began := time.Now()
 	m := regexp.MustCompile(`Recording into (\S+)\.\s`).FindStringSubmatch(host.stderr.String())
 	take := m[1]
-	// Sing until the stems hold two seconds of the song.
-	deadline := time.Now().Add(40 * time.Second)
-	for {
-		st, err := os.Stat(filepath.Join(take, record.HostFile))
-		if err == nil && st.Size() > 44+2*3*audio.SampleRate {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("the take did not grow; host stderr:\n%s", host.stderr)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+	// Sing until the stems hold two seconds of the song: the count-in
+	// (2.5 s) and two more, by the host's status lines, a second apart.
+	host.waitCount(t, "Recording into ", "duet: partner", 6)
 	if err := host.cmd.Process.Kill(); err != nil {
 		t.Fatal(err)
 	}
