@@ -17,9 +17,9 @@ import (
 
 // sessionScreen is the running duet's screen, laid out to be read at a
 // glance mid-song and to fit 800 × 600 without scrolling: the room code
-// and the partner's state on top; the meters, mute and volumes on the
-// left; on the right the latency plot (or, behind the Details button,
-// the technical details), the backing track and the recording; the keys
+// and the partner's state on top; the meters, mute, volumes and the
+// recording on the left; on the right the latency plot (or, behind the
+// Details button, the technical details) and the backing track; the keys
 // and Leave at the bottom. Its fields belong to the UI goroutine (and
 // u.mu), except cmds and ctx, set once.
 type sessionScreen struct {
@@ -42,6 +42,8 @@ type sessionScreen struct {
 	card          *fyne.Container // the plot or the details
 	details       *detailsPanel
 	detailsButton *keyButton
+	leave         *keyButton
+	help          *widget.Label // the keys
 	track         *trackPanel
 	rec           *recordPanel // the host's; nil for a guest
 
@@ -133,16 +135,15 @@ func (sc *sessionScreen) show(s Session) {
 	sc.plot, sc.legend = newLatencyPlot(), newPlotLegend()
 	sc.plotCard = container.NewBorder(small("Latency from your partner to you, last minute, by stage (ms)"), sc.legend.box, nil, nil, sc.plot)
 	sc.track = newTrackPanel(sc)
-	right := []fyne.CanvasObject{sc.track.box}
+	left := container.NewVBox(sc.levels.box)
 	if sc.host {
 		sc.rec = newRecordPanel(sc, recordDir(settings))
-		right = append(right, widget.NewSeparator(), sc.rec.box)
+		left.Add(widget.NewSeparator())
+		left.Add(sc.rec.box)
 	}
 	sc.details.box.Hide()
 	sc.card = container.NewStack(sc.plotCard, sc.details.box)
-	columns := container.NewGridWithColumns(2,
-		sc.levels.box,
-		container.NewBorder(nil, container.NewVBox(right...), nil, nil, sc.card))
+	columns := container.NewGridWithColumns(2, left, container.NewBorder(nil, sc.track.box, nil, nil, sc.card))
 	sc.root = container.NewBorder(sc.header(), sc.footer(), nil, nil, columns)
 	u.setContent(container.NewPadded(sc.root))
 	u.w.Canvas().SetOnTypedRune(sc.key)
@@ -219,14 +220,14 @@ func (sc *sessionScreen) footer() fyne.CanvasObject {
 	if sc.host {
 		keys = "Keys: Space play / pause · M mute · R record / stop · Tab moves between controls"
 	}
-	help := small(keys)
-	help.Wrapping = fyne.TextWrapOff
-	help.Truncation = fyne.TextTruncateEllipsis
+	sc.help = small(keys)
+	sc.help.Wrapping = fyne.TextWrapOff
+	sc.help.Truncation = fyne.TextTruncateEllipsis
 	sc.detailsButton = newKeyButton("Details", theme.InfoIcon(), sc.toggleDetails, sc.key)
-	leave := newKeyButton("Leave", theme.LogoutIcon(), sc.ui.Close, sc.key)
-	leave.Importance = widget.DangerImportance
+	sc.leave = newKeyButton("Leave", theme.LogoutIcon(), sc.ui.Close, sc.key)
+	sc.leave.Importance = widget.DangerImportance
 	return container.NewVBox(widget.NewSeparator(),
-		container.NewBorder(nil, nil, nil, container.NewHBox(sc.detailsButton, leave), help))
+		container.NewBorder(nil, nil, nil, container.NewHBox(sc.detailsButton, sc.leave), sc.help))
 }
 
 // toggleDetails shows the details instead of the latency plot, or back.
@@ -240,7 +241,7 @@ func (sc *sessionScreen) toggleDetails() {
 		sc.details.box.Show()
 		sc.detailsButton.SetText("Hide details")
 	}
-	sc.card.Refresh()
+	sc.relayout()
 }
 
 // key handles the session's keys; the canvas sees typed keys when no
@@ -331,6 +332,7 @@ type levelsPanel struct {
 	box                 fyne.CanvasObject
 	mic, partner, track *levelMeter
 	mute                *keyCheck
+	partnerVol, monitor *keySlider
 }
 
 func newLevelsPanel(s Session, keys func(rune)) *levelsPanel {
@@ -342,6 +344,7 @@ func newLevelsPanel(s Session, keys func(rune)) *levelsPanel {
 		return sl
 	}
 	p.mute = newKeyCheck("Mute me (M)", s.SetMuted, keys)
+	p.partnerVol, p.monitor = gain(s.SetPartnerGain), gain(s.SetMonitor)
 	p.box = container.NewVBox(
 		heading("Levels"),
 		widget.NewForm(
@@ -352,8 +355,8 @@ func newLevelsPanel(s Session, keys func(rune)) *levelsPanel {
 		),
 		p.mute,
 		widget.NewForm(
-			widget.NewFormItem("Partner volume", gain(s.SetPartnerGain)),
-			widget.NewFormItem("Hear yourself", gain(s.SetMonitor)),
+			widget.NewFormItem("Partner volume", p.partnerVol),
+			widget.NewFormItem("Hear yourself", p.monitor),
 		),
 	)
 	return p

@@ -164,11 +164,9 @@ func (p *trackPanel) refresh(t app.TrackStatus) {
 		p.position.Enable()
 	}
 	if t.Playing {
-		p.play.SetText("Pause (space)")
-		p.play.SetIcon(theme.MediaPauseIcon())
+		setButton(p.play, "Pause (space)", theme.MediaPauseIcon(), p.transport)
 	} else {
-		p.play.SetText("Play (space)")
-		p.play.SetIcon(theme.MediaPlayIcon())
+		setButton(p.play, "Play (space)", theme.MediaPlayIcon(), p.transport)
 	}
 }
 
@@ -200,10 +198,12 @@ func (p *trackPanel) noteText(t app.TrackStatus) string {
 }
 
 // recordPanel is the host's recording: Record and Stop, the time, and
-// after a take its length, files and waveform. UI goroutine only.
+// after a take its waveform, length and files, and Show files. UI
+// goroutine only.
 type recordPanel struct {
 	sc        *sessionScreen
 	box       *fyne.Container
+	row       *fyne.Container // the button, the time and Show files
 	record    *keyButton
 	showFiles *keyButton
 	info      *widget.Label
@@ -229,10 +229,8 @@ func newRecordPanel(sc *sessionScreen, dir string) *recordPanel {
 	p.showFiles = newKeyButton("Show files", theme.FolderIcon(), p.open, sc.key)
 	p.showFiles.Disable()
 	p.wave.Hide()
-	p.box = container.NewVBox(
-		container.NewBorder(nil, nil, container.NewHBox(heading("Recording"), p.record), p.showFiles, p.info),
-		container.NewBorder(nil, nil, p.wave, nil, p.take),
-	)
+	p.row = container.NewBorder(nil, nil, container.NewHBox(heading("Recording"), p.record), nil, p.info)
+	p.box = container.NewVBox(p.row, p.wave, container.NewBorder(nil, nil, nil, container.NewVBox(p.showFiles), p.take))
 	return p
 }
 
@@ -249,12 +247,10 @@ func (p *recordPanel) open() {
 
 func (p *recordPanel) refresh(t app.TrackStatus) {
 	if t.Recording {
-		p.record.SetText("Stop (R)")
-		p.record.SetIcon(theme.MediaStopIcon())
+		setButton(p.record, "Stop (R)", theme.MediaStopIcon(), p.row)
 		p.info.SetText("Recording " + clock(t.Recorded))
 	} else {
-		p.record.SetText("Record (R)")
-		p.record.SetIcon(theme.MediaRecordIcon())
+		setButton(p.record, "Record (R)", theme.MediaRecordIcon(), p.row)
 		if t.Take != "" {
 			p.info.SetText("Last take: " + filepath.Base(t.Take))
 		}
@@ -297,6 +293,17 @@ func (p *recordPanel) startSummary() {
 		p.summarize = ""
 	default:
 	}
+}
+
+// setButton changes b's text and icon; if the text changed, row (which
+// holds b) lays out again for its new width.
+func setButton(b *keyButton, text string, icon fyne.Resource, row *fyne.Container) {
+	if b.Text == text {
+		return
+	}
+	b.Text, b.Icon = text, icon
+	b.Refresh() // its min size follows the text once refreshed
+	row.Refresh()
 }
 
 // countInText says how the host's Play starts the song.
