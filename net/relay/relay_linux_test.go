@@ -11,6 +11,7 @@ import (
 // to every interface. (It asks the kernel: pion rewrites the IP of the
 // address a relayed socket reports.)
 func TestRelayedOnRelayIP(t *testing.T) {
+	t.Parallel()
 	srv := listen(t, Config{})
 	c := credentials(t, srv, time.Hour)
 	flood(t, c, 1)

@@ -1,7 +1,9 @@
 package relay
 
 import (
+	"context"
 	"errors"
+	"log/slog"
 	"net"
 	"strings"
 	"sync/atomic"
@@ -11,20 +13,23 @@ import (
 
 	"github.com/pion/turn/v5"
 	"github.com/pion/webrtc/v4"
+	"go.uber.org/goleak"
 
 	"github.com/duetapp/duet/net/peer"
 	"github.com/duetapp/duet/net/relay/relaytest"
 )
 
+// TestMain checks, once every test has passed, that the relays and peers
+// the tests closed left no goroutine behind (goleak polls a moment for
+// those that end just after Close).
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
 // TestRelayOnlyDuet connects two peers that may only use the relay, on
 // loopback, with credentials the relay issued: the connection is relayed.
 func TestRelayOnlyDuet(t *testing.T) {
-	srv, err := Listen(Config{Listen: "127.0.0.1:0", PublicIP: net.IPv4(127, 0, 0, 1), AllowPrivate: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer srv.Close()
-	host, ok := connectRelayOnly(t, srv, 15*time.Second)
+	t.Parallel()
+	srv := listen(t, Config{AllowPrivate: true})
+	host, ok := connectRelayOnly(t, srv, 15*time.Second, nil)
 	if !ok {
 		t.Fatal("no relayed connection within 15 s")
 	}
@@ -34,8 +39,11 @@ func TestRelayOnlyDuet(t *testing.T) {
 }
 
 // connectRelayOnly tries to connect two relay-only peers through srv and
-// reports whether they connected before the deadline.
-func connectRelayOnly(t *testing.T, srv *Server, within time.Duration) (*peer.Peer, bool) {
+// reports whether they connected before the deadline. With refused (fed
+// by a refusals log) it gives up as soon as the relay has refused both
+// peers' permissions: no path is left between them; if that does not
+// happen before the deadline either, the test fails.
+func connectRelayOnly(t *testing.T, srv *Server, within time.Duration, refused <-chan string) (*peer.Peer, bool) {
 	t.Helper()
 	servers := func() []webrtc.ICEServer {
 		c, err := srv.Credentials(time.Hour)
@@ -67,6 +75,7 @@ func connectRelayOnly(t *testing.T, srv *Server, within time.Duration) (*peer.Pe
 		t.Fatal(err)
 	}
 	deadline := time.After(within)
+	clients := map[string]bool{}
 	for {
 		select {
 		case c := <-toGuest:
@@ -75,26 +84,54 @@ func connectRelayOnly(t *testing.T, srv *Server, within time.Duration) (*peer.Pe
 			host.AddCandidate(c)
 		case <-host.Connected():
 			return host, true
+		case c := <-refused:
+			if clients[c] = true; len(clients) == 2 {
+				return host, false
+			}
 		case <-deadline:
+			if refused != nil {
+				t.Fatalf("neither connected nor refused within %v (refused %v)", within, clients)
+			}
 			return host, false
 		}
 	}
 }
 
-// TestRefusesPrivatePeers: by default the relay will not forward into the
-// network it runs in, so relay-only peers on loopback cannot meet.
-func TestRefusesPrivatePeers(t *testing.T) {
-	srv, err := Listen(Config{Listen: "127.0.0.1:0", PublicIP: net.IPv4(127, 0, 0, 1)})
-	if err != nil {
-		t.Fatal(err)
+// refusals is a slog.Handler for a relay's Logger: it passes on the client
+// address of each permission pion's TURN server refused, which it logs as
+// "permission denied for client ADDR to peer IP".
+type refusals chan string
+
+func (r refusals) Enabled(context.Context, slog.Level) bool { return true }
+func (r refusals) WithAttrs([]slog.Attr) slog.Handler       { return r }
+func (r refusals) WithGroup(string) slog.Handler            { return r }
+func (r refusals) Handle(_ context.Context, rec slog.Record) error {
+	if rest, ok := strings.CutPrefix(rec.Message, "permission denied for client "); ok {
+		client, _, _ := strings.Cut(rest, " ")
+		select {
+		case r <- client:
+		default: // the test has what it needs
+		}
 	}
-	defer srv.Close()
-	if _, ok := connectRelayOnly(t, srv, 5*time.Second); ok {
+	return nil
+}
+
+// TestRefusesPrivatePeers: by default the relay will not forward into the
+// network it runs in, so relay-only peers on loopback cannot meet: it
+// refuses both peers a permission to the other's loopback address.
+func TestRefusesPrivatePeers(t *testing.T) {
+	t.Parallel()
+	refused := make(refusals, 16)
+	srv := listen(t, Config{Logger: slog.New(refused)})
+	if _, ok := connectRelayOnly(t, srv, 15*time.Second, refused); ok {
 		t.Fatal("the relay forwarded between loopback addresses without AllowPrivate")
 	}
 }
 
-// listen starts a relay on loopback for a test.
+// listen starts a relay on loopback for a test. It closes after the
+// peers a test starts later (cleanups run last first): a peer closing
+// while its TURN permission request is unanswered waits for the request
+// to time out, up to 8 s.
 func listen(t *testing.T, cfg Config) *Server {
 	t.Helper()
 	cfg.Listen, cfg.PublicIP = "127.0.0.1:0", net.IPv4(127, 0, 0, 1)
@@ -133,6 +170,7 @@ func credentials(t *testing.T, srv *Server, ttl time.Duration) ICEServer {
 // TestQuotaPerCredential: one credential opens allocations until the
 // relay answers 486; another credential still gets one.
 func TestQuotaPerCredential(t *testing.T) {
+	t.Parallel()
 	srv := listen(t, Config{})
 	a, code := flood(t, credentials(t, srv, time.Hour), 100)
 	if a.Len() != DefaultAllocationsPerCredential || code != 486 {
@@ -146,6 +184,7 @@ func TestQuotaPerCredential(t *testing.T) {
 // TestQuotaGlobal: the relay refuses with 486 beyond MaxAllocations in
 // all, whoever asks.
 func TestQuotaGlobal(t *testing.T) {
+	t.Parallel()
 	srv := listen(t, Config{MaxAllocations: 5})
 	if a, code := flood(t, credentials(t, srv, time.Hour), 100); a.Len() != 5 || code != 486 {
 		t.Fatalf("first credential: %d allocations, code %d; want 5, 486", a.Len(), code)
@@ -161,6 +200,7 @@ func TestQuotaGlobal(t *testing.T) {
 // TestRevoke: a revoked credential is refused (401) and its allocations'
 // relayed sockets are closed; others are untouched.
 func TestRevoke(t *testing.T) {
+	t.Parallel()
 	srv := listen(t, Config{})
 	c, other := credentials(t, srv, time.Hour), credentials(t, srv, time.Hour)
 	a, _ := flood(t, c, 3)
@@ -218,6 +258,7 @@ func portClosed(t *testing.T, addr net.Addr) bool {
 // TestRevokedForgotten: a revoked entry is dropped once its credential
 // has expired anyway.
 func TestRevokedForgotten(t *testing.T) {
+	t.Parallel()
 	var now atomic.Int64
 	now.Store(time.Date(2026, 12, 4, 10, 0, 0, 0, time.UTC).Unix())
 	srv := listen(t, Config{Now: func() time.Time { return time.Unix(now.Load(), 0) }})
@@ -237,6 +278,7 @@ func TestRevokedForgotten(t *testing.T) {
 // TestExpiry: an expired credential cannot allocate, nor keep an
 // allocation alive (permissions, like refreshes, need a valid one).
 func TestExpiry(t *testing.T) {
+	t.Parallel()
 	var now atomic.Int64
 	now.Store(time.Date(2026, 12, 4, 10, 0, 0, 0, time.UTC).Unix())
 	srv := listen(t, Config{Now: func() time.Time { return time.Unix(now.Load(), 0) }, AllowPrivate: true})
@@ -263,6 +305,7 @@ func TestExpiry(t *testing.T) {
 // the relay's secret (as coturn's use-auth-secret clients do) is
 // accepted; with another secret it is not.
 func TestCoturnCredentials(t *testing.T) {
+	t.Parallel()
 	srv := listen(t, Config{Secret: "s3cret"})
 	url := credentials(t, srv, time.Hour).URLs[1]
 	for _, tc := range []struct {
@@ -280,6 +323,7 @@ func TestCoturnCredentials(t *testing.T) {
 }
 
 func TestRelayIP(t *testing.T) {
+	t.Parallel()
 	for _, tc := range []struct {
 		listen, public, want string
 	}{
@@ -302,6 +346,7 @@ func TestRelayIP(t *testing.T) {
 }
 
 func TestPublic(t *testing.T) {
+	t.Parallel()
 	for _, tc := range []struct {
 		ip   string
 		want bool
