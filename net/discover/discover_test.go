@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"net"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -27,12 +28,27 @@ func multicastInterface(t *testing.T) *net.Interface {
 	return nil
 }
 
+// serverPort stands for the rendezvous server the tests announce: a TCP
+// port the system chose, held open for the test, so what is announced is
+// a port only this test uses.
+func serverPort(t *testing.T) int {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { l.Close() })
+	return l.Addr().(*net.TCPAddr).Port
+}
+
 // TestAdvertiseAndBrowse advertises a server on this machine and finds it
 // by browsing, on the first multicast interface.
 func TestAdvertiseAndBrowse(t *testing.T) {
+	t.Parallel()
 	ifc := multicastInterface(t)
 	ips := []net.IP{net.ParseIP("127.0.0.1")}
-	a, err := Advertise(Config{Port: 43838, Instance: "Duet test", Iface: ifc, IPs: ips})
+	port := serverPort(t)
+	a, err := Advertise(Config{Port: port, Instance: "Duet test", Iface: ifc, IPs: ips})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -43,7 +59,7 @@ func TestAdvertiseAndBrowse(t *testing.T) {
 	if err != nil {
 		t.Fatalf("browsing on %s: %v", ifc.Name, err)
 	}
-	want := Found{Instance: "Duet test", URL: "http://127.0.0.1:43838"}
+	want := Found{Instance: "Duet test", URL: "http://127.0.0.1:" + strconv.Itoa(port)}
 	for _, f := range found {
 		if f == want {
 			return
@@ -55,8 +71,9 @@ func TestAdvertiseAndBrowse(t *testing.T) {
 // TestBrowseFindsNothing: with nobody advertising (once Close has run),
 // Browse says so in a sentence.
 func TestBrowseFindsNothing(t *testing.T) {
+	t.Parallel()
 	ifc := multicastInterface(t)
-	a, err := Advertise(Config{Port: 43839, Instance: "Duet gone", Iface: ifc, IPs: []net.IP{net.ParseIP("127.0.0.1")}})
+	a, err := Advertise(Config{Port: serverPort(t), Instance: "Duet gone", Iface: ifc, IPs: []net.IP{net.ParseIP("127.0.0.1")}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -76,12 +93,14 @@ func TestBrowseFindsNothing(t *testing.T) {
 }
 
 func TestAdvertiseRefusesNoPort(t *testing.T) {
+	t.Parallel()
 	if _, err := Advertise(Config{}); err == nil {
 		t.Fatal("advertised port 0")
 	}
 }
 
 func TestInstanceName(t *testing.T) {
+	t.Parallel()
 	if got := instanceName(`Duet\ on\ studio._duet._tcp.local.`); got != "Duet on studio" {
 		t.Fatalf("got %q", got)
 	}
@@ -90,8 +109,10 @@ func TestInstanceName(t *testing.T) {
 // TestDefaultInterfaces is what the app does: advertise and browse with
 // no interface named, announcing this machine's own addresses.
 func TestDefaultInterfaces(t *testing.T) {
+	t.Parallel()
 	multicastInterface(t)
-	a, err := Advertise(Config{Port: 43840, Instance: "Duet default"})
+	port := serverPort(t)
+	a, err := Advertise(Config{Port: port, Instance: "Duet default"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -103,9 +124,9 @@ func TestDefaultInterfaces(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, f := range found {
-		if f.Instance == "Duet default" && strings.HasSuffix(f.URL, ":43840") {
+		if f.Instance == "Duet default" && strings.HasSuffix(f.URL, ":"+strconv.Itoa(port)) {
 			return
 		}
 	}
-	t.Fatalf("found %+v, not Duet default on port 43840", found)
+	t.Fatalf("found %+v, not Duet default on port %d", found, port)
 }
