@@ -19,70 +19,84 @@ import (
 	"github.com/duetapp/duet/audio/wavfile"
 )
 
-func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+// demoFlags are duet demo's flags.
+type demoFlags struct {
+	outDir    string
+	seconds   float64
+	frame     time.Duration
+	codec     codecFlag
+	jitter    time.Duration
+	verbose   bool
+	useDevice bool
+	trackFile string
+	record    bool
+}
+
+func (f *demoFlags) parse(args []string, stderr io.Writer) error {
 	fs := newFlagSet("demo", "demo [flags]", stderr)
-	outDir := fs.String("out-dir", "duet-demo", "`folder` for what each singer sang and heard")
-	seconds := fs.Float64("seconds", 8, "how long the singers sing")
-	frame := fs.Duration("frame", codec.DefaultFrame, "Opus frame: 2.5ms, 5ms, 10ms or 20ms")
-	var choice codecFlag
-	fs.Var(&choice, "codec", "`codec` both singers send: auto (Opus Custom, then PCM on loopback), custom, pcm (L16), l16, l24 or opus")
-	jitter := fs.Duration("jitter", app.DefaultJitterTarget, "jitter buffer delay")
-	verbose := fs.Bool("v", false, "log every event")
-	useDevice := fs.Bool("device", true, "if this machine has an audio device, you are the host: hear the guest and sing along")
-	trackFile := fs.String("track", "", "a backing track `file` (WAV, MP3, Ogg/Opus, FLAC) the host sends the guest; both play it")
-	record := fs.Bool("record", false, "the host records a take into the out-dir")
+	fs.StringVar(&f.outDir, "out-dir", "duet-demo", "`folder` for what each singer sang and heard")
+	fs.Float64Var(&f.seconds, "seconds", 8, "how long the singers sing")
+	fs.DurationVar(&f.frame, "frame", codec.DefaultFrame, "Opus frame: 2.5ms, 5ms, 10ms or 20ms")
+	fs.Var(&f.codec, "codec", "`codec` both singers send: auto (Opus Custom, then PCM on loopback), custom, pcm (L16), l16, l24 or opus")
+	fs.DurationVar(&f.jitter, "jitter", app.DefaultJitterTarget, "jitter buffer delay")
+	fs.BoolVar(&f.verbose, "v", false, "log every event")
+	fs.BoolVar(&f.useDevice, "device", true, "if this machine has an audio device, you are the host: hear the guest and sing along")
+	fs.StringVar(&f.trackFile, "track", "", "a backing track `file` (WAV, MP3, Ogg/Opus, FLAC) the host sends the guest; both play it")
+	fs.BoolVar(&f.record, "record", false, "the host records a take into the out-dir")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	if *seconds < 4 {
+	if f.seconds < 4 {
 		return errors.New("the demo needs at least 4 seconds to measure latency")
 	}
-	if err := os.MkdirAll(*outDir, 0o755); err != nil {
+	return nil
+}
+
+// runDemo runs a whole duet on this machine (app/lab) and reports it.
+func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	var f demoFlags
+	if err := f.parse(args, stderr); err != nil {
 		return err
 	}
-
-	n := int(*seconds * audio.SampleRate)
-	hostVoice, guestVoice := make([]float32, n), make([]float32, n)
-	audio.ReadFull(&tone.Voice{Base: 196, Amp: 0.3, Seed: 1}, hostVoice)    // G3
-	audio.ReadFull(&tone.Voice{Base: 293.7, Amp: 0.3, Seed: 2}, guestVoice) // D4
-
-	var song *track.Track
-	if *trackFile != "" {
-		var err error
-		if song, err = track.Load(*trackFile); err != nil {
+	if err := os.MkdirAll(f.outDir, 0o755); err != nil {
+		return err
+	}
+	cfg, release, err := f.labConfig(stdout, stderr)
+	if err != nil {
+		return err
+	}
+	defer release()
+	if cfg.HostDevice != nil {
+		fmt.Fprintf(stdout, "Duet demo: you are the host, on your audio device; a synthetic guest sings for %.0f s over real WebRTC on loopback. Sing along!\n", f.seconds)
+	} else {
+		fmt.Fprintf(stdout, "Duet demo: a host and a guest on this machine sing for %.0f s over real WebRTC on loopback.\n", f.seconds)
+	}
+	res, err := lab.Run(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	files := demoFiles(cfg, res)
+	for _, wf := range files {
+		if err := wavfile.WriteFile(filepath.Join(f.outDir, wf.name), wf.p); err != nil {
 			return err
 		}
 	}
-	var takes string
-	if *record {
-		takes = filepath.Join(*outDir, "takes")
-	}
-	var hostDevice audio.Device
-	if *useDevice {
-		rd := &realDevice{}
-		if st, err := rd.open(); err == nil {
-			hostDevice = st
-			defer rd.close()
-		} else {
-			rd.close()
-		}
-	}
-	if hostDevice != nil {
-		fmt.Fprintf(stdout, "Duet demo: you are the host, on your audio device; a synthetic guest sings for %.0f s over real WebRTC on loopback. Sing along!\n", *seconds)
-	} else {
-		fmt.Fprintf(stdout, "Duet demo: a host and a guest on this machine sing for %.0f s over real WebRTC on loopback.\n", *seconds)
-	}
-	res, err := lab.Run(ctx, lab.Config{
-		HostDevice:   hostDevice,
-		HostVoice:    hostVoice,
-		GuestVoice:   guestVoice,
-		Frame:        *frame,
-		Codec:        choice.kind,
-		JitterTarget: *jitter,
+	return f.report(stdout, cfg, res, files)
+}
+
+// labConfig is the demo's duet: two synthetic voices, the track and the
+// take the flags ask for, and this machine's audio device for the host if
+// it has one and the flags allow it. release closes the device.
+func (f *demoFlags) labConfig(stdout, stderr io.Writer) (cfg lab.Config, release func(), err error) {
+	n := int(f.seconds * audio.SampleRate)
+	cfg = lab.Config{
+		HostVoice:    make([]float32, n),
+		GuestVoice:   make([]float32, n),
+		Frame:        f.frame,
+		Codec:        f.codec.kind,
+		JitterTarget: f.jitter,
 		Monitor:      1,
-		Track:        song,
-		RecordDir:    takes,
-		Logger:       newLogger(stderr, *verbose),
+		Logger:       newLogger(stderr, f.verbose),
 		OnEvent: func(host bool, e app.Event) {
 			who := "guest"
 			if host {
@@ -90,36 +104,71 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 			}
 			fmt.Fprintf(stdout, "  %s  %s\n", who, e.Text)
 		},
-	})
-	if err != nil {
-		return err
 	}
-	cpu := res.CPU
-
-	files := []struct {
-		name string
-		p    []float32
-	}{
-		{"guest-sings.wav", guestVoice},
-		{"guest-hears.wav", res.GuestHeard},
-	}
-	if hostDevice == nil {
-		files = append(files, struct {
-			name string
-			p    []float32
-		}{"host-sings.wav", hostVoice}, struct {
-			name string
-			p    []float32
-		}{"host-hears.wav", res.HostHeard})
-	}
-	for _, f := range files {
-		if err := wavfile.WriteFile(filepath.Join(*outDir, f.name), f.p); err != nil {
-			return err
+	audio.ReadFull(&tone.Voice{Base: 196, Amp: 0.3, Seed: 1}, cfg.HostVoice)    // G3
+	audio.ReadFull(&tone.Voice{Base: 293.7, Amp: 0.3, Seed: 2}, cfg.GuestVoice) // D4
+	if f.trackFile != "" {
+		if cfg.Track, err = track.Load(f.trackFile); err != nil {
+			return lab.Config{}, nil, err
 		}
 	}
+	if f.record {
+		cfg.RecordDir = filepath.Join(f.outDir, "takes")
+	}
+	rd := &realDevice{}
+	if f.useDevice {
+		if dev, err := rd.open(); err == nil {
+			cfg.HostDevice = dev
+		}
+	}
+	return cfg, rd.close, nil
+}
 
+// demoFile is a WAV file the demo writes.
+type demoFile struct {
+	name string
+	p    []float32
+}
+
+// demoFiles are what each singer sang and heard; with the audio device in
+// the loop, the host's are the singer's own, and not kept.
+func demoFiles(cfg lab.Config, res *lab.Result) []demoFile {
+	files := []demoFile{{"guest-sings.wav", cfg.GuestVoice}, {"guest-hears.wav", res.GuestHeard}}
+	if cfg.HostDevice == nil {
+		files = append(files, demoFile{"host-sings.wav", cfg.HostVoice}, demoFile{"host-hears.wav", res.HostHeard})
+	}
+	return files
+}
+
+// report prints the demo's findings as a table.
+func (f *demoFlags) report(stdout io.Writer, cfg lab.Config, res *lab.Result, files []demoFile) error {
 	w := tabwriter.NewWriter(stdout, 0, 0, 2, ' ', 0)
 	fmt.Fprintf(w, "\nroom code\t%s\n", res.Code)
+	reportConnection(w, res)
+	reportDirections(w, res, cfg.HostDevice != nil)
+	if c := res.GuestStats.Clock; c.Samples > 0 {
+		fmt.Fprintf(w, "clock sync\tthe guest's estimate of the host's clock is off by %.0f µs (%d pings, fastest round trip %.2f ms)\n",
+			float64((c.Offset-res.ClockOffset).Abs())/float64(time.Microsecond), c.Samples, ms(c.RTT))
+	}
+	if t, song := res.GuestTrack, cfg.Track; song != nil {
+		fmt.Fprintf(w, "backing track\t%s: %d of %d bytes reached the guest; the guest's copy was %.2f ms from the host's at the last check\n",
+			song.Name, t.Transferred, len(song.File), ms(t.Skew.Abs()))
+	}
+	if cfg.RecordDir != "" && res.HostTrack.Take != "" {
+		fmt.Fprintf(w, "take\t%s (host, guest, track, mix and live WAVs)\n", res.HostTrack.Take)
+	}
+	fmt.Fprintf(w, "CPU\t%.1f ms per second of song for both singers (%.1f %% of one core)\n",
+		ms(res.CPU)/f.seconds, 100*res.CPU.Seconds()/f.seconds)
+	fmt.Fprintf(w, "files\t%s\n", f.outDir)
+	for _, wf := range files {
+		fmt.Fprintf(w, "\t  %s\n", wf.name)
+	}
+	return w.Flush()
+}
+
+// reportConnection says how the singers were connected, and whether their
+// safety codes agree.
+func reportConnection(w io.Writer, res *lab.Result) {
 	p := res.GuestStats.Peer
 	how := "direct"
 	if p.Relayed {
@@ -135,11 +184,15 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		verdict = "DIFFERENT: something sits between the singers"
 	}
 	fmt.Fprintf(w, "safety code\thost %s, guest %s (%s)\n", res.HostStats.SafetyCode, res.GuestStats.SafetyCode, verdict)
+}
+
+// reportDirections gives each direction's packets and latency; with the
+// audio device in the loop (onDevice) the latency is not measured.
+func reportDirections(w io.Writer, res *lab.Result, onDevice bool) {
 	for _, dir := range []struct {
-		name     string
-		toHost   bool
-		sender   app.Stats
-		receiver app.Stats
+		name             string
+		toHost           bool
+		sender, receiver app.Stats
 	}{
 		{"guest → host", true, res.GuestStats, res.HostStats},
 		{"host → guest", false, res.HostStats, res.GuestStats},
@@ -148,7 +201,7 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		fmt.Fprintf(w, "%s\t%d packets sent, %d received, %d lost, %d late; %.0f ms concealed\n",
 			dir.name, dir.sender.Peer.PacketsSent, dir.receiver.Peer.PacketsReceived, v.PacketsLost, v.PacketsDiscarded,
 			float64(v.ConcealedSamples)*1000/audio.SampleRate)
-		if hostDevice != nil {
+		if onDevice {
 			fmt.Fprintf(w, "  latency\tnot measured with your device in the loop (duet demo -device=false measures it)\n")
 			continue
 		}
@@ -159,24 +212,6 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		}
 		fmt.Fprintf(w, "  latency\t%.1f ms mouth to ear, device buffers excluded (correlation %.2f)\n", ms(lat), score)
 	}
-	if c := res.GuestStats.Clock; c.Samples > 0 {
-		fmt.Fprintf(w, "clock sync\tthe guest's estimate of the host's clock is off by %.0f µs (%d pings, fastest round trip %.2f ms)\n",
-			float64((c.Offset-res.ClockOffset).Abs())/float64(time.Microsecond), c.Samples, ms(c.RTT))
-	}
-	if t := res.GuestTrack; song != nil {
-		fmt.Fprintf(w, "backing track\t%s: %d of %d bytes reached the guest; the guest's copy was %.2f ms from the host's at the last check\n",
-			song.Name, t.Transferred, len(song.File), ms(t.Skew.Abs()))
-	}
-	if takes != "" && res.HostTrack.Take != "" {
-		fmt.Fprintf(w, "take\t%s (host, guest, track, mix and live WAVs)\n", res.HostTrack.Take)
-	}
-	fmt.Fprintf(w, "CPU\t%.1f ms per second of song for both singers (%.1f %% of one core)\n",
-		ms(cpu) / *seconds, 100*cpu.Seconds() / *seconds)
-	fmt.Fprintf(w, "files\t%s\n", *outDir)
-	for _, f := range files {
-		fmt.Fprintf(w, "\t  %s\n", f.name)
-	}
-	return w.Flush()
 }
 
 func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }

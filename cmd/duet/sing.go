@@ -180,27 +180,34 @@ func (r *realDevice) close() {
 	}
 }
 
-func runSing(ctx context.Context, host bool, args []string, stdout, stderr io.Writer) error {
+// singFlags are host's and join's flags: the session's, the host's own,
+// and the guest's room code.
+type singFlags struct {
+	sessionFlags
+	host                 bool
+	code                 signal.Code // join's
+	trackFile, recordDir string
+	play, streamTrack    bool
+}
+
+// parse reads args, whose defaults come from the settings s.
+func (f *singFlags) parse(args []string, s app.Settings, stderr io.Writer) error {
 	name, synopsis := "join", "join CODE [flags]"
-	if host {
+	if f.host {
 		name, synopsis = "host", "host [flags]"
 	}
-	settings, _ := loadSettings(stderr)
 	fs := newFlagSet(name, synopsis, stderr)
-	var f sessionFlags
-	f.register(fs, settings)
-	var trackFile, recordDir string
-	var play, streamTrack bool
-	if host {
-		fs.StringVar(&trackFile, "track", "", "backing track `file` (WAV, MP3, Ogg/Opus or FLAC), sent to your guest")
-		fs.BoolVar(&play, "play", false, "start the track, after a count-in, as soon as your guest can play along")
-		fs.StringVar(&recordDir, "record", "", "record a take into a new folder under `dir` as soon as your guest can play along")
-		fs.BoolVar(&streamTrack, "stream-track", false, "send the track in your guest's mix instead of as a file")
+	f.register(fs, s)
+	if f.host {
+		fs.StringVar(&f.trackFile, "track", "", "backing track `file` (WAV, MP3, Ogg/Opus or FLAC), sent to your guest")
+		fs.BoolVar(&f.play, "play", false, "start the track, after a count-in, as soon as your guest can play along")
+		fs.StringVar(&f.recordDir, "record", "", "record a take into a new folder under `dir` as soon as your guest can play along")
+		fs.BoolVar(&f.streamTrack, "stream-track", false, "send the track in your guest's mix instead of as a file")
 	}
-	var code signal.Code
-	if !host && len(args) > 0 && !strings.HasPrefix(args[0], "-") {
+	// The code may come before the flags, as the host reads it out.
+	if !f.host && len(args) > 0 && !strings.HasPrefix(args[0], "-") {
 		var err error
-		if code, err = signal.ParseCode(args[0]); err != nil {
+		if f.code, err = signal.ParseCode(args[0]); err != nil {
 			return err
 		}
 		args = args[1:]
@@ -208,36 +215,28 @@ func runSing(ctx context.Context, host bool, args []string, stdout, stderr io.Wr
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	if !host && code == "" {
-		if fs.NArg() != 1 {
-			fs.Usage()
-			return errors.New("join needs the room code the host read to you")
-		}
+	switch {
+	case !f.host && f.code == "" && fs.NArg() != 1:
+		fs.Usage()
+		return errors.New("join needs the room code the host read to you")
+	case !f.host && f.code == "":
 		var err error
-		if code, err = signal.ParseCode(fs.Arg(0)); err != nil {
+		if f.code, err = signal.ParseCode(fs.Arg(0)); err != nil {
 			return err
 		}
-	} else if fs.NArg() > 0 {
+	case fs.NArg() > 0:
 		fs.Usage()
 		return fmt.Errorf("unexpected argument %q", fs.Arg(0))
 	}
-
 	if f.out != "" && f.in == "" && f.tone == 0 {
 		return errors.New("-out records what you hear only with -in or -tone; the audio device plays it instead")
 	}
-	var song *track.Track
-	if trackFile != "" {
-		var err error
-		if song, err = track.Load(trackFile); err != nil {
-			return err
-		}
-	}
-	dev, roundTrip, reopen, release, err := f.openDevice(settings)
-	if err != nil {
-		return err
-	}
-	defer release()
-	cfg := app.Config{
+	return nil
+}
+
+// appConfig is the session the flags ask for, on dev.
+func (f *singFlags) appConfig(dev audio.Device, roundTrip time.Duration, reopen func() (audio.Device, error), song *track.Track, stderr io.Writer) app.Config {
+	return app.Config{
 		Server:          f.server,
 		Device:          dev,
 		Reopen:          reopen,
@@ -255,12 +254,35 @@ func runSing(ctx context.Context, host bool, args []string, stdout, stderr io.Wr
 		Loopback:        f.loopback,
 		RelayOnly:       f.relayOnly,
 		Track:           song,
-		StreamTrack:     streamTrack,
-		AutoPlay:        play || recordDir != "",
-		RecordDir:       recordDir,
+		StreamTrack:     f.streamTrack,
+		AutoPlay:        f.play || f.recordDir != "",
+		RecordDir:       f.recordDir,
 		Logger:          newLogger(stderr, f.verbose),
 		OnEvent:         func(e app.Event) { fmt.Fprintln(stderr, "duet:", e.Text) },
 	}
+}
+
+// runSing is duet host and duet join: a session on the audio device (or a
+// file or a tone) until the singer leaves or the input ends.
+func runSing(ctx context.Context, host bool, args []string, stdout, stderr io.Writer) error {
+	settings, _ := loadSettings(stderr)
+	f := singFlags{host: host}
+	if err := f.parse(args, settings, stderr); err != nil {
+		return err
+	}
+	var song *track.Track
+	if f.trackFile != "" {
+		var err error
+		if song, err = track.Load(f.trackFile); err != nil {
+			return err
+		}
+	}
+	dev, roundTrip, reopen, release, err := f.openDevice(settings)
+	if err != nil {
+		return err
+	}
+	defer release()
+	cfg := f.appConfig(dev, roundTrip, reopen, song, stderr)
 	var arrivals *trace.Recorder
 	if f.capture != "" {
 		arrivals = trace.NewRecorder(audio.Samples(cmp.Or(f.frame, codec.DefaultFrame)))
@@ -268,33 +290,39 @@ func runSing(ctx context.Context, host bool, args []string, stdout, stderr io.Wr
 	}
 	var s *app.Session
 	if host {
-		s, err = app.Host(ctx, cfg)
-		if err == nil {
+		if s, err = app.Host(ctx, cfg); err == nil {
 			fmt.Fprintln(stdout, s.Code())
 		}
 	} else {
-		s, err = app.Join(ctx, cfg, code)
+		s, err = app.Join(ctx, cfg, f.code)
 	}
 	if err != nil {
 		return errors.Join(err, dev.Close())
 	}
+	err = sing(ctx, s, f.status, stderr)
+	if arrivals != nil {
+		err = errors.Join(err, arrivals.WriteFile(f.capture))
+	}
+	return err
+}
+
+// sing runs s with a status line every interval (none for 0) and says at
+// the end what went through.
+func sing(ctx context.Context, s *app.Session, interval time.Duration, stderr io.Writer) error {
 	statusCtx, stopStatus := context.WithCancel(ctx)
 	statusDone := make(chan struct{})
 	go func() {
 		defer close(statusDone)
-		if f.status > 0 {
-			printStatus(statusCtx, stderr, f.status, s)
+		if interval > 0 {
+			printStatus(statusCtx, stderr, interval, s)
 		}
 	}()
-	err = s.Run(ctx)
+	err := s.Run(ctx)
 	stopStatus()
 	<-statusDone
 	st := s.Stats()
 	fmt.Fprintf(stderr, "duet: sent %d packets, received %d (%d lost, %d late); %d ms of your partner concealed\n",
 		st.Peer.PacketsSent, st.Peer.PacketsReceived, st.Voice.PacketsLost, st.Voice.PacketsDiscarded,
 		st.Voice.ConcealedSamples*1000/audio.SampleRate)
-	if arrivals != nil {
-		err = errors.Join(err, arrivals.WriteFile(f.capture))
-	}
 	return err
 }
