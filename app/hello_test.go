@@ -12,7 +12,7 @@ import (
 	"github.com/duetapp/duet/app/internal/testkit"
 	"github.com/duetapp/duet/audio/filedev"
 	"github.com/duetapp/duet/audio/tone"
-	"github.com/duetapp/duet/net/signal"
+	"github.com/duetapp/duet/net/signal/server"
 )
 
 // TestNamesAndNTP connects two singers who tell each other their names (one
@@ -27,7 +27,7 @@ func TestNamesAndNTP(t *testing.T) {
 	defer wg.Wait()
 	ctx, cancel := context.WithCancel(t.Context())
 	defer cancel()
-	wg.Go(func() { signal.Serve(ctx, ln, signal.NewServer(signal.ServerConfig{}), nil) })
+	wg.Go(func() { server.Serve(ctx, ln, server.New(server.Config{}), nil) })
 	ntp := os.Getenv("DUET_NTP")
 	config := func(name string, ev *events) Config {
 		return Config{

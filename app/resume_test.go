@@ -16,7 +16,8 @@ import (
 	"github.com/duetapp/duet/app/internal/testkit"
 	"github.com/duetapp/duet/audio/filedev"
 	"github.com/duetapp/duet/audio/tone"
-	"github.com/duetapp/duet/net/signal"
+	"github.com/duetapp/duet/net/signal/server"
+	"github.com/duetapp/duet/net/signal/store/redisstore"
 )
 
 // events collects a session's event texts for a test to wait on.
@@ -83,12 +84,12 @@ func TestSignalingSurvivesServerRestart(t *testing.T) {
 	serve := func(ln net.Listener) (stop func()) {
 		// Each server owns its Redis client and closes it when it stops.
 		rdb := redis.NewClient(&redis.Options{Addr: addr})
-		srv := signal.NewServer(signal.ServerConfig{Store: signal.NewRedisStore(rdb, prefix, nil), Logger: testkit.Logger(t)})
+		srv := server.New(server.Config{Store: redisstore.New(rdb, prefix), Logger: testkit.Logger(t)})
 		ctx, cancel := context.WithCancel(context.Background())
 		done := make(chan struct{})
 		go func() {
 			defer close(done)
-			signal.Serve(ctx, ln, srv, nil)
+			server.Serve(ctx, ln, srv, nil)
 		}()
 		return func() { cancel(); <-done }
 	}

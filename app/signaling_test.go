@@ -11,14 +11,14 @@ import (
 	"github.com/duetapp/duet/app/internal/testkit"
 	"github.com/duetapp/duet/audio"
 	"github.com/duetapp/duet/audio/filedev"
-	"github.com/duetapp/duet/net/signal"
+	"github.com/duetapp/duet/net/signal/server"
 )
 
 // TestSignalingLossKeepsDuet drops the guest's rendezvous socket mid-song:
 // the host hears "peer-left" from the server but media still flows, so the
 // duet goes on, and the host keeps hearing the guest to the end.
 func TestSignalingLossKeepsDuet(t *testing.T) {
-	srv := signal.NewServer(signal.ServerConfig{})
+	srv := server.New(server.Config{})
 	hs := httptest.NewServer(srv)
 	defer func() { srv.Close(); hs.Close() }()
 

@@ -19,6 +19,7 @@ import (
 	"github.com/duetapp/duet/audio/tone"
 	"github.com/duetapp/duet/audio/wavfile"
 	"github.com/duetapp/duet/net/signal"
+	"github.com/duetapp/duet/net/signal/server"
 )
 
 // loopBackend hosts and joins real sessions (package app) on file devices
@@ -61,7 +62,7 @@ func serveRendezvous(t *testing.T) string {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	var wg sync.WaitGroup
-	wg.Go(func() { signal.Serve(ctx, ln, signal.NewServer(signal.ServerConfig{}), nil) })
+	wg.Go(func() { server.Serve(ctx, ln, server.New(server.Config{}), nil) })
 	t.Cleanup(func() {
 		cancel()
 		wg.Wait()

@@ -35,6 +35,7 @@ import (
 	"github.com/duetapp/duet/audio/wavfile"
 	"github.com/duetapp/duet/net/impair"
 	"github.com/duetapp/duet/net/signal"
+	"github.com/duetapp/duet/net/signal/server"
 	"github.com/duetapp/duet/net/trace"
 )
 
@@ -189,14 +190,14 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
-	srv := signal.NewServer(signal.ServerConfig{Logger: cfg.Logger.With("part", "rendezvous")})
+	srv := server.New(server.Config{Logger: cfg.Logger.With("part", "rendezvous")})
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		return nil, fmt.Errorf("rendezvous server: %w", err)
 	}
 	serveCtx, stopServing := context.WithCancel(ctx)
 	var serving sync.WaitGroup
-	serving.Go(func() { signal.Serve(serveCtx, ln, srv, nil) })
+	serving.Go(func() { server.Serve(serveCtx, ln, srv, nil) })
 	defer func() {
 		stopServing()
 		serving.Wait()

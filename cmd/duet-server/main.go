@@ -3,7 +3,9 @@
 // with -turn a STUN/TURN relay, but no media otherwise (that goes peer to
 // peer, encrypted end to end). It is pure Go: it builds with
 // CGO_ENABLED=0 and links no audio or UI code (a test guards it), so it
-// runs on any small server. "duet serve" is the same server.
+// runs on any small server. "duet serve" is the same server, without -redis
+// and /metrics (the desktop app links neither Redis nor Prometheus: a test
+// guards that too).
 //
 //	duet-server [-listen :3838] [-turn :3478 [-public-ip IP] [-turn-secret-file F]] [-room-ttl 1h]
 //	            [-redis HOST:PORT [-redis-prefix duet:]] [-tls-cert F -tls-key F]
@@ -33,10 +35,11 @@ import (
 	"syscall"
 
 	"github.com/duetapp/duet/net/rendezvous"
+	"github.com/duetapp/duet/net/rendezvous/serverextras"
 )
 
 func main() {
-	var o rendezvous.Options
+	o := rendezvous.Options{Extras: serverextras.New()}
 	o.Register(flag.CommandLine)
 	verbose := flag.Bool("v", false, "log every event")
 	flag.Parse()

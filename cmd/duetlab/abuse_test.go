@@ -12,6 +12,7 @@ import (
 	"github.com/coder/websocket"
 
 	"github.com/duetapp/duet/net/signal"
+	"github.com/duetapp/duet/net/signal/server"
 )
 
 func TestMetricValue(t *testing.T) {
@@ -182,7 +183,7 @@ func TestRawWS(t *testing.T) {
 // TestProbeAgainstServer: an honest probe gets in on a rendezvous server,
 // and says why when it cannot (here: no server at all).
 func TestProbeAgainstServer(t *testing.T) {
-	srv, err := startLabServer(t.Context(), signal.ServerConfig{})
+	srv, err := startLabServer(t.Context(), server.Config{})
 	if err != nil {
 		t.Fatal(err)
 	}

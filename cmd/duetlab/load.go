@@ -25,6 +25,8 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/duetapp/duet/net/signal"
+	"github.com/duetapp/duet/net/signal/server"
+	"github.com/duetapp/duet/net/signal/store/redisstore"
 )
 
 // loadRooms is how many rooms the load scenario opens at once: twice as
@@ -51,8 +53,8 @@ const loadMargin = 128
 // loadLimits lift the server's limits for a load test of rooms rooms:
 // every client comes from a few loopback addresses, which the default
 // limits rightly throttle and cap.
-func loadLimits(rooms int) signal.Limits {
-	return signal.Limits{Joins: 1e9, Creates: 1e9, JoinBurst: 1e9, CreateBurst: 1e9,
+func loadLimits(rooms int) server.Limits {
+	return server.Limits{Joins: 1e9, Creates: 1e9, JoinBurst: 1e9, CreateBurst: 1e9,
 		Sockets: 2*rooms + 100, SocketsPerAddress: 2*rooms + 100, Rooms: rooms + 100, RoomsPerAddress: rooms + 100}
 }
 
@@ -212,16 +214,16 @@ type labServer struct {
 	stop func() error
 }
 
-func startLabServer(ctx context.Context, cfg signal.ServerConfig) (*labServer, error) {
+func startLabServer(ctx context.Context, cfg server.Config) (*labServer, error) {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		return nil, err
 	}
 	ctx, cancel := context.WithCancel(ctx)
 	done := make(chan error, 1)
-	go func() { done <- signal.Serve(ctx, ln, signal.NewServer(cfg), nil) }()
+	go func() { done <- server.Serve(ctx, ln, server.New(cfg), nil) }()
 	return &labServer{
-		url:  signal.URL(ln.Addr(), false),
+		url:  server.URL(ln.Addr(), false),
 		stop: func() error { cancel(); return <-done },
 	}, nil
 }
@@ -233,9 +235,9 @@ func loadServe(ctx context.Context, in io.Reader, out io.Writer) error {
 	if err != nil {
 		return fmt.Errorf("%s: %w", loadRoomsEnv, err)
 	}
-	cfg := signal.ServerConfig{Limits: loadLimits(rooms)}
+	cfg := server.Config{Limits: loadLimits(rooms)}
 	if addr := os.Getenv(loadRedisEnv); addr != "" {
-		cfg.Store = signal.NewRedisStore(redis.NewClient(&redis.Options{Addr: addr, PoolSize: 64}), os.Getenv(loadPrefixEnv), nil)
+		cfg.Store = redisstore.New(redis.NewClient(&redis.Options{Addr: addr, PoolSize: 64}), os.Getenv(loadPrefixEnv))
 	}
 	srv, err := startLabServer(ctx, cfg)
 	if err != nil {

@@ -18,6 +18,7 @@ import (
 	"github.com/duetapp/duet/net/relay"
 	"github.com/duetapp/duet/net/relay/relaytest"
 	"github.com/duetapp/duet/net/signal"
+	"github.com/duetapp/duet/net/signal/server"
 )
 
 // relayLab connects two singers' peers on loopback twice, through the
@@ -35,7 +36,7 @@ func relayLab(ctx context.Context, w io.Writer) ([]string, error) {
 		return nil, err
 	}
 	defer turn.Close()
-	srv, err := startLabServer(ctx, signal.ServerConfig{ICEServers: func(string) []signal.ICEServer {
+	srv, err := startLabServer(ctx, server.Config{ICEServers: func(string) []signal.ICEServer {
 		c, err := turn.Credentials(relay.DefaultCredentialLife)
 		if err != nil {
 			return nil

@@ -31,7 +31,7 @@ import (
 	"time"
 
 	"github.com/duetapp/duet/net/discover"
-	"github.com/duetapp/duet/net/signal"
+	"github.com/duetapp/duet/net/signal/server"
 )
 
 // DefaultListen is the built-in server's address: every interface, on the
@@ -113,7 +113,7 @@ func (s *Server) Start() (string, error) {
 // serve runs the signaling server on ln until ctx ends or it fails.
 func (s *Server) serve(ctx context.Context, ln net.Listener, done chan struct{}) {
 	defer close(done)
-	err := signal.Serve(ctx, ln, signal.NewServer(signal.ServerConfig{Logger: s.log}), nil)
+	err := server.Serve(ctx, ln, server.New(server.Config{Logger: s.log}), nil)
 	if err != nil && !errors.Is(err, context.Canceled) {
 		s.log.Error("built-in rendezvous server stopped", "err", err)
 	}

@@ -1,9 +1,13 @@
 // Package rendezvous runs Duet's rendezvous service as a command does: the
-// signaling server (net/signal) on one TCP port and, when asked, the
-// STUN/TURN relay (net/relay) on a UDP port, with the relay's short-lived
-// credentials handed to every singer who creates or joins a room; with
-// -redis, rooms are shared with other instances through Redis. Both
-// "duet serve" and the pure-Go duet-server use it, with the same flags.
+// signaling server (net/signal/server) on one TCP port and, when asked,
+// the STUN/TURN relay (net/relay) on a UDP port, with the relay's
+// short-lived credentials handed to every singer who creates or joins a
+// room. Both "duet serve" and the pure-Go duet-server use it, with the
+// same flags. What only a server binary offers comes in [Extras]: rooms
+// shared with other instances through Redis (-redis) and Prometheus
+// figures (/metrics); duet-server gives both, while "duet serve", in the
+// desktop app's binary, keeps rooms in memory, serves no /metrics, and
+// links neither.
 //
 // Budgets: the signaling server holds at most -max-sockets WebSockets and
 // the relay at most -turn-allocations allocations, each one file
@@ -26,10 +30,10 @@ import (
 	"strings"
 	"time"
 
-	"github.com/redis/go-redis/v9"
-
 	"github.com/duetapp/duet/net/relay"
 	"github.com/duetapp/duet/net/signal"
+	"github.com/duetapp/duet/net/signal/server"
+	"github.com/duetapp/duet/net/signal/store"
 )
 
 // DefaultListen is the default address: port 3838 ("DUET" on a phone
@@ -43,8 +47,37 @@ const (
 	EnvMetricsToken = "DUET_METRICS_TOKEN"
 )
 
+// Extras are the parts of the service that only a server binary links
+// (cmd/duet-server). Without one, its flags are refused with an error that
+// says so.
+type Extras struct {
+	// OpenRedis returns a store in the Redis at addr (host:port or a
+	// redis:// URL), with its keys under prefix, checked to answer
+	// (redisstore.Open): -redis.
+	OpenRedis func(ctx context.Context, addr, prefix string) (store.Store, error)
+	// Metrics counts what the server does and serves the figures
+	// (prommetrics): /metrics, -metrics-listen, -metrics-token.
+	Metrics Metrics
+}
+
+// Metrics are a server's figures: a server.Metrics that also serves them.
+type Metrics interface {
+	server.Metrics
+	// Handler serves the figures of srv, asking for token as a bearer
+	// token if it is set.
+	Handler(srv *server.Server, token string) http.Handler
+}
+
+// onlyServer is the error of a flag that needs what o.Extras lacks.
+func onlyServer(flag string) error {
+	return fmt.Errorf("%s is duet-server's (go run ./cmd/duet-server): duet serve keeps rooms in this process and serves no /metrics", flag)
+}
+
 // Options are the service's settings, as flags.
 type Options struct {
+	// Extras are what the binary adds; set them before Register.
+	Extras Extras
+
 	Listen   string
 	RoomTTL  time.Duration
 	TURN     string
@@ -63,19 +96,21 @@ type Options struct {
 	TLSCert, TLSKey string
 	// Redis, if set, is the host:port (or redis:// URL) of a Redis that
 	// several instances share rooms through; RedisPrefix starts its keys.
-	// Without it, rooms are kept in this process's memory.
+	// Without it, rooms are kept in this process's memory. It needs
+	// Extras.OpenRedis.
 	Redis, RedisPrefix string
 	// TrustedProxies are the reverse proxies whose X-Forwarded-For is
-	// believed (signal.ServerConfig.TrustedProxies).
+	// believed (server.Config.TrustedProxies).
 	TrustedProxies []netip.Prefix
 	// MetricsListen, if set, is the address /metrics is served on (plain
 	// HTTP), instead of on Listen. MetricsToken, if set, is the bearer
-	// token /metrics asks for.
+	// token /metrics asks for. Both need Extras.Metrics, without which
+	// there is no /metrics.
 	MetricsListen, MetricsToken string
 	// Limits, if set, replaces the default per-address and per-socket
 	// limits and caps (the lab's load test raises them; loopback is one
 	// address). The -max-* flags set its caps.
-	Limits signal.Limits
+	Limits server.Limits
 }
 
 // Register adds the options' flags to fs.
@@ -92,8 +127,15 @@ func (o *Options) Register(fs *flag.FlagSet) {
 	fs.DurationVar(&o.CredentialLife, "turn-credential-life", relay.DefaultCredentialLife, "how long a singer's TURN credential lasts (revoked when the seat is given up); a relayed duet ends at most 10 minutes after it")
 	fs.StringVar(&o.TLSCert, "tls-cert", "", "certificate `file` (PEM): serve HTTPS and wss only")
 	fs.StringVar(&o.TLSKey, "tls-key", "", "private key `file` (PEM) of -tls-cert")
-	fs.StringVar(&o.Redis, "redis", "", "share rooms with other instances through the Redis at this `address` (host:port or redis://…); default: rooms in memory")
-	fs.StringVar(&o.RedisPrefix, "redis-prefix", "duet:", "`prefix` of this deployment's Redis keys and channels")
+	redis, metrics := "", ""
+	if o.Extras.OpenRedis == nil {
+		redis = " (duet-server only)"
+	}
+	if o.Extras.Metrics == nil {
+		metrics = " (duet-server only)"
+	}
+	fs.StringVar(&o.Redis, "redis", "", "share rooms with other instances through the Redis at this `address` (host:port or redis://…); default: rooms in memory"+redis)
+	fs.StringVar(&o.RedisPrefix, "redis-prefix", "duet:", "`prefix` of this deployment's Redis keys and channels"+redis)
 	fs.Func("trusted-proxy", "believe X-Forwarded-For from this reverse proxy (an IP or a `CIDR`; repeatable), so limits go by each client's address", func(s string) error {
 		p, err := parsePrefix(s)
 		if err == nil {
@@ -101,8 +143,8 @@ func (o *Options) Register(fs *flag.FlagSet) {
 		}
 		return err
 	})
-	fs.StringVar(&o.MetricsListen, "metrics-listen", "", "serve /metrics on this `address` (plain HTTP; e.g. 127.0.0.1:9100) instead of on -listen")
-	fs.StringVar(&o.MetricsToken, "metrics-token", "", "the bearer `token` /metrics asks for (default: $"+EnvMetricsToken+"; none: anyone may read it)")
+	fs.StringVar(&o.MetricsListen, "metrics-listen", "", "serve /metrics on this `address` (plain HTTP; e.g. 127.0.0.1:9100) instead of on -listen"+metrics)
+	fs.StringVar(&o.MetricsToken, "metrics-token", "", "the bearer `token` /metrics asks for (default: $"+EnvMetricsToken+"; none: anyone may read it)"+metrics)
 	fs.IntVar(&o.Limits.Sockets, "max-sockets", 30_000, "most WebSockets open at once, each a file descriptor")
 	fs.IntVar(&o.Limits.SocketsPerAddress, "max-sockets-per-address", 64, "most WebSockets open at once from one address (an IPv6 /64)")
 	fs.IntVar(&o.Limits.Rooms, "max-rooms", 20_000, "most rooms open at once (with -redis, in all instances)")
@@ -111,12 +153,12 @@ func (o *Options) Register(fs *flag.FlagSet) {
 
 // FromEnv takes the secrets not given by flags from the environment
 // (getenv is os.Getenv): the TURN secret from $DUET_TURN_SECRET, the
-// metrics token from $DUET_METRICS_TOKEN.
+// metrics token (with Extras.Metrics) from $DUET_METRICS_TOKEN.
 func (o *Options) FromEnv(getenv func(string) string) {
 	if o.Secret == "" && o.SecretFile == "" {
 		o.Secret = getenv(EnvTURNSecret)
 	}
-	if o.MetricsToken == "" {
+	if o.MetricsToken == "" && o.Extras.Metrics != nil {
 		o.MetricsToken = getenv(EnvMetricsToken)
 	}
 }
@@ -159,34 +201,25 @@ func (o Options) turnSecret(log *slog.Logger) (string, error) {
 	return secret, nil
 }
 
-// store returns the Redis store of -redis, checked to answer, or nil for
-// the default in memory.
-func (o Options) store(ctx context.Context, log *slog.Logger) (signal.Store, error) {
-	if o.Redis == "" {
-		return nil, nil
+// extras checks that o asks only for what o.Extras has.
+func (o Options) extras() error {
+	switch {
+	case o.Redis != "" && o.Extras.OpenRedis == nil:
+		return onlyServer("-redis")
+	case o.MetricsListen != "" && o.Extras.Metrics == nil:
+		return onlyServer("-metrics-listen")
+	case o.MetricsToken != "" && o.Extras.Metrics == nil:
+		return onlyServer("-metrics-token")
 	}
-	var opt *redis.Options
-	if strings.Contains(o.Redis, "://") {
-		var err error
-		if opt, err = redis.ParseURL(o.Redis); err != nil {
-			return nil, fmt.Errorf("-redis %q: %w", o.Redis, err)
-		}
-	} else {
-		opt = &redis.Options{Addr: o.Redis}
-	}
-	rdb := redis.NewClient(opt)
-	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
-	defer cancel()
-	if err := rdb.Ping(ctx).Err(); err != nil {
-		rdb.Close()
-		return nil, fmt.Errorf("cannot reach Redis at %s: %w", o.Redis, err)
-	}
-	return signal.NewRedisStore(rdb, o.RedisPrefix, log), nil
+	return nil
 }
 
 // Run serves until ctx is done. It prints the URL clients use on a line of
 // its own to stdout once it listens.
 func (o Options) Run(ctx context.Context, stdout io.Writer, log *slog.Logger) error {
+	if err := o.extras(); err != nil {
+		return err
+	}
 	var tc *tls.Config
 	if o.TLSCert != "" || o.TLSKey != "" {
 		cert, err := tls.LoadX509KeyPair(o.TLSCert, o.TLSKey)
@@ -195,17 +228,17 @@ func (o Options) Run(ctx context.Context, stdout io.Writer, log *slog.Logger) er
 		}
 		tc = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
 	}
-	cfg := signal.ServerConfig{
+	cfg := server.Config{
 		Logger: log, RoomTTL: o.RoomTTL, Limits: o.Limits, TrustedProxies: o.TrustedProxies,
-		MetricsToken: o.MetricsToken, NoPublicMetrics: o.MetricsListen != "",
+		Metrics: o.Extras.Metrics,
 	}
-	store, err := o.store(ctx, log)
-	if err != nil {
-		return err
-	}
-	if store != nil {
-		cfg.Store = store
-		defer store.Close() // if the server never starts; closing twice is fine
+	if o.Redis != "" {
+		st, err := o.Extras.OpenRedis(ctx, o.Redis, o.RedisPrefix)
+		if err != nil {
+			return fmt.Errorf("-redis: %w", err)
+		}
+		cfg.Store = st
+		defer st.Close() // if the server never starts; closing twice is fine
 	}
 	allocations := 0
 	if o.TURN != "" {
@@ -218,23 +251,7 @@ func (o Options) Run(ctx context.Context, stdout io.Writer, log *slog.Logger) er
 		if allocations <= 0 {
 			allocations = relay.DefaultMaxAllocations
 		}
-		life := o.CredentialLife
-		if life <= 0 {
-			life = relay.DefaultCredentialLife
-		}
-		cfg.ICEServers = func(string) []signal.ICEServer {
-			c, err := r.Credentials(life)
-			if err != nil {
-				log.Error("cannot make TURN credentials", "err", err)
-				return nil
-			}
-			return []signal.ICEServer{{URLs: c.URLs, Username: c.Username, Credential: c.Credential}}
-		}
-		cfg.ReleaseICE = func(servers []signal.ICEServer) {
-			for _, s := range servers {
-				r.Revoke(s.Username)
-			}
-		}
+		o.handOut(&cfg, r, log)
 	}
 	if o.Limits.Sockets > 0 {
 		// Both caps, plus a margin for listeners, Redis and the log.
@@ -251,25 +268,29 @@ func (o Options) Run(ctx context.Context, stdout io.Writer, log *slog.Logger) er
 			return fmt.Errorf("cannot listen on %s for /metrics: %w", o.MetricsListen, err)
 		}
 	}
-	srv := signal.NewServer(cfg)
-	fmt.Fprintln(stdout, signal.URL(ln.Addr(), tc != nil))
-	if mln == nil {
-		if err := signal.Serve(ctx, ln, srv, tc); err != nil {
-			return fmt.Errorf("rendezvous server: %w", err)
+	srv := server.New(cfg)
+	fmt.Fprintln(stdout, server.URL(ln.Addr(), tc != nil))
+	if o.Extras.Metrics != nil {
+		figures := o.Extras.Metrics.Handler(srv, o.MetricsToken)
+		if mln != nil {
+			return serveWithMetrics(ctx, ln, mln, srv, figures, tc, log)
 		}
-		return nil
+		srv.Handle("/metrics", figures)
 	}
-	return serveWithMetrics(ctx, ln, mln, srv, tc, log)
+	if err := server.Serve(ctx, ln, srv, tc); err != nil {
+		return fmt.Errorf("rendezvous server: %w", err)
+	}
+	return nil
 }
 
-// serveWithMetrics serves srv on ln as signal.Serve does and its /metrics
-// on mln, until ctx is done or either fails.
-func serveWithMetrics(ctx context.Context, ln, mln net.Listener, srv *signal.Server, tc *tls.Config, log *slog.Logger) error {
+// serveWithMetrics serves srv on ln as server.Serve does and figures at
+// /metrics on mln, until ctx is done or either fails.
+func serveWithMetrics(ctx context.Context, ln, mln net.Listener, srv *server.Server, figures http.Handler, tc *tls.Config, log *slog.Logger) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	mux := http.NewServeMux()
-	mux.Handle("/metrics", srv.Metrics())
-	ms := signal.NewHTTPServer(mux)
+	mux.Handle("/metrics", figures)
+	ms := server.NewHTTPServer(mux)
 	metricsDone := make(chan error, 1)
 	go func() {
 		err := ms.Serve(mln)
@@ -277,7 +298,7 @@ func serveWithMetrics(ctx context.Context, ln, mln net.Listener, srv *signal.Ser
 		metricsDone <- err
 	}()
 	log.Info("serving /metrics", "addr", mln.Addr().String())
-	err := signal.Serve(ctx, ln, srv, tc)
+	err := server.Serve(ctx, ln, srv, tc)
 	if err != nil {
 		err = fmt.Errorf("rendezvous server: %w", err)
 	}
@@ -286,6 +307,28 @@ func serveWithMetrics(ctx context.Context, ln, mln net.Listener, srv *signal.Ser
 		err = errors.Join(err, fmt.Errorf("metrics server: %w", merr))
 	}
 	return err
+}
+
+// handOut has the server hand out credentials of r, revoked when their
+// seat is given up.
+func (o Options) handOut(cfg *server.Config, r *relay.Server, log *slog.Logger) {
+	life := o.CredentialLife
+	if life <= 0 {
+		life = relay.DefaultCredentialLife
+	}
+	cfg.ICEServers = func(string) []signal.ICEServer {
+		c, err := r.Credentials(life)
+		if err != nil {
+			log.Error("cannot make TURN credentials", "err", err)
+			return nil
+		}
+		return []signal.ICEServer{{URLs: c.URLs, Username: c.Username, Credential: c.Credential}}
+	}
+	cfg.ReleaseICE = func(servers []signal.ICEServer) {
+		for _, s := range servers {
+			r.Revoke(s.Username)
+		}
+	}
 }
 
 // relay starts the TURN relay of -turn.

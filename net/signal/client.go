@@ -21,6 +21,11 @@ import (
 // byeTimeout bounds the bye that Close sends.
 const byeTimeout = time.Second
 
+// readLimit is the websocket library's own limit on a message: a little
+// above MaxMessageSize, so that Decode, not the library, finds an oversize
+// message and says so.
+const readLimit = MaxMessageSize + 1<<10
+
 // Conn is a client's connection to the rendezvous server.
 //
 // Send and Close are safe for concurrent use. Create, Join and Recv read

@@ -2,12 +2,12 @@ package signal
 
 import (
 	"context"
-	"errors"
 	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/coder/websocket"
 )
@@ -46,52 +46,21 @@ func TestDialUnreachable(t *testing.T) {
 	url := "http://" + ln.Addr().String()
 	ln.Close() // nothing listens there now
 
-	_, err = Dial(testCtx(t), url)
+	_, err = Dial(t.Context(), url)
 	if err == nil {
 		t.Fatal("Dial succeeded")
 	}
 	if want := "cannot reach the rendezvous server at " + url + ": "; !strings.Contains(err.Error(), want) {
 		t.Errorf("Dial error %q, want it to contain %q", err, want)
 	}
-	if _, err := Dial(testCtx(t), "ftp://host"); err == nil || !strings.Contains(err.Error(), `"ftp://host"`) {
+	if _, err := Dial(t.Context(), "ftp://host"); err == nil || !strings.Contains(err.Error(), `"ftp://host"`) {
 		t.Errorf("Dial(ftp) error %v, want one naming the address", err)
-	}
-}
-
-func TestConnClose(t *testing.T) {
-	_, url := newTestServer(t, ServerConfig{})
-	c, err := Dial(testCtx(t), url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	// A Recv given up on leaves the connection usable.
-	ctx, cancel := context.WithCancel(testCtx(t))
-	cancel()
-	if _, err := c.Recv(ctx); !errors.Is(err, context.Canceled) {
-		t.Fatalf("Recv(cancelled) = %v, want context.Canceled", err)
-	}
-	if _, err := c.Create(testCtx(t)); err != nil {
-		t.Fatalf("Create after a cancelled Recv: %v", err)
-	}
-
-	if err := c.Close(); err != nil {
-		t.Fatalf("Close: %v", err)
-	}
-	if err := c.Close(); err != nil {
-		t.Errorf("second Close: %v", err)
-	}
-	if _, err := c.Recv(testCtx(t)); !errors.Is(err, ErrClosed) {
-		t.Errorf("Recv after Close = %v, want ErrClosed", err)
-	}
-	if err := c.Send(testCtx(t), Message{Type: TypeCreate}); !errors.Is(err, ErrClosed) {
-		t.Errorf("Send after Close = %v, want ErrClosed", err)
 	}
 }
 
 // TestCreateKeepsOtherMessages checks that messages arriving while Create
 // waits for its reply are delivered by Recv afterwards, in order.
 func TestCreateKeepsOtherMessages(t *testing.T) {
-	t.Cleanup(func() { checkNoLeaks(t) })
 	ts := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		ws, err := websocket.Accept(w, r, nil)
 		if err != nil {
@@ -122,12 +91,20 @@ func TestCreateKeepsOtherMessages(t *testing.T) {
 	}))
 	t.Cleanup(ts.Close)
 
-	c := dial(t, ts.URL)
-	code, err := c.Create(testCtx(t))
+	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
+	defer cancel()
+	c, err := Dial(ctx, ts.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	code, err := c.Create(ctx)
 	if err != nil || code != "K7QM3XRT" {
 		t.Fatalf("Create = %q, %v; want K7QM3XRT", code, err)
 	}
 	for _, want := range []Type{TypePeerLeft, TypeOffer, TypeAnswer} {
-		recv(t, c, want)
+		if m, err := c.Recv(ctx); err != nil || m.Type != want {
+			t.Fatalf("Recv = %+v, %v; want %s", m, err, want)
+		}
 	}
 }

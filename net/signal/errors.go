@@ -45,7 +45,7 @@ var (
 	// room; send bye first.
 	ErrAlreadyInRoom = &Error{Code: "already-in-room", Message: "you are already in a room: leave it first"}
 	// ErrPeerAway: the partner's socket dropped and the partner has not
-	// come back yet (it has ServerConfig.ResumeGrace to resume); the
+	// come back yet (it has the server's resume grace to resume); the
 	// message was not delivered. Try again when the partner is back.
 	ErrPeerAway = &Error{Code: "peer-away", Message: "your partner is reconnecting to the rendezvous server: try again in a moment"}
 	// ErrBadMessage: the message is not valid JSON, has an unknown type or
@@ -59,11 +59,11 @@ var (
 	// messages on one socket.
 	ErrRateLimited = &Error{Code: "rate-limited", Message: "too many attempts: wait a minute and try again"}
 	// ErrServerFull: the server has as many rooms as it may hold
-	// (Limits.Rooms), none of them abandoned; try again later, or another
+	// (server.Limits.Rooms), none of them abandoned; try again later, or another
 	// server.
 	ErrServerFull = &Error{Code: "server-full", Message: "the rendezvous server has too many rooms: try again in a few minutes"}
 	// ErrTooManyRooms: the address holds as many rooms as one may
-	// (Limits.RoomsPerAddress), each with someone in it; leave one first.
+	// (server.Limits.RoomsPerAddress), each with someone in it; leave one first.
 	ErrTooManyRooms = &Error{Code: "too-many-rooms", Message: "your address has too many rooms open: leave one first"}
 	// ErrInternal: the server failed through no fault of the client; try again.
 	ErrInternal = &Error{Code: "internal", Message: "the rendezvous server had a problem: try again"}
@@ -75,7 +75,8 @@ var ErrClosed = errors.New("signal: connection closed")
 // ErrInvalidCode is wrapped by the errors of ParseCode.
 var ErrInvalidCode = errors.New("not a room code")
 
-// errorf returns an *Error with the code of kind and a formatted message.
-func errorf(kind *Error, format string, args ...any) *Error {
+// Errorf returns an *Error with the code of kind and a formatted message:
+// the server's replies name the room and say what to do.
+func Errorf(kind *Error, format string, args ...any) *Error {
 	return &Error{Code: kind.Code, Message: fmt.Sprintf(format, args...)}
 }

@@ -97,12 +97,12 @@ type Candidate struct {
 // that the server sends back as it is.
 func Decode(data []byte) (Message, error) {
 	if len(data) > MaxMessageSize {
-		return Message{}, fmt.Errorf("signal: decode: %w", errorf(ErrTooLarge,
+		return Message{}, fmt.Errorf("signal: decode: %w", Errorf(ErrTooLarge,
 			"the message has %d bytes, more than the limit of %d", len(data), MaxMessageSize))
 	}
 	var m Message
 	if err := json.Unmarshal(data, &m); err != nil {
-		return Message{}, fmt.Errorf("signal: decode: %w", errorf(ErrBadMessage,
+		return Message{}, fmt.Errorf("signal: decode: %w", Errorf(ErrBadMessage,
 			"the message is not a valid JSON object: %v", err))
 	}
 	if err := m.check(); err != nil {
@@ -123,7 +123,7 @@ func Encode(m Message) ([]byte, error) {
 		return nil, fmt.Errorf("signal: encode: %w", err)
 	}
 	if len(b) > MaxMessageSize {
-		return nil, fmt.Errorf("signal: encode: %w", errorf(ErrTooLarge,
+		return nil, fmt.Errorf("signal: encode: %w", Errorf(ErrTooLarge,
 			"the %s message has %d bytes, more than the limit of %d", m.Type, len(b), MaxMessageSize))
 	}
 	return b, nil
@@ -132,52 +132,52 @@ func Encode(m Message) ([]byte, error) {
 // check reports what makes m invalid, as an *Error.
 func (m *Message) check() *Error {
 	if m.V == 0 {
-		return errorf(ErrVersion, "the message has no protocol version (v): this side speaks version %d", Version)
+		return Errorf(ErrVersion, "the message has no protocol version (v): this side speaks version %d", Version)
 	}
 	if m.V != Version {
-		return errorf(ErrVersion,
+		return Errorf(ErrVersion,
 			"the other side speaks signaling protocol version %d and this side version %d: update Duet on both ends",
 			m.V, Version)
 	}
 	if len(m.ICEServers) > maxICEServers {
-		return errorf(ErrBadMessage, "the message lists %d ICE servers; at most %d are allowed", len(m.ICEServers), maxICEServers)
+		return Errorf(ErrBadMessage, "the message lists %d ICE servers; at most %d are allowed", len(m.ICEServers), maxICEServers)
 	}
 	for _, s := range m.ICEServers {
 		if len(s.URLs) == 0 || len(s.URLs) > maxICEServers {
-			return errorf(ErrBadMessage, "an ICE server has %d URLs; give 1 to %d", len(s.URLs), maxICEServers)
+			return Errorf(ErrBadMessage, "an ICE server has %d URLs; give 1 to %d", len(s.URLs), maxICEServers)
 		}
 	}
 	if len(m.Token) > maxTokenLen {
-		return errorf(ErrBadMessage, "the resume token has %d bytes; at most %d are allowed", len(m.Token), maxTokenLen)
+		return Errorf(ErrBadMessage, "the resume token has %d bytes; at most %d are allowed", len(m.Token), maxTokenLen)
 	}
 	switch m.Type {
 	case TypeCreate, TypePeerJoined, TypeBye, TypePeerLeft:
 	case TypeJoin, TypeCreated, TypeJoined, TypeResume, TypeResumed:
 		if _, err := ParseCode(m.Room); err != nil {
-			return errorf(ErrBadMessage, "the %s message has no valid room code: %s is not one", m.Type, quote(m.Room))
+			return Errorf(ErrBadMessage, "the %s message has no valid room code: %s is not one", m.Type, quote(m.Room))
 		}
 		if m.Type == TypeResume && len(m.Token) < minTokenLen {
-			return errorf(ErrBadMessage, "the resume message has no valid token")
+			return Errorf(ErrBadMessage, "the resume message has no valid token")
 		}
 		if m.Type == TypeResumed && m.Role != RoleHost && m.Role != RoleGuest {
-			return errorf(ErrBadMessage, "the resumed message has no valid role: %s is not one", quote(m.Role))
+			return Errorf(ErrBadMessage, "the resumed message has no valid role: %s is not one", quote(m.Role))
 		}
 	case TypeOffer, TypeAnswer:
 		if m.SDP == "" {
-			return errorf(ErrBadMessage, "the %s message has no session description (sdp)", m.Type)
+			return Errorf(ErrBadMessage, "the %s message has no session description (sdp)", m.Type)
 		}
 	case TypeCandidate:
 		if m.Candidate == nil {
-			return errorf(ErrBadMessage, "the candidate message has no candidate")
+			return Errorf(ErrBadMessage, "the candidate message has no candidate")
 		}
 	case TypeError:
 		if m.Error == nil || m.Error.Code == "" {
-			return errorf(ErrBadMessage, "the error message has no error code")
+			return Errorf(ErrBadMessage, "the error message has no error code")
 		}
 	case "":
-		return errorf(ErrBadMessage, "the message has no type")
+		return Errorf(ErrBadMessage, "the message has no type")
 	default:
-		return errorf(ErrBadMessage, "the message type %s is unknown", quote(string(m.Type)))
+		return Errorf(ErrBadMessage, "the message type %s is unknown", quote(string(m.Type)))
 	}
 	return nil
 }

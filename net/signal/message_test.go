@@ -117,7 +117,7 @@ func TestEncode(t *testing.T) {
 }
 
 func TestErrorIs(t *testing.T) {
-	err := error(errorf(ErrRoomFull, "room K7QM-3XRT is full"))
+	err := error(Errorf(ErrRoomFull, "room K7QM-3XRT is full"))
 	if !errors.Is(err, ErrRoomFull) {
 		t.Error("errors.Is(room-full error, ErrRoomFull) = false")
 	}

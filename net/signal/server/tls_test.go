@@ -1,4 +1,4 @@
-package signal
+package server
 
 import (
 	"context"
@@ -14,6 +14,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/duetapp/duet/net/signal"
 )
 
 // selfSigned makes a certificate for 127.0.0.1 and a pool that trusts it.
@@ -56,12 +58,12 @@ func TestServeTLS(t *testing.T) {
 	ctx, cancel := context.WithCancel(t.Context())
 	var wg sync.WaitGroup
 	defer func() { cancel(); wg.Wait() }()
-	wg.Go(func() { Serve(ctx, ln, NewServer(ServerConfig{}), &tls.Config{Certificates: []tls.Certificate{cert}}) })
+	wg.Go(func() { Serve(ctx, ln, New(Config{}), &tls.Config{Certificates: []tls.Certificate{cert}}) })
 	url := URL(ln.Addr(), true)
 	if !strings.HasPrefix(url, "https://127.0.0.1:") {
 		t.Fatalf("URL %q, want https", url)
 	}
-	c, err := Dial(testCtx(t), url, WithTLSConfig(&tls.Config{RootCAs: pool}))
+	c, err := signal.Dial(testCtx(t), url, signal.WithTLSConfig(&tls.Config{RootCAs: pool}))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -69,10 +71,10 @@ func TestServeTLS(t *testing.T) {
 	if _, err := c.Create(testCtx(t)); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := Dial(testCtx(t), url); err == nil || !strings.Contains(err.Error(), "certificate") {
+	if _, err := signal.Dial(testCtx(t), url); err == nil || !strings.Contains(err.Error(), "certificate") {
 		t.Fatalf("dial without trusting the certificate: %v, want a certificate error", err)
 	}
-	if _, err := Dial(testCtx(t), strings.Replace(url, "https", "http", 1)); err == nil {
+	if _, err := signal.Dial(testCtx(t), strings.Replace(url, "https", "http", 1)); err == nil {
 		t.Fatal("plain HTTP to a TLS server succeeded")
 	}
 }

@@ -1,4 +1,4 @@
-package signal
+package server
 
 import (
 	"errors"
@@ -6,34 +6,35 @@ import (
 	"time"
 
 	"github.com/coder/websocket"
+	"github.com/duetapp/duet/net/signal"
 )
 
 // fastBackoff keeps Reconnect's waits short in tests.
-var fastBackoff = Backoff{Min: 10 * time.Millisecond, Max: 100 * time.Millisecond}
+var fastBackoff = signal.Backoff{Min: 10 * time.Millisecond, Max: 100 * time.Millisecond}
 
 // exchange checks that an offer from a reaches b and an answer from b
 // reaches a.
-func exchange(t *testing.T, a, b *Conn) {
+func exchange(t *testing.T, a, b *signal.Conn) {
 	t.Helper()
-	offer := Message{Type: TypeOffer, SDP: "v=0\r\no=- 1 2 IN IP4 127.0.0.1\r\n"}
+	offer := signal.Message{Type: signal.TypeOffer, SDP: "v=0\r\no=- 1 2 IN IP4 127.0.0.1\r\n"}
 	if err := a.Send(testCtx(t), offer); err != nil {
 		t.Fatal(err)
 	}
-	if m := recv(t, b, TypeOffer); m.SDP != offer.SDP {
+	if m := recv(t, b, signal.TypeOffer); m.SDP != offer.SDP {
 		t.Fatalf("offer %q, want %q", m.SDP, offer.SDP)
 	}
-	if err := b.Send(testCtx(t), Message{Type: TypeAnswer, SDP: "v=0\r\nanswer"}); err != nil {
+	if err := b.Send(testCtx(t), signal.Message{Type: signal.TypeAnswer, SDP: "v=0\r\nanswer"}); err != nil {
 		t.Fatal(err)
 	}
-	if m := recv(t, a, TypeAnswer); m.SDP != "v=0\r\nanswer" {
+	if m := recv(t, a, signal.TypeAnswer); m.SDP != "v=0\r\nanswer" {
 		t.Fatalf("answer %q", m.SDP)
 	}
 }
 
 // reconnect resumes seat on a new connection, closed when the test ends.
-func reconnect(t *testing.T, url string, seat Seat) (*Conn, bool) {
+func reconnect(t *testing.T, url string, seat signal.Seat) (*signal.Conn, bool) {
 	t.Helper()
-	c, partner, err := Reconnect(testCtx(t), url, seat, fastBackoff)
+	c, partner, err := signal.Reconnect(testCtx(t), url, seat, fastBackoff)
 	if err != nil {
 		t.Fatalf("Reconnect: %v", err)
 	}
@@ -44,28 +45,28 @@ func reconnect(t *testing.T, url string, seat Seat) (*Conn, bool) {
 // TestResumeAfterDrop: a host's and then a guest's socket drops; each
 // comes back with its token while the partner waits, and signaling goes on.
 func TestResumeAfterDrop(t *testing.T) {
-	s, url := newTestServer(t, ServerConfig{})
+	s, url := newTestServer(t, Config{})
 	host, guest, code := pair(t, url)
 	parent := t
-	for _, role := range []Role{Host, Guest} {
+	for _, role := range []signal.Role{signal.Host, signal.Guest} {
 		t.Run(role.String(), func(t *testing.T) {
 			leaving, staying := host, guest
-			if role == Guest {
+			if role == signal.Guest {
 				leaving, staying = guest, host
 			}
 			seat, ok := leaving.Seat()
-			if !ok || seat.Room != code || seat.Role != role || len(seat.Token) < minTokenLen {
+			if !ok || seat.Room != code || seat.Role != role || len(seat.Token) < 16 {
 				t.Fatalf("Seat() = %+v, %v", seat, ok)
 			}
-			leaving.ws.CloseNow()
-			if _, err := leaving.Recv(testCtx(t)); !Resumable(err) {
+			drop(t, leaving)
+			if _, err := leaving.Recv(testCtx(t)); !signal.Resumable(err) {
 				t.Errorf("Recv after a drop = %v, want a resumable error", err)
 			}
-			waitFor(t, "the server to see the drop", func() bool { return s.sockets() == 1 })
-			if err := staying.Send(testCtx(t), Message{Type: TypeOffer, SDP: "v=0"}); err != nil {
+			waitFor(t, "the server to see the drop", func() bool { return s.Sockets() == 1 })
+			if err := staying.Send(testCtx(t), signal.Message{Type: signal.TypeOffer, SDP: "v=0"}); err != nil {
 				t.Fatal(err)
 			}
-			recvError(t, staying, ErrPeerAway)
+			recvError(t, staying, signal.ErrPeerAway)
 
 			back, partner := reconnect(parent, url, seat)
 			if !partner {
@@ -75,7 +76,7 @@ func TestResumeAfterDrop(t *testing.T) {
 				t.Errorf("Seat() after resume = %+v, want %+v", got, seat)
 			}
 			exchange(t, back, staying)
-			if role == Host {
+			if role == signal.Host {
 				host = back
 			} else {
 				guest = back
@@ -90,18 +91,18 @@ func TestResumeAfterDrop(t *testing.T) {
 // TestResumeRejected: a wrong token, a seat given up with bye, and a room
 // of a restarted in-memory server cannot be resumed.
 func TestResumeRejected(t *testing.T) {
-	_, url := newTestServer(t, ServerConfig{})
+	_, url := newTestServer(t, Config{})
 	host, guest, code := pair(t, url)
 	stranger := dial(t, url)
-	if _, err := stranger.Resume(testCtx(t), Seat{Room: code, Token: "AAAAAAAAAAAAAAAAAAAAAAAAAA"}); !errors.Is(err, ErrRoomNotFound) {
+	if _, err := stranger.Resume(testCtx(t), signal.Seat{Room: code, Token: "AAAAAAAAAAAAAAAAAAAAAAAAAA"}); !errors.Is(err, signal.ErrRoomNotFound) {
 		t.Errorf("Resume with a wrong token = %v, want ErrRoomNotFound", err)
 	}
 	seat, _ := guest.Seat()
 	if err := guest.Close(); err != nil { // says bye
 		t.Fatal(err)
 	}
-	recv(t, host, TypePeerLeft)
-	if _, _, err := Reconnect(testCtx(t), url, seat, fastBackoff); !errors.Is(err, ErrRoomNotFound) {
+	recv(t, host, signal.TypePeerLeft)
+	if _, _, err := signal.Reconnect(testCtx(t), url, seat, fastBackoff); !errors.Is(err, signal.ErrRoomNotFound) {
 		t.Errorf("Reconnect after bye = %v, want ErrRoomNotFound", err)
 	}
 }
@@ -110,15 +111,15 @@ func TestResumeRejected(t *testing.T) {
 // so a resume says the seat is gone (with Redis it is not: see
 // TestRedisResumeAfterRestart).
 func TestResumeMemoryRestart(t *testing.T) {
-	s, url := newTestServer(t, ServerConfig{})
+	s, url := newTestServer(t, Config{})
 	host := dial(t, url)
 	if _, err := host.Create(testCtx(t)); err != nil {
 		t.Fatal(err)
 	}
 	seat, _ := host.Seat()
 	s.Close()
-	_, url2 := newTestServer(t, ServerConfig{})
-	if _, _, err := Reconnect(testCtx(t), url2, seat, fastBackoff); !errors.Is(err, ErrRoomNotFound) {
+	_, url2 := newTestServer(t, Config{})
+	if _, _, err := signal.Reconnect(testCtx(t), url2, seat, fastBackoff); !errors.Is(err, signal.ErrRoomNotFound) {
 		t.Errorf("Reconnect to a restarted server = %v, want ErrRoomNotFound", err)
 	}
 }
@@ -126,15 +127,15 @@ func TestResumeMemoryRestart(t *testing.T) {
 // TestResumeReplaces: resuming a seat whose old socket is still open
 // closes the old one with StatusReplaced, which is not Resumable.
 func TestResumeReplaces(t *testing.T) {
-	_, url := newTestServer(t, ServerConfig{})
+	_, url := newTestServer(t, Config{})
 	host, guest, _ := pair(t, url)
 	seat, _ := guest.Seat()
 	back, _ := reconnect(t, url, seat)
 	_, err := guest.Recv(testCtx(t))
-	if got := websocket.CloseStatus(err); got != StatusReplaced {
-		t.Fatalf("old socket: Recv = %v, want close status %d", err, StatusReplaced)
+	if got := websocket.CloseStatus(err); got != signal.StatusReplaced {
+		t.Fatalf("old socket: Recv = %v, want close status %d", err, signal.StatusReplaced)
 	}
-	if Resumable(err) {
+	if signal.Resumable(err) {
 		t.Error("Resumable(replaced) = true")
 	}
 	exchange(t, host, back)
@@ -143,31 +144,11 @@ func TestResumeReplaces(t *testing.T) {
 // TestResumeRestart: when the server shuts down, clients see 1001, which
 // is Resumable.
 func TestResumeShutdown(t *testing.T) {
-	s, url := newTestServer(t, ServerConfig{})
+	s, url := newTestServer(t, Config{})
 	host, _, _ := pair(t, url)
 	s.Close()
 	_, err := host.Recv(testCtx(t))
-	if !Resumable(err) {
+	if !signal.Resumable(err) {
 		t.Errorf("Recv after shutdown = %v, want a resumable error", err)
-	}
-}
-
-func TestResumable(t *testing.T) {
-	for _, tt := range []struct {
-		err  error
-		want bool
-	}{
-		{nil, false},
-		{ErrClosed, false},
-		{ErrRoomFull, false},
-		{websocket.CloseError{Code: websocket.StatusGoingAway}, true},
-		{websocket.CloseError{Code: websocket.StatusNormalClosure}, false},
-		{websocket.CloseError{Code: StatusReplaced}, false},
-		{websocket.CloseError{Code: websocket.StatusPolicyViolation}, false},
-		{errors.New("connection reset by peer"), true},
-	} {
-		if got := Resumable(tt.err); got != tt.want {
-			t.Errorf("Resumable(%v) = %v, want %v", tt.err, got, tt.want)
-		}
 	}
 }

@@ -1,4 +1,4 @@
-package signal
+package store
 
 import (
 	"container/heap"
@@ -6,17 +6,19 @@ import (
 	"slices"
 	"sync"
 	"time"
+
+	"github.com/duetapp/duet/net/signal"
 )
 
-// memoryStore is the Store of one process, with rooms in a map: the default,
-// needing nothing else at run time. Publish delivers at once through the
+// memoryStore is the Store of one process, with rooms in a map: the
+// server's default, needing nothing else at run time. Publish delivers at once through the
 // bound function.
 type memoryStore struct {
-	cfg     StoreConfig
-	deliver func(Role, Code, []byte) bool
+	cfg     Config
+	deliver func(signal.Role, signal.Code, []byte) bool
 
 	mu    sync.Mutex
-	rooms map[Code]*memoryRoom
+	rooms map[signal.Code]*memoryRoom
 	owned map[string][]*memoryRoom // by owner: at most RoomsPerAddress each
 	// abandoned are the rooms no socket holds a seat of, soonest to
 	// expire first: the ones a create may take the place of.
@@ -25,31 +27,31 @@ type memoryStore struct {
 
 // memoryRoom is one room's seats. An empty token is an empty seat.
 type memoryRoom struct {
-	code    Code
-	owner   string       // the address that created it (ipOf)
-	tokens  [2]string    // by Role
-	seen    [2]time.Time // by Role: when the holder's socket was last there
-	away    [2]time.Time // by Role: when its socket dropped; zero while held
+	code    signal.Code
+	owner   string       // the address that created it
+	tokens  [2]string    // by signal.Role
+	seen    [2]time.Time // by signal.Role: when the holder's socket was last there
+	away    [2]time.Time // by signal.Role: when its socket dropped; zero while held
 	since   time.Time    // when the host began waiting for a guest
 	touched time.Time    // last sign of anyone; the room goes TTL after it
 	ends    time.Time    // when it expires if no one comes back (abandoned only)
 	idx     int          // in memoryStore.abandoned, or -1
 }
 
-// NewMemoryStore returns the store of a single server process, which
-// keeps rooms in memory; ServerConfig.Store nil means one of these.
-func NewMemoryStore() Store {
-	return &memoryStore{rooms: make(map[Code]*memoryRoom), owned: make(map[string][]*memoryRoom)}
+// NewMemory returns the store of a single server process, which keeps
+// rooms in memory; a server given no store makes one of these.
+func NewMemory() Store {
+	return &memoryStore{rooms: make(map[signal.Code]*memoryRoom), owned: make(map[string][]*memoryRoom)}
 }
 
-func (m *memoryStore) Bind(cfg StoreConfig, deliver func(Role, Code, []byte) bool) {
+func (m *memoryStore) Bind(cfg Config, deliver func(signal.Role, signal.Code, []byte) bool) {
 	m.cfg, m.deliver = cfg, deliver
 }
 
 // lookupLocked returns the room of code, deleting it if nobody has been
 // seen in it for TTL, or it has no guest and its host has not been seen
 // for Abandon. m.mu held.
-func (m *memoryStore) lookupLocked(code Code, now time.Time) *memoryRoom {
+func (m *memoryStore) lookupLocked(code signal.Code, now time.Time) *memoryRoom {
 	r := m.rooms[code]
 	if r != nil && (now.Sub(r.touched) >= m.cfg.TTL || m.deserted(r, now)) {
 		m.deleteLocked(r)
@@ -61,7 +63,7 @@ func (m *memoryStore) lookupLocked(code Code, now time.Time) *memoryRoom {
 // deserted reports whether r has no guest and has not seen its host for
 // Abandon.
 func (m *memoryStore) deserted(r *memoryRoom, now time.Time) bool {
-	return r.tokens[Guest] == "" && now.Sub(r.seen[Host]) > m.cfg.Abandon
+	return r.tokens[signal.Guest] == "" && now.Sub(r.seen[signal.Host]) > m.cfg.Abandon
 }
 
 // deleteLocked forgets r. m.mu held.
@@ -83,7 +85,7 @@ func (m *memoryStore) deleteLocked(r *memoryRoom) {
 
 // evictable reports whether no socket holds a seat of r.
 func evictable(r *memoryRoom) bool {
-	return !r.away[Host].IsZero() && (r.tokens[Guest] == "" || !r.away[Guest].IsZero())
+	return !r.away[signal.Host].IsZero() && (r.tokens[signal.Guest] == "" || !r.away[signal.Guest].IsZero())
 }
 
 // updateLocked puts r among the abandoned rooms or takes it out, after a
@@ -97,7 +99,7 @@ func (m *memoryStore) updateLocked(r *memoryRoom) {
 	}
 	// The rules of lookupLocked, which nobody's sign will now put off.
 	r.ends = r.touched.Add(m.cfg.TTL)
-	if end := r.seen[Host].Add(m.cfg.Abandon); r.tokens[Guest] == "" && end.Before(r.ends) {
+	if end := r.seen[signal.Host].Add(m.cfg.Abandon); r.tokens[signal.Guest] == "" && end.Before(r.ends) {
 		r.ends = end
 	}
 	if r.idx < 0 {
@@ -107,7 +109,7 @@ func (m *memoryStore) updateLocked(r *memoryRoom) {
 	}
 }
 
-func (m *memoryStore) Create(_ context.Context, code Code, token, owner string, now time.Time) (bool, bool, error) {
+func (m *memoryStore) Create(_ context.Context, code signal.Code, token, owner string, now time.Time) (bool, bool, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if m.lookupLocked(code, now) != nil {
@@ -125,11 +127,11 @@ func (m *memoryStore) Create(_ context.Context, code Code, token, owner string, 
 			}
 		}
 		if victim == nil {
-			return false, false, ErrTooManyRooms
+			return false, false, signal.ErrTooManyRooms
 		}
 	} else if len(m.rooms) >= m.cfg.Rooms {
 		if len(m.abandoned) == 0 {
-			return false, false, ErrServerFull
+			return false, false, signal.ErrServerFull
 		}
 		victim = m.abandoned[0]
 	}
@@ -143,45 +145,45 @@ func (m *memoryStore) Create(_ context.Context, code Code, token, owner string, 
 	return true, victim != nil && victim.ends.After(now), nil
 }
 
-func (m *memoryStore) Join(_ context.Context, code Code, token string, now time.Time) error {
+func (m *memoryStore) Join(_ context.Context, code signal.Code, token string, now time.Time) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	// A waiting host's room expires by its own rule, before any other.
 	r := m.rooms[code]
-	if r != nil && r.tokens[Guest] == "" && (now.Sub(r.since) >= m.cfg.TTL || m.deserted(r, now)) {
+	if r != nil && r.tokens[signal.Guest] == "" && (now.Sub(r.since) >= m.cfg.TTL || m.deserted(r, now)) {
 		m.deleteLocked(r)
-		return ErrRoomExpired
+		return signal.ErrRoomExpired
 	}
 	r = m.lookupLocked(code, now)
 	switch {
 	case r == nil:
-		return ErrRoomNotFound
-	case r.tokens[Guest] != "":
-		return ErrRoomFull
+		return signal.ErrRoomNotFound
+	case r.tokens[signal.Guest] != "":
+		return signal.ErrRoomFull
 	}
-	r.tokens[Guest], r.seen[Guest], r.away[Guest], r.touched = token, now, time.Time{}, now
+	r.tokens[signal.Guest], r.seen[signal.Guest], r.away[signal.Guest], r.touched = token, now, time.Time{}, now
 	m.updateLocked(r)
 	return nil
 }
 
-func (m *memoryStore) Resume(_ context.Context, code Code, token string, now time.Time) (Role, bool, error) {
+func (m *memoryStore) Resume(_ context.Context, code signal.Code, token string, now time.Time) (signal.Role, bool, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	r := m.lookupLocked(code, now)
 	if r == nil {
-		return 0, false, ErrRoomNotFound
+		return 0, false, signal.ErrRoomNotFound
 	}
-	for _, role := range []Role{Host, Guest} {
+	for _, role := range []signal.Role{signal.Host, signal.Guest} {
 		if r.tokens[role] == token {
 			r.seen[role], r.away[role], r.touched = now, time.Time{}, now
 			m.updateLocked(r)
-			return role, r.tokens[role.other()] != "", nil
+			return role, r.tokens[role.Other()] != "", nil
 		}
 	}
-	return 0, false, ErrRoomNotFound
+	return 0, false, signal.ErrRoomNotFound
 }
 
-func (m *memoryStore) Away(_ context.Context, seat Seat, now time.Time) error {
+func (m *memoryStore) Away(_ context.Context, seat signal.Seat, now time.Time) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	r := m.lookupLocked(seat.Room, now)
@@ -193,23 +195,23 @@ func (m *memoryStore) Away(_ context.Context, seat Seat, now time.Time) error {
 	return nil
 }
 
-func (m *memoryStore) Leave(_ context.Context, seat Seat, now time.Time) error {
+func (m *memoryStore) Leave(_ context.Context, seat signal.Seat, now time.Time) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	r := m.lookupLocked(seat.Room, now)
 	if r == nil || r.tokens[seat.Role] != seat.Token {
 		return nil
 	}
-	if seat.Role == Host {
+	if seat.Role == signal.Host {
 		m.deleteLocked(r)
 		return nil
 	}
-	r.tokens[Guest], r.away[Guest], r.since, r.touched = "", time.Time{}, now, now
+	r.tokens[signal.Guest], r.away[signal.Guest], r.since, r.touched = "", time.Time{}, now, now
 	m.updateLocked(r)
 	return nil
 }
 
-func (m *memoryStore) Tick(_ context.Context, seats []Seat, now time.Time) ([]Status, error) {
+func (m *memoryStore) Tick(_ context.Context, seats []signal.Seat, now time.Time) ([]Status, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	// First mark every seat seen, so that two partners on this server do
@@ -229,14 +231,14 @@ func (m *memoryStore) Tick(_ context.Context, seats []Seat, now time.Time) ([]St
 		switch {
 		case r == nil || r.tokens[s.Role] != s.Token:
 			st[i] = StatusGone
-		case s.Role == Host && r.tokens[Guest] == "":
+		case s.Role == signal.Host && r.tokens[signal.Guest] == "":
 			if now.Sub(r.since) >= m.cfg.TTL {
 				m.deleteLocked(r)
 				st[i] = StatusExpired
 			}
-		case now.Sub(r.seen[s.Role.other()]) > m.cfg.Grace:
-			if s.Role == Host {
-				r.tokens[Guest], r.away[Guest], r.since = "", time.Time{}, now
+		case now.Sub(r.seen[s.Role.Other()]) > m.cfg.Grace:
+			if s.Role == signal.Host {
+				r.tokens[signal.Guest], r.away[signal.Guest], r.since = "", time.Time{}, now
 				m.updateLocked(r)
 			} else {
 				m.deleteLocked(r)
@@ -251,7 +253,7 @@ func (m *memoryStore) Tick(_ context.Context, seats []Seat, now time.Time) ([]St
 	return st, nil
 }
 
-func (m *memoryStore) Held(_ context.Context, seats []Seat) ([]bool, error) {
+func (m *memoryStore) Held(_ context.Context, seats []signal.Seat) ([]bool, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	held := make([]bool, len(seats))
@@ -262,12 +264,12 @@ func (m *memoryStore) Held(_ context.Context, seats []Seat) ([]bool, error) {
 	return held, nil
 }
 
-func (m *memoryStore) Publish(_ context.Context, seat Role, room Code, msg []byte) (bool, error) {
+func (m *memoryStore) Publish(_ context.Context, seat signal.Role, room signal.Code, msg []byte) (bool, error) {
 	return m.deliver(seat, room, msg), nil
 }
 
-func (m *memoryStore) Attach(context.Context, Role, Code) error { return nil }
-func (m *memoryStore) Detach(context.Context, Role, Code) error { return nil }
+func (m *memoryStore) Attach(context.Context, signal.Role, signal.Code) error { return nil }
+func (m *memoryStore) Detach(context.Context, signal.Role, signal.Code) error { return nil }
 
 func (m *memoryStore) Rooms(context.Context) (int, error) {
 	m.mu.Lock()

@@ -1,36 +1,20 @@
-package signal
+// Package store keeps the rendezvous server's rooms: the [Store] contract
+// between the server (net/signal/server), which does all the protocol,
+// and a store, which only keeps seats and carries bytes between them; and
+// the store of one process, in memory ([NewMemory]). The store that
+// several server instances share, in Redis, is net/signal/store/redisstore,
+// a package of its own so that only a binary that offers it links Redis.
+//
+// Times are passed in, as time.Time from the server's clock; durations
+// are in [Config]. Every Store is safe for concurrent use.
+package store
 
 import (
 	"context"
-	"crypto/rand"
 	"time"
+
+	"github.com/duetapp/duet/net/signal"
 )
-
-// Role is a seat in a room: the host's or the guest's.
-type Role uint8
-
-const (
-	Host Role = iota
-	Guest
-)
-
-// String returns RoleHost or RoleGuest.
-func (r Role) String() string {
-	if r == Host {
-		return RoleHost
-	}
-	return RoleGuest
-}
-
-// other returns the other seat.
-func (r Role) other() Role { return 1 - r }
-
-// Seat names one seat of one room, as held by one participant.
-type Seat struct {
-	Room  Code
-	Role  Role
-	Token string // the holder's resume token
-}
 
 // Status is what a Store's Tick found for one seat.
 type Status uint8
@@ -51,58 +35,58 @@ const (
 )
 
 // Store keeps rooms and carries messages between their two seats. The
-// in-memory store (the default) serves one process; a Redis store
-// (NewRedisStore) lets several server instances share rooms, so that a host
-// and a guest connected to different instances still meet. The Server does
-// all the protocol; a Store only keeps seats and delivers bytes.
+// memory store (NewMemory, the server's default) serves one process; a
+// Redis store (redisstore) lets several server instances share rooms, so
+// that a host and a guest connected to different instances still meet.
 //
-// Times are passed in (the Server's clock). Methods are safe for
-// concurrent use; the errors of Create, Join and Resume are *Error values
-// (ErrServerFull, ErrTooManyRooms, ErrRoomNotFound, ErrRoomFull,
+// Times are passed in (the server's clock). Methods are safe for
+// concurrent use; the errors of Create, Join and Resume are *signal.Error
+// values (ErrServerFull, ErrTooManyRooms, ErrRoomNotFound, ErrRoomFull,
 // ErrRoomExpired) or, for failures of the store itself, anything else.
 //
 // A room is abandoned when no socket holds either seat: its host's socket
 // dropped (Away) and it has no guest, or its guest's dropped too. Its
-// holders may still resume it, but when rooms run short (StoreConfig's
+// holders may still resume it, but when rooms run short (Config's
 // Rooms and RoomsPerAddress) a create takes its place, soonest to expire
 // first: vanishing hosts cannot keep the server full.
 type Store interface {
 	// Bind gives the store the server's room rules and the function that
 	// hands a message to the server's local holder of a seat, reporting
-	// whether there is one. The Server calls it once, before anything
-	// else; a store serves one Server.
-	Bind(cfg StoreConfig, deliver func(seat Role, room Code, msg []byte) bool)
+	// whether there is one. The server calls it once, before anything
+	// else; a store serves one server.
+	Bind(cfg Config, deliver func(seat signal.Role, room signal.Code, msg []byte) bool)
 	// Create makes a room with the host seat taken by token, for the
-	// client at owner (its ipOf), and reports false if code is taken. When
+	// client at owner (its address, an IPv6 /64), and reports false if
+	// code is taken. When
 	// owner holds RoomsPerAddress rooms, or the store Rooms, it deletes an
 	// abandoned one first (owner's own in the first case), reporting
 	// evicted, or fails with ErrTooManyRooms or ErrServerFull.
-	Create(ctx context.Context, code Code, token, owner string, now time.Time) (ok, evicted bool, err error)
+	Create(ctx context.Context, code signal.Code, token, owner string, now time.Time) (ok, evicted bool, err error)
 	// Join takes the guest seat of code with token.
-	Join(ctx context.Context, code Code, token string, now time.Time) error
+	Join(ctx context.Context, code signal.Code, token string, now time.Time) error
 	// Resume finds the seat of code that token holds, and whether the
 	// other seat is taken.
-	Resume(ctx context.Context, code Code, token string, now time.Time) (role Role, partner bool, err error)
+	Resume(ctx context.Context, code signal.Code, token string, now time.Time) (role signal.Role, partner bool, err error)
 	// Away notes that the socket holding seat dropped without giving it
 	// up, which may leave its room abandoned; a later Resume or Tick of
 	// the seat undoes it.
-	Away(ctx context.Context, seat Seat, now time.Time) error
+	Away(ctx context.Context, seat signal.Seat, now time.Time) error
 	// Leave gives up seat: a host's room is deleted, a guest's seat opens
 	// and the host's wait starts again.
-	Leave(ctx context.Context, seat Seat, now time.Time) error
+	Leave(ctx context.Context, seat signal.Seat, now time.Time) error
 	// Tick marks seats (all those whose sockets this server holds) as seen
 	// now, and held unless Away came for them at now or later, then returns
 	// what became of each: see Status.
-	Tick(ctx context.Context, seats []Seat, now time.Time) ([]Status, error)
+	Tick(ctx context.Context, seats []signal.Seat, now time.Time) ([]Status, error)
 	// Publish hands msg to the server that holds the socket of room's
 	// seat, and reports whether one did.
-	Publish(ctx context.Context, seat Role, room Code, msg []byte) (bool, error)
+	Publish(ctx context.Context, seat signal.Role, room signal.Code, msg []byte) (bool, error)
 	// Attach and Detach start and stop the delivery, through the bound
 	// function, of messages published to a seat this server holds.
-	Attach(ctx context.Context, seat Role, room Code) error
-	Detach(ctx context.Context, seat Role, room Code) error
+	Attach(ctx context.Context, seat signal.Role, room signal.Code) error
+	Detach(ctx context.Context, seat signal.Role, room signal.Code) error
 	// Held reports, for each seat, whether its token still holds it.
-	Held(ctx context.Context, seats []Seat) ([]bool, error)
+	Held(ctx context.Context, seats []signal.Seat) ([]bool, error)
 	// Rooms counts the open rooms.
 	Rooms(ctx context.Context) (int, error)
 	// Health reports whether the store works, for /healthz.
@@ -112,12 +96,12 @@ type Store interface {
 	Close() error
 }
 
-// StoreConfig are the room rules a Store applies, from the ServerConfig.
-type StoreConfig struct {
-	// TTL is ServerConfig.RoomTTL: how long a host may wait for a guest,
+// Config are the room rules a Store applies, from the server's config.
+type Config struct {
+	// TTL is the server's RoomTTL: how long a host may wait for a guest,
 	// and how long a room with no one seen in it lives.
 	TTL time.Duration
-	// Grace is ServerConfig.ResumeGrace: how long a seat whose socket
+	// Grace is the server's ResumeGrace: how long a seat whose socket
 	// dropped is kept for its holder to resume while its partner is there.
 	Grace time.Duration
 	// Abandon is how long a room with no guest outlives the last sign of
@@ -125,11 +109,7 @@ type StoreConfig struct {
 	// the seats of its sockets seen (Tick). A host whose socket dropped
 	// so keeps its room for at least the grace.
 	Abandon time.Duration
-	// Rooms and RoomsPerAddress are Limits' (with defaults): the most rooms
+	// Rooms and RoomsPerAddress are the server's Limits: the most rooms
 	// in the store and held by one address.
 	Rooms, RoomsPerAddress int
 }
-
-// newToken returns a resume token: 128 bits from crypto/rand, whatever
-// ServerConfig.Rand is, in 26 symbols of base32.
-func newToken() string { return rand.Text() }

@@ -1,20 +1,31 @@
-package signal
+// Package redisstore is a room store (net/signal/store) in Redis, shared
+// by several rendezvous server instances behind a load balancer, so that a
+// host and a guest connected to different instances still meet and a
+// singer whose instance restarts resumes on another. It is a package of
+// its own so that only a binary that offers it (duet-server) links Redis.
+//
+// Times are Unix milliseconds in Redis, from the servers' clocks. A Store
+// is safe for concurrent use and owns one goroutine (the dispatch of
+// published messages), stopped by Close.
+package redisstore
 
 import (
 	"context"
 	"errors"
 	"fmt"
-	"log/slog"
 	"strconv"
 	"strings"
 	"sync"
 	"time"
 
 	"github.com/redis/go-redis/v9"
+
+	"github.com/duetapp/duet/net/signal"
+	"github.com/duetapp/duet/net/signal/store"
 )
 
-// RedisStore is a Store in Redis, shared by several server instances, so
-// that a host and a guest connected to different instances still meet.
+// Store is a store.Store in Redis, shared by several server instances,
+// so that a host and a guest connected to different instances still meet.
 //
 // A room is a hash at PREFIX room:CODE with the fields h and g (the
 // host's and the guest's tokens, "" for an empty seat), since (when the
@@ -23,7 +34,7 @@ import (
 // while it is held) and o (the address that created it). It expires
 // TTL+Grace after anyone was last seen in it, or Abandon after its host was
 // when it has no guest, so rooms of crashed instances and hosts that
-// dropped go away on their own. The abandoned rooms (see Store) are in the
+// dropped go away on their own. The abandoned rooms (see store.Store) are in the
 // sorted set PREFIX away, by when they expire; an address's rooms in the
 // set PREFIX addr:IP, which lives TTL+Grace after its last create. Create,
 // join, resume, leave, away and the checks of Tick are Lua scripts, atomic
@@ -34,13 +45,12 @@ import (
 //
 // Times come from the servers' clocks, which should agree within a small
 // part of the resume grace (NTP does).
-type RedisStore struct {
+type Store struct {
 	rdb    *redis.Client
 	prefix string
-	log    *slog.Logger
 
-	cfg     StoreConfig
-	deliver func(Role, Code, []byte) bool
+	cfg     store.Config
+	deliver func(signal.Role, signal.Code, []byte) bool
 
 	ps   *redis.PubSub
 	wg   sync.WaitGroup // dispatch
@@ -59,22 +69,41 @@ type RedisStore struct {
 // roomsMaxAge is how old the room count of Rooms may be.
 const roomsMaxAge = 2 * time.Second
 
-// NewRedisStore returns a store in the Redis that rdb reaches, with every
-// key and channel name starting with prefix (e.g. "duet:"), so that
-// deployments and tests can share one Redis. The store closes rdb.
-func NewRedisStore(rdb *redis.Client, prefix string, log *slog.Logger) *RedisStore {
-	if log == nil {
-		log = slog.New(slog.DiscardHandler)
+// Open returns a store in the Redis at addr (host:port, or a redis:// URL
+// with its options), checked to answer within five seconds; see New.
+func Open(ctx context.Context, addr, prefix string) (*Store, error) {
+	var opt *redis.Options
+	if strings.Contains(addr, "://") {
+		var err error
+		if opt, err = redis.ParseURL(addr); err != nil {
+			return nil, fmt.Errorf("redisstore: %q: %w", addr, err)
+		}
+	} else {
+		opt = &redis.Options{Addr: addr}
 	}
-	return &RedisStore{
-		rdb: rdb, prefix: prefix, log: log,
+	rdb := redis.NewClient(opt)
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	if err := rdb.Ping(ctx).Err(); err != nil {
+		rdb.Close()
+		return nil, fmt.Errorf("redisstore: cannot reach Redis at %s: %w", addr, err)
+	}
+	return New(rdb, prefix), nil
+}
+
+// New returns a store in the Redis that rdb reaches, with every key and
+// channel name starting with prefix (e.g. "duet:"), so that deployments
+// and tests can share one Redis. The store closes rdb.
+func New(rdb *redis.Client, prefix string) *Store {
+	return &Store{
+		rdb: rdb, prefix: prefix,
 		subs:    make(map[string]int),
 		waiting: make(map[string][]chan struct{}),
 	}
 }
 
 // Bind subscribes, with no channels yet, and starts dispatching messages.
-func (r *RedisStore) Bind(cfg StoreConfig, deliver func(Role, Code, []byte) bool) {
+func (r *Store) Bind(cfg store.Config, deliver func(signal.Role, signal.Code, []byte) bool) {
 	r.cfg, r.deliver = cfg, deliver
 	r.ps = r.rdb.Subscribe(context.Background())
 	ch := r.ps.ChannelWithSubscriptions(redis.WithChannelSize(1024))
@@ -82,7 +111,7 @@ func (r *RedisStore) Bind(cfg StoreConfig, deliver func(Role, Code, []byte) bool
 }
 
 // dispatch hands published messages to the server until the PubSub closes.
-func (r *RedisStore) dispatch(ch <-chan any) {
+func (r *Store) dispatch(ch <-chan any) {
 	for v := range ch {
 		switch m := v.(type) {
 		case *redis.Message:
@@ -103,38 +132,42 @@ func (r *RedisStore) dispatch(ch <-chan any) {
 	}
 }
 
-func (r *RedisStore) roomKey(code Code) string { return r.prefix + "room:" + string(code) }
-func (r *RedisStore) awayKey() string          { return r.prefix + "away" }
-func (r *RedisStore) addrKey(ip string) string { return r.prefix + "addr:" + ip }
+func (r *Store) roomKey(code signal.Code) string { return r.prefix + "room:" + string(code) }
+func (r *Store) awayKey() string                 { return r.prefix + "away" }
+func (r *Store) addrKey(ip string) string        { return r.prefix + "addr:" + ip }
 
-func (r *RedisStore) channel(role Role, code Code) string {
-	if role == Host {
+func (r *Store) channel(role signal.Role, code signal.Code) string {
+	if role == signal.Host {
 		return r.prefix + "seat:" + string(code) + ":h"
 	}
 	return r.prefix + "seat:" + string(code) + ":g"
 }
 
-func (r *RedisStore) parseChannel(ch string) (Role, Code, bool) {
+func (r *Store) parseChannel(ch string) (signal.Role, signal.Code, bool) {
 	rest, ok := strings.CutPrefix(ch, r.prefix+"seat:")
-	if !ok || len(rest) != codeLen+2 {
+	if !ok {
 		return 0, "", false
 	}
-	role := Host
-	if rest[codeLen+1] == 'g' {
-		role = Guest
+	room, seat, ok := strings.Cut(rest, ":")
+	code, err := signal.ParseCode(room)
+	if !ok || err != nil || string(code) != room {
+		return 0, "", false
 	}
-	return role, Code(rest[:codeLen]), true
+	if seat == "g" {
+		return signal.Guest, code, true
+	}
+	return signal.Host, code, true
 }
 
-func ms(t time.Time) int64        { return t.UnixMilli() }
-func msOf(d time.Duration) int64  { return d.Milliseconds() }
-func (r *RedisStore) keep() int64 { return msOf(r.cfg.TTL + r.cfg.Grace) }
+func ms(t time.Time) int64       { return t.UnixMilli() }
+func msOf(d time.Duration) int64 { return d.Milliseconds() }
+func (r *Store) keep() int64     { return msOf(r.cfg.TTL + r.cfg.Grace) }
 
 // abandon is the life of a room with no guest after its host's last sign.
-func (r *RedisStore) abandon() int64 { return msOf(r.cfg.Abandon) }
-func roleArg(role Role) string       { return strconv.Itoa(int(role)) }
+func (r *Store) abandon() int64       { return msOf(r.cfg.Abandon) }
+func roleArg(role signal.Role) string { return strconv.Itoa(int(role)) }
 func redisErr(op string, err error) error {
-	return fmt.Errorf("signal: redis %s: %w", op, err)
+	return fmt.Errorf("redisstore: %s: %w", op, err)
 }
 
 // updateLua, for the scripts that change a room's seats (KEYS[1]), puts
@@ -154,7 +187,7 @@ end
 // createScript returns 0 if the code is taken, 1 when it made the room,
 // 2 when it deleted an abandoned room for it (the owner's own when the
 // owner, KEYS[3], holds RoomsPerAddress; else, when the store is full, the
-// soonest to expire), -1 for ErrTooManyRooms and -2 for ErrServerFull.
+// soonest to expire), -1 for signal.ErrTooManyRooms and -2 for ErrServerFull.
 var createScript = redis.NewScript(`
 if redis.call('exists', KEYS[1]) == 1 then return 0 end
 local now = tonumber(ARGV[2])
@@ -199,7 +232,7 @@ return 1`)
 
 // Create decides whether the store is full by Rooms, a count up to two
 // seconds old.
-func (r *RedisStore) Create(ctx context.Context, code Code, token, owner string, now time.Time) (bool, bool, error) {
+func (r *Store) Create(ctx context.Context, code signal.Code, token, owner string, now time.Time) (bool, bool, error) {
 	rooms, err := r.Rooms(ctx)
 	if err != nil {
 		return false, false, err
@@ -214,9 +247,9 @@ func (r *RedisStore) Create(ctx context.Context, code Code, token, owner string,
 	case err != nil:
 		return false, false, redisErr("create", err)
 	case n == -1:
-		return false, false, ErrTooManyRooms
+		return false, false, signal.ErrTooManyRooms
 	case n == -2:
-		return false, false, ErrServerFull
+		return false, false, signal.ErrServerFull
 	case n == 1:
 		r.mu.Lock()
 		r.created++
@@ -243,7 +276,7 @@ redis.call('pexpire', KEYS[1], ARGV[4])
 redis.call('zrem', KEYS[2], KEYS[1])
 return 'ok'`)
 
-func (r *RedisStore) Join(ctx context.Context, code Code, token string, now time.Time) error {
+func (r *Store) Join(ctx context.Context, code signal.Code, token string, now time.Time) error {
 	res, err := joinScript.Run(ctx, r.rdb, []string{r.roomKey(code), r.awayKey()}, token, ms(now), msOf(r.cfg.TTL), r.keep(), r.abandon()).Text()
 	if err != nil {
 		return redisErr("join", err)
@@ -252,11 +285,11 @@ func (r *RedisStore) Join(ctx context.Context, code Code, token string, now time
 	case "ok":
 		return nil
 	case "expired":
-		return ErrRoomExpired
+		return signal.ErrRoomExpired
 	case "full":
-		return ErrRoomFull
+		return signal.ErrRoomFull
 	default:
-		return ErrRoomNotFound
+		return signal.ErrRoomNotFound
 	}
 }
 
@@ -284,15 +317,15 @@ redis.call('zrem', KEYS[2], KEYS[1])
 if other ~= '' then return {role, 1} end
 return {role, 0}`)
 
-func (r *RedisStore) Resume(ctx context.Context, code Code, token string, now time.Time) (Role, bool, error) {
+func (r *Store) Resume(ctx context.Context, code signal.Code, token string, now time.Time) (signal.Role, bool, error) {
 	res, err := resumeScript.Run(ctx, r.rdb, []string{r.roomKey(code), r.awayKey()}, token, ms(now), r.keep(), r.abandon()).Int64Slice()
 	if err != nil {
 		return 0, false, redisErr("resume", err)
 	}
 	if len(res) != 2 || res[0] < 0 {
-		return 0, false, ErrRoomNotFound
+		return 0, false, signal.ErrRoomNotFound
 	}
-	return Role(res[0]), res[1] == 1, nil
+	return signal.Role(res[0]), res[1] == 1, nil
 }
 
 var leaveScript = redis.NewScript(updateLua + `
@@ -312,7 +345,7 @@ return 1`)
 
 // Leave: a room whose guest leaves lives on as long as its host is seen
 // (Abandon after the last sign).
-func (r *RedisStore) Leave(ctx context.Context, seat Seat, now time.Time) error {
+func (r *Store) Leave(ctx context.Context, seat signal.Seat, now time.Time) error {
 	if err := leaveScript.Run(ctx, r.rdb, []string{r.roomKey(seat.Room), r.awayKey()}, roleArg(seat.Role), seat.Token, ms(now), r.abandon()).Err(); err != nil {
 		return redisErr("leave", err)
 	}
@@ -326,7 +359,7 @@ redis.call('hset', KEYS[1], ARGV[1] .. 'a', ARGV[3])
 update(tonumber(ARGV[3]))
 return 1`)
 
-func (r *RedisStore) Away(ctx context.Context, seat Seat, now time.Time) error {
+func (r *Store) Away(ctx context.Context, seat signal.Seat, now time.Time) error {
 	if err := awayScript.Run(ctx, r.rdb, []string{r.roomKey(seat.Room), r.awayKey()}, roleField(seat.Role), seat.Token, ms(now)).Err(); err != nil {
 		return redisErr("away", err)
 	}
@@ -386,7 +419,7 @@ return 0`)
 
 // Tick marks every seat seen in one pipeline, then checks each in another,
 // so that two partners on this server never find each other away.
-func (r *RedisStore) Tick(ctx context.Context, seats []Seat, now time.Time) ([]Status, error) {
+func (r *Store) Tick(ctx context.Context, seats []signal.Seat, now time.Time) ([]store.Status, error) {
 	if len(seats) == 0 {
 		return nil, nil
 	}
@@ -412,19 +445,19 @@ func (r *RedisStore) Tick(ctx context.Context, seats []Seat, now time.Time) ([]S
 	if _, err := pipe.Exec(ctx); err != nil {
 		return nil, redisErr("check", err)
 	}
-	st := make([]Status, len(seats))
+	st := make([]store.Status, len(seats))
 	for i, c := range cmds {
 		n, err := c.Int()
 		if err != nil {
 			return nil, redisErr("check", err)
 		}
-		st[i] = Status(n)
+		st[i] = store.Status(n)
 	}
 	return st, nil
 }
 
 // Held reads the seats' tokens in one pipeline.
-func (r *RedisStore) Held(ctx context.Context, seats []Seat) ([]bool, error) {
+func (r *Store) Held(ctx context.Context, seats []signal.Seat) ([]bool, error) {
 	pipe := r.rdb.Pipeline()
 	cmds := make([]*redis.StringCmd, len(seats))
 	for i, s := range seats {
@@ -441,14 +474,14 @@ func (r *RedisStore) Held(ctx context.Context, seats []Seat) ([]bool, error) {
 }
 
 // roleField is the field of a room's hash holding role's token.
-func roleField(role Role) string {
-	if role == Host {
+func roleField(role signal.Role) string {
+	if role == signal.Host {
 		return "h"
 	}
 	return "g"
 }
 
-func (r *RedisStore) Publish(ctx context.Context, seat Role, room Code, msg []byte) (bool, error) {
+func (r *Store) Publish(ctx context.Context, seat signal.Role, room signal.Code, msg []byte) (bool, error) {
 	n, err := r.rdb.Publish(ctx, r.channel(seat, room), msg).Result()
 	if err != nil {
 		return false, redisErr("publish", err)
@@ -459,7 +492,7 @@ func (r *RedisStore) Publish(ctx context.Context, seat Role, room Code, msg []by
 // Attach subscribes to the seat's channel, the first time for this server,
 // and waits for Redis to confirm, so that nothing published after Attach
 // returns is missed.
-func (r *RedisStore) Attach(ctx context.Context, seat Role, room Code) error {
+func (r *Store) Attach(ctx context.Context, seat signal.Role, room signal.Code) error {
 	ch := r.channel(seat, room)
 	r.mu.Lock()
 	r.subs[ch]++
@@ -483,7 +516,7 @@ func (r *RedisStore) Attach(ctx context.Context, seat Role, room Code) error {
 
 // Detach unsubscribes from the seat's channel when no socket of this
 // server holds the seat any more.
-func (r *RedisStore) Detach(ctx context.Context, seat Role, room Code) error {
+func (r *Store) Detach(ctx context.Context, seat signal.Role, room signal.Code) error {
 	ch := r.channel(seat, room)
 	r.mu.Lock()
 	r.subs[ch]--
@@ -505,7 +538,7 @@ func (r *RedisStore) Detach(ctx context.Context, seat Role, room Code) error {
 // (one SCAN at a time); in between, it adds the rooms this instance
 // created since to the last count (the cap on rooms and /metrics call it
 // often). Rooms deleted since are still counted.
-func (r *RedisStore) Rooms(ctx context.Context) (int, error) {
+func (r *Store) Rooms(ctx context.Context) (int, error) {
 	r.mu.Lock()
 	if r.counting || (!r.counted.IsZero() && time.Since(r.counted) < roomsMaxAge) {
 		n := r.rooms + r.created
@@ -535,7 +568,7 @@ func (r *RedisStore) Rooms(ctx context.Context) (int, error) {
 }
 
 // Health pings Redis.
-func (r *RedisStore) Health(ctx context.Context) error {
+func (r *Store) Health(ctx context.Context) error {
 	if err := r.rdb.Ping(ctx).Err(); err != nil {
 		return redisErr("ping", err)
 	}
@@ -544,7 +577,7 @@ func (r *RedisStore) Health(ctx context.Context) error {
 
 // Close stops dispatching and closes the client. The rooms stay in Redis
 // for the other instances, or this one restarted. Close is idempotent.
-func (r *RedisStore) Close() error {
+func (r *Store) Close() error {
 	var err error
 	r.once.Do(func() {
 		if r.ps != nil {

@@ -1,10 +1,12 @@
-package signal
+package server
 
 import (
 	"log/slog"
 	"net/http/httptest"
 	"strings"
 	"testing"
+
+	"github.com/duetapp/duet/net/signal"
 )
 
 // BenchmarkRelay relays a 3 kB offer and a candidate from host to guest
@@ -12,17 +14,17 @@ import (
 // and allocations (of the server and both clients, one process) of
 // carrying one message.
 func BenchmarkRelay(b *testing.B) {
-	s := NewServer(ServerConfig{Logger: slog.New(slog.DiscardHandler), Limits: Limits{Messages: 1e9, MessageBurst: 1e9}})
+	s := New(Config{Logger: slog.New(slog.DiscardHandler), Limits: Limits{Messages: 1e9, MessageBurst: 1e9}})
 	defer s.Close()
 	ts := httptest.NewServer(s)
 	defer ts.Close()
 	ctx := b.Context()
-	host, err := Dial(ctx, ts.URL)
+	host, err := signal.Dial(ctx, ts.URL)
 	if err != nil {
 		b.Fatal(err)
 	}
 	defer host.Close()
-	guest, err := Dial(ctx, ts.URL)
+	guest, err := signal.Dial(ctx, ts.URL)
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -37,9 +39,9 @@ func BenchmarkRelay(b *testing.B) {
 	if _, err := host.Recv(ctx); err != nil {
 		b.Fatal(err)
 	}
-	msgs := []Message{
-		{Type: TypeOffer, SDP: "v=0\r\n" + strings.Repeat("a=x-pad:0123456789abcdef\r\n", 115)},
-		{Type: TypeCandidate, Candidate: &Candidate{Candidate: "candidate:1 1 udp 2130706431 127.0.0.1 20000 typ host generation 0 ufrag h0000001"}},
+	msgs := []signal.Message{
+		{Type: signal.TypeOffer, SDP: "v=0\r\n" + strings.Repeat("a=x-pad:0123456789abcdef\r\n", 115)},
+		{Type: signal.TypeCandidate, Candidate: &signal.Candidate{Candidate: "candidate:1 1 udp 2130706431 127.0.0.1 20000 typ host generation 0 ufrag h0000001"}},
 	}
 	b.ReportAllocs()
 	i := 0

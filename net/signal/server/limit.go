@@ -1,9 +1,12 @@
-package signal
+package server
 
 import (
 	"container/list"
 	"net"
+	"net/http"
 	"net/netip"
+	"strings"
+	"sync"
 	"time"
 
 	"golang.org/x/time/rate"
@@ -79,7 +82,7 @@ func (l Limits) withDefaults() Limits {
 	return l
 }
 
-// addressLimits are one IP address's buckets, an element of Server.lru.
+// addressLimits are one IP address's buckets, an element of attempts.lru.
 type addressLimits struct {
 	ip           string
 	join, create *rate.Limiter
@@ -107,46 +110,98 @@ func ipOf(remote string) string {
 // own, but not lock anyone out.
 const maxAddresses = 100_000
 
-// allowLocked reports whether ip may make one more join (or create)
-// attempt now, taking a token if so. s.mu held. O(1).
-func (s *Server) allowLocked(ip string, join bool) bool {
-	now := s.now()
-	var a *addressLimits
-	if e := s.addresses[ip]; e != nil {
-		a = e.Value.(*addressLimits)
-		s.lru.MoveToFront(e)
+// attempts are the join and create buckets of the addresses seen lately,
+// at most maxAddresses of them. Safe for concurrent use.
+type attempts struct {
+	limits Limits
+
+	mu        sync.Mutex
+	addresses map[string]*list.Element // of lru, by IP (ipOf)
+	lru       *list.List               // of *addressLimits, most recently used first
+}
+
+func newAttempts(l Limits) *attempts {
+	return &attempts{limits: l, addresses: make(map[string]*list.Element), lru: list.New()}
+}
+
+// allow reports whether ip may make one more join (or create) attempt at
+// now, taking a token if so. O(1).
+func (a *attempts) allow(ip string, join bool, now time.Time) bool {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	var l *addressLimits
+	if e := a.addresses[ip]; e != nil {
+		l = e.Value.(*addressLimits)
+		a.lru.MoveToFront(e)
 	} else {
-		if s.lru.Len() >= maxAddresses {
-			s.forgetLocked(s.lru.Back())
+		if a.lru.Len() >= maxAddresses {
+			a.forgetLocked(a.lru.Back())
 		}
-		a = &addressLimits{
+		l = &addressLimits{
 			ip:     ip,
-			join:   rate.NewLimiter(rate.Limit(s.limits.Joins/60), s.limits.JoinBurst),
-			create: rate.NewLimiter(rate.Limit(s.limits.Creates/60), s.limits.CreateBurst),
+			join:   rate.NewLimiter(rate.Limit(a.limits.Joins/60), a.limits.JoinBurst),
+			create: rate.NewLimiter(rate.Limit(a.limits.Creates/60), a.limits.CreateBurst),
 		}
-		s.addresses[ip] = s.lru.PushFront(a)
+		a.addresses[ip] = a.lru.PushFront(l)
 	}
-	a.last = now
+	l.last = now
 	if join {
-		return a.join.AllowN(now, 1)
+		return l.join.AllowN(now, 1)
 	}
-	return a.create.AllowN(now, 1)
+	return l.create.AllowN(now, 1)
 }
 
-// forgetLocked drops an address's buckets. s.mu held.
-func (s *Server) forgetLocked(e *list.Element) {
-	delete(s.addresses, s.lru.Remove(e).(*addressLimits).ip)
+// forgetLocked drops an address's buckets. a.mu held.
+func (a *attempts) forgetLocked(e *list.Element) {
+	delete(a.addresses, a.lru.Remove(e).(*addressLimits).ip)
 }
 
-// forgetIdleLocked drops the buckets of addresses idle long enough for
-// them to be full again, from the least recently used on. s.mu held.
-func (s *Server) forgetIdleLocked() {
+// forgetIdle drops the buckets of addresses idle long enough at now for
+// them to be full again, from the least recently used on.
+func (a *attempts) forgetIdle(now time.Time) {
 	refill := func(burst int, perMinute float64) time.Duration {
 		return time.Duration(float64(burst) / perMinute * float64(time.Minute))
 	}
-	idle := max(refill(s.limits.JoinBurst, s.limits.Joins), refill(s.limits.CreateBurst, s.limits.Creates))
-	now := s.now()
-	for e := s.lru.Back(); e != nil && now.Sub(e.Value.(*addressLimits).last) > idle; e = s.lru.Back() {
-		s.forgetLocked(e)
+	idle := max(refill(a.limits.JoinBurst, a.limits.Joins), refill(a.limits.CreateBurst, a.limits.Creates))
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	for e := a.lru.Back(); e != nil && now.Sub(e.Value.(*addressLimits).last) > idle; e = a.lru.Back() {
+		a.forgetLocked(e)
 	}
+}
+
+// clientAddr returns the address of r's client: its remote address or,
+// when that is a trusted proxy, the right-most address of X-Forwarded-For
+// that is not (see Config.TrustedProxies).
+func clientAddr(r *http.Request, trusted []netip.Prefix) string {
+	if len(trusted) == 0 {
+		return r.RemoteAddr
+	}
+	proxy, err := netip.ParseAddrPort(r.RemoteAddr)
+	if err != nil || !isTrusted(proxy.Addr(), trusted) {
+		return r.RemoteAddr
+	}
+	client := r.RemoteAddr
+	hops := strings.Split(strings.Join(r.Header.Values("X-Forwarded-For"), ","), ",")
+	for i := len(hops) - 1; i >= 0; i-- {
+		ip, err := netip.ParseAddr(strings.TrimSpace(hops[i]))
+		if err != nil {
+			break // not written by a proxy we trust: keep the last good hop
+		}
+		client = ip.Unmap().String()
+		if !isTrusted(ip, trusted) {
+			break
+		}
+	}
+	return client
+}
+
+func isTrusted(ip netip.Addr, trusted []netip.Prefix) bool {
+	ip = ip.Unmap()
+	for _, p := range trusted {
+		if p.Contains(ip) {
+			return true
+		}
+	}
+	return false
 }

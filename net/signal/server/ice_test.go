@@ -1,4 +1,4 @@
-package signal
+package server
 
 import (
 	"fmt"
@@ -6,25 +6,27 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/duetapp/duet/net/signal"
 )
 
-// iceLedger hands out ICE servers with a user name of their own and notes
+// fakeRelay hands out ICE servers with a user name of their own and notes
 // which are released.
-type iceLedger struct {
+type fakeRelay struct {
 	mu       sync.Mutex
 	issued   []string
 	released []string
 }
 
-func (l *iceLedger) servers(string) []ICEServer {
+func (l *fakeRelay) servers(string) []signal.ICEServer {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	u := fmt.Sprintf("u%d", len(l.issued))
 	l.issued = append(l.issued, u)
-	return []ICEServer{{URLs: []string{"turn:relay.example:3478"}, Username: u, Credential: "c"}}
+	return []signal.ICEServer{{URLs: []string{"turn:relay.example:3478"}, Username: u, Credential: "c"}}
 }
 
-func (l *iceLedger) release(s []ICEServer) {
+func (l *fakeRelay) release(s []signal.ICEServer) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	for _, x := range s {
@@ -32,20 +34,20 @@ func (l *iceLedger) release(s []ICEServer) {
 	}
 }
 
-func (l *iceLedger) isReleased(u string) bool {
+func (l *fakeRelay) isReleased(u string) bool {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return slices.Contains(l.released, u)
 }
 
-func (l *iceLedger) counts() (issued, released int) {
+func (l *fakeRelay) counts() (issued, released int) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return len(l.issued), len(l.released)
 }
 
 // user returns the one user name of c's ICE servers.
-func user(t *testing.T, c *Conn) string {
+func user(t *testing.T, c *signal.Conn) string {
 	t.Helper()
 	s := c.ICEServers()
 	if len(s) != 1 {
@@ -60,9 +62,9 @@ func user(t *testing.T, c *Conn) string {
 // the next guest, and not while a dropped seat waits for a resume.
 // (Issue 12: credentials came with a bare create and were never revoked.)
 func TestICEServersOnlyWithPartner(t *testing.T) {
-	var ledger iceLedger
+	var ledger fakeRelay
 	clock := newFakeClock()
-	s, url := newTestServer(t, ServerConfig{Now: clock.Now, ICEServers: ledger.servers, ReleaseICE: ledger.release})
+	s, url := newTestServer(t, Config{Now: clock.Now, ICEServers: ledger.servers, ReleaseICE: ledger.release})
 
 	host := dial(t, url)
 	code, err := host.Create(testCtx(t))
@@ -80,7 +82,7 @@ func TestICEServersOnlyWithPartner(t *testing.T) {
 	if err := guest.Join(testCtx(t), code); err != nil {
 		t.Fatal(err)
 	}
-	recv(t, host, TypePeerJoined)
+	recv(t, host, signal.TypePeerJoined)
 	hostUser, guestUser := user(t, host), user(t, guest)
 	if hostUser == guestUser {
 		t.Fatal("host and guest share one credential")
@@ -90,7 +92,7 @@ func TestICEServersOnlyWithPartner(t *testing.T) {
 	if err := guest.Close(); err != nil {
 		t.Fatal(err)
 	}
-	recv(t, host, TypePeerLeft)
+	recv(t, host, signal.TypePeerLeft)
 	waitFor(t, "the guest's credential to be released", func() bool { return ledger.isReleased(guestUser) })
 
 	// A second guest: the host gets a new credential, the first goes.
@@ -98,7 +100,7 @@ func TestICEServersOnlyWithPartner(t *testing.T) {
 	if err := guest2.Join(testCtx(t), code); err != nil {
 		t.Fatal(err)
 	}
-	recv(t, host, TypePeerJoined)
+	recv(t, host, signal.TypePeerJoined)
 	if u := user(t, host); u == hostUser {
 		t.Fatal("the host kept its credential for a new guest")
 	}
@@ -107,15 +109,15 @@ func TestICEServersOnlyWithPartner(t *testing.T) {
 
 	// The second guest's socket drops: nothing is released while its seat
 	// waits for it; once the grace is over, its credential goes.
-	guest2.ws.CloseNow()
-	waitFor(t, "the server to see the drop", func() bool { return s.sockets() == 1 })
+	drop(t, guest2)
+	waitFor(t, "the server to see the drop", func() bool { return s.Sockets() == 1 })
 	s.expireIdle()
 	if ledger.isReleased(guestUser) {
 		t.Fatal("a dropped seat's credential was released during the grace")
 	}
 	clock.Advance(2 * time.Minute)
 	s.expireIdle()
-	recv(t, host, TypePeerLeft)
+	recv(t, host, signal.TypePeerLeft)
 	waitFor(t, "the dropped guest's credential to be released after the grace", func() bool { return ledger.isReleased(guestUser) })
 
 	// The host leaves: its credential goes, and every one issued is gone.
@@ -131,12 +133,12 @@ func TestICEServersOnlyWithPartner(t *testing.T) {
 // TestICEServersOnResume: a seat resumed on the same server gets back the
 // credential it had (its duet may still use it), and nothing is released.
 func TestICEServersOnResume(t *testing.T) {
-	var ledger iceLedger
-	_, url := newTestServer(t, ServerConfig{ICEServers: ledger.servers, ReleaseICE: ledger.release})
+	var ledger fakeRelay
+	_, url := newTestServer(t, Config{ICEServers: ledger.servers, ReleaseICE: ledger.release})
 	host, _, _ := pair(t, url)
 	want := user(t, host)
 	seat, _ := host.Seat()
-	host.ws.CloseNow()
+	drop(t, host)
 	back, partner := reconnect(t, url, seat)
 	if !partner {
 		t.Fatal("resumed without a partner")

@@ -1,9 +1,8 @@
-package signal
+package server
 
 import (
 	"bufio"
 	"context"
-	"crypto/rand"
 	"errors"
 	"fmt"
 	"io"
@@ -20,7 +19,8 @@ import (
 	"time"
 
 	"github.com/coder/websocket"
-	"github.com/redis/go-redis/v9"
+	"github.com/duetapp/duet/net/signal"
+	"github.com/duetapp/duet/net/signal/store/redisstore/redistest"
 )
 
 // countingListener counts the server's connections that are open: accepted
@@ -54,12 +54,12 @@ func (c *countedConn) Close() error {
 
 // newCountingServer is newTestServer with the server's open connections
 // counted.
-func newCountingServer(t *testing.T, cfg ServerConfig) (*Server, string, *countingListener) {
+func newCountingServer(t *testing.T, cfg Config) (*Server, string, *countingListener) {
 	t.Helper()
 	if _, checked := leakChecked.LoadOrStore(t, true); !checked {
 		t.Cleanup(func() { leakChecked.Delete(t); checkNoLeaks(t) })
 	}
-	s := NewServer(cfg)
+	s := New(cfg)
 	ts := httptest.NewUnstartedServer(s)
 	ln := &countingListener{Listener: ts.Listener}
 	ts.Listener = ln
@@ -79,7 +79,7 @@ func newCountingServer(t *testing.T, cfg ServerConfig) (*Server, string, *counti
 // the server: every way a socket ends closes its connection. (Issue 12:
 // 1,000 such sockets left 440 descriptors open for good.)
 func TestByeFloodClosesConnections(t *testing.T) {
-	s, url, ln := newCountingServer(t, ServerConfig{})
+	s, url, ln := newCountingServer(t, Config{})
 	const sockets, byes, width = 120, 150, 12
 	var wg sync.WaitGroup
 	next := make(chan int)
@@ -97,11 +97,11 @@ func TestByeFloodClosesConnections(t *testing.T) {
 	wg.Wait()
 	t.Cleanup(func() {
 		if t.Failed() {
-			t.Logf("left open: %d connections, %d sockets", ln.open.Load(), s.sockets())
+			t.Logf("left open: %d connections, %d sockets", ln.open.Load(), s.Sockets())
 		}
 	})
 	waitFor(t, "every connection of the attack to close", func() bool {
-		return ln.open.Load() == 0 && s.sockets() == 0
+		return ln.open.Load() == 0 && s.Sockets() == 0
 	})
 	// The server still serves.
 	pair(t, url)
@@ -144,13 +144,13 @@ func byeFlood(t *testing.T, url string, n int, handshake bool) {
 // dropped the host.)
 func TestQueueHoldsBursts(t *testing.T) {
 	_, ws := acceptedSocket(t)
-	s := NewServer(ServerConfig{})
+	s := New(Config{})
 	defer s.Close()
-	p, _ := newPeer(ws, "test", s.queueLimit())
+	p, _ := newClient(ws, "test", s.log, s.maxQueue)
 	defer p.kill()
 	burst := s.limits.MessageBurst
 	for i := range 2 * burst {
-		s.send(p, Message{Type: TypeCandidate, Candidate: &Candidate{Candidate: strconv.Itoa(i)}})
+		s.send(p, signal.Message{Type: signal.TypeCandidate, Candidate: &signal.Candidate{Candidate: strconv.Itoa(i)}})
 	}
 	select {
 	case <-p.dead:
@@ -163,17 +163,17 @@ func TestQueueHoldsBursts(t *testing.T) {
 // burst, all reach the host, and the room stays.
 func TestPartnerBurstKeepsRoom(t *testing.T) {
 	// The default message limits, and room for nine rooms.
-	s, url := newTestServer(t, ServerConfig{Limits: Limits{Creates: 60, CreateBurst: 9}})
+	s, url := newTestServer(t, Config{Limits: Limits{Creates: 60, CreateBurst: 9}})
 	for trial := range 9 {
 		host, guest, _ := pair(t, url)
 		burst := s.limits.MessageBurst - 1
 		for i := range burst {
-			if err := guest.Send(testCtx(t), Message{Type: TypeCandidate, Candidate: &Candidate{Candidate: strconv.Itoa(i)}}); err != nil {
+			if err := guest.Send(testCtx(t), signal.Message{Type: signal.TypeCandidate, Candidate: &signal.Candidate{Candidate: strconv.Itoa(i)}}); err != nil {
 				t.Fatalf("trial %d: Send: %v", trial, err)
 			}
 		}
 		for i := range burst {
-			if m := recv(t, host, TypeCandidate); m.Candidate.Candidate != strconv.Itoa(i) {
+			if m := recv(t, host, signal.TypeCandidate); m.Candidate.Candidate != strconv.Itoa(i) {
 				t.Fatalf("trial %d: candidate %d is %q", trial, i, m.Candidate.Candidate)
 			}
 		}
@@ -205,7 +205,7 @@ func acceptedSocket(t *testing.T) (client, server *websocket.Conn) {
 
 // fromIP dials from the loopback address ip: on Linux all of 127/8 is
 // loopback, so each is another client address to the server.
-func fromIP(ip string) DialOption {
+func fromIP(ip string) signal.DialOption {
 	d := &net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP(ip)}}
 	return func(o *websocket.DialOptions) {
 		o.HTTPClient = &http.Client{Transport: &http.Transport{DialContext: d.DialContext}}
@@ -230,7 +230,7 @@ func dialRefused(t *testing.T, url, ip string, code int, why string) {
 		t.Errorf("refusal %q does not say %q", body, why)
 	}
 	// Dial passes the reason on.
-	if _, err := Dial(testCtx(t), url, fromIP(ip)); err == nil || !strings.Contains(err.Error(), why) {
+	if _, err := signal.Dial(testCtx(t), url, fromIP(ip)); err == nil || !strings.Contains(err.Error(), why) {
 		t.Errorf("Dial refused: %v, want an error that says %q", err, why)
 	}
 }
@@ -240,10 +240,10 @@ func dialRefused(t *testing.T, url, ip string, code int, why string) {
 // 503, and a socket that closes makes room. (Issue 12: 10,000 sockets from
 // one address were all accepted.)
 func TestSocketCaps(t *testing.T) {
-	s, url := newTestServer(t, ServerConfig{Limits: Limits{Sockets: 5, SocketsPerAddress: 3}})
-	var first *Conn
+	s, url := newTestServer(t, Config{Limits: Limits{Sockets: 5, SocketsPerAddress: 3}})
+	var first *signal.Conn
 	for i := range 3 {
-		c, err := Dial(testCtx(t), url, fromIP("127.0.0.1"))
+		c, err := signal.Dial(testCtx(t), url, fromIP("127.0.0.1"))
 		if err != nil {
 			t.Fatalf("socket %d from 127.0.0.1: %v", i+1, err)
 		}
@@ -254,7 +254,7 @@ func TestSocketCaps(t *testing.T) {
 	}
 	dialRefused(t, url, "127.0.0.1", http.StatusTooManyRequests, "too many connections from your address")
 	for i := range 2 {
-		c, err := Dial(testCtx(t), url, fromIP("127.0.0.2"))
+		c, err := signal.Dial(testCtx(t), url, fromIP("127.0.0.2"))
 		if err != nil {
 			t.Fatalf("socket %d from 127.0.0.2: %v", i+1, err)
 		}
@@ -264,8 +264,8 @@ func TestSocketCaps(t *testing.T) {
 	if err := first.Close(); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "the closed socket to be let go", func() bool { return s.sockets() == 4 })
-	c, err := Dial(testCtx(t), url, fromIP("127.0.0.3"))
+	waitFor(t, "the closed socket to be let go", func() bool { return s.Sockets() == 4 })
+	c, err := signal.Dial(testCtx(t), url, fromIP("127.0.0.3"))
 	if err != nil {
 		t.Fatalf("a socket after one closed: %v", err)
 	}
@@ -277,7 +277,7 @@ func TestSocketCaps(t *testing.T) {
 // (Issue 12: no ping timeout, so a dead socket stayed open for good.)
 func TestDeadSocketDropped(t *testing.T) {
 	const pingTimeout = 400 * time.Millisecond
-	s, url, ln := newCountingServer(t, ServerConfig{PingTimeout: pingTimeout})
+	s, url, ln := newCountingServer(t, Config{PingTimeout: pingTimeout})
 
 	// An honest socket that reads, and so answers pings, counting them.
 	var pings atomic.Int32
@@ -300,13 +300,13 @@ func TestDeadSocketDropped(t *testing.T) {
 	dead := dialRaw(t, url)
 	writeRaw(t, dead, websocket.MessageText, `{"v":1,"type":"create"}`)
 	created := readRaw(t, dead)
-	waitFor(t, "the dead socket to be dropped", func() bool { return s.sockets() == 1 && ln.open.Load() == 1 })
+	waitFor(t, "the dead socket to be dropped", func() bool { return s.Sockets() == 1 && ln.open.Load() == 1 })
 	waitFor(t, "the honest socket to answer three pings", func() bool { return pings.Load() >= 3 })
-	if s.sockets() != 1 {
-		t.Fatalf("sockets = %d, want the honest one", s.sockets())
+	if s.Sockets() != 1 {
+		t.Fatalf("sockets = %d, want the honest one", s.Sockets())
 	}
-	code, _ := ParseCode(created.Room)
-	back, partner := reconnect(t, url, Seat{Room: code, Role: Host, Token: created.Token})
+	code, _ := signal.ParseCode(created.Room)
+	back, partner := reconnect(t, url, signal.Seat{Room: code, Role: signal.Host, Token: created.Token})
 	if partner {
 		t.Error("resumed with a partner in a room no one joined")
 	}
@@ -318,7 +318,7 @@ func TestDeadSocketDropped(t *testing.T) {
 // dribbles in. (Issue 12: a POST that promised 100 kB and sent 3 bytes
 // held its connection for minutes.)
 func TestRequestBodiesRefused(t *testing.T) {
-	s := NewServer(ServerConfig{})
+	s := New(Config{})
 	defer s.Close()
 	ts := httptest.NewUnstartedServer(s)
 	ts.Config = NewHTTPServer(s)
@@ -384,14 +384,14 @@ func TestClientAddr(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			s := NewServer(ServerConfig{TrustedProxies: tt.trusted})
+			s := New(Config{TrustedProxies: tt.trusted})
 			defer s.Close()
 			r := httptest.NewRequest("GET", "/ws", nil)
 			r.RemoteAddr = tt.remote
 			for _, v := range tt.xff {
 				r.Header.Add("X-Forwarded-For", v)
 			}
-			if got := s.clientAddr(r); got != tt.want {
+			if got := clientAddr(r, s.trusted); got != tt.want {
 				t.Errorf("clientAddr = %q, want %q", got, tt.want)
 			}
 		})
@@ -402,21 +402,21 @@ func TestClientAddr(t *testing.T) {
 // socket cap, not one shared by all. (Issue 12: behind a reverse proxy
 // every user shared one bucket.)
 func TestTrustedProxyCaps(t *testing.T) {
-	_, url := newTestServer(t, ServerConfig{
+	_, url := newTestServer(t, Config{
 		Limits:         Limits{SocketsPerAddress: 1},
 		TrustedProxies: []netip.Prefix{netip.MustParsePrefix("127.0.0.1/32")},
 	})
-	via := func(client string) DialOption {
+	via := func(client string) signal.DialOption {
 		return func(o *websocket.DialOptions) { o.HTTPHeader = http.Header{"X-Forwarded-For": {client}} }
 	}
 	for _, client := range []string{"198.51.100.1", "198.51.100.2"} {
-		c, err := Dial(testCtx(t), url, via(client))
+		c, err := signal.Dial(testCtx(t), url, via(client))
 		if err != nil {
 			t.Fatalf("%s through the proxy: %v", client, err)
 		}
 		t.Cleanup(func() { c.Close() })
 	}
-	if _, err := Dial(testCtx(t), url, via("198.51.100.1")); err == nil || !strings.Contains(err.Error(), "429") {
+	if _, err := signal.Dial(testCtx(t), url, via("198.51.100.1")); err == nil || !strings.Contains(err.Error(), "429") {
 		t.Errorf("a second socket of 198.51.100.1: %v, want refused with 429", err)
 	}
 }
@@ -425,28 +425,25 @@ func TestTrustedProxyCaps(t *testing.T) {
 // address evicts the least recently used one instead of being refused.
 // (Issue 12: after 100,000 addresses, honest users were rate-limited.)
 func TestAddressTableEvicts(t *testing.T) {
-	clock := newFakeClock() // stands still: no address is idle long enough to be forgotten
-	s := NewServer(ServerConfig{Now: clock.Now})
-	defer s.Close()
+	now := newFakeClock().Now() // stands still: no address is idle long enough to be forgotten
+	a := newAttempts(Limits{}.withDefaults())
 	ip := func(i int) string { return netip.AddrFrom4([4]byte{10, byte(i >> 16), byte(i >> 8), byte(i)}).String() }
-	s.mu.Lock()
-	defer s.mu.Unlock()
 	for i := range maxAddresses {
-		if !s.allowLocked(ip(i), true) {
+		if !a.allow(ip(i), true, now) {
 			t.Fatalf("address %d refused", i)
 		}
 	}
-	s.allowLocked(ip(0), true) // now 1 is the least recently used
-	if !s.allowLocked("192.0.2.1", true) {
+	a.allow(ip(0), true, now) // now 1 is the least recently used
+	if !a.allow("192.0.2.1", true, now) {
 		t.Fatal("a new address was refused when the table was full")
 	}
-	if got := len(s.addresses); got != maxAddresses {
+	if got := len(a.addresses); got != maxAddresses {
 		t.Errorf("%d addresses kept, want %d", got, maxAddresses)
 	}
-	if _, ok := s.addresses[ip(1)]; ok {
+	if _, ok := a.addresses[ip(1)]; ok {
 		t.Error("the least recently used address was kept")
 	}
-	if _, ok := s.addresses[ip(0)]; !ok {
+	if _, ok := a.addresses[ip(0)]; !ok {
 		t.Error("a recently used address was evicted")
 	}
 }
@@ -455,8 +452,8 @@ func TestAddressTableEvicts(t *testing.T) {
 // a room that goes makes room. (Issue 12: 3,000 addresses made 15,000
 // rooms in 4.8 s, with no cap.)
 func TestRoomCap(t *testing.T) {
-	_, url := newTestServer(t, ServerConfig{Limits: Limits{Rooms: 3, RoomsPerAddress: 4, Creates: 600, CreateBurst: 100}})
-	var hosts []*Conn
+	_, url := newTestServer(t, Config{Limits: Limits{Rooms: 3, RoomsPerAddress: 4, Creates: 600, CreateBurst: 100}})
+	var hosts []*signal.Conn
 	for i := range 3 {
 		c := dial(t, url)
 		if _, err := c.Create(testCtx(t)); err != nil {
@@ -465,10 +462,10 @@ func TestRoomCap(t *testing.T) {
 		hosts = append(hosts, c)
 	}
 	late := dial(t, url)
-	if _, err := late.Create(testCtx(t)); !errors.Is(err, ErrServerFull) {
+	if _, err := late.Create(testCtx(t)); !errors.Is(err, signal.ErrServerFull) {
 		t.Fatalf("a room past the cap: %v, want ErrServerFull", err)
 	}
-	if err := hosts[0].Send(testCtx(t), Message{Type: TypeBye}); err != nil {
+	if err := hosts[0].Send(testCtx(t), signal.Message{Type: signal.TypeBye}); err != nil {
 		t.Fatal(err)
 	}
 	waitFor(t, "a room to be let go", func() bool {
@@ -483,7 +480,7 @@ func TestRoomCap(t *testing.T) {
 // hour.)
 func TestAbandonedRoomGoes(t *testing.T) {
 	clock := newFakeClock()
-	s, url := newTestServer(t, ServerConfig{Now: clock.Now, ResumeGrace: time.Minute, RoomTTL: time.Hour})
+	s, url := newTestServer(t, Config{Now: clock.Now, ResumeGrace: time.Minute, RoomTTL: time.Hour})
 	stays := dial(t, url)
 	if _, err := stays.Create(testCtx(t)); err != nil {
 		t.Fatal(err)
@@ -494,8 +491,8 @@ func TestAbandonedRoomGoes(t *testing.T) {
 		t.Fatal(err)
 	}
 	seat, _ := gone.Seat()
-	gone.ws.CloseNow()
-	waitFor(t, "the server to see the drop", func() bool { return s.sockets() == 1 })
+	drop(t, gone)
+	waitFor(t, "the server to see the drop", func() bool { return s.Sockets() == 1 })
 	clock.Advance(30 * time.Second)
 	s.expireIdle()
 	if got := s.Rooms(); got != 2 {
@@ -512,7 +509,7 @@ func TestAbandonedRoomGoes(t *testing.T) {
 		t.Error("joined an abandoned room")
 	}
 	c := dial(t, url)
-	if _, err := c.Resume(testCtx(t), seat); !errors.Is(err, ErrRoomNotFound) {
+	if _, err := c.Resume(testCtx(t), seat); !errors.Is(err, signal.ErrRoomNotFound) {
 		t.Errorf("resume of an abandoned room: %v, want ErrRoomNotFound", err)
 	}
 }
@@ -523,18 +520,18 @@ func TestAbandonedRoomGoes(t *testing.T) {
 func TestLogsNameNoRoomOrAddress(t *testing.T) {
 	var log logBuffer
 	clock := newFakeClock()
-	s, url := newTestServer(t, ServerConfig{Now: clock.Now, Logger: slog.New(slog.NewTextHandler(&log, nil)),
+	s, url := newTestServer(t, Config{Now: clock.Now, Logger: slog.New(slog.NewTextHandler(&log, nil)),
 		Limits: Limits{JoinBurst: 2, Messages: 5, MessageBurst: 10}})
 	host, guest, code := pair(t, url)
 	exchange(t, host, guest)
 	seat, _ := guest.Seat()
-	guest.ws.CloseNow()
-	waitFor(t, "the server to see the drop", func() bool { return s.sockets() == 1 })
+	drop(t, guest)
+	waitFor(t, "the server to see the drop", func() bool { return s.Sockets() == 1 })
 	guest, _ = reconnect(t, url, seat)
 	exchange(t, guest, host)
 	stranger := dial(t, url)
 	for range 3 {
-		stranger.Join(testCtx(t), Code("K7QM3XRT")) // not found, then rate-limited
+		stranger.Join(testCtx(t), signal.Code("K7QM3XRT")) // not found, then rate-limited
 	}
 	flood := dialRaw(t, url)
 	for range 20 {
@@ -545,10 +542,10 @@ func TestLogsNameNoRoomOrAddress(t *testing.T) {
 	if err := guest.Close(); err != nil {
 		t.Fatal(err)
 	}
-	recv(t, host, TypePeerLeft)
+	recv(t, host, signal.TypePeerLeft)
 	clock.Advance(2 * time.Hour)
 	s.expireIdle() // the host's room expires
-	recvError(t, host, ErrRoomExpired)
+	recvError(t, host, signal.ErrRoomExpired)
 
 	out := log.String()
 	for _, secret := range []string{string(code), code.String(), "127.0.0.1"} {
@@ -578,43 +575,17 @@ func get(t *testing.T, url, token string) (int, string) {
 	return resp.StatusCode, string(b)
 }
 
-// TestMetricsAccess: with MetricsToken, /metrics wants it as a bearer
-// token; with NoPublicMetrics, the main handler has no /metrics and
-// Metrics serves them on a listener of their own. (Issue 12: /metrics had
-// no bind or auth option.)
-func TestMetricsAccess(t *testing.T) {
-	_, url := newTestServer(t, ServerConfig{MetricsToken: "s3cret"})
-	for _, tc := range []struct {
-		token string
-		code  int
-	}{{"", http.StatusUnauthorized}, {"wrong", http.StatusUnauthorized}, {"s3cret", http.StatusOK}} {
-		if code, body := get(t, url+"/metrics", tc.token); code != tc.code || (code == http.StatusOK) != strings.Contains(body, "duet_signal_rooms") {
-			t.Errorf("/metrics with token %q: %d %.40q, want %d", tc.token, code, body, tc.code)
-		}
-	}
-
-	s, url := newTestServer(t, ServerConfig{NoPublicMetrics: true})
-	if code, _ := get(t, url+"/metrics", ""); code != http.StatusNotFound {
-		t.Errorf("/metrics with NoPublicMetrics: %d, want 404", code)
-	}
-	ms := httptest.NewServer(s.Metrics())
-	defer ms.Close()
-	if code, body := get(t, ms.URL+"/metrics", ""); code != http.StatusOK || !strings.Contains(body, "duet_signal_sockets") {
-		t.Errorf("Metrics(): %d %.40q", code, body)
-	}
-}
-
 // TestStuckWriteDropped: a socket whose write has been under way for
 // longer than writeTimeout (its client stopped reading and its buffers
 // are full) is dropped by expireIdle, which closes its connection.
 func TestStuckWriteDropped(t *testing.T) {
 	client, ws := acceptedSocket(t)
-	s := NewServer(ServerConfig{})
+	s := New(Config{})
 	defer s.Close()
-	p, _ := newPeer(ws, "test", s.queueLimit())
+	p, _ := newClient(ws, "test", s.log, s.maxQueue)
 	defer p.kill()
 	s.mu.Lock()
-	s.peers[p] = struct{}{}
+	s.clients[p] = struct{}{}
 	s.mu.Unlock()
 	p.writing.Store(int64(time.Since(s.epoch) - writeTimeout/2))
 	s.expireIdle()
@@ -641,13 +612,13 @@ func FuzzClientAddr(f *testing.F) {
 	for _, s := range []string{"203.0.113.9", "1.2.3.4, 10.0.0.1", " , ,", "::1, nonsense", "2001:db8::1%eth0"} {
 		f.Add(s)
 	}
-	s := NewServer(ServerConfig{TrustedProxies: []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8"), netip.MustParsePrefix("10.0.0.0/8")}})
+	s := New(Config{TrustedProxies: []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8"), netip.MustParsePrefix("10.0.0.0/8")}})
 	defer s.Close()
 	f.Fuzz(func(t *testing.T, xff string) {
 		r := httptest.NewRequest("GET", "/ws", nil)
 		r.RemoteAddr = "127.0.0.1:5000"
 		r.Header.Set("X-Forwarded-For", xff)
-		got := s.clientAddr(r)
+		got := clientAddr(r, s.trusted)
 		if got == r.RemoteAddr {
 			return
 		}
@@ -659,13 +630,13 @@ func FuzzClientAddr(f *testing.F) {
 
 // eachStore runs f on a server in memory and, with DUET_REDIS, on one in
 // Redis; newServer makes a server of the subtest's store.
-func eachStore(t *testing.T, f func(t *testing.T, newServer func(ServerConfig) (*Server, string))) {
+func eachStore(t *testing.T, f func(t *testing.T, newServer func(Config) (*Server, string))) {
 	t.Run("memory", func(t *testing.T) {
-		f(t, func(cfg ServerConfig) (*Server, string) { return newTestServer(t, cfg) })
+		f(t, func(cfg Config) (*Server, string) { return newTestServer(t, cfg) })
 	})
 	t.Run("redis", func(t *testing.T) {
-		prefix := redisPrefix(t)
-		f(t, func(cfg ServerConfig) (*Server, string) { return newRedisServer(t, prefix, cfg) })
+		prefix := redistest.Prefix(t)
+		f(t, func(cfg Config) (*Server, string) { return newRedisServer(t, prefix, cfg) })
 	})
 }
 
@@ -678,11 +649,11 @@ func openSockets(s *Server) int {
 	return s.open
 }
 
-// createFrom dials from ip and creates a room; the socket is closed when
+// createFrom connects from ip and creates a room; the socket is closed when
 // the test ends.
-func createFrom(t *testing.T, url, ip string) (*Conn, Code, error) {
+func createFrom(t *testing.T, url, ip string) (*signal.Conn, signal.Code, error) {
 	t.Helper()
-	c, err := Dial(testCtx(t), url, fromIP(ip))
+	c, err := connect(testCtx(t), url, ip)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -698,14 +669,14 @@ func createFrom(t *testing.T, url, ip string) (*Conn, Code, error) {
 // and vanished; honest hosts got server-full until the rooms expired 85 s
 // later, 1 of 328 got in.)
 func TestRoomFloodEvictsAbandoned(t *testing.T) {
-	eachStore(t, func(t *testing.T, newServer func(ServerConfig) (*Server, string)) {
-		s, url := newServer(ServerConfig{Limits: Limits{Rooms: 4, RoomsPerAddress: 2, Creates: 600, CreateBurst: 100}})
+	eachStore(t, func(t *testing.T, newServer func(Config) (*Server, string)) {
+		s, url := newServer(Config{Limits: Limits{Rooms: 4, RoomsPerAddress: 2, Creates: 600, CreateBurst: 100}})
 		_, honest, err := createFrom(t, url, "127.0.0.1")
 		if err != nil {
 			t.Fatal(err)
 		}
 		// The flood: three rooms from two addresses, whose hosts vanish.
-		var flood []Seat
+		var flood []signal.Seat
 		for _, ip := range []string{"127.0.0.2", "127.0.0.2", "127.0.0.3"} {
 			c, _, err := createFrom(t, url, ip)
 			if err != nil {
@@ -713,7 +684,7 @@ func TestRoomFloodEvictsAbandoned(t *testing.T) {
 			}
 			seat, _ := c.Seat()
 			flood = append(flood, seat)
-			c.ws.CloseNow()
+			drop(t, c)
 		}
 		waitFor(t, "the server to let the flood's sockets go", func() bool { return openSockets(s) == 1 })
 
@@ -723,14 +694,14 @@ func TestRoomFloodEvictsAbandoned(t *testing.T) {
 			}
 		}
 		// Now every room has its host: the cap holds.
-		if _, _, err := createFrom(t, url, "127.0.0.6"); !errors.Is(err, ErrServerFull) {
+		if _, _, err := createFrom(t, url, "127.0.0.6"); !errors.Is(err, signal.ErrServerFull) {
 			t.Errorf("a create past a cap of rooms with hosts: %v, want ErrServerFull", err)
 		}
 		if err := dial(t, url).Join(testCtx(t), honest); err != nil {
 			t.Errorf("the first honest room, its host there: %v", err)
 		}
 		for i, seat := range flood {
-			if _, err := dial(t, url).Resume(testCtx(t), seat); !errors.Is(err, ErrRoomNotFound) {
+			if _, err := dial(t, url).Resume(testCtx(t), seat); !errors.Is(err, signal.ErrRoomNotFound) {
 				t.Errorf("resume of abandoned room %d after it made room: %v, want ErrRoomNotFound", i+1, err)
 			}
 		}
@@ -741,8 +712,8 @@ func TestRoomFloodEvictsAbandoned(t *testing.T) {
 // rooms; past it, create gets ErrTooManyRooms unless one of its rooms is
 // abandoned, which then makes room.
 func TestRoomsPerAddress(t *testing.T) {
-	eachStore(t, func(t *testing.T, newServer func(ServerConfig) (*Server, string)) {
-		s, url := newServer(ServerConfig{Limits: Limits{RoomsPerAddress: 2, Creates: 600, CreateBurst: 100}})
+	eachStore(t, func(t *testing.T, newServer func(Config) (*Server, string)) {
+		s, url := newServer(Config{Limits: Limits{RoomsPerAddress: 2, Creates: 600, CreateBurst: 100}})
 		first, _, err := createFrom(t, url, "127.0.0.2")
 		if err != nil {
 			t.Fatal(err)
@@ -750,82 +721,22 @@ func TestRoomsPerAddress(t *testing.T) {
 		if _, _, err := createFrom(t, url, "127.0.0.2"); err != nil {
 			t.Fatal(err)
 		}
-		if _, _, err := createFrom(t, url, "127.0.0.2"); !errors.Is(err, ErrTooManyRooms) {
+		if _, _, err := createFrom(t, url, "127.0.0.2"); !errors.Is(err, signal.ErrTooManyRooms) {
 			t.Fatalf("a third room from one address: %v, want ErrTooManyRooms", err)
 		}
 		if _, _, err := createFrom(t, url, "127.0.0.3"); err != nil {
 			t.Fatalf("a room from another address: %v", err)
 		}
-		first.ws.CloseNow()
+		drop(t, first)
 		waitFor(t, "the server to let the dropped socket go", func() bool { return openSockets(s) == 3 })
 		if _, _, err := createFrom(t, url, "127.0.0.2"); err != nil {
 			t.Fatalf("a room in place of the address's abandoned one: %v", err)
 		}
-		if _, _, err := createFrom(t, url, "127.0.0.2"); !errors.Is(err, ErrTooManyRooms) {
+		if _, _, err := createFrom(t, url, "127.0.0.2"); !errors.Is(err, signal.ErrTooManyRooms) {
 			t.Errorf("a third room from one address after the swap: %v, want ErrTooManyRooms", err)
 		}
 		if n := s.Rooms(); n != 3 {
 			t.Errorf("Rooms() = %d, want 3", n)
 		}
 	})
-}
-
-// TestTickAfterAway: a seat whose socket drops just after the server
-// listed the seats it holds for Tick (Away at the tick's time) stays
-// away, so its room can make room; one ticked after it dropped is held
-// again (it resumed on this server), and its room is kept.
-func TestTickAfterAway(t *testing.T) {
-	stores := map[string]func(t *testing.T) Store{
-		"memory": func(*testing.T) Store { return NewMemoryStore() },
-		"redis": func(t *testing.T) Store {
-			return NewRedisStore(redis.NewClient(&redis.Options{Addr: redisAddr(t)}), redisPrefix(t), nil)
-		},
-	}
-	for _, name := range []string{"memory", "redis"} {
-		t.Run(name, func(t *testing.T) {
-			st := stores[name](t)
-			defer st.Close()
-			st.Bind(StoreConfig{TTL: time.Hour, Grace: time.Minute, Abandon: 75 * time.Second, Rooms: 1, RoomsPerAddress: 3},
-				func(Role, Code, []byte) bool { return false })
-			ctx := testCtx(t)
-			t0 := newFakeClock().Now()
-			at := func(s int) time.Time { return t0.Add(time.Duration(s) * time.Second) }
-			create := func(s int, owner string) (Seat, bool, error) {
-				t.Helper()
-				code, err := NewCode(rand.Reader)
-				if err != nil {
-					t.Fatal(err)
-				}
-				seat := Seat{Room: code, Role: Host, Token: newToken()}
-				ok, evicted, err := st.Create(ctx, code, seat.Token, owner, at(s))
-				if err == nil && !ok {
-					t.Fatal("a random code was taken")
-				}
-				return seat, evicted, err
-			}
-			a, _, err := create(0, "192.0.2.1")
-			if err != nil {
-				t.Fatal(err)
-			}
-			if err := st.Away(ctx, a, at(1)); err != nil {
-				t.Fatal(err)
-			}
-			if _, err := st.Tick(ctx, []Seat{a}, at(1)); err != nil {
-				t.Fatal(err)
-			}
-			b, evicted, err := create(2, "192.0.2.2")
-			if err != nil || !evicted {
-				t.Fatalf("a create in place of a room whose host dropped as it was ticked: evicted %v, %v", evicted, err)
-			}
-			if err := st.Away(ctx, b, at(3)); err != nil {
-				t.Fatal(err)
-			}
-			if _, err := st.Tick(ctx, []Seat{b}, at(4)); err != nil {
-				t.Fatal(err)
-			}
-			if _, _, err := create(5, "192.0.2.3"); !errors.Is(err, ErrServerFull) {
-				t.Errorf("a create when the one room's host is back: %v, want ErrServerFull", err)
-			}
-		})
-	}
 }

@@ -1,17 +1,21 @@
-package signal
+package server
 
 import (
 	"bytes"
 	"context"
 	"log/slog"
+	"net"
+	"net/http"
 	"net/http/httptest"
 	"runtime"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/coder/websocket"
+	"github.com/duetapp/duet/net/signal"
 )
 
 // timeout bounds every wait in the tests.
@@ -24,7 +28,7 @@ func testCtx(t *testing.T) context.Context {
 	return ctx
 }
 
-// fakeClock is a settable ServerConfig.Now.
+// fakeClock is a settable Config.Now.
 type fakeClock struct {
 	mu  sync.Mutex
 	now time.Time
@@ -68,7 +72,7 @@ func (b *logBuffer) String() string {
 // the clients, the server and the listener, in that order, and then checks
 // that no goroutine of the server, the clients or the websocket library is
 // left.
-func newTestServer(t *testing.T, cfg ServerConfig) (*Server, string) {
+func newTestServer(t *testing.T, cfg Config) (*Server, string) {
 	t.Helper()
 	// Check for leaks once, after every server of the test is closed:
 	// cleanups run last registered first.
@@ -78,7 +82,7 @@ func newTestServer(t *testing.T, cfg ServerConfig) (*Server, string) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.NewTextHandler(t.Output(), &slog.HandlerOptions{Level: slog.LevelDebug}))
 	}
-	s := NewServer(cfg)
+	s := New(cfg)
 	ts := httptest.NewServer(s)
 	t.Cleanup(ts.Close)
 	t.Cleanup(func() {
@@ -113,22 +117,38 @@ func checkNoLeaks(t *testing.T) {
 	}
 }
 
+// leakedGoroutines returns the stacks of the goroutines that run code of
+// the websocket library or of net/signal's packages (the client, the
+// server, the stores) outside the tests.
 func leakedGoroutines() []string {
 	buf := make([]byte, 1<<20)
 	buf = buf[:runtime.Stack(buf, true)]
 	var leaks []string
 	for g := range strings.SplitSeq(string(buf), "\n\n") {
-		if strings.Contains(g, "duetapp/duet/net/signal.(*") || strings.Contains(g, "github.com/coder/websocket") {
+		if strings.Contains(g, "github.com/coder/websocket") || runsSignalCode(g) {
 			leaks = append(leaks, g)
 		}
 	}
 	return leaks
 }
 
+// runsSignalCode reports whether the goroutine of stack g has a frame of
+// net/signal's packages whose source is not a test file.
+func runsSignalCode(g string) bool {
+	lines := strings.Split(g, "\n")
+	for i := 1; i+1 < len(lines); i++ {
+		if strings.HasPrefix(lines[i], "github.com/duetapp/duet/net/signal") &&
+			!strings.Contains(strings.Fields(lines[i+1])[0], "_test.go:") {
+			return true
+		}
+	}
+	return false
+}
+
 // dial connects a client, closed when the test ends.
-func dial(t *testing.T, url string) *Conn {
+func dial(t *testing.T, url string) *signal.Conn {
 	t.Helper()
-	c, err := Dial(testCtx(t), url)
+	c, err := connect(testCtx(t), url, "")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -140,8 +160,51 @@ func dial(t *testing.T, url string) *Conn {
 	return c
 }
 
+// tcpConns holds the TCP connection under each client that connect made,
+// for drop.
+var tcpConns sync.Map // *signal.Conn → net.Conn
+
+// connect dials the server at url from the loopback address ip (on Linux
+// all of 127/8 is loopback, so each is another client address to the
+// server; "" for any) and keeps the client's TCP connection for drop.
+func connect(ctx context.Context, url, ip string) (*signal.Conn, error) {
+	d := &net.Dialer{}
+	if ip != "" {
+		d.LocalAddr = &net.TCPAddr{IP: net.ParseIP(ip)}
+	}
+	var tcp atomic.Value // net.Conn
+	keep := func(o *websocket.DialOptions) {
+		o.HTTPClient = &http.Client{Transport: &http.Transport{
+			DialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
+				c, err := d.DialContext(ctx, network, addr)
+				if err == nil {
+					tcp.Store(c)
+				}
+				return c, err
+			},
+		}}
+	}
+	c, err := signal.Dial(ctx, url, keep)
+	if err != nil {
+		return nil, err
+	}
+	tcpConns.Store(c, tcp.Load())
+	return c, nil
+}
+
+// drop cuts c's socket as a failed network does: no bye, no close
+// handshake.
+func drop(t *testing.T, c *signal.Conn) {
+	t.Helper()
+	tcp, ok := tcpConns.LoadAndDelete(c)
+	if !ok {
+		t.Fatal("drop: the client was not made by connect")
+	}
+	tcp.(net.Conn).Close()
+}
+
 // recv returns the next message of c, which must have type want.
-func recv(t *testing.T, c *Conn, want Type) Message {
+func recv(t *testing.T, c *signal.Conn, want signal.Type) signal.Message {
 	t.Helper()
 	m, err := c.Recv(testCtx(t))
 	if err != nil {
@@ -155,9 +218,9 @@ func recv(t *testing.T, c *Conn, want Type) Message {
 
 // recvError returns the error of c's next message, which must be an error
 // message of the kind want.
-func recvError(t *testing.T, c *Conn, want *Error) *Error {
+func recvError(t *testing.T, c *signal.Conn, want *signal.Error) *signal.Error {
 	t.Helper()
-	m := recv(t, c, TypeError)
+	m := recv(t, c, signal.TypeError)
 	if m.Error.Code != want.Code {
 		t.Fatalf("got error %s (%q), want %s", m.Error.Code, m.Error.Message, want.Code)
 	}
@@ -165,7 +228,7 @@ func recvError(t *testing.T, c *Conn, want *Error) *Error {
 }
 
 // recvClosed checks that c's connection is closed by the server with code.
-func recvClosed(t *testing.T, c *Conn, code websocket.StatusCode) {
+func recvClosed(t *testing.T, c *signal.Conn, code websocket.StatusCode) {
 	t.Helper()
 	m, err := c.Recv(testCtx(t))
 	if err == nil {
@@ -177,7 +240,7 @@ func recvClosed(t *testing.T, c *Conn, code websocket.StatusCode) {
 }
 
 // pair makes a room with a host and a guest.
-func pair(t *testing.T, url string) (host, guest *Conn, code Code) {
+func pair(t *testing.T, url string) (host, guest *signal.Conn, code signal.Code) {
 	t.Helper()
 	host, guest = dial(t, url), dial(t, url)
 	code, err := host.Create(testCtx(t))
@@ -187,7 +250,7 @@ func pair(t *testing.T, url string) (host, guest *Conn, code Code) {
 	if err := guest.Join(testCtx(t), code); err != nil {
 		t.Fatalf("Join: %v", err)
 	}
-	if m := recv(t, host, TypePeerJoined); m.Room != code.String() {
+	if m := recv(t, host, signal.TypePeerJoined); m.Room != code.String() {
 		t.Errorf("peer-joined room = %q, want %q", m.Room, code)
 	}
 	return host, guest, code
@@ -212,13 +275,13 @@ func writeRaw(t *testing.T, ws *websocket.Conn, typ websocket.MessageType, s str
 	}
 }
 
-func readRaw(t *testing.T, ws *websocket.Conn) Message {
+func readRaw(t *testing.T, ws *websocket.Conn) signal.Message {
 	t.Helper()
 	_, data, err := ws.Read(testCtx(t))
 	if err != nil {
 		t.Fatalf("read: %v", err)
 	}
-	m, err := Decode(data)
+	m, err := signal.Decode(data)
 	if err != nil {
 		t.Fatalf("server sent %s: %v", data, err)
 	}

@@ -1,4 +1,4 @@
-package signal
+package server
 
 import (
 	"context"
@@ -11,7 +11,7 @@ import (
 
 // Bounds of the HTTP server that NewHTTPServer returns. They end at the
 // upgrade: a WebSocket has no deadline of net/http (the hijack clears
-// them) and is kept by pings (ServerConfig.PingTimeout).
+// them) and is kept by pings (Config.PingTimeout).
 const (
 	// ReadHeaderTimeout bounds the reading of a request's headers, and
 	// ReadTimeout the whole request.
@@ -26,7 +26,7 @@ const (
 	MaxHeaderBytes = 16 << 10
 )
 
-// NewHTTPServer returns an http.Server for h (a Server, or its Metrics)
+// NewHTTPServer returns an http.Server for h (a Server, or a metrics handler)
 // with the timeouts and header limit above. Request bodies need no limit
 // of their own: Server refuses every request that has one.
 func NewHTTPServer(h http.Handler) *http.Server {
