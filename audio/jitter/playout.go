@@ -280,41 +280,56 @@ func (p *Playout) ReadAt(out []float32, now time.Duration) {
 		p.buf.read(out, now) // silence: nothing has come
 		return
 	}
-	// The lag to hold: the packets within the quantile are in by the read
-	// that decodes them, and play the resampler's latency later.
+	target := p.publishTarget()
+	if !p.buf.playing {
+		o, ok := p.startAt(nowS, target, len(out))
+		p.buf.read(out[:o], now) // silence until the start
+		if !ok {
+			p.stagePos, p.stageLen = 0, 0
+			return
+		}
+		out, now = out[o:], now+time.Duration(o)*time.Second/48000
+		nowS += int64(o)
+		p.start(target)
+	}
+	ratio := p.steer(target, len(out))
+	p.play(out, now, nowS, ratio)
+}
+
+// publishTarget returns the lag to hold, in samples: the packets within
+// the quantile are in by the read that decodes them, and play the
+// resampler's latency later. It tells Stats and the Buffer.
+func (p *Playout) publishTarget() int64 {
 	target := p.delays.needed + int64(p.leadMax()) + margin
 	// Reported from the fastest arrivals (W3C jitterBufferTargetDelay):
 	// the reads' phase against them is playout delay too.
 	report := max(0, int(target-p.delays.arrived))
 	p.target.Store(int64(report))
 	p.buf.target = report
-	if !p.buf.playing {
-		// The read's instant may be off by its jitter, and the lag is
-		// measured from it: start that much above the target, for the
-		// tracker to take back once it has averaged it out.
-		o, ok := p.startAt(nowS, target+int64(2*p.readJitter), len(out))
-		if !ok {
-			p.buf.read(out, now)
-			p.stagePos, p.stageLen = 0, 0
-			return
-		}
-		p.buf.read(out[:o], now)
-		out, now = out[o:], now+time.Duration(o)*time.Second/48000
-		nowS += int64(o)
-		if !p.based {
-			p.base, p.based = target, true
-		}
-		p.buf.start()
-		p.rs.Reset()
-		p.held = 0
-		p.stagePos, p.stageLen = 0, 0
-		p.lagKnown = false
+	return target
+}
+
+// start makes the Buffer play from the first packet held, with the
+// resampler empty, at the target lag.
+func (p *Playout) start(target int64) {
+	if !p.based {
+		p.base, p.based = target, true
 	}
+	p.buf.start()
+	p.rs.Reset()
+	p.held = 0
+	p.stagePos, p.stageLen = 0, 0
+	p.lagKnown = false
+}
+
+// steer sets the resampler's ratio for a read of n samples toward the
+// target lag, and how far below it the Buffer may wait for a late packet.
+func (p *Playout) steer(target int64, n int) float64 {
 	p.tracker.SetTarget(int(target - p.base))
 	ratio := 1.0
 	p.buf.room = 0
 	if p.lagKnown {
-		ratio = p.tracker.Update(int(p.lag-p.base), 0, float64(len(out))/48000)
+		ratio = p.tracker.Update(int(p.lag-p.base), 0, float64(n)/48000)
 		// Quick to grow, slow to shrink: below its target the playout
 		// waits for a late packet (the wait adds to the lag at once);
 		// at its target, the packet counts as lost.
@@ -322,22 +337,15 @@ func (p *Playout) ReadAt(out []float32, now time.Duration) {
 	}
 	p.rs.SetRatio(ratio)
 	p.ratioPPM.Store(int64((ratio - 1) * 1e6))
+	return ratio
+}
+
+// play fills out, which plays from now (nowS in samples), with the voice
+// resampled at ratio.
+func (p *Playout) play(out []float32, now time.Duration, nowS int64, ratio float64) {
 	for done := 0; done < len(out); {
 		if p.stagePos == p.stageLen {
-			// Decode on a frame's boundary, so each packet's first
-			// sample is the stage's first and plays the resampler's
-			// latency after it is decoded.
-			n := len(p.stage)
-			if r := p.buf.remaining(); r > 0 {
-				n = min(n, r)
-			}
-			at := now + time.Duration((float64(done)+p.held)*float64(time.Second)/48000)
-			p.buf.read(p.stage[:n], at)
-			p.stagePos, p.stageLen = 0, n
-			if p.buf.decodes != p.decodes {
-				p.decodes = p.buf.decodes
-				p.noteLead(int(math.Ceil(p.held))+p.buf.lastOffset, nowS)
-			}
+			p.decodeStage(now, nowS, done)
 		}
 		// Feed only what the rest of this read needs beyond what the
 		// resampler holds, so it never holds more than its latency and a
@@ -359,18 +367,40 @@ func (p *Playout) ReadAt(out []float32, now time.Duration) {
 	}
 }
 
+// decodeStage fills the stage from the Buffer, done samples into a read
+// playing from now. It decodes on a frame's boundary, so each packet's
+// first sample is the stage's first and plays the resampler's latency
+// after it is decoded.
+func (p *Playout) decodeStage(now time.Duration, nowS int64, done int) {
+	n := len(p.stage)
+	if r := p.buf.remaining(); r > 0 {
+		n = min(n, r)
+	}
+	at := now + time.Duration((float64(done)+p.held)*float64(time.Second)/48000)
+	p.buf.read(p.stage[:n], at)
+	p.stagePos, p.stageLen = 0, n
+	if p.buf.decodes != p.decodes {
+		p.decodes = p.buf.decodes
+		p.noteLead(int(math.Ceil(p.held))+p.buf.lastOffset, nowS)
+	}
+}
+
 // startAt returns where in a read of n samples at now to start playing so
 // that the first packet held plays at the target lag, dropping packets too
-// old for it; ok is false until a tenth of a second has been measured, and
-// while no packet is held or the start falls beyond this read.
+// old for it; ok is false until measureFirst has been measured, and while
+// no packet is held or the start falls beyond this read (o is then n).
 func (p *Playout) startAt(now, target int64, n int) (o int, ok bool) {
 	if p.delays.span() < measureFirst {
-		return 0, false
+		return n, false
 	}
+	// The read's instant may be off by its jitter, and the lag is
+	// measured from it: start that much above the target, for the
+	// tracker to take back once it has averaged it out.
+	target += int64(2 * p.readJitter)
 	for {
 		ts, held := p.buf.firstHeld()
 		if !held {
-			return 0, false
+			return n, false
 		}
 		// The resampler starts empty: the first sample fed plays first.
 		at := p.delays.unwrap(ts) + target
@@ -379,7 +409,7 @@ func (p *Playout) startAt(now, target int64, n int) (o int, ok bool) {
 			continue
 		}
 		if at-now >= int64(n) {
-			return 0, false
+			return n, false
 		}
 		return int(at - now), true
 	}
