@@ -3,8 +3,8 @@
 // host's session uses it, and a guest's lookup of one.
 //
 // A host's app without a configured server starts a Server (the signaling
-// server of net/signal, on DefaultListen: every interface, so the guest
-// can reach it) on first use and keeps it until Close; Announce answers
+// server of net/signal/server, on DefaultListen: every interface, so the
+// guest can reach it) on first use and keeps it until Close; Announce answers
 // the network's DNS-SD queries for it (net/discover) until the returned
 // Advertiser is closed, so that only a host that is hosting is found. A
 // guest's app without one calls Look, which lists the servers that
