@@ -1,14 +1,15 @@
 // Package measure analyses recorded audio: levels in dBFS, the strength of
 // one frequency (Goertzel), and the delay between two signals by
 // cross-correlation. It works on whole buffers off the audio thread, for
-// tests, the demo's report and calibration.
+// tests, the demo's report, calibration and the meters. It depends on
+// nothing but the standard library, so that what links it (the desktop
+// app, through the meters and the lab) links no numerics library: the
+// cross-correlation runs on a radix-2 FFT of its own (fft.go).
 package measure
 
 import (
 	"math"
 	"math/cmplx"
-
-	"gonum.org/v1/gonum/dsp/fourier"
 )
 
 // RMS returns the root-mean-square level of p, linear.
@@ -71,21 +72,7 @@ func Delay(ref, sig []float32, maxLag int) (lag, score float64) {
 	for n < len(ref)+len(sig) {
 		n <<= 1
 	}
-	fft := fourier.NewFFT(n)
-	a := make([]float64, n)
-	b := make([]float64, n)
-	for i, v := range sig {
-		a[i] = float64(v)
-	}
-	for i, v := range ref {
-		b[i] = float64(v)
-	}
-	fa := fft.Coefficients(nil, a)
-	fb := fft.Coefficients(nil, b)
-	for i := range fa {
-		fa[i] *= cmplx.Conj(fb[i])
-	}
-	corr := fft.Sequence(nil, fa) // unnormalised: n × Σ sig[t+L]·ref[t]
+	corr := correlate(sig, ref, n) // unnormalised: n × Σ sig[t+L]·ref[t]
 
 	// Energies of the overlapping parts, from prefix sums.
 	cumRef := prefixEnergy(ref)
@@ -129,6 +116,39 @@ func Delay(ref, sig []float32, maxLag int) (lag, score float64) {
 		}
 	}
 	return lag, bestScore
+}
+
+// correlate returns the circular cross-correlation of sig and ref, zero
+// padded to n (a power of two, at least their lengths' sum, so that
+// nothing wraps), times n: at lag L, n × Σ sig[t+L]·ref[t]. The two real
+// signals ride in one complex FFT, sig as the real part and ref as the
+// imaginary, and are told apart by the transform's symmetry.
+func correlate(sig, ref []float32, n int) []float64 {
+	z := make([]complex128, n)
+	for i, v := range sig {
+		z[i] = complex(float64(v), 0)
+	}
+	for i, v := range ref {
+		z[i] += complex(0, float64(v))
+	}
+	fft(z, false)
+	// With Z the transform of sig + i·ref: S[k] = (Z[k] + conj(Z[n-k]))/2,
+	// R[k] = (Z[k] - conj(Z[n-k]))/2i, and the correlation's transform
+	// is S[k]·conj(R[k]). Each k and n-k are done together, in place.
+	for k := 0; k <= n/2; k++ {
+		j := (n - k) & (n - 1)
+		zk, zj := z[k], cmplx.Conj(z[j])
+		s, r := (zk+zj)/2, (zk-zj)/complex(0, 2)
+		c := s * cmplx.Conj(r)
+		z[k] = c
+		z[j] = cmplx.Conj(c) // the transform of a real sequence
+	}
+	fft(z, true)
+	corr := make([]float64, n)
+	for i, v := range z {
+		corr[i] = real(v)
+	}
+	return corr
 }
 
 func prefixEnergy(p []float32) []float64 {
