@@ -630,6 +630,13 @@ func TestMetrics(t *testing.T) {
 		t.Errorf("Sockets() = %d, want 3", n)
 	}
 	b, _ := signal.Encode(offer)
+	// The relay is counted once the store has delivered the offer, which
+	// the guest may have read by then.
+	waitFor(t, "the relayed bytes counted", func() bool {
+		m.mu.Lock()
+		defer m.mu.Unlock()
+		return m.relayed != 0
+	})
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if m.messages["create"] != 1 || m.messages["join"] != 2 || m.messages["offer"] != 1 {
