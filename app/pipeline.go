@@ -17,6 +17,7 @@ import (
 	"github.com/duetapp/duet/audio/mix"
 	"github.com/duetapp/duet/audio/record"
 	"github.com/duetapp/duet/audio/ring"
+	"github.com/duetapp/duet/audio/rt"
 	"github.com/duetapp/duet/audio/track"
 	"github.com/duetapp/duet/net/peer"
 )
@@ -120,8 +121,9 @@ type pipeline struct {
 	sendErrors      atomic.Int64
 	encodeErrors    atomic.Int64
 
-	stop chan struct{}
-	wg   sync.WaitGroup
+	realtime *rt.Raiser // for the encoder goroutine; nil: none
+	stop     chan struct{}
+	wg       sync.WaitGroup
 }
 
 // pipelineConfig is what a pipeline needs from the session's Config.
@@ -139,6 +141,7 @@ type pipelineConfig struct {
 	now          func() time.Duration // the session clock; nil: since epoch (tests pass their own)
 	roundTrip    time.Duration        // the device's calibrated round trip
 	speakers     bool                 // cancel echo; no monitoring through speakers
+	realtime     *rt.Raiser           // runs the encoder on a real-time thread; nil: an ordinary one
 }
 
 func newPipeline(cfg pipelineConfig) (*pipeline, error) {
@@ -177,6 +180,7 @@ func newPipeline(cfg pipelineConfig) (*pipeline, error) {
 		ts:        cfg.ts,
 		tsBase:    cfg.ts,
 		stop:      make(chan struct{}),
+		realtime:  cfg.realtime,
 		player:    track.NewPlayer(),
 		trackBuf:  make([]float32, cfg.maxBlock),
 		epoch:     cfg.epoch,
@@ -440,6 +444,9 @@ func (p *pipeline) start() {
 const maxAlignWait = 64
 
 func (p *pipeline) encodeLoop() {
+	// Each packet should leave within the device period it was captured
+	// in: an ordinary thread stalls for milliseconds now and then.
+	defer p.realtime.Raise("encoder")()
 	encs := &encoders{base: p.baseRate}
 	defer encs.close()
 	pcm := make([]float32, 960)

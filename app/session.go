@@ -19,6 +19,7 @@ import (
 	"github.com/duetapp/duet/audio/codec"
 	"github.com/duetapp/duet/audio/jitter"
 	"github.com/duetapp/duet/audio/meter"
+	"github.com/duetapp/duet/audio/rt"
 	"github.com/duetapp/duet/audio/track"
 	"github.com/duetapp/duet/net/clock"
 	"github.com/duetapp/duet/net/ntpcheck"
@@ -152,6 +153,7 @@ func newSession(ctx context.Context, cfg Config, host bool) (*Session, error) {
 		maxBlock:     cfg.MaxBlock,
 		seq:          uint16(rand.Uint32()),
 		ts:           rand.Uint32(),
+		realtime:     rt.New(rt.Priority, cfg.Logger),
 	})
 	if err != nil {
 		return nil, err
@@ -756,6 +758,7 @@ func (s *Session) newPeer(ctx context.Context) (*peer.Peer, error) {
 		Loopback:   s.cfg.Loopback,
 		RelayOnly:  s.cfg.RelayOnly,
 		WrapConn:   s.cfg.WrapConn,
+		RealTime:   s.pipe.realtime,
 		Logger:     s.cfg.Logger,
 		OnPacket: func(seq uint16, ts uint32, kind codec.Kind, payload []byte) {
 			s.pipe.receive(stream, seq, ts, kind, payload)
