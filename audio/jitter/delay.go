@@ -28,8 +28,12 @@ type delayWindow struct {
 	computed int64 // availability at the last estimate
 	needed   int64 // the last estimate, a transit, samples
 	known    bool  // needed is set
-	fastest  int64 // the least transit in the window
-	arrived  int64 // the least arrival transit in the window
+	// held: playout has started, and the need falls only as fast as
+	// releasePer lets it. Before, it is the plain quantile of what has
+	// been measured: nothing plays yet that a fall could starve.
+	held    bool
+	fastest int64 // the least transit in the window
+	arrived int64 // the least arrival transit in the window
 
 	// The least arrival transit of each quarter window, the last few,
 	// and when: their slope is the sender's clock drift.
@@ -119,7 +123,7 @@ func (w *delayWindow) add(ts uint32, avail, arrival int64) {
 	if w.since++; w.since >= 16 || w.n < 16 {
 		w.since = 0
 		q := w.compute(avail)
-		if w.known {
+		if w.known && w.held {
 			q = max(q, w.needed-(avail-w.computed)/releasePer)
 		}
 		w.needed, w.known, w.computed = q, true, avail

@@ -240,10 +240,16 @@ func (b *Buffer) insert(seq uint16, ts uint32, arrival time.Duration, payload []
 		return
 	}
 	if ext >= b.next+int64(len(b.slots)) {
-		// Too far ahead to hold: the sender restarted or we fell far
-		// behind. Start again from this packet.
-		b.stats.resets.Add(1)
-		b.reset(ext)
+		if b.manual && !b.playing && ext < b.next+2*int64(len(b.slots)) {
+			// A Playout still measuring where to start holds more than
+			// fits: the oldest make way.
+			b.skipTo(ext - int64(len(b.slots)) + 1)
+		} else {
+			// Too far ahead to hold: the sender restarted or we fell
+			// far behind. Start again from this packet.
+			b.stats.resets.Add(1)
+			b.reset(ext)
+		}
 	}
 	s := &b.slots[ext%int64(len(b.slots))]
 	if s.seq == ext {
@@ -343,6 +349,16 @@ func (b *Buffer) firstHeld() (ts uint32, ok bool) {
 		return 0, false
 	}
 	return b.slots[b.next%int64(len(b.slots))].ts, true
+}
+
+// skipTo drops the packets held before next, as dropFirst does.
+func (b *Buffer) skipTo(next int64) {
+	for ; b.next < next; b.next++ {
+		if s := &b.slots[b.next%int64(len(b.slots))]; s.seq == b.next {
+			s.seq = -1
+			b.stats.skipped.Add(1)
+		}
+	}
 }
 
 // dropFirst discards the first packet held, too old to start on. It

@@ -23,7 +23,7 @@ import (
 // nor a resampler chunk (the resampler is fed only what each read needs,
 // and decoding starts on frame boundaries).
 //
-// It starts once it has measured a tenth of a second of packets, playing
+// It starts once it has measured 300 ms of packets (measureFirst), playing
 // the first packet held exactly at the target; older ones are dropped. It
 // grows at once when packets come late while it is below its target (the
 // Buffer conceals while it waits, in steps of Config.WaitStep, and the lag
@@ -99,8 +99,14 @@ const guard = 6
 const margin = 4
 
 // measureFirst is how much of the stream a Playout measures before it
-// starts, in samples: 100 ms, several periods of any framing pattern.
-const measureFirst = 4800
+// starts, in samples: 300 ms, many periods of any framing pattern, and
+// enough packets (225 of Opus Custom's) that one stall as the stream
+// starts — a thread holding up 3 or 4 packets — stays outside the 2 %
+// tail the start is set by. In 100 ms (75 packets) it was the tail, and
+// playout started milliseconds high and drained them at 1 ms a second
+// (TestFirstHiccup). Until it starts the need is the plain quantile of
+// what was measured (see delayWindow.held).
+const measureFirst = 14400
 
 // PlayoutConfig adds to Config what adaptation needs.
 type PlayoutConfig struct {
@@ -315,6 +321,7 @@ func (p *Playout) start(target int64) {
 	if !p.based {
 		p.base, p.based = target, true
 	}
+	p.delays.held = true
 	p.buf.start()
 	p.rs.Reset()
 	p.held = 0

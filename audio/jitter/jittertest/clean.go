@@ -35,6 +35,11 @@ type Path struct {
 	// goroutine stalls), and the packets behind it with it; 0: none.
 	HiccupEvery          int
 	HiccupMin, HiccupMax time.Duration
+	// FirstHiccup holds up every packet that reaches the receiver in the
+	// stream's first 50 ms…50 ms+FirstHiccup until then: its reader
+	// stalls once while the stream starts (threads starting, JACK's graph
+	// changing as ports connect), during the playout's first measuring.
+	FirstHiccup time.Duration
 	// Duration is how long the sender sends; 0 means a minute.
 	Duration time.Duration
 	Seed     uint64
@@ -242,6 +247,9 @@ func (p *Path) arrivals() ([]time.Duration, []bool) {
 		}
 		if stall > 0 && a <= stall {
 			a, hit[j] = stall, true
+		}
+		if first := at[0] + 50*time.Millisecond; j > 0 && p.FirstHiccup > 0 && a >= first && a < first+p.FirstHiccup {
+			a, hit[j] = first+p.FirstHiccup, true
 		}
 		if p.HiccupEvery > 0 && rng.IntN(p.HiccupEvery) == 0 {
 			stall = a + p.HiccupMin + time.Duration(rng.Float64()*float64(p.HiccupMax-p.HiccupMin))
