@@ -54,8 +54,11 @@ func TestNamesAndNTP(t *testing.T) {
 	}
 	wg.Go(func() { guest.Run(ctx) })
 	hostEv.wait(t, "Connected to your partner", 1)
-	deadline := time.Now().Add(20 * time.Second)
+	deadline := time.After(20 * time.Second)
+	answered := host.clock.ntpDone
 	for {
+		// Each change of the names comes with a new published state.
+		hs, gs := host.conns.snapshot(), guest.conns.snapshot()
 		h, g := host.Stats(), guest.Stats()
 		ntpDone := ntp == "" || (h.NTP.Server != "" && (h.NTP.RTT > 0 || h.NTP.Err != ""))
 		if h.PartnerName != "" && g.PartnerName != "" && ntpDone {
@@ -73,9 +76,13 @@ func TestNamesAndNTP(t *testing.T) {
 			}
 			return
 		}
-		if time.Now().After(deadline) {
+		select {
+		case <-hs.next:
+		case <-gs.next:
+		case <-answered:
+			answered = nil // wait for the names
+		case <-deadline:
 			t.Fatalf("names: host %q, guest %q; NTP %+v", h.PartnerName, g.PartnerName, h.NTP)
 		}
-		time.Sleep(20 * time.Millisecond)
 	}
 }

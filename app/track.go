@@ -2,22 +2,15 @@ package app
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/binary"
-	"encoding/hex"
-	"encoding/json"
 	"errors"
-	"fmt"
-	"io/fs"
-	"os"
-	"path/filepath"
-	"sync"
+	"log/slog"
+	"sync/atomic"
 	"time"
 
 	"github.com/duetapp/duet/audio"
 	"github.com/duetapp/duet/audio/record"
 	"github.com/duetapp/duet/audio/track"
-	"github.com/duetapp/duet/net/peer"
+	"github.com/duetapp/duet/net/clock"
 )
 
 // The backing track and the recording.
@@ -43,6 +36,10 @@ import (
 // exactly for every block it captures, and it holds however the clocks
 // were estimated. The clocks matter only for when the two copies of the
 // track start, which the count-in covers.
+//
+// All of it is the track controller's: one goroutine (run) owns the
+// host's side (trackhost.go) or the guest's (trackguest.go), and publishes
+// a snapshot for Track. It reaches the partner only through trackLink.
 
 // The control messages of the track and the take.
 const (
@@ -103,734 +100,273 @@ type TrackStatus struct {
 	Error string
 }
 
-// trackState is the session's track bookkeeping, guarded by Session.mu.
-type trackState struct {
-	track        *track.Track
-	gen          uint32
-	paused       int64 // host: where Play starts from, in samples
-	partnerReady bool
-	answered     bool // host: the guest answered the latest offer
-	transferred  int64
-	size         int64
-	err          string
-	follower     track.Follower // guest, Run's goroutine only
-	skew         float64        // guest: the follower's last error, samples
-	lastSteer    time.Time
-	lastLog      time.Time
-	applied      uint32 // guest: the host schedule generation applied
-	pendingSched *track.Schedule
-	take         *record.Take
-	lastTake     string
-	sender       context.CancelFunc // host: the running transfer
-	senders      sync.WaitGroup     // transfers: stopTransfer waits for them
-	loaders      sync.WaitGroup     // decoders: close waits for them
-	incoming     *incoming          // guest: the file arriving
-	digest       string             // guest: the offered track's SHA-256, hex
-	loading      bool               // guest: it is being checked and decoded
-	retried      bool               // guest: it arrived damaged once already
+// trackLink is the track controller's way to the partner: the connection
+// supervisor's current connection.
+type trackLink interface {
+	// connID is the current connection's number (0 before the first).
+	connID() uint32
+	// present reports whether a connection is open.
+	present() bool
+	// send sends a control message, best effort: nothing without a
+	// connection.
+	send(c control)
+	// sendFile sends a file message on connection conn, failing once it
+	// is no longer the current one; it waits while the channel is full.
+	sendFile(ctx context.Context, conn uint32, msg []byte) error
 }
 
-// do runs f on Run's goroutine and waits for it; it fails when Run is not
-// running.
-func (s *Session) do(f func() error) error {
+// trackMedia is what the track controller asks of the pipeline.
+type trackMedia interface {
+	// setTake has the audio thread record into t (nil: stop).
+	setTake(t *record.Take)
+	// lastSung is the RTP time and track position of the latest block the
+	// singer sang; ok is false before the first.
+	lastSung() (ts uint32, pos float64, ok bool)
+}
+
+// trackConfig is what the track controller needs from the session.
+type trackConfig struct {
+	track     *track.Track // host: the first, if any (Config.Track)
+	streamed  bool         // host: sent in the mix, not as a file
+	autoPlay  bool         // host: Config.AutoPlay, and RecordDir
+	recordDir string
+	cacheDir  string // guest: Config.CacheDir
+
+	player   *track.Player // the pipeline's
+	media    trackMedia
+	link     trackLink
+	estimate func() (clock.Estimate, error) // guest: the clock follower's
+	now      func() int64                   // the session clock, ns
+	info     func(text string)              // tells the singer (through Run); never blocks
+	log      *slog.Logger
+}
+
+// trackRole is the host's side of the track or the guest's, run by the
+// track controller's goroutine.
+type trackRole interface {
+	onControl(ctx context.Context, c control)
+	tick(now time.Time)
+	connected()
+	dropped()
+	snapshot() trackSnap
+	close()
+}
+
+// trackSnap is what Track shows besides the player's live position, as
+// the controller last published it.
+type trackSnap struct {
+	track        *track.Track
+	size         int64
+	partnerReady bool
+	paused       int64   // host: where Play starts from, samples
+	skew         float64 // guest: the follower's last error, samples
+	take         *record.Take
+	lastTake     string
+	err          string
+}
+
+// trackMsg is a control message from the partner on connection conn.
+type trackMsg struct {
+	conn uint32
+	msg  control
+}
+
+// trackController owns the backing track and the take: see above. Its
+// methods other than run are safe from any goroutine.
+type trackController struct {
+	cfg   *trackConfig
+	role  trackRole
+	host  *hostTrack  // nil on the guest
+	guest *guestTrack // nil on the host
+
+	// transferred counts the file's bytes that have reached (or left for)
+	// the partner: written by the role and by the transfer or file
+	// goroutine, read by Track.
+	transferred atomic.Int64
+	published   atomic.Pointer[trackSnap]
+
+	commands chan func()   // run on run's goroutine (do)
+	controls chan trackMsg // from the peers' goroutines
+	links    chan bool     // from Run: a connection came up (true) or closed
+	failed   chan uint32   // host: a transfer that stopped by itself
+	fileDone chan *incoming
+	loaded   chan loaded
+	done     chan struct{} // closed when run returns
+}
+
+func newTrackController(cfg trackConfig, host bool) *trackController {
+	c := &trackController{
+		cfg:      &cfg,
+		commands: make(chan func()),
+		// Room for the track's steady messages (syncs, voice positions)
+		// while run is busy for a moment.
+		controls: make(chan trackMsg, 64),
+		links:    make(chan bool),
+		failed:   make(chan uint32),
+		fileDone: make(chan *incoming, 1),
+		loaded:   make(chan loaded),
+		done:     make(chan struct{}),
+	}
+	if host {
+		c.host = newHostTrack(c.cfg, &c.transferred, c.failed)
+		c.role = c.host
+	} else {
+		c.guest = newGuestTrack(c.cfg, &c.transferred, c.fileDone, c.loaded, c.done)
+		c.role = c.guest
+	}
+	c.publish()
+	return c
+}
+
+// run handles the track until ctx is done; then it stops the transfer,
+// the take and the loaders.
+func (c *trackController) run(ctx context.Context) {
+	defer c.role.close()
+	defer close(c.done)
+	interval := pingInterval // the guest steers its player as often as it pings
+	if c.host != nil {
+		interval = syncInterval
+	}
+	tick := time.NewTicker(interval)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case f := <-c.commands:
+			f()
+		case m := <-c.controls:
+			c.onControl(ctx, m)
+		case up := <-c.links:
+			if up {
+				c.role.connected()
+			} else {
+				c.role.dropped()
+			}
+		case now := <-tick.C:
+			if c.cfg.link.present() {
+				c.role.tick(now)
+			}
+		case n := <-c.failed:
+			c.host.transferFailed(n)
+		case in := <-c.fileDone:
+			c.guest.load(in, true)
+		case l := <-c.loaded:
+			c.guest.ready(l)
+		}
+		c.publish()
+	}
+}
+
+// onControl handles a partner's message, if it came on the current
+// connection.
+func (c *trackController) onControl(ctx context.Context, m trackMsg) {
+	if m.conn == c.cfg.link.connID() {
+		c.role.onControl(ctx, m.msg)
+	}
+}
+
+// publish stores the role's snapshot for Track, if it changed.
+func (c *trackController) publish() {
+	snap := c.role.snapshot()
+	if old := c.published.Load(); old == nil || *old != snap {
+		c.published.Store(&snap)
+	}
+}
+
+// deliver hands a partner's control message to run, from the peer's
+// goroutine. When run falls behind, the steady messages are dropped:
+// another comes within a tick.
+func (c *trackController) deliver(conn uint32, msg control) {
+	m := trackMsg{conn, msg}
+	if msg.Type == controlTrackSync || msg.Type == controlVoicePos {
+		select {
+		case c.controls <- m:
+		default:
+		}
+		return
+	}
+	select {
+	case c.controls <- m:
+	case <-c.done:
+	}
+}
+
+// onFile takes a chunk of the track on connection conn (guest), on the
+// peer's goroutine.
+func (c *trackController) onFile(conn uint32, b []byte) {
+	if c.guest != nil && conn == c.cfg.link.connID() {
+		c.guest.onFile(b)
+	}
+}
+
+// connected tells run a connection came up; closed that it closed.
+func (c *trackController) connected() { c.link(true) }
+func (c *trackController) closed()    { c.link(false) }
+
+func (c *trackController) link(up bool) {
+	select {
+	case c.links <- up:
+	case <-c.done:
+	}
+}
+
+// do runs f on run's goroutine and waits for it; it fails when run is
+// not running.
+func (c *trackController) do(f func() error) error {
 	res := make(chan error, 1)
 	select {
-	case s.cmds <- func() { res <- f() }:
-	case <-s.runDone:
+	case c.commands <- func() { res <- f() }:
+	case <-c.done:
 		return errors.New("the session is not running")
 	}
 	select {
 	case err := <-res:
 		return err
-	case <-s.runDone:
+	case <-c.done:
 		return errors.New("the session ended")
 	}
 }
 
-// SetTrack makes t the backing track (host): the guest gets it at once if
-// connected. A stopped timeline goes back to the start.
-func (s *Session) SetTrack(t *track.Track) error {
-	if !s.host {
-		return errors.New("only the host chooses the track")
-	}
-	return s.do(func() error {
-		s.setTrack(t)
-		return nil
-	})
-}
-
-func (s *Session) setTrack(t *track.Track) {
-	s.stopTransfer()
-	s.mu.Lock()
-	s.trk.track = t
-	s.trk.partnerReady = false
-	s.trk.transferred = 0
-	s.trk.size = int64(len(t.File))
-	s.mu.Unlock()
-	s.pipe.player.SetTrack(t)
-	if !s.pipe.player.Current().Playing {
-		s.mu.Lock()
-		s.trk.paused = 0
-		s.mu.Unlock()
-	}
-	s.offerTrack()
-}
-
-// offerTrack offers the track to the guest, if there are both.
-func (s *Session) offerTrack() {
-	s.mu.Lock()
-	t := s.trk.track
-	s.mu.Unlock()
-	if t == nil || s.cfg.StreamTrack || s.currentPeer() == nil {
-		return
-	}
-	s.mu.Lock()
-	s.trk.partnerReady = false
-	s.trk.answered = false
-	s.mu.Unlock()
-	s.sendControl(control{Type: controlTrackOffer, Name: t.Name, Size: int64(len(t.File)), Digest: hex.EncodeToString(t.Digest[:])})
-}
-
-// Play starts the track (host), after a count-in, from where it was paused
-// or sought to.
-func (s *Session) Play() error {
-	return s.hostDo(func() error { return s.play(countInBeats) })
-}
-
-func (s *Session) play(countIn int) error {
-	s.mu.Lock()
-	s.trk.gen++
-	sched := track.Schedule{
-		Gen:     s.trk.gen,
-		Playing: true,
-		Pos:     s.trk.paused,
-		CountIn: countIn,
-		Beat:    track.DefaultBeat,
-		At:      s.now() + int64(scheduleAhead) + int64(countIn)*int64(audio.Duration(track.DefaultBeat)),
-	}
-	s.mu.Unlock()
-	s.pipe.player.Schedule(sched)
-	s.sendSync()
-	return nil
-}
-
-// Pause stops the track (host) where it is; Play goes on from there.
-func (s *Session) Pause() error {
-	return s.hostDo(func() error {
-		s.pause()
-		return nil
-	})
-}
-
-func (s *Session) pause() {
-	snap := s.pipe.player.Snapshot()
-	cur := s.pipe.player.Current()
-	s.mu.Lock()
-	if snap.Playing && snap.Gen == cur.Gen {
-		// During the count-in the song has not begun: it stays where it
-		// was to start.
-		s.trk.paused = max(cur.Pos, int64(snap.Pos))
-	}
-	s.trk.gen++
-	gen := s.trk.gen
-	s.mu.Unlock()
-	s.pipe.player.Schedule(track.Schedule{Gen: gen})
-	s.stopTake()
-	s.sendSync()
-}
-
-// Seek moves the track (host) to position d; if it plays, it goes on from
-// there at once.
-func (s *Session) Seek(d time.Duration) error {
-	return s.hostDo(func() error {
-		if s.pipe.take.Load() != nil {
-			return errors.New("stop recording before moving in the song")
-		}
-		playing := s.pipe.player.Current().Playing
-		s.mu.Lock()
-		pos := int64(audio.Samples(max(0, d)))
-		if t := s.trk.track; t != nil {
-			pos = min(pos, int64(len(t.Samples)))
-		}
-		s.trk.paused = pos
-		s.mu.Unlock()
-		if playing {
-			return s.play(0)
-		}
-		return nil
-	})
-}
-
-// Record starts a take (host) in a new folder under dir: the track starts
-// from where it is, after the count-in, and the take follows it until
-// Pause or StopRecording. It returns the take's folder.
-func (s *Session) Record(dir string) (string, error) {
-	var takeDir string
-	err := s.hostDo(func() (err error) {
-		takeDir, err = s.record(dir)
-		return err
-	})
-	return takeDir, err
-}
-
-func (s *Session) record(dir string) (string, error) {
-	if s.pipe.take.Load() != nil {
-		return "", errors.New("already recording")
-	}
-	if s.pipe.player.Current().Playing {
-		s.pause() // the take starts where the song is
-	}
-	s.mu.Lock()
-	from, t := s.trk.paused, s.trk.track
-	s.mu.Unlock()
-	takeDir := filepath.Join(dir, "take-"+time.Now().Format("20060102-150405"))
-	for i := 2; ; i++ { // two takes in one second get two folders
-		if _, err := os.Stat(takeDir); errors.Is(err, fs.ErrNotExist) {
-			break
-		}
-		takeDir = filepath.Join(dir, fmt.Sprintf("take-%s-%d", time.Now().Format("20060102-150405"), i))
-	}
-	take, err := record.Start(record.Config{Dir: takeDir, Track: t, Start: from, Logger: s.log})
-	if err != nil {
-		return "", fmt.Errorf("could not start recording in %s: %w", dir, err)
-	}
-	s.mu.Lock()
-	s.trk.take = take
-	s.trk.lastTake = takeDir
-	s.mu.Unlock()
-	s.pipe.take.Store(take)
-	s.info("Recording into " + takeDir + ".")
-	return takeDir, s.play(countInBeats)
-}
-
-// autoStart plays or records (host) once the guest can play along, if
-// the session was told to (Config.AutoPlay).
-func (s *Session) autoStart() {
-	if !s.cfg.AutoPlay || s.pipe.player.Current().Playing {
-		return
-	}
-	if s.cfg.RecordDir != "" {
-		if _, err := s.record(s.cfg.RecordDir); err != nil {
-			s.info("The take did not start: " + err.Error() + ".")
-		}
-		return
-	}
-	s.play(countInBeats)
-}
-
-// StopRecording finishes the take (host) and stops the track.
-func (s *Session) StopRecording() error {
-	return s.hostDo(func() error {
-		s.pause()
-		return nil
-	})
-}
-
-// stopTake finishes the take, if any.
-func (s *Session) stopTake() {
-	s.mu.Lock()
-	take := s.trk.take
-	s.trk.take = nil
-	s.mu.Unlock()
-	if take == nil {
-		return
-	}
-	s.pipe.take.Store(nil)
-	if err := take.Close(); err != nil {
-		s.info("The recording could not be finished: " + err.Error())
-		return
-	}
-	s.log.Info("take finished", "dir", take.Dir(), "length", take.Length(), "dropped", take.Dropped())
-}
-
-func (s *Session) hostDo(f func() error) error {
-	if !s.host {
+// hostDo is do for what only the host may do.
+func (c *trackController) hostDo(f func(h *hostTrack) error) error {
+	if c.host == nil {
 		return errors.New("only the host plays the track")
 	}
-	return s.do(f)
-}
-
-// hostTick runs on the host's sync tick: it offers the track again until
-// the guest answers (the control channel opens a little after the
-// connection), and tells the guest where the track is.
-func (s *Session) hostTick() {
-	s.mu.Lock()
-	reoffer := s.trk.track != nil && !s.trk.answered
-	s.mu.Unlock()
-	if reoffer {
-		s.offerTrack()
-	}
-	// Stopped or playing: a guest that missed a change (it was away)
-	// learns it within a tick.
-	s.sendSync()
-}
-
-// sendSync tells the guest the host's schedule and where its player is.
-func (s *Session) sendSync() {
-	if s.currentPeer() == nil {
-		return
-	}
-	sched := s.pipe.player.Current()
-	snap := s.pipe.player.Snapshot()
-	s.sendControl(control{Type: controlTrackSync, Sched: &sched, Snap: &snap})
-}
-
-func (s *Session) sendControl(c control) {
-	p := s.currentPeer()
-	if p == nil {
-		return
-	}
-	b, err := json.Marshal(c)
-	if err != nil {
-		return
-	}
-	if err := p.SendControl(b); err != nil {
-		s.log.Debug("control message not sent", "type", c.Type, "err", err)
-	}
-}
-
-// onTrackControl handles the track's and take's control messages on Run's
-// goroutine.
-func (s *Session) onTrackControl(ctx context.Context, c control) {
-	switch {
-	case s.host && c.Type == controlTrackWant:
-		s.mu.Lock()
-		s.trk.answered = true
-		s.mu.Unlock()
-		s.startTransfer(ctx, c.Offset)
-	case s.host && c.Type == controlTrackReady:
-		s.mu.Lock()
-		s.trk.partnerReady = true
-		s.mu.Unlock()
-		s.info("Your partner has the backing track.")
-		s.autoStart()
-	case s.host && c.Type == controlTrackError:
-		text := cleanText(c.Text, maxPartnerText)
-		s.mu.Lock()
-		s.trk.err = "your partner could not use the track: " + text
-		s.mu.Unlock()
-		s.info("Your partner could not use the backing track (" + text + ").")
-	case s.host && c.Type == controlVoicePos:
-		if t := s.pipe.take.Load(); t != nil {
-			t.GuestPosition(c.TS, c.Pos)
-		}
-	case !s.host && c.Type == controlTrackOffer:
-		s.receiveOffer(c)
-	case !s.host && c.Type == controlTrackSync && c.Sched != nil && c.Snap != nil:
-		s.follow(*c.Sched, *c.Snap)
-	}
-}
-
-// follow takes the host's schedule and snapshot (guest).
-func (s *Session) follow(sched track.Schedule, snap track.Snapshot) {
-	if snap.Gen == sched.Gen { // else the player has not played this schedule yet
-		s.trk.follower.Host(snap)
-	}
-	if sched.Gen != s.trk.applied {
-		s.trk.pendingSched = &sched
-	}
-	s.applySchedule()
-}
-
-// applySchedule puts the host's latest schedule on the guest's player,
-// once the clocks are known.
-func (s *Session) applySchedule() {
-	sched := s.trk.pendingSched
-	if sched == nil {
-		return
-	}
-	est, err := s.clock.Estimate()
-	if err != nil {
-		return // no pong yet: the next sync tries again
-	}
-	local := *sched
-	local.At -= int64(est.Offset)
-	s.pipe.player.Schedule(local)
-	s.pipe.player.SetRate(1)
-	s.trk.applied = sched.Gen
-	s.trk.pendingSched = nil
-}
-
-// steer runs on the guest's ping tick: it follows the host's track and
-// tells the host what the guest's singer sang when.
-func (s *Session) steer(now time.Time) {
-	s.applySchedule()
-	est, err := s.clock.Estimate()
-	if err != nil {
-		return
-	}
-	g := s.pipe.player.Snapshot()
-	g.At += int64(est.Offset)
-	dt := now.Sub(s.trk.lastSteer).Seconds()
-	if s.trk.lastSteer.IsZero() || dt > 1 {
-		dt = pingInterval.Seconds()
-	}
-	s.trk.lastSteer = now
-	rate, jump := s.trk.follower.Steer(g, dt)
-	s.mu.Lock()
-	s.trk.skew = s.trk.follower.Error()
-	s.mu.Unlock()
-	if jump != nil {
-		// The same schedule (count-in and all), moved in time so that it
-		// plays jump.Pos at jump.At.
-		cur := s.pipe.player.Current()
-		cur.At = jump.At - int64(est.Offset) - (jump.Pos-cur.Pos)*int64(time.Second)/audio.SampleRate
-		s.pipe.player.Schedule(cur)
-	}
-	s.pipe.player.SetRate(rate)
-	if g.Playing && now.Sub(s.trk.lastLog) >= 2*time.Second {
-		s.trk.lastLog = now
-		s.log.Debug("following the host's track", "error_ms", s.trk.follower.Error()/audio.SampleRate*1000,
-			"rate", rate, "clock_offset", est.Offset, "clock_dispersion", est.Dispersion)
-	}
-	if g.Playing {
-		if ts, pos, ok := s.pipe.sung.load(); ok {
-			s.sendControl(control{Type: controlVoicePos, TS: ts, Pos: pos})
-		}
-	}
-}
-
-// startTransfer sends the track from offset on the file channel (host),
-// from a goroutine that stops with the peer or a newer transfer.
-func (s *Session) startTransfer(ctx context.Context, offset int64) {
-	s.stopTransfer()
-	s.mu.Lock()
-	t := s.trk.track
-	s.mu.Unlock()
-	p := s.currentPeer()
-	if t == nil || p == nil || offset < 0 || offset > int64(len(t.File)) {
-		return
-	}
-	ctx, cancel := context.WithCancel(ctx)
-	s.mu.Lock()
-	s.trk.sender = cancel
-	s.trk.transferred = offset
-	s.mu.Unlock()
-	if offset == int64(len(t.File)) {
-		return // the guest has it all
-	}
-	s.info(fmt.Sprintf("Sending the backing track %q to your partner.", t.Name))
-	s.trk.senders.Go(func() {
-		msg := make([]byte, peer.MaxFileMessage)
-		for off := offset; off < int64(len(t.File)); {
-			binary.BigEndian.PutUint64(msg, uint64(off))
-			n := copy(msg[chunkHeader:], t.File[off:])
-			if err := p.SendFile(ctx, msg[:chunkHeader+n]); err != nil {
-				s.log.Debug("track transfer stopped", "err", err)
-				if ctx.Err() == nil {
-					s.mu.Lock()
-					s.trk.answered = false // offer again: the guest resumes
-					s.mu.Unlock()
-				}
-				return
-			}
-			off += int64(n)
-			s.mu.Lock()
-			s.trk.transferred = off
-			s.mu.Unlock()
-		}
+	return c.do(func() error {
+		err := f(c.host)
+		c.publish() // before the caller returns: Track shows the change
+		return err
 	})
 }
 
-// stopTransfer cancels a running transfer and waits for its goroutine.
-func (s *Session) stopTransfer() {
-	s.mu.Lock()
-	cancel := s.trk.sender
-	s.trk.sender = nil
-	s.mu.Unlock()
-	if cancel != nil {
-		cancel()
-	}
-	s.trk.senders.Wait()
-}
-
-// incoming is a track file arriving at the guest, written to the cache
-// as it comes (so a reconnect resumes where it stopped).
-type incoming struct {
-	mu     sync.Mutex
-	f      *os.File
-	path   string // the finished file's name; the part file adds ".part"
-	name   string
-	size   int64
-	got    int64
-	digest string
-	done   chan<- *incoming
-}
-
-// receiveOffer answers the host's track offer (guest): with the track it
-// already has, or by asking for what is missing.
-func (s *Session) receiveOffer(c control) {
-	s.closeIncoming()
-	digest, err := hex.DecodeString(c.Digest)
-	if err != nil || len(digest) != sha256.Size || c.Size <= 0 || c.Size > track.MaxFileSize {
-		s.sendControl(control{Type: controlTrackError, Text: "the offer made no sense"})
-		return
-	}
-	sum := hex.EncodeToString(digest) // one spelling for names and comparisons
-	s.mu.Lock()
-	same := sum == s.trk.digest
-	have := same && s.trk.track != nil
-	loading := same && s.trk.loading
-	if !same {
-		// Another song: the old one is not it.
-		s.trk.digest, s.trk.track, s.trk.retried = sum, nil, false
-		s.pipe.player.SetTrack(nil)
-	}
-	s.trk.size = c.Size
-	s.trk.err = ""
-	s.mu.Unlock()
-	if have || loading {
-		s.mu.Lock()
-		s.trk.transferred = c.Size
-		s.mu.Unlock()
-		s.sendControl(control{Type: controlTrackWant, Offset: c.Size})
-		if have {
-			s.sendControl(control{Type: controlTrackReady})
-		}
-		return
-	}
-	dir := s.cfg.CacheDir
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		s.trackFailed(fmt.Errorf("there is no room to keep it (%w)", err))
-		return
-	}
-	now := time.Now()
-	removed, err := pruneCache(dir, sum, c.Size, now, cacheLimits{maxBytes: cacheMaxBytes, maxAge: cacheMaxAge, partAge: cachePartAge})
-	if err != nil {
-		s.log.Warn("track cache not pruned", "err", err)
-	}
-	if len(removed) > 0 {
-		s.log.Info("track cache pruned", "removed", len(removed))
-	}
-	in := &incoming{path: filepath.Join(dir, sum), name: trackName(c.Name), size: c.Size, digest: sum, done: s.fileDone}
-	if st, err := os.Stat(in.path); err == nil && st.Size() == c.Size {
-		if err := os.Chtimes(in.path, now, now); err != nil { // used: the last to go
-			s.log.Debug("track cache: not touched", "err", err)
-		}
-		s.mu.Lock()
-		s.trk.transferred = c.Size
-		s.mu.Unlock()
-		s.sendControl(control{Type: controlTrackWant, Offset: c.Size})
-		s.loadTrack(in, false)
-		return
-	}
-	f, err := os.OpenFile(in.path+".part", os.O_RDWR|os.O_CREATE, 0o644)
-	if err != nil {
-		s.trackFailed(fmt.Errorf("there is no room to keep it (%w)", err))
-		return
-	}
-	if st, err := f.Stat(); err == nil && st.Size() <= c.Size {
-		in.got = st.Size()
-	} else if err := f.Truncate(0); err != nil {
-		f.Close()
-		s.trackFailed(err)
-		return
-	}
-	if in.got == c.Size {
-		// All there already (the last run ended before checking it).
-		f.Close()
-		s.mu.Lock()
-		s.trk.transferred = c.Size
-		s.mu.Unlock()
-		s.sendControl(control{Type: controlTrackWant, Offset: c.Size})
-		s.loadTrack(in, true)
-		return
-	}
-	if _, err := f.Seek(in.got, 0); err != nil {
-		f.Close()
-		s.trackFailed(err)
-		return
-	}
-	in.f = f
-	s.mu.Lock()
-	s.trk.incoming = in
-	s.trk.transferred = in.got
-	s.mu.Unlock()
-	s.info(fmt.Sprintf("Receiving the backing track %q.", in.name))
-	s.sendControl(control{Type: controlTrackWant, Offset: in.got})
-}
-
-// onFile takes a chunk of the track (guest), on the peer's goroutine.
-func (s *Session) onFile(stream uint32, m []byte) {
-	if stream != s.currentStream() || len(m) < chunkHeader {
-		return
-	}
-	s.mu.Lock()
-	in := s.trk.incoming
-	s.mu.Unlock()
-	if in == nil {
-		return
-	}
-	off := int64(binary.BigEndian.Uint64(m))
-	data := m[chunkHeader:]
-	in.mu.Lock()
-	defer in.mu.Unlock()
-	if in.f == nil || off != in.got || in.got+int64(len(data)) > in.size {
-		return // stale, or beyond the offer
-	}
-	if _, err := in.f.Write(data); err != nil {
-		in.f.Close()
-		in.f = nil
-		s.log.Warn("could not write the track", "err", err)
-		return
-	}
-	in.got += int64(len(data))
-	s.mu.Lock()
-	s.trk.transferred = in.got
-	s.mu.Unlock()
-	if in.got == in.size {
-		in.f.Close()
-		in.f = nil
-		select {
-		case in.done <- in:
-		case <-s.runDone:
-		}
-	}
-}
-
-// closeIncoming abandons a file arriving (its part stays for later).
-func (s *Session) closeIncoming() {
-	s.mu.Lock()
-	in := s.trk.incoming
-	s.trk.incoming = nil
-	s.mu.Unlock()
-	if in == nil {
-		return
-	}
-	in.mu.Lock()
-	defer in.mu.Unlock()
-	if in.f != nil {
-		in.f.Close()
-		in.f = nil
-	}
-}
-
-// loadTrack checks and decodes a track file (guest) on a goroutine Run
-// waits for; part says it is still the part file, to be renamed once its
-// digest is right.
-func (s *Session) loadTrack(in *incoming, part bool) {
-	s.mu.Lock()
-	s.trk.loading = true
-	s.mu.Unlock()
-	s.trk.loaders.Go(func() {
-		l := loaded{in: in}
-		path := in.path
-		if part {
-			path += ".part"
-		}
-		data, err := os.ReadFile(path)
-		switch {
-		case err != nil:
-			l.err = err
-		case hex.EncodeToString(sha256Sum(data)) != in.digest:
-			l.damaged = true
-			os.Remove(path)
-		default:
-			if part {
-				err = os.Rename(path, in.path)
-			}
-			if err == nil {
-				l.t, err = track.Decode(in.name, data)
-			}
-			l.err = err
-		}
-		select {
-		case s.trackLoaded <- l:
-		case <-s.runDone:
-		}
-	})
-}
-
-// trackName is the host's name for its track as the guest shows it: a
-// base name, printable and bounded.
-func trackName(name string) string {
-	if n := cleanText(filepath.Base(name), maxTrackName); n != "" && n != "." && n != string(filepath.Separator) {
-		return n
-	}
-	return "track"
-}
-
-func sha256Sum(b []byte) []byte {
-	sum := sha256.Sum256(b)
-	return sum[:]
-}
-
-type loaded struct {
-	in      *incoming
-	t       *track.Track
-	damaged bool // the file does not match its digest
-	err     error
-}
-
-// trackReady takes a loaded track (guest) on Run's goroutine.
-func (s *Session) trackReady(l loaded) {
-	s.mu.Lock()
-	s.trk.loading = false
-	current := l.in.digest == s.trk.digest
-	retry := l.damaged && !s.trk.retried
-	if l.damaged {
-		s.trk.retried = true
-	}
-	s.mu.Unlock()
-	switch {
-	case !current:
-		return // the host offered another song meanwhile
-	case retry:
-		s.log.Warn("the track arrived damaged; asking again")
-		s.receiveOffer(control{Name: l.in.name, Size: l.in.size, Digest: l.in.digest})
-		return
-	case l.damaged:
-		s.trackFailed(errors.New("it arrived damaged twice"))
-		return
-	case l.err != nil:
-		s.trackFailed(l.err)
-		return
-	}
-	s.mu.Lock()
-	s.trk.track = l.t
-	s.mu.Unlock()
-	s.pipe.player.SetTrack(l.t)
-	s.sendControl(control{Type: controlTrackReady})
-	s.info(fmt.Sprintf("The backing track %q is here.", l.in.name))
-}
-
-func (s *Session) trackFailed(err error) {
-	s.mu.Lock()
-	s.trk.err = err.Error()
-	s.mu.Unlock()
-	s.log.Warn("backing track unusable", "err", err)
-	s.sendControl(control{Type: controlTrackError, Text: err.Error()})
-	s.info("The backing track could not be used: " + err.Error() + ".")
-}
-
-// Track returns the backing track's state. Safe from any goroutine.
-func (s *Session) Track() TrackStatus {
-	snap := s.pipe.player.Snapshot()
-	s.mu.Lock()
-	defer s.mu.Unlock()
+// status returns the track's state for Track.
+func (c *trackController) status() TrackStatus {
+	play := c.cfg.player.Snapshot()
+	snap := c.published.Load()
 	st := TrackStatus{
-		Size:         s.trk.size,
-		Transferred:  s.trk.transferred,
-		PartnerReady: s.trk.partnerReady,
-		Streamed:     s.cfg.StreamTrack,
+		Size:         snap.size,
+		Transferred:  c.transferred.Load(),
+		PartnerReady: snap.partnerReady,
+		Streamed:     c.cfg.streamed,
 		CountIn:      time.Duration(countInBeats) * audio.Duration(track.DefaultBeat),
-		Playing:      snap.Playing,
-		Error:        s.trk.err,
+		Playing:      play.Playing,
+		Error:        snap.err,
 	}
-	if t := s.trk.track; t != nil {
+	if t := snap.track; t != nil {
 		st.Name, st.Length, st.Ready = t.Name, audio.Duration(len(t.Samples)), true
 	}
-	if snap.Playing {
-		st.Position = time.Duration(snap.Pos * float64(time.Second) / audio.SampleRate)
+	if play.Playing {
+		st.Position = time.Duration(play.Pos * float64(time.Second) / audio.SampleRate)
 	} else {
-		st.Position = audio.Duration(int(s.trk.paused))
+		st.Position = audio.Duration(int(snap.paused))
 	}
-	if !s.host {
-		st.Skew = time.Duration(s.trk.skew * float64(time.Second) / audio.SampleRate)
+	if c.guest != nil {
+		st.Skew = time.Duration(snap.skew * float64(time.Second) / audio.SampleRate)
 	}
-	st.Take = s.trk.lastTake
-	if s.trk.take != nil {
-		st.Recording, st.Recorded = true, s.trk.take.Length()
+	st.Take = snap.lastTake
+	if snap.take != nil {
+		st.Recording, st.Recorded = true, snap.take.Length()
 	}
 	return st
 }

@@ -14,7 +14,18 @@ import (
 	"unicode/utf8"
 
 	"github.com/duetapp/duet/app/internal/testkit"
+	"github.com/duetapp/duet/audio/track"
 )
+
+// noLink is a connection that is never there.
+type noLink struct{}
+
+func (noLink) connID() uint32 { return 0 }
+func (noLink) present() bool  { return false }
+func (noLink) send(control)   {}
+func (noLink) sendFile(context.Context, uint32, []byte) error {
+	return errConnectionGone
+}
 
 // TestTrackCachePrune prunes a cache at three times: old files and stale
 // parts go, then the least recently used until the offered track fits; the
@@ -94,13 +105,20 @@ func TestTrackCachePrune(t *testing.T) {
 // control characters (a terminal escape, a newline) and 10,000 runes: the
 // host's status and event show it printable and bounded.
 func TestTrackErrorCleaned(t *testing.T) {
-	ev := newEvents()
-	s := &Session{host: true, log: testkit.Logger(t), cfg: Config{OnEvent: ev.add}}
+	var told []string
+	c := newTrackController(trackConfig{
+		player: track.NewPlayer(),
+		link:   noLink{},
+		info:   func(text string) { told = append(told, text) },
+		log:    testkit.Logger(t),
+	}, true)
 	text := "bad\x1b[2J\x1b[31mfile\nnext\u202e" + strings.Repeat("é", 10000)
-	s.onTrackControl(context.Background(), control{Type: controlTrackError, Text: text})
-	ev.mu.Lock()
-	shown := append([]string{s.trk.err}, ev.texts...)
-	ev.mu.Unlock()
+	c.onControl(context.Background(), trackMsg{msg: control{Type: controlTrackError, Text: text}})
+	c.publish()
+	shown := append([]string{c.status().Error}, told...)
+	if len(shown) != 2 {
+		t.Fatalf("shown %q, want the status and one event", shown)
+	}
 	for _, got := range shown {
 		if !strings.Contains(got, "bad[2J[31mfilenext") {
 			t.Errorf("%q lost the printable text", got)

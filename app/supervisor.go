@@ -1,0 +1,514 @@
+package app
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/pion/webrtc/v4"
+
+	"github.com/duetapp/duet/audio/codec"
+	"github.com/duetapp/duet/net/peer"
+	"github.com/duetapp/duet/net/signal"
+)
+
+// supervisor is the connection supervisor: it holds the rendezvous
+// connection and the peer connection to the partner, takes the
+// rendezvous server back when it goes away, has the guest join the room
+// afresh when the peer connection fails, numbers the connections, and
+// adapts what is sent to the path (adapter). It turns what happens there
+// into news for Run (an event for the singer, a connection up or closed)
+// and hands what arrives on a connection for the other owners to them
+// (routes).
+//
+// run's goroutine owns all of it (Host and Join before run); the peers'
+// goroutines only hand messages to run. It publishes a connState for the
+// others (Stats, and link: the current connection) after each change.
+type supervisor struct {
+	cfg    *Config // read only
+	log    *slog.Logger
+	host   bool
+	code   signal.Code
+	pipe   *pipeline
+	post   func(news) // to Run; never blocks
+	routes peerRoutes
+
+	// run's goroutine.
+	signaling  *signal.Conn
+	peer       *peer.Peer
+	conns      uint32 // connections made: the current one's number
+	handled    uint32 // the connection whose coming up was handled
+	adapt      *adapter
+	helloSaid  uint32            // the connection told our name
+	serverLost error             // the rendezvous server went away mid-duet
+	resumed    chan resumeResult // while reconnecting to the server
+	rejoined   chan resumeResult // guest: while joining the room again
+	readers    sync.WaitGroup    // the signaling reader, reconnects and rejoins
+	messages   chan signal.Message
+	signalEnds chan signalEnd
+
+	// From the peers' goroutines to run.
+	controls chan connControl
+	feedback chan feedbackMsg
+	links    chan linkMsg
+	done     chan struct{} // closed when run returns
+
+	state    atomic.Pointer[connState]
+	closeErr error // how closing went; read after run returns
+}
+
+// connState is what the supervisor publishes; a new one replaces it at
+// each change, and closes next.
+type connState struct {
+	signaling   *signal.Conn // the current rendezvous connection
+	conn        uint32       // the latest connection's number; 0 before the first
+	peer        *peer.Peer   // the open connection; nil between partners
+	last        peer.Stats   // of the last connection, once it is closed
+	safety      string       // the latest connection's safety code
+	partnerName string
+	redundancy  int           // RED depth sent now (Opus only)
+	next        chan struct{} // closed when a newer state replaces this one
+}
+
+// peerRoutes are where what arrives on a connection goes besides the
+// supervisor's own messages; each runs on the peer's goroutine.
+type peerRoutes struct {
+	control func(conn uint32, c control) // the track's messages
+	file    func(conn uint32, b []byte)
+	clock   func(conn uint32, b []byte)
+}
+
+type feedbackMsg struct {
+	conn   uint32
+	report peer.Feedback
+}
+
+// connControl is a hello or bye on connection conn.
+type connControl struct {
+	conn uint32
+	msg  control
+}
+
+// linkMsg is a connection dropping or coming back.
+type linkMsg struct {
+	conn uint32
+	up   bool
+}
+
+// signalEnd is a signaling connection's end.
+type signalEnd struct {
+	conn *signal.Conn
+	err  error
+}
+
+// resumeResult is how a reconnect to the rendezvous server ended.
+type resumeResult struct {
+	conn    *signal.Conn
+	partner bool
+	err     error
+}
+
+// newSupervisor takes over sig, in the room code, for cfg (which it
+// only reads).
+func newSupervisor(cfg *Config, host bool, sig *signal.Conn, code signal.Code, pipe *pipeline, post func(news), log *slog.Logger) *supervisor {
+	c := &supervisor{
+		cfg:        cfg,
+		log:        log,
+		host:       host,
+		code:       code,
+		pipe:       pipe,
+		post:       post,
+		signaling:  sig,
+		adapt:      newAdapter(cfg.Bitrate),
+		messages:   make(chan signal.Message),
+		signalEnds: make(chan signalEnd, 1),
+		controls:   make(chan connControl, 16),
+		feedback:   make(chan feedbackMsg, 1),
+		links:      make(chan linkMsg, 1),
+		done:       make(chan struct{}),
+	}
+	c.state.Store(&connState{signaling: sig, next: make(chan struct{})})
+	return c
+}
+
+// update publishes the state f makes of the current one; run's
+// goroutine.
+func (c *supervisor) update(f func(*connState)) {
+	old := c.state.Load()
+	st := *old
+	f(&st)
+	st.next = make(chan struct{})
+	c.state.Store(&st)
+	close(old.next)
+}
+
+// snapshot returns the latest published state. Safe from any goroutine.
+func (c *supervisor) snapshot() *connState { return c.state.Load() }
+
+// run supervises the connections until ctx is done, or the duet is over
+// (done: nil, after news of why) or cannot go on (an error); then it says
+// goodbye to the partner and leaves the room.
+func (c *supervisor) run(ctx context.Context) error {
+	ctx, cancel := context.WithCancel(ctx)
+	defer func() {
+		cancel()
+		c.closeErr = c.close()
+	}()
+	defer close(c.done)
+	c.read(ctx, c.signaling)
+	hello := time.NewTicker(tickInterval(c.host))
+	defer hello.Stop()
+	for {
+		if c.serverLost != nil && c.peer == nil {
+			// Without the server nobody can join again.
+			return fmt.Errorf("your partner left, and without the rendezvous server they cannot come back: %w", c.serverLost)
+		}
+		// The current peer's channels; connected stays armed until
+		// onConnected has handled that connection.
+		var connected, ended <-chan struct{}
+		if c.peer != nil {
+			ended = c.peer.Ended()
+			if c.handled != c.conns {
+				connected = c.peer.Connected()
+			}
+		}
+		var done bool
+		var err error
+		select {
+		case <-ctx.Done():
+			return nil
+		case m := <-c.messages:
+			done, err = c.handle(ctx, m)
+		case ce := <-c.signalEnds:
+			err = c.signalLost(ctx, ce)
+		case r := <-c.resumed:
+			err = c.resumeDone(ctx, r)
+		case r := <-c.rejoined:
+			err = c.rejoinDone(ctx, r)
+		case <-connected:
+			c.onConnected()
+		case <-ended:
+			done = c.peerEnded(ctx)
+		case m := <-c.controls:
+			done = c.onControl(m)
+		case f := <-c.feedback:
+			c.adaptTo(f)
+		case l := <-c.links:
+			if l.conn != c.conns {
+				break
+			}
+			if l.up {
+				c.post(event(StateConnected, "The connection to your partner is back."))
+			} else {
+				c.post(event(StateReconnecting, "The connection to your partner dropped; reconnecting. Keep singing: the duet goes on when it is back."))
+			}
+		case <-hello.C:
+			c.sayHello()
+		}
+		if err != nil || done {
+			return err
+		}
+	}
+}
+
+// tickInterval is how often the steady work of a session comes round:
+// the guest's pings and the host's syncs set it.
+func tickInterval(host bool) time.Duration {
+	if host {
+		return syncInterval
+	}
+	return pingInterval
+}
+
+// peerEnded handles the peer connection's end: the partner left, or it
+// failed; done reports that the session is over.
+func (c *supervisor) peerEnded(ctx context.Context) (done bool) {
+	if !c.peer.Failed() {
+		// Closed by the partner: they left.
+		return c.partnerLeft()
+	}
+	c.dropPeer()
+	if c.host {
+		c.post(event(StateReconnecting, "The connection to your guest failed; the room stays open for them to come back."))
+		return false
+	}
+	// A fresh start through the rendezvous server: leave the room and
+	// join it again, and the host offers anew.
+	c.post(event(StateReconnecting, "The connection to the host failed; joining the room again."))
+	c.signaling.Close()
+	c.rejoined = make(chan resumeResult, 1)
+	out := c.rejoined
+	c.readers.Go(func() {
+		sig, err := rejoin(ctx, c.cfg.Server, c.code)
+		out <- resumeResult{conn: sig, err: err}
+	})
+	return false
+}
+
+// partnerLeft handles the partner's leaving (a bye, or their closing the
+// connection): the guest's duet is over; the host's room stays open.
+func (c *supervisor) partnerLeft() (done bool) {
+	if !c.host {
+		c.post(event(StateEnded, "The host ended the duet."))
+		return true
+	}
+	c.dropPeer()
+	c.post(event(StatePartnerLeft, "Your guest left; the room stays open for them."))
+	return false
+}
+
+// onControl handles a hello or a bye; done reports that the session is
+// over.
+func (c *supervisor) onControl(m connControl) (done bool) {
+	if m.conn != c.conns {
+		return false
+	}
+	if m.msg.Type == controlHello {
+		name := cleanName(m.msg.Name)
+		c.update(func(st *connState) { st.partnerName = name })
+		return false
+	}
+	return c.partnerLeft()
+}
+
+// adaptTo takes a reception report: the bitrate, codec and redundancy
+// follow the path.
+func (c *supervisor) adaptTo(f feedbackMsg) {
+	p := c.peer
+	if p == nil || f.conn != c.conns {
+		return
+	}
+	rate, red := c.adapt.update(f.report, lanPath(p.Stats()))
+	c.pipe.setBitrate(rate)
+	sendCodec(c.pipe, c.log, c.adapt.codec(c.cfg.Codec, p.Accepts))
+	p.SetRedundancy(red) // Opus's only
+	if red != c.state.Load().redundancy {
+		c.update(func(st *connState) { st.redundancy = red })
+	}
+}
+
+// sendCodec has pipe's encoder send codec k from now on (if the partner
+// took it; else Opus).
+func sendCodec(pipe *pipeline, log *slog.Logger, k codec.Kind) {
+	if old := pipe.setCodec(k); old != k {
+		log.Info("sending another codec", "codec", k.String(), "was", old.String())
+	}
+}
+
+// onConnected publishes the new connection's safety code and tells Run
+// it is up.
+func (c *supervisor) onConnected() {
+	c.handled = c.conns
+	st := c.peer.Stats()
+	how := "directly"
+	if st.Relayed {
+		how = "through a relay"
+	}
+	safety := ""
+	if code, err := c.peer.SafetyCode(); err == nil {
+		c.update(func(st *connState) { st.safety = code })
+		safety = fmt.Sprintf(" Safety code %s: if your partner sees the same, nobody listens in.", code)
+	}
+	c.post(news{kind: newsUp, text: fmt.Sprintf("Connected to your partner %s (%s candidate).%s", how, st.Candidate, safety)})
+	c.sayHello()
+}
+
+// sayHello tells the partner this singer's name, once per connection
+// (retried on the tick: the control channel opens a little after the
+// connection).
+func (c *supervisor) sayHello() {
+	if c.cfg.Name == "" || c.peer == nil || c.helloSaid == c.conns {
+		return
+	}
+	b, err := json.Marshal(control{Type: controlHello, Name: c.cfg.Name})
+	if err == nil && c.peer.SendControl(b) == nil {
+		c.helloSaid = c.conns
+	}
+}
+
+// newPeer replaces the current peer connection with a new one.
+func (c *supervisor) newPeer(ctx context.Context) (*peer.Peer, error) {
+	c.dropPeer()
+	// A new partner, a new path: start from the configured bitrate.
+	c.adapt = newAdapter(c.cfg.Bitrate)
+	c.pipe.setBitrate(c.cfg.Bitrate)
+	sendCodec(c.pipe, c.log, firstCodec(c.cfg.Codec))
+	c.conns++
+	p, err := peer.New(c.peerConfig(ctx, c.conns))
+	c.update(func(st *connState) {
+		st.conn, st.partnerName, st.redundancy = c.conns, "", 0
+		if err == nil {
+			st.peer = p
+		}
+	})
+	if err != nil {
+		return nil, err
+	}
+	c.peer = p
+	c.pipe.connect(p, c.conns)
+	return p, nil
+}
+
+// peerConfig is the configuration of connection number conn: what
+// arrives on it goes to its owner, tagged with conn.
+func (c *supervisor) peerConfig(ctx context.Context, conn uint32) peer.Config {
+	var servers []webrtc.ICEServer
+	if len(c.cfg.ICEServers) > 0 {
+		servers = []webrtc.ICEServer{{URLs: c.cfg.ICEServers}}
+	}
+	for _, is := range c.signaling.ICEServers() { // the rendezvous server's relay
+		servers = append(servers, webrtc.ICEServer{URLs: is.URLs, Username: is.Username, Credential: is.Credential})
+	}
+	return peer.Config{
+		ICEServers: servers,
+		Loopback:   c.cfg.Loopback,
+		RelayOnly:  c.cfg.RelayOnly,
+		WrapConn:   c.cfg.WrapConn,
+		RealTime:   c.pipe.realtime,
+		Logger:     c.cfg.Logger,
+		OnPacket: func(seq uint16, ts uint32, kind codec.Kind, payload []byte) {
+			c.pipe.receive(conn, seq, ts, kind, payload)
+		},
+		OnRecovered: func(seq uint16, ts uint32, payload []byte) {
+			c.pipe.recover(conn, seq, ts, payload)
+		},
+		OnCandidate: func(ci webrtc.ICECandidateInit) {
+			sc := signal.Candidate(ci)
+			// The peer's goroutine: the published connection, which a
+			// reconnect may have replaced.
+			if err := c.snapshot().signaling.Send(ctx, signal.Message{Type: signal.TypeCandidate, Candidate: &sc}); err != nil {
+				c.log.Debug("could not send ICE candidate", "err", err)
+			}
+		},
+		OnClock: func(b []byte) { c.routes.clock(conn, b) },
+		OnFile:  func(b []byte) { c.routes.file(conn, b) },
+		OnLink: func(up bool) {
+			for { // the latest state wins: drop an older one still queued
+				select {
+				case c.links <- linkMsg{conn, up}:
+					return
+				default:
+				}
+				select {
+				case <-c.links:
+				default:
+				}
+			}
+		},
+		OnFeedback: func(f peer.Feedback) {
+			select {
+			case c.feedback <- feedbackMsg{conn, f}:
+			default: // run is busy; the next report comes in a second
+			}
+		},
+		OnControl: func(b []byte) { c.onControlMessage(conn, b) },
+	}
+}
+
+// onControlMessage takes a control message on connection conn, on the
+// peer's goroutine: hello and bye are run's, the rest the track's.
+func (c *supervisor) onControlMessage(conn uint32, b []byte) {
+	var m control
+	if json.Unmarshal(b, &m) != nil {
+		c.log.Debug("malformed control message from partner", "len", len(b))
+		return
+	}
+	if m.Type != controlHello && m.Type != controlBye {
+		c.routes.control(conn, m)
+		return
+	}
+	select {
+	case c.controls <- connControl{conn, m}:
+	default:
+		// Far more than a partner says in a connection (one hello, one
+		// bye): never block the peer's goroutine, which closing the
+		// peer may wait for.
+		c.log.Debug("control message from partner dropped", "type", m.Type)
+	}
+}
+
+// dropPeer says goodbye to the current partner, if any, and closes the
+// connection.
+func (c *supervisor) dropPeer() {
+	p := c.peer
+	if p == nil {
+		return
+	}
+	c.peer = nil
+	c.pipe.connect(nil, 0)
+	last := p.Stats()
+	c.update(func(st *connState) { st.peer, st.last = nil, last })
+	c.post(news{kind: newsDown})
+	if bye, err := json.Marshal(control{Type: controlBye}); err == nil {
+		p.SendControl(bye) // best effort: the partner may be gone already
+	}
+	if err := p.Close(); err != nil {
+		c.log.Debug("closing peer connection", "err", err)
+	}
+}
+
+// close says goodbye to the partner and leaves the room; run's end.
+func (c *supervisor) close() error {
+	c.dropPeer()
+	err := c.signaling.Close()
+	c.readers.Wait()
+	for _, late := range []chan resumeResult{c.resumed, c.rejoined} {
+		select {
+		case r := <-late: // a connection made as run ended
+			if r.conn != nil {
+				r.conn.Close()
+			}
+		default:
+		}
+	}
+	return err
+}
+
+// link is the other owners' view of the supervisor's current connection,
+// read from its published state: safe from any goroutine.
+type link struct {
+	state *atomic.Pointer[connState]
+	log   *slog.Logger
+}
+
+func (c *supervisor) link() link { return link{&c.state, c.log} }
+
+func (l link) connID() uint32 { return l.state.Load().conn }
+
+func (l link) present() bool { return l.state.Load().peer != nil }
+
+func (l link) send(c control) {
+	p := l.state.Load().peer
+	if p == nil {
+		return
+	}
+	b, err := json.Marshal(c)
+	if err != nil {
+		return
+	}
+	if err := p.SendControl(b); err != nil {
+		l.log.Debug("control message not sent", "type", c.Type, "err", err)
+	}
+}
+
+func (l link) sendClock(b []byte) {
+	if p := l.state.Load().peer; p != nil {
+		p.SendClock(b)
+	}
+}
+
+// errConnectionGone reports a file message for a connection that closed.
+var errConnectionGone = errors.New("the connection closed")
+
+func (l link) sendFile(ctx context.Context, conn uint32, msg []byte) error {
+	st := l.state.Load()
+	if st.peer == nil || st.conn != conn {
+		return errConnectionGone
+	}
+	return st.peer.SendFile(ctx, msg)
+}

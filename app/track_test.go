@@ -1,0 +1,157 @@
+package app
+
+import (
+	"context"
+	"encoding/hex"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/duetapp/duet/app/internal/testkit"
+	"github.com/duetapp/duet/audio"
+	"github.com/duetapp/duet/audio/record"
+	"github.com/duetapp/duet/audio/tone"
+	"github.com/duetapp/duet/audio/track"
+	"github.com/duetapp/duet/audio/wavfile"
+	"github.com/duetapp/duet/net/clock"
+)
+
+// wire is one connection between two track controllers, as the
+// supervisor's link would be: control messages go through JSON, file
+// messages are copied, and all arrive on the sender's goroutine.
+type wire struct {
+	to    *trackController
+	files atomic.Int64 // file messages sent
+}
+
+func (w *wire) connID() uint32 { return 1 }
+func (w *wire) present() bool  { return true }
+
+func (w *wire) send(c control) {
+	b, err := json.Marshal(c)
+	if err != nil {
+		panic(err)
+	}
+	var m control
+	if err := json.Unmarshal(b, &m); err != nil {
+		panic(err)
+	}
+	w.to.deliver(1, m)
+}
+
+func (w *wire) sendFile(_ context.Context, conn uint32, msg []byte) error {
+	w.files.Add(1)
+	w.to.onFile(conn, slices.Clone(msg))
+	return nil
+}
+
+// noMedia is a pipeline that nobody sings into.
+type noMedia struct{}
+
+func (noMedia) setTake(*record.Take)                        {}
+func (noMedia) lastSung() (ts uint32, pos float64, ok bool) { return 0, 0, false }
+
+// said collects what a controller tells the singer.
+type said struct {
+	mu    sync.Mutex
+	texts []string
+	more  chan struct{}
+}
+
+func newSaid() *said { return &said{more: make(chan struct{}, 1)} }
+
+func (s *said) info(text string) {
+	s.mu.Lock()
+	s.texts = append(s.texts, text)
+	s.mu.Unlock()
+	select {
+	case s.more <- struct{}{}:
+	default:
+	}
+}
+
+// wait waits, up to a deadline, for a text containing what.
+func (s *said) wait(t *testing.T, what string) {
+	t.Helper()
+	deadline := time.After(10 * time.Second)
+	for {
+		s.mu.Lock()
+		found := slices.ContainsFunc(s.texts, func(x string) bool { return strings.Contains(x, what) })
+		all := strings.Join(s.texts, "\n")
+		s.mu.Unlock()
+		if found {
+			return
+		}
+		select {
+		case <-s.more:
+		case <-deadline:
+			t.Fatalf("no %q within 10 s; said:\n%s", what, all)
+		}
+	}
+}
+
+// TestTrackTransfer connects a host's track controller to a guest's on an
+// in-memory connection: the host offers its track, the guest asks for it,
+// the file comes over in chunks, and the guest checks, decodes and plays
+// it. A second guest with the same cache gets it without a single file
+// message.
+func TestTrackTransfer(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "song.wav")
+	if err := wavfile.WriteFile(path, tone.Bursts(3*audio.SampleRate, 0.5, 0)); err != nil {
+		t.Fatal(err)
+	}
+	song, err := track.Load(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cache := t.TempDir()
+	sing := func() (files int64) {
+		ctx, cancel := context.WithCancel(t.Context())
+		var wg sync.WaitGroup
+		defer func() {
+			cancel()
+			wg.Wait()
+		}()
+		toHost, toGuest := &wire{}, &wire{}
+		hostSaid, guestSaid := newSaid(), newSaid()
+		noClock := func() (clock.Estimate, error) { return clock.Estimate{}, clock.ErrNoSamples }
+		now := func() int64 { return 0 }
+		host := newTrackController(trackConfig{track: song, player: track.NewPlayer(), media: noMedia{}, link: toGuest,
+			estimate: noClock, now: now, info: hostSaid.info, log: testkit.Logger(t)}, true)
+		guest := newTrackController(trackConfig{cacheDir: cache, player: track.NewPlayer(), media: noMedia{}, link: toHost,
+			estimate: noClock, now: now, info: guestSaid.info, log: testkit.Logger(t)}, false)
+		toHost.to, toGuest.to = host, guest
+		wg.Go(func() { host.run(ctx) })
+		wg.Go(func() { guest.run(ctx) })
+		host.connected()
+		guest.connected()
+		guestSaid.wait(t, "is here")
+		hostSaid.wait(t, "Your partner has the backing track")
+		h, g := host.status(), guest.status()
+		if !h.PartnerReady || !g.Ready || g.Name != "song.wav" || g.Length != h.Length {
+			t.Errorf("host %+v, guest %+v", h, g)
+		}
+		if g.Size != int64(len(song.File)) || g.Transferred != g.Size {
+			t.Errorf("the guest has %d of %d bytes, want %d", g.Transferred, g.Size, len(song.File))
+		}
+		if got := guest.cfg.player.Track(); got == nil || !slices.Equal(got.Samples, song.Samples) {
+			t.Error("the guest's player does not have the host's song")
+		}
+		return toGuest.files.Load()
+	}
+	if n := sing(); n == 0 {
+		t.Fatal("no file message came")
+	}
+	if _, err := os.Stat(filepath.Join(cache, hex.EncodeToString(song.Digest[:]))); err != nil {
+		t.Errorf("the song is not in the cache: %v", err)
+	}
+	if n := sing(); n != 0 {
+		t.Errorf("%d file messages for a song in the cache", n)
+	}
+}
