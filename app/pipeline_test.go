@@ -110,7 +110,15 @@ func TestPipelineLevels(t *testing.T) {
 	in := make([]float32, 128)
 	out := make([]float32, 128)
 	src := &tone.Sine{Hz: 440, Amp: 0.3}
-	for range 400 {
+	for i := range 600 {
+		if i == 200 {
+			// The playout starts after measuring 0.3 s: the meters
+			// measure from 0.53 s on, what they got since their last
+			// read.
+			p.micMeter.Level()
+			p.partnerMeter.Level()
+			p.outMeter.Level()
+		}
 		far.block(t, p, codec.Opus)
 		src.Read(in)
 		p.process(in, out)
