@@ -108,24 +108,63 @@ type PathResult struct {
 // measures it. See Path.
 func Simulate(cfg jitter.PlayoutConfig, p Path) (PathResult, error) {
 	p.defaults()
-	const ts0, seq0 = 1 << 31, 65000
-	block := dur(p.Block)
 	arrivals, hit := p.arrivals()
+	run, err := p.run(cfg, arrivals)
+	if err != nil {
+		return PathResult{}, err
+	}
+	st, atStart := run.st, run.atStart
+	r := PathResult{Packets: len(arrivals), Played: len(run.plays), Stats: st,
+		Late:          int(st.PacketsDiscarded - atStart.PacketsDiscarded),
+		ConcealEvents: st.ConcealmentEvents - atStart.ConcealmentEvents,
+		Underruns:     st.Underruns - atStart.Underruns,
+	}
+	for j := range hit {
+		if hit[j] {
+			r.Hit++
+		} else if o := run.avail[j] - dur((j+1)*p.Frame); o > r.Oracle && run.avail[j] > 0 {
+			r.Oracle = o
+		}
+	}
+	if n := st.JitterBufferEmittedCount; n > 0 {
+		r.Target = st.JitterBufferTargetDelay / time.Duration(n)
+	}
+	if len(run.plays) > 0 {
+		r.delays(run.plays, run.started, arrivals[0])
+	}
+	return r, nil
+}
 
+// play is one packet played: the true instant its first sample played,
+// and its delay (see PathResult).
+type play struct{ at, delay time.Duration }
+
+// pathRun is what one run of a Path recorded.
+type pathRun struct {
+	plays   []play
+	avail   []time.Duration // true instant of the read each packet is first in for
+	started time.Duration   // when the first sound played; -1: never
+	// The playout's stats at the last arrival and when it started to play.
+	st, atStart jitter.PlayoutStats
+}
+
+// run plays arrivals (see arrivals) through a Playout made with cfg, the
+// receiver's callbacks running once a block.
+func (p *Path) run(cfg jitter.PlayoutConfig, arrivals []time.Duration) (pathRun, error) {
+	const ts0, seq0 = 1 << 31, 65000
 	var cur time.Duration // the wall clock
 	var corr time.Duration
-	type play struct{ at, delay time.Duration }
-	var plays []play
+	r := pathRun{avail: make([]time.Duration, len(arrivals)), started: -1}
 	cfg.Frame = p.Frame
 	cfg.Now = func() time.Duration { return cur }
 	cfg.Played = func(ts uint32, _, played time.Duration) {
 		j := int((ts - ts0) / uint32(p.Frame))
 		at := played - corr
-		plays = append(plays, play{at, at - dur((j+1)*p.Frame)})
+		r.plays = append(r.plays, play{at, at - dur((j+1)*p.Frame)})
 	}
 	pl, err := jitter.NewPlayout(cfg, frameDecoder(p.Frame))
 	if err != nil {
-		return PathResult{}, err
+		return pathRun{}, err
 	}
 	defer pl.Close()
 
@@ -133,11 +172,8 @@ func Simulate(cfg jitter.PlayoutConfig, p Path) (PathResult, error) {
 	var clock audio.BlockClock
 	out := make([]float32, p.Block)
 	payload := []byte{1}
-	avail := make([]time.Duration, len(arrivals)) // true instant of the read each packet is first in for
 	next := 0
-	end := arrivals[len(arrivals)-1] + 2*block
-	var started time.Duration = -1
-	var atStart, st jitter.PlayoutStats
+	end := arrivals[len(arrivals)-1] + 2*dur(p.Block)
 	for m := 0; ; m++ {
 		instant := dur(m*p.Block) + p.Phase
 		if instant > end {
@@ -148,12 +184,11 @@ func Simulate(cfg jitter.PlayoutConfig, p Path) (PathResult, error) {
 			cur += time.Duration((2*rng.Float64() - 1) * float64(p.CallbackJitter))
 		}
 		for ; next < len(arrivals) && arrivals[next] <= cur; next++ {
-			avail[next] = instant
+			r.avail[next] = instant
 			pl.Insert(uint16(seq0+next), uint32(ts0+next*p.Frame), arrivals[next], payload)
 		}
-		now := cur
 		if p.DeviceClock {
-			now = time.Duration(clock.Tick(int64(cur), p.Block))
+			now := time.Duration(clock.Tick(int64(cur), p.Block))
 			corr = now - instant
 			pl.ReadAt(out, now)
 		} else {
@@ -163,33 +198,22 @@ func Simulate(cfg jitter.PlayoutConfig, p Path) (PathResult, error) {
 		if instant <= arrivals[len(arrivals)-1] {
 			// The figures stop at the last arrival, before the playout
 			// conceals the stream's end.
-			st = pl.Stats()
+			r.st = pl.Stats()
 		}
-		if started < 0 && len(plays) > 0 {
-			started = plays[0].at
-			atStart = pl.Stats()
+		if r.started < 0 && len(r.plays) > 0 {
+			r.started = r.plays[0].at
+			r.atStart = pl.Stats()
 			// The first read that played may have been partly silence.
-			atStart.ConcealmentEvents, atStart.Underruns = 0, 0
+			r.atStart.ConcealmentEvents, r.atStart.Underruns = 0, 0
 		}
 	}
-	r := PathResult{Packets: len(arrivals), Played: len(plays), Stats: st,
-		Late:          int(st.PacketsDiscarded - atStart.PacketsDiscarded),
-		ConcealEvents: st.ConcealmentEvents - atStart.ConcealmentEvents,
-		Underruns:     st.Underruns - atStart.Underruns,
-	}
-	for j := range hit {
-		if hit[j] {
-			r.Hit++
-		} else if o := avail[j] - dur((j+1)*p.Frame); o > r.Oracle && avail[j] > 0 {
-			r.Oracle = o
-		}
-	}
-	if n := st.JitterBufferEmittedCount; n > 0 {
-		r.Target = st.JitterBufferTargetDelay / time.Duration(n)
-	}
-	if len(plays) == 0 {
-		return r, nil
-	}
+	return r, nil
+}
+
+// delays fills in the figures of the packets' delays: the steady delay,
+// excursions above it, when the first sound played (started) and when the
+// delay settled, from the first packet's arrival (first).
+func (r *PathResult) delays(plays []play, started, first time.Duration) {
 	minutes := (plays[len(plays)-1].at - started).Minutes()
 	if minutes > 0 {
 		r.ConcealPerMin = float64(r.ConcealEvents) / minutes
@@ -200,7 +224,6 @@ func Simulate(cfg jitter.PlayoutConfig, p Path) (PathResult, error) {
 	}
 	slices.Sort(second)
 	r.Steady = second[len(second)/2]
-	first := arrivals[0]
 	r.Start, r.Settle = started-first, started-first
 	var sum time.Duration
 	high := false
@@ -225,7 +248,6 @@ func Simulate(cfg jitter.PlayoutConfig, p Path) (PathResult, error) {
 	if minutes > 0 {
 		r.JumpsPerMin = float64(r.Jumps) / minutes
 	}
-	return r, nil
 }
 
 // arrivals returns when each packet reaches the receiver's reader, and

@@ -100,61 +100,19 @@ func Replay(cfg jitter.PlayoutConfig, tr *trace.Trace, o Options) (Result, error
 		return Result{}, ErrEmpty
 	}
 	line := fitBaseline(tr)
-	var now time.Duration
-	var delays []time.Duration
-	ts := newTimestamps(tr)
-	cfg.Frame = tr.Frame
-	cfg.Now = func() time.Duration { return now }
-	cfg.Played = func(t uint32, _, played time.Duration) {
-		if played >= o.Warmup {
-			delays = append(delays, played-line.at(ts.unwrap(t)))
-		}
-	}
-	p, err := jitter.NewPlayout(cfg, frameDecoder(tr.Frame))
+	run, err := replay(cfg, tr, o, line)
 	if err != nil {
 		return Result{}, err
 	}
-	defer p.Close()
-
-	out := make([]float32, o.Block)
-	payload := []byte{1}
-	// The figures stop at the last arrival, before the playout starts to
-	// conceal the stream's end; play goes on to hear the packets held.
-	last := tr.Records[len(tr.Records)-1].Arrival
-	end := last + time.Second
-	var warm, st jitter.PlayoutStats
-	seen := map[uint32]bool{} // timestamps that came, for duplicates
-	packets := 0
-	next := 0
-	for tick := 0; ; tick++ {
-		now = time.Duration(tick) * time.Duration(o.Block) * time.Second / 48000
-		if now > end {
-			break
-		}
-		if now >= o.Warmup && tick > 0 && warm == (jitter.PlayoutStats{}) {
-			warm = p.Stats()
-		}
-		for ; next < len(tr.Records) && tr.Records[next].Arrival <= now; next++ {
-			r := tr.Records[next]
-			if !seen[r.TS] && r.Arrival >= o.Warmup {
-				packets++
-			}
-			seen[r.TS] = true
-			p.Insert(r.Seq, r.TS, r.Arrival, payload)
-		}
-		p.Read(out)
-		if now >= last && st == (jitter.PlayoutStats{}) {
-			st = p.Stats()
-		}
-	}
+	st, warm := run.st, run.warm
 	res := Result{
-		Packets:   packets,
+		Packets:   run.packets,
 		Late:      int(st.PacketsDiscarded - warm.PacketsDiscarded),
 		Underruns: st.Underruns - warm.Underruns,
 		Stats:     st,
 	}
-	if packets > 0 {
-		res.LatePct = 100 * float64(res.Late) / float64(packets)
+	if res.Packets > 0 {
+		res.LatePct = 100 * float64(res.Late) / float64(res.Packets)
 	}
 	if played := st.PlayedSamples - warm.PlayedSamples; played > 0 {
 		res.ConcealedPct = 100 * float64(st.ConcealedSamples-warm.ConcealedSamples) / float64(played)
@@ -164,7 +122,7 @@ func Replay(cfg jitter.PlayoutConfig, tr *trace.Trace, o Options) (Result, error
 		res.BufferDelay = (st.JitterBufferDelay - warm.JitterBufferDelay) / time.Duration(n)
 		res.Target = (st.JitterBufferTargetDelay - warm.JitterBufferTargetDelay) / time.Duration(n)
 	}
-	if len(delays) > 0 {
+	if delays := run.delays; len(delays) > 0 {
 		var sum time.Duration
 		for _, d := range delays {
 			sum += d
@@ -178,6 +136,65 @@ func Replay(cfg jitter.PlayoutConfig, tr *trace.Trace, o Options) (Result, error
 		res.Ratio = float64(res.MeanDelay) / float64(res.Oracle)
 	}
 	return res, nil
+}
+
+// replayRun is what one replay recorded after the warmup.
+type replayRun struct {
+	delays  []time.Duration // of the packets played, from their baseline
+	packets int             // distinct packets that arrived
+	// The playout's stats at the warmup's end and at the last arrival.
+	warm, st jitter.PlayoutStats
+}
+
+// replay plays tr through a Playout made with cfg, reading o.Block samples
+// at a time on a simulated clock.
+func replay(cfg jitter.PlayoutConfig, tr *trace.Trace, o Options, line baseline) (replayRun, error) {
+	var r replayRun
+	var now time.Duration
+	ts := newTimestamps(tr)
+	cfg.Frame = tr.Frame
+	cfg.Now = func() time.Duration { return now }
+	cfg.Played = func(t uint32, _, played time.Duration) {
+		if played >= o.Warmup {
+			r.delays = append(r.delays, played-line.at(ts.unwrap(t)))
+		}
+	}
+	p, err := jitter.NewPlayout(cfg, frameDecoder(tr.Frame))
+	if err != nil {
+		return replayRun{}, err
+	}
+	defer p.Close()
+
+	out := make([]float32, o.Block)
+	payload := []byte{1}
+	// The figures stop at the last arrival, before the playout starts to
+	// conceal the stream's end; play goes on to hear the packets held.
+	last := tr.Records[len(tr.Records)-1].Arrival
+	end := last + time.Second
+	seen := map[uint32]bool{} // timestamps that came, for duplicates
+	next := 0
+	for tick := 0; ; tick++ {
+		now = time.Duration(tick) * time.Duration(o.Block) * time.Second / 48000
+		if now > end {
+			break
+		}
+		if now >= o.Warmup && tick > 0 && r.warm == (jitter.PlayoutStats{}) {
+			r.warm = p.Stats()
+		}
+		for ; next < len(tr.Records) && tr.Records[next].Arrival <= now; next++ {
+			rec := tr.Records[next]
+			if !seen[rec.TS] && rec.Arrival >= o.Warmup {
+				r.packets++
+			}
+			seen[rec.TS] = true
+			p.Insert(rec.Seq, rec.TS, rec.Arrival, payload)
+		}
+		p.Read(out)
+		if now >= last && r.st == (jitter.PlayoutStats{}) {
+			r.st = p.Stats()
+		}
+	}
+	return r, nil
 }
 
 // Oracle returns the smallest fixed delay from the baseline that would
