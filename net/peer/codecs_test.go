@@ -24,7 +24,7 @@ func TestCodecsNegotiated(t *testing.T) {
 	for name, p := range map[string]*Peer{"host": host, "guest": guest} {
 		for _, d := range []*webrtc.SessionDescription{p.pc.CurrentLocalDescription(), p.pc.CurrentRemoteDescription()} {
 			for _, line := range []string{
-				"m=audio 9 UDP/TLS/RTP/SAVPF 96 97 98 111 63",
+				"m=audio 9 UDP/TLS/RTP/SAVPF 63 111 96 97 98", // RED and Opus first: see register
 				"a=rtpmap:96 X-DUET-OPUS-CUSTOM/48000/1", "a=fmtp:96 frame=64",
 				"a=rtpmap:97 L24/48000/1", "a=rtpmap:98 L16/48000/1",
 				"a=rtpmap:111 opus/48000/2",

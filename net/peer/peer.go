@@ -13,17 +13,24 @@
 // ticks, which the caller derives from capture positions) and come in
 // through Config.OnPacket, called from the peer's reader goroutine.
 //
-// Codecs (package codec): each side offers, best first, Opus Custom
-// ("X-DUET-OPUS-CUSTOM/48000/1", fmtp frame=64), L24 and L16 PCM (all
-// three at dynamic payload types, Duet peers only), then Opus at 111 and
-// RED over Opus at 63 as Chrome does; Config.Codecs narrows the list. A
-// peer that knows only Opus (a browser) negotiates Opus and RED and no
-// error. The sender chooses the codec per packet among those the partner
+// Codecs (package codec): each side offers RED over Opus at 63 and Opus
+// at 111, as Chrome does, then Opus Custom ("X-DUET-OPUS-CUSTOM/48000/1",
+// fmtp frame=64), L24 and L16 PCM (all three at dynamic payload types,
+// Duet peers only); Config.Codecs narrows and orders Duet's own. A peer
+// that knows only Opus (a browser) negotiates Opus and RED and no error,
+// and sends what the offer lists first that it knows (see register). Each
+// description asks for 10 ms packets ("a=ptime:10", Config.Ptime), which
+// browsers honour (they send 20 ms unless asked). The sender chooses the codec per packet among those the partner
 // accepted (WriteVoice's kind, Accepts); the receiver learns each packet's
 // codec from its payload type. Every codec pion negotiated is checked with
 // codec.ParseFormat before it is used, and a packet of a codec not
 // negotiated, or PCM of a wrong length, is dropped and counted
 // (Stats.PacketsDiscarded), never passed on.
+//
+// Browsers also send padding-only packets (bandwidth probes) among their
+// voice's: they are skipped and counted (Stats.PaddingReceived), and the
+// sequence numbers OnPacket and OnRecovered give leave them out, so the
+// frames come numbered without gaps (see inbound).
 //
 // Loss: Opus in CELT mode has no in-band FEC, so each side also offers RFC
 // 2198 redundancy ("audio/red" with fmtp "111/111"). With SetRedundancy(n)
@@ -93,7 +100,9 @@ type Config struct {
 	// OnPacket receives every incoming voice packet (the primary frame of
 	// a RED packet) with its codec, from one goroutine; payload is only
 	// valid during the call. Only codecs both sides negotiated arrive,
-	// and PCM only in whole samples.
+	// and PCM only in whole samples. seq is the packet's RTP sequence
+	// number less the padding-only packets before it (none from a Duet
+	// peer): one apart from frame to frame.
 	OnPacket func(seq uint16, timestamp uint32, kind codec.Kind, payload []byte)
 	// OnRecovered receives Opus frames recovered from RED redundancy whose own
 	// packet has not arrived (yet), with the sequence number and timestamp
@@ -114,6 +123,12 @@ type Config struct {
 	// time a reception report comes (about once a second), from the
 	// peer's RTCP goroutine; see Feedback. It must not block for long.
 	OnFeedback func(Feedback)
+	// Ptime is the packet length this side asks the partner to send, with
+	// "a=ptime" in its session descriptions; 0 means 10 ms, the shortest
+	// browsers send (they send 20 ms unless asked); at most 20 ms, the
+	// longest frame the jitter buffer decodes. Duet peers choose their own
+	// packets and ignore it.
+	Ptime time.Duration
 	// OnLink is told when the connection drops (false: no traffic for a
 	// few seconds; ICE keeps trying) and when it comes back (true), from
 	// pion's goroutine; it must not block.
@@ -159,6 +174,7 @@ type Peer struct {
 	bytesReceived   atomic.Int64
 	redSent         atomic.Int64
 	redReceived     atomic.Int64
+	paddingReceived atomic.Int64
 	recovered       atomic.Int64
 	redSkipped      atomic.Int64
 	discarded       atomic.Int64
@@ -326,19 +342,8 @@ func offered(kinds []codec.Kind) []codec.Kind {
 
 func newAPI(cfg Config, log *slog.Logger, mux *ice.UDPMuxDefault) (*webrtc.API, error) {
 	m := &webrtc.MediaEngine{}
-	for _, k := range offered(cfg.Codecs) {
-		if err := m.RegisterCodec(webrtc.RTPCodecParameters{
-			RTPCodecCapability: capability(k),
-			PayloadType:        webrtc.PayloadType(payloadTypeOf(k)),
-		}, webrtc.RTPCodecTypeAudio); err != nil {
-			return nil, fmt.Errorf("peer: register %v: %w", k, err)
-		}
-	}
-	if err := m.RegisterCodec(webrtc.RTPCodecParameters{
-		RTPCodecCapability: redCapability(),
-		PayloadType:        redPayloadType,
-	}, webrtc.RTPCodecTypeAudio); err != nil {
-		return nil, fmt.Errorf("peer: register red: %w", err)
+	if err := register(m, offered(cfg.Codecs)); err != nil {
+		return nil, err
 	}
 	reg := &interceptor.Registry{}
 	if err := webrtc.RegisterDefaultInterceptors(m, reg); err != nil {
@@ -357,6 +362,11 @@ func newAPI(cfg Config, log *slog.Logger, mux *ice.UDPMuxDefault) (*webrtc.API, 
 		s.SetICEMulticastDNSMode(ice.MulticastDNSModeDisabled)
 		s.SetNetworkTypes([]webrtc.NetworkType{webrtc.NetworkTypeUDP4})
 	}
+	// The voice's reader starts before its first packet: pion otherwise
+	// reads one to learn the codec, and gives the track up for good if
+	// it is of a payload type not negotiated (onTrack drops such
+	// packets, counted, and reads on).
+	s.SetFireOnTrackBeforeFirstRTP(true)
 	if mux != nil {
 		s.SetICEUDPMux(mux)
 	}
@@ -406,6 +416,11 @@ func (p *Peer) onTrack(t *webrtc.TrackRemote, r *webrtc.RTPReceiver) {
 		}
 		p.packetsReceived.Add(1)
 		p.bytesReceived.Add(int64(len(pkt.Payload)))
+		if pkt.Padding && len(pkt.Payload) == 0 {
+			in.padding(pkt.SequenceNumber) // a browser's probe: no frame
+			p.paddingReceived.Add(1)
+			continue
+		}
 		res, err := in.packet(pkt.PayloadType, pkt.SequenceNumber, pkt.Timestamp, pkt.Payload)
 		if err != nil {
 			p.discarded.Add(1) // a hot path: counted, not logged
@@ -504,7 +519,7 @@ func (p *Peer) Offer() (string, error) {
 	if err := p.pc.SetLocalDescription(offer); err != nil {
 		return "", fmt.Errorf("peer: set offer: %w", err)
 	}
-	return offer.SDP, nil
+	return withPtime(offer.SDP, p.ptime()), nil
 }
 
 // Answer takes the host's offer and returns the guest's answer SDP.
@@ -519,7 +534,15 @@ func (p *Peer) Answer(offerSDP string) (string, error) {
 	if err := p.pc.SetLocalDescription(answer); err != nil {
 		return "", fmt.Errorf("peer: set answer: %w", err)
 	}
-	return answer.SDP, nil
+	return withPtime(answer.SDP, p.ptime()), nil
+}
+
+// ptime returns the a=ptime to ask for, in ms.
+func (p *Peer) ptime() int {
+	if p.cfg.Ptime <= 0 {
+		return defaultPtime
+	}
+	return int(min(p.cfg.Ptime, 20*time.Millisecond).Milliseconds())
 }
 
 // Accept takes the guest's answer.
@@ -697,6 +720,10 @@ type Stats struct {
 	// PacketsReceived and BytesReceived count incoming voice packets and
 	// their payload (RED packets whole).
 	PacketsReceived, BytesReceived int64
+	// PaddingReceived counts the packets among them that were padding
+	// only (a browser's bandwidth probes): skipped, no frame is missing
+	// for them.
+	PaddingReceived int64
 	// RED reports whether the partner accepted RED for our voice, so
 	// SetRedundancy has an effect.
 	RED bool
@@ -723,6 +750,7 @@ func (p *Peer) Stats() Stats {
 		BytesSent:          p.bytesSent.Load(),
 		PacketsReceived:    p.packetsReceived.Load(),
 		BytesReceived:      p.bytesReceived.Load(),
+		PaddingReceived:    p.paddingReceived.Load(),
 		REDPacketsSent:     p.redSent.Load(),
 		REDPacketsReceived: p.redReceived.Load(),
 		FramesRecovered:    p.recovered.Load(),

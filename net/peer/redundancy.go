@@ -3,6 +3,7 @@ package peer
 import (
 	"errors"
 	"fmt"
+	"math/bits"
 
 	"github.com/duetapp/duet/audio/codec"
 	"github.com/duetapp/duet/net/red"
@@ -92,10 +93,20 @@ var (
 // newest block must be exactly one frame old, each block's offset a whole
 // number of frames. Blocks that do not fit are skipped (counted), which
 // only happens around a change of frame length.
+//
+// Padding: browsers send padding-only packets (RTP padding and no payload:
+// bandwidth probes) in the voice's sequence space, under Opus's payload
+// type or RED's. They carry no frame, so they are skipped (padding), and every
+// sequence number the callbacks get is RTP's less the padding packets
+// before it: the frames are numbered without gaps, the jitter buffer
+// neither counts a padding packet lost nor conceals for it, and RED's
+// blocks are numbered from the frames before them (a padding packet in
+// between once took the number of the frame before it).
 type inbound struct {
 	pay         payloads
 	onPacket    func(seq uint16, ts uint32, kind codec.Kind, payload []byte)
 	onRecovered func(seq uint16, ts uint32, payload []byte)
+	pad         padding
 
 	frameTicks uint32 // 0 until two consecutive primaries came
 	lastSeq    uint16
@@ -112,12 +123,17 @@ type result struct {
 	skipped   int  // redundant blocks that did not fit
 }
 
+// padding takes the sequence number of an incoming packet that is padding
+// only (RTP's P bit set, no payload left): no frame, skipped.
+func (in *inbound) padding(seq uint16) { in.pad.skip(seq) }
+
 // packet takes one incoming RTP packet's payload type, sequence number,
 // timestamp and payload; an error means the packet was dropped.
 func (in *inbound) packet(pt uint8, seq uint16, ts uint32, payload []byte) (result, error) {
 	if pt > 127 {
 		return result{}, errPayloadType
 	}
+	seq = in.pad.frame(seq, ts, in.frameTicks)
 	if int16(pt) != in.pay.red {
 		k := in.pay.kind[pt]
 		if k == 0 {
@@ -237,4 +253,82 @@ func (w *seqWindow) mark(seq uint16) bool {
 	}
 	w.mask |= bit
 	return true
+}
+
+// padding numbers frames past the padding-only packets among them (see
+// inbound), across the 16-bit wraparound and reordering within 64
+// packets. A padding packet counts when it is newer than every packet seen
+// before it. One that is lost, or comes after the frame sent after it
+// (browsers send padding in order, between frames, but a network may
+// reorder), is inferred from that frame: a frame a whole frame's time after
+// the last, with sequence numbers skipped between them, has only padding
+// before it, so the numbers skipped are counted as padding too (and the
+// padding itself, should it come, is ignored). This only once the sender
+// has sent padding (Duet peers never do). Frames of equal length tell
+// padding from a lost frame this way; a frame lost just where the length
+// changes may be taken for padding, and its time played through instead
+// of concealed.
+type padding struct {
+	top     uint16 // the newest RTP sequence number seen
+	mask    uint64 // bit i: top-i is a counted padding packet
+	skipped uint16 // padding packets counted, mod 2^16
+	started bool
+	pads    bool // the sender sends padding
+	// The newest frame's RTP sequence number and timestamp.
+	lastSeq uint16
+	lastTS  uint32
+}
+
+// advance makes seq the newest sequence number if it is, and reports
+// whether it was.
+func (p *padding) advance(seq uint16) bool {
+	d := int(int16(seq - p.top))
+	switch {
+	case !p.started:
+		p.mask, p.started = 0, true
+	case d <= 0:
+		return false
+	case d >= 64:
+		p.mask = 0
+	default:
+		p.mask <<= d
+	}
+	p.top = seq
+	return true
+}
+
+// skip notes a padding-only packet.
+func (p *padding) skip(seq uint16) {
+	p.pads = true
+	if p.advance(seq) {
+		p.mask |= 1
+		p.skipped++
+	}
+}
+
+// frame returns the number of the frame a packet with RTP sequence number
+// seq and timestamp ts carries: seq less the padding packets counted
+// before it. frameTicks is the frame length, 0 if not known yet.
+func (p *padding) frame(seq uint16, ts uint32, frameTicks uint32) uint16 {
+	started := p.started
+	if p.advance(seq) {
+		if gap := int(int16(seq - p.lastSeq)); started && p.pads && gap > 1 && gap <= 64 && frameTicks > 0 && ts-p.lastTS == frameTicks {
+			// Nothing but padding between the last frame and this one:
+			// count what has not come of it.
+			for back := 1; back < gap; back++ {
+				if bit := uint64(1) << back; p.mask&bit == 0 {
+					p.mask |= bit
+					p.skipped++
+				}
+			}
+		}
+		p.lastSeq, p.lastTS = seq, ts
+		return seq - p.skipped
+	}
+	back := int(int16(p.top - seq)) // ≥ 0: seq came late
+	if back >= 64 {
+		return seq - p.skipped // too old to tell, and to play
+	}
+	// The padding counted after seq does not come before it.
+	return seq - p.skipped + uint16(bits.OnesCount64(p.mask&(1<<back-1)))
 }

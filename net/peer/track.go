@@ -1,6 +1,8 @@
 package peer
 
 import (
+	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -22,6 +24,34 @@ const (
 	opusPayloadType   = 111
 	redPayloadType    = 63
 )
+
+// register registers the codecs to offer and take with m, in the order the
+// offer lists them: RED over Opus, Opus, then the rest of kinds (Duet's
+// own codecs; kinds is offered's list). A browser sends the first codec of
+// the offer it knows, whatever its answer says: with L16 (which Chromium
+// has) ahead of Opus, Chromium answered Opus and RED and sent L16 at the
+// offer's payload type, which pion, having negotiated no L16, dropped.
+// RED goes ahead of Opus so that Chromium protects its voice with it
+// (after Opus it sends plain Opus). Duet peers choose their codec by
+// Config.Codecs and Accepts, not by this order.
+func register(m *webrtc.MediaEngine, kinds []codec.Kind) error {
+	if err := m.RegisterCodec(webrtc.RTPCodecParameters{
+		RTPCodecCapability: redCapability(),
+		PayloadType:        redPayloadType,
+	}, webrtc.RTPCodecTypeAudio); err != nil {
+		return fmt.Errorf("peer: register red: %w", err)
+	}
+	others := slices.DeleteFunc(slices.Clone(kinds), func(k codec.Kind) bool { return k == codec.Opus })
+	for _, k := range append([]codec.Kind{codec.Opus}, others...) {
+		if err := m.RegisterCodec(webrtc.RTPCodecParameters{
+			RTPCodecCapability: capability(k),
+			PayloadType:        webrtc.PayloadType(payloadTypeOf(k)),
+		}, webrtc.RTPCodecTypeAudio); err != nil {
+			return fmt.Errorf("peer: register %v: %w", k, err)
+		}
+	}
+	return nil
+}
 
 // payloadTypeOf is the payload type Duet offers kind k at.
 func payloadTypeOf(k codec.Kind) uint8 {
@@ -241,4 +271,33 @@ func (v *voiceTrack) write(h *rtp.Header, payload []byte) (sent bool, err error)
 	h.SSRC = v.ssrc
 	_, err = v.out.WriteRTP(h, payload)
 	return err == nil, err
+}
+
+// defaultPtime is the packet length Duet asks for, in ms, with "a=ptime"
+// in its session descriptions (RFC 4566). Chromium 156 and Firefox 153
+// send 20 ms Opus packets unless asked; asked, they send 10 ms for 10 (and
+// for 5: nothing shorter), 40 for 40; "a=maxptime" alone they ignore.
+const defaultPtime = 10
+
+// withPtime adds "a=ptime:ms" to each audio section of an SDP. pion
+// refuses a local description that differs from the one it made, so it
+// is added to the copy that goes to the partner only: an attribute that
+// pion neither reads nor needs to.
+func withPtime(sdp string, ms int) string {
+	var b strings.Builder
+	audio := false
+	end := func() {
+		if audio {
+			fmt.Fprintf(&b, "a=ptime:%d\r\n", ms)
+		}
+	}
+	for line := range strings.Lines(sdp) {
+		if strings.HasPrefix(line, "m=") {
+			end()
+			audio = strings.HasPrefix(line, "m=audio ")
+		}
+		b.WriteString(line)
+	}
+	end()
+	return b.String()
 }
