@@ -9,6 +9,7 @@ import (
 )
 
 func TestTransparentBelowCeiling(t *testing.T) {
+	t.Parallel()
 	l := New(DefaultCeiling)
 	in := echotest.Singer(2*audio.SampleRate, 220, 0.88, 1) // just under -1 dBFS (0.891)
 	out := append([]float32(nil), in...)
@@ -26,6 +27,7 @@ func TestTransparentBelowCeiling(t *testing.T) {
 }
 
 func TestCeilingHolds(t *testing.T) {
+	t.Parallel()
 	ceiling := float32(math.Pow(10, DefaultCeiling/20))
 	// A song with a sudden 20 dB burst (feedback, a dropped microphone) in
 	// the middle, and a few bad samples.
@@ -61,6 +63,7 @@ func TestCeilingHolds(t *testing.T) {
 // TestLoudLowNoteIsSmooth checks that the hold keeps the gain steady over a
 // loud low note: its harmonics stay where the note's are.
 func TestLoudLowNoteIsSmooth(t *testing.T) {
+	t.Parallel()
 	n := audio.SampleRate
 	p := make([]float32, n)
 	for i := range p {
