@@ -11,6 +11,7 @@ import (
 )
 
 func TestRoundTrip(t *testing.T) {
+	t.Parallel()
 	path := filepath.Join(t.TempDir(), "a.wav")
 	w, err := Create(path)
 	if err != nil {
@@ -73,6 +74,7 @@ func wavBytes(rate uint32, channels, bits uint16, format uint16, data []byte) []
 }
 
 func TestDecode(t *testing.T) {
+	t.Parallel()
 	stereo16 := []byte{0x00, 0x40, 0x00, 0x20, 0x00, 0xc0, 0x00, 0xe0} // (0.5,0.25), (-0.5,-0.25)
 	for _, tc := range []struct {
 		name string
@@ -121,6 +123,7 @@ func TestDecode(t *testing.T) {
 }
 
 func TestReadFileMissing(t *testing.T) {
+	t.Parallel()
 	_, err := ReadFile(filepath.Join(t.TempDir(), "nope.wav"))
 	if !errors.Is(err, os.ErrNotExist) {
 		t.Fatalf("err = %v, want not-exist", err)
