@@ -66,6 +66,7 @@ func simulate(ppm float64, seconds, settle float64) (lo, hi float64, underruns, 
 // simulated audio pass without an underrun or overrun, and once settled the
 // buffer stays within one block of its target.
 func TestHoldsLevelUnderDrift(t *testing.T) {
+	t.Parallel()
 	for _, ppm := range []float64{-200, -50, 0, 50, 200} {
 		t.Run(fmt.Sprintf("%+.0fppm", ppm), func(t *testing.T) {
 			lo, hi, under, over := simulate(ppm, 600, 30)
@@ -84,6 +85,7 @@ func TestHoldsLevelUnderDrift(t *testing.T) {
 }
 
 func TestRatioFollowsDrift(t *testing.T) {
+	t.Parallel()
 	tr := New(256)
 	// Feed a level that stays 10 samples high: the ratio must fall below
 	// 1 (drain faster) and keep falling while the error lasts.

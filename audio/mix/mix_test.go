@@ -19,6 +19,7 @@ func (c *counting) Read(out []float32) {
 }
 
 func TestMix(t *testing.T) {
+	t.Parallel()
 	for _, tc := range []struct {
 		name  string
 		build func(m *Mixer)
@@ -51,6 +52,7 @@ func TestMix(t *testing.T) {
 }
 
 func TestMutedSourceKeepsTime(t *testing.T) {
+	t.Parallel()
 	m := New(64)
 	c := &counting{}
 	m.Add(c, 0)
@@ -61,6 +63,7 @@ func TestMutedSourceKeepsTime(t *testing.T) {
 }
 
 func TestLive(t *testing.T) {
+	t.Parallel()
 	var l Live
 	m := New(8)
 	m.Add(&l, 1)

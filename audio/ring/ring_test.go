@@ -6,6 +6,7 @@ import (
 )
 
 func TestWriteReadWrapsAround(t *testing.T) {
+	t.Parallel()
 	r := New[int](5) // rounds up to 8
 	if r.Cap() != 8 {
 		t.Fatalf("Cap = %d, want 8", r.Cap())
@@ -30,6 +31,7 @@ func TestWriteReadWrapsAround(t *testing.T) {
 }
 
 func TestWriteStopsWhenFull(t *testing.T) {
+	t.Parallel()
 	r := New[float32](4)
 	if n := r.Write(make([]float32, 6)); n != 4 {
 		t.Fatalf("Write into empty ring of 4 stored %d, want 4", n)
@@ -48,6 +50,7 @@ func TestWriteStopsWhenFull(t *testing.T) {
 // TestConcurrentOrder runs a producer and a consumer at once (meaningful under
 // -race) and checks that every item arrives once and in order.
 func TestConcurrentOrder(t *testing.T) {
+	t.Parallel()
 	const total = 200000
 	r := New[uint32](64)
 	var wg sync.WaitGroup

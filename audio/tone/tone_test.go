@@ -12,6 +12,7 @@ import (
 )
 
 func TestSineLengthAndPeak(t *testing.T) {
+	t.Parallel()
 	s := &Sine{Hz: 1000, Amp: 0.5, Length: 1000}
 	buf := make([]float32, 4096)
 	n, err := audio.ReadFull(s, buf)
@@ -28,6 +29,7 @@ func TestSineLengthAndPeak(t *testing.T) {
 }
 
 func TestChirpFadesAndPeaks(t *testing.T) {
+	t.Parallel()
 	c := Chirp(200, 4000, 4800, 0.8)
 	if c[0] != 0 || math.Abs(float64(c[len(c)-1])) > 1e-3 {
 		t.Fatalf("chirp does not fade: first %v last %v", c[0], c[len(c)-1])
@@ -42,6 +44,7 @@ func TestChirpFadesAndPeaks(t *testing.T) {
 }
 
 func TestVoiceIsReproducibleAndBounded(t *testing.T) {
+	t.Parallel()
 	a := &Voice{Base: 220, Amp: 0.5, Seed: 7, Length: audio.SampleRate}
 	b := &Voice{Base: 220, Amp: 0.5, Seed: 7, Length: audio.SampleRate}
 	c := &Voice{Base: 220, Amp: 0.5, Seed: 8, Length: audio.SampleRate}
@@ -70,6 +73,7 @@ func TestVoiceIsReproducibleAndBounded(t *testing.T) {
 // TestBurstsAreUnique checks a stretch of Bursts is found where it is, and
 // only there.
 func TestBurstsAreUnique(t *testing.T) {
+	t.Parallel()
 	p := Bursts(10*audio.SampleRate, 0.5, 1)
 	ref := p[3*audio.SampleRate : 4*audio.SampleRate]
 	lag, score := measure.Delay(ref, p[2*audio.SampleRate:], 3*audio.SampleRate)
