@@ -41,6 +41,7 @@ func simulate(t *testing.T, seed uint64, offset0 time.Duration, ppm float64, bas
 }
 
 func TestOffsetAndDrift(t *testing.T) {
+	t.Parallel()
 	for _, tc := range []struct {
 		name                  string
 		offset                time.Duration
@@ -90,6 +91,7 @@ func TestOffsetAndDrift(t *testing.T) {
 // which the previous estimator (a line through the fastest eighth by
 // round trip) exceeded several times over.
 func TestJitteryPaths(t *testing.T) {
+	t.Parallel()
 	ms := time.Millisecond
 	for _, tc := range []struct {
 		name          string
@@ -141,6 +143,7 @@ func TestJitteryPaths(t *testing.T) {
 // each) between clocks that agree shows as −10 ms of offset, whatever the
 // drift; the estimator reads it no worse than a symmetric path.
 func TestAsymmetricPathBias(t *testing.T) {
+	t.Parallel()
 	for seed := range uint64(5) {
 		e := New(300)
 		rng := rand.New(rand.NewPCG(seed, 7))
@@ -162,6 +165,7 @@ func TestAsymmetricPathBias(t *testing.T) {
 // TestDrift: the drift is read once the window spans MinDriftSpan, stays
 // zero before, and is clamped to ±MaxDriftPPM.
 func TestDrift(t *testing.T) {
+	t.Parallel()
 	for _, tc := range []struct {
 		name    string
 		ppm     float64
@@ -190,6 +194,7 @@ func TestDrift(t *testing.T) {
 // TestAsymmetryShowsAsOffset documents the limit: a path slower one way
 // than the other shifts the estimate by half the difference.
 func TestAsymmetryShowsAsOffset(t *testing.T) {
+	t.Parallel()
 	e := New(16)
 	for i := range 16 {
 		send := int64(i) * 100e6
@@ -202,6 +207,7 @@ func TestAsymmetryShowsAsOffset(t *testing.T) {
 }
 
 func TestBadSamples(t *testing.T) {
+	t.Parallel()
 	e := New(8)
 	if _, err := e.Estimate(); !errors.Is(err, ErrNoSamples) {
 		t.Fatalf("empty estimator: %v", err)
@@ -218,6 +224,7 @@ func TestBadSamples(t *testing.T) {
 }
 
 func TestWireFormat(t *testing.T) {
+	t.Parallel()
 	t1, err := ParsePing(AppendPing(nil, -42))
 	if err != nil || t1 != -42 {
 		t.Fatalf("ping round trip: %d, %v", t1, err)

@@ -7,6 +7,7 @@ import (
 )
 
 func TestRoundTrip(t *testing.T) {
+	t.Parallel()
 	older := []Block{
 		{PT: 111, TS: 4294967040, Payload: []byte{1, 2, 3}}, // across wraparound
 		{PT: 111, TS: 0, Payload: nil},                      // skipped
@@ -44,6 +45,7 @@ func TestRoundTrip(t *testing.T) {
 }
 
 func TestErrors(t *testing.T) {
+	t.Parallel()
 	for _, tc := range []struct {
 		name    string
 		pt      uint8

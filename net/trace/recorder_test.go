@@ -11,6 +11,7 @@ import (
 // first, learns the frame from two packets in a row, and writes a file
 // that parses back.
 func TestRecorder(t *testing.T) {
+	t.Parallel()
 	r := NewRecorder(240)
 	if r.Trace() != nil {
 		t.Fatal("an empty recorder made a trace")
@@ -53,6 +54,7 @@ func TestRecorder(t *testing.T) {
 // TestRecorderFallbackFrame writes the fallback frame when no two packets
 // in a row arrived, and no file at all when nothing did.
 func TestRecorderFallbackFrame(t *testing.T) {
+	t.Parallel()
 	r := NewRecorder(240)
 	path := filepath.Join(t.TempDir(), "none.trace")
 	if err := r.WriteFile(path); err != nil {

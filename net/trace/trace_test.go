@@ -13,6 +13,7 @@ import (
 )
 
 func TestRoundTrip(t *testing.T) {
+	t.Parallel()
 	in := &Trace{Frame: 240, Sent: 4, Comments: []string{" hello"}, Records: []Record{
 		{Seq: 65535, TS: 4294967040, Arrival: 20 * time.Millisecond},
 		{Seq: 1, TS: 240, Arrival: 30 * time.Millisecond},
@@ -37,6 +38,7 @@ func TestRoundTrip(t *testing.T) {
 }
 
 func TestParseErrors(t *testing.T) {
+	t.Parallel()
 	const h = "duet-trace v1 frame=240\n"
 	for _, tc := range []struct {
 		name, in string
@@ -115,6 +117,7 @@ func scenario(t *testing.T, name string) impair.Profile {
 }
 
 func TestGenerate(t *testing.T) {
+	t.Parallel()
 	p := scenario(t, "mobile")
 	p.Seed = 3
 	o := Options{Duration: 30 * time.Second, DriftPPM: 200, Seq: 65000}
