@@ -224,16 +224,7 @@ func New(cfg Config) (*Peer, error) {
 		}
 	})
 	pc.OnConnectionStateChange(p.onState)
-	pc.OnDataChannel(func(dc *webrtc.DataChannel) {
-		switch dc.Label() {
-		case "control":
-			p.setControl(dc)
-		case "clock":
-			p.setClock(dc)
-		case "file":
-			p.setFile(dc)
-		}
-	})
+	pc.OnDataChannel(p.useChannel)
 	return p, nil
 }
 
@@ -434,9 +425,33 @@ func (p *Peer) onTrack(t *webrtc.TrackRemote, r *webrtc.RTPReceiver) {
 	}
 }
 
-// attach makes dc the peer's channel in *slot, under mu, and hands its
-// messages to on (if set).
-func (p *Peer) attach(dc *webrtc.DataChannel, slot **webrtc.DataChannel, on func([]byte)) {
+// fileBuffered is how much the file channel may hold unsent: enough to keep
+// a link busy, little enough to leave room for voice.
+const fileBuffered = 256 << 10
+
+// useChannel makes dc the peer's control, clock or file channel, by its
+// label, and hands its messages to the Config's handler (if set); other
+// labels are ignored.
+func (p *Peer) useChannel(dc *webrtc.DataChannel) {
+	var slot **webrtc.DataChannel
+	var on func([]byte)
+	switch dc.Label() {
+	case "control":
+		slot, on = &p.control, p.cfg.OnControl
+	case "clock":
+		slot, on = &p.clock, p.cfg.OnClock
+	case "file":
+		slot, on = &p.file, p.cfg.OnFile
+		dc.SetBufferedAmountLowThreshold(fileBuffered / 2)
+		dc.OnBufferedAmountLow(func() {
+			select {
+			case p.fileLow <- struct{}{}:
+			default:
+			}
+		})
+	default:
+		return
+	}
 	p.mu.Lock()
 	*slot = dc
 	p.mu.Unlock()
@@ -445,25 +460,6 @@ func (p *Peer) attach(dc *webrtc.DataChannel, slot **webrtc.DataChannel, on func
 			on(m.Data)
 		}
 	})
-}
-
-func (p *Peer) setControl(dc *webrtc.DataChannel) { p.attach(dc, &p.control, p.cfg.OnControl) }
-
-func (p *Peer) setClock(dc *webrtc.DataChannel) { p.attach(dc, &p.clock, p.cfg.OnClock) }
-
-// fileBuffered is how much the file channel may hold unsent: enough to keep
-// a link busy, little enough to leave room for voice.
-const fileBuffered = 256 << 10
-
-func (p *Peer) setFile(dc *webrtc.DataChannel) {
-	dc.SetBufferedAmountLowThreshold(fileBuffered / 2)
-	dc.OnBufferedAmountLow(func() {
-		select {
-		case p.fileLow <- struct{}{}:
-		default:
-		}
-	})
-	p.attach(dc, &p.file, p.cfg.OnFile)
 }
 
 // MaxFileMessage is the largest message SendFile takes.
@@ -500,18 +496,18 @@ func (p *Peer) Offer() (string, error) {
 	if err != nil {
 		return "", fmt.Errorf("peer: control channel: %w", err)
 	}
-	p.setControl(dc)
+	p.useChannel(dc)
 	ordered, retransmits := false, uint16(0)
 	clock, err := p.pc.CreateDataChannel("clock", &webrtc.DataChannelInit{Ordered: &ordered, MaxRetransmits: &retransmits})
 	if err != nil {
 		return "", fmt.Errorf("peer: clock channel: %w", err)
 	}
-	p.setClock(clock)
+	p.useChannel(clock)
 	file, err := p.pc.CreateDataChannel("file", nil)
 	if err != nil {
 		return "", fmt.Errorf("peer: file channel: %w", err)
 	}
-	p.setFile(file)
+	p.useChannel(file)
 	offer, err := p.pc.CreateOffer(nil)
 	if err != nil {
 		return "", fmt.Errorf("peer: create offer: %w", err)
