@@ -69,8 +69,7 @@ func TestLeavesSingingAlone(t *testing.T) {
 		echotest.Normalize(p, amp)
 		return p
 	}
-	sine := make([]float32, n)
-	audio.ReadFull(&tone.Sine{Hz: 440, Amp: 1}, sine)
+	sine := tone.SineAt(audio.SampleRate, n, 440, 1)
 	sineish := make([]float32, n) // a straight tone with a few weak harmonics
 	for i := range sineish {
 		w := 2 * math.Pi * 330 * float64(i) / audio.SampleRate

@@ -8,15 +8,8 @@ import (
 
 	"github.com/duetapp/duet/audio"
 	"github.com/duetapp/duet/audio/measure"
+	"github.com/duetapp/duet/audio/tone"
 )
-
-func sine(n int, hz float64) []float32 {
-	p := make([]float32, n)
-	for i := range p {
-		p[i] = 0.5 * float32(math.Sin(2*math.Pi*hz*float64(i)/audio.SampleRate))
-	}
-	return p
-}
 
 // run pushes in through r in blocks of 128 and returns everything produced.
 func run(t *testing.T, r *Resampler, in []float32, onBlock func(i int)) []float32 {
@@ -51,7 +44,7 @@ func TestRatios(t *testing.T) {
 		if err := r.SetRatio(ratio); err != nil {
 			t.Fatal(err)
 		}
-		in := sine(10*audio.SampleRate, 1000)
+		in := tone.SineAt(audio.SampleRate, 10*audio.SampleRate, 1000, 0.5)
 		out := run(t, r, in, nil)
 		want := float64(len(in)) * ratio
 		if math.Abs(float64(len(out))-want) > 100 {
@@ -74,7 +67,7 @@ func TestRatioChangesAreSmooth(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer r.Close()
-	in := sine(2*audio.SampleRate, 440)
+	in := tone.SineAt(audio.SampleRate, 2*audio.SampleRate, 440, 0.5)
 	out := run(t, r, in, func(i int) {
 		r.SetRatio(1 + 0.0005*math.Sin(float64(i)/10))
 	})
@@ -105,7 +98,7 @@ func BenchmarkProcess128(b *testing.B) {
 	r, _ := New(Fastest)
 	defer r.Close()
 	r.SetRatio(1.0001)
-	in := sine(128, 1000)
+	in := tone.SineAt(audio.SampleRate, 128, 1000, 0.5)
 	out := make([]float32, 256)
 	b.ReportAllocs()
 	for b.Loop() {
@@ -122,7 +115,7 @@ func TestLatency(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer r.Close()
-	in := sine(48*128, 1000)
+	in := tone.SineAt(audio.SampleRate, 48*128, 1000, 0.5)
 	out := make([]float32, 128)
 	consumed, produced := 0, 0
 	for i := 0; i < len(in); i += 128 {
@@ -189,7 +182,7 @@ func TestConvertAligned(t *testing.T) {
 // size, with or without its length known, comes out as converted whole.
 func TestConverterPieces(t *testing.T) {
 	t.Parallel()
-	in := sine(44100, 440)
+	in := tone.SineAt(44100, 44100, 440, 0.5) // a second at 44.1 kHz
 	whole, err := convert(in, 44100, 48000)
 	if err != nil {
 		t.Fatal(err)
@@ -262,7 +255,7 @@ func TestConverterLimit(t *testing.T) {
 // output once when its length is reserved, and at most twice (blocks, then
 // joined) when not; it copies no input.
 func TestConverterAllocatesItsOutput(t *testing.T) {
-	in := sine(10*44100, 440)
+	in := tone.SineAt(44100, 10*44100, 440, 0.5)
 	for _, reserve := range []bool{true, false} {
 		var out []float32
 		var err error

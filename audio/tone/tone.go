@@ -36,6 +36,18 @@ func (s *Sine) Read(p []float32) (int, error) {
 	return len(p), nil
 }
 
+// SineAt returns n samples of a sine of hz at amplitude amp, sampled rate
+// times a second: a steady tone held in one slice, at Duet's rate
+// (audio.SampleRate, the same samples as Sine's) or at a file's.
+func SineAt(rate, n int, hz float64, amp float32) []float32 {
+	p := make([]float32, n)
+	w := 2 * math.Pi * hz / float64(rate)
+	for i := range p {
+		p[i] = amp * float32(math.Sin(w*float64(i)))
+	}
+	return p
+}
+
 // Chirp returns a linear sweep from f0 to f1 Hz over n samples with a
 // raised-cosine fade at each end, at amplitude amp. Its autocorrelation has
 // one sharp peak, which makes it easy to find by cross-correlation.

@@ -28,6 +28,32 @@ func TestSineLengthAndPeak(t *testing.T) {
 	}
 }
 
+// TestSineAt: at Duet's rate the samples are Sine's; at another rate the
+// tone has the same pitch (as many upward zero crossings a second).
+func TestSineAt(t *testing.T) {
+	t.Parallel()
+	want := make([]float32, 4800)
+	audio.ReadFull(&Sine{Hz: 440, Amp: 0.5}, want)
+	if got := SineAt(audio.SampleRate, len(want), 440, 0.5); !slices.Equal(got, want) {
+		t.Fatal("SineAt at 48 kHz differs from Sine")
+	}
+	for _, rate := range []int{8000, 44100, 96000} {
+		p := SineAt(rate, rate, 440, 0.25)
+		if len(p) != rate || math.Abs(float64(slices.Max(p))-0.25) > 0.001 {
+			t.Errorf("%d Hz: %d samples peaking at %v, want %d at 0.25", rate, len(p), slices.Max(p), rate)
+		}
+		ups := 0
+		for i := 1; i < len(p); i++ {
+			if p[i-1] < 0 && p[i] >= 0 {
+				ups++
+			}
+		}
+		if ups != 439 && ups != 440 {
+			t.Errorf("%d Hz: %d upward zero crossings in a second, want 440", rate, ups)
+		}
+	}
+}
+
 func TestChirpFadesAndPeaks(t *testing.T) {
 	t.Parallel()
 	c := Chirp(200, 4000, 4800, 0.8)

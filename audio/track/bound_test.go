@@ -15,17 +15,10 @@ import (
 
 	"github.com/duetapp/duet/audio"
 	"github.com/duetapp/duet/audio/measure"
+	"github.com/duetapp/duet/audio/tone"
 	"github.com/duetapp/duet/audio/track/tracktest"
 	"github.com/duetapp/duet/audio/wavfile"
 )
-
-func sine(n, rate int, hz float64, amp float32) []float32 {
-	p := make([]float32, n)
-	for i := range p {
-		p[i] = amp * float32(math.Sin(2*math.Pi*hz*float64(i)/float64(rate)))
-	}
-	return p
-}
 
 // TestDecodeWAVShapes decodes WAV files of each width, several channel
 // counts and rates: each is the tone it holds, at 48 kHz, as long as it
@@ -36,7 +29,7 @@ func TestDecodeWAVShapes(t *testing.T) {
 		for _, bits := range []int{8, 16, 24, 32} {
 			for _, ch := range []int{1, 2, 6} {
 				n := rate / 4
-				file := tracktest.WAV(rate, bits, ch, sine(n, rate, 440, 0.5))
+				file := tracktest.WAV(rate, bits, ch, tone.SineAt(rate, n, 440, 0.5))
 				tr, err := Decode("x.wav", file)
 				if err != nil {
 					t.Fatalf("%d Hz, %d bits, %d channels: %v", rate, bits, ch, err)
@@ -145,7 +138,7 @@ func TestDecodeLimit(t *testing.T) {
 // with mewkiz/flac's frames on top; MP3 (its length unknown) gathered in
 // blocks and joined, with go-mp3's garbage on top (some 30 kB a frame).
 func TestDecodeAllocation(t *testing.T) {
-	tone := sine(10*44100, 44100, 440, 0.5)
+	sine := tone.SineAt(44100, 10*44100, 440, 0.5)
 	mp3, err := os.ReadFile("testdata/tone.mp3")
 	if err != nil {
 		t.Fatal(err)
@@ -155,9 +148,9 @@ func TestDecodeAllocation(t *testing.T) {
 		file   []byte
 		factor float64
 	}{
-		{"wav 44.1 kHz 16-bit stereo", tracktest.WAV(44100, 16, 2, tone), 1.05},
-		{"wav 48 kHz 8-bit 8 channels", tracktest.WAV(48000, 8, 8, tone), 1.05},
-		{"flac 44.1 kHz 16-bit stereo", flacFile(t, 44100, 16, 2, tone), 3.5},
+		{"wav 44.1 kHz 16-bit stereo", tracktest.WAV(44100, 16, 2, sine), 1.05},
+		{"wav 48 kHz 8-bit 8 channels", tracktest.WAV(48000, 8, 8, sine), 1.05},
+		{"flac 44.1 kHz 16-bit stereo", flacFile(t, 44100, 16, 2, sine), 3.5},
 		{"mp3 44.1 kHz, 20 s", bytes.Repeat(mp3, 40), 12},
 	} {
 		var tr *Track
