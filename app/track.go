@@ -137,7 +137,7 @@ type trackConfig struct {
 	link     trackLink
 	estimate func() (clock.Estimate, error) // guest: the clock follower's
 	now      func() int64                   // the session clock, ns
-	info     func(text string)              // tells the singer (through Run); never blocks
+	info     func(text string)              // tells the singer (through Run); never blocks; the controller's goroutine
 	log      *slog.Logger
 }
 
@@ -206,6 +206,12 @@ func newTrackController(cfg trackConfig, host bool) *trackController {
 		fileDone: make(chan *incoming, 1),
 		loaded:   make(chan loaded),
 		done:     make(chan struct{}),
+	}
+	// What the singer is told, Track shows already.
+	tell := cfg.info
+	c.cfg.info = func(text string) {
+		c.publish()
+		tell(text)
 	}
 	if host {
 		c.host = newHostTrack(c.cfg, &c.transferred, c.failed)
