@@ -45,15 +45,15 @@ type packet struct {
 // may change from packet to packet, both ways.
 type pipeline struct {
 	// audio thread
-	playout *jitter.Playout
-	dec     *voiceDecoder
-	readAt  time.Duration // the current block's instant on the playout's clock
-	mic     mix.Live
-	send    *mix.Mixer
-	ears    *mix.Mixer
-	sendBuf []float32
-	pkt     []packet // one-element scratch for reading the packet ring
-	conn    uint32   // the connection the playout holds packets of
+	playout     *jitter.Playout
+	decoder     *voiceDecoder
+	readAt      time.Duration // the current block's instant on the playout's clock
+	mic         mix.Live
+	send        *mix.Mixer
+	ears        *mix.Mixer
+	sendBuf     []float32
+	audioPacket []packet // one-element scratch for reading the packet ring
+	conn        uint32   // the connection the playout holds packets of
 
 	monitor *mix.Input
 	partner *mix.Input
@@ -164,27 +164,27 @@ func newPipeline(cfg pipelineConfig) (*pipeline, error) {
 		cfg.codec = codec.Opus
 	}
 	p := &pipeline{
-		playout:   playout,
-		dec:       dec,
-		send:      mix.New(cfg.maxBlock),
-		ears:      mix.New(cfg.maxBlock),
-		sendBuf:   make([]float32, cfg.maxBlock),
-		pkt:       make([]packet, 1),
-		capture:   ring.New[float32](1 << 16), // 1.4 s
-		wake:      make(chan struct{}, 1),
-		packets:   ring.New[packet](64),
-		netPacket: make([]packet, 1),
-		opusFrame: frame,
-		baseRate:  cfg.bitrate,
-		seq:       cfg.seq,
-		ts:        cfg.ts,
-		tsBase:    cfg.ts,
-		stop:      make(chan struct{}),
-		realtime:  cfg.realtime,
-		player:    track.NewPlayer(),
-		trackBuf:  make([]float32, cfg.maxBlock),
-		epoch:     cfg.epoch,
-		now:       cfg.now,
+		playout:     playout,
+		decoder:     dec,
+		send:        mix.New(cfg.maxBlock),
+		ears:        mix.New(cfg.maxBlock),
+		sendBuf:     make([]float32, cfg.maxBlock),
+		audioPacket: make([]packet, 1),
+		capture:     ring.New[float32](1 << 16), // 1.4 s
+		wake:        make(chan struct{}, 1),
+		packets:     ring.New[packet](64),
+		netPacket:   make([]packet, 1),
+		opusFrame:   frame,
+		baseRate:    cfg.bitrate,
+		seq:         cfg.seq,
+		ts:          cfg.ts,
+		tsBase:      cfg.ts,
+		stop:        make(chan struct{}),
+		realtime:    cfg.realtime,
+		player:      track.NewPlayer(),
+		trackBuf:    make([]float32, cfg.maxBlock),
+		epoch:       cfg.epoch,
+		now:         cfg.now,
 		// Half the round trip each way: devices are near symmetric.
 		outLatency: int64(cfg.roundTrip / 2),
 		roundTrip:  int64(audio.Samples(cfg.roundTrip)),
@@ -196,7 +196,7 @@ func newPipeline(cfg pipelineConfig) (*pipeline, error) {
 		c, err := echo.New(echo.Default, echo.Options{Delay: cfg.roundTrip})
 		if err != nil {
 			playout.Close()
-			dec.sw.Close()
+			dec.codecs.Close()
 			return nil, fmt.Errorf("echo canceller: %w", err)
 		}
 		p.canceller, p.clean, p.howl = c, make([]float32, cfg.maxBlock), howl.New()
@@ -217,7 +217,7 @@ func newPartnerPlayout(cfg pipelineConfig) (*jitter.Playout, *voiceDecoder, erro
 	if err != nil {
 		return nil, nil, err
 	}
-	dec := &voiceDecoder{sw: sw}
+	dec := &voiceDecoder{codecs: sw}
 	playout, err := jitter.NewPlayout(jitter.PlayoutConfig{
 		Bias: cfg.jitterBias,
 		// The session clock, on which the device's block instants are.
@@ -262,8 +262,8 @@ func (v partnerVoice) Read(out []float32) { v.p.playout.ReadAt(out, v.p.readAt) 
 
 // process is the device callback. It must not block or allocate.
 func (p *pipeline) process(in, out []float32) {
-	for p.packets.Read(p.pkt) == 1 {
-		pk := &p.pkt[0]
+	for p.packets.Read(p.audioPacket) == 1 {
+		pk := &p.audioPacket[0]
 		if pk.conn != p.conn {
 			p.conn = pk.conn
 			p.playout.Reset()
@@ -555,7 +555,7 @@ func (p *pipeline) close() {
 	close(p.stop)
 	p.wg.Wait()
 	p.playout.Close()
-	p.dec.sw.Close()
+	p.decoder.codecs.Close()
 	if p.canceller != nil {
 		p.canceller.Close()
 	}

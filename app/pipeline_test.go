@@ -158,7 +158,7 @@ func TestPipelineSwitchesClickFree(t *testing.T) {
 		p.process(in, out)
 		heard = append(heard, out...)
 		clk.t += audio.Duration(128)
-		if k, n, ok := p.dec.received(); ok && i%perLeg == perLeg-1 {
+		if k, n, ok := p.decoder.received(); ok && i%perLeg == perLeg-1 {
 			latency[k] = audio.Duration(n) + codec.FormatOf(k).Lookahead()
 		}
 	}

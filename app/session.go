@@ -443,7 +443,7 @@ func (s *Session) Stats() Stats {
 			st.Redundancy = conn.redundancy
 		}
 	}
-	if k, n, ok := s.pipe.dec.received(); ok {
+	if k, n, ok := s.pipe.decoder.received(); ok {
 		st.PartnerCodec = codecName(k, n)
 	}
 	if !s.host {
@@ -537,7 +537,7 @@ func (l Latency) Total() time.Duration { return l.Codec + l.Network + l.Jitter +
 func (s *Session) Latency() Latency {
 	st := s.Stats()
 	// Until the partner's first packet, guess they send what we do.
-	k, n, ok := s.pipe.dec.received()
+	k, n, ok := s.pipe.decoder.received()
 	if !ok {
 		k, n, _, ok = s.pipe.sent()
 	}

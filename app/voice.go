@@ -33,7 +33,7 @@ var errNoCodec = errors.New("app: voice packet without its codec")
 // packet. It belongs to the audio thread; the codec and length of the last
 // packet decoded are published for Session.Latency.
 type voiceDecoder struct {
-	sw      *codec.Switch
+	codecs  *codec.Switch
 	kind    atomic.Uint32 // codec.Kind of the last packet decoded, 0 before
 	samples atomic.Int32  // its length in samples
 }
@@ -42,7 +42,7 @@ func (d *voiceDecoder) Decode(p []byte, pcm []float32) (int, error) {
 	if len(p) < 2 {
 		return 0, errNoCodec
 	}
-	n, err := d.sw.Decode(codec.Kind(p[0]), p[1:], pcm)
+	n, err := d.codecs.Decode(codec.Kind(p[0]), p[1:], pcm)
 	if err != nil {
 		return 0, err
 	}
@@ -55,7 +55,7 @@ func (d *voiceDecoder) Decode(p []byte, pcm []float32) (int, error) {
 	return n, nil
 }
 
-func (d *voiceDecoder) Conceal(pcm []float32) error { return d.sw.Conceal(pcm) }
+func (d *voiceDecoder) Conceal(pcm []float32) error { return d.codecs.Conceal(pcm) }
 
 // received returns the codec and packet length, in samples, of the last
 // packet decoded; ok is false before the first.
@@ -145,17 +145,17 @@ func codecName(k codec.Kind, packet int) string {
 // encoders are the encoder goroutine's, one per codec, each built when
 // first needed and again when its packet size changes (a new device).
 type encoders struct {
-	base int // the configured Opus bitrate
-	encs [codec.L24 + 1]codec.FrameEncoder
+	base   int // the configured Opus bitrate
+	byKind [codec.L24 + 1]codec.FrameEncoder
 }
 
 // get returns codec k's encoder for packets of size samples at the
 // adapter's Opus rate.
 func (e *encoders) get(k codec.Kind, size, rate int) (codec.FrameEncoder, error) {
-	enc := e.encs[k]
+	enc := e.byKind[k]
 	if enc != nil && enc.FrameSamples() != size {
 		enc.Close()
-		enc, e.encs[k] = nil, nil
+		enc, e.byKind[k] = nil, nil
 	}
 	want := bitrateFor(k, rate, e.base)
 	if enc == nil {
@@ -167,7 +167,7 @@ func (e *encoders) get(k codec.Kind, size, rate int) (codec.FrameEncoder, error)
 		if enc, err = codec.FormatOf(k).NewEncoder(o); err != nil {
 			return nil, err
 		}
-		e.encs[k] = enc
+		e.byKind[k] = enc
 	}
 	if k != codec.L16 && k != codec.L24 && enc.Bitrate() != want {
 		// libopus refuses only a rate out of range, which bitrateFor
@@ -178,10 +178,10 @@ func (e *encoders) get(k codec.Kind, size, rate int) (codec.FrameEncoder, error)
 }
 
 func (e *encoders) close() {
-	for i, enc := range e.encs {
+	for i, enc := range e.byKind {
 		if enc != nil {
 			enc.Close()
-			e.encs[i] = nil
+			e.byKind[i] = nil
 		}
 	}
 }
