@@ -2,12 +2,13 @@
 // signaling server (net/signal/server) on one TCP port and, when asked,
 // the STUN/TURN relay (net/relay) on a UDP port, with the relay's
 // short-lived credentials handed to every singer who creates or joins a
-// room. Both "duet serve" and the pure-Go duet-server use it, with the
-// same flags. What only a server binary offers comes in [Extras]: rooms
-// shared with other instances through Redis (-redis) and Prometheus
-// figures (/metrics); duet-server gives both, while "duet serve", in the
-// desktop app's binary, keeps rooms in memory, serves no /metrics, and
-// links neither.
+// room, and the guest page (net/guestpage) at /j/CODE, for a guest who
+// joins from a web browser. Both "duet serve" and the pure-Go duet-server
+// use it, with the same flags. What only a server binary offers comes in
+// [Extras]: rooms shared with other instances through Redis (-redis) and
+// Prometheus figures (/metrics); duet-server gives both, while "duet
+// serve", in the desktop app's binary, keeps rooms in memory, serves no
+// /metrics, and links neither.
 //
 // Budgets: the signaling server holds at most -max-sockets WebSockets and
 // the relay at most -turn-allocations allocations, each one file
@@ -30,6 +31,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/duetapp/duet/net/guestpage"
 	"github.com/duetapp/duet/net/relay"
 	"github.com/duetapp/duet/net/signal"
 	"github.com/duetapp/duet/net/signal/server"
@@ -269,6 +271,7 @@ func (o Options) Run(ctx context.Context, stdout io.Writer, log *slog.Logger) er
 		}
 	}
 	srv := server.New(cfg)
+	srv.Handle(guestpage.Prefix, guestpage.Handler()) // the guest in a browser: /j/CODE
 	fmt.Fprintln(stdout, server.URL(ln.Addr(), tc != nil))
 	if o.Extras.Metrics != nil {
 		figures := o.Extras.Metrics.Handler(srv, o.MetricsToken)

@@ -1,0 +1,259 @@
+package guestpage_test
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"math"
+	"net/http"
+	"net/http/httptest"
+	"path/filepath"
+	"slices"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/duetapp/duet/app"
+	"github.com/duetapp/duet/audio"
+	"github.com/duetapp/duet/audio/filedev"
+	"github.com/duetapp/duet/audio/measure"
+	"github.com/duetapp/duet/audio/tone"
+	"github.com/duetapp/duet/audio/wavfile"
+	"github.com/duetapp/duet/net/guestpage"
+	"github.com/duetapp/duet/net/peer/browsertest"
+	"github.com/duetapp/duet/net/signal/server"
+)
+
+// pageState is what the page posts with ?report (guest.js's state).
+type pageState struct {
+	Phase   string `json:"phase"`
+	Problem string `json:"problem"`
+	Status  string `json:"status"`
+	Partner string `json:"partner"`
+	Safety  string `json:"safety"`
+	Relayed bool   `json:"relayed"`
+	Latency *struct {
+		Codec, Network, Jitter, Device, Total float64
+	} `json:"latency"`
+	Stats *struct {
+		PacketsReceived, PacketsLost, ConcealedSamples, TotalSamplesReceived int64
+	} `json:"stats"`
+	Tone *struct {
+		Hz   float64   `json:"hz"`
+		Amps []float64 `json:"amps"`
+	} `json:"tone"`
+}
+
+// reporter is the test's end of the page's ?report hook: the states the
+// page posts, and the command to answer the next post with.
+type reporter struct {
+	states chan pageState
+	mu     sync.Mutex
+	cmd    map[string]any
+}
+
+func (r *reporter) ServeHTTP(w http.ResponseWriter, req *http.Request) {
+	var s pageState
+	if err := json.NewDecoder(req.Body).Decode(&s); err != nil {
+		http.Error(w, err.Error(), http.StatusBadRequest)
+		return
+	}
+	select {
+	case r.states <- s:
+	default: // the test looks at the newest only
+		select {
+		case <-r.states:
+		default:
+		}
+		r.states <- s
+	}
+	r.mu.Lock()
+	cmd := r.cmd
+	r.cmd = nil
+	r.mu.Unlock()
+	if cmd == nil {
+		cmd = map[string]any{}
+	}
+	json.NewEncoder(w).Encode(cmd)
+}
+
+// do has the page do cmd at its next report.
+func (r *reporter) do(cmd map[string]any) {
+	r.mu.Lock()
+	r.cmd = cmd
+	r.mu.Unlock()
+}
+
+// await returns the first state the page posts for which ok holds, failing
+// the test after d or on a problem the page shows.
+func (r *reporter) await(t *testing.T, d time.Duration, what string, ok func(pageState) bool) pageState {
+	t.Helper()
+	deadline := time.After(d)
+	var last pageState
+	for {
+		select {
+		case s := <-r.states:
+			if s.Phase == "problem" {
+				t.Fatalf("the page shows a problem: %s (%+v)", s.Problem, s)
+			}
+			if ok(s) {
+				return s
+			}
+			last = s
+		case <-deadline:
+			t.Fatalf("the page did not get to %s within %v; last state %+v", what, d, last)
+		}
+	}
+}
+
+// sink keeps what the host's device plays.
+type sink struct {
+	mu sync.Mutex
+	p  []float32
+}
+
+func (s *sink) Write(p []float32) error {
+	s.mu.Lock()
+	s.p = append(s.p, p...)
+	s.mu.Unlock()
+	return nil
+}
+
+func (s *sink) Close() error { return nil }
+
+// last returns the last n samples played.
+func (s *sink) last(n int) []float32 {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return slices.Clone(s.p[max(len(s.p)-n, 0):])
+}
+
+// The tones: the host sings a sine at hostHz, the browser's fake
+// microphone one at guestHz (Chromium plays the test's file, Firefox a
+// sine of its own at 0.1).
+const (
+	hostHz, hostAmp = 440.0, 0.25
+	guestHz         = 660.0
+)
+
+// TestBrowserGuest: a real browser opens the link a Duet host gives out,
+// joins with the guest page and sings with the host (app.Host, with a
+// file device): each hears the other's sine at its level, with no packet
+// lost, both see the same safety code and the page shows the latency by
+// stage; the page leaves and joins again, and the duet goes on.
+func TestBrowserGuest(t *testing.T) {
+	for _, k := range browsertest.Kinds() {
+		t.Run(string(k), func(t *testing.T) { testBrowserGuest(t, k) })
+	}
+}
+
+func testBrowserGuest(t *testing.T, k browsertest.Kind) {
+	start := time.Now()
+	srv := server.New(server.Config{})
+	srv.Handle(guestpage.Prefix, guestpage.Handler())
+	rep := &reporter{states: make(chan pageState, 1)}
+	mux := http.NewServeMux()
+	mux.Handle("POST /report", rep)
+	mux.Handle("/", srv)
+	hs := httptest.NewServer(mux)
+	defer func() { srv.Close(); hs.Close() }()
+
+	out := &sink{}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	host, err := app.Host(ctx, app.Config{
+		Server:   hs.URL,
+		Device:   filedev.New(filedev.Config{Input: &tone.Sine{Hz: hostHz, Amp: hostAmp}, Output: out}),
+		Loopback: true,
+		Name:     "Host",
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var running sync.WaitGroup
+	var runErr error
+	running.Go(func() { runErr = host.Run(ctx) })
+	defer func() {
+		cancel()
+		running.Wait()
+		if runErr != nil && !errors.Is(runErr, context.Canceled) {
+			t.Errorf("host: %v", runErr)
+		}
+	}()
+
+	link, err := guestpage.Link(hs.URL, host.Code())
+	if err != nil {
+		t.Fatal(err)
+	}
+	wav := filepath.Join(t.TempDir(), "mic.wav")
+	guestAmp := map[browsertest.Kind]float64{browsertest.Chromium: 0.25, browsertest.Firefox: 0.1}[k]
+	pcm := make([]float32, audio.SampleRate) // whole periods: Chromium loops it
+	(&tone.Sine{Hz: guestHz, Amp: float32(guestAmp)}).Read(pcm)
+	if err := wavfile.WriteFile(wav, pcm); err != nil {
+		t.Fatal(err)
+	}
+	browsertest.Start(t, k, link+"?auto=1&report=/report", browsertest.Options{AudioFile: wav, ToneHz: guestHz})
+
+	for round := range 2 {
+		s := rep.await(t, 20*time.Second, "connected", func(s pageState) bool {
+			return s.Phase == "connected" && s.Partner == "Host" && s.Latency != nil
+		})
+		connected := time.Now()
+		t.Logf("round %d: %s connected after %v: %q, safety code %s, latency %+v", round, k,
+			time.Since(start).Round(time.Millisecond), s.Status, s.Safety, *s.Latency)
+		st := host.Stats()
+		if s.Safety == "" || s.Safety != st.SafetyCode {
+			t.Errorf("safety codes: the page shows %q, the host %q", s.Safety, st.SafetyCode)
+		}
+		if st.PartnerName != "Guest" {
+			t.Errorf("the host calls its partner %q, want Guest (the page's default)", st.PartnerName)
+		}
+
+		// The host's sine as the page hears it.
+		rep.do(map[string]any{"do": "tone", "hz": hostHz})
+		s = rep.await(t, 10*time.Second, "a tone measured", func(s pageState) bool { return s.Tone != nil && len(s.Tone.Amps) > 0 })
+		heard := median(s.Tone.Amps)
+		t.Logf("%s hears the host's %.0f Hz sine of %.2f at %.3f (windows %.3f); stats %+v", k, hostHz, hostAmp, heard, s.Tone.Amps, *s.Stats)
+		if db := 20 * math.Log10(heard/hostAmp); math.Abs(db) > 1.5 {
+			t.Errorf("%s hears the host's sine %.1f dB off", k, db)
+		}
+		if s.Stats.PacketsLost != 0 {
+			t.Errorf("%s lost %d packets on loopback", k, s.Stats.PacketsLost)
+		}
+
+		// The page's sine as the host hears it, over a second from 1 s
+		// after the page connected (the host's playout measures the new
+		// connection's packets for 0.1 s before it plays them).
+		rep.await(t, 10*time.Second, "2 s connected", func(pageState) bool { return time.Since(connected) > 2*time.Second })
+		got := out.last(audio.SampleRate)
+		var amps []float64
+		for i := 0; i+4800 <= len(got); i += 4800 {
+			amps = append(amps, measure.Tone(got[i:i+4800], guestHz, audio.SampleRate))
+		}
+		st = host.Stats()
+		t.Logf("the host hears %s's %.0f Hz sine of %.2f at %.3f (windows %.3f); %s; voice: %+v; %d padding packets skipped",
+			k, guestHz, guestAmp, median(amps), amps, st.PartnerCodec, st.Voice, st.Peer.PaddingReceived)
+		if db := 20 * math.Log10(median(amps)/guestAmp); math.Abs(db) > 1.5 {
+			t.Errorf("the host hears %s's sine %.1f dB off", k, db)
+		}
+		if st.Voice.PacketsLost != 0 {
+			t.Errorf("the host lost %d of %s's packets on loopback", st.Voice.PacketsLost, k)
+		}
+
+		if round == 0 {
+			// Leave, then come back to the same room.
+			rep.do(map[string]any{"do": "leave"})
+			rep.await(t, 10*time.Second, "left", func(s pageState) bool { return s.Phase == "left" })
+			rep.do(map[string]any{"do": "join"})
+		}
+	}
+	t.Logf("%s: done after %v", k, time.Since(start).Round(time.Millisecond))
+}
+
+func median(v []float64) float64 {
+	if len(v) == 0 {
+		return 0
+	}
+	s := slices.Sorted(slices.Values(v))
+	return s[len(s)/2]
+}
