@@ -229,6 +229,7 @@ func testRealBrowser(t *testing.T, k browsertest.Kind, ptime time.Duration) {
 		t.Fatal(err)
 	}
 	pg.send(pageMsg{Type: "offer", SDP: offer})
+	controlled := false
 	deadline := time.After(15 * time.Second)
 	for connected := host.Connected(); connected != nil; {
 		select {
@@ -304,10 +305,33 @@ func testRealBrowser(t *testing.T, k browsertest.Kind, ptime time.Duration) {
 		t.Fatalf("no voice from %s within 10 s of connecting", k)
 	}
 	firstVoice := time.Since(start)
+	// A control message reaches the page as text.
+	const hello = `{"type":"hello","name":"Duet"}`
+	for deadline := time.Now().Add(10 * time.Second); host.SendControl([]byte(hello)) != nil; {
+		if time.Now().After(deadline) {
+			t.Fatal("the control channel did not open within 10 s")
+		}
+		select {
+		case m, ok := <-pg.msgs:
+			if m = pg.check(m, ok); m.Type == "control" {
+				t.Fatalf("the page got control message %q before it was sent", m.Message)
+			}
+		case <-time.After(10 * time.Millisecond):
+		}
+	}
 	pg.send(pageMsg{Type: "measure", Hz: duetHz, MS: measureFor})
 	var heard pageMsg
 	for heard.Type != "heard" {
-		heard = pg.next(10 * time.Second)
+		switch heard = pg.next(10 * time.Second); heard.Type {
+		case "control":
+			if heard.Message != hello {
+				t.Errorf("the page got control message %q, want the text %s", heard.Message, hello)
+			}
+			controlled = true
+		}
+	}
+	if !controlled {
+		t.Error("the page got no control message")
 	}
 	stop()
 	sending.Wait()

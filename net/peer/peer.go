@@ -1,7 +1,8 @@
 // Package peer is Duet's WebRTC connection between host and guest, on
 // pion/webrtc v4: one audio track each way (the guest's voice to the host,
 // the host's mix to the guest) and one reliable data channel for control
-// messages. Media is DTLS-SRTP end to end.
+// messages (text messages: JSON, which a browser reads as strings). Media
+// is DTLS-SRTP end to end.
 //
 // A second data channel, unordered and never retransmitted, carries clock
 // pings (package clock); a third, reliable, carries files (the backing
@@ -486,7 +487,7 @@ func (p *Peer) SendFile(ctx context.Context, msg []byte) error {
 			return ErrClosed
 		}
 	}
-	return send(dc, "file", msg)
+	return send(dc, "file", msg, false)
 }
 
 // Offer makes the host's offer, with the control and clock channels, and
@@ -673,12 +674,14 @@ func (p *Peer) SetRedundancy(n int) {
 	p.sendMu.Unlock()
 }
 
-// SendControl sends a message on the control channel, if it is open.
+// SendControl sends a message on the control channel, if it is open, as
+// a text message: control messages are JSON (UTF-8), and a browser reads
+// a text message as a string (a binary one as bytes it must decode).
 func (p *Peer) SendControl(msg []byte) error {
 	p.mu.Lock()
 	dc := p.control
 	p.mu.Unlock()
-	return send(dc, "control", msg)
+	return send(dc, "control", msg, true)
 }
 
 // SendClock sends a message on the clock channel, if it is open.
@@ -686,14 +689,22 @@ func (p *Peer) SendClock(msg []byte) error {
 	p.mu.Lock()
 	dc := p.clock
 	p.mu.Unlock()
-	return send(dc, "clock", msg)
+	return send(dc, "clock", msg, false)
 }
 
-func send(dc *webrtc.DataChannel, name string, msg []byte) error {
+// send sends msg on dc, the channel called name, as a text message or a
+// binary one.
+func send(dc *webrtc.DataChannel, name string, msg []byte, text bool) error {
 	if dc == nil || dc.ReadyState() != webrtc.DataChannelStateOpen {
 		return fmt.Errorf("peer: %s channel not open", name)
 	}
-	if err := dc.Send(msg); err != nil {
+	var err error
+	if text {
+		err = dc.SendText(string(msg))
+	} else {
+		err = dc.Send(msg)
+	}
+	if err != nil {
 		return fmt.Errorf("peer: %s: %w", name, err)
 	}
 	return nil
