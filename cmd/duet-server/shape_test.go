@@ -5,6 +5,8 @@ import (
 	"go/parser"
 	"go/token"
 	"io/fs"
+	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -100,4 +102,27 @@ func receiver(e ast.Expr) string {
 		return x.Name
 	}
 	return "?"
+}
+
+// TestReadmeListsEveryPackage keeps README's table of packages whole: a
+// newcomer reads it before the code.
+func TestReadmeListsEveryPackage(t *testing.T) {
+	readme, err := os.ReadFile(filepath.Join("..", "..", "README.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	const mod = "github.com/duetapp/duet/"
+	out, err := exec.Command("go", "list", mod+"...").Output()
+	if err != nil {
+		t.Fatalf("go list: %v", err)
+	}
+	pkgs := strings.Fields(string(out))
+	if len(pkgs) < 40 {
+		t.Fatalf("go list found only %d packages", len(pkgs))
+	}
+	for _, pkg := range pkgs {
+		if rel := strings.TrimPrefix(pkg, mod); !strings.Contains(string(readme), "`"+rel+"`") {
+			t.Errorf("README's package table does not name %s", rel)
+		}
+	}
 }
