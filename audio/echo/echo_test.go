@@ -30,7 +30,6 @@ func newCanceller(t testing.TB, k echo.Kind, o echo.Options) *echo.Canceller {
 // 25 dB down (the lab measures 31–32) and the near-end singer barely
 // touched in double talk.
 func TestDefaultRemovesEcho(t *testing.T) {
-	t.Parallel()
 	scene := echotest.NewScene(pathDelay)
 	if rms := measure.DBFS(measure.RMS(scene.Echo)); rms < -30 {
 		t.Fatalf("the scene's echo is at %.1f dBFS, too faint to test with", rms)
@@ -56,7 +55,6 @@ func TestDefaultRemovesEcho(t *testing.T) {
 // TestBlockSizes checks that the callback size changes nothing but the
 // latency: odd and changing blocks give the same samples as 10 ms blocks.
 func TestBlockSizes(t *testing.T) {
-	t.Parallel()
 	n := 3 * audio.SampleRate
 	far := echotest.Singer(n, 220, 0.5, 1)
 	mic := echotest.NewRoom(100*time.Millisecond, pathDelay, 3).Echo(far)
@@ -92,7 +90,6 @@ func TestBlockSizes(t *testing.T) {
 // TestLatency checks that Latency is how far the output trails the
 // microphone, library delay included, by sending noise straight in.
 func TestLatency(t *testing.T) {
-	t.Parallel()
 	n := 2 * audio.SampleRate
 	voice := echotest.Noise(n, 0.1, 9) // white: one sharp correlation peak
 	silence := make([]float32, n)
@@ -125,14 +122,12 @@ func TestProcessDoesNotAllocate(t *testing.T) {
 }
 
 func TestUnknownKind(t *testing.T) {
-	t.Parallel()
 	if _, err := echo.New(echo.Kind(99), echo.Options{}); !errors.Is(err, echo.ErrKind) {
 		t.Fatalf("New(99) = %v, want ErrKind", err)
 	}
 }
 
 func TestCloseTwiceThenPassThrough(t *testing.T) {
-	t.Parallel()
 	c := newCanceller(t, echo.Default, echo.Options{})
 	c.Close()
 	c.Close()

@@ -34,7 +34,6 @@ func firstHowl(d *Detector, p []float32) time.Duration {
 }
 
 func TestFindsHowl(t *testing.T) {
-	t.Parallel()
 	for _, tc := range []struct {
 		name          string
 		hz, from, dBs float64
@@ -60,7 +59,6 @@ func TestFindsHowl(t *testing.T) {
 }
 
 func TestLeavesSingingAlone(t *testing.T) {
-	t.Parallel()
 	n := audio.Samples(10 * time.Second)
 	steady := func(p []float32, amp float32) []float32 { // a 20 ms attack, then steady
 		for i := range min(len(p), 960) {

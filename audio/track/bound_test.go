@@ -24,7 +24,6 @@ import (
 // counts and rates: each is the tone it holds, at 48 kHz, as long as it
 // should be; at 48 kHz the samples are go-audio/wav's (audio/wavfile).
 func TestDecodeWAVShapes(t *testing.T) {
-	t.Parallel()
 	for _, rate := range []int{8000, 44100, 48000, 96000} {
 		for _, bits := range []int{8, 16, 24, 32} {
 			for _, ch := range []int{1, 2, 6} {
@@ -61,7 +60,6 @@ func TestDecodeWAVShapes(t *testing.T) {
 // TestDecodeRefusesRates checks that a rate no song has is refused by
 // name, before anything is decoded.
 func TestDecodeRefusesRates(t *testing.T) {
-	t.Parallel()
 	for _, rate := range []int{1, tracktest.BombRate, MinRate - 1, MaxRate + 1, 1 << 30} {
 		_, err := Decode("x.wav", tracktest.WAV(rate, 16, 1, make([]float32, 100)))
 		if !errors.Is(err, ErrFormat) || !strings.Contains(err.Error(), fmt.Sprintf(" %d Hz", rate)) {

@@ -16,7 +16,6 @@ import (
 // encoded with flac, lame and opusenc. Mixed down to mono the sine has
 // amplitude 0.25, an RMS of 0.177.
 func TestDecodeFormats(t *testing.T) {
-	t.Parallel()
 	for _, name := range []string{"tone.wav", "tone.flac", "tone.mp3", "tone.opus"} {
 		t.Run(name, func(t *testing.T) {
 			tr, err := Load("testdata/" + name)
@@ -54,7 +53,6 @@ func TestDecodeFormats(t *testing.T) {
 }
 
 func TestDecodeRejects(t *testing.T) {
-	t.Parallel()
 	wav, err := os.ReadFile("testdata/tone.wav")
 	if err != nil {
 		t.Fatal(err)

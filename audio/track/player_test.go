@@ -20,7 +20,6 @@ func ramp(n int) *Track {
 // TestPlayerSchedule checks that the track starts at its instant, exactly,
 // and that a schedule already under way starts mid-song.
 func TestPlayerSchedule(t *testing.T) {
-	t.Parallel()
 	tr := ramp(48000)
 	p := NewPlayer()
 	p.SetTrack(tr)
@@ -57,7 +56,6 @@ func TestPlayerSchedule(t *testing.T) {
 
 // TestPlayerCountIn checks the clicks come on the beats before the song.
 func TestPlayerCountIn(t *testing.T) {
-	t.Parallel()
 	p := NewPlayer()
 	p.SetTrack(ramp(48000))
 	p.Schedule(Schedule{Gen: 1, Playing: true, At: 0, Pos: 0, CountIn: 4, Beat: DefaultBeat})
@@ -85,7 +83,6 @@ func TestPlayerCountIn(t *testing.T) {
 // simulated minutes the guest's track stays within 1 ms of the host's,
 // from five seconds on.
 func TestFollowerDrift(t *testing.T) {
-	t.Parallel()
 	const (
 		block  = 128
 		ppm    = -100
@@ -163,7 +160,6 @@ func TestFollowerDrift(t *testing.T) {
 }
 
 func TestHermiteExactAtWholeIndices(t *testing.T) {
-	t.Parallel()
 	p := []float32{0, 1, 0, -1, 0}
 	for i, v := range p {
 		if got := hermite(p, float64(i)); got != v {
