@@ -60,7 +60,6 @@ func (d *loopDevice) Close() error {
 }
 
 func TestFindsRoundTrip(t *testing.T) {
-	t.Parallel()
 	for _, delay := range []int{128, 200, 1000, 4321} {
 		var last float64
 		res, err := Run(t.Context(), newLoop(delay, 0.5), func(f float64) { last = f })
@@ -81,7 +80,6 @@ func TestFindsRoundTrip(t *testing.T) {
 }
 
 func TestNoEcho(t *testing.T) {
-	t.Parallel()
 	_, err := Run(t.Context(), newLoop(100, 0), nil)
 	if !errors.Is(err, ErrNoEcho) {
 		t.Fatalf("err = %v, want ErrNoEcho", err)
@@ -91,7 +89,6 @@ func TestNoEcho(t *testing.T) {
 // TestCheck passes what Run finds on a clean loop and refuses any
 // confidence below MinConfidence.
 func TestCheck(t *testing.T) {
-	t.Parallel()
 	res, err := Run(t.Context(), newLoop(300, 0.5), nil)
 	if err != nil {
 		t.Fatal(err)
