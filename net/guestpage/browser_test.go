@@ -1,9 +1,11 @@
 package guestpage_test
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
+	"log/slog"
 	"math"
 	"net/http"
 	"net/http/httptest"
@@ -42,6 +44,12 @@ type pageState struct {
 		Hz   float64   `json:"hz"`
 		Amps []float64 `json:"amps"`
 	} `json:"tone"`
+	Track    *trackState `json:"track"`
+	Audio    string      `json:"audio"`
+	Channels map[string]struct {
+		State    string `json:"state"`
+		Messages int    `json:"messages"`
+	} `json:"channels"`
 }
 
 // reporter is the test's end of the page's ?report hook: the states the
@@ -101,9 +109,28 @@ func (r *reporter) await(t *testing.T, d time.Duration, what string, ok func(pag
 			}
 			last = s
 		case <-deadline:
-			t.Fatalf("the page did not get to %s within %v; last state %+v", what, d, last)
+			b, _ := json.Marshal(last)
+			t.Fatalf("the page did not get to %s within %v; last state %s", what, d, b)
 		}
 	}
+}
+
+// lockedBuffer is a log written from the host's goroutines.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
 }
 
 // sink keeps what the host's device plays.
@@ -147,53 +174,82 @@ func TestBrowserGuest(t *testing.T) {
 	}
 }
 
-func testBrowserGuest(t *testing.T, k browsertest.Kind) {
-	start := time.Now()
+// duet is a Duet host (app.Host, singing a sine from a file device, on a
+// rendezvous server that serves the guest page) and a browser on its link.
+type duet struct {
+	host  *app.Session
+	rep   *reporter
+	out   *sink
+	start time.Time
+}
+
+// startDuet starts a host configured by cfg and browser k on its link;
+// both stop when the test ends.
+func startDuet(t *testing.T, k browsertest.Kind, cfg func(*app.Config)) *duet {
+	d := &duet{start: time.Now(), rep: &reporter{states: make(chan pageState, 1)}, out: &sink{}}
 	srv := server.New(server.Config{})
 	srv.Handle(guestpage.Prefix, guestpage.Handler())
-	rep := &reporter{states: make(chan pageState, 1)}
 	mux := http.NewServeMux()
-	mux.Handle("POST /report", rep)
+	mux.Handle("POST /report", d.rep)
 	mux.Handle("/", srv)
 	hs := httptest.NewServer(mux)
-	defer func() { srv.Close(); hs.Close() }()
+	t.Cleanup(func() { srv.Close(); hs.Close() })
 
-	out := &sink{}
 	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	host, err := app.Host(ctx, app.Config{
+	logs := &lockedBuffer{}
+	t.Cleanup(func() {
+		if t.Failed() {
+			t.Logf("the host's log:\n%s", logs.String())
+		}
+	})
+	c := app.Config{
 		Server:   hs.URL,
-		Device:   filedev.New(filedev.Config{Input: &tone.Sine{Hz: hostHz, Amp: hostAmp}, Output: out}),
+		Device:   filedev.New(filedev.Config{Input: &tone.Sine{Hz: hostHz, Amp: hostAmp}, Output: d.out}),
 		Loopback: true,
 		Name:     "Host",
-	})
+		Logger:   slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
+	}
+	if cfg != nil {
+		cfg(&c)
+	}
+	host, err := app.Host(ctx, c)
 	if err != nil {
+		cancel()
 		t.Fatal(err)
 	}
+	d.host = host
 	var running sync.WaitGroup
 	var runErr error
 	running.Go(func() { runErr = host.Run(ctx) })
-	defer func() {
+	t.Cleanup(func() {
 		cancel()
 		running.Wait()
 		if runErr != nil && !errors.Is(runErr, context.Canceled) {
 			t.Errorf("host: %v", runErr)
 		}
-	}()
+	})
 
 	link, err := guestpage.Link(hs.URL, host.Code())
 	if err != nil {
 		t.Fatal(err)
 	}
 	wav := filepath.Join(t.TempDir(), "mic.wav")
-	guestAmp := map[browsertest.Kind]float64{browsertest.Chromium: 0.25, browsertest.Firefox: 0.1}[k]
 	pcm := make([]float32, audio.SampleRate) // whole periods: Chromium loops it
-	(&tone.Sine{Hz: guestHz, Amp: float32(guestAmp)}).Read(pcm)
+	(&tone.Sine{Hz: guestHz, Amp: float32(guestAmp[k])}).Read(pcm)
 	if err := wavfile.WriteFile(wav, pcm); err != nil {
 		t.Fatal(err)
 	}
 	browsertest.Start(t, k, link+"?auto=1&report=/report", browsertest.Options{AudioFile: wav, ToneHz: guestHz})
+	return d
+}
 
+// guestAmp is each browser's microphone level: Chromium plays the test's
+// file, Firefox its own sine.
+var guestAmp = map[browsertest.Kind]float64{browsertest.Chromium: 0.25, browsertest.Firefox: 0.1}
+
+func testBrowserGuest(t *testing.T, k browsertest.Kind) {
+	d := startDuet(t, k, nil)
+	host, rep, out, start, guestAmp := d.host, d.rep, d.out, d.start, guestAmp[k]
 	for round := range 2 {
 		s := rep.await(t, 20*time.Second, "connected", func(s pageState) bool {
 			return s.Phase == "connected" && s.Partner == "Host" && s.Latency != nil

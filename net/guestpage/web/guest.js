@@ -10,6 +10,7 @@
 import { Rendezvous, errorWords, parseCode, socketURL } from "./signal.js";
 import { safetyCode } from "./safety.js";
 import { Meter, show } from "./meter.js";
+import { Clock, Track } from "./track.js";
 
 const $ = (id) => document.getElementById(id);
 const params = new URLSearchParams(location.search);
@@ -29,6 +30,9 @@ const state = {
   muted: false,
   stats: null,
   tone: null,
+  track: null,
+  audio: "", // the AudioContext's state
+  channels: {}, // the data channels' states and messages, for a test
 };
 
 let mic = null; // the microphone's MediaStream
@@ -40,6 +44,9 @@ let control = null; // the control data channel
 let token = "";
 let iceServers = [];
 let lastIn = null; // the inbound stats a second ago, for the latency
+let clock = null; // the host's session clock against this page's
+let track = null; // the backing track
+let pinger = null, pingFastUntil = 0;
 
 function problem(title, text, retry = false) {
   state.phase = "problem";
@@ -101,6 +108,8 @@ async function startMic() {
   ctx = new AudioContext({ latencyHint: "interactive" });
   ctx.resume().catch(() => {});
   micMeter = new Meter(ctx, mic);
+  clock = new Clock();
+  track = new Track(ctx, clock, sendControl, showTrack);
   $("join").disabled = false;
   $("mic-start").hidden = true;
   return true;
@@ -176,7 +185,17 @@ async function answer(sdp) {
     partnerMeter = new Meter(ctx, stream);
   };
   pc.ondatachannel = (e) => {
-    if (e.channel.label === "control") setControl(e.channel);
+    const dc = e.channel;
+    const c = (state.channels[dc.label] = { state: dc.readyState, messages: 0 });
+    dc.addEventListener("open", () => (c.state = "open"));
+    dc.addEventListener("close", () => (c.state = "closed"));
+    dc.addEventListener("message", () => c.messages++);
+    if (dc.label === "control") setControl(dc);
+    else if (dc.label === "clock") startClock(dc);
+    else if (dc.label === "file") {
+      dc.binaryType = "arraybuffer";
+      dc.onmessage = (m) => track.onFile(m.data);
+    }
   };
   pc.onconnectionstatechange = () => {
     switch (pc.connectionState) {
@@ -216,6 +235,8 @@ function setControl(dc) {
       state.partner = m.name.slice(0, 40);
       $("partner-label").textContent = state.partner;
       if (state.phase === "connected") $("status").textContent = `Connected to ${state.partner}`;
+    } else if (typeof m.type === "string" && m.type.startsWith("track-")) {
+      track.onControl(m);
     } else if (m.type === "bye") {
       hangUp();
       leftPage("Your partner left", "They may come back: join again when they do.", true);
@@ -239,6 +260,41 @@ function hangUp() {
   state.safety = "";
   state.latency = null;
   lastIn = null;
+  clearInterval(pinger);
+  pinger = null;
+  if (clock) clock.samples = [];
+  if (track) {
+    track.stop(); // the song stays: a rejoin need not fetch it again
+    track.gen = -1; // and plays the host's schedule again
+  }
+}
+
+function sendControl(m) {
+  if (control && control.readyState === "open") control.send(JSON.stringify(m));
+}
+
+// startClock pings the host on the clock channel: every 20 ms for the
+// first 10 s of a connection, then every 100 ms (as the desktop guest).
+function startClock(dc) {
+  clock.use(dc);
+  pingFastUntil = performance.now() + 10000;
+  clearInterval(pinger);
+  let n = 0;
+  pinger = setInterval(() => {
+    if (performance.now() < pingFastUntil || n++ % 5 === 0) clock.ping();
+  }, 20);
+}
+
+function showTrack() {
+  const t = track;
+  $("track-box").hidden = !t.name;
+  $("track-name").textContent = t.name;
+  let text = "";
+  if (t.error) text = "could not be used: " + t.error;
+  else if (!t.buffer) text = `arriving: ${Math.floor((100 * t.got) / Math.max(t.size, 1))} %`;
+  else if (t.anchor) text = "playing";
+  else text = "here, ready to play";
+  $("track-status").textContent = text;
 }
 
 function leftPage(title, text, again) {
@@ -326,6 +382,7 @@ function meters() {
 async function report(path) {
   for (;;) {
     await new Promise((r) => setTimeout(r, 250));
+    if (track) state.track = track.report();
     let cmd = {};
     try {
       const res = await fetch(path, {
@@ -384,7 +441,16 @@ function main() {
       for (const t of mic ? mic.getAudioTracks() : []) t.applyConstraints({ echoCancellation: speakers() }).catch(() => {});
     };
   }
-  setInterval(() => measure().catch(() => {}), 1000);
+  setInterval(() => {
+    if (ctx) {
+      state.audio = ctx.state;
+      // A context the browser could not start (its sound server was
+      // slow, say) is asked again.
+      if (ctx.state === "suspended") ctx.resume().catch(() => {});
+    }
+    measure().catch(() => {});
+    if (track && track.name) showTrack();
+  }, 1000);
   requestAnimationFrame(meters);
   const path = params.get("report");
   if (path && path.startsWith("/") && !path.startsWith("//")) report(path);

@@ -196,7 +196,7 @@ func startPulse(t testing.TB) string {
 		t.Fatal(err)
 	}
 	socket := filepath.Join(dir, "native")
-	cmd := exec.Command(bin, "-n", "--daemonize=no", "--exit-idle-time=-1", "--use-pid-file=no",
+	cmd := exec.Command(bin, "-n", "--daemonize=no", "--exit-idle-time=-1", "--use-pid-file=no", "--realtime=no", "--high-priority=no",
 		"-L", "module-null-sink", "-L", "module-native-protocol-unix auth-anonymous=1 socket="+socket)
 	out := &lockedBuffer{}
 	cmd.Stdout, cmd.Stderr = out, out
