@@ -160,8 +160,7 @@ func TestCalibrateOnJACK(t *testing.T) {
 func TestSessionOnJACK(t *testing.T) {
 	sys, name := jackSystem(t)
 	st := openLooped(t, sys, name, false)
-	guestVoice := make([]float32, 3*audio.SampleRate)
-	audio.ReadFull(&tone.Sine{Hz: 660, Amp: 0.3}, guestVoice)
+	guestVoice := tone.SineAt(audio.SampleRate, 3*audio.SampleRate, 660, 0.3)
 	res, err := lab.Run(t.Context(), lab.Config{
 		HostDevice: st,
 		GuestVoice: guestVoice,
