@@ -165,15 +165,24 @@ func (c *supervisor) handle(ctx context.Context, m signal.Message) (done bool, e
 		}
 		answer, err := p.Answer(m.SDP)
 		if err != nil {
+			c.hangUp(ctx, err)
 			return false, err
 		}
 		return false, c.signaling.Send(ctx, signal.Message{Type: signal.TypeAnswer, SDP: answer})
 	case signal.TypeAnswer:
 		if c.peer != nil && c.host {
 			if err := c.peer.Accept(m.SDP); err != nil {
+				c.hangUp(ctx, err)
 				c.guestFailed(err)
 			}
 		}
+	case signal.TypeHangup:
+		err := fmt.Errorf("your partner could not set up the connection: %s", cleanText(m.Error.Message, maxPartnerText))
+		if c.host {
+			c.guestFailed(err)
+			return false, nil
+		}
+		return true, err
 	case signal.TypeCandidate:
 		if c.peer != nil && m.Candidate != nil {
 			if err := c.peer.AddCandidate(webrtc.ICECandidateInit(*m.Candidate)); err != nil {
@@ -189,6 +198,16 @@ func (c *supervisor) handle(ctx context.Context, m signal.Message) (done bool, e
 		c.log.Warn("rendezvous server reported an error", "err", m.Error)
 	}
 	return false, nil
+}
+
+// hangUp tells the partner, through the rendezvous server, that this side
+// could not take its offer or answer, so that it need not wait for a
+// connection that will not come.
+func (c *supervisor) hangUp(ctx context.Context, err error) {
+	m := signal.Message{Type: signal.TypeHangup, Error: signal.Errorf(signal.ErrNegotiation, "%v", err)}
+	if err := c.signaling.Send(ctx, m); err != nil {
+		c.log.Debug("could not tell the partner", "err", err)
+	}
 }
 
 // guestJoined offers a new guest a connection (host).

@@ -55,9 +55,10 @@ type pageState struct {
 // reporter is the test's end of the page's ?report hook: the states the
 // page posts, and the command to answer the next post with.
 type reporter struct {
-	states chan pageState
-	mu     sync.Mutex
-	cmd    map[string]any
+	states     chan pageState
+	problemsOK bool // a problem the page shows is what the test waits for
+	mu         sync.Mutex
+	cmd        map[string]any
 }
 
 func (r *reporter) ServeHTTP(w http.ResponseWriter, req *http.Request) {
@@ -101,11 +102,11 @@ func (r *reporter) await(t *testing.T, d time.Duration, what string, ok func(pag
 	for {
 		select {
 		case s := <-r.states:
-			if s.Phase == "problem" {
-				t.Fatalf("the page shows a problem: %s (%+v)", s.Problem, s)
-			}
 			if ok(s) {
 				return s
+			}
+			if s.Phase == "problem" && !r.problemsOK {
+				t.Fatalf("the page shows a problem: %s (%+v)", s.Problem, s)
 			}
 			last = s
 		case <-deadline:

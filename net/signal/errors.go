@@ -69,6 +69,11 @@ var (
 	ErrInternal = &Error{Code: "internal", Message: "the rendezvous server had a problem: try again"}
 )
 
+// ErrNegotiation comes from a partner, with hangup: its side could not set
+// up the connection it was offered or answered (no codec in common, a
+// description it could not take), and gives it up; the message says why.
+var ErrNegotiation = &Error{Code: "negotiation-failed", Message: "the two sides could not agree on a connection"}
+
 // ErrClosed is returned by the methods of a Conn after Close.
 var ErrClosed = errors.New("signal: connection closed")
 

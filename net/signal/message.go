@@ -26,6 +26,7 @@ const (
 	TypeOffer      Type = "offer"       // relayed, {sdp}
 	TypeAnswer     Type = "answer"      // relayed, {sdp}
 	TypeCandidate  Type = "candidate"   // relayed, {candidate}; trickle ICE
+	TypeHangup     Type = "hangup"      // relayed, {error}: I give this connection up (ErrNegotiation)
 	TypeBye        Type = "bye"         // client → server: I am leaving
 	TypePeerLeft   Type = "peer-left"   // server → remaining participant
 	TypeError      Type = "error"       // server → client, {error}
@@ -170,9 +171,9 @@ func (m *Message) check() *Error {
 		if m.Candidate == nil {
 			return Errorf(ErrBadMessage, "the candidate message has no candidate")
 		}
-	case TypeError:
+	case TypeError, TypeHangup:
 		if m.Error == nil || m.Error.Code == "" {
-			return Errorf(ErrBadMessage, "the error message has no error code")
+			return Errorf(ErrBadMessage, "the %s message has no error code", m.Type)
 		}
 	case "":
 		return Errorf(ErrBadMessage, "the message has no type")

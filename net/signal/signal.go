@@ -15,6 +15,7 @@
 //	server → guest  {"v":1,"type":"joined","room":"K7QM-3XRT","token":"…","iceServers":[…]}
 //	server → host   {"v":1,"type":"peer-joined","room":"K7QM-3XRT","iceServers":[…]}
 //	host ⇄ guest    offer {sdp}, answer {sdp}, candidate {candidate} (trickle ICE)
+//	host ⇄ guest    hangup {error} (the sender could not take the offer or answer)
 //	either → server {"v":1,"type":"bye"}
 //	server → other  {"v":1,"type":"peer-left","room":"K7QM-3XRT"}
 //	server → either {"v":1,"type":"error","error":{"code":"room-full","message":"…"}}
@@ -26,7 +27,9 @@
 // A server with a relay hands each singer its ICE servers (STUN, and TURN
 // with credentials of its own) once there is a partner, the guest with
 // joined and the host with peer-joined. The server relays offer, answer
-// and candidate messages from one participant to the other byte for byte.
+// and candidate messages from one participant to the other byte for byte,
+// and hangup, with which a side that could not set up the connection (no
+// codec in common, say) tells the other at once, [ErrNegotiation] and why.
 // When the guest leaves (bye or a closed socket) the host is told
 // peer-left and the room waits for a new guest; when the host leaves the
 // room is deleted and the guest is told peer-left. A room whose host has

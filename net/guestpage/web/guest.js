@@ -146,7 +146,20 @@ async function onSignal(m) {
         phase("waiting", "Waiting for your partner…", "Your partner's app calls you in a moment.");
         break;
       case "offer":
-        await answer(m.sdp);
+        try {
+          await answer(m.sdp);
+        } catch (e) {
+          // Tell the host at once, rather than let it wait for a
+          // connection that will not come.
+          rv.send("hangup", { error: { code: "negotiation-failed", message: "the browser could not take the offer: " + e } });
+          hangUp();
+          problem("The call could not be set up", `Your browser could not take your partner's call (${e}). Try another browser: a current Chrome, Edge, Firefox or Safari.`, true);
+        }
+        break;
+      case "hangup":
+        hangUp();
+        problem("The call could not be set up",
+          `Your partner's app could not set up the call (${(m.error && m.error.message) || "no reason given"}). Try again, or try another browser.`, true);
         break;
       case "candidate":
         if (pc && m.candidate && m.candidate.candidate) await pc.addIceCandidate(m.candidate);

@@ -36,7 +36,7 @@ func (s *Server) handle(c *client, m signal.Message, env []byte) {
 		default:
 			s.resume(c, m.Room, m.Token)
 		}
-	case signal.TypeOffer, signal.TypeAnswer, signal.TypeCandidate:
+	case signal.TypeOffer, signal.TypeAnswer, signal.TypeCandidate, signal.TypeHangup:
 		s.relay(c, m.Type, env)
 	case signal.TypeBye:
 		if !s.leave(c) {
