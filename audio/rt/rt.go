@@ -11,6 +11,11 @@
 // A thread that cannot be put back stays pinned, and ends with its
 // goroutine rather than return to Go's pool at real-time priority.
 //
+// A real-time thread helps only if it is woken by the kernel, not by Go's
+// scheduler: a goroutine woken through a channel runs once an ordinary
+// thread has picked it up, locked or not. So the thread waits in a Waker
+// (an eventfd) for the one who wakes it (BenchmarkWake).
+//
 // Where raising is not permitted (no CAP_SYS_NICE, no RLIMIT_RTPRIO; other
 // systems), Lock returns the reason and the goroutine runs as before. A
 // Raiser does the same for its owner's goroutines and logs the first

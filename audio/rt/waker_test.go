@@ -1,0 +1,47 @@
+package rt
+
+import "testing"
+
+// TestWaker: a wake before Wait is kept for it; each wake a waiter acks
+// wakes it once; after Stop, Wait reports false however often it is
+// called, even with a wake pending.
+func TestWaker(t *testing.T) {
+	w, err := NewWaker()
+	if err != nil {
+		t.Fatal(err)
+	}
+	w.Wake()
+	if !w.Wait() {
+		t.Fatal("Wait after Wake reported stopped")
+	}
+	acks := make(chan struct{})
+	woken := make(chan int)
+	go func() {
+		n := 0
+		for w.Wait() {
+			n++
+			acks <- struct{}{}
+		}
+		woken <- n
+	}()
+	const wakes = 100
+	for range wakes {
+		w.Wake()
+		<-acks
+	}
+	w.Wake()
+	<-acks
+	w.Stop()
+	if n := <-woken; n != wakes+1 {
+		t.Errorf("woken %d times, want %d", n, wakes+1)
+	}
+	w.Wake()
+	for range 2 {
+		if w.Wait() {
+			t.Error("Wait after Stop reported a wake")
+		}
+	}
+	if err := w.Close(); err != nil {
+		t.Error(err)
+	}
+}
