@@ -427,6 +427,8 @@ async function report(path) {
 
 function main() {
   $("code").textContent = code || "?";
+  const path = params.get("report");
+  if (path && path.startsWith("/") && !path.startsWith("//")) report(path);
   const lack = lacking();
   if (lack) {
     problem("This browser cannot join a duet", `It lacks ${lack}. Open the link in a current Chrome, Edge, Firefox or Safari.`);
@@ -465,8 +467,6 @@ function main() {
     if (track && track.name) showTrack();
   }, 1000);
   requestAnimationFrame(meters);
-  const path = params.get("report");
-  if (path && path.startsWith("/") && !path.startsWith("//")) report(path);
   if (params.get("auto") === "1") join();
 }
 

@@ -59,7 +59,19 @@ type Options struct {
 	// ToneHz is the frequency of Firefox's fake microphone, a steady
 	// sine (Firefox takes no file); 0 means its default, 1000 Hz.
 	ToneHz int
+	// Microphone is what the page gets when it asks for the microphone:
+	// the fake one (the default), none at all, or a refusal.
+	Microphone Microphone
 }
+
+// Microphone is what a browser's page gets when it asks for one.
+type Microphone int
+
+const (
+	FakeMicrophone   Microphone = iota // a fake device, granted without asking
+	NoMicrophone                       // no device at all
+	DeniedMicrophone                   // the user says no
+)
 
 // Browser is one running browser.
 type Browser struct {
@@ -89,20 +101,28 @@ func Start(t testing.TB, k Kind, url string, o Options) *Browser {
 		args = []string{
 			"--headless=new", "--no-sandbox", "--no-first-run", "--no-default-browser-check",
 			"--disable-gpu", "--user-data-dir=" + dir,
-			"--use-fake-ui-for-media-stream", "--use-fake-device-for-media-stream",
 			"--autoplay-policy=no-user-gesture-required",
 			// Loopback candidates, which Duet's test peers use.
 			"--allow-loopback-in-peer-connection",
 		}
-		if o.AudioFile != "" {
-			args = append(args, "--use-file-for-fake-audio-capture="+o.AudioFile)
+		switch o.Microphone {
+		case FakeMicrophone:
+			args = append(args, "--use-fake-ui-for-media-stream", "--use-fake-device-for-media-stream")
+			if o.AudioFile != "" {
+				args = append(args, "--use-file-for-fake-audio-capture="+o.AudioFile)
+			}
+		case NoMicrophone: // this machine has no sound card: no device to find
+			args = append(args, "--use-fake-ui-for-media-stream")
+		case DeniedMicrophone:
+			args = append(args, "--use-fake-device-for-media-stream", "--deny-permission-prompts")
 		}
 	case Firefox:
 		// Firefox plays audio (and paces its own capture) only through
 		// a sound server; a private PulseAudio with a null sink stands
 		// in for a sound card.
-		pulse := startPulse(t)
-		env = append(env, "PULSE_SERVER=unix:"+pulse)
+		if o.Microphone != NoMicrophone { // PulseAudio's null sink has a monitor: a microphone
+			env = append(env, "PULSE_SERVER=unix:"+startPulse(t))
+		}
 		if err := os.WriteFile(filepath.Join(dir, "user.js"), firefoxPrefs(o), 0o600); err != nil {
 			t.Fatal(err)
 		}
@@ -151,8 +171,8 @@ func (b *Browser) Output() string { return string(b.out.Bytes()) }
 // first run's chores.
 func firefoxPrefs(o Options) []byte {
 	prefs := map[string]string{
-		"media.navigator.streams.fake":                      "true",
-		"media.navigator.permission.disabled":               "true",
+		"media.navigator.streams.fake":                      strconv.FormatBool(o.Microphone != NoMicrophone),
+		"media.navigator.permission.disabled":               strconv.FormatBool(o.Microphone != DeniedMicrophone),
 		"media.autoplay.default":                            "0",
 		"media.autoplay.block-webaudio":                     "false",
 		"media.peerconnection.ice.loopback":                 "true",
@@ -165,6 +185,9 @@ func firefoxPrefs(o Options) []byte {
 		"browser.startup.homepage_override.mstone":          `"ignore"`,
 		"network.captive-portal-service.enabled":            "false",
 		"network.connectivity-service.enabled":              "false",
+	}
+	if o.Microphone == DeniedMicrophone {
+		prefs["permissions.default.microphone"] = "2" // blocked, as a user who said no
 	}
 	if o.ToneHz > 0 {
 		prefs["media.navigator.audio.fake_frequency"] = strconv.Itoa(o.ToneHz)
