@@ -1,6 +1,7 @@
 package rt
 
 import (
+	"encoding/binary"
 	"fmt"
 	"sync/atomic"
 
@@ -18,6 +19,7 @@ import (
 // goroutine, on a thread from Lock; Wake and Stop are safe from any.
 type Waker struct {
 	fd      int
+	one     [8]byte // 1 as a uint64: what Wake adds to the counter
 	stopped atomic.Bool
 }
 
@@ -27,17 +29,16 @@ func NewWaker() (*Waker, error) {
 	if err != nil {
 		return nil, fmt.Errorf("rt: eventfd: %w", err)
 	}
-	return &Waker{fd: fd}, nil
+	w := &Waker{fd: fd}
+	binary.NativeEndian.PutUint64(w.one[:], 1)
+	return w, nil
 }
-
-// one is what Wake adds to the eventfd's counter.
-var one = [8]byte{1}
 
 // Wake wakes Wait, or makes its next call return at once: wakes that come
 // before Wait runs count as one. It neither blocks nor allocates (one
 // write to the eventfd), for the audio thread.
 func (w *Waker) Wake() {
-	unix.Write(w.fd, one[:]) // fails only if the counter would pass 2⁶⁴−2
+	unix.Write(w.fd, w.one[:]) // fails only if the counter would pass 2⁶⁴−2
 }
 
 // Wait blocks until Wake or Stop, and reports false once Stop was called.

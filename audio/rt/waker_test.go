@@ -45,3 +45,15 @@ func TestWaker(t *testing.T) {
 		t.Error(err)
 	}
 }
+
+// TestWakeNoAllocs: the audio thread wakes the encoder every block.
+func TestWakeNoAllocs(t *testing.T) {
+	w, err := NewWaker()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Close()
+	if a := testing.AllocsPerRun(100, w.Wake); a != 0 {
+		t.Errorf("Wake: %v allocations", a)
+	}
+}
