@@ -1,8 +1,7 @@
 // Package rt runs a goroutine on a real-time OS thread, so that the
 // scheduler's stalls of ordinary threads (1–3 ms about once a second on a
 // busy or virtual machine) do not delay it: the encoder that sends each
-// device block as it comes, and the reader that hands received packets to
-// the playout, must each run within one device period.
+// device block as it comes must run within one device period.
 //
 // Lock pins the calling goroutine to its thread (runtime.LockOSThread) and
 // raises the thread to SCHED_FIFO (Linux; sched_setattr through
@@ -13,8 +12,11 @@
 //
 // A real-time thread helps only if it is woken by the kernel, not by Go's
 // scheduler: a goroutine woken through a channel runs once an ordinary
-// thread has picked it up, locked or not. So the thread waits in a Waker
-// (an eventfd) for the one who wakes it (BenchmarkWake).
+// thread has picked it up, locked or not, and a locked one is then handed
+// over, which costs more (BenchmarkWake). So the thread waits in a Waker
+// (an eventfd) for the one who wakes it. (The peer's voice reader is woken
+// by pion's ordinary goroutines through channels: locking it made it
+// later, not sooner.)
 //
 // Where raising is not permitted (no CAP_SYS_NICE, no RLIMIT_RTPRIO; other
 // systems), Lock returns the reason and the goroutine runs as before. A

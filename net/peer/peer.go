@@ -72,7 +72,6 @@ import (
 	"github.com/pion/webrtc/v4"
 
 	"github.com/duetapp/duet/audio/codec"
-	"github.com/duetapp/duet/audio/rt"
 	"github.com/duetapp/duet/net/pionlog"
 	"github.com/duetapp/duet/net/red"
 )
@@ -134,11 +133,7 @@ type Config struct {
 	// few seconds; ICE keeps trying) and when it comes back (true), from
 	// pion's goroutine; it must not block.
 	OnLink func(up bool)
-	// RealTime, if set, runs the goroutine that reads voice packets and
-	// calls OnPacket on a real-time thread (see audio/rt), so the playout
-	// gets each packet within the device period it was meant for.
-	RealTime *rt.Raiser
-	Logger   *slog.Logger
+	Logger *slog.Logger
 }
 
 // Peer is one side of a duet's connection. See the package doc.
@@ -388,7 +383,6 @@ func (p *Peer) onTrack(t *webrtc.TrackRemote, r *webrtc.RTPReceiver) {
 	p.log.Debug("incoming track", "codec", t.Codec().MimeType, "ssrc", t.SSRC(),
 		"opus", in.pay.pt[codec.Opus], "red", in.pay.red, "custom", in.pay.pt[codec.OpusCustom],
 		"l24", in.pay.pt[codec.L24], "l16", in.pay.pt[codec.L16])
-	defer p.cfg.RealTime.Raise("voice reader")()
 	buf := make([]byte, 1500)
 	var pkt rtp.Packet
 	for {
