@@ -39,7 +39,7 @@ func newDetailsPanel(u *UI, host bool, settings app.Settings, keys func(rune)) *
 		st := u.backend.Settings()
 		st.Speakers = on
 		if err := u.backend.SaveSettings(st); err != nil {
-			d.log(sentence(err), time.Now())
+			d.log(sentence(err), u.now())
 		}
 	}
 	items := []fyne.CanvasObject{

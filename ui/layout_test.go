@@ -1,6 +1,7 @@
 package ui
 
 import (
+	"encoding/binary"
 	"fmt"
 	"math"
 	"os"
@@ -113,12 +114,27 @@ func TestSessionFits(t *testing.T) {
 
 func checkFits(t *testing.T, w fyne.Window, sc *sessionScreen, size fyne.Size, details bool) {
 	t.Helper()
-	where := func() string { return map[bool]string{false: "", true: " with the details"}[details] }
+	for _, e := range fitErrors(w, sc, size, details) {
+		t.Error(e)
+	}
+	if sc.track.pos.Text != "0:42 / 3:00" || sc.rec.info.Text != "Recording 0:00" {
+		t.Errorf("%v: the times read %q and %q", size, sc.track.pos.Text, sc.rec.info.Text)
+	}
+}
+
+// fitErrors says what of a host's session screen in w is not shown
+// whole inside a window of size. UI goroutine.
+func fitErrors(w fyne.Window, sc *sessionScreen, size fyne.Size, details bool) []string {
+	var errs []string
+	where := fmt.Sprintf("%vx%v", size.Width, size.Height)
+	if details {
+		where += " with the details"
+	}
 	if min := w.Content().MinSize(); min.Width > size.Width || min.Height > size.Height {
-		t.Errorf("%v%s: the screen needs %v", size, where(), min)
+		errs = append(errs, fmt.Sprintf("%s: the screen needs %v", where, min))
 	}
 	if got := w.Canvas().Size(); got != size {
-		t.Errorf("%v%s: the window grew to %v", size, where(), got)
+		errs = append(errs, fmt.Sprintf("%s: the window is %v", where, got))
 	}
 	controls := map[string]fyne.CanvasObject{
 		"the partner's state": sc.partner, "the latency": sc.total, "the light": sc.light,
@@ -126,7 +142,10 @@ func checkFits(t *testing.T, w fyne.Window, sc *sessionScreen, size fyne.Size, d
 		"mute": sc.levels.mute, "partner volume": sc.levels.partnerVol, "hear yourself": sc.levels.monitor,
 		"play": sc.track.play, "position": sc.track.position, "the track's time": sc.track.pos,
 		"record": sc.rec.record, "the recording's time": sc.rec.info, "the keys": sc.help,
-		"details": sc.detailsButton, "leave": sc.leave, "the safety code": sc.safetyRow,
+		"details": sc.detailsButton, "leave": sc.leave,
+	}
+	if sc.safetyRow.Visible() {
+		controls["the safety code"] = sc.safetyRow
 	}
 	if !details {
 		controls["the plot"] = sc.plot
@@ -137,18 +156,16 @@ func checkFits(t *testing.T, w fyne.Window, sc *sessionScreen, size fyne.Size, d
 		end := pos.Add(o.Size())
 		switch {
 		case !found || !visible:
-			t.Errorf("%v%s: %s is not shown", size, where(), name)
+			errs = append(errs, fmt.Sprintf("%s: %s is not shown", where, name))
 		case scrolled:
-			t.Errorf("%v%s: %s is in a scroll container", size, where(), name)
+			errs = append(errs, fmt.Sprintf("%s: %s is in a scroll container", where, name))
 		case pos.X < 0 || pos.Y < 0 || end.X > size.Width+0.5 || end.Y > size.Height+0.5:
-			t.Errorf("%v%s: %s lies at %v…%v, outside the window", size, where(), name, pos, end)
+			errs = append(errs, fmt.Sprintf("%s: %s lies at %v…%v, outside the window", where, name, pos, end))
 		case o.Size().Width+0.5 < o.MinSize().Width || o.Size().Height+0.5 < o.MinSize().Height:
-			t.Errorf("%v%s: %s is squeezed to %v of %v", size, where(), name, o.Size(), o.MinSize())
+			errs = append(errs, fmt.Sprintf("%s: %s is squeezed to %v of %v", where, name, o.Size(), o.MinSize()))
 		}
 	}
-	if sc.track.pos.Text != "0:42 / 3:00" || sc.rec.info.Text != "Recording 0:00" {
-		t.Errorf("%v: the times read %q and %q", size, sc.track.pos.Text, sc.rec.info.Text)
-	}
+	return errs
 }
 
 // TestTabReachesEveryControl: Tab goes round every control of the
@@ -299,5 +316,58 @@ func TestEnvelopeOfMissingTake(t *testing.T) {
 	}
 	if _, err := summarize(dir); err == nil || !strings.Contains(err.Error(), "mix.wav") {
 		t.Fatalf("a broken mix: %v", err)
+	}
+}
+
+// wavBytes is a mono 48 kHz WAV file of p in integer PCM of width bytes.
+func wavBytes(p []float32, width int) []byte {
+	data := make([]byte, 0, len(p)*width)
+	for _, x := range p {
+		v := int64(float64(x) * float64(int64(1)<<(8*width-1)-1))
+		if width == 1 {
+			v += 128
+		}
+		for i := range width {
+			data = append(data, byte(v>>(8*i)))
+		}
+	}
+	h := make([]byte, 44)
+	copy(h, "RIFF")
+	binary.LittleEndian.PutUint32(h[4:], uint32(36+len(data)))
+	copy(h[8:], "WAVEfmt ")
+	binary.LittleEndian.PutUint32(h[16:], 16)
+	binary.LittleEndian.PutUint16(h[20:], 1) // integer PCM
+	binary.LittleEndian.PutUint16(h[22:], 1)
+	binary.LittleEndian.PutUint32(h[24:], 48000)
+	binary.LittleEndian.PutUint32(h[28:], uint32(48000*width))
+	binary.LittleEndian.PutUint16(h[32:], uint16(width))
+	binary.LittleEndian.PutUint16(h[34:], uint16(8*width))
+	copy(h[36:], "data")
+	binary.LittleEndian.PutUint32(h[40:], uint32(len(data)))
+	return append(h, data...)
+}
+
+// TestEnvelopeWidths: the waveform of a take in 8-, 16-, 24- and 32-bit
+// PCM: half a second of silence, then a tone of amplitude −0.6 to 0.6.
+func TestEnvelopeWidths(t *testing.T) {
+	p := make([]float32, 48000)
+	(&tone.Sine{Hz: 250, Amp: 0.6}).Read(p[24000:])
+	for width := 1; width <= 4; width++ {
+		path := filepath.Join(t.TempDir(), "mix.wav")
+		if err := os.WriteFile(path, wavBytes(p, width), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		peaks, length, err := envelope(path, 4)
+		if err != nil {
+			t.Fatalf("%d-bit: %v", 8*width, err)
+		}
+		if length != time.Second {
+			t.Errorf("%d-bit: %v long", 8*width, length)
+		}
+		for i, want := range []float64{0, 0, 0.6, 0.6} {
+			if math.Abs(float64(peaks[i])-want) > 0.01 {
+				t.Errorf("%d-bit: column %d peaks at %.3f, want %.1f", 8*width, i, peaks[i], want)
+			}
+		}
 	}
 }

@@ -23,6 +23,9 @@ const (
 	plotSpan  = 60 * time.Second
 	plotEvery = 500 * time.Millisecond
 	lossScale = 0.10
+	// staleAfter is how long a sample stands for the moments after it
+	// when the next is late.
+	staleAfter = 5 * time.Second
 )
 
 // The stages of one-way latency as the plot stacks them, bottom up, with
@@ -110,7 +113,8 @@ func (h *history) top() time.Duration {
 // draw paints the samples up to now into img: stacked stages over the top
 // three quarters, loss and concealment in the strip under them, the good
 // and fair thresholds as dotted lines. Each column shows the latest
-// sample at or before its moment, if it is under a second old.
+// sample at or before its moment, unless that is older than staleAfter
+// (the UI stalled) or says the connection was down: then it is empty.
 func (h *history) draw(img *image.NRGBA, now time.Time, back color.Color) {
 	b := img.Bounds()
 	w, ht := b.Dx(), b.Dy()
@@ -135,7 +139,7 @@ func (h *history) draw(img *image.NRGBA, now time.Time, back color.Color) {
 			img.Set(b.Min.X+x, b.Min.Y+level(goodLatency), green)
 			img.Set(b.Min.X+x, b.Min.Y+level(fairLatency), amber)
 		}
-		if j >= len(h.points) || h.points[j].at.After(at) || at.Sub(h.points[j].at) > 2*plotEvery || !h.points[j].ok {
+		if j >= len(h.points) || h.points[j].at.After(at) || at.Sub(h.points[j].at) > staleAfter || !h.points[j].ok {
 			continue
 		}
 		p := h.points[j]

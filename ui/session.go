@@ -58,7 +58,7 @@ type sessionScreen struct {
 func (sc *sessionScreen) event(e app.Event) {
 	// The safety code has a line of its own: once is enough.
 	e.Text = withoutSafetyCode(e.Text)
-	at := time.Now()
+	at := sc.ui.now()
 	sc.ui.do(func() {
 		sc.lastText = e.Text
 		if sc.news == nil {
@@ -148,7 +148,7 @@ func (sc *sessionScreen) show(s Session) {
 	u.setContent(container.NewPadded(sc.root))
 	u.w.Canvas().SetOnTypedRune(sc.key)
 	for _, e := range sc.pending {
-		sc.apply(e, time.Now())
+		sc.apply(e, u.now())
 	}
 	sc.pending = nil
 }

@@ -371,7 +371,7 @@ func (u *UI) showSetup() {
 // micCheck shows the microphone's level in m until ctx ends.
 func (u *UI) micCheck(ctx context.Context, s app.Settings, m *levelMeter, note *widget.Label) {
 	err := u.backend.MicCheck(ctx, s, func(l meter.Level) {
-		now := time.Now()
+		now := u.now()
 		u.do(func() {
 			if ctx.Err() == nil {
 				m.Set(l, now)

@@ -229,8 +229,8 @@ func newRecordPanel(sc *sessionScreen, dir string) *recordPanel {
 	p.showFiles = newKeyButton("Show files", theme.FolderIcon(), p.open, sc.key)
 	p.showFiles.Disable()
 	p.wave.Hide()
-	p.row = container.NewBorder(nil, nil, container.NewHBox(heading("Recording"), p.record), nil, p.info)
-	p.box = container.NewVBox(p.row, p.wave, container.NewBorder(nil, nil, nil, container.NewVBox(p.showFiles), p.take))
+	p.row = container.NewBorder(nil, nil, p.record, p.showFiles, p.info)
+	p.box = container.NewVBox(heading("Recording"), p.row, p.wave, p.take)
 	return p
 }
 
