@@ -12,6 +12,7 @@
 //	go run ./cmd/duetlab track      how far apart the two copies of the backing track play, guest card 100 ppm fast
 //	go run ./cmd/duetlab record     where each voice sits on the track in a take, over impaired paths
 //	go run ./cmd/duetlab jack       port to port through JACK (dummy driver), host and guest as two processes, both ways, per period; and Jamulus when installed
+//	go run ./cmd/duetlab browser    mouth-to-ear latency of a guest in headless Chromium and Firefox (the guest page) against a desktop guest, both ways
 //
 // Each scenario runs the real stack (rendezvous server, WebRTC on loopback,
 // Opus) on file devices at real time; the figures exclude device buffers.
@@ -55,6 +56,7 @@ func scenarios(o options) map[string]scenario {
 		"relay":   relayLab,
 		"echo":    echo,
 		"jack":    jackLab(&o.jack),
+		"browser": browserLab,
 	}
 }
 

@@ -5,7 +5,7 @@
 // its own origin every quarter second, and does what the reply says
 // ({"do": "leave" | "join" | "mute" | "unmute" | "tone", "hz": N}); with
 // ?auto=1 it uses the microphone and joins without a click, as on
-// headphones.
+// headphones. The replies "record" and "sing" (lab.js) measure latency.
 
 import { Rendezvous, errorWords, parseCode, socketURL } from "./signal.js";
 import { safetyCode } from "./safety.js";
@@ -47,6 +47,7 @@ let lastIn = null; // the inbound stats a second ago, for the latency
 let clock = null; // the host's session clock against this page's
 let track = null; // the backing track
 let pinger = null, pingFastUntil = 0;
+let remote = null; // the partner's stream
 
 function problem(title, text, retry = false) {
   state.phase = "problem";
@@ -105,7 +106,7 @@ async function startMic() {
     }
     return false;
   }
-  ctx = new AudioContext({ latencyHint: "interactive" });
+  ctx = new AudioContext({ latencyHint: "interactive", sampleRate: 48000 }); // Duet's rate: no resampling of the track
   ctx.resume().catch(() => {});
   micMeter = new Meter(ctx, mic);
   clock = new Clock();
@@ -190,6 +191,7 @@ async function answer(sdp) {
   };
   pc.ontrack = (e) => {
     const stream = e.streams[0] || new MediaStream([e.track]);
+    remote = stream;
     const el = $("partner");
     el.srcObject = stream; // plays through the browser's WebRTC audio path
     el.volume = Number($("volume").value);
@@ -411,6 +413,12 @@ async function report(path) {
       case "join": join(); break;
       case "mute": setMuted(true); break;
       case "unmute": setMuted(false); break;
+      case "record": // measurement hooks (lab.js), loaded only here
+        import("./lab.js").then((lab) => lab.record(ctx, remote, cmd.ms, cmd.path)).catch((e) => (state.labError = String(e)));
+        break;
+      case "sing":
+        import("./lab.js").then(async (lab) => (state.sungAtMS = await lab.sing(ctx, pc, cmd.url))).catch((e) => (state.labError = String(e)));
+        break;
       case "tone": {
         // The partner's sine at hz in 8 windows a tenth of a second apart.
         const amps = [];

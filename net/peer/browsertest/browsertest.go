@@ -8,12 +8,14 @@
 // A browser that is not installed skips the test, unless DUET_BROWSERS is
 // set (CI sets it: there the browser tests must run). Each browser runs in
 // its own process group with a temporary profile, and is killed with its
-// children when the test ends. Firefox gets a PulseAudio server of its own
-// (package pulseaudio) to play through.
+// children when the test ends (Start) or on Close (Launch, for duetlab).
+// Firefox gets a PulseAudio server of its own (Debian's pulseaudio) to
+// play through. Close is safe for concurrent use.
 package browsertest
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
 	"os"
 	"os/exec"
@@ -75,25 +77,60 @@ const (
 
 // Browser is one running browser.
 type Browser struct {
-	Kind Kind
-	cmd  *exec.Cmd
-	out  *lockedBuffer
-	done chan struct{}
+	Kind    Kind
+	cmd     *exec.Cmd
+	out     *lockedBuffer
+	done    chan struct{}
+	dir     string
+	pulse   *pulse // Firefox's sound server, if it has one
+	closeMu sync.Mutex
+	closed  bool
 }
+
+// ErrNotInstalled reports a browser that is not on this machine.
+var ErrNotInstalled = errors.New("browsertest: not installed (apt-get install chromium firefox-esr pulseaudio)")
 
 // Start launches browser k headless at url and stops it when the test
 // ends; its output is logged if the test fails. It skips the test when the
 // browser is not installed, unless DUET_BROWSERS is set.
 func Start(t testing.TB, k Kind, url string, o Options) *Browser {
 	t.Helper()
+	b, err := Launch(k, url, o)
+	if errors.Is(err, ErrNotInstalled) && os.Getenv("DUET_BROWSERS") == "" {
+		t.Skipf("%s: %v", k, err)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if err := b.Close(); err != nil {
+			t.Error(err)
+		}
+		if t.Failed() {
+			t.Logf("%s's output:\n%s", k, tail(b.out.Bytes(), 4000))
+		}
+	})
+	return b
+}
+
+// Launch starts browser k headless at url, in a temporary profile; Close
+// stops it. For measurements outside tests (duetlab); tests use Start.
+func Launch(k Kind, url string, o Options) (_ *Browser, err error) {
 	bin := k.binary()
 	if bin == "" {
-		if os.Getenv("DUET_BROWSERS") != "" {
-			t.Fatalf("%s is not installed (DUET_BROWSERS is set: apt-get install chromium firefox-esr)", k)
-		}
-		t.Skipf("%s is not installed (apt-get install chromium firefox-esr runs this test)", k)
+		return nil, fmt.Errorf("%s: %w", k, ErrNotInstalled)
 	}
-	dir := t.TempDir()
+	dir, err := os.MkdirTemp("", "duet-"+string(k))
+	if err != nil {
+		return nil, fmt.Errorf("browsertest: %w", err)
+	}
+	b := &Browser{Kind: k, dir: dir, out: &lockedBuffer{}, done: make(chan struct{})}
+	defer func() {
+		if err != nil {
+			b.pulse.close()
+			os.RemoveAll(dir)
+		}
+	}()
 	env := append(os.Environ(), "HOME="+dir) // Firefox and Chromium write caches there
 	var args []string
 	switch k {
@@ -121,42 +158,52 @@ func Start(t testing.TB, k Kind, url string, o Options) *Browser {
 		// a sound server; a private PulseAudio with a null sink stands
 		// in for a sound card.
 		if o.Microphone != NoMicrophone { // PulseAudio's null sink has a monitor: a microphone
-			env = append(env, "PULSE_SERVER=unix:"+startPulse(t))
+			if b.pulse, err = startPulse(); err != nil {
+				return nil, err
+			}
+			env = append(env, "PULSE_SERVER=unix:"+b.pulse.socket)
 		}
 		if err := os.WriteFile(filepath.Join(dir, "user.js"), firefoxPrefs(o), 0o600); err != nil {
-			t.Fatal(err)
+			return nil, fmt.Errorf("browsertest: %w", err)
 		}
 		args = []string{"-headless", "-no-remote", "-profile", dir}
 	default:
-		t.Fatalf("browsertest: unknown browser %q", k)
+		return nil, fmt.Errorf("browsertest: unknown browser %q", k)
 	}
-	cmd := exec.Command(bin, append(args, url)...)
-	out := &lockedBuffer{}
-	cmd.Stdout, cmd.Stderr = out, out
-	cmd.Env = env
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	if err := cmd.Start(); err != nil {
-		t.Fatalf("browsertest: start %s: %v", k, err)
+	b.cmd = exec.Command(bin, append(args, url)...)
+	b.cmd.Stdout, b.cmd.Stderr = b.out, b.out
+	b.cmd.Env = env
+	b.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	if err := b.cmd.Start(); err != nil {
+		return nil, fmt.Errorf("browsertest: start %s: %w", k, err)
 	}
-	b := &Browser{Kind: k, cmd: cmd, out: out, done: make(chan struct{})}
-	go func() { // owned by Start's cleanup, which waits for it
-		cmd.Wait()
+	go func() { // owned by Close, which waits for it
+		b.cmd.Wait()
 		close(b.done)
 	}()
-	t.Cleanup(func() {
-		// The browser's helpers (renderers, content processes) share
-		// its process group.
-		syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
-		select {
-		case <-b.done:
-		case <-time.After(10 * time.Second):
-			t.Errorf("browsertest: %s did not exit after SIGKILL", k)
-		}
-		if t.Failed() {
-			t.Logf("%s's output:\n%s", k, tail(out.Bytes(), 4000))
-		}
-	})
-	return b
+	return b, nil
+}
+
+// Close stops the browser and its helpers (renderers, content processes,
+// which share its process group) and removes its profile. Safe to call
+// twice.
+func (b *Browser) Close() error {
+	b.closeMu.Lock()
+	defer b.closeMu.Unlock()
+	if b.closed {
+		return nil
+	}
+	b.closed = true
+	syscall.Kill(-b.cmd.Process.Pid, syscall.SIGKILL)
+	var err error
+	select {
+	case <-b.done:
+	case <-time.After(10 * time.Second):
+		err = fmt.Errorf("browsertest: %s did not exit after SIGKILL", b.Kind)
+	}
+	b.pulse.close()
+	os.RemoveAll(b.dir)
+	return err
 }
 
 // Exited is closed when the browser's main process has exited (it should
@@ -199,62 +246,69 @@ func firefoxPrefs(o Options) []byte {
 	return b.Bytes()
 }
 
-// startPulse starts a PulseAudio server of the test's own, with a null
-// sink (played in real time, to nowhere), stopped when the test ends, and
-// returns its socket. Without one, Firefox's AudioContext never leaves
-// "suspended"; its test context (media.cubeb.force_mock_context) runs, but
-// on a clock 12 % slow on a loaded machine, and the fake microphone, and so
-// the packets Firefox sends, with it.
-func startPulse(t testing.TB) string {
-	t.Helper()
+// pulse is a PulseAudio server of a browser's own.
+type pulse struct {
+	cmd    *exec.Cmd
+	dir    string
+	socket string
+	out    *lockedBuffer
+	done   chan struct{}
+}
+
+// startPulse starts a PulseAudio server with a null sink (played in real
+// time, to nowhere) and waits for its socket. Without one, Firefox's
+// AudioContext never leaves "suspended"; its test context
+// (media.cubeb.force_mock_context) runs, but on a clock 12 % slow on a
+// loaded machine, and the fake microphone, and so the packets Firefox
+// sends, with it.
+func startPulse() (*pulse, error) {
 	bin, err := exec.LookPath("pulseaudio")
 	if err != nil {
-		if os.Getenv("DUET_BROWSERS") != "" {
-			t.Fatal("pulseaudio is not installed (DUET_BROWSERS is set: apt-get install pulseaudio)")
-		}
-		t.Skip("pulseaudio is not installed (Firefox plays audio through it: apt-get install pulseaudio)")
+		return nil, fmt.Errorf("pulseaudio: %w", ErrNotInstalled)
 	}
 	dir, err := os.MkdirTemp("", "pulse") // short: a socket's path has at most 107 bytes
 	if err != nil {
-		t.Fatal(err)
+		return nil, fmt.Errorf("browsertest: %w", err)
 	}
-	socket := filepath.Join(dir, "native")
-	cmd := exec.Command(bin, "-n", "--daemonize=no", "--exit-idle-time=-1", "--use-pid-file=no", "--realtime=no", "--high-priority=no",
-		"-L", "module-null-sink", "-L", "module-native-protocol-unix auth-anonymous=1 socket="+socket)
-	out := &lockedBuffer{}
-	cmd.Stdout, cmd.Stderr = out, out
-	cmd.Env = append(os.Environ(), "HOME="+dir, "XDG_RUNTIME_DIR="+dir)
-	if err := cmd.Start(); err != nil {
-		t.Fatalf("browsertest: start pulseaudio: %v", err)
-	}
-	done := make(chan struct{})
-	go func() { // owned by the cleanup below, which waits for it
-		cmd.Wait()
-		close(done)
-	}()
-	t.Cleanup(func() {
-		cmd.Process.Kill()
-		<-done
+	p := &pulse{dir: dir, socket: filepath.Join(dir, "native"), out: &lockedBuffer{}, done: make(chan struct{})}
+	p.cmd = exec.Command(bin, "-n", "--daemonize=no", "--exit-idle-time=-1", "--use-pid-file=no", "--realtime=no", "--high-priority=no",
+		"-L", "module-null-sink", "-L", "module-native-protocol-unix auth-anonymous=1 socket="+p.socket)
+	p.cmd.Stdout, p.cmd.Stderr = p.out, p.out
+	p.cmd.Env = append(os.Environ(), "HOME="+dir, "XDG_RUNTIME_DIR="+dir)
+	if err := p.cmd.Start(); err != nil {
 		os.RemoveAll(dir)
-		if t.Failed() {
-			t.Logf("pulseaudio's output:\n%s", tail(out.Bytes(), 2000))
-		}
-	})
+		return nil, fmt.Errorf("browsertest: start pulseaudio: %w", err)
+	}
+	go func() { // owned by close, which waits for it
+		p.cmd.Wait()
+		close(p.done)
+	}()
 	// It creates the socket once it is ready for clients.
-	deadline := time.Now().Add(10 * time.Second)
+	deadline := time.After(10 * time.Second)
 	for {
-		if _, err := os.Stat(socket); err == nil {
-			return socket
+		if _, err := os.Stat(p.socket); err == nil {
+			return p, nil
 		}
 		select {
-		case <-done:
-			t.Fatalf("browsertest: pulseaudio exited:\n%s", out.Bytes())
+		case <-p.done:
+			p.close()
+			return nil, fmt.Errorf("browsertest: pulseaudio exited:\n%s", p.out.Bytes())
+		case <-deadline:
+			p.close()
+			return nil, errors.New("browsertest: pulseaudio made no socket within 10 s")
 		case <-time.After(10 * time.Millisecond):
 		}
-		if time.Now().After(deadline) {
-			t.Fatal("browsertest: pulseaudio made no socket within 10 s")
-		}
 	}
+}
+
+// close stops the server; nil does nothing.
+func (p *pulse) close() {
+	if p == nil {
+		return
+	}
+	p.cmd.Process.Kill()
+	<-p.done
+	os.RemoveAll(p.dir)
 }
 
 func tail(b []byte, n int) []byte {
