@@ -14,6 +14,7 @@ import (
 	"fyne.io/fyne/v2/container"
 	"fyne.io/fyne/v2/test"
 	"fyne.io/fyne/v2/theme"
+	"fyne.io/fyne/v2/widget"
 
 	"github.com/duetapp/duet/app"
 	"github.com/duetapp/duet/audio/record"
@@ -140,9 +141,11 @@ func fitErrors(w fyne.Window, sc *sessionScreen, size fyne.Size, details bool) [
 		"the partner's state": sc.partner, "the latency": sc.total, "the light": sc.light,
 		"your meter": sc.levels.mic, "the partner's meter": sc.levels.partner, "the track's meter": sc.levels.track,
 		"mute": sc.levels.mute, "partner volume": sc.levels.partnerVol, "hear yourself": sc.levels.monitor,
-		"play": sc.track.play, "position": sc.track.position, "the track's time": sc.track.pos,
-		"record": sc.rec.record, "the recording's time": sc.rec.info, "the keys": sc.help,
-		"details": sc.detailsButton, "leave": sc.leave,
+		"position": sc.track.position, "the track's time": sc.track.pos, "the track": sc.track.name,
+		"the keys": sc.help, "details": sc.detailsButton, "leave": sc.leave,
+	}
+	if sc.host {
+		controls["play"], controls["record"], controls["the recording's time"] = sc.track.play, sc.rec.record, sc.rec.info
 	}
 	if sc.safetyRow.Visible() {
 		controls["the safety code"] = sc.safetyRow
@@ -166,6 +169,35 @@ func fitErrors(w fyne.Window, sc *sessionScreen, size fyne.Size, details bool) [
 		}
 	}
 	return errs
+}
+
+// TestGuestFits: a guest's screen, with the track on its way, the
+// safety code and two lines of news, fits 800 × 600.
+func TestGuestFits(t *testing.T) {
+	a := test.NewTempApp(t)
+	a.Settings().SetTheme(theme.DefaultTheme())
+	s := &fakeSession{code: "K7QM3XRT", track: app.TrackStatus{Name: "song.wav", Length: time.Minute, Ready: true, Size: 100, Transferred: 40, CountIn: 2 * time.Second}}
+	s.stats = app.Stats{SafetyCode: "123 456", PartnerName: "Ana"}
+	s.stats.Peer.Candidate, s.stats.Peer.PacketsReceived, s.stats.Peer.Relayed = "relay", 100, true
+	s.latency = app.Latency{Codec: 3 * time.Millisecond, Network: 28 * time.Millisecond, Jitter: 9 * time.Millisecond}
+	b := newFake(s)
+	u, w := newWindow(t, b)
+	w.Resize(screenSizes[1])
+	inUI(u, func() {
+		entry, _ := find(w.Content(), func(e *widget.Entry) bool { return true })
+		test.Type(entry, "K7QM3XRT")
+		test.Tap(button(w, "Join"))
+	})
+	eventually(t, u, "the session screen", func() bool { return u.screen != nil && u.screen.news != nil })
+	b.emit(app.Event{State: app.StateConnected, Text: "Connected to your partner through a relay (relay candidate). " + strings.Repeat("Some news to read. ", 20)})
+	eventually(t, u, "the safety code and the track", func() bool {
+		return u.screen.safetyRow.Visible() && u.screen.track.transfer.Visible() && hasText(w, "Connected through a relay to Ana")
+	})
+	inUI(u, func() {
+		for _, e := range fitErrors(w, u.screen, screenSizes[1], false) {
+			t.Error(e)
+		}
+	})
 }
 
 // TestTabReachesEveryControl: Tab goes round every control of the

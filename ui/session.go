@@ -2,6 +2,7 @@ package ui
 
 import (
 	"context"
+	"image/color"
 	"strings"
 	"time"
 
@@ -168,8 +169,12 @@ func (sc *sessionScreen) header() fyne.CanvasObject {
 	sc.total = widget.NewLabelWithStyle("", fyne.TextAlignTrailing, fyne.TextStyle{Bold: true})
 	sc.total.SizeName = theme.SizeNameSubHeadingText
 	sc.light = canvas.NewCircle(idleColor())
+	// The news gets two lines, then an ellipsis (the details keep it
+	// whole): wrapped, a label's height would follow a long text.
 	sc.news = small(sc.lastText)
-	sc.news.Wrapping, sc.news.Truncation = fyne.TextWrapOff, fyne.TextTruncateEllipsis
+	sc.news.Truncation = fyne.TextTruncateEllipsis
+	twoLines := canvas.NewRectangle(color.Transparent)
+	twoLines.SetMinSize(fyne.NewSize(0, 2*theme.CaptionTextSize()*1.4+2*theme.InnerPadding()))
 	sc.safety = widget.NewLabel("")
 	sc.safety.Truncation = fyne.TextTruncateEllipsis
 	same := newKeyButton("Same on both screens", theme.ConfirmIcon(), sc.compare, sc.key)
@@ -180,7 +185,7 @@ func (sc *sessionScreen) header() fyne.CanvasObject {
 		container.NewBorder(nil, nil,
 			container.NewVBox(small("Room code: read it to your partner"), container.NewHBox(code, container.NewCenter(copyButton))),
 			nil,
-			container.NewVBox(container.NewBorder(nil, nil, light, sc.total, sc.partner), sc.news)),
+			container.NewVBox(container.NewBorder(nil, nil, light, sc.total, sc.partner), container.NewStack(twoLines, sc.news))),
 		sc.safetyRow,
 		widget.NewSeparator(),
 	)

@@ -57,7 +57,7 @@ func newTrackPanel(sc *sessionScreen) *trackPanel {
 	p.position.Disable()
 	if !sc.host {
 		p.transport = container.NewBorder(nil, nil, nil, p.pos, p.position)
-		p.box = container.NewVBox(heading("Backing track"), p.name, p.transfer, p.transport, p.note)
+		p.box = container.NewVBox(container.NewBorder(nil, nil, heading("Backing track"), nil, p.name), p.transfer, p.transport, p.note)
 		return p
 	}
 	load := newKeyButton("Load track…", theme.FolderOpenIcon(), p.choose, sc.key)
