@@ -59,7 +59,7 @@ func TestScreenshotsUnderXvfb(t *testing.T) {
 		t.Fatal(err)
 	}
 	display := startXvfb(t)
-	ctx, cancel := context.WithTimeout(t.Context(), 5*time.Minute)
+	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Minute) // a first build compiles Fyne's GL code
 	defer cancel()
 	// The child is this package's test binary built without the race
 	// detector, whatever this one was built with: under it, Fyne's
