@@ -449,7 +449,9 @@ func (p *pipeline) encodeLoop() {
 	// in: an ordinary thread stalls for milliseconds now and then. The
 	// audio thread wakes this one through the kernel (rt.Waker), not
 	// through Go's scheduler, which would wait for an ordinary thread.
-	defer p.realtime.Raise("encoder")()
+	unlock, raised := p.realtime.Raise("encoder")
+	defer unlock()
+	p.wake.Kernel(raised)
 	encs := &encoders{base: p.baseRate}
 	defer encs.close()
 	pcm := make([]float32, 960)

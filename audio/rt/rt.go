@@ -60,18 +60,18 @@ func New(priority int, log *slog.Logger) *Raiser {
 
 // Raise is Lock at the Raiser's priority, for the calling goroutine; the
 // func it returns undoes it and must be called by the same goroutine. On
-// failure the goroutine runs as before.
-func (r *Raiser) Raise(name string) (unlock func()) {
+// failure the goroutine runs as before, and ok is false.
+func (r *Raiser) Raise(name string) (unlock func(), ok bool) {
 	if r == nil {
-		return func() {}
+		return func() {}, false
 	}
 	unlock, err := Lock(r.priority)
 	if err != nil {
 		r.once.Do(func() {
-			r.log.Info("real-time threads unavailable; sending and receiving may stall with the system",
+			r.log.Info("real-time threads unavailable; sending may stall with the system",
 				"thread", name, "err", err)
 		})
-		return func() {}
+		return func() {}, false
 	}
-	return unlock
+	return unlock, true
 }

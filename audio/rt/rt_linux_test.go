@@ -48,8 +48,8 @@ func TestLock(t *testing.T) {
 }
 
 // BenchmarkWake measures how long a goroutine takes to run once woken once
-// every 1.33 ms (a device period), through a Go channel or a Waker, on an
-// ordinary thread or a real-time one, by a real-time thread (the audio
+// every 1.33 ms (a device period), through a Go channel or a Waker in the
+// kernel (an eventfd), on an ordinary thread or a real-time one, by a real-time thread (the audio
 // callback waking the encoder: "by=rt") or an ordinary one (pion's
 // goroutines handing the voice reader a packet: "by=ordinary"). It reports
 // the median, the 99.9th percentile and the worst, in µs; the tails are
@@ -57,15 +57,15 @@ func TestLock(t *testing.T) {
 // go test -run X -bench Wake -benchtime 3000x ./audio/rt.
 func BenchmarkWake(b *testing.B) {
 	for _, c := range []struct {
-		name                     string
-		byRT, realtime, useWaker bool
+		name                             string
+		byRT, realtime, useWaker, kernel bool
 	}{
-		{"by=ordinary/chan/ordinary", false, false, false},
-		{"by=ordinary/chan/realtime", false, true, false},
-		{"by=rt/chan/ordinary", true, false, false},
-		{"by=rt/chan/realtime", true, true, false},
-		{"by=rt/waker/ordinary", true, false, true},
-		{"by=rt/waker/realtime", true, true, true},
+		{"by=ordinary/chan/ordinary", false, false, false, false},
+		{"by=ordinary/chan/realtime", false, true, false, false},
+		{"by=rt/chan/ordinary", true, false, false, false},
+		{"by=rt/chan/realtime", true, true, false, false},
+		{"by=rt/kernel/ordinary", true, false, true, true},
+		{"by=rt/kernel/realtime", true, true, true, true},
 	} {
 		b.Run(c.name, func(b *testing.B) {
 			w, err := NewWaker()
@@ -86,6 +86,7 @@ func BenchmarkWake(b *testing.B) {
 					}
 					defer unlock()
 				}
+				w.Kernel(c.kernel)
 				for {
 					if c.useWaker {
 						if !w.Wait() {
@@ -94,7 +95,9 @@ func BenchmarkWake(b *testing.B) {
 					} else if _, ok := <-wake; !ok {
 						break
 					}
-					lat = append(lat, time.Duration(time.Now().UnixNano()-sent.Load()))
+					if t := sent.Load(); t != 0 { // not Kernel's own wake
+						lat = append(lat, time.Duration(time.Now().UnixNano()-t))
+					}
 				}
 				done <- nil
 			}()

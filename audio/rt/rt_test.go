@@ -16,8 +16,11 @@ func TestRaiserLogsOnce(t *testing.T) {
 		done := make(chan struct{})
 		go func() {
 			defer close(done)
-			unlock := r.Raise("test")
+			unlock, ok := r.Raise("test")
 			defer unlock()
+			if ok {
+				t.Error("raised at priority 0")
+			}
 		}()
 		<-done
 	}
@@ -25,7 +28,11 @@ func TestRaiserLogsOnce(t *testing.T) {
 		t.Errorf("logged %d times, want once:\n%s", n, logs.String())
 	}
 	var none *Raiser
-	none.Raise("nil")() // raises nothing, undoes nothing
+	unlock, ok := none.Raise("nil") // raises nothing, undoes nothing
+	unlock()
+	if ok {
+		t.Error("a nil Raiser raised")
+	}
 }
 
 func TestLockPriorityRange(t *testing.T) {

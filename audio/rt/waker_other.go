@@ -18,6 +18,9 @@ func NewWaker() (*Waker, error) {
 	return &Waker{c: make(chan struct{}, 1), done: make(chan struct{})}, nil
 }
 
+// Kernel does nothing here.
+func (w *Waker) Kernel(on bool) {}
+
 // Wake wakes Wait, or makes its next call return at once. It neither
 // blocks nor allocates.
 func (w *Waker) Wake() {
