@@ -1,6 +1,7 @@
 package ui
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"errors"
@@ -8,10 +9,13 @@ import (
 	"image"
 	"image/png"
 	"math"
+	"math/rand/v2"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -88,31 +92,74 @@ func shotName(scene string, size fyne.Size) string {
 	return fmt.Sprintf("%s-%vx%v.png", scene, size.Width, size.Height)
 }
 
-// startXvfb runs Xvfb until the test ends and returns its display.
+// startXvfb runs Xvfb until the test ends and returns its display: one
+// far from :0 and :99, where other X servers and their clients are
+// usually, so none of them talks to this one by mistake.
 func startXvfb(t *testing.T) string {
+	var tried []string
+	for range 5 {
+		display := fmt.Sprintf(":%d", 200+rand.IntN(700))
+		if err := tryXvfb(t, display); err != nil {
+			tried = append(tried, err.Error())
+			continue
+		}
+		return display
+	}
+	t.Fatalf("no Xvfb started (the screenshots need it: apt-get install xvfb):\n%s", strings.Join(tried, "\n"))
+	return ""
+}
+
+// tryXvfb starts Xvfb on display and waits until it accepts clients;
+// the test's end stops it.
+func tryXvfb(t *testing.T, display string) error {
 	r, w, err := os.Pipe()
 	if err != nil {
-		t.Fatal(err)
+		return err
 	}
 	defer r.Close()
-	x := exec.Command("Xvfb", "-displayfd", "3", "-screen", "0", "1600x1000x24", "-nolisten", "tcp")
+	// -displayfd: it writes the display there once it accepts clients.
+	// -noreset: it stays as it is between clients (xdotool, import).
+	x := exec.Command("Xvfb", display, "-displayfd", "3", "-noreset", "-screen", "0", "1600x1000x24", "-nolisten", "tcp")
 	x.ExtraFiles = []*os.File{w}
+	log := &syncBuffer{}
+	x.Stderr = log
 	if err := x.Start(); err != nil {
-		t.Fatalf("Xvfb: %v (the screenshots need it: apt-get install xvfb)", err)
+		w.Close()
+		return err
 	}
 	w.Close()
-	t.Cleanup(func() {
+	r.SetReadDeadline(time.Now().Add(20 * time.Second))
+	if _, err := bufio.NewReader(r).ReadString('\n'); err != nil {
 		x.Process.Kill()
 		x.Wait()
-	})
-	// Xvfb writes the display's number once it accepts clients.
-	r.SetReadDeadline(time.Now().Add(20 * time.Second))
-	buf := make([]byte, 16)
-	n, err := r.Read(buf)
-	if err != nil {
-		t.Fatalf("Xvfb did not start: %v", err)
+		return fmt.Errorf("Xvfb %s: %v: %s", display, err, log.String())
 	}
-	return ":" + strings.TrimSpace(string(buf[:n]))
+	t.Cleanup(func() {
+		x.Process.Signal(syscall.SIGTERM) // it removes its lock and socket
+		x.Wait()
+		if t.Failed() {
+			t.Logf("Xvfb %s said:\n%s", display, log.String())
+		}
+	})
+	return nil
+}
+
+// syncBuffer is a bytes.Buffer for a process's output, read while it runs.
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
 }
 
 // checkShot checks a screenshot is the window's size and not blank:
