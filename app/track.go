@@ -227,8 +227,11 @@ func newTrackController(cfg trackConfig, host bool) *trackController {
 // run handles the track until ctx is done; then it stops the transfer,
 // the take and the loaders.
 func (c *trackController) run(ctx context.Context) {
-	defer c.role.close()
-	defer close(c.done)
+	defer func() {
+		c.role.close()
+		c.publish() // the take it finished: Track no longer says Recording
+	}()
+	defer close(c.done)      // first: the guest's loaders stop on it
 	interval := pingInterval // the guest steers its player as often as it pings
 	if c.host != nil {
 		interval = syncInterval

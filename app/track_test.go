@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"os"
 	"path/filepath"
 	"slices"
@@ -56,6 +57,14 @@ type noMedia struct{}
 
 func (noMedia) setTake(*record.Take)                        {}
 func (noMedia) lastSung() (ts uint32, pos float64, ok bool) { return 0, 0, false }
+
+// alone is a link with no partner.
+type alone struct{}
+
+func (alone) connID() uint32                                 { return 0 }
+func (alone) present() bool                                  { return false }
+func (alone) send(control)                                   {}
+func (alone) sendFile(context.Context, uint32, []byte) error { return errors.New("no partner") }
 
 // said collects what a controller tells the singer.
 type said struct {
@@ -153,5 +162,38 @@ func TestTrackTransfer(t *testing.T) {
 	}
 	if n := sing(); n != 0 {
 		t.Errorf("%d file messages for a song in the cache", n)
+	}
+}
+
+// TestTrackRecordingEndsWithRun: a take running when the controller stops
+// is finished, and Track no longer says it records.
+func TestTrackRecordingEndsWithRun(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "song.wav")
+	if err := wavfile.WriteFile(path, tone.Bursts(audio.SampleRate, 0.5, 0)); err != nil {
+		t.Fatal(err)
+	}
+	song, err := track.Load(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	noClock := func() (clock.Estimate, error) { return clock.Estimate{}, clock.ErrNoSamples }
+	host := newTrackController(trackConfig{track: song, player: track.NewPlayer(), media: noMedia{}, link: alone{},
+		estimate: noClock, now: func() int64 { return 0 }, info: newSaid().info, log: testkit.Logger(t)}, true)
+	ctx, cancel := context.WithCancel(t.Context())
+	ran := make(chan struct{})
+	go func() {
+		host.run(ctx)
+		close(ran)
+	}()
+	if err := host.hostDo(func(h *hostTrack) error { _, err := h.record(t.TempDir()); return err }); err != nil {
+		t.Fatal(err)
+	}
+	if !host.status().Recording {
+		t.Fatal("not recording after record")
+	}
+	cancel()
+	<-ran
+	if st := host.status(); st.Recording {
+		t.Errorf("Track says Recording after run returned: %+v", st)
 	}
 }
