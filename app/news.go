@@ -22,6 +22,7 @@ type news struct {
 	kind  newsKind
 	state State
 	text  string
+	conn  uint32 // newsUp, newsDown: the connection's number
 }
 
 func event(state State, text string) news { return news{kind: newsEvent, state: state, text: text} }

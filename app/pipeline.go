@@ -102,6 +102,10 @@ type pipeline struct {
 
 	out     atomic.Pointer[peer.Peer] // where encoded packets go; nil between partners
 	current atomic.Uint32             // the current connection's number
+	// guestMu orders a new connection (the take's NewGuest) and the
+	// guest's positions: a position checked against the old connection
+	// cannot land in the take after the new guest's start.
+	guestMu sync.Mutex
 
 	seq       uint16 // encoder goroutine
 	ts        uint32
@@ -408,11 +412,24 @@ func (p *pipeline) deliver(conn uint32, seq uint16, ts uint32, kind codec.Kind, 
 // connect makes pr (or nil) the destination of encoded packets and the
 // source of received ones, as connection number conn.
 func (p *pipeline) connect(pr *peer.Peer, conn uint32) {
+	p.guestMu.Lock()
 	if t := p.take.Load(); t != nil && pr != nil {
 		t.NewGuest() // before the new connection's first packet can arrive
 	}
 	p.current.Store(conn)
+	p.guestMu.Unlock()
 	p.out.Store(pr)
+}
+
+// guestPosition gives the take the guest's report that its voice at RTP
+// time ts was sung at track position pos, if it came on the current
+// connection conn.
+func (p *pipeline) guestPosition(conn uint32, ts uint32, pos float64) {
+	p.guestMu.Lock()
+	defer p.guestMu.Unlock()
+	if t := p.take.Load(); t != nil && conn == p.current.Load() {
+		t.GuestPosition(ts, pos)
+	}
 }
 
 // setBitrate asks the encoder goroutine for Opus's bitrate rate (bits per

@@ -252,10 +252,10 @@ func (s *Session) tell(stopped bool) error {
 				s.deviceStarted = true
 			}
 			s.emit(StateConnected, n.text)
-			s.track.connected()
+			s.track.connected(n.conn)
 			s.clock.connected()
 		case newsDown:
-			s.track.closed()
+			s.track.closed(n.conn)
 		}
 	}
 	return nil

@@ -314,7 +314,7 @@ func (c *supervisor) onConnected() {
 		c.update(func(st *connState) { st.safety = code })
 		safety = fmt.Sprintf(" Safety code %s: if your partner sees the same, nobody listens in.", code)
 	}
-	c.post(news{kind: newsUp, text: fmt.Sprintf("Connected to your partner %s (%s candidate).%s", how, st.Candidate, safety)})
+	c.post(news{kind: newsUp, conn: c.conns, text: fmt.Sprintf("Connected to your partner %s (%s candidate).%s", how, st.Candidate, safety)})
 	c.sayHello()
 }
 
@@ -442,7 +442,7 @@ func (c *supervisor) dropPeer() {
 	c.pipe.connect(nil, 0)
 	last := p.Stats()
 	c.update(func(st *connState) { st.peer, st.last = nil, last })
-	c.post(news{kind: newsDown})
+	c.post(news{kind: newsDown, conn: c.conns})
 	if bye, err := json.Marshal(control{Type: controlBye}); err == nil {
 		p.SendControl(bye) // best effort: the partner may be gone already
 	}

@@ -122,6 +122,9 @@ type trackMedia interface {
 	// lastSung is the RTP time and track position of the latest block the
 	// singer sang; ok is false before the first.
 	lastSung() (ts uint32, pos float64, ok bool)
+	// guestPosition records the guest's report (RTP time ts sung at track
+	// position pos) in the take, if conn is still the current connection.
+	guestPosition(conn uint32, ts uint32, pos float64)
 }
 
 // trackConfig is what the track controller needs from the session.
@@ -144,7 +147,7 @@ type trackConfig struct {
 // trackRole is the host's side of the track or the guest's, run by the
 // track controller's goroutine.
 type trackRole interface {
-	onControl(ctx context.Context, c control)
+	onControl(ctx context.Context, m trackMsg)
 	tick(now time.Time)
 	connected()
 	dropped()
@@ -185,10 +188,10 @@ type trackController struct {
 	transferred atomic.Int64
 	published   atomic.Pointer[trackSnap]
 
-	commands chan func()   // run on run's goroutine (do)
-	controls chan trackMsg // from the peers' goroutines
-	links    chan bool     // from Run: a connection came up (true) or closed
-	failed   chan uint32   // host: a transfer that stopped by itself
+	commands chan func()     // run on run's goroutine (do)
+	controls chan trackMsg   // from the peers' goroutines
+	changes  chan connChange // from Run: a connection came up or closed
+	failed   chan uint32     // host: a transfer that stopped by itself
 	fileDone chan *incoming
 	loaded   chan loaded
 	done     chan struct{} // closed when run returns
@@ -201,7 +204,7 @@ func newTrackController(cfg trackConfig, host bool) *trackController {
 		// Room for the track's steady messages (syncs, voice positions)
 		// while run is busy for a moment.
 		controls: make(chan trackMsg, 64),
-		links:    make(chan bool),
+		changes:  make(chan connChange),
 		failed:   make(chan uint32),
 		fileDone: make(chan *incoming, 1),
 		loaded:   make(chan loaded),
@@ -246,12 +249,8 @@ func (c *trackController) run(ctx context.Context) {
 			f()
 		case m := <-c.controls:
 			c.onControl(ctx, m)
-		case up := <-c.links:
-			if up {
-				c.role.connected()
-			} else {
-				c.role.dropped()
-			}
+		case ch := <-c.changes:
+			c.onChange(ch)
 		case now := <-tick.C:
 			if c.cfg.link.present() {
 				c.role.tick(now)
@@ -271,7 +270,23 @@ func (c *trackController) run(ctx context.Context) {
 // connection.
 func (c *trackController) onControl(ctx context.Context, m trackMsg) {
 	if m.conn == c.cfg.link.connID() {
-		c.role.onControl(ctx, m.msg)
+		c.role.onControl(ctx, m)
+	}
+}
+
+// onChange handles a connection's coming up or closing, unless the news
+// is stale: Run tells it later than the partner's messages on a newer
+// connection arrive, and a late close would abandon the newer
+// connection's transfer, a late up start the song for a guest gone.
+func (c *trackController) onChange(ch connChange) {
+	if ch.conn != c.cfg.link.connID() {
+		return
+	}
+	switch {
+	case !ch.up:
+		c.role.dropped()
+	case c.cfg.link.present():
+		c.role.connected()
 	}
 }
 
@@ -309,13 +324,19 @@ func (c *trackController) onFile(conn uint32, b []byte) {
 	}
 }
 
-// connected tells run a connection came up; closed that it closed.
-func (c *trackController) connected() { c.link(true) }
-func (c *trackController) closed()    { c.link(false) }
+// connChange is the news that connection conn came up or closed.
+type connChange struct {
+	conn uint32
+	up   bool
+}
 
-func (c *trackController) link(up bool) {
+// connected tells run connection conn came up; closed that it closed.
+func (c *trackController) connected(conn uint32) { c.change(connChange{conn, true}) }
+func (c *trackController) closed(conn uint32)    { c.change(connChange{conn, false}) }
+
+func (c *trackController) change(ch connChange) {
 	select {
-	case c.links <- up:
+	case c.changes <- ch:
 	case <-c.done:
 	}
 }

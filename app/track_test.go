@@ -2,6 +2,7 @@ package app
 
 import (
 	"context"
+	"encoding/binary"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
@@ -57,6 +58,7 @@ type noMedia struct{}
 
 func (noMedia) setTake(*record.Take)                        {}
 func (noMedia) lastSung() (ts uint32, pos float64, ok bool) { return 0, 0, false }
+func (noMedia) guestPosition(uint32, uint32, float64)       {}
 
 // alone is a link with no partner.
 type alone struct{}
@@ -138,8 +140,8 @@ func TestTrackTransfer(t *testing.T) {
 		toHost.to, toGuest.to = host, guest
 		wg.Go(func() { host.run(ctx) })
 		wg.Go(func() { guest.run(ctx) })
-		host.connected()
-		guest.connected()
+		host.connected(1)
+		guest.connected(1)
 		guestSaid.wait(t, "is here")
 		hostSaid.wait(t, "Your partner has the backing track")
 		h, g := host.status(), guest.status()
@@ -195,5 +197,89 @@ func TestTrackRecordingEndsWithRun(t *testing.T) {
 	<-ran
 	if st := host.status(); st.Recording {
 		t.Errorf("Track says Recording after run returned: %+v", st)
+	}
+}
+
+// numbered is a link whose current connection a test sets; it keeps what
+// is sent.
+type numbered struct {
+	conn atomic.Uint32
+	sent chan control
+}
+
+func (n *numbered) connID() uint32                                 { return n.conn.Load() }
+func (n *numbered) present() bool                                  { return n.conn.Load() != 0 }
+func (n *numbered) send(c control)                                 { n.sent <- c }
+func (n *numbered) sendFile(context.Context, uint32, []byte) error { return nil }
+
+// TestTrackStaleClose: the news that connection 1 closed, handled after
+// connection 2's offer, leaves connection 2's file arriving alone.
+func TestTrackStaleClose(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "song.wav")
+	if err := wavfile.WriteFile(path, tone.Bursts(audio.SampleRate, 0.5, 0)); err != nil {
+		t.Fatal(err)
+	}
+	song, err := track.Load(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	link := &numbered{sent: make(chan control, 16)}
+	said := newSaid()
+	noClock := func() (clock.Estimate, error) { return clock.Estimate{}, clock.ErrNoSamples }
+	guest := newTrackController(trackConfig{cacheDir: t.TempDir(), player: track.NewPlayer(), media: noMedia{}, link: link,
+		estimate: noClock, now: func() int64 { return 0 }, info: said.info, log: testkit.Logger(t)}, false)
+	ctx, cancel := context.WithCancel(t.Context())
+	var wg sync.WaitGroup
+	defer func() {
+		cancel()
+		wg.Wait()
+	}()
+	wg.Go(func() { guest.run(ctx) })
+	link.conn.Store(1)
+	guest.connected(1)
+	link.conn.Store(2) // 1 closed, 2 came up; Run has not told the controller yet
+	guest.deliver(2, control{Type: controlTrackOffer, Name: song.Name, Size: int64(len(song.File)), Digest: hex.EncodeToString(song.Digest[:])})
+	select {
+	case c := <-link.sent:
+		if c.Type != controlTrackWant || c.Offset != 0 {
+			t.Fatalf("the guest answered %+v", c)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("no answer to the offer")
+	}
+	guest.closed(1) // late
+	guest.connected(2)
+	msg := make([]byte, 1000)
+	for off := 0; off < len(song.File); {
+		binary.BigEndian.PutUint64(msg, uint64(off))
+		m := copy(msg[chunkHeader:], song.File[off:])
+		guest.onFile(2, slices.Clone(msg[:chunkHeader+m]))
+		off += m
+	}
+	said.wait(t, "is here")
+}
+
+// TestTrackStaleUp: a host told late that a connection came up, when its
+// guest has gone already, does not start the song for nobody.
+func TestTrackStaleUp(t *testing.T) {
+	link := &numbered{sent: make(chan control, 16)}
+	noClock := func() (clock.Estimate, error) { return clock.Estimate{}, clock.ErrNoSamples }
+	host := newTrackController(trackConfig{autoPlay: true, player: track.NewPlayer(), media: noMedia{}, link: link,
+		estimate: noClock, now: func() int64 { return 0 }, info: newSaid().info, log: testkit.Logger(t)}, true)
+	ctx, cancel := context.WithCancel(t.Context())
+	var wg sync.WaitGroup
+	defer func() {
+		cancel()
+		wg.Wait()
+	}()
+	wg.Go(func() { host.run(ctx) })
+	link.conn.Store(2) // connection 1 came up and closed; 2 is being made
+	host.connected(1)
+	host.closed(1)
+	if err := host.do(func() error { return nil }); err != nil {
+		t.Fatal(err)
+	}
+	if host.cfg.player.Current().Playing {
+		t.Error("the host started the song with no guest")
 	}
 }

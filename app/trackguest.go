@@ -69,8 +69,8 @@ func (g *guestTrack) close() {
 }
 
 // onControl handles the host's messages.
-func (g *guestTrack) onControl(_ context.Context, c control) {
-	switch {
+func (g *guestTrack) onControl(_ context.Context, m trackMsg) {
+	switch c := m.msg; {
 	case c.Type == controlTrackOffer:
 		g.receiveOffer(c)
 	case c.Type == controlTrackSync && c.Sched != nil && c.Snap != nil:

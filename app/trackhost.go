@@ -227,8 +227,8 @@ func (h *hostTrack) sendSync() {
 }
 
 // onControl handles the guest's messages.
-func (h *hostTrack) onControl(ctx context.Context, c control) {
-	switch c.Type {
+func (h *hostTrack) onControl(ctx context.Context, m trackMsg) {
+	switch c := m.msg; c.Type {
 	case controlTrackWant:
 		h.answered = true
 		h.startTransfer(ctx, c.Offset)
@@ -242,7 +242,7 @@ func (h *hostTrack) onControl(ctx context.Context, c control) {
 		h.info("Your partner could not use the backing track (" + text + ").")
 	case controlVoicePos:
 		if h.take != nil {
-			h.take.GuestPosition(c.TS, c.Pos)
+			h.media.guestPosition(m.conn, c.TS, c.Pos)
 		}
 	}
 }
