@@ -2,6 +2,7 @@ package app
 
 import (
 	"context"
+	"fmt"
 	"net"
 	"os"
 	"strings"
@@ -84,5 +85,25 @@ func TestNamesAndNTP(t *testing.T) {
 		case <-deadline:
 			t.Fatalf("names: host %q, guest %q; NTP %+v", h.PartnerName, g.PartnerName, h.NTP)
 		}
+	}
+}
+
+// TestByeAfterHelloFlood: a partner flooding hellos cannot crowd out its
+// bye, and of the hellos the latest name counts.
+func TestByeAfterHelloFlood(t *testing.T) {
+	c := newSupervisor(&Config{}, true, nil, "", nil, func(news) {}, testkit.Logger(t))
+	for i := range 1000 {
+		c.onControlMessage(1, []byte(fmt.Sprintf(`{"type":%q,"name":"Ana %d"}`, controlHello, i)))
+	}
+	c.onControlMessage(1, []byte(fmt.Sprintf(`{"type":%q}`, controlBye)))
+	c.onControlMessage(0, []byte(fmt.Sprintf(`{"type":%q,"name":"old"}`, controlHello)))
+	select {
+	case <-c.words.ready:
+	default:
+		t.Fatal("run is not told")
+	}
+	hello, name, bye := c.words.take()
+	if hello != 1 || name != "Ana 999" || bye != 1 {
+		t.Errorf("run takes hello %d %q, bye %d; want 1 \"Ana 999\", 1", hello, name, bye)
 	}
 }

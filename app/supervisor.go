@@ -53,7 +53,7 @@ type supervisor struct {
 	signalEnds chan signalEnd
 
 	// From the peers' goroutines to run.
-	controls chan connControl
+	words    *partnerWords // hellos and byes
 	feedback chan feedbackMsg
 	links    chan linkMsg
 	done     chan struct{} // closed when run returns
@@ -88,10 +88,44 @@ type feedbackMsg struct {
 	report peer.Feedback
 }
 
-// connControl is a hello or bye on connection conn.
-type connControl struct {
-	conn uint32
-	msg  control
+// partnerWords holds the partner's hellos and byes for run, from the
+// peers' goroutines, which must never block (closing a peer waits for
+// them) and a flood of which must not crowd out a bye: of the hellos only
+// the latest name matters, of the byes only the newest connection's.
+type partnerWords struct {
+	mu    sync.Mutex // guards the fields below; held for a store or a take
+	hello uint32     // the connection of the latest hello (0: none new)
+	name  string
+	bye   uint32        // the newest connection that said bye (0: none new)
+	ready chan struct{} // something new to take
+}
+
+func newPartnerWords() *partnerWords { return &partnerWords{ready: make(chan struct{}, 1)} }
+
+// said keeps a hello or a bye on connection conn; any goroutine.
+func (w *partnerWords) said(conn uint32, m control) {
+	w.mu.Lock()
+	switch {
+	case m.Type == controlBye:
+		w.bye = max(w.bye, conn)
+	case conn >= w.hello:
+		w.hello, w.name = conn, m.Name
+	}
+	w.mu.Unlock()
+	select {
+	case w.ready <- struct{}{}:
+	default: // run is already due to look
+	}
+}
+
+// take returns what is new since the last take: the latest hello's
+// connection (0 if none) and name, and the newest connection's bye.
+func (w *partnerWords) take() (hello uint32, name string, bye uint32) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	hello, name, bye = w.hello, w.name, w.bye
+	w.hello, w.name, w.bye = 0, "", 0
+	return hello, name, bye
 }
 
 // linkMsg is a connection dropping or coming back.
@@ -127,7 +161,7 @@ func newSupervisor(cfg *Config, host bool, sig *signal.Conn, code signal.Code, p
 		adapt:      newAdapter(cfg.Bitrate),
 		messages:   make(chan signal.Message),
 		signalEnds: make(chan signalEnd, 1),
-		controls:   make(chan connControl, 16),
+		words:      newPartnerWords(),
 		feedback:   make(chan feedbackMsg, 1),
 		links:      make(chan linkMsg, 1),
 		done:       make(chan struct{}),
@@ -194,8 +228,8 @@ func (c *supervisor) run(ctx context.Context) error {
 			c.onConnected()
 		case <-ended:
 			done = c.peerEnded(ctx)
-		case m := <-c.controls:
-			done = c.onControl(m)
+		case <-c.words.ready:
+			done = c.onWords()
 		case f := <-c.feedback:
 			c.adaptTo(f)
 		case l := <-c.links:
@@ -262,18 +296,18 @@ func (c *supervisor) partnerLeft() (done bool) {
 	return false
 }
 
-// onControl handles a hello or a bye; done reports that the session is
-// over.
-func (c *supervisor) onControl(m connControl) (done bool) {
-	if m.conn != c.conns {
-		return false
-	}
-	if m.msg.Type == controlHello {
-		name := cleanName(m.msg.Name)
+// onWords handles the partner's hello and bye on the current
+// connection; done reports that the session is over.
+func (c *supervisor) onWords() (done bool) {
+	hello, name, bye := c.words.take()
+	if hello != 0 && hello == c.conns {
+		name := cleanName(name)
 		c.update(func(st *connState) { st.partnerName = name })
-		return false
 	}
-	return c.partnerLeft()
+	if bye != 0 && bye == c.conns {
+		return c.partnerLeft()
+	}
+	return false
 }
 
 // adaptTo takes a reception report: the bitrate, codec and redundancy
@@ -421,14 +455,7 @@ func (c *supervisor) onControlMessage(conn uint32, b []byte) {
 		c.routes.control(conn, m)
 		return
 	}
-	select {
-	case c.controls <- connControl{conn, m}:
-	default:
-		// Far more than a partner says in a connection (one hello, one
-		// bye): never block the peer's goroutine, which closing the
-		// peer may wait for.
-		c.log.Debug("control message from partner dropped", "type", m.Type)
-	}
+	c.words.said(conn, m)
 }
 
 // dropPeer says goodbye to the current partner, if any, and closes the
