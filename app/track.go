@@ -141,6 +141,7 @@ type trackConfig struct {
 	estimate func() (clock.Estimate, error) // guest: the clock follower's
 	now      func() int64                   // the session clock, ns
 	info     func(text string)              // tells the singer (through Run); never blocks; the controller's goroutine
+	publish  func()                         // publishes the role's state for Track now (set by the controller)
 	log      *slog.Logger
 }
 
@@ -216,6 +217,7 @@ func newTrackController(cfg trackConfig, host bool) *trackController {
 		c.publish()
 		tell(text)
 	}
+	c.cfg.publish = c.publish
 	if host {
 		c.host = newHostTrack(c.cfg, &c.transferred, c.failed)
 		c.role = c.host

@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"errors"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"slices"
@@ -281,5 +282,55 @@ func TestTrackStaleUp(t *testing.T) {
 	}
 	if host.cfg.player.Current().Playing {
 		t.Error("the host started the song with no guest")
+	}
+}
+
+// onLog calls f for each record a logger gets.
+type onLog func(r slog.Record)
+
+func (f onLog) Enabled(context.Context, slog.Level) bool      { return true }
+func (f onLog) Handle(_ context.Context, r slog.Record) error { f(r); return nil }
+func (f onLog) WithAttrs([]slog.Attr) slog.Handler            { return f }
+func (f onLog) WithGroup(string) slog.Handler                 { return f }
+
+// TestTrackPauseShownFirst: while a paused take's files are finished,
+// Track already shows the song paused and no take.
+func TestTrackPauseShownFirst(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "song.wav")
+	if err := wavfile.WriteFile(path, tone.Bursts(audio.SampleRate, 0.5, 0)); err != nil {
+		t.Fatal(err)
+	}
+	song, err := track.Load(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var host *trackController
+	var during []TrackStatus // the controller's goroutine, read after do
+	log := slog.New(onLog(func(r slog.Record) {
+		if r.Message == "take finished" {
+			during = append(during, host.status())
+		}
+	}))
+	noClock := func() (clock.Estimate, error) { return clock.Estimate{}, clock.ErrNoSamples }
+	host = newTrackController(trackConfig{track: song, player: track.NewPlayer(), media: noMedia{}, link: alone{},
+		estimate: noClock, now: func() int64 { return 0 }, info: newSaid().info, log: log}, true)
+	ctx, cancel := context.WithCancel(t.Context())
+	var wg sync.WaitGroup
+	defer func() {
+		cancel()
+		wg.Wait()
+	}()
+	wg.Go(func() { host.run(ctx) })
+	if err := host.hostDo(func(h *hostTrack) error { _, err := h.record(t.TempDir()); return err }); err != nil {
+		t.Fatal(err)
+	}
+	if err := host.hostDo(func(h *hostTrack) error { h.pause(); return nil }); err != nil {
+		t.Fatal(err)
+	}
+	if len(during) != 1 {
+		t.Fatalf("%d takes finished, want 1", len(during))
+	}
+	if st := during[0]; st.Recording || st.Playing {
+		t.Errorf("while the take was finished, Track showed %+v", st)
 	}
 }

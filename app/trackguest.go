@@ -122,6 +122,7 @@ func (g *guestTrack) receiveOffer(c control) {
 
 // want asks the host for the track from offset on.
 func (g *guestTrack) want(offset int64) {
+	g.publish() // the offer's size first: Transferred never shows more
 	g.transferred.Store(offset)
 	g.link.send(control{Type: controlTrackWant, Offset: offset})
 }

@@ -189,14 +189,18 @@ func (h *hostTrack) autoStart() {
 	h.play(countInBeats)
 }
 
-// stopTake finishes the take, if any.
+// stopTake finishes the take, if any. Track shows where the song
+// stopped, and no take, before the take's files are finished (slow).
 func (h *hostTrack) stopTake() {
 	take := h.take
+	if take != nil {
+		h.take = nil
+		h.media.setTake(nil)
+	}
+	h.publish()
 	if take == nil {
 		return
 	}
-	h.take = nil
-	h.media.setTake(nil)
 	if err := take.Close(); err != nil {
 		h.info("The recording could not be finished: " + err.Error())
 		return
