@@ -27,6 +27,7 @@ func TestBrowserHangup(t *testing.T) {
 }
 
 func testBrowserHangup(t *testing.T, k browsertest.Kind) {
+	firefoxAudio(t, k) // the page joins once its audio runs
 	srv := server.New(server.Config{})
 	srv.Handle(guestpage.Prefix, guestpage.Handler())
 	rep := &reporter{states: make(chan pageState, 1), problemsOK: true}
@@ -52,7 +53,7 @@ func testBrowserHangup(t *testing.T, k browsertest.Kind) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	browsertest.Start(t, k, link+"?auto=1&report=/report", browsertest.Options{})
+	launch(t, k, rep, link+"?auto=1&report=/report", browsertest.Options{})
 	next := func(want signal.Type) signal.Message {
 		t.Helper()
 		for {

@@ -48,16 +48,7 @@ func TestBrowserTrack(t *testing.T) {
 }
 
 func testBrowserTrack(t *testing.T, k browsertest.Kind) {
-	if k == browsertest.Firefox && os.Getenv("DUET_FIREFOX_TRACK") == "" {
-		// Measured by hand (DUET_FIREFOX_TRACK=1) on this 2-core machine
-		// under a load of 7-9: in 4 runs of 10 the AudioContext never left
-		// "suspended" or the page stopped for over 5 s once the track
-		// played; in the others the skew's median was -9 to +15 ms, its
-		// worst 19 to 98 ms, the rate at its 0.1 % limit (Firefox's
-		// clock through the test's PulseAudio null sink runs off the
-		// wall's by more than that under load).
-		t.Skip("Firefox's audio through the test's PulseAudio stalls under load; DUET_FIREFOX_TRACK=1 runs it")
-	}
+	firefoxAudio(t, k)
 	path := filepath.Join(t.TempDir(), "song.wav")
 	if err := wavfile.WriteFile(path, tone.Bursts(20*audio.SampleRate, 0.3, 1)); err != nil {
 		t.Fatal(err)

@@ -118,6 +118,19 @@ async function startMic() {
 
 async function join() {
   if (!mic && !(await startMic())) return;
+  // The partner's voice, the track and the meters need the audio running;
+  // a browser slow to start it (its sound server busy) gets a moment.
+  if (ctx.state !== "running") phase("joining", "Starting the sound…");
+  for (let i = 0; i < 100 && ctx.state !== "running"; i++) {
+    ctx.resume().catch(() => {});
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  state.audio = ctx.state;
+  if (ctx.state !== "running") {
+    problem("The sound does not start",
+      "Your browser could not start playing sound, so you would not hear your partner. Check your speakers or headphones and try again.", true);
+    return;
+  }
   phase("joining", "Joining the room…");
   rv = new Rendezvous(socketURL(location));
   rv.onmessage = onSignal;
@@ -389,7 +402,6 @@ function meters() {
     state.levels.partner = partnerMeter.db();
     show($("partner-level"), $("partner-db"), state.levels.partner);
   }
-  requestAnimationFrame(meters);
 }
 
 // report posts the state to the test that asked (?report) and does what
@@ -474,7 +486,7 @@ function main() {
     measure().catch(() => {});
     if (track && track.name) showTrack();
   }, 1000);
-  requestAnimationFrame(meters);
+  setInterval(meters, 100); // ten times a second: enough to read, and few repaints
   if (params.get("auto") === "1") join();
 }
 

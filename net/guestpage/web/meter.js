@@ -40,8 +40,12 @@ export class Meter {
   }
 }
 
-// show puts a level in dBFS on a <meter> and its label.
+// show puts a level in dBFS on a <meter> and its label, when it moved by
+// a decibel or more: each change repaints, and a steady level needs none
+// (headless Firefox stalls for seconds when it repaints ten times a second).
 export function show(meter, label, db) {
-  meter.value = Math.max(db, meter.min);
+  const v = Math.max(db, meter.min);
+  if (Math.abs(v - meter.value) < 1 && label.textContent !== "") return;
+  meter.value = v;
   label.textContent = Number.isFinite(db) ? db.toFixed(0) : "−∞";
 }
