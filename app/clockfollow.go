@@ -50,7 +50,6 @@ type clockFollower struct {
 
 	latest   atomic.Pointer[estimated]
 	ntpState atomic.Pointer[NTPStatus]
-	ntpDone  chan struct{} // closed once the NTP server answered or failed
 }
 
 // estimated is one published estimate, or why there is none yet.
@@ -71,7 +70,6 @@ func newClockFollower(host bool, now func() int64, link clockLink, ntpServer str
 		estimator: clock.New(900),
 		samples:   make(chan clock.Sample, 64),
 		up:        make(chan struct{}, 1),
-		ntpDone:   make(chan struct{}),
 	}
 	f.latest.Store(&estimated{err: clock.ErrNoSamples})
 	f.ntpState.Store(&NTPStatus{})
@@ -202,5 +200,4 @@ func (f *clockFollower) checkNTP(ctx context.Context) {
 		f.log.Info("NTP cross-check", "server", r.Server, "offset", r.Offset, "rtt", r.RTT, "stratum", r.Stratum)
 	}
 	f.ntpState.Store(&st)
-	close(f.ntpDone)
 }

@@ -56,14 +56,13 @@ type supervisor struct {
 	words    *partnerWords // hellos and byes
 	feedback chan feedbackMsg
 	links    chan linkMsg
-	done     chan struct{} // closed when run returns
 
 	state    atomic.Pointer[connState]
 	closeErr error // how closing went; read after run returns
 }
 
 // connState is what the supervisor publishes; a new one replaces it at
-// each change, and closes next.
+// each change.
 type connState struct {
 	signaling   *signal.Conn // the current rendezvous connection
 	conn        uint32       // the latest connection's number; 0 before the first
@@ -71,8 +70,7 @@ type connState struct {
 	last        peer.Stats   // of the last connection, once it is closed
 	safety      string       // the latest connection's safety code
 	partnerName string
-	redundancy  int           // RED depth sent now (Opus only)
-	next        chan struct{} // closed when a newer state replaces this one
+	redundancy  int // RED depth sent now (Opus only)
 }
 
 // peerRoutes are where what arrives on a connection goes besides the
@@ -164,9 +162,8 @@ func newSupervisor(cfg *Config, host bool, sig *signal.Conn, code signal.Code, p
 		words:      newPartnerWords(),
 		feedback:   make(chan feedbackMsg, 1),
 		links:      make(chan linkMsg, 1),
-		done:       make(chan struct{}),
 	}
-	c.state.Store(&connState{signaling: sig, next: make(chan struct{})})
+	c.state.Store(&connState{signaling: sig})
 	return c
 }
 
@@ -176,9 +173,7 @@ func (c *supervisor) update(f func(*connState)) {
 	old := c.state.Load()
 	st := *old
 	f(&st)
-	st.next = make(chan struct{})
 	c.state.Store(&st)
-	close(old.next)
 }
 
 // snapshot returns the latest published state. Safe from any goroutine.
@@ -193,7 +188,6 @@ func (c *supervisor) run(ctx context.Context) error {
 		cancel()
 		c.closeErr = c.close()
 	}()
-	defer close(c.done)
 	c.read(ctx, c.signaling)
 	hello := time.NewTicker(tickInterval(c.host))
 	defer hello.Stop()
@@ -303,6 +297,7 @@ func (c *supervisor) onWords() (done bool) {
 	if hello != 0 && hello == c.conns {
 		name := cleanName(name)
 		c.update(func(st *connState) { st.partnerName = name })
+		c.log.Debug("the partner's name", "name", name)
 	}
 	if bye != 0 && bye == c.conns {
 		return c.partnerLeft()
