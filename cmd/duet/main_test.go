@@ -230,6 +230,9 @@ func TestHostJoinFiles(t *testing.T) {
 	if c := host.wait(t); c != 0 {
 		t.Fatalf("host exited %d; stderr:\n%s", c, host.stderr)
 	}
+	if want := url + "/j/" + code; !strings.Contains(host.stderr.String(), "joins from a browser at "+want) {
+		t.Errorf("the host does not give the browser's link %s:\n%s", want, host.stderr)
+	}
 	// -codec pcm: the host sends L16, and says so in its status line.
 	if !strings.Contains(host.stderr.String(), "sending L16 at 768 kb/s") {
 		t.Errorf("the host's status does not say it sends L16:\n%s", host.stderr)

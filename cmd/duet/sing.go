@@ -18,6 +18,7 @@ import (
 	"github.com/duetapp/duet/audio/tone"
 	"github.com/duetapp/duet/audio/track"
 	"github.com/duetapp/duet/audio/wavfile"
+	"github.com/duetapp/duet/net/guestpage"
 	"github.com/duetapp/duet/net/ntpcheck"
 	"github.com/duetapp/duet/net/rendezvous"
 	"github.com/duetapp/duet/net/signal"
@@ -292,6 +293,9 @@ func runSing(ctx context.Context, host bool, args []string, stdout, stderr io.Wr
 	if host {
 		if s, err = app.Host(ctx, cfg); err == nil {
 			fmt.Fprintln(stdout, s.Code())
+			if link, err := guestpage.Link(cfg.Server, s.Code()); err == nil {
+				fmt.Fprintln(stderr, "duet: a partner without Duet joins from a browser at", link)
+			}
 		}
 	} else {
 		s, err = app.Join(ctx, cfg, f.code)

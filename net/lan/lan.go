@@ -31,6 +31,7 @@ import (
 	"time"
 
 	"github.com/duetapp/duet/net/discover"
+	"github.com/duetapp/duet/net/guestpage"
 	"github.com/duetapp/duet/net/signal/server"
 )
 
@@ -113,7 +114,9 @@ func (s *Server) Start() (string, error) {
 // serve runs the signaling server on ln until ctx ends or it fails.
 func (s *Server) serve(ctx context.Context, ln net.Listener, done chan struct{}) {
 	defer close(done)
-	err := server.Serve(ctx, ln, server.New(server.Config{Logger: s.log}), nil)
+	srv := server.New(server.Config{Logger: s.log})
+	srv.Handle(guestpage.Prefix, guestpage.Handler()) // a partner without Duet joins from a browser
+	err := server.Serve(ctx, ln, srv, nil)
 	if err != nil && !errors.Is(err, context.Canceled) {
 		s.log.Error("built-in rendezvous server stopped", "err", err)
 	}

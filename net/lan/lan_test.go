@@ -72,6 +72,15 @@ func TestServer(t *testing.T) {
 	if resp.StatusCode != http.StatusOK {
 		t.Fatalf("healthz: %s", resp.Status)
 	}
+	// A partner without Duet joins from a browser: the guest page is here.
+	resp, err = http.Get(url + "/j/K7QM-3XRT")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK || !strings.HasPrefix(resp.Header.Get("Content-Type"), "text/html") {
+		t.Fatalf("the guest page: %s, %q", resp.Status, resp.Header.Get("Content-Type"))
+	}
 	if again, err := s.Start(); err != nil || again != url {
 		t.Fatalf("second Start = %q, %v; want %q", again, err, url)
 	}
