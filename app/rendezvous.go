@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
+	"sync"
 	"time"
 
 	"github.com/pion/webrtc/v4"
@@ -12,26 +14,51 @@ import (
 	"github.com/duetapp/duet/net/signal"
 )
 
-// The connection supervisor's side of the rendezvous server: its messages
-// (the offer, the answer, ICE candidates, a partner joining or leaving),
-// taking the seat back when the server goes away, and the guest's joining
-// the room afresh when the peer connection fails. All on run's goroutine.
+// rendezvous is the connection supervisor's rendezvous connection: it
+// reads the server's messages for run, takes the seat back when the
+// server goes away, and has the guest join the room afresh when the peer
+// connection fails. It belongs to the supervisor's run goroutine; the
+// goroutines it starts (the reader, a reconnect, a rejoin) only hand
+// results to run through its channels.
+type rendezvous struct {
+	server  string
+	code    signal.Code
+	log     *slog.Logger
+	post    func(news)         // to Run; never blocks
+	publish func(*signal.Conn) // the supervisor publishes the current connection
+
+	conn     *signal.Conn
+	lost     error             // the server went away mid-duet
+	resumed  chan resumeResult // while reconnecting to the server
+	rejoined chan resumeResult // guest: while joining the room again
+	readers  sync.WaitGroup    // the reader, reconnects and rejoins
+	messages chan signal.Message
+	ends     chan signalEnd
+}
+
+func newRendezvous(server string, code signal.Code, sig *signal.Conn, post func(news), publish func(*signal.Conn), log *slog.Logger) *rendezvous {
+	return &rendezvous{
+		server: server, code: code, log: log, post: post, publish: publish, conn: sig,
+		messages: make(chan signal.Message),
+		ends:     make(chan signalEnd, 1),
+	}
+}
 
 // read reads signaling messages from sig for run, until sig ends or ctx
 // is done.
-func (c *supervisor) read(ctx context.Context, sig *signal.Conn) {
-	c.readers.Go(func() {
+func (r *rendezvous) read(ctx context.Context, sig *signal.Conn) {
+	r.readers.Go(func() {
 		for {
 			m, err := sig.Recv(ctx)
 			if err != nil {
 				select {
-				case c.signalEnds <- signalEnd{sig, err}:
+				case r.ends <- signalEnd{sig, err}:
 				case <-ctx.Done():
 				}
 				return
 			}
 			select {
-			case c.messages <- m:
+			case r.messages <- m:
 			case <-ctx.Done():
 				return
 			}
@@ -39,89 +66,97 @@ func (c *supervisor) read(ctx context.Context, sig *signal.Conn) {
 	})
 }
 
-// setSignal makes sig the rendezvous connection and reads it.
-func (c *supervisor) setSignal(ctx context.Context, sig *signal.Conn) {
-	c.signaling = sig
-	c.update(func(st *connState) { st.signaling = sig })
-	c.read(ctx, sig)
+// set makes sig the rendezvous connection and reads it.
+func (r *rendezvous) set(ctx context.Context, sig *signal.Conn) {
+	r.conn = sig
+	r.publish(sig)
+	r.read(ctx, sig)
 }
 
-// signalLost handles the end of a rendezvous connection: the seat is
-// taken back on a new one, or the duet goes on without the server.
-func (c *supervisor) signalLost(ctx context.Context, ce signalEnd) error {
+// ended handles the end of a rendezvous connection: the seat is taken
+// back on a new one, or the duet goes on without the server (if there is
+// a partner: inDuet).
+func (r *rendezvous) ended(ctx context.Context, ce signalEnd, inDuet bool) error {
 	err := ce.err
-	if ctx.Err() != nil || ce.conn != c.signaling || c.rejoined != nil {
+	if ctx.Err() != nil || ce.conn != r.conn || r.rejoined != nil {
 		return nil // ending, or a connection replaced or being replaced
 	}
-	if seat, ok := c.signaling.Seat(); ok && signal.Resumable(err) {
+	if seat, ok := r.conn.Seat(); ok && signal.Resumable(err) {
 		// Media is peer to peer: the duet goes on while the seat at the
 		// rendezvous server is taken back.
-		c.log.Warn("lost the rendezvous server; reconnecting", "err", err)
-		c.post(info("Lost the rendezvous server; reconnecting to it. Your duet goes on meanwhile."))
-		c.resumed = make(chan resumeResult, 1)
-		out := c.resumed
-		c.readers.Go(func() {
-			sig, partner, err := signal.Reconnect(ctx, c.cfg.Server, seat, signal.Backoff{})
+		r.log.Warn("lost the rendezvous server; reconnecting", "err", err)
+		r.post(info("Lost the rendezvous server; reconnecting to it. Your duet goes on meanwhile."))
+		r.resumed = make(chan resumeResult, 1)
+		out := r.resumed
+		r.readers.Go(func() {
+			sig, partner, err := signal.Reconnect(ctx, r.server, seat, signal.Backoff{})
 			out <- resumeResult{sig, partner, err}
 		})
 		return nil
 	}
-	if c.peer == nil {
+	if !inDuet {
 		return fmt.Errorf("rendezvous server: %w", err)
 	}
-	c.log.Warn("lost the rendezvous server; the duet goes on", "err", err)
-	c.serverLost = err
+	r.log.Warn("lost the rendezvous server; the duet goes on", "err", err)
+	r.lost = err
 	return nil
 }
 
-// resumeDone takes the outcome of a reconnect to the rendezvous server.
-func (c *supervisor) resumeDone(ctx context.Context, r resumeResult) error {
-	c.resumed = nil
-	if c.rejoined != nil {
+// resumeDone takes the outcome of a reconnect to the rendezvous server;
+// partner reports that a partner waits in the room.
+func (r *rendezvous) resumeDone(ctx context.Context, res resumeResult, inDuet bool) (partner bool, err error) {
+	r.resumed = nil
+	if r.rejoined != nil {
 		// The guest is joining the room afresh: that connection takes
 		// over; this one would hold the seat against it.
-		if r.conn != nil {
-			r.conn.Close()
+		if res.conn != nil {
+			res.conn.Close()
 		}
-		return nil
+		return false, nil
 	}
-	if r.err != nil {
+	if res.err != nil {
 		if ctx.Err() != nil {
-			return nil
+			return false, nil
 		}
-		if c.peer == nil {
-			return fmt.Errorf("rendezvous server: %w", r.err)
+		if !inDuet {
+			return false, fmt.Errorf("rendezvous server: %w", res.err)
 		}
-		c.log.Warn("could not get back to the rendezvous server; the duet goes on", "err", r.err)
-		c.serverLost = r.err
-		return nil
+		r.log.Warn("could not get back to the rendezvous server; the duet goes on", "err", res.err)
+		r.lost = res.err
+		return false, nil
 	}
-	old := c.signaling
-	c.setSignal(ctx, r.conn)
+	old := r.conn
+	r.set(ctx, res.conn)
 	old.Close()
-	c.post(info("Back in touch with the rendezvous server."))
-	if c.host && r.partner && c.peer == nil {
-		// A guest joined while we were away.
-		_, err := c.handle(ctx, signal.Message{Type: signal.TypePeerJoined})
-		return err
-	}
-	return nil
+	r.post(info("Back in touch with the rendezvous server."))
+	return res.partner, nil
+}
+
+// rejoin has the guest leave the room and join it afresh.
+func (r *rendezvous) rejoin(ctx context.Context) {
+	r.conn.Close()
+	r.rejoined = make(chan resumeResult, 1)
+	out := r.rejoined
+	r.readers.Go(func() {
+		sig, err := joinAgain(ctx, r.server, r.code)
+		out <- resumeResult{conn: sig, err: err}
+	})
 }
 
 // rejoinDone takes the outcome of the guest's joining the room again.
-func (c *supervisor) rejoinDone(ctx context.Context, r resumeResult) error {
-	c.rejoined = nil
-	if r.err != nil {
-		return fmt.Errorf("%w, and could not get back into the room: %w", ErrConnectionLost, r.err)
+func (r *rendezvous) rejoinDone(ctx context.Context, res resumeResult) error {
+	r.rejoined = nil
+	if res.err != nil {
+		return fmt.Errorf("%w, and could not get back into the room: %w", ErrConnectionLost, res.err)
 	}
-	c.setSignal(ctx, r.conn)
-	c.log.Info("back in the room; waiting for the host's offer")
+	r.set(ctx, res.conn)
+	r.log.Info("back in the room; waiting for the host's offer")
 	return nil
 }
 
-// rejoin joins the room code on server again on a new signaling
+// joinAgain joins the room code on server again on a new signaling
 // connection (guest), trying for a minute with backoff.
-func rejoin(ctx context.Context, server string, code signal.Code) (*signal.Conn, error) {
+func joinAgain(ctx context.Context, server string, code signal.Code) (*signal.Conn, error) {
 	ctx, cancel := context.WithTimeout(ctx, time.Minute)
 	defer cancel()
 	delay := 250 * time.Millisecond
@@ -147,6 +182,34 @@ func rejoin(ctx context.Context, server string, code signal.Code) (*signal.Conn,
 	}
 }
 
+// hangUp tells the partner, through the rendezvous server, that this side
+// could not take its offer or answer, so that it need not wait for a
+// connection that will not come.
+func (r *rendezvous) hangUp(ctx context.Context, err error) {
+	m := signal.Message{Type: signal.TypeHangup, Error: signal.Errorf(signal.ErrNegotiation, "%v", err)}
+	if err := r.conn.Send(ctx, m); err != nil {
+		r.log.Debug("could not tell the partner", "err", err)
+	}
+}
+
+// close leaves the room and waits for the goroutines; run's end.
+func (r *rendezvous) close() error {
+	err := r.conn.Close()
+	r.readers.Wait()
+	for _, late := range []chan resumeResult{r.resumed, r.rejoined} {
+		select {
+		case res := <-late: // a connection made as run ended
+			if res.conn != nil {
+				res.conn.Close()
+			}
+		default:
+		}
+	}
+	return err
+}
+
+// The supervisor's handling of the server's messages.
+
 // handle acts on one signaling message; done reports that the session is
 // over.
 func (c *supervisor) handle(ctx context.Context, m signal.Message) (done bool, err error) {
@@ -165,14 +228,14 @@ func (c *supervisor) handle(ctx context.Context, m signal.Message) (done bool, e
 		}
 		answer, err := p.Answer(m.SDP)
 		if err != nil {
-			c.hangUp(ctx, err)
+			c.rv.hangUp(ctx, err)
 			return false, err
 		}
-		return false, c.signaling.Send(ctx, signal.Message{Type: signal.TypeAnswer, SDP: answer})
+		return false, c.rv.conn.Send(ctx, signal.Message{Type: signal.TypeAnswer, SDP: answer})
 	case signal.TypeAnswer:
 		if c.peer != nil && c.host {
 			if err := c.peer.Accept(m.SDP); err != nil {
-				c.hangUp(ctx, err)
+				c.rv.hangUp(ctx, err)
 				c.guestFailed(err)
 			}
 		}
@@ -200,16 +263,6 @@ func (c *supervisor) handle(ctx context.Context, m signal.Message) (done bool, e
 	return false, nil
 }
 
-// hangUp tells the partner, through the rendezvous server, that this side
-// could not take its offer or answer, so that it need not wait for a
-// connection that will not come.
-func (c *supervisor) hangUp(ctx context.Context, err error) {
-	m := signal.Message{Type: signal.TypeHangup, Error: signal.Errorf(signal.ErrNegotiation, "%v", err)}
-	if err := c.signaling.Send(ctx, m); err != nil {
-		c.log.Debug("could not tell the partner", "err", err)
-	}
-}
-
 // guestJoined offers a new guest a connection (host).
 func (c *supervisor) guestJoined(ctx context.Context) {
 	p, err := c.newPeer(ctx)
@@ -217,7 +270,7 @@ func (c *supervisor) guestJoined(ctx context.Context) {
 		var offer string
 		if offer, err = p.Offer(); err == nil {
 			c.post(event(StateConnecting, "A guest joined; connecting."))
-			err = c.signaling.Send(ctx, signal.Message{Type: signal.TypeOffer, SDP: offer})
+			err = c.rv.conn.Send(ctx, signal.Message{Type: signal.TypeOffer, SDP: offer})
 		}
 	}
 	if err != nil {

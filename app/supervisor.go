@@ -18,10 +18,10 @@ import (
 )
 
 // supervisor is the connection supervisor: it holds the rendezvous
-// connection and the peer connection to the partner, takes the
-// rendezvous server back when it goes away, has the guest join the room
-// afresh when the peer connection fails, numbers the connections, and
-// adapts what is sent to the path (adapter). It turns what happens there
+// connection (rv, which takes the server back when it goes away and has
+// the guest join the room afresh: rendezvous.go) and the peer connection
+// to the partner, acts on the server's messages, numbers the
+// connections, and adapts what is sent to the path (adapter). It turns what happens there
 // into news for Run (an event for the singer, a connection up or closed)
 // and hands what arrives on a connection for the other owners to them
 // (routes).
@@ -33,24 +33,17 @@ type supervisor struct {
 	cfg    *Config // read only
 	log    *slog.Logger
 	host   bool
-	code   signal.Code
 	pipe   *pipeline
 	post   func(news) // to Run; never blocks
 	routes peerRoutes
 
 	// run's goroutine.
-	signaling  *signal.Conn
-	peer       *peer.Peer
-	conns      uint32 // connections made: the current one's number
-	handled    uint32 // the connection whose coming up was handled
-	adapt      *adapter
-	helloSaid  uint32            // the connection told our name
-	serverLost error             // the rendezvous server went away mid-duet
-	resumed    chan resumeResult // while reconnecting to the server
-	rejoined   chan resumeResult // guest: while joining the room again
-	readers    sync.WaitGroup    // the signaling reader, reconnects and rejoins
-	messages   chan signal.Message
-	signalEnds chan signalEnd
+	rv        *rendezvous
+	peer      *peer.Peer
+	conns     uint32 // connections made: the current one's number
+	handled   uint32 // the connection whose coming up was handled
+	adapt     *adapter
+	helloSaid uint32 // the connection told our name
 
 	// From the peers' goroutines to run.
 	words    *partnerWords // hellos and byes
@@ -149,20 +142,19 @@ type resumeResult struct {
 // only reads).
 func newSupervisor(cfg *Config, host bool, sig *signal.Conn, code signal.Code, pipe *pipeline, post func(news), log *slog.Logger) *supervisor {
 	c := &supervisor{
-		cfg:        cfg,
-		log:        log,
-		host:       host,
-		code:       code,
-		pipe:       pipe,
-		post:       post,
-		signaling:  sig,
-		adapt:      newAdapter(cfg.Bitrate),
-		messages:   make(chan signal.Message),
-		signalEnds: make(chan signalEnd, 1),
-		words:      newPartnerWords(),
-		feedback:   make(chan feedbackMsg, 1),
-		links:      make(chan linkMsg, 1),
+		cfg:      cfg,
+		log:      log,
+		host:     host,
+		pipe:     pipe,
+		post:     post,
+		adapt:    newAdapter(cfg.Bitrate),
+		words:    newPartnerWords(),
+		feedback: make(chan feedbackMsg, 1),
+		links:    make(chan linkMsg, 1),
 	}
+	c.rv = newRendezvous(cfg.Server, code, sig, post, func(sig *signal.Conn) {
+		c.update(func(st *connState) { st.signaling = sig })
+	}, log)
 	c.state.Store(&connState{signaling: sig})
 	return c
 }
@@ -188,13 +180,13 @@ func (c *supervisor) run(ctx context.Context) error {
 		cancel()
 		c.closeErr = c.close()
 	}()
-	c.read(ctx, c.signaling)
+	c.rv.read(ctx, c.rv.conn)
 	hello := time.NewTicker(tickInterval(c.host))
 	defer hello.Stop()
 	for {
-		if c.serverLost != nil && c.peer == nil {
+		if c.rv.lost != nil && c.peer == nil {
 			// Without the server nobody can join again.
-			return fmt.Errorf("your partner left, and without the rendezvous server they cannot come back: %w", c.serverLost)
+			return fmt.Errorf("your partner left, and without the rendezvous server they cannot come back: %w", c.rv.lost)
 		}
 		// The current peer's channels; connected stays armed until
 		// onConnected has handled that connection.
@@ -210,14 +202,17 @@ func (c *supervisor) run(ctx context.Context) error {
 		select {
 		case <-ctx.Done():
 			return nil
-		case m := <-c.messages:
+		case m := <-c.rv.messages:
 			done, err = c.handle(ctx, m)
-		case ce := <-c.signalEnds:
-			err = c.signalLost(ctx, ce)
-		case r := <-c.resumed:
-			err = c.resumeDone(ctx, r)
-		case r := <-c.rejoined:
-			err = c.rejoinDone(ctx, r)
+		case ce := <-c.rv.ends:
+			err = c.rv.ended(ctx, ce, c.peer != nil)
+		case r := <-c.rv.resumed:
+			var partner bool
+			if partner, err = c.rv.resumeDone(ctx, r, c.peer != nil); partner && c.host && c.peer == nil {
+				c.guestJoined(ctx) // a guest joined while we were away
+			}
+		case r := <-c.rv.rejoined:
+			err = c.rv.rejoinDone(ctx, r)
 		case <-connected:
 			c.onConnected()
 		case <-ended:
@@ -268,13 +263,7 @@ func (c *supervisor) peerEnded(ctx context.Context) (done bool) {
 	// A fresh start through the rendezvous server: leave the room and
 	// join it again, and the host offers anew.
 	c.post(event(StateReconnecting, "The connection to the host failed; joining the room again."))
-	c.signaling.Close()
-	c.rejoined = make(chan resumeResult, 1)
-	out := c.rejoined
-	c.readers.Go(func() {
-		sig, err := rejoin(ctx, c.cfg.Server, c.code)
-		out <- resumeResult{conn: sig, err: err}
-	})
+	c.rv.rejoin(ctx)
 	return false
 }
 
@@ -314,18 +303,18 @@ func (c *supervisor) adaptTo(f feedbackMsg) {
 	}
 	rate, red := c.adapt.update(f.report, lanPath(p.Stats()))
 	c.pipe.setBitrate(rate)
-	sendCodec(c.pipe, c.log, c.adapt.codec(c.cfg.Codec, p.Accepts))
+	c.sendCodec(c.adapt.codec(c.cfg.Codec, p.Accepts))
 	p.SetRedundancy(red) // Opus's only
 	if red != c.state.Load().redundancy {
 		c.update(func(st *connState) { st.redundancy = red })
 	}
 }
 
-// sendCodec has pipe's encoder send codec k from now on (if the partner
+// sendCodec has the encoder send codec k from now on (if the partner
 // took it; else Opus).
-func sendCodec(pipe *pipeline, log *slog.Logger, k codec.Kind) {
-	if old := pipe.setCodec(k); old != k {
-		log.Info("sending another codec", "codec", k.String(), "was", old.String())
+func (c *supervisor) sendCodec(k codec.Kind) {
+	if old := c.pipe.setCodec(k); old != k {
+		c.log.Info("sending another codec", "codec", k.String(), "was", old.String())
 	}
 }
 
@@ -366,7 +355,7 @@ func (c *supervisor) newPeer(ctx context.Context) (*peer.Peer, error) {
 	// A new partner, a new path: start from the configured bitrate.
 	c.adapt = newAdapter(c.cfg.Bitrate)
 	c.pipe.setBitrate(c.cfg.Bitrate)
-	sendCodec(c.pipe, c.log, firstCodec(c.cfg.Codec))
+	c.sendCodec(firstCodec(c.cfg.Codec))
 	c.conns++
 	p, err := peer.New(c.peerConfig(ctx, c.conns))
 	c.update(func(st *connState) {
@@ -390,7 +379,7 @@ func (c *supervisor) peerConfig(ctx context.Context, conn uint32) peer.Config {
 	if len(c.cfg.ICEServers) > 0 {
 		servers = []webrtc.ICEServer{{URLs: c.cfg.ICEServers}}
 	}
-	for _, is := range c.signaling.ICEServers() { // the rendezvous server's relay
+	for _, is := range c.rv.conn.ICEServers() { // the rendezvous server's relay
 		servers = append(servers, webrtc.ICEServer{URLs: is.URLs, Username: is.Username, Credential: is.Credential})
 	}
 	return peer.Config{
@@ -476,18 +465,7 @@ func (c *supervisor) dropPeer() {
 // close says goodbye to the partner and leaves the room; run's end.
 func (c *supervisor) close() error {
 	c.dropPeer()
-	err := c.signaling.Close()
-	c.readers.Wait()
-	for _, late := range []chan resumeResult{c.resumed, c.rejoined} {
-		select {
-		case r := <-late: // a connection made as run ended
-			if r.conn != nil {
-				r.conn.Close()
-			}
-		default:
-		}
-	}
-	return err
+	return c.rv.close()
 }
 
 // link is the other owners' view of the supervisor's current connection,
