@@ -13,9 +13,15 @@
 // the room and waits for the next one; when the host leaves, the guest's
 // session ends.
 //
-// A Session's Run owns every goroutine the session starts and stops them
-// all before it returns. Events are reported through Config.OnEvent, from
-// Run's goroutine. app does not import Fyne: the UI and the command line
+// A Session is made of owners, each keeping its state on one goroutine
+// and publishing a snapshot for Stats, Track and the rest: the connection
+// supervisor (supervisor.go; its rendezvous connection, rendezvous.go),
+// the track controller (track.go), the clock follower (clockfollow.go)
+// and the media pipeline (pipeline.go). Run starts them, carries their
+// news to one another in order (news.go), owns every goroutine the
+// session starts and stops them all before it returns; Play, Pause, Seek
+// and Record work only while Run runs. Events are reported through
+// Config.OnEvent, from Run's goroutine. app does not import Fyne: the UI and the command line
 // both drive it through these plain types.
 package app
 

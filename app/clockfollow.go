@@ -35,8 +35,8 @@ type clockLink interface {
 // The guest pings from run's goroutine. Pongs arrive on the peer's
 // goroutine (onClock), which stamps them and hands them to run; run alone
 // touches the estimator and publishes each new estimate. The host answers
-// a ping at once on the peer's goroutine and keeps no state. Estimate and
-// NTP are safe from any goroutine.
+// a ping at once on the peer's goroutine and keeps no state. estimate and
+// ntpStatus are safe from any goroutine.
 type clockFollower struct {
 	host bool
 	now  func() int64 // the session clock, ns

@@ -37,11 +37,11 @@ type Session struct {
 	code  signal.Code
 	epoch time.Time // the session clock reads zero then
 
-	pipe  *pipeline
-	conns *supervisor
-	track *trackController
-	clock *clockFollower
-	news  *mailbox[news] // from the owners to Run
+	pipe       *pipeline
+	supervisor *supervisor
+	track      *trackController
+	clock      *clockFollower
+	news       *mailbox[news] // from the owners to Run
 
 	// Run's goroutine.
 	state         State        // the latest emitted
@@ -131,8 +131,8 @@ func newSession(cfg Config, host bool, sig *signal.Conn, code signal.Code, pipe 
 		dev:   cfg.Device,
 	}
 	now := func() int64 { return int64(time.Since(epoch)) }
-	s.conns = newSupervisor(&s.cfg, s.host, sig, s.code, s.pipe, s.news.post, s.log)
-	link := s.conns.link()
+	s.supervisor = newSupervisor(&s.cfg, s.host, sig, s.code, s.pipe, s.news.post, s.log)
+	link := s.supervisor.current()
 	s.clock = newClockFollower(s.host, now, link, s.cfg.NTPServer, s.log)
 	s.track = newTrackController(trackConfig{
 		track:     s.cfg.Track,
@@ -148,7 +148,7 @@ func newSession(cfg Config, host bool, sig *signal.Conn, code signal.Code, pipe 
 		info:      func(text string) { s.news.post(info(text)) },
 		log:       s.log,
 	}, s.host)
-	s.conns.routes = peerRoutes{control: s.track.deliver, file: s.track.onFile, clock: s.clock.onClock}
+	s.supervisor.routes = peerRoutes{control: s.track.deliver, file: s.track.onFile, clock: s.clock.onClock}
 	return s
 }
 
@@ -171,7 +171,7 @@ func (s *Session) Run(ctx context.Context) (err error) {
 	}
 	var owners sync.WaitGroup
 	connEnd := make(chan error, 1)
-	owners.Go(func() { connEnd <- s.conns.run(ctx) })
+	owners.Go(func() { connEnd <- s.supervisor.run(ctx) })
 	owners.Go(func() { s.track.run(ctx) })
 	owners.Go(func() { s.clock.run(ctx) })
 	defer func() {
@@ -295,7 +295,7 @@ func (s *Session) reopen() bool {
 		return false
 	}
 	s.dev = d
-	if s.conns.snapshot().peer != nil {
+	if s.supervisor.snapshot().peer != nil {
 		s.emit(StateConnected, "Your audio device is back.")
 	} else {
 		s.emit(StateWaiting, "Your audio device is back.")
@@ -322,7 +322,7 @@ func (s *Session) emit(state State, text string) {
 // stopped; safe to call twice.
 func (s *Session) close() error {
 	s.closeOnce.Do(func() {
-		errs := []error{s.conns.closeErr}
+		errs := []error{s.supervisor.closeErr}
 		if s.dev != nil {
 			if err := s.dev.Close(); err != nil {
 				errs = append(errs, fmt.Errorf("audio device: %w", err))
@@ -424,7 +424,7 @@ type Stats struct {
 
 // Stats returns the session's figures now. Safe from any goroutine.
 func (s *Session) Stats() Stats {
-	conn := s.conns.snapshot()
+	conn := s.supervisor.snapshot()
 	st := Stats{
 		Code:            s.code,
 		DeviceRoundTrip: s.cfg.DeviceRoundTrip,

@@ -61,7 +61,7 @@ func TestSignalingLossKeepsDuet(t *testing.T) {
 			t.Fatal("not connected within 10 s")
 		}
 	}
-	guest.conns.snapshot().signaling.Close() // the guest's Wi-Fi blinks; its socket is gone
+	guest.supervisor.snapshot().signaling.Close() // the guest's Wi-Fi blinks; its socket is gone
 	wg.Wait()
 	if err := errors.Join(hostErr, guestErr); err != nil {
 		t.Fatal(err)

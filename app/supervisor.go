@@ -28,7 +28,7 @@ import (
 //
 // run's goroutine owns all of it (Host and Join before run); the peers'
 // goroutines only hand messages to run. It publishes a connState for the
-// others (Stats, and link: the current connection) after each change.
+// others (Stats, and current: the current connection) after each change.
 type supervisor struct {
 	cfg    *Config // read only
 	log    *slog.Logger
@@ -40,7 +40,7 @@ type supervisor struct {
 	// run's goroutine.
 	rv        *rendezvous
 	peer      *peer.Peer
-	conns     uint32 // connections made: the current one's number
+	conn      uint32 // the current connection's number (connections made so far)
 	handled   uint32 // the connection whose coming up was handled
 	adapt     *adapter
 	helloSaid uint32 // the connection told our name
@@ -48,7 +48,7 @@ type supervisor struct {
 	// From the peers' goroutines to run.
 	words    *partnerWords // hellos and byes
 	feedback chan feedbackMsg
-	links    chan linkMsg
+	ice      chan iceChange
 
 	state    atomic.Pointer[connState]
 	closeErr error // how closing went; read after run returns
@@ -119,8 +119,8 @@ func (w *partnerWords) take() (hello uint32, name string, bye uint32) {
 	return hello, name, bye
 }
 
-// linkMsg is a connection dropping or coming back.
-type linkMsg struct {
+// iceChange is a connection's path (ICE) dropping or coming back.
+type iceChange struct {
 	conn uint32
 	up   bool
 }
@@ -150,7 +150,7 @@ func newSupervisor(cfg *Config, host bool, sig *signal.Conn, code signal.Code, p
 		adapt:    newAdapter(cfg.Bitrate),
 		words:    newPartnerWords(),
 		feedback: make(chan feedbackMsg, 1),
-		links:    make(chan linkMsg, 1),
+		ice:      make(chan iceChange, 1),
 	}
 	c.rv = newRendezvous(cfg.Server, code, sig, post, func(sig *signal.Conn) {
 		c.update(func(st *connState) { st.signaling = sig })
@@ -181,8 +181,12 @@ func (c *supervisor) run(ctx context.Context) error {
 		c.closeErr = c.close()
 	}()
 	c.rv.read(ctx, c.rv.conn)
+	// The hello is retried on a tick until it is said, once per
+	// connection; the ticker runs only meanwhile.
 	hello := time.NewTicker(tickInterval(c.host))
 	defer hello.Stop()
+	hello.Stop()
+	helloTicking := false
 	for {
 		if c.rv.lost != nil && c.peer == nil {
 			// Without the server nobody can join again.
@@ -193,9 +197,21 @@ func (c *supervisor) run(ctx context.Context) error {
 		var connected, ended <-chan struct{}
 		if c.peer != nil {
 			ended = c.peer.Ended()
-			if c.handled != c.conns {
+			if c.handled != c.conn {
 				connected = c.peer.Connected()
 			}
+		}
+		var helloC <-chan time.Time
+		if due := c.cfg.Name != "" && c.peer != nil && c.helloSaid != c.conn; due != helloTicking {
+			if due {
+				hello.Reset(tickInterval(c.host))
+			} else {
+				hello.Stop()
+			}
+			helloTicking = due
+		}
+		if helloTicking {
+			helloC = hello.C
 		}
 		var done bool
 		var err error
@@ -221,8 +237,8 @@ func (c *supervisor) run(ctx context.Context) error {
 			done = c.onWords()
 		case f := <-c.feedback:
 			c.adaptTo(f)
-		case l := <-c.links:
-			if l.conn != c.conns {
+		case l := <-c.ice:
+			if l.conn != c.conn {
 				break
 			}
 			if l.up {
@@ -230,7 +246,7 @@ func (c *supervisor) run(ctx context.Context) error {
 			} else {
 				c.post(event(StateReconnecting, "The connection to your partner dropped; reconnecting. Keep singing: the duet goes on when it is back."))
 			}
-		case <-hello.C:
+		case <-helloC:
 			c.sayHello()
 		}
 		if err != nil || done {
@@ -283,12 +299,12 @@ func (c *supervisor) partnerLeft() (done bool) {
 // connection; done reports that the session is over.
 func (c *supervisor) onWords() (done bool) {
 	hello, name, bye := c.words.take()
-	if hello != 0 && hello == c.conns {
+	if hello != 0 && hello == c.conn {
 		name := cleanName(name)
 		c.update(func(st *connState) { st.partnerName = name })
 		c.log.Debug("the partner's name", "name", name)
 	}
-	if bye != 0 && bye == c.conns {
+	if bye != 0 && bye == c.conn {
 		return c.partnerLeft()
 	}
 	return false
@@ -298,7 +314,7 @@ func (c *supervisor) onWords() (done bool) {
 // follow the path.
 func (c *supervisor) adaptTo(f feedbackMsg) {
 	p := c.peer
-	if p == nil || f.conn != c.conns {
+	if p == nil || f.conn != c.conn {
 		return
 	}
 	rate, red := c.adapt.update(f.report, lanPath(p.Stats()))
@@ -321,7 +337,7 @@ func (c *supervisor) sendCodec(k codec.Kind) {
 // onConnected publishes the new connection's safety code and tells Run
 // it is up.
 func (c *supervisor) onConnected() {
-	c.handled = c.conns
+	c.handled = c.conn
 	st := c.peer.Stats()
 	how := "directly"
 	if st.Relayed {
@@ -332,7 +348,7 @@ func (c *supervisor) onConnected() {
 		c.update(func(st *connState) { st.safety = code })
 		safety = fmt.Sprintf(" Safety code %s: if your partner sees the same, nobody listens in.", code)
 	}
-	c.post(news{kind: newsUp, conn: c.conns, text: fmt.Sprintf("Connected to your partner %s (%s candidate).%s", how, st.Candidate, safety)})
+	c.post(news{kind: newsUp, conn: c.conn, text: fmt.Sprintf("Connected to your partner %s (%s candidate).%s", how, st.Candidate, safety)})
 	c.sayHello()
 }
 
@@ -340,12 +356,12 @@ func (c *supervisor) onConnected() {
 // (retried on the tick: the control channel opens a little after the
 // connection).
 func (c *supervisor) sayHello() {
-	if c.cfg.Name == "" || c.peer == nil || c.helloSaid == c.conns {
+	if c.cfg.Name == "" || c.peer == nil || c.helloSaid == c.conn {
 		return
 	}
 	b, err := json.Marshal(control{Type: controlHello, Name: c.cfg.Name})
 	if err == nil && c.peer.SendControl(b) == nil {
-		c.helloSaid = c.conns
+		c.helloSaid = c.conn
 	}
 }
 
@@ -356,10 +372,10 @@ func (c *supervisor) newPeer(ctx context.Context) (*peer.Peer, error) {
 	c.adapt = newAdapter(c.cfg.Bitrate)
 	c.pipe.setBitrate(c.cfg.Bitrate)
 	c.sendCodec(firstCodec(c.cfg.Codec))
-	c.conns++
-	p, err := peer.New(c.peerConfig(ctx, c.conns))
+	c.conn++
+	p, err := peer.New(c.peerConfig(ctx, c.conn))
 	c.update(func(st *connState) {
-		st.conn, st.partnerName, st.redundancy = c.conns, "", 0
+		st.conn, st.partnerName, st.redundancy = c.conn, "", 0
 		if err == nil {
 			st.peer = p
 		}
@@ -368,7 +384,7 @@ func (c *supervisor) newPeer(ctx context.Context) (*peer.Peer, error) {
 		return nil, err
 	}
 	c.peer = p
-	c.pipe.connect(p, c.conns)
+	c.pipe.connect(p, c.conn)
 	return p, nil
 }
 
@@ -407,12 +423,12 @@ func (c *supervisor) peerConfig(ctx context.Context, conn uint32) peer.Config {
 		OnLink: func(up bool) {
 			for { // the latest state wins: drop an older one still queued
 				select {
-				case c.links <- linkMsg{conn, up}:
+				case c.ice <- iceChange{conn, up}:
 					return
 				default:
 				}
 				select {
-				case <-c.links:
+				case <-c.ice:
 				default:
 				}
 			}
@@ -453,7 +469,7 @@ func (c *supervisor) dropPeer() {
 	c.pipe.connect(nil, 0)
 	last := p.Stats()
 	c.update(func(st *connState) { st.peer, st.last = nil, last })
-	c.post(news{kind: newsDown, conn: c.conns})
+	c.post(news{kind: newsDown, conn: c.conn})
 	if bye, err := json.Marshal(control{Type: controlBye}); err == nil {
 		p.SendControl(bye) // best effort: the partner may be gone already
 	}
@@ -468,20 +484,20 @@ func (c *supervisor) close() error {
 	return c.rv.close()
 }
 
-// link is the other owners' view of the supervisor's current connection,
+// currentConn is the other owners' view of the supervisor's current connection,
 // read from its published state: safe from any goroutine.
-type link struct {
+type currentConn struct {
 	state *atomic.Pointer[connState]
 	log   *slog.Logger
 }
 
-func (c *supervisor) link() link { return link{&c.state, c.log} }
+func (c *supervisor) current() currentConn { return currentConn{&c.state, c.log} }
 
-func (l link) connID() uint32 { return l.state.Load().conn }
+func (l currentConn) connID() uint32 { return l.state.Load().conn }
 
-func (l link) present() bool { return l.state.Load().peer != nil }
+func (l currentConn) present() bool { return l.state.Load().peer != nil }
 
-func (l link) send(c control) {
+func (l currentConn) send(c control) {
 	p := l.state.Load().peer
 	if p == nil {
 		return
@@ -495,7 +511,7 @@ func (l link) send(c control) {
 	}
 }
 
-func (l link) sendClock(b []byte) {
+func (l currentConn) sendClock(b []byte) {
 	if p := l.state.Load().peer; p != nil {
 		p.SendClock(b)
 	}
@@ -504,7 +520,7 @@ func (l link) sendClock(b []byte) {
 // errConnectionGone reports a file message for a connection that closed.
 var errConnectionGone = errors.New("the connection closed")
 
-func (l link) sendFile(ctx context.Context, conn uint32, msg []byte) error {
+func (l currentConn) sendFile(ctx context.Context, conn uint32, msg []byte) error {
 	st := l.state.Load()
 	if st.peer == nil || st.conn != conn {
 		return errConnectionGone
