@@ -204,13 +204,19 @@ func TestTrackRecordingEndsWithRun(t *testing.T) {
 // numbered is a link whose current connection a test sets; it keeps what
 // is sent.
 type numbered struct {
-	conn atomic.Uint32
-	sent chan control
+	conn   atomic.Uint32
+	sent   chan control
+	onSend func(control) // if set, first, on the sender's goroutine
 }
 
-func (n *numbered) connID() uint32                                 { return n.conn.Load() }
-func (n *numbered) present() bool                                  { return n.conn.Load() != 0 }
-func (n *numbered) send(c control)                                 { n.sent <- c }
+func (n *numbered) connID() uint32 { return n.conn.Load() }
+func (n *numbered) present() bool  { return n.conn.Load() != 0 }
+func (n *numbered) send(c control) {
+	if n.onSend != nil {
+		n.onSend(c)
+	}
+	n.sent <- c
+}
 func (n *numbered) sendFile(context.Context, uint32, []byte) error { return nil }
 
 // TestTrackStaleClose: the news that connection 1 closed, handled after
@@ -332,5 +338,51 @@ func TestTrackPauseShownFirst(t *testing.T) {
 	}
 	if st := during[0]; st.Recording || st.Playing {
 		t.Errorf("while the take was finished, Track showed %+v", st)
+	}
+}
+
+// TestTrackSizeBeforeTransferred: a guest that has the offered track in
+// its cache never shows more of it transferred than its size.
+func TestTrackSizeBeforeTransferred(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "song.wav")
+	if err := wavfile.WriteFile(path, tone.Bursts(audio.SampleRate, 0.5, 0)); err != nil {
+		t.Fatal(err)
+	}
+	song, err := track.Load(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cache := t.TempDir()
+	digest := hex.EncodeToString(song.Digest[:])
+	if err := os.WriteFile(filepath.Join(cache, digest), song.File, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	var guest *trackController
+	var shown []TrackStatus // as the guest asks for the rest; its goroutine, read after do
+	link := &numbered{sent: make(chan control, 16), onSend: func(c control) {
+		if c.Type == controlTrackWant {
+			shown = append(shown, guest.status())
+		}
+	}}
+	noClock := func() (clock.Estimate, error) { return clock.Estimate{}, clock.ErrNoSamples }
+	guest = newTrackController(trackConfig{cacheDir: cache, player: track.NewPlayer(), media: noMedia{}, link: link,
+		estimate: noClock, now: func() int64 { return 0 }, info: newSaid().info, log: testkit.Logger(t)}, false)
+	ctx, cancel := context.WithCancel(t.Context())
+	var wg sync.WaitGroup
+	defer func() {
+		cancel()
+		wg.Wait()
+	}()
+	wg.Go(func() { guest.run(ctx) })
+	link.conn.Store(1)
+	guest.deliver(1, control{Type: controlTrackOffer, Name: song.Name, Size: int64(len(song.File)), Digest: digest})
+	if err := guest.do(func() error { return nil }); err != nil {
+		t.Fatal(err)
+	}
+	if len(shown) != 1 {
+		t.Fatalf("the guest asked %d times, want 1", len(shown))
+	}
+	if st := shown[0]; st.Transferred > st.Size || st.Size != int64(len(song.File)) {
+		t.Errorf("as the guest asked for the rest, Track showed %d of %d bytes", st.Transferred, st.Size)
 	}
 }
