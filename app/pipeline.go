@@ -95,7 +95,7 @@ type pipeline struct {
 
 	// audio thread → encoder
 	capture *ring.Ring[float32]
-	wake    *rt.Waker // the kernel wakes the encoder's real-time thread
+	wake    chan struct{}
 	// network → audio thread
 	packets   *ring.Ring[packet]
 	netPacket []packet // one-element scratch owned by the network goroutine
@@ -126,6 +126,7 @@ type pipeline struct {
 	encodeErrors    atomic.Int64
 
 	realtime *rt.Raiser // for the encoder goroutine; nil: none
+	stop     chan struct{}
 	wg       sync.WaitGroup
 }
 
@@ -159,13 +160,8 @@ func newPipeline(cfg pipelineConfig) (*pipeline, error) {
 		epoch := cfg.epoch
 		cfg.now = func() time.Duration { return time.Since(epoch) }
 	}
-	wake, err := rt.NewWaker()
-	if err != nil {
-		return nil, err
-	}
 	playout, dec, err := newPartnerPlayout(cfg)
 	if err != nil {
-		wake.Close()
 		return nil, err
 	}
 	if cfg.codec == 0 {
@@ -179,7 +175,8 @@ func newPipeline(cfg pipelineConfig) (*pipeline, error) {
 		sendBuf:     make([]float32, cfg.maxBlock),
 		audioPacket: make([]packet, 1),
 		capture:     ring.New[float32](1 << 16), // 1.4 s
-		wake:        wake,
+		wake:        make(chan struct{}, 1),
+		stop:        make(chan struct{}),
 		packets:     ring.New[packet](64),
 		netPacket:   make([]packet, 1),
 		opusFrame:   frame,
@@ -204,7 +201,6 @@ func newPipeline(cfg pipelineConfig) (*pipeline, error) {
 		if err != nil {
 			playout.Close()
 			dec.codecs.Close()
-			wake.Close()
 			return nil, fmt.Errorf("echo canceller: %w", err)
 		}
 		p.canceller, p.clean, p.howl = c, make([]float32, cfg.maxBlock), howl.New()
@@ -326,7 +322,10 @@ func (p *pipeline) process(in, out []float32) {
 	}
 	// RTP time advances only with what the encoder gets.
 	p.captured += int64(written)
-	p.wake.Wake() // if the encoder is already due to wake, it wakes once
+	select {
+	case p.wake <- struct{}{}:
+	default: // the encoder is already due to wake
+	}
 
 	if p.canceller == nil {
 		p.hear(out)
@@ -463,18 +462,20 @@ const maxAlignWait = 64
 
 func (p *pipeline) encodeLoop() {
 	// Each packet should leave within the device period it was captured
-	// in: an ordinary thread stalls for milliseconds now and then. The
-	// audio thread wakes this one through the kernel (rt.Waker), not
-	// through Go's scheduler, which would wait for an ordinary thread.
-	unlock, raised := p.realtime.Raise("encoder")
+	// in: an ordinary thread stalls for milliseconds now and then.
+	unlock, _ := p.realtime.Raise("encoder")
 	defer unlock()
-	p.wake.Kernel(raised)
 	encs := &encoders{base: p.baseRate}
 	defer encs.close()
 	pcm := make([]float32, 960)
 	pkt := make([]byte, codec.MaxPacket)
 	var sw sendSwitch
-	for p.wake.Wait() {
+	for {
+		select {
+		case <-p.stop:
+			return
+		case <-p.wake:
+		}
 		pr := p.out.Load()
 		block := int(p.block.Load())
 		kind := sw.next(p.sendKind(pr), p.capture.Len(), block, p.opusFrame)
@@ -569,9 +570,8 @@ func (p *pipeline) sent() (k codec.Kind, packet, bitrate int, ok bool) {
 // close stops the encoder goroutine and frees the playout; call once,
 // after the device has stopped.
 func (p *pipeline) close() {
-	p.wake.Stop()
+	close(p.stop)
 	p.wg.Wait()
-	p.wake.Close()
 	p.playout.Close()
 	p.decoder.codecs.Close()
 	if p.canceller != nil {

@@ -10,13 +10,12 @@
 // A thread that cannot be put back stays pinned, and ends with its
 // goroutine rather than return to Go's pool at real-time priority.
 //
-// A real-time thread helps only if it is woken by the kernel, not by Go's
-// scheduler: a goroutine woken through a channel runs once an ordinary
-// thread has picked it up, locked or not, and a locked one is then handed
-// over, which costs more (BenchmarkWake). So the thread waits in a Waker
-// (an eventfd) for the one who wakes it. (The peer's voice reader is woken
-// by pion's ordinary goroutines through channels: locking it made it
-// later, not sooner.)
+// The encoder is woken by the audio thread through a Go channel. An eventfd
+// waited in by the real-time thread woke it sooner in a benchmark, but in
+// the JACK lab (go run ./cmd/duetlab jack) the voice then came late 94–126
+// times a minute against 0–10 through the channel, so the channel stays.
+// The peer's voice reader stays on an ordinary thread: pion's ordinary
+// goroutines wake it, and locking it made it later, not sooner.
 //
 // Where raising is not permitted (no CAP_SYS_NICE, no RLIMIT_RTPRIO; other
 // systems), Lock returns the reason and the goroutine runs as before. A
