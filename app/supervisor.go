@@ -314,7 +314,10 @@ func (c *supervisor) onWords() (done bool) {
 // follow the path.
 func (c *supervisor) adaptTo(f feedbackMsg) {
 	p := c.peer
-	if p == nil || f.conn != c.conn {
+	if p == nil || f.conn != c.conn || !p.Accepts(codec.Opus) {
+		// Not negotiated yet, or the sender stopped as the connection
+		// ends: the partner accepts nothing to choose among, and a
+		// last report would turn the codec to plain Opus.
 		return
 	}
 	rate, red := c.adapt.update(f.report, lanPath(p.Stats()))
