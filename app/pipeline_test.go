@@ -43,15 +43,14 @@ func newTestPipeline(t testing.TB, monitor float32, clk *fakeClock) *pipeline {
 // by packet, with the encoders, packet sizes and codec changes of a
 // pipeline's encoder goroutine, for a device of 128-sample blocks.
 type partner struct {
-	encs     encoders
-	sw       sendSwitch
-	src      *tone.Sine
-	ring     []float32 // captured, not yet sent
-	seq      uint16
-	ts       uint32
-	captured int
-	pcm      []float32
-	buf      []byte
+	encs encoders
+	sw   sendSwitch
+	src  *tone.Sine
+	ring []float32 // captured, not yet sent
+	seq  uint16
+	ts   uint32
+	pcm  []float32
+	buf  []byte
 }
 
 func newPartner(hz float64) *partner {

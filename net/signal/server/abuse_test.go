@@ -557,24 +557,6 @@ func TestLogsNameNoRoomOrAddress(t *testing.T) {
 
 // get returns the status and body of GET url with the bearer token, if
 // any.
-func get(t *testing.T, url, token string) (int, string) {
-	t.Helper()
-	req, err := http.NewRequestWithContext(testCtx(t), "GET", url, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if token != "" {
-		req.Header.Set("Authorization", "Bearer "+token)
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
-	return resp.StatusCode, string(b)
-}
-
 // TestStuckWriteDropped: a socket whose write has been under way for
 // longer than writeTimeout (its client stopped reading and its buffers
 // are full) is dropped by expireIdle, which closes its connection.
