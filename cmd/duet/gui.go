@@ -6,7 +6,9 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"os"
 	"strings"
+	"time"
 
 	"fyne.io/fyne/v2"
 	fyneapp "fyne.io/fyne/v2/app"
@@ -24,6 +26,9 @@ import (
 	"github.com/duetapp/duet/ui"
 )
 
+// fyneExitGrace is how long a closed window waits for Fyne to return.
+const fyneExitGrace = 3 * time.Second
+
 // runGUI opens Duet's window and returns when it is closed. listen is
 // the built-in rendezvous server's address (lan.Config.Listen).
 func runGUI(ctx context.Context, stderr io.Writer, verbose bool, listen string) error {
@@ -36,7 +41,25 @@ func runGUI(ctx context.Context, stderr io.Writer, verbose bool, listen string) 
 	b := &guiBackend{log: log, stderr: stderr, lan: lanCfg, builtin: lan.NewServer(lanCfg)}
 	defer b.close()
 	u := ui.New(w, b)
-	w.SetOnClosed(u.Close)
+	var exitAnyway *time.Timer
+	w.SetOnClosed(func() {
+		u.Close()
+		b.close()
+		// Fyne 2.7.1 can hang for ever once its last window has closed:
+		// its shutdown drains the main thread's queue and then closes it,
+		// and a lifecycle callback queued in between is never run (about
+		// 1 close in 10 under load). Duet's own parts are shut by now, so
+		// after a grace the process leaves without waiting for Fyne.
+		exitAnyway = time.AfterFunc(fyneExitGrace, func() {
+			log.Warn("the window toolkit did not finish closing; exiting without it")
+			os.Exit(0)
+		})
+	})
+	defer func() {
+		if exitAnyway != nil {
+			exitAnyway.Stop()
+		}
+	}()
 	closed := make(chan struct{})
 	defer close(closed)
 	go func() {

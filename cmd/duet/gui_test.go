@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -41,15 +42,7 @@ func TestWindowUnderXvfb(t *testing.T) {
 	// The built-in server on a port the system chooses: the test binds
 	// no fixed port.
 	gui, stderr, exited := startGUI(t, display, home, "en_US.UTF-8", "-v", "-listen", "127.0.0.1:0")
-	defer func() {
-		gui.Process.Signal(os.Interrupt)
-		select {
-		case <-exited:
-		case <-time.After(20 * time.Second):
-			gui.Process.Kill()
-			t.Errorf("the window did not close within 20 s of SIGINT")
-		}
-	}()
+	defer closeWindow(t, gui, exited, stderr)
 
 	xdotool := func(args ...string) string {
 		t.Helper()
@@ -109,6 +102,30 @@ func startGUI(t *testing.T, display, home, lang string, args ...string) (gui *ex
 	return gui, stderr, done
 }
 
+// closeWindow interrupts the app, as Ctrl-C would, and expects it to exit
+// cleanly within 20 s. If it hangs, SIGQUIT makes Go print every
+// goroutine's stack to stderr, which the error shows: what blocked.
+func closeWindow(t *testing.T, gui *exec.Cmd, exited <-chan error, stderr *syncBuffer) {
+	t.Helper()
+	gui.Process.Signal(os.Interrupt)
+	select {
+	case err := <-exited:
+		if err != nil {
+			t.Errorf("the app exited with %v; stderr:\n%s", err, stderr)
+		}
+		return
+	case <-time.After(20 * time.Second):
+	}
+	gui.Process.Signal(syscall.SIGQUIT)
+	select {
+	case <-exited:
+	case <-time.After(5 * time.Second):
+		gui.Process.Kill()
+		<-exited
+	}
+	t.Errorf("the window did not close within 20 s of SIGINT; stderr with its goroutines:\n%s", stderr)
+}
+
 // TestWindowFirstRunUnderXvfb starts the real app with no settings, under
 // Debian's default locale (C.UTF-8): it opens on the first-run setup,
 // which lists the devices and watches the microphone, says nothing about
@@ -134,16 +151,7 @@ func TestWindowFirstRunUnderXvfb(t *testing.T) {
 		t.Fatalf("the setup did not check the microphone within 30 s; app stderr:\n%s", stderr)
 	}
 	screenshot(t, display, strings.Fields(string(out))[0], "setup.png", drawn)
-	gui.Process.Signal(os.Interrupt)
-	select {
-	case err := <-exited:
-		if err != nil {
-			t.Errorf("the app exited with %v; stderr:\n%s", err, stderr)
-		}
-	case <-time.After(20 * time.Second):
-		gui.Process.Kill()
-		t.Errorf("the window did not close within 20 s of SIGINT")
-	}
+	closeWindow(t, gui, exited, stderr)
 	// Only the locale: Fyne also writes its own preferences file on exit
 	// and may read it back half-written ("Preferences load error: EOF",
 	// about 1 run in 16), a race of its own.
