@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"net/url"
 	"strings"
@@ -50,7 +49,6 @@ type Conn struct {
 	iceServers []ICEServer
 
 	closeOnce sync.Once
-	closeErr  error
 	pinging   sync.WaitGroup // pingLoop
 }
 
@@ -392,8 +390,11 @@ func (c *Conn) isClosed() bool {
 }
 
 // Close says bye if c is in a room and closes the connection with status
-// 1000 (normal closure). It waits for the close handshake, a few seconds
-// at most. Close is idempotent; later calls return what the first did.
+// 1000 (normal closure). It waits for the close handshake, at most the
+// websocket library's 5 s; the socket is closed either way, and a server
+// that does not answer (slow, gone, or a path that lost its reply) fails
+// nothing: the server takes a closed socket for a bye too, so leaving
+// always succeeds and Close returns nil. Close is idempotent.
 func (c *Conn) Close() error {
 	c.closeOnce.Do(func() {
 		c.mu.Lock()
@@ -401,8 +402,8 @@ func (c *Conn) Close() error {
 		c.inRoom = false
 		c.mu.Unlock()
 		if inRoom {
-			// The server treats a closed socket as bye too: this only
-			// makes the partner hear of it sooner. Errors do not matter.
+			// This only makes the partner hear of it sooner. Errors do
+			// not matter.
 			ctx, cancel := context.WithTimeout(context.Background(), byeTimeout)
 			if b, err := Encode(Message{Type: TypeBye}); err == nil {
 				c.ws.Write(ctx, websocket.MessageText, b)
@@ -410,15 +411,11 @@ func (c *Conn) Close() error {
 			cancel()
 		}
 		close(c.done)
-		err := c.ws.Close(websocket.StatusNormalClosure, "")
+		// Its error is the handshake's (an unanswered close frame ends
+		// in "context deadline exceeded"): nothing the caller can act on.
+		c.ws.Close(websocket.StatusNormalClosure, "")
 		<-c.readDone
 		c.pinging.Wait()
-		// A socket that the server has closed or dropped already is not
-		// an error here.
-		if err != nil && !errors.Is(err, net.ErrClosed) && !errors.Is(err, io.EOF) &&
-			websocket.CloseStatus(err) == -1 {
-			c.closeErr = fmt.Errorf("signal: close: %w", err)
-		}
 	})
-	return c.closeErr
+	return nil
 }

@@ -2,6 +2,7 @@ package signal
 
 import (
 	"context"
+	"errors"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -106,5 +107,37 @@ func TestCreateKeepsOtherMessages(t *testing.T) {
 		if m, err := c.Recv(ctx); err != nil || m.Type != want {
 			t.Fatalf("Recv = %+v, %v; want %s", m, err, want)
 		}
+	}
+}
+
+// TestCloseUnansweredHandshake checks that leaving succeeds when the server
+// never answers the close frame (a slow or stuck server, or a lost
+// reply): the websocket library gives up after 5 s with "context deadline
+// exceeded", which made `duet host` exit with status 1 after a lossy run.
+func TestCloseUnansweredHandshake(t *testing.T) {
+	t.Parallel()
+	release := make(chan struct{})
+	ts := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		ws, err := websocket.Accept(w, r, nil)
+		if err != nil {
+			return
+		}
+		defer ws.CloseNow()
+		<-release // never reads, so never answers the close frame
+	}))
+	t.Cleanup(ts.Close)
+	t.Cleanup(func() { close(release) })
+
+	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
+	defer cancel()
+	c, err := Dial(ctx, ts.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Close(); err != nil {
+		t.Fatalf("Close = %v, want nil: the socket is closed either way", err)
+	}
+	if _, err := c.Recv(ctx); !errors.Is(err, ErrClosed) {
+		t.Errorf("Recv after Close = %v, want ErrClosed", err)
 	}
 }
