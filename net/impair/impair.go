@@ -37,9 +37,24 @@ type Profile struct {
 	Loss GilbertElliott
 	// Duplicate is the chance a packet is delivered twice.
 	Duplicate float64
-	// RateBps limits the throughput in bits per second (0 = none); a
-	// packet that would wait more than 200 ms in the queue is dropped.
+	// RateBps limits the throughput in bits per second (0 = none): the
+	// path's bottleneck, a link of that rate behind a drop-tail queue.
 	RateBps int
+	// QueueBytes is the bottleneck's queue, in bytes: a packet that does
+	// not fit behind those waiting is dropped. 0 means 200 ms of RateBps.
+	QueueBytes int
+	// Overhead is what each packet costs the bottleneck beyond the bytes
+	// written, in bytes: 28 charges the IPv4 and UDP headers a real
+	// link carries (WireOverhead); 0 charges the datagram alone.
+	Overhead int
+	// Limit, if set, is the bottleneck's rate instead of RateBps, which
+	// the lab may change while the path is in use (a link that narrows
+	// or widens).
+	Limit *Limit
+	// Observe, if set, is told each packet's size and fate as it is
+	// written, on the writer's goroutine (it must not block): the lab
+	// measures the bottleneck's queue (Fate.Queued) there.
+	Observe func(size int, f Fate)
 	Seed    uint64
 	// Cut, if set, is a switch the lab throws to take the path down (a
 	// network outage) and up again; while down every packet is lost.
@@ -55,6 +70,28 @@ func (c *Cut) Set(down bool) { c.down.Store(down) }
 
 // Down reports whether the path is down.
 func (c *Cut) Down() bool { return c.down.Load() }
+
+// WireOverhead is what an IPv4 network carries for a UDP datagram beyond
+// its payload, in bytes: the IP (20) and UDP (8) headers.
+const WireOverhead = 28
+
+// Limit is a bottleneck's rate in bits per second (0: none) that can
+// change while a path is in use. Safe for concurrent use.
+type Limit struct{ bps atomic.Int64 }
+
+// NewLimit returns a Limit of bps bits per second.
+func NewLimit(bps int) *Limit {
+	l := &Limit{}
+	l.Set(bps)
+	return l
+}
+
+// Set makes the rate bps bits per second; 0 lifts the limit. Packets
+// already queued keep the times they were given.
+func (l *Limit) Set(bps int) { l.bps.Store(int64(max(bps, 0))) }
+
+// Rate returns the rate in bits per second; 0 is none.
+func (l *Limit) Rate() int { return int(l.bps.Load()) }
 
 // GilbertElliott is a two-state loss model: in the good state packets are
 // lost with probability LossGood, in the bad state with LossBad; each packet
@@ -101,6 +138,7 @@ type Conn struct {
 	mu      sync.Mutex
 	model   *Model
 	cut     *Cut
+	observe func(int, Fate)
 	start   time.Time // the model's time zero
 	queue   packets
 	stats   Stats
@@ -117,6 +155,7 @@ func New(conn net.PacketConn, p Profile) *Conn {
 		PacketConn: conn,
 		model:      NewModel(p),
 		cut:        p.Cut,
+		observe:    p.Observe,
 		start:      time.Now(),
 		wake:       make(chan struct{}, 1),
 		stop:       make(chan struct{}),
@@ -160,6 +199,9 @@ func (c *Conn) WriteTo(b []byte, addr net.Addr) (int, error) {
 	c.stats.Sent++
 	if c.cut != nil && c.cut.Down() {
 		f = Fate{Lost: true}
+	}
+	if c.observe != nil {
+		defer c.observe(len(b), f) // after the unlock below
 	}
 	switch {
 	case f.Lost:

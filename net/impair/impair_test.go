@@ -194,3 +194,31 @@ func TestBursty(t *testing.T) {
 		t.Fatal("Bursty(0) is not lossless")
 	}
 }
+
+// TestObserve: a Conn tells Observe of every packet written, with its
+// fate, and a full bottleneck's waits show there.
+func TestObserve(t *testing.T) {
+	t.Parallel()
+	var mu sync.Mutex
+	seen, dropped := 0, 0
+	var worst time.Duration
+	p := Profile{RateBps: 200_000, QueueBytes: 2000, Seed: 6, Observe: func(size int, f Fate) {
+		mu.Lock()
+		defer mu.Unlock()
+		seen++
+		if f.RateDropped {
+			dropped++
+		}
+		worst = max(worst, f.Queued)
+	}}
+	_, _, st := run(t, p, 400, 250, 5*time.Millisecond) // 400 kbit/s
+	mu.Lock()
+	defer mu.Unlock()
+	t.Logf("observed %d, dropped %d, longest wait %v; %+v", seen, dropped, worst, st)
+	if seen != st.Sent || dropped != st.RateDropped || dropped == 0 {
+		t.Errorf("observed %d packets (%d dropped), the stats say %+v", seen, dropped, st)
+	}
+	if worst < 60*time.Millisecond || worst > 80*time.Millisecond {
+		t.Errorf("longest wait %v, want up to 80 ms (2000 bytes at 200 kbit/s)", worst)
+	}
+}

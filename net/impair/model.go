@@ -18,14 +18,25 @@ type Model struct {
 	rng      *rand.Rand
 	bad      bool          // Gilbert–Elliott state
 	last     time.Duration // the latest arrival scheduled, for in-order delivery
-	rateFree time.Duration // when the rate limiter's link is free again
+	rateFree time.Duration // when the bottleneck's link is free again
+	queue    []queued      // packets in the bottleneck: waiting, or on the link
+	queued   int           // their bytes
+}
+
+// queued is a packet in the bottleneck until it has left the link.
+type queued struct {
+	done time.Duration
+	size int
 }
 
 // Fate is what happens to one packet.
 type Fate struct {
 	// Lost is set when the loss model dropped the packet, RateDropped
-	// when the rate limiter's queue was full (over 200 ms).
+	// when the bottleneck's queue was full.
 	Lost, RateDropped bool
+	// Queued is how long the packet waited in the bottleneck's queue
+	// for the link (0 without one).
+	Queued time.Duration
 	// Arrival is when the first copy arrives, on Send's clock; further
 	// copies come DuplicateGap apart.
 	Arrival time.Duration
@@ -44,11 +55,11 @@ func (m *Model) Send(now time.Duration, size int) Fate {
 	if m.lost() {
 		return Fate{Lost: true}
 	}
-	at, ok := m.when(now, size)
+	at, queued, ok := m.when(now, size)
 	if !ok {
 		return Fate{RateDropped: true}
 	}
-	f := Fate{Arrival: at, Copies: 1}
+	f := Fate{Arrival: at, Copies: 1, Queued: queued}
 	if m.p.Duplicate > 0 && m.rng.Float64() < m.p.Duplicate {
 		f.Copies = 2
 	}
@@ -74,17 +85,33 @@ func (m *Model) lost() bool {
 	return m.rng.Float64() < g.LossGood
 }
 
-// when picks a packet's arrival time, or reports that the rate limiter's
-// queue is too long.
-func (m *Model) when(now time.Duration, size int) (time.Duration, bool) {
-	at := now
-	if m.p.RateBps > 0 {
-		start := max(now, m.rateFree)
-		if start-now > 200*time.Millisecond {
-			return 0, false
+// when picks a packet's arrival time and its wait in the bottleneck's
+// queue, or reports that the queue is full.
+func (m *Model) when(now time.Duration, size int) (at, wait time.Duration, ok bool) {
+	at = now
+	rate := m.p.RateBps
+	if m.p.Limit != nil {
+		rate = m.p.Limit.Rate()
+	}
+	if rate > 0 {
+		// The link is a FIFO: drop what has left it, then the packet
+		// must fit in the queue's bytes (or, by default, wait at most
+		// 200 ms for the link).
+		for len(m.queue) > 0 && m.queue[0].done <= now {
+			m.queued -= m.queue[0].size
+			m.queue = m.queue[1:]
 		}
-		m.rateFree = start + time.Duration(int64(size)*8*int64(time.Second)/int64(m.p.RateBps))
-		at = m.rateFree
+		size += m.p.Overhead
+		start := max(now, m.rateFree)
+		if m.p.QueueBytes > 0 && m.queued+size > m.p.QueueBytes || m.p.QueueBytes <= 0 && start-now > 200*time.Millisecond {
+			return 0, 0, false
+		}
+		m.rateFree = start + time.Duration(int64(size)*8*int64(time.Second)/int64(rate))
+		m.queue = append(m.queue, queued{m.rateFree, size})
+		m.queued += size
+		at, wait = m.rateFree, start-now
+	} else {
+		m.queue, m.queued = m.queue[:0], 0
 	}
 	d := m.p.Delay
 	if m.p.Jitter > 0 {
@@ -98,5 +125,5 @@ func (m *Model) when(now time.Duration, size int) (time.Duration, bool) {
 		at = m.last
 	}
 	m.last = max(m.last, at)
-	return at, true
+	return at, wait, true
 }
