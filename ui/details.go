@@ -24,13 +24,13 @@ const logLines = 8
 type detailsPanel struct {
 	box                                fyne.CanvasObject
 	connection, sending, latency, loss *widget.Label
-	clock, safety, events              *widget.Label
+	clock, safety, browser, events     *widget.Label
 	lines                              []string
 }
 
 func newDetailsPanel(u *UI, host bool, settings app.Settings, keys func(rune)) *detailsPanel {
 	d := &detailsPanel{}
-	for _, l := range []**widget.Label{&d.connection, &d.sending, &d.latency, &d.loss, &d.clock, &d.safety, &d.events} {
+	for _, l := range []**widget.Label{&d.connection, &d.sending, &d.latency, &d.loss, &d.clock, &d.safety, &d.browser, &d.events} {
 		*l = small("")
 	}
 	speakers := newKeyCheck("I listen on speakers (from my next session)", nil, keys)
@@ -44,7 +44,7 @@ func newDetailsPanel(u *UI, host bool, settings app.Settings, keys func(rune)) *
 	}
 	items := []fyne.CanvasObject{
 		heading("Details"),
-		d.connection, d.sending, d.latency, d.loss, d.clock, d.safety,
+		d.connection, d.sending, d.latency, d.loss, d.clock, d.safety, d.browser,
 		speakers,
 		small("Headphones are better: nothing you hear reaches your microphone, so your partner never hears themself come back and no echo canceller adds delay."),
 	}
@@ -54,6 +54,19 @@ func newDetailsPanel(u *UI, host bool, settings app.Settings, keys func(rune)) *
 	items = append(items, heading("What happened"), d.events)
 	d.box = container.NewVScroll(container.NewVBox(items...))
 	return d
+}
+
+// showBrowserLink says where a partner without Duet joins from a browser,
+// or why a host's room has no such link; nothing for a guest.
+func (d *detailsPanel) showBrowserLink(link string, hosting bool, err error) {
+	switch {
+	case !hosting:
+		d.browser.Hide()
+	case err != nil:
+		d.browser.SetText("No browser link: " + err.Error() + ".")
+	default:
+		d.browser.SetText("A partner without Duet joins from a browser at " + link + ".")
+	}
 }
 
 // log keeps an event's text, as the session said it, with its time.

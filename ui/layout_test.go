@@ -51,7 +51,7 @@ func fullSession(t *testing.T, size fyne.Size) (*UI, fyne.Window, *fakeSession) 
 	s.stats = app.Stats{SafetyCode: "123 456", PartnerName: "Benedict", Bitrate: 132000, Codec: "Opus Custom 2.7 ms"}
 	s.stats.Peer.Candidate, s.stats.Peer.PacketsReceived = "host", 100
 	s.latency = app.Latency{Codec: 3 * time.Millisecond, Network: 8 * time.Millisecond, Jitter: 5 * time.Millisecond, Device: 4 * time.Millisecond}
-	b := newFake(s)
+	b := newFake(hostedFake{fakeSession: s, link: "https://duet.example.org/j/K7QM-3XRT"})
 	b.settings.RecordDir = t.TempDir()
 	writeTake(t, filepath.Join(b.settings.RecordDir, "take-1"), 0.5)
 	u, w := newWindow(t, b)
@@ -146,6 +146,7 @@ func fitErrors(w fyne.Window, sc *sessionScreen, size fyne.Size, details bool) [
 	}
 	if sc.host {
 		controls["play"], controls["record"], controls["the recording's time"] = sc.track.play, sc.rec.record, sc.rec.info
+		controls["the browser link"] = sc.linkRow
 	}
 	if sc.safetyRow.Visible() {
 		controls["the safety code"] = sc.safetyRow
@@ -207,7 +208,7 @@ func TestTabReachesEveryControl(t *testing.T) {
 	inUI(u, func() {
 		sc := u.screen
 		want := map[fyne.Focusable]string{
-			findKeyButton(w, "Copy"): "Copy", findKeyButton(w, "Same on both screens"): "Same", sc.levels.mute: "Mute",
+			findKeyButton(w, "Copy"): "Copy", findKeyButton(w, "Copy link"): "Copy link", findKeyButton(w, "Same on both screens"): "Same", sc.levels.mute: "Mute",
 			sc.levels.partnerVol: "Partner volume", sc.levels.monitor: "Hear yourself", findKeyButton(w, "Load track…"): "Load",
 			sc.track.play: "Play", sc.track.position: "Position", sc.rec.record: "Record", sc.rec.showFiles: "Show files",
 			sc.detailsButton: "Details", sc.leave: "Leave",

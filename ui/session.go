@@ -9,6 +9,7 @@ import (
 	"fyne.io/fyne/v2"
 	"fyne.io/fyne/v2/canvas"
 	"fyne.io/fyne/v2/container"
+	"fyne.io/fyne/v2/layout"
 	"fyne.io/fyne/v2/theme"
 	"fyne.io/fyne/v2/widget"
 
@@ -34,7 +35,8 @@ type sessionScreen struct {
 	light                *canvas.Circle
 	root, safetyRow      *fyne.Container
 	safety               *widget.Label
-	compared             string // the safety code the singers compared
+	compared             string            // the safety code the singers compared
+	linkRow              fyne.CanvasObject // copies a host's browser link
 
 	levels        *levelsPanel
 	plot          *latencyPlot
@@ -133,6 +135,7 @@ func (sc *sessionScreen) show(s Session) {
 	settings := u.backend.Settings()
 	sc.levels = newLevelsPanel(s, sc.key)
 	sc.details = newDetailsPanel(u, sc.host, settings, sc.key)
+	sc.details.showBrowserLink(sc.browserLink())
 	sc.plot, sc.legend = newLatencyPlot(), newPlotLegend()
 	sc.plotCard = container.NewBorder(small("Latency from your partner to you, last minute, by stage (ms)"), sc.legend.box, nil, nil, sc.plot)
 	sc.track = newTrackPanel(sc)
@@ -181,14 +184,39 @@ func (sc *sessionScreen) header() fyne.CanvasObject {
 	sc.safetyRow = container.NewBorder(nil, nil, nil, same, sc.safety)
 	sc.safetyRow.Hide()
 	light := container.NewCenter(container.NewGridWrap(fyne.NewSquareSize(18), sc.light))
+	sc.linkRow = sc.browserLinkButton()
 	return container.NewVBox(
 		container.NewBorder(nil, nil,
-			container.NewVBox(small("Room code: read it to your partner"), container.NewHBox(code, container.NewCenter(copyButton))),
+			container.NewVBox(small("Room code: read it to your partner"), container.NewHBox(code, container.NewCenter(copyButton), container.NewCenter(sc.linkRow))),
 			nil,
 			container.NewVBox(container.NewBorder(nil, nil, light, sc.total, sc.partner), container.NewStack(twoLines, sc.news))),
 		sc.safetyRow,
 		widget.NewSeparator(),
 	)
+}
+
+// browserLink is the link a partner without Duet opens in a browser to
+// join this host's room, or why there is none; a guest has neither.
+func (sc *sessionScreen) browserLink() (link string, hosting bool, err error) {
+	linker, ok := sc.s.(BrowserLinker)
+	if !ok {
+		return "", false, nil
+	}
+	link, err = linker.BrowserLink()
+	return link, true, err
+}
+
+// browserLinkButton copies the browser link, beside the room code's
+// Copy; nothing without a link (the details show the link, or say why
+// there is none).
+func (sc *sessionScreen) browserLinkButton() fyne.CanvasObject {
+	link, _, err := sc.browserLink()
+	if link == "" || err != nil {
+		return layout.NewSpacer()
+	}
+	return newKeyButton("Copy link", theme.ContentCopyIcon(), func() {
+		fyne.CurrentApp().Clipboard().SetContent(link)
+	}, sc.key)
 }
 
 // showSafety shows the safety code's row until the singers say they

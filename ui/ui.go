@@ -75,6 +75,13 @@ type Session interface {
 	StopRecording() error
 }
 
+// BrowserLinker is a hosted Session a partner without Duet can join from
+// a web browser: the session screen shows its link beside the room code,
+// or, with an error, why there is none.
+type BrowserLinker interface {
+	BrowserLink() (string, error)
+}
+
 // Backend starts sessions, keeps the settings and reaches the audio
 // devices. onEvent is called from the session's goroutine. Every method
 // may block: the UI calls them off its goroutine, except Settings and

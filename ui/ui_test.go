@@ -108,6 +108,15 @@ func (f *fakeSession) StopRecording() error {
 	return nil
 }
 
+// hostedFake is a host's fakeSession a browser can join (BrowserLinker).
+type hostedFake struct {
+	*fakeSession
+	link string
+	err  error
+}
+
+func (h hostedFake) BrowserLink() (string, error) { return h.link, h.err }
+
 type fakeBackend struct {
 	mu       sync.Mutex
 	joined   []signal.Code
@@ -894,5 +903,62 @@ func TestOneSessionAtATime(t *testing.T) {
 	defer b.mu.Unlock()
 	if b.hosts != 1 || len(b.joined) != 0 {
 		t.Fatalf("%d hosts and %d joins started, want one host", b.hosts, len(b.joined))
+	}
+}
+
+// TestBrowserLink: a host's screen has Copy link beside the room
+// code, which puts the link a partner opens in a browser on the
+// clipboard, and the details show the link; without a usable link the
+// details say why; a guest's screen shows neither.
+func TestBrowserLink(t *testing.T) {
+	const link = "https://duet.example.org/j/K7QM-3XRT"
+	for _, tc := range []struct {
+		name    string
+		session Session
+		join    bool
+		want    string // text shown; "" for none
+	}{
+		{"host with a link", hostedFake{fakeSession: &fakeSession{code: "K7QM3XRT"}, link: link}, false, link},
+		{"host without", hostedFake{fakeSession: &fakeSession{code: "K7QM3XRT"}, err: errors.New("the server speaks plain HTTP")}, false, "No browser link: the server speaks plain HTTP."},
+		{"guest", &fakeSession{code: "K7QM3XRT"}, true, ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			test.NewTempApp(t)
+			u, w := newWindow(t, newFake(tc.session))
+			inUI(u, func() {
+				if tc.join {
+					entry, _ := find(w.Content(), func(e *widget.Entry) bool { return true })
+					test.Type(entry, "K7QM3XRT")
+					test.Tap(button(w, "Join"))
+				} else {
+					test.Tap(button(w, "Host a duet"))
+				}
+			})
+			eventually(t, u, "the session screen", func() bool { return u.screen != nil && u.screen.news != nil })
+			inUI(u, func() {
+				shown := findKeyButton(w, "Copy link")
+				switch {
+				case tc.want == link:
+					if shown == nil {
+						t.Fatalf("no Copy link beside the code")
+					}
+					if !u.screen.details.browser.Visible() || !strings.Contains(u.screen.details.browser.Text, link) {
+						t.Errorf("the details say %q of the browser link", u.screen.details.browser.Text)
+					}
+					test.Tap(shown)
+					if got := fyne.CurrentApp().Clipboard().Content(); got != link {
+						t.Errorf("Copy link copied %q", got)
+					}
+				case tc.want != "":
+					if u.screen.details.browser.Text != tc.want || shown != nil {
+						t.Errorf("the details say %q, not %q, or a link is shown", u.screen.details.browser.Text, tc.want)
+					}
+				default:
+					if shown != nil || u.screen.details.browser.Visible() {
+						t.Errorf("a guest's screen speaks of a browser link")
+					}
+				}
+			})
+		})
 	}
 }

@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net/netip"
+	"net/url"
 	"os"
 	"strings"
 	"time"
@@ -20,6 +22,7 @@ import (
 	"github.com/duetapp/duet/audio/meter"
 	"github.com/duetapp/duet/audio/miccheck"
 	"github.com/duetapp/duet/net/discover"
+	"github.com/duetapp/duet/net/guestpage"
 	"github.com/duetapp/duet/net/lan"
 	"github.com/duetapp/duet/net/ntpcheck"
 	"github.com/duetapp/duet/net/signal"
@@ -133,29 +136,64 @@ func (b *guiBackend) Host(ctx context.Context, onEvent func(app.Event)) (ui.Sess
 		cfg.Device.Close()
 		return nil, err
 	}
+	hosted := &hostedSession{Session: s}
+	hosted.link, hosted.linkErr = browserLink(cfg.Server, builtin, s.Code())
 	if !builtin {
-		return s, nil
+		return hosted, nil
 	}
 	// Only while this session hosts on the built-in server does the app
 	// say so on the network.
-	ad, err := b.builtin.Announce()
-	if err != nil {
+	if hosted.ad, err = b.builtin.Announce(); err != nil {
 		b.log.Warn("cannot announce the room on the local network; the guest can set this computer as server", "err", err)
-		return s, nil
 	}
-	return &advertisedSession{Session: s, ad: ad}, nil
+	return hosted, nil
 }
 
-// advertisedSession is a host's session announced on the local network
-// until its Run returns.
-type advertisedSession struct {
+// hostedSession is a host's session with the link a partner without Duet
+// opens in a browser (ui.BrowserLinker) and, on the built-in server, its
+// announcement on the local network until Run returns.
+type hostedSession struct {
 	*app.Session
-	ad *discover.Advertiser
+	link    string
+	linkErr error
+	ad      *discover.Advertiser // nil: not announced
 }
 
-func (s *advertisedSession) Run(ctx context.Context) error {
-	defer s.ad.Close()
+func (s *hostedSession) Run(ctx context.Context) error {
+	if s.ad != nil {
+		defer s.ad.Close()
+	}
 	return s.Session.Run(ctx)
+}
+
+func (s *hostedSession) BrowserLink() (string, error) { return s.link, s.linkErr }
+
+// errBrowserNeedsHTTPS says why a plain-HTTP server gives no browser link:
+// browsers give the microphone only to secure pages.
+var errBrowserNeedsHTTPS = errors.New("a partner in a browser needs an HTTPS rendezvous server for the microphone; set one in the settings")
+
+// browserLink is the guest page's link to the room code on server, if a
+// browser on another computer can sing from it: the server speaks HTTPS,
+// or runs on this computer (a browser here, as in the tests).
+func browserLink(server string, builtin bool, code signal.Code) (string, error) {
+	if builtin {
+		return "", errBrowserNeedsHTTPS
+	}
+	link, err := guestpage.Link(server, code)
+	if err != nil {
+		return "", err
+	}
+	u, err := url.Parse(link)
+	if err != nil {
+		return "", err
+	}
+	if u.Scheme == "https" {
+		return link, nil
+	}
+	if ip, err := netip.ParseAddr(u.Hostname()); (err == nil && ip.IsLoopback()) || u.Hostname() == "localhost" {
+		return link, nil
+	}
+	return "", errBrowserNeedsHTTPS
 }
 
 func (b *guiBackend) Join(ctx context.Context, code signal.Code, onEvent func(app.Event)) (ui.Session, error) {

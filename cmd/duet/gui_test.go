@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"image"
 	_ "image/png"
 	"net/http"
@@ -264,6 +265,32 @@ func TestWarnLAN(t *testing.T) {
 		warned := strings.Contains(e.Text, "compare the safety code aloud")
 		if warned != (i == 1) {
 			t.Errorf("event %d %q: warned %v, want only the first connected one", i, e.Text, warned)
+		}
+	}
+}
+
+// TestBrowserLink: the window offers the guest page's link only where a
+// browser on another computer gets the microphone from it.
+func TestBrowserLink(t *testing.T) {
+	const code = "K7QM3XRT"
+	for _, tc := range []struct {
+		server  string
+		builtin bool
+		want    string // "": no link
+	}{
+		{"https://duet.example.org", false, "https://duet.example.org/j/K7QM-3XRT"},
+		{"wss://duet.example.org:8443/ws", false, "https://duet.example.org:8443/j/K7QM-3XRT"},
+		{"http://127.0.0.1:3838", false, "http://127.0.0.1:3838/j/K7QM-3XRT"},
+		{"http://localhost:3838", false, "http://localhost:3838/j/K7QM-3XRT"},
+		{"http://192.168.1.20:3838", false, ""},
+		{"http://localhost:41035", true, ""},
+	} {
+		link, err := browserLink(tc.server, tc.builtin, code)
+		switch {
+		case tc.want != "" && (link != tc.want || err != nil):
+			t.Errorf("%s (built in %v): %q, %v; want %s", tc.server, tc.builtin, link, err, tc.want)
+		case tc.want == "" && (link != "" || !errors.Is(err, errBrowserNeedsHTTPS)):
+			t.Errorf("%s (built in %v): %q, %v; want no link, as it needs HTTPS", tc.server, tc.builtin, link, err)
 		}
 	}
 }
