@@ -73,11 +73,12 @@ const giveUpSamples = 4800 // 100 ms
 const maxFrame = 960
 
 type slot struct {
-	seq     int64 // unwrapped sequence number held, or -1
-	n       int
-	data    []byte
-	ts      uint32
-	arrival time.Duration
+	seq       int64 // unwrapped sequence number held, or -1
+	recovered bool  // from redundancy: its own packet may still come
+	n         int
+	data      []byte
+	ts        uint32
+	arrival   time.Duration
 }
 
 // Buffer is a fixed-delay jitter buffer. See the package doc.
@@ -104,6 +105,13 @@ type Buffer struct {
 	concealing     bool
 	concealedInRow int
 	waited         int // samples concealed while waiting for next
+	// lastDecoded is the last packet decoded since the stream began (-1
+	// none); stalled is set when playout gave up on a stream that stopped
+	// (giveUpSamples), stallConcealed what it had concealed by then: when
+	// the stream comes back, the time it was away is concealment too.
+	lastDecoded    int64
+	stalled        bool
+	stallConcealed int
 
 	// While a Playout reads: when out[0] of the current read plays (on its
 	// clock), and the target then, in samples. playAt < 0: no clock.
@@ -143,8 +151,8 @@ type Stats struct {
 	PacketsDiscarded  int64 // arrived after their playout time, dropped
 	PacketsSkipped    int64 // came in time but older than where a Playout (re)started, dropped
 	PacketsDuplicated int64 // seen twice, dropped
-	PacketsRecovered  int64 // frames filled in from redundancy (still counted lost)
-	ConcealedSamples  int64 // samples made by packet-loss concealment
+	PacketsRecovered  int64 // frames played from redundancy, their own packet lost or late (still counted lost or discarded)
+	ConcealedSamples  int64 // samples made by packet-loss concealment, and the silence of a stream that stopped and came back
 	ConcealmentEvents int64 // runs of concealed frames
 	DecodeErrors      int64 // packets the decoder rejected (concealed instead)
 	Resets            int64 // jumps in the sequence or stream restarts
@@ -177,7 +185,7 @@ func New(cfg Config, dec Decoder) *Buffer {
 	if cfg.WaitStep <= 0 {
 		cfg.WaitStep = cfg.Frame
 	}
-	b := &Buffer{cfg: cfg, dec: dec, slots: make([]slot, cfg.Capacity), frame: cfg.Frame, playAt: -1, room: cfg.WaitLimit}
+	b := &Buffer{cfg: cfg, dec: dec, slots: make([]slot, cfg.Capacity), frame: cfg.Frame, playAt: -1, room: cfg.WaitLimit, lastDecoded: -1}
 	store := make([]byte, cfg.Capacity*cfg.MaxPacket)
 	for i := range b.slots {
 		b.slots[i] = slot{seq: -1, data: store[i*cfg.MaxPacket : (i+1)*cfg.MaxPacket]}
@@ -212,10 +220,9 @@ func (b *Buffer) insertRecovered(seq uint16, ts uint32, arrival time.Duration, p
 	if ext < b.next || ext >= b.next+int64(len(b.slots)) || s.seq == ext {
 		return
 	}
-	s.seq = ext
+	s.seq, s.recovered = ext, true
 	s.n = copy(s.data, payload)
 	s.ts, s.arrival = ts, arrival
-	b.stats.recovered.Add(1)
 	if ext > b.highest {
 		b.highest = ext
 		b.stats.expected.Store(b.expectedBefore + b.highest - b.first + 1)
@@ -252,11 +259,13 @@ func (b *Buffer) insert(seq uint16, ts uint32, arrival time.Duration, payload []
 		}
 	}
 	s := &b.slots[ext%int64(len(b.slots))]
-	if s.seq == ext {
+	if s.seq == ext && !s.recovered {
 		b.stats.duplicates.Add(1)
 		return
 	}
-	s.seq = ext
+	// A frame recovered from redundancy gives way to its own packet,
+	// which came after all: received, not a duplicate.
+	s.seq, s.recovered = ext, false
 	s.n = copy(s.data, payload)
 	s.ts, s.arrival = ts, arrival
 	if ext > b.highest {
@@ -267,7 +276,14 @@ func (b *Buffer) insert(seq uint16, ts uint32, arrival time.Duration, payload []
 
 func (b *Buffer) reset(next int64) {
 	if b.started {
-		b.expectedBefore += b.highest - b.first + 1
+		// The same stream jumped ahead (a cut longer than the buffer):
+		// what never came in between was expected too.
+		b.expectedBefore += max(b.highest+1, next) - b.first
+		if b.lastDecoded >= 0 && !b.stalled {
+			// Playout starts again at next: the time until then is
+			// concealment (see resumed), whatever it held is dropped.
+			b.stalled, b.stallConcealed = true, b.concealedInRow
+		}
 	}
 	for i := range b.slots {
 		b.slots[i].seq = -1
@@ -292,6 +308,7 @@ func (b *Buffer) Reset() {
 	b.started = false
 	b.playing = false
 	b.pcmPos, b.pcmLen = 0, 0
+	b.lastDecoded, b.stalled = -1, false
 }
 
 // buffered returns the audio waiting to be played, in samples.
@@ -404,6 +421,10 @@ func (b *Buffer) nextFrame(offset int) {
 			b.next++
 			b.waited = 0
 			if err == nil && n > 0 {
+				if s.recovered {
+					b.stats.recovered.Add(1)
+				}
+				b.resumed(b.next - 1)
 				b.emit(s, n, offset)
 				b.pcmLen = n
 				b.frame = n
@@ -434,6 +455,9 @@ func (b *Buffer) nextFrame(offset int) {
 		b.playing = false
 		b.concealing = false
 		b.waited = 0
+		if !b.stalled && b.lastDecoded >= 0 {
+			b.stalled, b.stallConcealed = true, b.concealedInRow
+		}
 		return
 	}
 	if !b.concealing {
@@ -446,6 +470,19 @@ func (b *Buffer) nextFrame(offset int) {
 	b.pcmLen = conceal
 	b.concealedInRow += conceal
 	b.stats.concealedSamples.Add(int64(conceal))
+}
+
+// resumed notes that packet ext is being decoded. After a stall (see
+// lastDecoded) the frames between the last one decoded and ext were lost
+// or skipped; their time was concealed only in part (giveUpSamples) and
+// the rest played as silence, which is concealment too (W3C
+// silentConcealedSamples): it is counted now.
+func (b *Buffer) resumed(ext int64) {
+	if b.stalled && ext > b.lastDecoded {
+		gap := int64(ext-b.lastDecoded-1)*int64(b.frame) - int64(b.stallConcealed)
+		b.stats.concealedSamples.Add(max(0, gap))
+	}
+	b.lastDecoded, b.stalled = ext, false
 }
 
 // mayWait says whether to wait another step for a late packet: always for

@@ -315,3 +315,68 @@ func TestInsertRecovered(t *testing.T) {
 		t.Errorf("stats %+v: want 2 recovered, 4 received, 3 lost, none late or duplicated", st)
 	}
 }
+
+// TestRecoveredThenOwnPacket: a frame recovered from redundancy whose own
+// packet comes after all, before its time, is a reordered packet, not a
+// duplicate of a lost one (on a reordering path with RED the duplicates
+// made Duet count ten times the packets its capture missed); a recovered
+// frame played before its own packet came counts as recovered, and the
+// packet as discarded, not lost.
+func TestRecoveredThenOwnPacket(t *testing.T) {
+	b := newBuffer(0)
+	for _, s := range []uint16{10, 12, 14} {
+		b.Insert(s, []byte{byte(s)})
+	}
+	b.InsertRecovered(11, []byte{11})
+	b.InsertRecovered(13, []byte{13})
+	b.Insert(11, []byte{11})                  // its own packet, in time
+	got := readFrames(t, b, 4)                // 10 11 12 13
+	b.Insert(13, []byte{13})                  // its own packet, too late
+	got = append(got, readFrames(t, b, 1)...) // 14
+	if want := []float32{10, 11, 12, 13, 14}; !equal(got, want) {
+		t.Errorf("played %v, want %v", got, want)
+	}
+	st := b.Stats()
+	if st.PacketsLost != 0 || st.PacketsDuplicated != 0 || st.PacketsRecovered != 1 || st.PacketsDiscarded != 1 || st.PacketsReceived != 5 {
+		t.Errorf("stats %+v: want none lost or duplicated, 1 recovered, 1 discarded, 5 received", st)
+	}
+}
+
+// TestStallCounted: a stream that stops for longer than playout conceals
+// (giveUpSamples) and comes back counts every packet it missed as lost and
+// their whole time as concealed, whether it comes back within the buffer
+// or so far ahead that the buffer starts again (a 5 s cut was reported as 0
+// lost and 150-200 ms concealed).
+func TestStallCounted(t *testing.T) {
+	for _, tc := range []struct {
+		name     string
+		capacity int
+		back     uint16 // the first packet after the gap
+		resets   int64
+	}{
+		{"within the buffer", 64, 36, 0},
+		{"beyond the buffer", 16, 1005, 1},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			b := New(Config{Frame: frame, Capacity: tc.capacity}, fakeDecoder{})
+			for s := uint16(1); s <= 5; s++ {
+				b.Insert(s, []byte{byte(s)})
+			}
+			got := readFrames(t, b, 5+giveUpSamples/frame+10)
+			if got[4] != 5 || got[len(got)-1] != 0 {
+				t.Fatalf("before the gap: frame 5 %v, last %v; want 5, then silence", got[4], got[len(got)-1])
+			}
+			b.Insert(tc.back, []byte{1})
+			b.Insert(tc.back+1, []byte{2})
+			if got := readFrames(t, b, 2); !equal(got, []float32{1, 2}) {
+				t.Fatalf("after the gap played %v, want 1 2", got)
+			}
+			missed := int64(tc.back - 6)
+			st := b.Stats()
+			if st.PacketsLost != missed || st.ConcealedSamples != missed*frame || st.Resets != tc.resets {
+				t.Errorf("lost %d, concealed %d samples, %d resets; want %d, %d, %d",
+					st.PacketsLost, st.ConcealedSamples, st.Resets, missed, missed*frame, tc.resets)
+			}
+		})
+	}
+}
