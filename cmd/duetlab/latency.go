@@ -82,8 +82,10 @@ func voices(seconds int) (host, guest []float32) {
 func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
 
 // network runs a local duet over each of the lab's impaired networks
-// (net/impair, both directions) and reports latency, loss and concealment
-// each way: the baseline for the jitter buffer's work.
+// (net/impair, both directions), and over the bottleneck of bottleneck.go
+// (120 kbit/s behind an 80 ms queue, all along), and reports latency,
+// loss and concealment each way: the baseline for the jitter buffer's
+// work.
 func network(ctx context.Context, w io.Writer) ([]string, error) {
 	const seconds = 20
 	hostVoice, guestVoice := voices(seconds)
@@ -91,7 +93,7 @@ func network(ctx context.Context, w io.Writer) ([]string, error) {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
 	fmt.Fprintln(tw, "network\tone way ms\tguest→host ms\thost→guest ms\tlost %\tlate %\tconcealed %\t")
 	var kv []string
-	for _, p := range impair.Scenarios() {
+	for _, p := range append(impair.Scenarios(), bottleneckPath(nil, nil)) {
 		p.Seed = 1
 		res, err := lab.Run(ctx, lab.Config{HostVoice: hostVoice, GuestVoice: guestVoice, Monitor: 0, Network: &p})
 		if err != nil {

@@ -3,6 +3,7 @@
 //
 //	go run ./cmd/duetlab latency    mouth-to-ear latency and CPU, per Opus frame
 //	go run ./cmd/duetlab network    the same over the lab's impaired networks
+//	go run ./cmd/duetlab bottleneck a 120 kbit/s link (80 ms queue) both ways for 20 s, then none: wire rate, queue, concealment, recovery
 //	go run ./cmd/duetlab load       10,000 rooms (20,000 sockets) on the rendezvous server: relay latency p50/p99, lost, misrouted, server memory per room (and across two instances with $DUET_REDIS)
 //	go run ./cmd/duetlab abuse      issue 12's attacks (WAV bomb, descriptor leak, rooms flood, wrong codes, partner burst, 10,000 sockets, TURN flood, 101,000 addresses, idle and slow connections), each on a server of its own, timing honest singers who create and join meanwhile
 //	go run ./cmd/duetlab relay      a relay-only (TURN) connection on loopback against a direct one (the relay's added latency), then one credential floods the relay with allocations
@@ -57,6 +58,8 @@ func scenarios(o options) map[string]scenario {
 		"echo":    echo,
 		"jack":    jackLab(&o.jack),
 		"browser": browserLab,
+
+		"bottleneck": bottleneck,
 	}
 }
 

@@ -7,6 +7,13 @@ import (
 	"github.com/pion/rtcp"
 )
 
+// WireOverhead is what a voice packet costs on the wire beyond its
+// payload, in bytes: the RTP header (12, no extensions on our voice), the
+// SRTP tag (16, pion's default AEAD AES-GCM profiles) and the IPv4 and
+// UDP headers (28). At 200 packets a second it is 89.6 kbit/s, more than
+// a 5 ms Opus stream's payload at 64 kbit/s.
+const WireOverhead = 12 + 16 + 28
+
 // Feedback is what the partner's RTCP receiver reports say about the path
 // our voice takes, for adapting the Opus bitrate and the redundancy (on
 // the encoder's goroutine: the encoder is not safe for concurrent use).
