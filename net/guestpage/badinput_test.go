@@ -15,9 +15,10 @@ import (
 
 // TestBrowserBadInput: a page that cannot go on says why in words, not
 // with a silent call: no microphone, a microphone refused, a link to a room
-// that is gone, a link that is not a room's. The microphone cases run in
-// both browsers, the links (the same code in any) in Chromium; the six
-// at once.
+// that is gone, a link that is not a room's, a browser without WebRTC
+// (told which browsers work). The microphone cases run in both browsers,
+// the links (the same code in any) in Chromium, WebRTC turned off in
+// Firefox (Chromium has no switch for it); the seven at once.
 func TestBrowserBadInput(t *testing.T) {
 	gone, err := signal.ParseCode("K7QM-3XRT")
 	if err != nil {
@@ -27,13 +28,15 @@ func TestBrowserBadInput(t *testing.T) {
 		name    string
 		kinds   []browsertest.Kind
 		mic     browsertest.Microphone
+		noRTC   bool
 		path    string // the link's path; "" for a room's
 		problem string
 	}{
-		{"no microphone", browsertest.Kinds(), browsertest.NoMicrophone, "", "No microphone found"},
-		{"microphone refused", browsertest.Kinds(), browsertest.DeniedMicrophone, "", "The microphone is blocked"},
-		{"room gone", []browsertest.Kind{browsertest.Chromium}, browsertest.FakeMicrophone, "/j/" + gone.String(), "Could not join"},
-		{"not a room link", []browsertest.Kind{browsertest.Chromium}, browsertest.FakeMicrophone, "/j/hello", "This is not a room link"},
+		{"no microphone", browsertest.Kinds(), browsertest.NoMicrophone, false, "", "No microphone found"},
+		{"microphone refused", browsertest.Kinds(), browsertest.DeniedMicrophone, false, "", "The microphone is blocked"},
+		{"room gone", []browsertest.Kind{browsertest.Chromium}, browsertest.FakeMicrophone, false, "/j/" + gone.String(), "Could not join"},
+		{"not a room link", []browsertest.Kind{browsertest.Chromium}, browsertest.FakeMicrophone, false, "/j/hello", "This is not a room link"},
+		{"no WebRTC", []browsertest.Kind{browsertest.Firefox}, browsertest.FakeMicrophone, true, "", "This browser cannot join a duet"},
 	} {
 		for _, k := range tc.kinds {
 			t.Run(tc.name+"/"+string(k), func(t *testing.T) {
@@ -59,10 +62,13 @@ func TestBrowserBadInput(t *testing.T) {
 					}
 					path = "/j/" + code.String()
 				}
-				browsertest.Start(t, k, hs.URL+path+"?auto=1&report=/report", browsertest.Options{Microphone: tc.mic})
+				browsertest.Start(t, k, hs.URL+path+"?auto=1&report=/report", browsertest.Options{Microphone: tc.mic, NoWebRTC: tc.noRTC})
 				s := rep.await(t, 15*time.Second, "a problem shown", func(s pageState) bool { return s.Phase == "problem" })
 				if !strings.Contains(s.Problem, tc.problem) {
 					t.Errorf("the page shows %q, want %q", s.Problem, tc.problem)
+				}
+				if tc.noRTC && !strings.Contains(s.Problem, "WebRTC") {
+					t.Errorf("the page shows %q, not what the browser lacks", s.Problem)
 				}
 			})
 		}

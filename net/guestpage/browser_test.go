@@ -12,6 +12,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -280,7 +281,7 @@ func started(rep *reporter, d time.Duration) bool {
 	for {
 		select {
 		case s := <-rep.states:
-			if s.Problem == "The sound does not start" {
+			if strings.HasPrefix(s.Problem, "The sound does not start") {
 				return false
 			}
 			if s.Phase != "setup" && s.Phase != "" && s.Status != "Starting the sound…" {

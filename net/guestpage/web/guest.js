@@ -51,7 +51,7 @@ let remote = null; // the partner's stream
 
 function problem(title, text, retry = false) {
   state.phase = "problem";
-  state.problem = title;
+  state.problem = `${title}: ${text}`;
   for (const s of ["setup", "call", "left"]) $(s).hidden = true;
   $("problem").hidden = false;
   $("problem-title").textContent = title;

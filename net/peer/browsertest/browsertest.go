@@ -64,6 +64,9 @@ type Options struct {
 	// Microphone is what the page gets when it asks for the microphone:
 	// the fake one (the default), none at all, or a refusal.
 	Microphone Microphone
+	// NoWebRTC turns WebRTC off, as in a browser without it (Firefox
+	// only: media.peerconnection.enabled); Launch refuses it for Chromium.
+	NoWebRTC bool
 }
 
 // Microphone is what a browser's page gets when it asks for one.
@@ -119,6 +122,9 @@ func Launch(k Kind, url string, o Options) (_ *Browser, err error) {
 	bin := k.binary()
 	if bin == "" {
 		return nil, fmt.Errorf("%s: %w", k, ErrNotInstalled)
+	}
+	if o.NoWebRTC && k != Firefox {
+		return nil, fmt.Errorf("browsertest: %s cannot be started without WebRTC", k)
 	}
 	dir, err := os.MkdirTemp("", "duet-"+string(k))
 	if err != nil {
@@ -238,6 +244,9 @@ func firefoxPrefs(o Options) []byte {
 	}
 	if o.ToneHz > 0 {
 		prefs["media.navigator.audio.fake_frequency"] = strconv.Itoa(o.ToneHz)
+	}
+	if o.NoWebRTC {
+		prefs["media.peerconnection.enabled"] = "false"
 	}
 	var b bytes.Buffer
 	for k, v := range prefs {
