@@ -110,6 +110,7 @@ type Buffer struct {
 	// (giveUpSamples), stallConcealed what it had concealed by then: when
 	// the stream comes back, the time it was away is concealment too.
 	lastDecoded    int64
+	lastEnd        uint32 // its timestamp plus its length
 	stalled        bool
 	stallConcealed int
 
@@ -424,7 +425,8 @@ func (b *Buffer) nextFrame(offset int) {
 				if s.recovered {
 					b.stats.recovered.Add(1)
 				}
-				b.resumed(b.next - 1)
+				b.resumed(b.next-1, s.ts)
+				b.lastEnd = s.ts + uint32(n)
 				b.emit(s, n, offset)
 				b.pcmLen = n
 				b.frame = n
@@ -472,15 +474,20 @@ func (b *Buffer) nextFrame(offset int) {
 	b.stats.concealedSamples.Add(int64(conceal))
 }
 
-// resumed notes that packet ext is being decoded. After a stall (see
-// lastDecoded) the frames between the last one decoded and ext were lost
-// or skipped; their time was concealed only in part (giveUpSamples) and
-// the rest played as silence, which is concealment too (W3C
-// silentConcealedSamples): it is counted now.
-func (b *Buffer) resumed(ext int64) {
+// resumed notes that packet ext, with timestamp ts, is being decoded.
+// After a stall (see lastDecoded) the frames between the last one decoded
+// and ext were lost or skipped; their time was concealed only in part
+// (giveUpSamples) and the rest played as silence, which is concealment too
+// (W3C silentConcealedSamples): it is counted now. Their time is the
+// timestamps' gap under a Playout (the sender may have changed its frame
+// meanwhile), else the frames' count times the last frame's length.
+func (b *Buffer) resumed(ext int64, ts uint32) {
 	if b.stalled && ext > b.lastDecoded {
-		gap := int64(ext-b.lastDecoded-1)*int64(b.frame) - int64(b.stallConcealed)
-		b.stats.concealedSamples.Add(max(0, gap))
+		gap := (ext - b.lastDecoded - 1) * int64(b.frame)
+		if b.manual {
+			gap = int64(int32(ts - b.lastEnd))
+		}
+		b.stats.concealedSamples.Add(max(0, gap-int64(b.stallConcealed)))
 	}
 	b.lastDecoded, b.stalled = ext, false
 }
