@@ -87,8 +87,10 @@ type Take struct {
 	packets *ring.Ring[packet]
 	pktBuf  []packet // one-element scratch, network goroutine
 
-	mu    sync.Mutex
-	pairs []pair // the current guest's (RTP time, track position), newest last
+	mu       sync.Mutex
+	pairs    []pair   // the current guest's (RTP time, track position), newest last
+	reported bool     // the current guest reports its positions: no estimates
+	est      estimate // the current window's earliest arrival (GuestArrived)
 
 	guest atomic.Uint32 // the current guest's number
 
@@ -106,6 +108,20 @@ type pair struct {
 	ts  int64 // unwrapped by the writer; as sent before
 	pos float64
 }
+
+// estimate is the packet of an estimate window that met the least delay:
+// its RTP time and the latest track position it can have been sung at.
+type estimate struct {
+	open  bool
+	start uint32 // the window's first RTP time
+	ts    uint32
+	pos   float64
+}
+
+// estimateWindow is how much of the guest's voice (samples) one estimate
+// covers: long enough that some packet in it met no queue, short enough to
+// follow the two sound cards' drift (100 ppm: 0.05 ms a window).
+const estimateWindow = audio.SampleRate / 2
 
 // Start creates the take's files and starts its writer.
 func Start(cfg Config) (*Take, error) {
@@ -194,6 +210,7 @@ func (t *Take) NewGuest() {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	t.pairs = t.pairs[:0]
+	t.reported, t.est = false, estimate{}
 	t.guest.Add(1) // under mu: the writer reads both together
 }
 
@@ -202,6 +219,44 @@ func (t *Take) NewGuest() {
 func (t *Take) GuestPosition(ts uint32, pos float64) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
+	if !t.reported {
+		t.reported = true
+		t.pairs = t.pairs[:0] // the guest's word beats the estimates
+	}
+	t.addPair(ts, pos)
+}
+
+// GuestArrived tells the take that the guest's voice at RTP time ts can
+// have been sung at track position latest at the latest: the position the
+// host heard when the packet arrived, less the least time a packet takes
+// to come. A guest that reports where it sang (GuestPosition: Duet's app)
+// is placed by its reports; one that cannot (a browser) by these bounds,
+// each half second's tightest (its packet met no queue on the way). Its
+// voice then lands late by whatever the bound leaves out, such as the
+// browser's capture latency. Network goroutine.
+func (t *Take) GuestArrived(ts uint32, latest float64) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.reported {
+		return
+	}
+	e := &t.est
+	if !e.open {
+		*e = estimate{open: true, start: ts, ts: ts, pos: latest}
+		return
+	}
+	if latest-e.pos < float64(int32(ts-e.ts)) { // a tighter bound: less delay on the way
+		e.ts, e.pos = ts, latest
+	}
+	if int32(ts-e.start) >= estimateWindow || len(t.pairs) == 0 && int32(ts-e.start) >= estimateWindow/10 {
+		t.addPair(e.ts, e.pos)
+		e.open = false
+	}
+}
+
+// addPair appends a (RTP time, position) pair in RTP order, keeping the
+// latest 64. Under mu.
+func (t *Take) addPair(ts uint32, pos float64) {
 	if n := len(t.pairs); n > 0 && int32(ts-uint32(t.pairs[n-1].ts)) <= 0 {
 		return // old or repeated news
 	}

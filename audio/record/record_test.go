@@ -2,6 +2,7 @@ package record
 
 import (
 	"math"
+	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"testing"
@@ -293,5 +294,69 @@ func TestNewGuest(t *testing.T) {
 				t.Errorf("guest click at %d, track's at %d", got, want)
 			}
 		}
+	})
+}
+
+// TestGuestArrivals records a guest that reports no positions (a browser):
+// its voice is placed by when its packets arrived, each up to 10 ms late
+// on the way, one in ten not delayed at all, its RTP clock starting
+// anywhere. The clicks land within two samples of the track's. Halfway,
+// its reports start, against estimates 2 ms too late: from then on the
+// reports place it, the estimates are ignored.
+func TestGuestArrivals(t *testing.T) {
+	t.Parallel()
+	synctest.Test(t, func(t *testing.T) {
+		const n, bias = 48000 * 4, 96
+		song := clicks(n, 4800)
+		dir := t.TempDir()
+		take, err := Start(Config{Dir: dir, Track: &track.Track{Samples: song}, Flush: 10 * time.Millisecond})
+		if err != nil {
+			t.Fatal(err)
+		}
+		enc, err := codec.NewEncoder(5*time.Millisecond, 96000)
+		if err != nil {
+			t.Fatal(err)
+		}
+		buf := make([]byte, codec.MaxPacket)
+		rng := rand.New(rand.NewPCG(1, 2))
+		const base = uint32(3_000_000_000)
+		for pos := 0; pos+240 <= n; pos += 240 {
+			take.HostVoice(int64(pos), song[pos:pos+240])
+			k, err := enc.Encode(song[pos:pos+240], buf)
+			if err != nil {
+				t.Fatal(err)
+			}
+			ts := base + uint32(pos)
+			late := 0.0
+			if rng.IntN(10) != 0 {
+				late = rng.Float64() * 480
+			}
+			if pos < n/2 {
+				take.GuestArrived(ts, float64(pos)+late)
+			} else {
+				take.GuestArrived(ts, float64(pos)+bias+late)
+				if pos%48000 == 0 { // once a second: between two, estimates would come
+					take.GuestPosition(ts, float64(pos))
+				}
+			}
+			take.GuestPacket(ts, codec.Opus, buf[:k])
+			if pos%24000 == 0 {
+				drained(t, take)
+			}
+		}
+		if err := take.Close(); err != nil {
+			t.Fatal(err)
+		}
+		trk, guest := read(t, dir, TrackFile), read(t, dir, GuestFile)
+		worst := 0
+		for c := 2400; c < n-4800; c += 4800 {
+			want, got := onset(trk, c), onset(guest, c)
+			d := got - want
+			if d < -2 || d > 2 {
+				t.Errorf("guest click at %d, track's at %d (%+d)", got, want, d)
+			}
+			worst = max(worst, d, -d)
+		}
+		t.Logf("guest clicks within %d samples of the track's", worst)
 	})
 }
