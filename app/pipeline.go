@@ -88,7 +88,10 @@ type pipeline struct {
 	tsBase     uint32
 	take       atomic.Pointer[record.Take]                                // the host's recording, if any
 	onArrival  func(conn uint32, seq uint16, ts uint32, at time.Duration) // Config.OnArrival
-	sung       sungAt                                                     // the latest block's track position
+	sung       trackPoint                                                 // RTP time: the latest block's track position
+	heard      trackPoint                                                 // session clock: the track at the host's ear
+	guestTS    atomic.Uint32                                              // the guest's latest packet's RTP time
+	guestLen   atomic.Int32                                               // and its length, samples
 
 	// Levels for display, measured off the audio thread.
 	micMeter, partnerMeter, outMeter, trackMeter *meter.Meter
@@ -315,7 +318,8 @@ func (p *pipeline) process(in, out []float32) {
 		// The singer sang in[0] to the track sample they heard then: the
 		// one played a round trip before this block's.
 		sung := pos - float64(p.roundTrip)
-		p.sung.store(p.tsBase+uint32(p.captured), sung)
+		p.sung.store(int64(p.tsBase+uint32(p.captured)), sung)
+		p.heard.store(at, pos)
 		if t := p.take.Load(); t != nil {
 			t.HostVoice(int64(math.Round(sung)), in)
 		}
@@ -342,32 +346,33 @@ func (p *pipeline) hear(out []float32) {
 	p.outMeter.Write(out)
 }
 
-// sungAt publishes, from the audio thread, the RTP time of a block's first
-// captured sample and the track position it was sung at (a sequence lock:
-// odd while writing).
-type sungAt struct {
+// trackPoint publishes, from the audio thread, an instant and the track
+// position that goes with it (a sequence lock: odd while writing): the RTP
+// time of a block's first captured sample and the position it was sung
+// at, or a session-clock instant and the position heard then.
+type trackPoint struct {
 	seq atomic.Uint64
-	ts  atomic.Uint32
+	at  atomic.Int64
 	pos atomic.Uint64 // float64 bits
 }
 
-func (s *sungAt) store(ts uint32, pos float64) {
+func (s *trackPoint) store(at int64, pos float64) {
 	s.seq.Add(1)
-	s.ts.Store(ts)
+	s.at.Store(at)
 	s.pos.Store(math.Float64bits(pos))
 	s.seq.Add(1)
 }
 
-// load returns the latest pair; ok is false before the first.
-func (s *sungAt) load() (ts uint32, pos float64, ok bool) {
+// load returns the latest point; ok is false before the first.
+func (s *trackPoint) load() (at int64, pos float64, ok bool) {
 	for {
 		q := s.seq.Load()
 		if q&1 == 1 {
 			continue
 		}
-		ts, pos = s.ts.Load(), math.Float64frombits(s.pos.Load())
+		at, pos = s.at.Load(), math.Float64frombits(s.pos.Load())
 		if s.seq.Load() == q {
-			return ts, pos, q > 0
+			return at, pos, q > 0
 		}
 	}
 }
@@ -389,11 +394,14 @@ func (p *pipeline) deliver(conn uint32, seq uint16, ts uint32, kind codec.Kind, 
 	if conn != p.current.Load() {
 		return // a connection already replaced
 	}
-	if t := p.take.Load(); t != nil {
-		t.GuestPacket(ts, kind, payload)
-	}
 	pk := &p.netPacket[0]
 	pk.arrival = p.playout.Now()
+	if t := p.take.Load(); t != nil {
+		t.GuestPacket(ts, kind, payload)
+		if !recovered {
+			p.guestArrived(t, ts, pk.arrival)
+		}
+	}
 	if p.onArrival != nil && !recovered {
 		p.onArrival(conn, seq, ts, pk.arrival)
 	}
@@ -407,6 +415,38 @@ func (p *pipeline) deliver(conn uint32, seq uint16, ts uint32, kind codec.Kind, 
 		p.packetOverruns.Add(1)
 	}
 }
+
+// guestArrived gives the take the latest track position at which the
+// guest can have sung the packet at RTP time ts that arrived at arrival
+// (session clock): the position the host heard then, less half the round
+// trip and the packet's length (it leaves once its last sample is
+// captured). The take places a guest that reports no positions (a
+// browser) by these. Network goroutine.
+func (p *pipeline) guestArrived(t *record.Take, ts uint32, arrival time.Duration) {
+	length := p.guestLen.Load()
+	if d := int32(ts - p.guestTS.Swap(ts)); d > 0 && d <= maxPacketSamples {
+		length = d
+		p.guestLen.Store(d)
+	}
+	at, pos, ok := p.heard.load()
+	since := arrival - time.Duration(at)
+	if !ok || since > heardStale {
+		return // the track is not playing
+	}
+	var oneWay time.Duration
+	if pr := p.out.Load(); pr != nil {
+		oneWay = pr.Feedback().RTT / 2
+	}
+	t.GuestArrived(ts, pos+float64(audio.Samples(since-oneWay))-float64(length))
+}
+
+const (
+	// maxPacketSamples is the longest packet a partner sends (Opus, 120 ms).
+	maxPacketSamples = 120 * audio.SampleRate / 1000
+	// heardStale is how old the track position at the ear may be: the
+	// audio thread refreshes it every block while the track plays.
+	heardStale = 100 * time.Millisecond
+)
 
 // connect makes pr (or nil) the destination of encoded packets and the
 // source of received ones, as connection number conn.
@@ -446,7 +486,10 @@ func (p *pipeline) setTake(t *record.Take) { p.take.Store(t) }
 // lastSung returns the RTP time of the latest block's first captured
 // sample and the track position it was sung at; ok is false before the
 // first.
-func (p *pipeline) lastSung() (ts uint32, pos float64, ok bool) { return p.sung.load() }
+func (p *pipeline) lastSung() (ts uint32, pos float64, ok bool) {
+	at, pos, ok := p.sung.load()
+	return uint32(at), pos, ok
+}
 
 // start runs the encoder goroutine until close.
 func (p *pipeline) start() {

@@ -145,6 +145,7 @@ func Start(cfg Config) (*Take, error) {
 		live:    ring.New[float32](1 << 16),
 		packets: ring.New[packet](512),
 		pktBuf:  make([]packet, 1),
+		pairs:   make([]pair, 0, maxPairs), // GuestArrived and GuestPosition never allocate
 		stop:    make(chan struct{}),
 		done:    make(chan struct{}),
 	}
@@ -254,15 +255,19 @@ func (t *Take) GuestArrived(ts uint32, latest float64) {
 	}
 }
 
+// maxPairs is how many of a guest's (RTP time, position) pairs a take
+// keeps: half a minute of estimates, more of reports.
+const maxPairs = 64
+
 // addPair appends a (RTP time, position) pair in RTP order, keeping the
-// latest 64. Under mu.
+// latest maxPairs. Under mu.
 func (t *Take) addPair(ts uint32, pos float64) {
 	if n := len(t.pairs); n > 0 && int32(ts-uint32(t.pairs[n-1].ts)) <= 0 {
 		return // old or repeated news
 	}
-	if len(t.pairs) == 64 {
+	if len(t.pairs) == maxPairs {
 		copy(t.pairs, t.pairs[1:])
-		t.pairs = t.pairs[:63]
+		t.pairs = t.pairs[:maxPairs-1]
 	}
 	t.pairs = append(t.pairs, pair{int64(ts), pos})
 }

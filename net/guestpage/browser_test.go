@@ -47,6 +47,8 @@ type pageState struct {
 		Amps []float64 `json:"amps"`
 	} `json:"tone"`
 	Track    *trackState `json:"track"`
+	SungAtMS *float64    `json:"sungAtMS"` // lab.js's sing: when its voice began
+	LabError string      `json:"labError"`
 	Audio    string      `json:"audio"`
 	Channels map[string]struct {
 		State    string `json:"state"`
@@ -184,16 +186,18 @@ type duet struct {
 	rep   *reporter
 	out   *sink
 	start time.Time
+	files string // served to the page at /files/
 }
 
 // startDuet starts a host configured by cfg and browser k on its link;
 // both stop when the test ends.
 func startDuet(t *testing.T, k browsertest.Kind, cfg func(*app.Config)) *duet {
-	d := &duet{start: time.Now(), rep: &reporter{states: make(chan pageState, 1)}, out: &sink{}}
+	d := &duet{start: time.Now(), rep: &reporter{states: make(chan pageState, 1)}, out: &sink{}, files: t.TempDir()}
 	srv := server.New(server.Config{})
 	srv.Handle(guestpage.Prefix, guestpage.Handler())
 	mux := http.NewServeMux()
 	mux.Handle("POST /report", d.rep)
+	mux.Handle("GET /files/", http.StripPrefix("/files/", http.FileServer(http.Dir(d.files))))
 	mux.Handle("/", srv)
 	hs := httptest.NewServer(mux)
 	t.Cleanup(func() { srv.Close(); hs.Close() })
