@@ -12,12 +12,18 @@ import (
 )
 
 // pingInterval is how often the guest measures the clocks; for the first
-// fastPingFor of a connection, every fastPingInterval.
+// fastPingFor of a connection, every fastPingInterval. heardInterval is
+// how often the host reports the fastest of the guest's voice packets.
 const (
 	pingInterval     = 100 * time.Millisecond
 	fastPingInterval = 20 * time.Millisecond
 	fastPingFor      = 10 * time.Second
+	heardInterval    = 100 * time.Millisecond
 )
+
+// clockWindow is how much of the past the estimate reads: long enough for
+// the drift, short enough that a path's changed delay soon shows.
+const clockWindow = 30 * time.Second
 
 // clockLink is the clock follower's way to the partner: the connection
 // supervisor's current connection.
@@ -32,11 +38,21 @@ type clockLink interface {
 // (guest) and answers the guest's pings (host); it also asks an NTP
 // server once, as a cross-check (Config.NTPServer).
 //
-// The guest pings from run's goroutine. Pongs arrive on the peer's
-// goroutine (onClock), which stamps them and hands them to run; run alone
-// touches the estimator and publishes each new estimate. The host answers
-// a ping at once on the peer's goroutine and keeps no state. estimate and
-// ntpStatus are safe from any goroutine.
+// Both sides' voice packets carry their sender's session clock (a
+// clock.Stamp, see peer's timing.go), and each side keeps the fastest of
+// its partner's over an interval (onVoice, on the peer's reader
+// goroutine): the host reports its to the guest every heardInterval (a
+// clock.Heard on the clock channel), the guest adds its own at each ping.
+// These trips, hundreds a second where pings are ten, are what makes the
+// estimate good to a tenth of a millisecond on a jittery path; the pings
+// remain for a partner whose voice is not stamped, and until the first
+// estimate (a stamp is read against a time known to within seconds).
+//
+// The guest pings from run's goroutine. Pongs and reports arrive on the
+// peer's goroutine (onClock), which stamps them and adds them to the
+// estimator (safe for concurrent use); run estimates and publishes at
+// each ping. The host answers a ping at once on the peer's goroutine;
+// its run reports. estimate and ntpStatus are safe from any goroutine.
 type clockFollower struct {
 	host bool
 	now  func() int64 // the session clock, ns
@@ -44,9 +60,9 @@ type clockFollower struct {
 	ntp  string // the server to ask; empty for none
 	log  *slog.Logger
 
-	estimator *clock.Estimator  // run's goroutine
-	samples   chan clock.Sample // peer goroutines → run
-	up        chan struct{}     // a connection came up: ping fast (latest only)
+	estimator *clock.Estimator
+	voice     clock.Fastest // the partner's fastest voice packet since the last take
+	up        chan struct{} // a connection came up: ping fast (latest only)
 
 	latest   atomic.Pointer[estimated]
 	ntpState atomic.Pointer[NTPStatus]
@@ -60,15 +76,12 @@ type estimated struct {
 
 func newClockFollower(host bool, now func() int64, link clockLink, ntpServer string, log *slog.Logger) *clockFollower {
 	f := &clockFollower{
-		host: host,
-		now:  now,
-		link: link,
-		ntp:  ntpServer,
-		log:  log,
-		// Thirty seconds of pings at the steady rate (the first ten
-		// seconds' fast pings would otherwise crowd the window to five).
-		estimator: clock.New(900),
-		samples:   make(chan clock.Sample, 64),
+		host:      host,
+		now:       now,
+		link:      link,
+		ntp:       ntpServer,
+		log:       log,
+		estimator: clock.New(clockWindow),
 		up:        make(chan struct{}, 1),
 	}
 	f.latest.Store(&estimated{err: clock.ErrNoSamples})
@@ -84,7 +97,8 @@ func (f *clockFollower) run(ctx context.Context) {
 		wg.Go(func() { f.checkNTP(ctx) })
 	}
 	if f.host {
-		return // pongs need no goroutine
+		f.report(ctx)
+		return
 	}
 	steady := time.NewTicker(pingInterval)
 	defer steady.Stop()
@@ -111,16 +125,38 @@ func (f *clockFollower) run(ctx context.Context) {
 		case now := <-fastPings:
 			// The first seconds of a connection ping five times as often:
 			// the estimate needs fast samples each way, and on a jittery
-			// path they are rare.
+			// path they are rare (unless the voice is stamped).
 			if now.Before(fastUntil) {
 				f.ping()
 			} else {
 				fast.Stop()
 				fast, fastPings = nil, nil
 			}
-		case s := <-f.samples:
-			f.add(s)
 		}
+	}
+}
+
+// report sends the host's reports of the guest's voice until ctx is done.
+func (f *clockFollower) report(ctx context.Context) {
+	tick := time.NewTicker(heardInterval)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+			if stamp, at, ok := f.voice.Take(); ok {
+				f.link.sendClock(clock.AppendHeard(make([]byte, 0, clock.HeardSize), stamp, at))
+			}
+		}
+	}
+}
+
+// onVoice takes the stamp of a partner's voice packet on connection conn,
+// read at at; the peer's reader goroutine, per packet.
+func (f *clockFollower) onVoice(conn uint32, stamp uint32, at int64) {
+	if conn == f.link.connID() {
+		f.voice.Add(stamp, at)
 	}
 }
 
@@ -132,15 +168,24 @@ func (f *clockFollower) connected() {
 	}
 }
 
-// ping sends a clock ping (if the channel is not open yet, the next one
-// goes).
+// ping adds the host's fastest voice packet since the last ping to the
+// estimate, publishes it and sends a clock ping (if the channel is not
+// open yet, the next one goes).
 func (f *clockFollower) ping() {
+	if stamp, at, ok := f.voice.Take(); ok {
+		// The host sent it about when its clock read at + offset.
+		if est, err := f.estimate(); err == nil {
+			f.estimator.AddBackward(clock.Unstamp(stamp, at+int64(est.Offset)), at)
+		}
+	}
+	est, err := f.estimator.Estimate()
+	f.latest.Store(&estimated{est, err})
 	f.link.sendClock(clock.AppendPing(make([]byte, 0, clock.PingSize), f.now()))
 }
 
 // onClock handles a clock message on connection conn, on its peer's
-// goroutine: the host answers pings at once; the guest hands each pong to
-// run.
+// goroutine: the host answers pings at once; the guest adds each pong and
+// each report of its voice to the estimate.
 func (f *clockFollower) onClock(conn uint32, b []byte) {
 	if conn != f.link.connID() {
 		return
@@ -155,24 +200,18 @@ func (f *clockFollower) onClock(conn uint32, b []byte) {
 		return
 	}
 	t4 := f.now()
+	if stamp, at, err := clock.ParseHeard(b); err == nil {
+		// The report is of a packet sent within the last second or so.
+		f.estimator.AddForward(clock.Unstamp(stamp, t4), at)
+		return
+	}
 	t1, t2, t3, err := clock.ParsePong(b)
 	if err != nil {
 		return
 	}
-	select {
-	case f.samples <- clock.Sample{T1: t1, T2: t2, T3: t3, T4: t4}:
-	default: // run is behind; pings keep coming
-	}
-}
-
-// add puts a sample into the estimate and publishes it; run's goroutine.
-func (f *clockFollower) add(s clock.Sample) {
-	if err := f.estimator.Add(s); err != nil {
+	if err := f.estimator.Add(clock.Sample{T1: t1, T2: t2, T3: t3, T4: t4}); err != nil {
 		f.log.Debug("clock sample rejected", "err", err)
-		return
 	}
-	est, err := f.estimator.Estimate()
-	f.latest.Store(&estimated{est, err})
 }
 
 // estimate returns the latest estimate of the host's clock against this

@@ -148,7 +148,7 @@ func newSession(cfg Config, host bool, sig *signal.Conn, code signal.Code, pipe 
 		info:      func(text string) { s.news.post(info(text)) },
 		log:       s.log,
 	}, s.host)
-	s.supervisor.routes = peerRoutes{control: s.track.deliver, file: s.track.onFile, clock: s.clock.onClock}
+	s.supervisor.routes = peerRoutes{control: s.track.deliver, file: s.track.onFile, clock: s.clock.onClock, voice: s.clock.onVoice}
 	return s
 }
 

@@ -72,6 +72,7 @@ type peerRoutes struct {
 	control func(conn uint32, c control) // the track's messages
 	file    func(conn uint32, b []byte)
 	clock   func(conn uint32, b []byte)
+	voice   func(conn uint32, stamp uint32, at int64) // the partner's voice's send times
 }
 
 type feedbackMsg struct {
@@ -422,7 +423,11 @@ func (c *supervisor) peerConfig(ctx context.Context, conn uint32) peer.Config {
 			}
 		},
 		OnClock: func(b []byte) { c.routes.clock(conn, b) },
-		OnFile:  func(b []byte) { c.routes.file(conn, b) },
+		Now:     func() int64 { return int64(c.pipe.now()) },
+		OnSendTime: func(stamp uint32, at int64) {
+			c.routes.voice(conn, stamp, at)
+		},
+		OnFile: func(b []byte) { c.routes.file(conn, b) },
 		OnLink: func(up bool) {
 			for { // the latest state wins: drop an older one still queued
 				select {

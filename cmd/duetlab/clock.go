@@ -51,12 +51,16 @@ type clockCheck struct {
 }
 
 // simulateClock plays a duet's clock traffic over a path on a simulated
-// clock: the guest pings every 100 ms and the host answers 50 µs after a
-// ping arrives, both sharing each direction with 200 voice packets a second
-// (impair's models keep send order, so a ping waits behind a delayed voice
-// packet). The host's clock is offset0 ahead and runs ppm faster. It
-// returns the estimator's state at each checkpoint.
-func simulateClock(path clockPath, seed uint64, ppm float64, offset0 time.Duration, checkpoints []time.Duration) []clockCheck {
+// clock, as the app (app/clockfollow.go) does: the guest pings every
+// 100 ms and the host answers 50 µs after a ping arrives, both sharing
+// each direction with 200 voice packets a second (impair's models keep
+// send order, so a ping waits behind a delayed voice packet). With voice,
+// each voice packet carries its sender's clock (clock.Stamp): the host
+// reports the fastest of the guest's every 100 ms (clock.Heard, itself a
+// packet on the host→guest path), and the guest adds the fastest of the
+// host's at each ping. The host's clock is offset0 ahead and runs ppm
+// faster. It returns the estimator's state at each checkpoint.
+func simulateClock(path clockPath, seed uint64, ppm float64, offset0 time.Duration, checkpoints []time.Duration, voice bool) []clockCheck {
 	const (
 		voiceEvery = 5 * time.Millisecond
 		pingEvery  = 100 * time.Millisecond
@@ -67,9 +71,19 @@ func simulateClock(path clockPath, seed uint64, ppm float64, offset0 time.Durati
 	guest := func(t time.Duration) int64 { return int64(t) }
 	host := func(t time.Duration) int64 { return int64(offset0) + int64(math.Round(float64(t)*(1+ppm*1e-6))) }
 
+	// What happens, in time order, once the paths have had their say.
+	type event struct {
+		at time.Duration
+		do func()
+	}
+	var events []event
+	add := func(at time.Duration, do func()) { events = append(events, event{at, do}) }
+	e := clock.New(30 * time.Second)
+	var atHost, atGuest clock.Fastest
+
 	type packet struct {
 		at   time.Duration // sent
-		ping int           // the ping's number, −1 for voice
+		ping int           // the ping's number; −1 for voice, −2 for a report
 	}
 	out, back := path.out, path.back
 	out.Seed, back.Seed = seed, seed^0xbac
@@ -83,64 +97,88 @@ func simulateClock(path clockPath, seed uint64, ppm float64, offset0 time.Durati
 			sends = append(sends, packet{at: t + voiceEvery/2, ping: int(t / pingEvery)})
 		}
 	}
-	sent := map[int]time.Duration{}
+	sent, hostIn := map[int]time.Duration{}, map[int]time.Duration{}
 	var replies []packet // the host's pongs, answered at
 	for _, p := range sends {
 		f := outM.Send(p.at, size)
-		if p.ping >= 0 && f.Copies > 0 {
-			sent[p.ping] = p.at
+		switch {
+		case f.Copies == 0:
+		case p.ping >= 0:
+			sent[p.ping], hostIn[p.ping] = p.at, f.Arrival
 			replies = append(replies, packet{at: f.Arrival + hold, ping: p.ping})
+		case voice:
+			add(f.Arrival, func() { atHost.Add(clock.Stamp(guest(p.at)), host(f.Arrival)) })
 		}
 	}
-	// Host → guest: voice and the pongs, in send order.
-	arrived := map[int]time.Duration{} // ping → when the guest got the pong
-	answered := map[int]time.Duration{}
+	// Host → guest: voice, the pongs and the reports, in send order.
 	sends = sends[:0]
 	for t := voiceEvery / 3; t < end; t += voiceEvery {
 		sends = append(sends, packet{at: t, ping: -1})
+	}
+	for t := pingEvery / 2; voice && t < end; t += pingEvery {
+		sends = append(sends, packet{at: t, ping: -2})
 	}
 	sends = append(sends, replies...)
 	slices.SortStableFunc(sends, func(a, b packet) int { return cmp.Compare(a.at, b.at) })
 	for _, p := range sends {
 		f := backM.Send(p.at, size)
-		if p.ping >= 0 && f.Copies > 0 {
-			answered[p.ping] = p.at
-			arrived[p.ping] = f.Arrival
+		switch {
+		case p.ping >= 0:
+			if f.Copies > 0 {
+				s := clock.Sample{T1: guest(sent[p.ping]), T2: host(hostIn[p.ping]), T3: host(p.at), T4: guest(f.Arrival)}
+				add(f.Arrival, func() { e.Add(s) })
+			}
+		case p.ping == -2: // the host takes its fastest as it sends
+			add(p.at, func() {
+				stamp, at, ok := atHost.Take()
+				if ok && f.Copies > 0 {
+					add(f.Arrival, func() { e.AddForward(clock.Unstamp(stamp, guest(f.Arrival)), at) })
+				}
+			})
+		case voice && f.Copies > 0:
+			add(f.Arrival, func() { atGuest.Add(clock.Stamp(host(p.at)), guest(f.Arrival)) })
 		}
 	}
-	// The guest's samples in the order their pongs arrive.
-	type sample struct {
-		s  clock.Sample
-		at time.Duration
+	// The guest's pings: it adds its fastest of the host's voice.
+	for t := time.Duration(0); voice && t < end; t += pingEvery {
+		add(t, func() {
+			stamp, at, ok := atGuest.Take()
+			if est, err := e.Estimate(); ok && err == nil {
+				e.AddBackward(clock.Unstamp(stamp, at+int64(est.Offset)), at)
+			}
+		})
 	}
-	var samples []sample
-	for i, back := range arrived {
-		out := sent[i]
-		hostIn := answered[i] - hold
-		samples = append(samples, sample{at: back, s: clock.Sample{
-			T1: guest(out), T2: host(hostIn), T3: host(answered[i]), T4: guest(back)}})
-	}
-	slices.SortFunc(samples, func(a, b sample) int { return cmp.Compare(a.at, b.at) })
-
-	e := clock.New(300)
 	var checks []clockCheck
-	next := 0
+	var newest time.Duration
 	for _, at := range checkpoints {
-		var newest time.Duration
-		for ; next < len(samples) && samples[next].at <= at; next++ {
-			e.Add(samples[next].s)
-			newest = samples[next].at
-		}
-		if next > 0 {
-			newest = samples[next-1].at
-		}
-		est, err := e.Estimate()
-		if err != nil {
-			checks = append(checks, clockCheck{at: at, err: time.Duration(math.MaxInt64)})
+		add(at, func() {
+			est, err := e.Estimate()
+			if err != nil {
+				checks = append(checks, clockCheck{at: at, err: time.Duration(math.MaxInt64)})
+				return
+			}
+			truth := time.Duration(host(newest) - guest(newest))
+			checks = append(checks, clockCheck{at: at, est: est, err: est.Offset - truth})
+		})
+	}
+	// Run them; events added on the way (a report sent) come later than
+	// the one adding them and are sorted in.
+	slices.SortStableFunc(events, func(a, b event) int { return cmp.Compare(a.at, b.at) })
+	for len(events) > 0 {
+		ev := events[0]
+		events = events[1:]
+		n := len(events)
+		if ev.at > end {
 			continue
 		}
-		truth := time.Duration(host(newest) - guest(newest))
-		checks = append(checks, clockCheck{at: at, est: est, err: est.Offset - truth})
+		ev.do()
+		newest = max(newest, ev.at)
+		added := slices.Clone(events[n:])
+		events = events[:n]
+		for _, a := range added {
+			i, _ := slices.BinarySearchFunc(events, a.at, func(e event, at time.Duration) int { return cmp.Compare(e.at, at) })
+			events = slices.Insert(events, i, a)
+		}
 	}
 	return checks
 }
@@ -148,14 +186,16 @@ func simulateClock(path clockPath, seed uint64, ppm float64, offset0 time.Durati
 // clockLab measures the session clock's estimator (net/clock) on each lab
 // path, simulated deterministically with impair's per-packet model: 8
 // seeds × host clock ±100 ppm, the offset's error after 5 s and 20 s
-// (worst and mean of |error|, and the mean signed error: the bias). Then,
-// if DUET_NTP names a server, this machine's offset to it (net/ntpcheck).
+// (worst and mean of |error|, and the mean signed error: the bias), with
+// the voice's stamps as the app has them, and for comparison the worst
+// with pings alone (a partner whose voice is not stamped). Then, if
+// DUET_NTP names a server, this machine's offset to it (net/ntpcheck).
 func clockLab(ctx context.Context, w io.Writer) ([]string, error) {
 	checkpoints := []time.Duration{5 * time.Second, 20 * time.Second}
-	fmt.Fprintf(w, "Session clock estimator (window 300, a ping every 100 ms, 200 voice packets/s each way),\n"+
+	fmt.Fprintf(w, "Session clock estimator (a 30 s window, a ping every 100 ms, 200 voice packets/s each way, stamped),\n"+
 		"8 seeds × host clock ±100 ppm; error = estimated minus true offset.\n\n")
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "path\tone way ms\tRTT ms\t5 s worst ms\t5 s mean ms\t5 s bias ms\t20 s worst ms\t20 s mean ms\t20 s bias ms\tdrift err ppm\tuncertainty ms\t")
+	fmt.Fprintln(tw, "path\tone way ms\tRTT ms\t5 s worst ms\t5 s mean ms\t5 s bias ms\t20 s worst ms\t20 s mean ms\t20 s bias ms\tdrift err ppm\tuncertainty ms\tpings alone: 5 s worst\t20 s worst\t")
 	var symWorst5, symWorst20 float64
 	var kv []string
 	for _, path := range clockPaths() {
@@ -164,12 +204,16 @@ func clockLab(ctx context.Context, w io.Writer) ([]string, error) {
 		}
 		type stat struct{ worst, sumAbs, sum, driftWorst, bound float64 }
 		stats := make([]stat, len(checkpoints))
+		pingsWorst := make([]float64, len(checkpoints))
 		var rtt time.Duration
 		n := 0
 		for seed := range uint64(8) {
 			for _, ppm := range []float64{100, -100} {
 				n++
-				for i, c := range simulateClock(path, seed+1, ppm, 3700*time.Millisecond, checkpoints) {
+				for i, c := range simulateClock(path, seed+1, ppm, 3700*time.Millisecond, checkpoints, false) {
+					pingsWorst[i] = max(pingsWorst[i], math.Abs(ms(c.err)))
+				}
+				for i, c := range simulateClock(path, seed+1, ppm, 3700*time.Millisecond, checkpoints, true) {
 					e := ms(c.err)
 					s := &stats[i]
 					s.worst = max(s.worst, math.Abs(e))
@@ -182,11 +226,12 @@ func clockLab(ctx context.Context, w io.Writer) ([]string, error) {
 			}
 		}
 		s5, s20 := stats[0], stats[1]
-		fmt.Fprintf(tw, "%s\t%s\t%.1f\t%.3f\t%.3f\t%+.3f\t%.3f\t%.3f\t%+.3f\t%.0f\t%.2f\t\n", path.name, oneWay(path), ms(rtt),
-			s5.worst, s5.sumAbs/float64(n), s5.sum/float64(n), s20.worst, s20.sumAbs/float64(n), s20.sum/float64(n), s20.driftWorst, s20.bound)
+		fmt.Fprintf(tw, "%s\t%s\t%.1f\t%.3f\t%.3f\t%+.3f\t%.3f\t%.3f\t%+.3f\t%.0f\t%.2f\t%.3f\t%.3f\t\n", path.name, oneWay(path), ms(rtt),
+			s5.worst, s5.sumAbs/float64(n), s5.sum/float64(n), s20.worst, s20.sumAbs/float64(n), s20.sum/float64(n), s20.driftWorst, s20.bound,
+			pingsWorst[0], pingsWorst[1])
 		if path.symmetric {
 			symWorst5, symWorst20 = max(symWorst5, s5.worst), max(symWorst20, s20.worst)
-			kv = append(kv, fmt.Sprintf("%s_20s_ms=%.3f", path.name, s20.worst))
+			kv = append(kv, fmt.Sprintf("%s_20s_ms=%.3f %s_pings_20s_ms=%.3f", path.name, s20.worst, path.name, pingsWorst[1]))
 		} else if path.name == "asym 10/30" {
 			kv = append(kv, fmt.Sprintf("asym_bias_ms=%+.2f", s20.sum/float64(n)))
 		} else {

@@ -1,28 +1,39 @@
 // Package clock estimates the offset and drift between the guest's clock
-// and the host's (the session clock) from NTP's four-timestamp exchange:
-// the guest stamps a ping when it leaves (t1), the host when it arrives (t2)
-// and when its pong leaves (t3), the guest when the pong arrives (t4).
+// and the host's (the session clock) from one-way trips: packets stamped
+// with their sender's clock when they leave and read on the receiver's
+// when they arrive. Two kinds feed it:
 //
-//	offset = ((t2 − t1) + (t3 − t4)) / 2    host clock minus guest clock
-//	delay  = (t4 − t1) − (t3 − t2)          the network round trip
+//   - NTP's four-timestamp exchange on the clock channel: the guest stamps
+//     a ping when it leaves (t1), the host when it arrives (t2) and when
+//     its pong leaves (t3), the guest when the pong arrives (t4): one trip
+//     each way (Add).
+//   - The voice packets themselves, each carrying its sender's clock (a
+//     Stamp, in an RTP header extension): hundreds a second each way,
+//     where pings are ten. Each side keeps the fastest of its partner's
+//     packets over a short interval (Fastest); the host reports its to
+//     the guest (a Heard message), the guest keeps its own (AddForward,
+//     AddBackward).
 //
-// Queueing only ever adds delay, so the estimator keeps a sliding window
-// of samples and reads the offset from the floors of the two one-way
-// delays (t2 − t1 carries +offset, t4 − t3 −offset): each direction's
-// fastest packet, not a packet fast both ways at once, which is rare on a
-// jittery path. The drift (ppm) is the tilt of those floors, estimated
-// once the window spans MinDriftSpan and shrunk towards zero when the
-// floors are too noisy to pin it down. Path asymmetry cannot be seen this
-// way: half the difference of the two directions' minimum delays shows up
-// as offset (DESIGN.md §5).
+// A trip's delay as timestamped is the path's minimum one-way delay plus
+// that packet's queueing plus the offset (guest→host; minus it the other
+// way). Queueing only ever adds delay, so the estimator keeps a sliding
+// window of trips and reads the offset from the floors of the two
+// directions' delays: each direction's fastest packet (NTP's minimum-delay
+// filter, RFC 5905 §10, per direction). On a jittery path a packet that
+// met no queue is rare, which is why the voice's hundreds a second matter:
+// the floor of thousands of trips sits far nearer the path's minimum than
+// that of a few hundred pings. The drift (ppm) is the tilt of those
+// floors, estimated once the window spans MinDriftSpan and shrunk towards
+// zero when the floors are too noisy to pin it down. Path asymmetry cannot
+// be seen this way: half the difference of the two directions' minimum
+// delays shows up as offset (DESIGN.md §5).
 //
 // Times are passed in (nanoseconds on each side's monotonic clock), so the
-// estimator is tested with fake clocks. An Estimator is safe for concurrent
-// use.
+// estimator is tested with fake clocks. An Estimator and a Fastest are
+// safe for concurrent use.
 package clock
 
 import (
-	"cmp"
 	"encoding/binary"
 	"errors"
 	"math"
@@ -49,16 +60,17 @@ func (s Sample) Delay() time.Duration {
 
 // Estimate is the estimator's view of the two clocks.
 type Estimate struct {
-	// Offset is the host's clock minus the guest's, at the newest sample.
+	// Offset is the host's clock minus the guest's, at the newest trip.
 	Offset time.Duration
 	// DriftPPM is how fast the offset grows: the host's clock runs that
 	// many millionths faster than the guest's.
 	DriftPPM float64
-	// RTT is the smallest round trip in the window.
+	// RTT is the sum of the two floors: the round trip of a packet that
+	// met no queue either way.
 	RTT time.Duration
-	// Dispersion is the spread of the offsets of the fastest samples
-	// (by round trip) around the estimate: a quality figure (smaller is
-	// better).
+	// Dispersion is how far the offsets read from stretches of the window
+	// (each stretch's two floors) stray from the estimate, the drift taken
+	// out: a quality figure (smaller is better).
 	Dispersion time.Duration
 	// Uncertainty is the typical size of the offset's error on a path
 	// whose two directions have the same minimum delay (jitter may differ):
@@ -66,45 +78,85 @@ type Estimate struct {
 	// scale, not a hard bound, and it cannot see a difference between the
 	// two directions' minimum delays, half of which shows as offset.
 	Uncertainty time.Duration
-	// Samples is how many samples the window holds (all feed the
-	// estimate); Used how many, the fastest, Dispersion is over.
+	// Samples is how many trips the window holds, both directions; Used
+	// how many stretches Dispersion is over.
 	Samples, Used int
 }
 
-// Estimator keeps a sliding window of samples. See the package doc.
+// trip is one packet's trip at x nanoseconds on the guest's clock (when it
+// left or arrived there), delay d nanoseconds as timestamped (offset
+// included: +offset guest→host, −offset host→guest).
+type trip struct{ x, d int64 }
+
+// Estimator keeps a sliding window of trips each way. See the package doc.
 type Estimator struct {
-	mu     sync.Mutex
-	window []Sample
-	size   int
+	mu        sync.Mutex
+	out, back []trip // guest→host and host→guest, each in the order added
+	window    time.Duration
+	newest    int64 // the latest x of either direction
 }
 
-// New returns an estimator over the last size samples (at least 8). The
-// drift estimate needs a window of tens of seconds: 300 samples at ten
-// pings a second is thirty.
-func New(size int) *Estimator {
-	return &Estimator{size: max(size, 8)}
+// maxTrips bounds each direction's window: an hour of voice at the rate
+// the app feeds it would need no more than a few thousand.
+const maxTrips = 8192
+
+// New returns an estimator over the trips of the last window (at least a
+// second) of the guest's clock. The drift estimate needs tens of seconds.
+func New(window time.Duration) *Estimator {
+	return &Estimator{window: max(window, time.Second), newest: math.MinInt64}
 }
 
-// Add records one exchange; samples whose timestamps are not in order (a
-// clock stepped, a corrupt packet) are ignored and reported.
+// Add records one ping's exchange as a trip each way; samples whose
+// timestamps are not in order (a clock stepped, a corrupt packet) are
+// ignored and reported.
 func (e *Estimator) Add(s Sample) error {
 	if s.T4 < s.T1 || s.T3 < s.T2 || s.Delay() < 0 {
 		return ErrBadSample
 	}
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	if len(e.window) == e.size {
-		copy(e.window, e.window[1:])
-		e.window = e.window[:e.size-1]
-	}
-	e.window = append(e.window, s)
+	e.keep(&e.out, trip{s.T1, s.T2 - s.T1})
+	e.keep(&e.back, trip{s.T4, s.T4 - s.T3})
 	return nil
+}
+
+// AddForward records a guest→host packet sent at sent on the guest's
+// clock and received at received on the host's.
+func (e *Estimator) AddForward(sent, received int64) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.keep(&e.out, trip{sent, received - sent})
+}
+
+// AddBackward records a host→guest packet sent at sent on the host's clock
+// and received at received on the guest's.
+func (e *Estimator) AddBackward(sent, received int64) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.keep(&e.back, trip{received, received - sent})
+}
+
+// keep appends t to the direction *ts and drops from both directions
+// what fell out of the window; e.mu held.
+func (e *Estimator) keep(ts *[]trip, t trip) {
+	if len(*ts) == maxTrips {
+		*ts = slices.Delete(*ts, 0, 1)
+	}
+	*ts = append(*ts, t)
+	if t.x <= e.newest {
+		return
+	}
+	e.newest = t.x
+	oldest := e.newest - int64(e.window)
+	old := func(t trip) bool { return t.x < oldest }
+	e.out = slices.DeleteFunc(e.out, old)
+	e.back = slices.DeleteFunc(e.back, old)
 }
 
 // ErrBadSample reports timestamps that cannot come from one exchange.
 var ErrBadSample = errors.New("clock: timestamps out of order")
 
-// ErrNoSamples is returned by Estimate before any sample.
+// ErrNoSamples is returned by Estimate before a trip each way.
 var ErrNoSamples = errors.New("clock: no samples yet")
 
 // MaxDriftPPM bounds the drift estimate: crystals are specified to
@@ -120,51 +172,40 @@ const MinDriftSpan = 4 * time.Second
 
 // Estimate reads the offset from the floors of the two one-way delays.
 //
-// A sample's forward delay as timestamped, t2 − t1, is the path's minimum
-// one-way delay D plus that packet's queueing plus the offset; the return
-// trip t4 − t3 is D plus its queueing minus the offset. Over a window
-// each direction's lowest value (its floor) is reached by its luckiest
-// packet, so half the difference of the two floors is the offset, wrong
-// only by half the difference of the two floors' leftover queueing. The
-// two directions are filtered separately: a sample need not be fast both
-// ways at once (on a jittery path one such is rare, one fast each way is
-// common), and jitter mostly one way does not bias the estimate. This is
-// NTP's minimum-delay filter (RFC 5905 §10) applied per direction.
+// A guest→host trip's delay as timestamped is the path's minimum one-way
+// delay D plus that packet's queueing plus the offset; a host→guest one
+// is D plus its queueing minus the offset. Over a window each direction's
+// lowest value (its floor) is reached by its luckiest packet, so half the
+// difference of the two floors is the offset, wrong only by half the
+// difference of the two floors' leftover queueing. The two directions are
+// filtered separately: no packet need be fast both ways at once, and
+// jitter mostly one way does not bias the estimate.
 //
 // The drift tilts both floors in opposite directions; once the window
-// spans MinDriftSpan it is the slope that raises the two floors, measured
-// against it, the most (the lower envelope of both directions at once),
-// within ±MaxDriftPPM. The floors' noise over the window's span gives
-// that slope's uncertainty; it is shrunk towards zero in proportion
-// (a prior of ±100 ppm), so a few seconds of a jittery path do not tilt
-// the offset more than the drift itself would.
+// spans MinDriftSpan it is the slope of lines through the floors of
+// stretches of the window, within ±MaxDriftPPM. The floors' noise over
+// the window's span gives that slope's uncertainty; it is shrunk towards
+// zero in proportion (a prior of ±100 ppm), so a few seconds of a jittery
+// path do not tilt the offset more than the drift itself would.
 func (e *Estimator) Estimate() (Estimate, error) {
 	e.mu.Lock()
-	window := slices.Clone(e.window)
+	out, back, newest := slices.Clone(e.out), slices.Clone(e.back), e.newest
 	e.mu.Unlock()
-	if len(window) == 0 {
+	if len(out) == 0 || len(back) == 0 {
 		return Estimate{}, ErrNoSamples
 	}
-	// Times relative to the newest sample's arrival, so the floors are
-	// the offset now; each sample dated at the middle of its exchange.
-	now := window[len(window)-1].T4
-	pts := make([]point, len(window))
-	minDelay := window[0].Delay()
-	oldest := now
-	for i, s := range window {
-		pts[i] = point{
-			x:    float64(s.T1+s.T4)/2 - float64(now),
-			out:  float64(s.T2 - s.T1),
-			back: float64(s.T4 - s.T3),
-		}
-		minDelay = min(minDelay, s.Delay())
-		oldest = min(oldest, s.T1)
+	// Times relative to the newest trip, so the floors are the offset now.
+	po, pb := points(out, newest), points(back, newest)
+	oldest := 0.0
+	for _, p := range slices.Concat(po, pb) {
+		oldest = min(oldest, p.x)
 	}
+	span := -oldest
 	slope := 0.0
-	if span := float64(now - oldest); time.Duration(span) >= MinDriftSpan {
-		slope = fitDrift(pts, span)
+	if time.Duration(span) >= MinDriftSpan {
+		slope = fitDrift(po, pb, oldest, span)
 	}
-	fOut, fBack := floors(pts, slope)
+	fOut, fBack := lowest(po, slope), lowest(pb, -slope)
 	offset := (fOut.low - fBack.low) / 2
 
 	// Quality: each floor's gap to its runner-up is the scale of its own
@@ -172,30 +213,41 @@ func (e *Estimator) Estimate() (Estimate, error) {
 	// minimum, the lowest of n values sits above the true minimum by about
 	// the gap between the lowest two).
 	unc := math.Hypot(fOut.gap(), fBack.gap()) / 2
-	// The fastest eighth by round trip: how far their offsets stray.
-	byDelay := slices.Clone(pts)
-	rtt := func(p point) float64 { return p.out + p.back }
-	slices.SortFunc(byDelay, func(a, b point) int { return cmp.Compare(rtt(a), rtt(b)) })
-	used := byDelay[:min(len(byDelay), max(3, len(byDelay)/8))]
+	so, sb := segmentFloors(po, oldest, span), segmentFloors(pb, oldest, span)
 	var ss float64
-	for _, p := range used {
-		r := (p.out-p.back)/2 - slope*p.x - offset
+	used := 0
+	for i := range so {
+		if math.IsInf(so[i].y, 1) || math.IsInf(sb[i].y, 1) {
+			continue
+		}
+		r := (so[i].y-slope*so[i].x-(sb[i].y+slope*sb[i].x))/2 - offset
 		ss += r * r
+		used++
 	}
-	return Estimate{
+	est := Estimate{
 		Offset:      time.Duration(math.Round(offset)),
 		DriftPPM:    slope * 1e6,
-		RTT:         minDelay,
-		Dispersion:  time.Duration(math.Sqrt(ss / float64(len(used)))),
+		RTT:         time.Duration(math.Round(fOut.low + fBack.low)),
 		Uncertainty: time.Duration(math.Round(unc)),
-		Samples:     len(window),
-		Used:        len(used),
-	}, nil
+		Samples:     len(out) + len(back),
+		Used:        used,
+	}
+	if used > 0 {
+		est.Dispersion = time.Duration(math.Sqrt(ss / float64(used)))
+	}
+	return est, nil
 }
 
-// point is one sample seen as two one-way delays (nanoseconds, offset
-// included) at x nanoseconds from the newest sample.
-type point struct{ x, out, back float64 }
+// point is a trip at x nanoseconds from the newest, delay y nanoseconds.
+type point struct{ x, y float64 }
+
+func points(ts []trip, newest int64) []point {
+	ps := make([]point, len(ts))
+	for i, t := range ts {
+		ps[i] = point{float64(t.x - newest), float64(t.d)}
+	}
+	return ps
+}
 
 // floor is a direction's lowest de-trended delay and its runner-up.
 type floor struct{ low, next float64 }
@@ -207,31 +259,43 @@ func (f floor) gap() float64 {
 	return f.next - f.low
 }
 
-func (f *floor) add(v float64) {
-	switch {
-	case v < f.low:
-		f.low, f.next = v, f.low
-	case v < f.next:
-		f.next = v
+// lowest returns the floor of ps once a drift of slope (nanoseconds per
+// nanosecond, the delays' tilt) is taken out.
+func lowest(ps []point, slope float64) floor {
+	f := floor{math.Inf(1), math.Inf(1)}
+	for _, p := range ps {
+		switch v := p.y - slope*p.x; {
+		case v < f.low:
+			f.low, f.next = v, f.low
+		case v < f.next:
+			f.next = v
+		}
 	}
-}
-
-// floors returns the floors of both directions once the drift (slope, in
-// nanoseconds per nanosecond) is taken out: the forward delays carry
-// +offset, the return ones −offset.
-func floors(pts []point, slope float64) (out, back floor) {
-	out = floor{math.Inf(1), math.Inf(1)}
-	back = out
-	for _, p := range pts {
-		out.add(p.out - slope*p.x)
-		back.add(p.back + slope*p.x)
-	}
-	return out, back
+	return f
 }
 
 // driftSegments is how many stretches of the window fitDrift takes a
 // floor from.
 const driftSegments = 4
+
+// segmentFloors returns the lowest point of each of driftSegments equal
+// stretches of span nanoseconds from first; +Inf where a stretch is empty.
+func segmentFloors(ps []point, first, span float64) []point {
+	segs := make([]point, driftSegments)
+	for i := range segs {
+		segs[i].y = math.Inf(1)
+	}
+	for _, p := range ps {
+		i := 0
+		if span > 0 {
+			i = min(max(int((p.x-first)/span*driftSegments), 0), driftSegments-1)
+		}
+		if p.y < segs[i].y {
+			segs[i] = p
+		}
+	}
+	return segs
+}
 
 // fitDrift estimates the drift from the floors of each direction in
 // driftSegments equal stretches of the window: a least-squares line
@@ -240,33 +304,18 @@ const driftSegments = 4
 // towards zero by its uncertainty (the floors' scatter about their lines,
 // or the two slopes' disagreement, whichever is larger) against a prior
 // of ±100 ppm, then clamped to ±MaxDriftPPM.
-func fitDrift(pts []point, span float64) float64 {
-	first := pts[0].x
-	type seg struct{ xo, yo, xb, yb float64 }
-	segs := make([]seg, driftSegments)
-	for i := range segs {
-		segs[i] = seg{yo: math.Inf(1), yb: math.Inf(1)}
+func fitDrift(out, back []point, first, span float64) float64 {
+	line := func(ps []point) (slope, stderr float64) {
+		var x, y []float64
+		for _, s := range segmentFloors(ps, first, span) {
+			if !math.IsInf(s.y, 1) {
+				x, y = append(x, s.x), append(y, s.y)
+			}
+		}
+		return lineSlope(x, y)
 	}
-	for _, p := range pts {
-		i := min(int((p.x-first)/span*driftSegments), driftSegments-1)
-		if p.out < segs[i].yo {
-			segs[i].xo, segs[i].yo = p.x, p.out
-		}
-		if p.back < segs[i].yb {
-			segs[i].xb, segs[i].yb = p.x, p.back
-		}
-	}
-	var xo, yo, xb, yb []float64
-	for _, s := range segs {
-		if !math.IsInf(s.yo, 1) {
-			xo, yo = append(xo, s.xo), append(yo, s.yo)
-		}
-		if !math.IsInf(s.yb, 1) {
-			xb, yb = append(xb, s.xb), append(yb, s.yb)
-		}
-	}
-	sOut, eOut := lineSlope(xo, yo)
-	sBack, eBack := lineSlope(xb, yb)
+	sOut, eOut := line(out)
+	sBack, eBack := line(back)
 	slope := (sOut - sBack) / 2
 	sigma := max(math.Hypot(eOut, eBack)/2, math.Abs(sOut+sBack)/2)
 	const prior = 100e-6
@@ -349,4 +398,103 @@ func ParsePong(b []byte) (t1, t2, t3 int64, err error) {
 		return 0, 0, 0, ErrMessage
 	}
 	return int64(binary.BigEndian.Uint64(b[1:])), int64(binary.BigEndian.Uint64(b[9:])), int64(binary.BigEndian.Uint64(b[17:])), nil
+}
+
+// Heard is the host's report of the fastest of the guest's voice packets
+// over an interval: the guest's Stamp on it and when it arrived on the
+// host's clock. Its wire format is a type byte, the stamp (big-endian
+// uint32) and the arrival (big-endian int64).
+const (
+	heardType = 3
+	HeardSize = 1 + 4 + 8
+)
+
+// AppendHeard appends a Heard message to b.
+func AppendHeard(b []byte, stamp uint32, received int64) []byte {
+	b = append(b, heardType)
+	b = binary.BigEndian.AppendUint32(b, stamp)
+	return binary.BigEndian.AppendUint64(b, uint64(received))
+}
+
+// ParseHeard returns a Heard message's stamp and arrival.
+func ParseHeard(b []byte) (stamp uint32, received int64, err error) {
+	if len(b) != HeardSize || b[0] != heardType || binary.BigEndian.Uint32(b[1:]) >= stampModulus {
+		return 0, 0, ErrMessage
+	}
+	return binary.BigEndian.Uint32(b[1:]), int64(binary.BigEndian.Uint64(b[5:])), nil
+}
+
+// A Stamp is a send time as a voice packet carries it, in three bytes:
+// the sender's clock in microseconds modulo 2^24 (16.8 s). The receiver
+// reads it back (Unstamp) against a time it knows to within a few seconds.
+const (
+	StampSize    = 3
+	stampModulus = 1 << 24
+)
+
+// Stamp returns the stamp of time ns.
+func Stamp(ns int64) uint32 {
+	us := ns / 1000
+	if ns < 0 && ns%1000 != 0 {
+		us-- // floor, so a stamp is the same whatever side of zero
+	}
+	return uint32(us) & (stampModulus - 1)
+}
+
+// Unstamp returns the time (in ns, whole microseconds) nearest to near
+// whose stamp is s.
+func Unstamp(s uint32, near int64) int64 {
+	return floorDiv(near, 1000)*1000 + stampDiff(s, Stamp(near))
+}
+
+// stampDiff returns a − b in nanoseconds, the two stamps taken to be
+// within 2^23 µs (8.4 s) of each other.
+func stampDiff(a, b uint32) int64 {
+	d := int64(a) - int64(b)
+	return ((d+stampModulus/2)&(stampModulus-1) - stampModulus/2) * 1000
+}
+
+func floorDiv(a, b int64) int64 {
+	q := a / b
+	if a%b != 0 && (a < 0) != (b < 0) {
+		q--
+	}
+	return q
+}
+
+// Fastest keeps, of one direction's packets over an interval, the one
+// that took least time as timestamped: its sender's Stamp and its arrival
+// on the receiver's clock (ns). Add comes from the packets' goroutine,
+// Take from whoever reports or records it. Safe for concurrent use; the
+// zero value is empty.
+type Fastest struct {
+	mu    sync.Mutex
+	have  bool
+	stamp uint32
+	at    int64
+}
+
+// Add offers a packet stamped stamp that arrived at at.
+func (f *Fastest) Add(stamp uint32, at int64) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.have {
+		// This packet's delay minus the kept one's: the arrivals' gap
+		// less the sends' (read from the stamps, which an interval's
+		// packets are far too close for the modulus to confuse).
+		if at-f.at-stampDiff(stamp, f.stamp) >= 0 {
+			return
+		}
+	}
+	f.have, f.stamp, f.at = true, stamp, at
+}
+
+// Take returns the fastest packet since the last Take and forgets it; ok
+// is false if none came.
+func (f *Fastest) Take() (stamp uint32, at int64, ok bool) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	stamp, at, ok = f.stamp, f.at, f.have
+	f.have = false
+	return stamp, at, ok
 }

@@ -129,6 +129,15 @@ type Config struct {
 	// longest frame the jitter buffer decodes. Duet peers choose their own
 	// packets and ignore it.
 	Ptime time.Duration
+	// Now, if set, is the clock this side stamps its voice packets with
+	// (nanoseconds, the session clock) and reads its partner's by, for
+	// OnSendTime: see timing.go.
+	Now func() int64
+	// OnSendTime receives, for each incoming voice packet stamped with the
+	// partner's send time, the stamp (clock.Stamp of the partner's Now)
+	// and this side's Now when the packet was read; from OnPacket's
+	// goroutine, before OnPacket. It must not block.
+	OnSendTime func(stamp uint32, at int64)
 	// OnLink is told when the connection drops (false: no traffic for a
 	// few seconds; ICE keeps trying) and when it comes back (true), from
 	// pion's goroutine; it must not block.
@@ -148,6 +157,7 @@ type Peer struct {
 	// across the write (the encoder's goroutine, not the audio callback).
 	sendMu sync.Mutex
 	hist   history
+	stamps stamper
 
 	connected chan struct{}
 	ended     chan struct{}
@@ -332,6 +342,11 @@ func newAPI(cfg Config, log *slog.Logger, mux *ice.UDPMuxDefault) (*webrtc.API, 
 	if err := register(m, offered(cfg.Codecs)); err != nil {
 		return nil, err
 	}
+	if cfg.Now != nil {
+		if err := registerSendTime(m); err != nil {
+			return nil, fmt.Errorf("peer: send-time extension: %w", err)
+		}
+	}
 	reg := &interceptor.Registry{}
 	if err := webrtc.RegisterDefaultInterceptors(m, reg); err != nil {
 		return nil, fmt.Errorf("peer: interceptors: %w", err)
@@ -385,8 +400,10 @@ func (p *Peer) onTrack(t *webrtc.TrackRemote, r *webrtc.RTPReceiver) {
 		"l24", in.pay.pt[codec.L24], "l16", in.pay.pt[codec.L16])
 	buf := make([]byte, 1500)
 	var pkt rtp.Packet
+	times := p.sendTimes(r)
 	for {
 		n, _, err := t.Read(buf)
+		at := times.readTime()
 		if errors.Is(err, webrtc.ErrCodecNotFound) {
 			// A payload type nobody negotiated: pion says so but the
 			// stream goes on.
@@ -402,6 +419,7 @@ func (p *Peer) onTrack(t *webrtc.TrackRemote, r *webrtc.RTPReceiver) {
 		}
 		p.packetsReceived.Add(1)
 		p.bytesReceived.Add(int64(len(pkt.Payload)))
+		times.packet(&pkt, at)
 		if pkt.Padding && len(pkt.Payload) == 0 {
 			in.padding(pkt.SequenceNumber) // a browser's probe: no frame
 			p.paddingReceived.Add(1)
@@ -613,6 +631,7 @@ func (p *Peer) WriteVoice(kind codec.Kind, seq uint16, timestamp uint32, payload
 		return fmt.Errorf("%w: %v", ErrNotNegotiated, kind)
 	}
 	h := rtp.Header{Version: 2, PayloadType: uint8(pt), SequenceNumber: seq, Timestamp: timestamp}
+	p.stamp(&h)
 	body := payload
 	var older []red.Block
 	if kind == codec.Opus && redPT >= 0 && p.hist.n > 0 {

@@ -184,6 +184,8 @@ type voiceTrack struct {
 	ssrc   uint32
 	pay    payloads
 	out    webrtc.TrackLocalWriter
+
+	sendTimeID uint8 // the send-time extension's id, 0 if not accepted (timing.go)
 }
 
 // Bind is called by pion once negotiation is done, with the codecs both
@@ -212,6 +214,7 @@ func (v *voiceTrack) Bind(c webrtc.TrackLocalContext) (webrtc.RTPCodecParameters
 	defer v.mu.Unlock()
 	v.bindID, v.ssrc, v.out = c.ID(), uint32(c.SSRC()), c.WriteStream()
 	v.pay = pay
+	v.sendTimeID = sendTimeID(c.HeaderExtensions())
 	return primary, nil
 }
 
