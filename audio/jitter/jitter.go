@@ -103,6 +103,7 @@ type Buffer struct {
 	frame  int // samples per frame, from the last decode
 
 	concealing     bool
+	exp            expander // conceals a voiced stretch (see expander)
 	concealedInRow int
 	waited         int // samples concealed while waiting for next
 	// lastDecoded is the last packet decoded since the stream began (-1
@@ -298,6 +299,7 @@ func (b *Buffer) reset(next int64) {
 	b.concealing = false
 	b.waited = 0
 	b.concealedInRow = 0
+	b.exp.stop()
 }
 
 // Reset forgets every packet and waits for a new stream, e.g. from a new
@@ -310,6 +312,7 @@ func (b *Buffer) Reset() {
 	b.playing = false
 	b.pcmPos, b.pcmLen = 0, 0
 	b.lastDecoded, b.stalled = -1, false
+	b.exp.reset()
 }
 
 // buffered returns the audio waiting to be played, in samples.
@@ -392,6 +395,7 @@ func (b *Buffer) dropFirst() {
 func (b *Buffer) start() {
 	b.playing = true
 	b.pcmPos, b.pcmLen = 0, 0
+	b.exp.stop()
 	b.concealing = false
 	b.waited = 0
 	b.concealedInRow = 0
@@ -427,6 +431,7 @@ func (b *Buffer) nextFrame(offset int) {
 				}
 				b.resumed(b.next-1, s.ts)
 				b.lastEnd = s.ts + uint32(n)
+				b.exp.decoded(b.pcm[:n])
 				b.emit(s, n, offset)
 				b.pcmLen = n
 				b.frame = n
@@ -460,6 +465,7 @@ func (b *Buffer) nextFrame(offset int) {
 		if !b.stalled && b.lastDecoded >= 0 {
 			b.stalled, b.stallConcealed = true, b.concealedInRow
 		}
+		b.exp.stop()
 		return
 	}
 	if !b.concealing {
@@ -469,6 +475,7 @@ func (b *Buffer) nextFrame(offset int) {
 	if err := b.dec.Conceal(b.pcm[:conceal]); err != nil {
 		clear(b.pcm[:conceal])
 	}
+	b.exp.conceal(b.pcm[:conceal])
 	b.pcmLen = conceal
 	b.concealedInRow += conceal
 	b.stats.concealedSamples.Add(int64(conceal))
