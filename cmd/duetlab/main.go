@@ -14,6 +14,7 @@
 //	go run ./cmd/duetlab record     where each voice sits on the track in a take, over impaired paths
 //	go run ./cmd/duetlab jack       port to port through JACK (dummy driver), host and guest as two processes, both ways, per period; and Jamulus when installed
 //	go run ./cmd/duetlab browser    mouth-to-ear latency of a guest in headless Chromium and Firefox (the guest page) against a desktop guest, both ways
+//	go run ./cmd/duetlab glitch     a steady tone each way through the whole chain, clean and lossy (35 ± 12 ms, 3 % loss): level dips and phase steps a minute
 //
 // Each scenario runs the real stack (rendezvous server, WebRTC on loopback,
 // Opus) on file devices at real time; the figures exclude device buffers.
@@ -60,6 +61,7 @@ func scenarios(o options) map[string]scenario {
 		"browser": browserLab,
 
 		"bottleneck": bottleneck,
+		"glitch":     glitchLab,
 	}
 }
 
