@@ -75,11 +75,42 @@ export class Clock {
   }
 }
 
+// SpeakerClock maps this page's clock (performance.now, ms) onto the
+// context time heard at the speaker. getOutputTimestamp tells it, but
+// Firefox's answers scatter over 30 ms in steps of its render quanta and
+// its millisecond-clamped timers (its context clock seemed to run 0.5-3.6 %
+// off the wall's between answers a quarter second apart): the map takes the
+// median offset of the last six seconds' answers. Chromium's agree to a
+// fraction of a millisecond.
+class SpeakerClock {
+  constructor(ctx) {
+    this.ctx = ctx;
+    this.offsets = []; // contextTime − performanceTime, seconds
+  }
+
+  sample() {
+    const ts = this.ctx.getOutputTimestamp();
+    if (!(ts.performanceTime > 0)) return; // not playing yet
+    this.offsets.push(ts.contextTime - ts.performanceTime / 1000);
+    if (this.offsets.length > 24) this.offsets.shift();
+  }
+
+  // at returns the context time heard at the speaker at page time ms, or
+  // null before the speaker plays.
+  at(ms) {
+    this.sample();
+    if (this.offsets.length === 0) return null;
+    const sorted = [...this.offsets].sort((a, b) => a - b);
+    return ms / 1000 + sorted[sorted.length >> 1];
+  }
+}
+
 // Track is the guest's side of the backing track. send sends a control
 // message; status is told whenever what to show changes.
 export class Track {
   constructor(ctx, clock, send, status) {
     Object.assign(this, { ctx, clock, send, status });
+    this.speaker = new SpeakerClock(ctx);
     this.reset();
   }
 
@@ -163,18 +194,17 @@ export class Track {
   ctxTime(hostNS) {
     const off = this.clock.offset();
     if (off === null) return null;
-    const ts = this.ctx.getOutputTimestamp();
-    return ts.contextTime + ((hostNS - off) / 1e6 - ts.performanceTime) / 1000;
+    return this.speaker.at((hostNS - off) / 1e6);
   }
 
   // apply puts the host's latest schedule on the speaker.
   apply() {
     const s = this.sched;
-    if (!s || s.Gen === this.gen || !this.buffer || this.clock.offset() === null) return;
+    const at = s && this.ctxTime(s.At); // when Pos plays
+    if (!s || s.Gen === this.gen || !this.buffer || at === null) return;
     this.gen = s.Gen;
     this.stop();
     if (!s.Playing) return this.status();
-    const at = this.ctxTime(s.At); // when Pos plays
     this.clicks(s, at);
     this.start(at, s.Pos / RATE);
     this.status();
@@ -255,9 +285,9 @@ export class Track {
   follow() {
     const snap = this.snap;
     if (!this.anchor || !snap || !snap.Valid || !snap.Playing || snap.Gen !== this.gen) return;
-    const now = this.ctx.getOutputTimestamp().contextTime;
+    const now = this.speaker.at(performance.now());
     const hostAt = this.ctxTime(snap.At);
-    if (hostAt === null || now < this.anchor.at) return;
+    if (now === null || hostAt === null || now < this.anchor.at) return;
     const hostPos = snap.Pos / RATE + (now - hostAt); // the host plays at rate 1
     const err = this.position(now) - hostPos;
     this.skew = err;
