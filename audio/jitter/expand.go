@@ -115,7 +115,7 @@ func (e *expander) begin() {
 			t += 2
 		}
 		period, c := t, corrs[t]
-		for u := t - 1; u <= t+1; u += 2 {
+		for u := max(t-1, minPeriod); u <= min(t+1, maxPeriod); u += 2 {
 			if cu := corr(u); cu > c {
 				period, c = u, cu
 			}
