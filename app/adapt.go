@@ -5,23 +5,34 @@ import (
 	"net/netip"
 	"time"
 
+	"github.com/duetapp/duet/audio"
 	"github.com/duetapp/duet/audio/codec"
+	"github.com/duetapp/duet/net/congestion"
 	"github.com/duetapp/duet/net/peer"
 )
 
-// adapter chooses the codec (under Config.Codec Auto), the Opus bitrate
-// and the depth of RED redundancy (how many earlier frames ride along with
-// each Opus packet) from the partner's reception reports, about once a
-// second.
+// adapter chooses the codec (under Config.Codec Auto), the Opus bitrate,
+// the Opus frame and the depth of RED redundancy (how many earlier frames
+// ride along with each Opus packet) from the partner's reception reports,
+// about once a second.
 //
-// Opus in its low-delay mode has no in-band FEC, so a lossy path gets
-// redundancy; and redundancy multiplies what is sent, so the bitrate comes
-// down as it goes up, keeping the load near what it was. A path whose
-// round trip swells well beyond its best is queueing: that is congestion,
-// which redundancy would only feed, so the bitrate steps down and
-// redundancy goes. A clean path earns the bitrate back slowly.
-// (Transport-wide congestion control was measured and left out: on a
-// steady audio stream pion's GCC chases random loss and floors at
+// Two kinds of loss call for opposite answers. Random loss (a radio, a
+// busy router) is covered by redundancy: Opus in its low-delay mode has no
+// in-band FEC, so a lossy path gets RED, and redundancy multiplies what is
+// sent, so the bitrate comes down as it goes up, keeping the load near
+// what it was. A bottleneck (a link slower than what we send, its queue
+// filling and then dropping) is congestion, which redundancy would only
+// feed: net/congestion tells the two apart (the round trip growing, loss
+// that comes with it or is too heavy to be random, what the partner
+// received against what we sent) and keeps a budget in bits per second on
+// the wire. Under congestion redundancy goes, and what is sent fits the
+// budget: Opus (never Opus Custom or PCM, whose small packets cost most
+// in headers: 375 a second), at the configured frame while that leaves
+// goodRate for the voice, else in frames of 10 or 20 ms, whose fewer
+// packets carry less header (a 5 ms stream's headers alone are 90 kbit/s,
+// peer.WireOverhead), at the rate left. When the budget climbs back to
+// what full quality costs, the limit ends. (pion's GCC was measured and
+// left out: on a steady audio stream it chases random loss and floors at
 // 100 kbps; see net/peer.) Opus Custom's bitrate follows Opus's (see
 // bitrateFor).
 //
@@ -36,16 +47,24 @@ import (
 // again (up to maxPCMWait), so a path that cannot carry it is not tried
 // every few seconds. Heavy loss (lossForTwo) sends Opus with two frames of
 // redundancy instead of Opus Custom, which has none, until the path is
-// clean again (cleanToRecover reports); so does a bitrate stepped below
-// half the configured one (queueing), since Opus Custom's small frames
-// fall apart at low rates (minCustomBitrate) where Opus's do not. A codec
-// chosen by the singer is kept whatever the path does.
+// clean again (cleanToRecover reports); so does a budget, or a bitrate
+// below half the configured one, since Opus Custom's small frames fall
+// apart at low rates (minCustomBitrate) where Opus's do not. A codec
+// chosen by the singer is kept whatever the path does (only its bitrate
+// follows).
 type adapter struct {
 	base   int // the configured bitrate, the ceiling
-	rate   int
+	frame0 int // the configured Opus frame, samples
+	rate   int // what random loss leaves for the voice (Opus's scale)
 	red    int
-	clean  int // reports in a row without loss or queueing
-	minRTT time.Duration
+	clean  int        // reports in a row without loss or queueing
+	kind   codec.Kind // sent now
+
+	cc     *congestion.Controller
+	budget int  // bits per second on the wire; 0: no limit
+	jammed bool // the latest report found congestion
+	out    int  // the bitrate to send: rate, within the budget
+	frame  int  // the Opus frame to send, samples
 
 	pcm     bool // PCM earned
 	pcmRun  int  // reports in a row fit for PCM
@@ -54,27 +73,42 @@ type adapter struct {
 
 // Thresholds of the adapter.
 const (
-	lossForRED      = 0.01 // a report losing this much turns redundancy on
-	lossForTwo      = 0.05 // and this much, two frames deep
-	cleanToRecover  = 5    // clean reports before stepping back up
-	minBitrate      = 24000
-	queueingPastMin = 30 * time.Millisecond
+	lossForRED     = 0.01 // a report losing this much turns redundancy on
+	lossForTwo     = 0.05 // and this much, two frames deep
+	cleanToRecover = 5    // clean reports before stepping back up
+	minBitrate     = 24000
+	// goodRate is the least Opus bitrate a shorter frame is kept for,
+	// under a budget; below it the next longer frame.
+	goodRate = 48000
 
 	pcmAfter   = 3 // clean reports (about seconds) before PCM
 	maxPCMWait = 60
 	pcmMaxRTT  = 10 * time.Millisecond
 )
 
-func newAdapter(base int) *adapter { return &adapter{base: base, rate: base, pcmNeed: pcmAfter} }
+// longFrames are the Opus frames a budget may choose, samples: 10 and
+// 20 ms (the longest the jitter buffer takes).
+var longFrames = [...]int{480, 960}
+
+// newAdapter returns an adapter for the configured Opus bitrate and frame
+// (samples), sending codec first until told otherwise.
+func newAdapter(base, frame int, first codec.Kind) *adapter {
+	// The budget's floor: 20 ms frames at the least bitrate.
+	floor := minBitrate + audio.SampleRate/longFrames[1]*peer.WireOverhead*8
+	return &adapter{base: base, rate: base, out: base, frame0: frame, frame: frame, kind: first, pcmNeed: pcmAfter, cc: congestion.New(floor)}
+}
 
 // update takes one report, and whether the path is a direct one on the
-// LAN (lanPath), and returns the bitrate and redundancy to use.
+// LAN (lanPath), and returns the bitrate and redundancy to use (the frame
+// is a.frame).
 func (a *adapter) update(f peer.Feedback, lan bool) (rate, red int) {
-	if f.RTT > 0 && (a.minRTT == 0 || f.RTT < a.minRTT) {
-		a.minRTT = f.RTT
+	r := congestion.Report{At: f.At, RTT: f.RTT, FractionLost: f.FractionLost, Sent: f.SentRate, Received: f.ReceivedRate}
+	if r.Sent == 0 {
+		r.Sent = a.cost(a.kind, a.out, a.frame, a.red)
 	}
-	congested := f.RTT > 2*a.minRTT && f.RTT-a.minRTT > queueingPastMin
-	if lan && f.FractionLost == 0 && f.RTT > 0 && f.RTT < pcmMaxRTT && !congested {
+	st := a.cc.Update(r, a.cost(codec.OpusCustom, a.base, a.frame0, 0))
+	a.budget, a.jammed = st.Budget, st.Congested
+	if lan && f.FractionLost == 0 && f.RTT > 0 && f.RTT < pcmMaxRTT && !a.jammed && a.budget == 0 {
 		if a.pcmRun++; a.pcmRun >= a.pcmNeed {
 			a.pcm = true
 		}
@@ -86,10 +120,10 @@ func (a *adapter) update(f peer.Feedback, lan bool) (rate, red int) {
 		a.pcmRun = 0
 	}
 	switch {
-	case congested:
+	case a.jammed:
+		// The loss is the queue's: redundancy would feed it.
 		a.clean = 0
 		a.red = 0
-		a.rate = max(minBitrate, a.rate*3/4)
 	case f.FractionLost >= lossForTwo:
 		a.clean = 0
 		a.red = 2
@@ -105,19 +139,66 @@ func (a *adapter) update(f peer.Feedback, lan bool) (rate, red int) {
 			a.rate = min(a.base, a.rate*5/4)
 		}
 	}
-	return a.rate, a.red
+	a.fit()
+	return a.out, a.red
+}
+
+// fit chooses the frame and the bitrate to send within the budget: the
+// configured frame while it leaves goodRate, else a longer one.
+func (a *adapter) fit() {
+	a.frame, a.out = a.frame0, a.rate
+	if a.budget == 0 {
+		return
+	}
+	for _, f := range append([]int{a.frame0}, longFrames[:]...) {
+		if f < a.frame0 {
+			continue
+		}
+		a.frame = f
+		perPacket := peer.WireOverhead
+		if a.red > 0 {
+			perPacket += 1 + 4*a.red // RED's headers
+		}
+		left := (a.budget - audio.SampleRate/f*perPacket*8) / (1 + a.red)
+		if a.out = max(minBitrate, min(a.rate, left)); left >= goodRate {
+			return
+		}
+	}
+}
+
+// cost is what sending codec k at Opus bitrate rate (see bitrateFor),
+// in Opus frames of frame samples with red frames of redundancy, costs on
+// the wire, bits per second; Opus Custom and PCM go in 128-sample packets
+// (a 128-sample device block's).
+func (a *adapter) cost(k codec.Kind, rate, frame, red int) int {
+	switch k {
+	case codec.OpusCustom, codec.L16, codec.L24:
+		return bitrateFor(k, rate, a.base) + audio.SampleRate/128*peer.WireOverhead*8
+	}
+	perPacket := peer.WireOverhead
+	if red > 0 {
+		perPacket += 1 + 4*red
+	}
+	return rate*(1+red) + audio.SampleRate/frame*perPacket*8
 }
 
 // codec returns the codec to send: choice if the singer made one, else
 // (Auto) as the adapter says, among those the partner accepts. RED rides
 // only with Opus.
 func (a *adapter) codec(choice codec.Kind, accepts func(codec.Kind) bool) codec.Kind {
+	a.kind = a.choose(choice, accepts)
+	return a.kind
+}
+
+func (a *adapter) choose(choice codec.Kind, accepts func(codec.Kind) bool) codec.Kind {
 	switch {
 	case choice != Auto:
 		return choice
+	case a.budget > 0:
+		return codec.Opus
 	case a.pcm && accepts(codec.L16):
 		return codec.L16
-	case a.red < 2 && 2*a.rate >= a.base && accepts(codec.OpusCustom):
+	case a.red < 2 && 2*a.out >= a.base && accepts(codec.OpusCustom):
 		return codec.OpusCustom
 	}
 	return codec.Opus

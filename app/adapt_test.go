@@ -8,30 +8,47 @@ import (
 	"github.com/duetapp/duet/net/peer"
 )
 
+// reports gives feedback a second apart.
+type reports struct{ at time.Time }
+
+func (r *reports) next(f peer.Feedback) peer.Feedback {
+	if r.at.IsZero() {
+		r.at = time.Unix(1000, 0)
+	}
+	r.at = r.at.Add(time.Second)
+	f.At = r.at
+	return f
+}
+
 func TestAdapter(t *testing.T) {
-	a := newAdapter(96000)
+	a := newAdapter(96000, 240, codec.OpusCustom)
+	var rep reports
 	ok := peer.Feedback{RTT: 20 * time.Millisecond}
-	if r, red := a.update(ok, false); r != 96000 || red != 0 {
+	if r, red := a.update(rep.next(ok), false); r != 96000 || red != 0 {
 		t.Fatalf("clean path: %d bps, redundancy %d", r, red)
 	}
-	if r, red := a.update(peer.Feedback{FractionLost: 0.02, RTT: 21 * time.Millisecond}, false); red != 1 || r >= 96000 {
+	if r, red := a.update(rep.next(peer.Feedback{FractionLost: 0.02, RTT: 21 * time.Millisecond}), false); red != 1 || r >= 96000 {
 		t.Errorf("2 %% loss: %d bps, redundancy %d; want redundancy 1 at a lower bitrate", r, red)
 	}
-	if r, red := a.update(peer.Feedback{FractionLost: 0.08, RTT: 21 * time.Millisecond}, false); red != 2 || r > 96000*2/5 {
+	if r, red := a.update(rep.next(peer.Feedback{FractionLost: 0.08, RTT: 21 * time.Millisecond}), false); red != 2 || r > 96000*2/5 {
 		t.Errorf("8 %% loss: %d bps, redundancy %d; want 2 at ≤ 40 %%", r, red)
 	}
-	// Queueing: the round trip swells; redundancy goes, the rate steps down.
-	before := a.rate
-	if r, red := a.update(peer.Feedback{FractionLost: 0.08, RTT: 200 * time.Millisecond}, false); red != 0 || r >= before {
-		t.Errorf("congested: %d bps (was %d), redundancy %d", r, before, red)
+	// Queueing: the round trip swells and stays; redundancy goes, what
+	// goes on the wire comes down.
+	before := a.cost(codec.Opus, a.out, a.frame, a.red)
+	for range 3 {
+		a.update(rep.next(peer.Feedback{FractionLost: 0.08, RTT: 200 * time.Millisecond}), false)
+	}
+	if after := a.cost(codec.Opus, a.out, a.frame, a.red); a.red != 0 || after >= before || a.budget == 0 {
+		t.Errorf("congested: %d bit/s on the wire (was %d), redundancy %d, budget %d", after, before, a.red, a.budget)
 	}
 	// Clean again: a few reports later redundancy is off and the rate
 	// climbs back to the ceiling, never beyond.
 	for range 30 {
-		a.update(ok, false)
+		a.update(rep.next(ok), false)
 	}
-	if a.red != 0 || a.rate != 96000 {
-		t.Errorf("after a clean while: %d bps, redundancy %d", a.rate, a.red)
+	if a.red != 0 || a.out != 96000 || a.budget != 0 || a.frame != 240 {
+		t.Errorf("after a clean while: %d bps in frames of %d, redundancy %d, budget %d", a.out, a.frame, a.red, a.budget)
 	}
 	if a.rate < minBitrate {
 		t.Errorf("rate %d under the floor", a.rate)
@@ -47,10 +64,11 @@ func TestAdapterCodec(t *testing.T) {
 	clean := peer.Feedback{RTT: time.Millisecond}
 	lossy := peer.Feedback{RTT: time.Millisecond, FractionLost: 0.02}
 	heavy := peer.Feedback{RTT: time.Millisecond, FractionLost: 0.08}
-	a := newAdapter(96000)
+	a := newAdapter(96000, 240, codec.OpusCustom)
+	var rep reports
 	step := func(f peer.Feedback, lan bool, want codec.Kind) {
 		t.Helper()
-		a.update(f, lan)
+		a.update(rep.next(f), lan)
 		if got := a.codec(Auto, all); got != want {
 			t.Fatalf("after %+v (lan %v): %v, want %v", f, lan, got, want)
 		}
@@ -81,23 +99,27 @@ func TestAdapterCodec(t *testing.T) {
 		step(clean, false, codec.Opus)
 	}
 	step(clean, false, codec.OpusCustom)
-	// Queueing steps the rate down: below half the configured one, Opus,
-	// whose frames keep a voice at low rates; Opus Custom when it climbs
-	// back.
+	// Queueing: a budget, and Opus under it (Opus Custom's 375 packets a
+	// second cost the most in headers); Opus Custom when the budget has
+	// climbed back to what it costs.
 	for range 20 {
-		a.update(clean, false) // back to the full rate
+		a.update(rep.next(clean), false) // back to the full rate
 	}
-	for i, want := range []codec.Kind{codec.OpusCustom, codec.OpusCustom, codec.Opus} { // 72, 54, 40.5 kb/s
-		if a.update(peer.Feedback{RTT: 80 * time.Millisecond}, false); a.codec(Auto, all) != want {
-			t.Fatalf("congested report %d, rate %d: %v, want %v", i+1, a.rate, a.codec(Auto, all), want)
+	for range 3 {
+		a.update(rep.next(peer.Feedback{RTT: 80 * time.Millisecond}), false)
+	}
+	if a.budget == 0 || a.codec(Auto, all) != codec.Opus {
+		t.Fatalf("a round trip 79 ms over its least: budget %d, %v", a.budget, a.codec(Auto, all))
+	}
+	for i := 0; a.codec(Auto, all) == codec.Opus; i++ {
+		if a.update(rep.next(clean), false); i > 30 {
+			t.Fatalf("still Opus at a budget of %d after 30 clean reports", a.budget)
 		}
 	}
-	for a.codec(Auto, all) == codec.Opus {
-		if a.update(clean, false); a.rate*2 < a.base && a.codec(Auto, all) != codec.Opus {
-			t.Fatalf("Opus Custom back at %d b/s", a.rate)
-		}
+	if a.budget != 0 {
+		t.Errorf("Opus Custom back under a budget of %d", a.budget)
 	}
-	if got := bitrateFor(codec.OpusCustom, a.rate, a.base); got < minCustomBitrate {
+	if got := bitrateFor(codec.OpusCustom, a.out, a.base); got < minCustomBitrate {
 		t.Errorf("Opus Custom back at %d b/s", got)
 	}
 	// The singer's choice stands; what the partner lacks is not chosen.
@@ -106,7 +128,7 @@ func TestAdapterCodec(t *testing.T) {
 	}
 	opusOnly := func(k codec.Kind) bool { return k == codec.Opus }
 	for range 12 {
-		a.update(clean, true)
+		a.update(rep.next(clean), true)
 	}
 	if got := a.codec(Auto, opusOnly); got != codec.Opus {
 		t.Errorf("with a partner that has only Opus: %v", got)
@@ -133,6 +155,58 @@ func TestLanPath(t *testing.T) {
 	} {
 		if got := lanPath(tc.st); got != tc.want {
 			t.Errorf("lanPath(%+v) = %v, want %v", tc.st, got, tc.want)
+		}
+	}
+}
+
+// TestAdapterBottleneck: the partner receives 120 kbit/s of the 300 we
+// send and loses over half: redundancy stays off, and what is sent fits
+// a budget under the link's rate, in Opus frames of 10 ms or more (a
+// 5 ms stream's headers alone are 90 kbit/s). When the path clears, full
+// quality comes back.
+func TestAdapterBottleneck(t *testing.T) {
+	all := func(codec.Kind) bool { return true }
+	a := newAdapter(96000, 240, codec.OpusCustom)
+	var rep reports
+	a.codec(Auto, all)
+	a.update(rep.next(peer.Feedback{RTT: 140 * time.Millisecond, FractionLost: 0.58, SentRate: 300_000, ReceivedRate: 120_000}), false)
+	k := a.codec(Auto, all)
+	cost := a.cost(k, a.out, a.frame, a.red)
+	t.Logf("budget %d: %v at %d bit/s in frames of %d, redundancy %d: %d bit/s on the wire", a.budget, k, a.out, a.frame, a.red, cost)
+	if a.red != 0 || k != codec.Opus || a.frame < 480 || a.budget == 0 || a.budget >= 120_000 || cost > a.budget {
+		t.Fatalf("behind a 120 kbit/s queue: budget %d, %v at %d bit/s in frames of %d, redundancy %d", a.budget, k, a.out, a.frame, a.red)
+	}
+	// The queue drains; the sender stays under the link.
+	for range 5 {
+		a.update(rep.next(peer.Feedback{RTT: 60 * time.Millisecond, SentRate: cost, ReceivedRate: cost}), false)
+		if a.budget == 0 || a.budget > 120_000 {
+			t.Fatalf("budget %d over the link's 120 kbit/s", a.budget)
+		}
+	}
+	for i := range 20 {
+		a.update(rep.next(peer.Feedback{RTT: 60 * time.Millisecond}), false)
+		if a.codec(Auto, all) == codec.OpusCustom {
+			t.Logf("full quality %d clean reports later", i+1)
+			if a.frame != 240 || a.out != 96000 || a.budget != 0 {
+				t.Errorf("Opus Custom at %d bit/s, frame %d, budget %d", a.out, a.frame, a.budget)
+			}
+			return
+		}
+	}
+	t.Errorf("20 clean reports later: %v at %d bit/s in frames of %d, budget %d", a.codec(Auto, all), a.out, a.frame, a.budget)
+}
+
+// TestAdapterRandomLoss: 3 % loss and a jittery round trip that does not
+// grow is random loss: redundancy stays on, and no budget or longer frame
+// comes.
+func TestAdapterRandomLoss(t *testing.T) {
+	a := newAdapter(96000, 240, codec.OpusCustom)
+	var rep reports
+	for i := range 120 {
+		jitter := time.Duration(i*7919%23) * time.Millisecond // 0–22 ms, in no order
+		a.update(rep.next(peer.Feedback{RTT: 80*time.Millisecond + jitter, FractionLost: 0.03, SentRate: 200_000, ReceivedRate: 194_000}), false)
+		if a.red == 0 || a.budget != 0 || a.frame != 240 {
+			t.Fatalf("report %d: redundancy %d, budget %d, frame %d", i+1, a.red, a.budget, a.frame)
 		}
 	}
 }

@@ -112,7 +112,8 @@ type pipeline struct {
 
 	seq       uint16 // encoder goroutine
 	ts        uint32
-	opusFrame int           // Opus's packet, samples
+	opusFrame int           // Opus's packet, samples, as configured
+	longFrame atomic.Int32  // a longer one the adapter wants (fewer packets); 0: none
 	baseRate  int           // the configured Opus bitrate
 	bitrate   atomic.Int64  // wanted (Opus's scale); the encoder goroutine applies it
 	want      atomic.Uint32 // codec.Kind the session wants sent
@@ -475,6 +476,10 @@ func (p *pipeline) guestPosition(conn uint32, ts uint32, pos float64) {
 // second; the other codecs' follow it, see bitrateFor).
 func (p *pipeline) setBitrate(rate int) { p.bitrate.Store(int64(rate)) }
 
+// setOpusFrame asks the encoder goroutine for Opus frames of n samples
+// (a valid Opus frame), or the configured ones if they are longer.
+func (p *pipeline) setOpusFrame(n int) { p.longFrame.Store(int32(n)) }
+
 // setCodec asks the encoder goroutine to send codec k (the partner
 // permitting; else Opus) and returns the codec asked for before.
 func (p *pipeline) setCodec(k codec.Kind) codec.Kind { return codec.Kind(p.want.Swap(uint32(k))) }
@@ -521,8 +526,9 @@ func (p *pipeline) encodeLoop() {
 		}
 		pr := p.out.Load()
 		block := int(p.block.Load())
-		kind := sw.next(p.sendKind(pr), p.capture.Len(), block, p.opusFrame)
-		size := packetSize(kind, block, p.opusFrame)
+		frame := max(p.opusFrame, int(p.longFrame.Load()))
+		kind := sw.next(p.sendKind(pr), p.capture.Len(), block, frame)
+		size := packetSize(kind, block, frame)
 		// libopus's encoders are not safe for concurrent use: only this
 		// goroutine touches them.
 		enc, err := encs.get(kind, size, int(p.bitrate.Load()))

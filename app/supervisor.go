@@ -12,6 +12,7 @@ import (
 
 	"github.com/pion/webrtc/v4"
 
+	"github.com/duetapp/duet/audio"
 	"github.com/duetapp/duet/audio/codec"
 	"github.com/duetapp/duet/net/peer"
 	"github.com/duetapp/duet/net/signal"
@@ -148,7 +149,7 @@ func newSupervisor(cfg *Config, host bool, sig *signal.Conn, code signal.Code, p
 		host:     host,
 		pipe:     pipe,
 		post:     post,
-		adapt:    newAdapter(cfg.Bitrate),
+		adapt:    newAdapter(cfg.Bitrate, audio.Samples(cfg.Frame), firstCodec(cfg.Codec)),
 		words:    newPartnerWords(),
 		feedback: make(chan feedbackMsg, 1),
 		ice:      make(chan iceChange, 1),
@@ -321,8 +322,15 @@ func (c *supervisor) adaptTo(f feedbackMsg) {
 		// last report would turn the codec to plain Opus.
 		return
 	}
+	budget := c.adapt.budget
 	rate, red := c.adapt.update(f.report, lanPath(p.Stats()))
+	if c.adapt.budget != budget {
+		c.log.Info("sending budget", "bps", c.adapt.budget, "was", budget, "congested", c.adapt.jammed,
+			"rate", rate, "frame", c.adapt.frame, "lost", f.report.FractionLost, "rtt", f.report.RTT,
+			"sent", f.report.SentRate, "received", f.report.ReceivedRate)
+	}
 	c.pipe.setBitrate(rate)
+	c.pipe.setOpusFrame(c.adapt.frame)
 	c.sendCodec(c.adapt.codec(c.cfg.Codec, p.Accepts))
 	p.SetRedundancy(red) // Opus's only
 	if red != c.state.Load().redundancy {
@@ -373,8 +381,9 @@ func (c *supervisor) sayHello() {
 func (c *supervisor) newPeer(ctx context.Context) (*peer.Peer, error) {
 	c.dropPeer()
 	// A new partner, a new path: start from the configured bitrate.
-	c.adapt = newAdapter(c.cfg.Bitrate)
+	c.adapt = newAdapter(c.cfg.Bitrate, audio.Samples(c.cfg.Frame), firstCodec(c.cfg.Codec))
 	c.pipe.setBitrate(c.cfg.Bitrate)
+	c.pipe.setOpusFrame(0)
 	c.sendCodec(firstCodec(c.cfg.Codec))
 	c.conn++
 	p, err := peer.New(c.peerConfig(ctx, c.conn))

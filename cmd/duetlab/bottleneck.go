@@ -24,7 +24,7 @@ const (
 )
 
 // bottleneckPath is that path; limit, if set, is its rate instead.
-func bottleneckPath(limit *impair.Limit, observe func(int, impair.Fate)) impair.Profile {
+func bottleneckPath(limit *impair.Limit, observe func([]byte, impair.Fate)) impair.Profile {
 	return impair.Profile{
 		Name: "bottleneck", Delay: 30 * time.Millisecond, Jitter: 5 * time.Millisecond,
 		RateBps:    bottleneckBps,
@@ -43,7 +43,9 @@ func bottleneckPath(limit *impair.Limit, observe func(int, impair.Fate)) impair.
 // between 5 s and the lift, the higher of the two directions' wire rates
 // (sent_kbps) against the link's (link_kbps), the 95th percentile of the
 // queue's wait (queue_ms, both directions), and the worse direction's
-// concealment (concealed_pct); then how long after the lift both senders
+// concealment (concealed_pct); the table also shows what else crosses
+// the bottleneck, each way on average: RTCP, and the data channels (DTLS)
+// with ICE's checks; then how long after the lift both senders
 // are back to what they sent first, before any report, and stay so
 // (recover_s; -1: never).
 func bottleneck(ctx context.Context, w io.Writer) ([]string, error) {
@@ -75,7 +77,7 @@ func bottleneck(ctx context.Context, w io.Writer) ([]string, error) {
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "s\tlink kbps\tguest sends\tkbps\tred\twire kbps\thost sends\tkbps\tred\twire kbps\tall packets kbps\tqueue p95 ms\tconcealed % at host\tat guest\t")
+	fmt.Fprintln(tw, "s\tlink kbps\tguest sends\tkbps\tred\twire kbps\thost sends\tkbps\tred\twire kbps\trtcp kbps\tdata kbps\tqueue p95 ms\tconcealed % at host\tat guest\t")
 	var full [2]sent // the first thing each sent
 	for _, s := range samples {
 		if full[0].codec == "" && s.dir[0].codec != "" && s.dir[1].codec != "" {
@@ -95,8 +97,8 @@ func bottleneck(ctx context.Context, w io.Writer) ([]string, error) {
 			cells = append(cells, s.codec, fmt.Sprintf("%.0f", float64(s.bitrate)/1000), fmt.Sprint(s.red), fmt.Sprintf("%.0f", wireKbps(a, b, d)))
 		}
 		waits, bytes := q.between(start.Add(a.at), start.Add(b.at))
-		all := float64(bytes) * 8 / 1000 / (b.at - a.at).Seconds() / 2
-		fmt.Fprintf(tw, "%.0f\t%s\t%s\t%.0f\t%.1f\t%.1f\t%.1f\t\n", b.at.Seconds(), link, strings.Join(cells, "\t"), all,
+		kbps := func(k byte) float64 { return float64(bytes[k]) * 8 / 1000 / (b.at - a.at).Seconds() / 2 }
+		fmt.Fprintf(tw, "%.0f\t%s\t%s\t%.0f\t%.0f\t%.1f\t%.1f\t%.1f\t\n", b.at.Seconds(), link, strings.Join(cells, "\t"), kbps('c'), kbps('d')+kbps('s'),
 			ms(percentile(waits, 0.95)), concealedPct(a, b, 0), concealedPct(a, b, 1))
 		if a.at >= lift {
 			switch back := b.dir[0].same(full[0]) && b.dir[1].same(full[1]); {
@@ -120,7 +122,7 @@ func bottleneck(ctx context.Context, w io.Writer) ([]string, error) {
 	}
 	waits, _ := q.between(start.Add(a.at), start.Add(b.at))
 	queue := ms(percentile(waits, 0.95))
-	fmt.Fprintf(tw, "%.0f–%.0f\t120\t\t\t\t%.0f (the more)\t\t\t\t\t\t%.1f\t%.2f (the worse)\t\t\n", a.at.Seconds(), b.at.Seconds(), sentKbps, queue, concealed)
+	fmt.Fprintf(tw, "%.0f–%.0f\t120\t\t\t\t%.0f (the more)\t\t\t\t\t\t\t%.1f\t%.2f (the worse)\t\t\n", a.at.Seconds(), b.at.Seconds(), sentKbps, queue, concealed)
 	if err := tw.Flush(); err != nil {
 		return nil, err
 	}
@@ -212,9 +214,10 @@ type queueLog struct {
 	at    []time.Time
 	wait  []time.Duration // -1: dropped
 	bytes []int           // on the wire
+	kind  []byte          // RFC 7983's first byte: 'r' RTP (voice), 'c' RTCP, 'd' DTLS (the data channels), 's' STUN
 }
 
-func (q *queueLog) observe(size int, f impair.Fate) {
+func (q *queueLog) observe(b []byte, f impair.Fate) {
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	wait := f.Queued
@@ -223,16 +226,29 @@ func (q *queueLog) observe(size int, f impair.Fate) {
 	}
 	q.at = append(q.at, time.Now())
 	q.wait = append(q.wait, wait)
-	q.bytes = append(q.bytes, size+impair.WireOverhead)
+	q.bytes = append(q.bytes, len(b)+impair.WireOverhead)
+	// RFC 7983: 128–191 is RTP or RTCP (whose packet types are
+	// 192–223), 20–63 DTLS, 0–3 STUN.
+	k := byte('s')
+	switch {
+	case len(b) > 1 && b[0] >= 128 && b[0] <= 191 && b[1] >= 192 && b[1] <= 223:
+		k = 'c'
+	case len(b) > 1 && b[0] >= 128 && b[0] <= 191:
+		k = 'r'
+	case len(b) > 0 && b[0] >= 20 && b[0] <= 63:
+		k = 'd'
+	}
+	q.kind = append(q.kind, k)
 }
 
 // between returns the waits of the packets written between a and b that
-// the queue took, and the bytes of all written meanwhile. The caller
-// holds mu.
-func (q *queueLog) between(a, b time.Time) (waits []time.Duration, bytes int) {
+// the queue took, and the bytes written meanwhile by kind (see kind). The
+// caller holds mu.
+func (q *queueLog) between(a, b time.Time) (waits []time.Duration, bytes map[byte]int) {
+	bytes = map[byte]int{}
 	for i, t := range q.at {
 		if !t.Before(a) && t.Before(b) {
-			bytes += q.bytes[i]
+			bytes[q.kind[i]] += q.bytes[i]
 			if q.wait[i] >= 0 {
 				waits = append(waits, q.wait[i])
 			}

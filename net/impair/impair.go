@@ -51,10 +51,11 @@ type Profile struct {
 	// the lab may change while the path is in use (a link that narrows
 	// or widens).
 	Limit *Limit
-	// Observe, if set, is told each packet's size and fate as it is
-	// written, on the writer's goroutine (it must not block): the lab
-	// measures the bottleneck's queue (Fate.Queued) there.
-	Observe func(size int, f Fate)
+	// Observe, if set, is told each packet and its fate as it is
+	// written, on the writer's goroutine (it must not block, nor keep
+	// the packet): the lab measures the bottleneck's queue (Fate.Queued)
+	// and what crosses it there.
+	Observe func(packet []byte, f Fate)
 	Seed    uint64
 	// Cut, if set, is a switch the lab throws to take the path down (a
 	// network outage) and up again; while down every packet is lost.
@@ -138,7 +139,7 @@ type Conn struct {
 	mu      sync.Mutex
 	model   *Model
 	cut     *Cut
-	observe func(int, Fate)
+	observe func([]byte, Fate)
 	start   time.Time // the model's time zero
 	queue   packets
 	stats   Stats
@@ -201,7 +202,7 @@ func (c *Conn) WriteTo(b []byte, addr net.Addr) (int, error) {
 		f = Fate{Lost: true}
 	}
 	if c.observe != nil {
-		defer c.observe(len(b), f) // after the unlock below
+		defer c.observe(b, f) // after the unlock below
 	}
 	switch {
 	case f.Lost:

@@ -202,7 +202,7 @@ func TestObserve(t *testing.T) {
 	var mu sync.Mutex
 	seen, dropped := 0, 0
 	var worst time.Duration
-	p := Profile{RateBps: 200_000, QueueBytes: 2000, Seed: 6, Observe: func(size int, f Fate) {
+	p := Profile{RateBps: 200_000, QueueBytes: 2000, Seed: 6, Observe: func(_ []byte, f Fate) {
 		mu.Lock()
 		defer mu.Unlock()
 		seen++

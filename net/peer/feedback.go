@@ -8,18 +8,20 @@ import (
 )
 
 // WireOverhead is what a voice packet costs on the wire beyond its
-// payload, in bytes: the RTP header (12, no extensions on our voice), the
-// SRTP tag (16, pion's default AEAD AES-GCM profiles) and the IPv4 and
-// UDP headers (28). At 200 packets a second it is 89.6 kbit/s, more than
-// a 5 ms Opus stream's payload at 64 kbit/s.
+// payload, in bytes: the RTP header (12), the SRTP tag (16, pion's default
+// AEAD AES-GCM profiles) and the IPv4 and UDP headers (28); a packet
+// stamped with its send time (timing.go, at most 250 a second) carries 8
+// more. At 200 packets a second it is 89.6 kbit/s, more than a 5 ms Opus
+// stream's payload at 64 kbit/s.
 const WireOverhead = 12 + 16 + 28
 
 // Feedback is what the partner's RTCP receiver reports say about the path
 // our voice takes, for adapting the Opus bitrate and the redundancy (on
 // the encoder's goroutine: the encoder is not safe for concurrent use).
 //
-// There is no congestion controller's target bitrate: pion's GCC (TWCC
-// feedback, no-op pacer) was tried and measured on the lab's "mobile" path
+// Congestion control (net/congestion, in the app's adapter) works from
+// these reports, not from pion's GCC (TWCC feedback, no-op pacer), which
+// was tried and measured on the lab's "mobile" path
 // (60 ± 30 ms, 5 % bursty loss, 300 kb/s), 200 packets a second, 30 s.
 // Under the limit (96 kb/s of frames, ~190 kb/s on the wire) its target
 // wandered 98–163 kb/s, pulled down by random loss that redundancy should
@@ -41,13 +43,79 @@ type Feedback struct {
 	// seen one of our sender reports. A queue filling (the link's rate
 	// exceeded) shows here first, as a growing RTT, before the loss.
 	RTT time.Duration
+	// At is when the report came.
+	At time.Time
+	// SentRate is what we sent of our voice since the report before,
+	// and ReceivedRate what the partner received of it meanwhile (the
+	// packets its reports' highest sequence number and loss count say
+	// came, at our packets' mean size), both in bits per second on the
+	// wire (WireOverhead included); 0 at the first report, or when we
+	// sent nothing meanwhile. Behind a full queue ReceivedRate is the
+	// link's rate.
+	SentRate, ReceivedRate int
 }
 
-// feedbackState holds the latest Feedback for Peer.Feedback.
+// feedbackState holds the latest Feedback for Peer.Feedback. onReports
+// runs on one goroutine (the RTCP reader); the rest is safe from any.
 type feedbackState struct {
 	fractionLost atomic.Uint32 // RTCP's 8-bit fraction, /256
 	rtt          atomic.Int64  // nanoseconds, from RTCP receiver reports
 	lost         atomic.Int64
+	at           atomic.Int64 // the latest report's, Unix nanoseconds
+	sentRate     atomic.Int64 // bits per second
+	receivedRate atomic.Int64
+
+	// sent returns our voice packets and payload bytes sent so far; nil:
+	// no rates.
+	sent func() (packets, bytes int64)
+	// The report before, for the rates: when it came, its highest
+	// sequence number received (extended) and loss count, and what we
+	// had sent by then.
+	prev struct {
+		ok             bool
+		at             time.Time
+		highest        uint32
+		lost           int64
+		packets, bytes int64
+	}
+}
+
+// rates works out SentRate and ReceivedRate from a report on our voice
+// that came at now.
+func (f *feedbackState) rates(r rtcp.ReceptionReport, now time.Time) {
+	if f.sent == nil {
+		return
+	}
+	packets, bytes := f.sent()
+	prev := f.prev
+	f.prev.ok, f.prev.at, f.prev.highest, f.prev.lost = true, now, r.LastSequenceNumber, int64(r.TotalLost)
+	f.prev.packets, f.prev.bytes = packets, bytes
+	dt := now.Sub(prev.at).Seconds()
+	dp := packets - prev.packets
+	if !prev.ok || dt <= 0 || dp <= 0 {
+		f.sentRate.Store(0) // not known
+		f.receivedRate.Store(0)
+		return
+	}
+	wire := float64(bytes-prev.bytes+dp*WireOverhead) * 8 // bits sent meanwhile
+	f.sentRate.Store(int64(wire / dt))
+	got := int64(int32(r.LastSequenceNumber-prev.highest)) - (int64(r.TotalLost) - prev.lost)
+	f.receivedRate.Store(int64(wire * float64(max(got, 0)) / float64(dp) / dt))
+}
+
+// feedback returns the latest Feedback.
+func (f *feedbackState) feedback() Feedback {
+	fb := Feedback{
+		FractionLost: float64(f.fractionLost.Load()) / 256,
+		Lost:         f.lost.Load(),
+		RTT:          time.Duration(f.rtt.Load()),
+		SentRate:     int(f.sentRate.Load()),
+		ReceivedRate: int(f.receivedRate.Load()),
+	}
+	if at := f.at.Load(); at != 0 {
+		fb.At = time.Unix(0, at)
+	}
+	return fb
 }
 
 // onReports takes the partner's reception reports on our voice (stream
@@ -61,6 +129,8 @@ func (f *feedbackState) onReports(reports []rtcp.ReceptionReport, ssrc uint32, n
 			continue
 		}
 		ours = true
+		f.rates(r, now)
+		f.at.Store(now.UnixNano())
 		f.lost.Store(int64(r.TotalLost))
 		f.fractionLost.Store(uint32(r.FractionLost))
 		if r.LastSenderReport == 0 {

@@ -216,6 +216,7 @@ func New(cfg Config) (*Peer, error) {
 		fileLow:   make(chan struct{}, 1),
 	}
 	p.track = &voiceTrack{pay: negotiate(nil)}
+	p.fb.sent = func() (int64, int64) { return p.packetsSent.Load(), p.bytesSent.Load() }
 	sender, err := pc.AddTrack(p.track)
 	if err != nil {
 		pc.Close()
@@ -788,13 +789,7 @@ func (p *Peer) Stats() Stats {
 }
 
 // Feedback returns the latest of what OnFeedback is given.
-func (p *Peer) Feedback() Feedback {
-	return Feedback{
-		FractionLost: float64(p.fb.fractionLost.Load()) / 256,
-		Lost:         p.fb.lost.Load(),
-		RTT:          time.Duration(p.fb.rtt.Load()),
-	}
-}
+func (p *Peer) Feedback() Feedback { return p.fb.feedback() }
 
 // Close ends the connection and waits for the peer's goroutines.
 func (p *Peer) Close() error {

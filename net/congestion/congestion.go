@@ -1,0 +1,223 @@
+// Package congestion tells a bottleneck (a queue filling on the path: the
+// link's rate exceeded) from random loss, out of the partner's reception
+// reports on our voice (about one a second), and keeps a budget for what
+// we send: bits per second on the wire, headers included.
+//
+// The signals, per report (Report): the round trip, smoothed, against its
+// least of the last half minute (queueing: a queue only adds delay, and
+// stays, where jitter comes and goes), taken for our direction's queue
+// only with loss or the partner receiving less than we sent (the round
+// trip shows both directions' queues), loss too heavy for redundancy to be the answer (a drop-tail queue
+// on a link offered twice its rate drops half the packets; the lab's
+// random-loss paths lose a few per cent), and the rate the partner
+// received against the rate we sent, which behind a full queue is the
+// link's. Loss under heavy with no delay growth is random: the budget
+// stays, and redundancy (the caller's) covers it.
+//
+// The answer to congestion is a budget under what the partner received
+// (the link's rate, when a queue drops), so the queue drains; further
+// cuts wait for a report that reflects the last one. Then the budget
+// climbs back to near the link's rate quickly, stays there (probing
+// above it now and then, one step, taken back at once if a queue builds),
+// and when a probe finds room (the link widened), climbs by half again a
+// report until it reaches the caller's ceiling: no limit.
+//
+// Time is passed in (Report.At); a Controller is not safe for concurrent
+// use (the caller's one goroutine feeds it).
+package congestion
+
+import (
+	"time"
+)
+
+// Report is one reception report's view of our stream.
+type Report struct {
+	// At is when the report came, on any monotonic clock.
+	At time.Time
+	// RTT is the round trip the report gave; 0: none yet.
+	RTT time.Duration
+	// FractionLost is the share of our packets the partner lost over
+	// the report's interval, 0…1.
+	FractionLost float64
+	// Sent is what we sent over the report's interval, and Received
+	// what the partner received of it, in bits per second on the wire;
+	// 0: not known.
+	Sent, Received int
+}
+
+// Thresholds. A queue is seen in the round trip, smoothed over about four
+// reports (srttGain), over its least of the last baseWindow: the lab's
+// jittery paths (10 ms each way, exponential) put a single report 40 ms
+// over the least now and then, the smoothed one seldom 20.
+const (
+	baseWindow = 30 * time.Second
+	srttGain   = 0.25
+	// queueing is a smoothed round trip this much over its least.
+	queueing = 25 * time.Millisecond
+	// lossWithDelay is loss that, with a queue, makes it ours; so does
+	// the partner receiving under short of what we sent (the rates'
+	// intervals differ a little: a few per cent either way).
+	lossWithDelay = 0.01
+	short         = 0.95
+	// queueClear is close enough to the least to climb; a probe ends at
+	// a round trip (not smoothed) this much over the least.
+	queueClear = 15 * time.Millisecond
+	// heavyLoss is loss no random path of the lab's comes near in a
+	// second, and a queue on a link offered 1.25 times its rate reaches.
+	heavyLoss = 0.2
+	// drain: after a cut we send this share of what the partner
+	// received, so the queue empties (an 80 ms queue in half a second).
+	drain = 0.85
+	// settle: near the link's estimate the budget sits at this share
+	// of it.
+	settle = 0.9
+	// probeEvery clean reports at the estimate, one probe a step of
+	// probeStep over it: a second of it queues 30 ms.
+	probeEvery = 5
+	probeStep  = 1.03
+	// climb is the step a clean report earns when no link is known.
+	climb = 1.5
+	// rise is the step up to the estimate.
+	rise = 1.1
+)
+
+// Controller is the state of one stream's congestion control. See the
+// package doc.
+type Controller struct {
+	min int // the budget's floor, bits per second
+
+	srtt time.Duration // the smoothed round trip
+	rtts []sample      // the last baseWindow's round trips, raw and smoothed
+
+	budget int       // bits per second; 0: no limit
+	link   int       // the partner's receive rate at the last congestion; 0: not known
+	cutAt  time.Time // the last cut
+	atLink int       // clean reports in a row at the estimate
+	probe  time.Time // when a probe began; zero: none running
+	clean  int       // clean reports since the probe began
+}
+
+type sample struct {
+	at        time.Time
+	rtt, srtt time.Duration
+}
+
+// New returns a controller whose budget never goes under floor bits per
+// second.
+func New(floor int) *Controller { return &Controller{min: floor} }
+
+// State is what Update found.
+type State struct {
+	// Budget is what to send at most, bits per second on the wire; 0 is
+	// no limit.
+	Budget int
+	// Congested is set while the path queues or drops for our rate:
+	// redundancy would only add to it.
+	Congested bool
+	// Queue is the smoothed round trip over its least of the last half
+	// minute.
+	Queue time.Duration
+}
+
+// Update takes a report and returns the budget; ceiling is what the
+// sender's best costs, bits per second on the wire: a budget that climbs
+// to it is no limit.
+func (c *Controller) Update(r Report, ceiling int) State {
+	raw, queue := c.queue(r)
+	// A round trip grows with either direction's queue; ours, while it
+	// fills, keeps the partner short of what we sent, and once full
+	// drops. Without either, a queue is the partner's (their voice's
+	// own controller answers it): hold, neither cut nor climb.
+	ours := r.FractionLost >= lossWithDelay || r.Received == 0 || float64(r.Received) < short*float64(r.Sent)
+	congested := r.FractionLost >= heavyLoss || queue > queueing && ours
+	switch {
+	case congested:
+		c.congested(r)
+	case !c.probe.IsZero() && raw > queueClear:
+		// The probe filled a queue: the link is as it was.
+		c.budget, c.probe, c.atLink = int(settle*float64(c.link)), time.Time{}, 0
+	case queue <= queueClear:
+		c.climb(r, ceiling)
+	}
+	return State{Budget: c.budget, Congested: congested, Queue: queue}
+}
+
+// queue notes r's round trip and returns how far it is over the least of
+// the last baseWindow, and the smoothed one over its least (0, 0 without
+// one).
+func (c *Controller) queue(r Report) (raw, smoothed time.Duration) {
+	if r.RTT <= 0 {
+		return 0, 0
+	}
+	if c.srtt == 0 {
+		c.srtt = r.RTT
+	}
+	c.srtt += time.Duration(srttGain * float64(r.RTT-c.srtt))
+	keep := c.rtts[:0]
+	for _, s := range c.rtts {
+		if r.At.Sub(s.at) < baseWindow {
+			keep = append(keep, s)
+		}
+	}
+	c.rtts = append(keep, sample{r.At, r.RTT, c.srtt})
+	least := sample{rtt: r.RTT, srtt: c.srtt}
+	for _, s := range c.rtts {
+		least.rtt, least.srtt = min(least.rtt, s.rtt), min(least.srtt, s.srtt)
+	}
+	return r.RTT - least.rtt, c.srtt - least.srtt
+}
+
+// congested cuts the budget under what the partner received, unless the
+// last cut is too recent for this report to show its effect.
+func (c *Controller) congested(r Report) {
+	c.atLink, c.probe = 0, time.Time{}
+	if !c.cutAt.IsZero() && r.At.Sub(c.cutAt) < time.Second+r.RTT {
+		return
+	}
+	got := r.Received
+	if got <= 0 {
+		got = int(float64(r.Sent) * (1 - r.FractionLost))
+	}
+	if got <= 0 {
+		return // nothing to go by; the next report has
+	}
+	c.link = got
+	b := int(drain * float64(got))
+	if c.budget > 0 {
+		b = min(b, c.budget)
+	}
+	c.budget = max(b, c.min)
+	c.cutAt = r.At
+}
+
+// climb raises the budget after a clean report: up to near the link's
+// estimate, then a probe above it now and then; past it, or with no
+// estimate, by climb a report up to the ceiling, which ends the limit.
+func (c *Controller) climb(r Report, ceiling int) {
+	if c.budget == 0 {
+		return
+	}
+	if !c.probe.IsZero() {
+		// Two clean reports after the probe began (the first may
+		// predate it): the link has room; forget the estimate.
+		if c.clean++; c.clean >= 2 {
+			c.link, c.probe = 0, time.Time{}
+		}
+		return
+	}
+	near := int(settle * float64(c.link))
+	switch {
+	case c.link == 0:
+		c.budget = int(climb * float64(c.budget))
+	case c.budget < near:
+		c.budget = min(near, int(rise*float64(c.budget)))
+	default:
+		if c.atLink++; c.atLink >= probeEvery {
+			c.atLink, c.clean, c.probe = 0, 0, r.At
+			c.budget = int(probeStep * float64(c.link))
+		}
+	}
+	if c.budget >= ceiling {
+		c.budget, c.link = 0, 0
+	}
+}

@@ -1,0 +1,195 @@
+package congestion
+
+import (
+	"math/rand/v2"
+	"testing"
+	"time"
+)
+
+const (
+	full  = 300_000 // what the sender's best costs, bits per second
+	floor = 48_000
+)
+
+// link simulates a sender at the controller's budget (or full, with
+// none) through a drop-tail bottleneck of rate bits per second and a
+// queue of maxQueue, one report a second, the round trip base plus the
+// queue: a report of what a second at that budget does.
+type link struct {
+	rate     int
+	maxQueue time.Duration
+	base     time.Duration
+	queue    time.Duration // the queue's wait at the report
+	at       time.Time
+}
+
+func (l *link) report(budget int) Report {
+	send := budget
+	if send == 0 {
+		send = full
+	}
+	l.at = l.at.Add(time.Second)
+	r := Report{At: l.at, Sent: send, Received: send}
+	if l.rate > 0 {
+		// The queue grows by what the link cannot carry, up to its size;
+		// the rest is dropped.
+		grow := time.Duration(float64(send-l.rate) / float64(l.rate) * float64(time.Second))
+		l.queue = max(0, l.queue+grow)
+		if l.queue > l.maxQueue {
+			over := l.queue - l.maxQueue
+			l.queue = l.maxQueue
+			lost := over.Seconds() * float64(l.rate) // bits
+			r.FractionLost = lost / float64(send)
+			r.Received = l.rate
+		}
+	} else {
+		l.queue = 0
+	}
+	r.RTT = l.base + l.queue
+	return r
+}
+
+// TestBottleneck: a path whose queue drops half of what full quality
+// sends from the first report. The budget goes under the link's rate
+// within a few reports and the queue empties; it stays under, probing
+// now and then; when the link widens the limit ends within 15 reports.
+func TestBottleneck(t *testing.T) {
+	l := &link{rate: 120_000, maxQueue: 80 * time.Millisecond, base: 60 * time.Millisecond, at: time.Unix(1000, 0)}
+	c := New(floor)
+	var st State
+	for i := range 5 {
+		st = c.Update(l.report(st.Budget), full)
+		t.Logf("report %d: %+v, queue %v", i+1, st, l.queue)
+		if i == 0 && !st.Congested {
+			t.Fatalf("half the packets lost: not congested")
+		}
+	}
+	if st.Budget == 0 || st.Budget >= l.rate {
+		t.Fatalf("after 5 reports the budget is %d, the link's rate %d", st.Budget, l.rate)
+	}
+	// 30 s under the limit: mostly under it, the queue mostly empty.
+	queued, probes := 0, 0
+	for range 30 {
+		st = c.Update(l.report(st.Budget), full)
+		if st.Budget == 0 || st.Budget < floor {
+			t.Fatalf("budget %d under a 120 kbit/s link", st.Budget)
+		}
+		if st.Budget > l.rate {
+			probes++
+		}
+		if l.queue > 30*time.Millisecond {
+			queued++
+		}
+	}
+	t.Logf("30 reports under the limit: %d probes above it, %d with over 30 ms queued; budget %d", probes, queued, st.Budget)
+	if probes == 0 || probes > 10 {
+		t.Errorf("%d reports of 30 probed above the link", probes)
+	}
+	if queued > 6 {
+		t.Errorf("%d reports of 30 with over 30 ms queued", queued)
+	}
+	// The link widens: no limit within 15 reports.
+	l.rate = 0
+	for i := range 15 {
+		if st = c.Update(l.report(st.Budget), full); st.Budget == 0 {
+			t.Logf("no limit %d reports after the link widened", i+1)
+			return
+		}
+	}
+	t.Errorf("15 reports after the link widened the budget is still %d", st.Budget)
+}
+
+// TestRandomLoss: 3 % uniform loss and a jittery round trip with no
+// queue is never congestion, and never limits the budget.
+func TestRandomLoss(t *testing.T) {
+	rng := rand.New(rand.NewPCG(1, 2))
+	c := New(floor)
+	at := time.Unix(1000, 0)
+	for i := range 300 {
+		at = at.Add(time.Second)
+		// 200 packets, each lost at 3 %; 80 ms each way with an
+		// exponential 10 ms of jitter each way.
+		lost := 0
+		for range 200 {
+			if rng.Float64() < 0.03 {
+				lost++
+			}
+		}
+		rtt := 80*time.Millisecond + time.Duration((rng.ExpFloat64()+rng.ExpFloat64())*float64(10*time.Millisecond))
+		r := Report{At: at, RTT: rtt, FractionLost: float64(lost) / 200, Sent: full, Received: full * (200 - lost) / 200}
+		if st := c.Update(r, full); st.Congested || st.Budget != 0 {
+			t.Fatalf("report %d (%+v): %+v", i+1, r, st)
+		}
+	}
+}
+
+// TestDelayAlone: a queue that stays, with no loss yet but the partner
+// receiving less than we send, is congestion within three reports; one
+// late report is not; and a queue with the partner receiving all we send
+// is the other direction's: the budget holds.
+func TestDelayAlone(t *testing.T) {
+	c := New(floor)
+	at := time.Unix(1000, 0)
+	step := func(rtt time.Duration, received int) State {
+		at = at.Add(time.Second)
+		return c.Update(Report{At: at, RTT: rtt, Sent: 200_000, Received: received}, full)
+	}
+	for range 5 {
+		step(50*time.Millisecond, 200_000)
+	}
+	if st := step(110*time.Millisecond, 180_000); st.Congested {
+		t.Fatalf("one report 60 ms late: %+v", st)
+	}
+	for range 5 {
+		if st := step(50*time.Millisecond, 200_000); st.Congested {
+			t.Fatalf("back on time: %+v", st)
+		}
+	}
+	congested := func() State {
+		for range 3 {
+			if st := step(130*time.Millisecond, 180_000); st.Congested {
+				return st
+			}
+		}
+		t.Fatal("three reports 80 ms late, 90 % received: not congested")
+		return State{}
+	}
+	if st := congested(); st.Budget == 0 || st.Budget > 180_000 {
+		t.Fatalf("congested: %+v", st)
+	}
+	// The partner's queue: the round trip grows, all we send arrives.
+	c = New(floor)
+	for range 5 {
+		step(50*time.Millisecond, 200_000)
+	}
+	st := congested()
+	for range 6 {
+		if next := step(130*time.Millisecond, 200_000); next.Congested || next.Budget != st.Budget {
+			t.Fatalf("a queue with all we send received: %+v (was %+v)", next, st)
+		}
+	}
+}
+
+// TestCutsWait: a second cut waits for a report that can show the
+// first's effect; the budget never goes under the floor.
+func TestCutsWait(t *testing.T) {
+	c := New(floor)
+	at := time.Unix(1000, 0)
+	heavy := func(d time.Duration, sent int) State {
+		at = at.Add(d)
+		return c.Update(Report{At: at, RTT: 100 * time.Millisecond, FractionLost: 0.5, Sent: sent, Received: sent / 2}, full)
+	}
+	first := heavy(time.Second, 200_000).Budget
+	if first != 85_000 {
+		t.Fatalf("half of 200 kbit/s received: budget %d, want 85 %% of 100 kbit/s", first)
+	}
+	if b := heavy(500*time.Millisecond, 200_000).Budget; b != first {
+		t.Fatalf("a report half a second after the cut cut again: %d", b)
+	}
+	for range 20 {
+		heavy(2*time.Second, 100_000)
+	}
+	if b := heavy(2*time.Second, 100_000).Budget; b != floor {
+		t.Fatalf("after 20 more cuts the budget is %d, the floor %d", b, floor)
+	}
+}

@@ -1,0 +1,41 @@
+package peer
+
+import (
+	"testing"
+	"time"
+
+	"github.com/pion/rtcp"
+)
+
+// TestFeedbackRates: from two reports a second apart, what we sent on the
+// wire (payload and WireOverhead per packet) and what the partner
+// received of it, from its highest sequence number and loss count, across
+// the 16-bit sequence number's wraparound.
+func TestFeedbackRates(t *testing.T) {
+	t.Parallel()
+	var packets, bytes int64
+	f := feedbackState{sent: func() (int64, int64) { return packets, bytes }}
+	at := time.Date(2026, 12, 5, 12, 0, 0, 0, time.UTC)
+	report := func(highest, lost uint32) Feedback {
+		f.onReports([]rtcp.ReceptionReport{{SSRC: 5, LastSequenceNumber: highest, TotalLost: lost}}, 5, at)
+		return f.feedback()
+	}
+	packets, bytes = 100, 6000
+	if fb := report(65500, 3); fb.SentRate != 0 || fb.ReceivedRate != 0 || !fb.At.Equal(at) {
+		t.Fatalf("first report: %+v; want no rates yet, At %v", fb, at)
+	}
+	// A second later: 200 packets of 60 bytes more, the partner's highest
+	// 200 on (past 65535), 100 more of them lost.
+	at = at.Add(time.Second)
+	packets, bytes = 300, 18000
+	fb := report(65500+200, 103)
+	wantSent := 200 * (60 + WireOverhead) * 8
+	if fb.SentRate != wantSent || fb.ReceivedRate != wantSent/2 {
+		t.Errorf("sent %d, received %d bit/s; want %d and %d", fb.SentRate, fb.ReceivedRate, wantSent, wantSent/2)
+	}
+	// Nothing sent meanwhile: no rates.
+	at = at.Add(time.Second)
+	if fb := report(65700, 103); fb.SentRate != 0 || fb.ReceivedRate != 0 {
+		t.Errorf("a report after nothing sent: %+v", fb)
+	}
+}
