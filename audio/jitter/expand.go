@@ -148,6 +148,25 @@ func dot(a, b []float32) float64 {
 	return s
 }
 
+// waitStep returns how much to conceal while waiting for a late packet
+// that then plays that much later than it would have: step, or where the
+// voice has a period, the fewest whole periods at least as long (up to
+// four steps), so that the packet joins the repetition in phase. A wait of
+// 64 samples at 1 kHz (1.33 periods) was a phase step of a third of a
+// period, with a dip where the two were faded into each other.
+func (e *expander) waitStep(step int) int {
+	if !e.active {
+		e.begin()
+	}
+	if !e.voiced {
+		return step
+	}
+	if w := (step + e.period - 1) / e.period * e.period; w <= 4*step {
+		return w
+	}
+	return step
+}
+
 // gain is the repetition's level after run samples of it.
 func gain(run int) float32 {
 	if run < holdSamples {

@@ -442,12 +442,16 @@ func (b *Buffer) nextFrame(offset int) {
 			b.stats.decodeErrors.Add(1)
 			break
 		}
-		if step := min(b.cfg.WaitStep, b.frame); b.highest < b.next && b.mayWait(step) {
-			// Nothing later: wait for it, concealing a step meanwhile.
-			conceal = step
-			b.waited += conceal
-			b.stats.underruns.Add(1)
-			break
+		if b.highest < b.next {
+			if step := b.exp.waitStep(min(b.cfg.WaitStep, b.frame)); b.mayWait(step) {
+				// Nothing later: wait for it, concealing a step
+				// meanwhile (whole pitch periods where the voice has
+				// one, see expander.waitStep).
+				conceal = step
+				b.waited += conceal
+				b.stats.underruns.Add(1)
+				break
+			}
 		}
 		// Lost: conceal what of its time was not concealed while waiting.
 		b.next++
