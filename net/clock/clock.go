@@ -164,6 +164,12 @@ var ErrNoSamples = errors.New("clock: no samples yet")
 // not a real rate.
 const MaxDriftPPM = 500
 
+// AgePenaltyPPM is how fast a trip's worth fades with age, in parts per
+// million of its age, beyond the drift estimate's own uncertainty: a
+// clock's rate wanders (RFC 5905 takes 15 ppm), and the floors that tilt
+// the drift estimate come and go with the load on either side.
+const AgePenaltyPPM = 15
+
 // MinDriftSpan is how much time the window must span before the drift is
 // estimated; below it the estimator takes the clocks to run alike (a
 // 100 ppm drift moves the offset by 0.1 ms a second, while a slope fitted
@@ -186,7 +192,12 @@ const MinDriftSpan = 4 * time.Second
 // stretches of the window, within ±MaxDriftPPM. The floors' noise over
 // the window's span gives that slope's uncertainty; it is shrunk towards
 // zero in proportion (a prior of ±100 ppm), so a few seconds of a jittery
-// path do not tilt the offset more than the drift itself would.
+// path do not tilt the offset more than the drift itself would. What
+// uncertainty remains makes an old trip worth less than a new one (see
+// lowest): on the real stack, where the load on either machine raises a
+// direction's floor for seconds at a time, the drift fitted over 30 s
+// was off by 30–50 ppm, and an old floor carried that error times its age
+// into the offset (0.7 ms on the continent path).
 func (e *Estimator) Estimate() (Estimate, error) {
 	e.mu.Lock()
 	out, back, newest := slices.Clone(e.out), slices.Clone(e.back), e.newest
@@ -201,11 +212,12 @@ func (e *Estimator) Estimate() (Estimate, error) {
 		oldest = min(oldest, p.x)
 	}
 	span := -oldest
-	slope := 0.0
+	slope, phi := 0.0, 0.0
 	if time.Duration(span) >= MinDriftSpan {
-		slope = fitDrift(po, pb, oldest, span)
+		slope, phi = fitDrift(po, pb, oldest, span)
 	}
-	fOut, fBack := lowest(po, slope), lowest(pb, -slope)
+	phi += AgePenaltyPPM * 1e-6
+	fOut, fBack := lowest(po, slope, phi), lowest(pb, -slope, phi)
 	offset := (fOut.low - fBack.low) / 2
 
 	// Quality: each floor's gap to its runner-up is the scale of its own
@@ -227,7 +239,7 @@ func (e *Estimator) Estimate() (Estimate, error) {
 	est := Estimate{
 		Offset:      time.Duration(math.Round(offset)),
 		DriftPPM:    slope * 1e6,
-		RTT:         time.Duration(math.Round(fOut.low + fBack.low)),
+		RTT:         time.Duration(math.Round(fOut.low - fOut.penalty + fBack.low - fBack.penalty)),
 		Uncertainty: time.Duration(math.Round(unc)),
 		Samples:     len(out) + len(back),
 		Used:        used,
@@ -249,8 +261,9 @@ func points(ts []trip, newest int64) []point {
 	return ps
 }
 
-// floor is a direction's lowest de-trended delay and its runner-up.
-type floor struct{ low, next float64 }
+// floor is a direction's lowest de-trended delay and its runner-up, and
+// the lowest's age penalty (included in low).
+type floor struct{ low, next, penalty float64 }
 
 func (f floor) gap() float64 {
 	if math.IsInf(f.next, 1) {
@@ -260,13 +273,17 @@ func (f floor) gap() float64 {
 }
 
 // lowest returns the floor of ps once a drift of slope (nanoseconds per
-// nanosecond, the delays' tilt) is taken out.
-func lowest(ps []point, slope float64) floor {
-	f := floor{math.Inf(1), math.Inf(1)}
+// nanosecond, the delays' tilt) is taken out, each point counted phi
+// nanoseconds per nanosecond of its age higher: how much the drift's
+// uncertainty may have moved it since (RFC 5905's dispersion growth).
+// The floors are read for their difference, which the penalty leaves
+// alone; it only prefers a recent packet to an old one a little faster.
+func lowest(ps []point, slope, phi float64) floor {
+	f := floor{low: math.Inf(1), next: math.Inf(1)}
 	for _, p := range ps {
-		switch v := p.y - slope*p.x; {
+		switch v := p.y - slope*p.x - phi*p.x; {
 		case v < f.low:
-			f.low, f.next = v, f.low
+			f.low, f.next, f.penalty = v, f.low, -phi*p.x
 		case v < f.next:
 			f.next = v
 		}
@@ -276,7 +293,7 @@ func lowest(ps []point, slope float64) floor {
 
 // driftSegments is how many stretches of the window fitDrift takes a
 // floor from.
-const driftSegments = 4
+const driftSegments = 8
 
 // segmentFloors returns the lowest point of each of driftSegments equal
 // stretches of span nanoseconds from first; +Inf where a stretch is empty.
@@ -304,7 +321,7 @@ func segmentFloors(ps []point, first, span float64) []point {
 // towards zero by its uncertainty (the floors' scatter about their lines,
 // or the two slopes' disagreement, whichever is larger) against a prior
 // of ±100 ppm, then clamped to ±MaxDriftPPM.
-func fitDrift(out, back []point, first, span float64) float64 {
+func fitDrift(out, back []point, first, span float64) (slope, sigma float64) {
 	line := func(ps []point) (slope, stderr float64) {
 		var x, y []float64
 		for _, s := range segmentFloors(ps, first, span) {
@@ -316,11 +333,15 @@ func fitDrift(out, back []point, first, span float64) float64 {
 	}
 	sOut, eOut := line(out)
 	sBack, eBack := line(back)
-	slope := (sOut - sBack) / 2
-	sigma := max(math.Hypot(eOut, eBack)/2, math.Abs(sOut+sBack)/2)
+	slope = (sOut - sBack) / 2
+	sigma = max(math.Hypot(eOut, eBack)/2, math.Abs(sOut+sBack)/2)
 	const prior = 100e-6
 	slope *= prior * prior / (prior*prior + sigma*sigma)
-	return min(max(slope, -MaxDriftPPM*1e-6), MaxDriftPPM*1e-6)
+	post := prior * sigma / math.Hypot(prior, sigma)
+	if math.IsNaN(post) || math.IsInf(sigma, 1) {
+		post = prior
+	}
+	return min(max(slope, -MaxDriftPPM*1e-6), MaxDriftPPM*1e-6), post
 }
 
 // lineSlope fits y = a + b·x by least squares and returns b and its
