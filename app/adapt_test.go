@@ -176,10 +176,11 @@ func TestAdapterBottleneck(t *testing.T) {
 	if a.red != 0 || k != codec.Opus || a.frame < 480 || a.budget == 0 || a.budget >= 120_000 || cost > a.budget {
 		t.Fatalf("behind a 120 kbit/s queue: budget %d, %v at %d bit/s in frames of %d, redundancy %d", a.budget, k, a.out, a.frame, a.red)
 	}
-	// The queue drains; the sender stays under the link.
+	// The queue drains; the sender stays under the link, but for a
+	// probe a few per cent over it now and then.
 	for range 5 {
 		a.update(rep.next(peer.Feedback{RTT: 60 * time.Millisecond, SentRate: cost, ReceivedRate: cost}), false)
-		if a.budget == 0 || a.budget > 120_000 {
+		if a.budget == 0 || a.budget > 120_000*105/100 {
 			t.Fatalf("budget %d over the link's 120 kbit/s", a.budget)
 		}
 	}

@@ -12,14 +12,18 @@
 // random-loss paths lose a few per cent), and the rate the partner
 // received against the rate we sent, which behind a full queue is the
 // link's. Loss under heavy with no delay growth is random: the budget
-// stays, and redundancy (the caller's) covers it.
+// stays, and redundancy (the caller's) covers it; but on a path found
+// congested before (a budget in force), loss of limitedLoss is the queue's
+// again (a queue full since the start shows no delay over its least), and
+// so is loss that goes on while the round trip never falls after a cut:
+// the queue stood before the first report.
 //
 // The answer to congestion is a budget under what the partner received
 // (the link's rate, when a queue drops), so the queue drains; further
 // cuts wait for a report that reflects the last one. Then the budget
 // climbs back to near the link's rate quickly, stays there (probing
 // above it now and then, one step, taken back at once if a queue builds),
-// and when a probe finds room (the link widened), climbs by half again a
+// and when a probe finds room (the link widened), climbs 1.8 times a
 // report until it reaches the caller's ceiling: no limit.
 //
 // Time is passed in (Report.At); a Controller is not safe for concurrent
@@ -59,12 +63,20 @@ const (
 	// intervals differ a little: a few per cent either way).
 	lossWithDelay = 0.01
 	short         = 0.95
-	// queueClear is close enough to the least to climb; a probe ends at
-	// a round trip (not smoothed) this much over the least.
+	// queueClear is close enough to the least to climb. A probe ends at
+	// a round trip (not smoothed) queueing over the least, or loss.
 	queueClear = 15 * time.Millisecond
 	// heavyLoss is loss no random path of the lab's comes near in a
 	// second, and a queue on a link offered 1.25 times its rate reaches.
 	heavyLoss = 0.2
+	// drainDrop is how far the round trip falls when a cut drains our
+	// queue; standing lossy reports without that fall mean it stood.
+	drainDrop = 20 * time.Millisecond
+	standing  = 3
+	// limitedLoss is loss that, on a path already found congested (a
+	// budget in force), is the queue's again: a queue full from the
+	// start shows no delay over its least.
+	limitedLoss = 0.1
 	// drain: after a cut we send this share of what the partner
 	// received, so the queue empties (an 80 ms queue in half a second).
 	drain = 0.85
@@ -73,10 +85,10 @@ const (
 	settle = 0.9
 	// probeEvery clean reports at the estimate, one probe a step of
 	// probeStep over it: a second of it queues 30 ms.
-	probeEvery = 5
+	probeEvery = 4
 	probeStep  = 1.03
 	// climb is the step a clean report earns when no link is known.
-	climb = 1.5
+	climb = 1.8
 	// rise is the step up to the estimate.
 	rise = 1.1
 )
@@ -92,9 +104,15 @@ type Controller struct {
 	budget int       // bits per second; 0: no limit
 	link   int       // the partner's receive rate at the last congestion; 0: not known
 	cutAt  time.Time // the last cut
-	atLink int       // clean reports in a row at the estimate
-	probe  time.Time // when a probe began; zero: none running
-	clean  int       // clean reports since the probe began
+	// A cut that drains our queue shows as a round trip drainDrop under
+	// the one at the cut (cutRTT; 0: none to wait for); lossy reports
+	// that show no drop (undrained) mean the queue stood before the
+	// first report, so its least is no base.
+	cutRTT    time.Duration
+	undrained int
+	atLink    int       // clean reports in a row at the estimate
+	probe     time.Time // when a probe began; zero: none running
+	clean     int       // clean reports since the probe began
 }
 
 type sample struct {
@@ -129,13 +147,22 @@ func (c *Controller) Update(r Report, ceiling int) State {
 	// drops. Without either, a queue is the partner's (their voice's
 	// own controller answers it): hold, neither cut nor climb.
 	ours := r.FractionLost >= lossWithDelay || r.Received == 0 || float64(r.Received) < short*float64(r.Sent)
-	congested := r.FractionLost >= heavyLoss || queue > queueing && ours
+	if c.cutRTT > 0 && r.RTT > 0 {
+		switch {
+		case r.RTT < c.cutRTT-drainDrop:
+			c.cutRTT, c.undrained = 0, 0
+		case r.FractionLost >= lossWithDelay:
+			c.undrained++
+		}
+	}
+	congested := r.FractionLost >= heavyLoss || queue > queueing && ours ||
+		c.budget > 0 && r.FractionLost >= limitedLoss || c.undrained >= standing
 	switch {
 	case congested:
 		c.congested(r)
-	case !c.probe.IsZero() && raw > queueClear:
+	case !c.probe.IsZero() && (raw > queueing || r.FractionLost >= lossWithDelay):
 		// The probe filled a queue: the link is as it was.
-		c.budget, c.probe, c.atLink = int(settle*float64(c.link)), time.Time{}, 0
+		c.budget, c.probe, c.atLink = max(c.min, int(settle*float64(c.link))), time.Time{}, 0
 	case queue <= queueClear:
 		c.climb(r, ceiling)
 	}
@@ -187,7 +214,7 @@ func (c *Controller) congested(r Report) {
 		b = min(b, c.budget)
 	}
 	c.budget = max(b, c.min)
-	c.cutAt = r.At
+	c.cutAt, c.cutRTT, c.undrained = r.At, r.RTT, 0
 }
 
 // climb raises the budget after a clean report: up to near the link's
@@ -214,7 +241,7 @@ func (c *Controller) climb(r Report, ceiling int) {
 	default:
 		if c.atLink++; c.atLink >= probeEvery {
 			c.atLink, c.clean, c.probe = 0, 0, r.At
-			c.budget = int(probeStep * float64(c.link))
+			c.budget = int(probeStep * float64(max(c.link, c.budget)))
 		}
 	}
 	if c.budget >= ceiling {

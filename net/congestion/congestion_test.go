@@ -193,3 +193,49 @@ func TestCutsWait(t *testing.T) {
 		t.Fatalf("after 20 more cuts the budget is %d, the floor %d", b, floor)
 	}
 }
+
+// TestLimitedLoss: on a path found congested, 10 % loss with no delay
+// over the least (a queue full since the first report) cuts again; the
+// same loss on a path never found congested is random.
+func TestLimitedLoss(t *testing.T) {
+	at := time.Unix(1000, 0)
+	report := func(c *Controller, lost float64, sent int) State {
+		at = at.Add(2 * time.Second)
+		return c.Update(Report{At: at, RTT: 150 * time.Millisecond, FractionLost: lost, Sent: sent, Received: int(float64(sent) * (1 - lost))}, full)
+	}
+	c := New(floor)
+	first := report(c, 0.5, 250_000).Budget
+	if st := report(c, 0.12, first); !st.Congested || st.Budget >= first {
+		t.Errorf("12 %% loss under a budget of %d: %+v", first, st)
+	}
+	if st := report(New(floor), 0.12, 250_000); st.Congested || st.Budget != 0 {
+		t.Errorf("12 %% loss on a path never congested: %+v", st)
+	}
+}
+
+// TestStandingQueue: after a cut, loss that goes on with the round trip
+// as high as at the cut means the queue stood from the start (its least
+// is no base): cut again. Where the round trip falls after the cut, the
+// same loss is random.
+func TestStandingQueue(t *testing.T) {
+	at := time.Unix(1000, 0)
+	report := func(c *Controller, rtt time.Duration, lost float64, sent int) State {
+		at = at.Add(time.Second)
+		return c.Update(Report{At: at, RTT: rtt, FractionLost: lost, Sent: sent, Received: int(float64(sent) * (1 - lost))}, full)
+	}
+	for _, drained := range []bool{false, true} {
+		c := New(floor)
+		st := report(c, 220*time.Millisecond, 0.6, 300_000)
+		first := st.Budget
+		rtt := 220 * time.Millisecond
+		if drained {
+			rtt = 80 * time.Millisecond
+		}
+		for range 4 {
+			st = report(c, rtt, 0.04, st.Budget)
+		}
+		if cut := st.Budget < first; cut == drained {
+			t.Errorf("drained %v: budget %d after %d, 4 %% lost", drained, st.Budget, first)
+		}
+	}
+}
