@@ -22,9 +22,10 @@ type expander struct {
 	active bool // concealing now, or just was: the next decode fades in
 	voiced bool // a period was found for this run
 	period int
-	pos    int // the next sample's place in the period
-	resume int // samples of the fade into decoded audio still to go
-	run    int // samples concealed in this run
+	pos    int  // the next sample's place in the period
+	resume int  // samples of the fade into decoded audio still to go
+	join   bool // the decoder's concealment is faded into the repetition
+	run    int  // samples concealed in this run
 	tmpl   [maxPeriod]float32
 	// scratch holds the history in order for the period search.
 	scratch [corrLen + maxPeriod + 1]float32
@@ -38,13 +39,14 @@ const (
 	holdSamples = 960 // 20 ms at full level
 	fadeSamples = 1920
 	// resumeSamples is the crossfade from the repetition into what is
-	// decoded after it: CELT's first frames after a gap come out quieter
-	// and bent (its energies decayed with its own concealment, and its
-	// overlap mixes that concealment in), 8 dB down over the first 1 ms in
-	// the lab; over 4 ms the repetition, in phase, covers them.
+	// decoded after it: the first frame after a gap comes out quiet (CELT's
+	// energies decayed with its own concealment; PCM fades in from where
+	// its concealment faded to); over 4 ms the repetition, in phase,
+	// covers it.
 	resumeSamples = 192
-	// joinSamples is the crossfade between the decoder's output and the
-	// repetition, each way.
+	// joinSamples is the crossfade from the decoder's concealment into the
+	// repetition, where they agree (see agrees); else the repetition
+	// starts at once, a period on from the last samples played.
 	joinSamples = 48
 	// minCorr is the normalised correlation a period must reach to count
 	// as voiced.
@@ -200,10 +202,13 @@ func (e *expander) conceal(p []float32) {
 		e.resume = 0
 		e.begin()
 	}
+	if e.voiced && e.run == 0 {
+		e.join = e.agrees(p)
+	}
 	if e.voiced {
 		for i := range p {
 			v := e.next()
-			if e.run <= joinSamples {
+			if e.join && e.run <= joinSamples {
 				w := float32(e.run) / (joinSamples + 1)
 				v = (1-w)*p[i] + w*v
 			}
@@ -211,6 +216,22 @@ func (e *expander) conceal(p []float32) {
 		}
 	}
 	e.push(p)
+}
+
+// agrees reports whether the decoder's concealment p starts as the
+// repetition does (correlation over joinSamples above a half), so that
+// fading from one into the other dips nowhere. PCM's plays its last packet
+// backwards: at 750 Hz it started in antiphase, and the fade between them
+// sank the tone 8 dB.
+func (e *expander) agrees(p []float32) bool {
+	var xy, xx, yy float64
+	for i := range min(joinSamples, len(p)) {
+		x, y := float64(p[i]), float64(e.tmpl[(e.pos+i)%e.period])
+		xy += x * y
+		xx += x * x
+		yy += y * y
+	}
+	return xy > 0 && xy*xy > 0.25*xx*yy
 }
 
 // decoded fades p, just decoded, in from the repetition if a run was on
