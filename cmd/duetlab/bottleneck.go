@@ -37,15 +37,16 @@ func bottleneckPath(limit *impair.Limit, observe func([]byte, impair.Fate)) impa
 
 // bottleneck sings a 40 s duet (the default codec choice, as a singer
 // would) whose path is the bottleneck for the first 20 s, both ways, and
-// then has no limit. It follows both senders each second: what each puts
-// on the wire (its voice packets with RTP, SRTP and IP/UDP headers), what
-// it sends, the queue's wait, the partner's concealment. The summary:
-// between 5 s and the lift, the higher of the two directions' wire rates
-// (sent_kbps) against the link's (link_kbps), the 95th percentile of the
-// queue's wait (queue_ms, both directions), and the worse direction's
-// concealment (concealed_pct); the table also shows what else crosses
-// the bottleneck, each way on average: RTCP, and the data channels (DTLS)
-// with ICE's checks; then how long after the lift both senders
+// then has no limit. It follows both senders each second: what each
+// sends and puts on the wire (its voice packets with RTP, SRTP and IP/UDP
+// headers), what else crosses the bottleneck each way on average (RTCP;
+// the data channels, DTLS, with ICE's checks), the queue's wait and the
+// partner's concealment. The summary, between 5 s and the lift: the
+// higher of the two directions' wire rates (sent_kbps) against the
+// link's (link_kbps), the 95th percentile of the queue's wait (queue_ms,
+// both directions), the worse direction's concealment (concealed_pct)
+// and the data channels' share of the link each way (data_kbps, which
+// competes with the voice); then how long after the lift both senders
 // are back to what they sent first, before any report, and stay so
 // (recover_s; -1: never).
 func bottleneck(ctx context.Context, w io.Writer) ([]string, error) {
@@ -120,16 +121,17 @@ func bottleneck(ctx context.Context, w io.Writer) ([]string, error) {
 		sentKbps = max(sentKbps, wireKbps(a, b, d))
 		concealed = max(concealed, concealedPct(a, b, d))
 	}
-	waits, _ := q.between(start.Add(a.at), start.Add(b.at))
+	waits, bytes := q.between(start.Add(a.at), start.Add(b.at))
 	queue := ms(percentile(waits, 0.95))
+	data := float64(bytes['d']+bytes['s']) * 8 / 1000 / (b.at - a.at).Seconds() / 2
 	fmt.Fprintf(tw, "%.0f–%.0f\t120\t\t\t\t%.0f (the more)\t\t\t\t\t\t\t%.1f\t%.2f (the worse)\t\t\n", a.at.Seconds(), b.at.Seconds(), sentKbps, queue, concealed)
 	if err := tw.Flush(); err != nil {
 		return nil, err
 	}
 	fmt.Fprintf(w, "full quality (the first thing sent): guest %s at %d kbit/s, host %s at %d kbit/s; the lift at %v\n",
 		full[0].codec, full[0].bitrate/1000, full[1].codec, full[1].bitrate/1000, lift)
-	return []string{fmt.Sprintf("sent_kbps=%.0f link_kbps=%d queue_ms=%.1f concealed_pct=%.2f recover_s=%.0f",
-		sentKbps, bottleneckBps/1000, queue, concealed, recovered.Seconds())}, nil
+	return []string{fmt.Sprintf("sent_kbps=%.0f link_kbps=%d queue_ms=%.1f concealed_pct=%.2f recover_s=%.0f data_kbps=%.0f",
+		sentKbps, bottleneckBps/1000, queue, concealed, recovered.Seconds(), data)}, nil
 }
 
 // sent is one sender's figures at one moment: what it sends and its

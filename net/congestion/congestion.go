@@ -23,8 +23,9 @@
 // cuts wait for a report that reflects the last one. Then the budget
 // climbs back to near the link's rate quickly, stays there (probing
 // above it now and then, one step, taken back at once if a queue builds),
-// and when a probe finds room (the link widened), climbs 1.8 times a
-// report until it reaches the caller's ceiling: no limit.
+// and when a probe finds room (the link widened), climbs 1.2 times a
+// report to half again the old estimate, then 1.8 times, until it reaches
+// the caller's ceiling: no limit.
 //
 // Time is passed in (Report.At); a Controller is not safe for concurrent
 // use (the caller's one goroutine feeds it).
@@ -87,10 +88,13 @@ const (
 	// probeStep over it: a second of it queues 30 ms.
 	probeEvery = 4
 	probeStep  = 1.03
-	// climb is the step a clean report earns when no link is known.
-	climb = 1.8
-	// rise is the step up to the estimate.
-	rise = 1.1
+	// climb is the step a clean report earns when no link is known,
+	// careful after a probe found room over the estimate, up to past
+	// times it, and rise up to the estimate.
+	climb   = 1.8
+	careful = 1.2
+	past    = 1.5
+	rise    = 1.1
 )
 
 // Controller is the state of one stream's congestion control. See the
@@ -103,6 +107,7 @@ type Controller struct {
 
 	budget int       // bits per second; 0: no limit
 	link   int       // the partner's receive rate at the last congestion; 0: not known
+	passed int       // the estimate a probe found room over, until the budget is well past it
 	cutAt  time.Time // the last cut
 	// A cut that drains our queue shows as a round trip drainDrop under
 	// the one at the cut (cutRTT; 0: none to wait for); lossy reports
@@ -208,7 +213,7 @@ func (c *Controller) congested(r Report) {
 	if got <= 0 {
 		return // nothing to go by; the next report has
 	}
-	c.link = got
+	c.link, c.passed = got, 0
 	b := int(drain * float64(got))
 	if c.budget > 0 {
 		b = min(b, c.budget)
@@ -228,12 +233,15 @@ func (c *Controller) climb(r Report, ceiling int) {
 		// Two clean reports after the probe began (the first may
 		// predate it): the link has room; forget the estimate.
 		if c.clean++; c.clean >= 2 {
-			c.link, c.probe = 0, time.Time{}
+			c.passed, c.link, c.probe = c.link, 0, time.Time{}
 		}
 		return
 	}
 	near := int(settle * float64(c.link))
 	switch {
+	case c.link == 0 && float64(c.budget) < past*float64(c.passed):
+		// Room over where the link was: it may not be much.
+		c.budget = int(careful * float64(c.budget))
 	case c.link == 0:
 		c.budget = int(climb * float64(c.budget))
 	case c.budget < near:
