@@ -176,6 +176,17 @@ func (e *expander) waitStep(step int) int {
 	return step
 }
 
+// align returns how much more to conceal after waits that moved the voice
+// slip samples later, so that it moves by whole periods where it has one:
+// waits of two 1 kHz periods for a packet of 128 samples that never came
+// moved it 64, a third of a period out of phase.
+func (e *expander) align(slip int) int {
+	if !e.active || !e.voiced {
+		return 0
+	}
+	return (e.period - slip%e.period) % e.period
+}
+
 // gain is the repetition's level after run samples of it.
 func gain(run int) float32 {
 	if run < holdSamples {

@@ -165,3 +165,37 @@ func TestJoinsKeepLevel(t *testing.T) {
 		})
 	}
 }
+
+// TestLostAfterLongWait: waits that outlast the frame they wait for, which
+// then never comes, move the voice later by whole periods, so the packet
+// after it joins the tone in phase (they moved a 1 kHz tone 64 samples,
+// 1.33 periods).
+func TestLostAfterLongWait(t *testing.T) {
+	const frame = 128
+	dec := &toneDecoder{hz: 1000, frame: frame}
+	b := New(Config{Frame: frame, WaitStep: 64, WaitLimit: frame, Capacity: 64}, dec)
+	pkt := func(s int) []byte { return []byte{byte(s >> 8), byte(s)} }
+	for s := range 10 {
+		b.Insert(uint16(s), pkt(s))
+	}
+	out := make([]float32, 11*frame)
+	b.Read(out) // 10 never comes: waits, then counts it lost
+	for s := 11; s < 20; s++ {
+		b.Insert(uint16(s), pkt(s))
+	}
+	more := make([]float32, 8*frame)
+	b.Read(more)
+	out = append(out, more...)
+	if st := b.Stats(); st.Underruns < 2 || st.PacketsLost != 1 {
+		t.Fatalf("stats %+v: want two waits or more, one lost", st)
+	}
+	worst, at := 0.0, 0
+	for i, v := range out {
+		if e := math.Abs(float64(v - dec.sample(i))); e > worst {
+			worst, at = e, i
+		}
+	}
+	if worst > 0.01 {
+		t.Errorf("played %.3f off the tone at sample %d, want ≤ 0.01", worst, at)
+	}
+}

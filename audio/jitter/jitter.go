@@ -454,9 +454,15 @@ func (b *Buffer) nextFrame(offset int) {
 			}
 		}
 		// Lost: conceal what of its time was not concealed while waiting.
+		// Waits longer than the frame have moved the voice later for
+		// good: by whole periods of it, so that what follows joins in
+		// phase (see expander.align).
 		b.next++
 		conceal = b.frame - b.waited
 		b.waited = 0
+		if conceal < 0 {
+			conceal = b.exp.align(-conceal)
+		}
 		if conceal > 0 {
 			break
 		}
