@@ -374,7 +374,7 @@ func (g *guestTrack) tick(now time.Time) {
 	if s.Playing && now.Sub(g.lastLog) >= 2*time.Second {
 		g.lastLog = now
 		g.log.Debug("following the host's track", "error_ms", g.follower.Error()/audio.SampleRate*1000,
-			"rate", rate, "clock_offset", est.Offset, "clock_dispersion", est.Dispersion)
+			"rate", rate, "clock_offset", est.Offset, "clock_dispersion", est.Dispersion, "clock_drift_ppm", est.DriftPPM, "clock_rtt", est.RTT, "clock_samples", est.Samples)
 	}
 	if s.Playing {
 		if ts, pos, ok := g.media.lastSung(); ok {
