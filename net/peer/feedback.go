@@ -48,8 +48,8 @@ type Feedback struct {
 	// SentRate is what we sent of our voice since the report before,
 	// and ReceivedRate what the partner received of it meanwhile (the
 	// packets its reports' highest sequence number and loss count say
-	// came, at our packets' mean size), both in bits per second on the
-	// wire (WireOverhead included); 0 at the first report, or when we
+	// came, at the sizes they were sent at), both in bits per second on
+	// the wire (WireOverhead included); 0 at the first report, or when we
 	// sent nothing meanwhile. Behind a full queue ReceivedRate is the
 	// link's rate.
 	SentRate, ReceivedRate int
@@ -68,6 +68,11 @@ type feedbackState struct {
 	// sent returns our voice packets and payload bytes sent so far; nil:
 	// no rates.
 	sent func() (packets, bytes int64)
+	// sizes holds each recent voice packet's RTP size (header and
+	// payload) plus one, by sequence number modulo its length (0: not
+	// sent); the encoder's goroutine writes, the RTCP reader reads.
+	sizes   [sizeRing]atomic.Uint32
+	lastSeq atomic.Uint32 // the latest sent's sequence number plus one; 0: none
 	// The report before, for the rates: when it came, its highest
 	// sequence number received (extended) and loss count, and what we
 	// had sent by then.
@@ -77,7 +82,37 @@ type feedbackState struct {
 		highest        uint32
 		lost           int64
 		packets, bytes int64
+		lastSeq        uint32 // as lastSeq
 	}
+}
+
+// sizeRing is how many packets' sizes feedbackState keeps: over 4 s of
+// the most packets Duet sends (750 a second, 1.3 ms Opus Custom).
+const sizeRing = 1 << 12
+
+// sentPacket notes a voice packet sent with sequence number seq, of size
+// bytes of RTP (header and payload); the encoder's goroutine.
+func (f *feedbackState) sentPacket(seq uint16, size int) {
+	f.sizes[int(seq)%sizeRing].Store(uint32(size) + 1)
+	f.lastSeq.Store(uint32(seq) + 1)
+}
+
+// rangeBytes returns the wire bytes of the packets after sequence number
+// from up to to (extended numbers), or false if some are not known.
+func (f *feedbackState) rangeBytes(from, to uint32) (int64, bool) {
+	n := int64(int32(to - from))
+	if n <= 0 || n >= sizeRing {
+		return 0, false
+	}
+	var sum int64
+	for i := range n {
+		s := f.sizes[int(uint16(from+1+uint32(i)))%sizeRing].Load()
+		if s == 0 {
+			return 0, false
+		}
+		sum += int64(s) - 1 - 12 + WireOverhead // RTP's 12 are in WireOverhead
+	}
+	return sum, true
 }
 
 // rates works out SentRate and ReceivedRate from a report on our voice
@@ -87,9 +122,10 @@ func (f *feedbackState) rates(r rtcp.ReceptionReport, now time.Time) {
 		return
 	}
 	packets, bytes := f.sent()
+	last := f.lastSeq.Load()
 	prev := f.prev
 	f.prev.ok, f.prev.at, f.prev.highest, f.prev.lost = true, now, r.LastSequenceNumber, int64(r.TotalLost)
-	f.prev.packets, f.prev.bytes = packets, bytes
+	f.prev.packets, f.prev.bytes, f.prev.lastSeq = packets, bytes, last
 	dt := now.Sub(prev.at).Seconds()
 	dp := packets - prev.packets
 	if !prev.ok || dt <= 0 || dp <= 0 {
@@ -98,9 +134,24 @@ func (f *feedbackState) rates(r rtcp.ReceptionReport, now time.Time) {
 		return
 	}
 	wire := float64(bytes-prev.bytes+dp*WireOverhead) * 8 // bits sent meanwhile
+	if prev.lastSeq != 0 && last != 0 {
+		// At their sizes, header extensions included.
+		if b, ok := f.rangeBytes(uint32(uint16(prev.lastSeq-1)), uint32(uint16(prev.lastSeq-1))+uint32(uint16(last-prev.lastSeq))); ok {
+			wire = float64(b * 8)
+		}
+	}
 	f.sentRate.Store(int64(wire / dt))
-	got := int64(int32(r.LastSequenceNumber-prev.highest)) - (int64(r.TotalLost) - prev.lost)
-	f.receivedRate.Store(int64(wire * float64(max(got, 0)) / float64(dp) / dt))
+	// What arrived: the packets between the two reports' highest
+	// sequence numbers, less those lost, at their own sizes (the packet
+	// rate may have changed since they were sent); else at the mean size
+	// of ours meanwhile.
+	span := int64(int32(r.LastSequenceNumber - prev.highest))
+	got := max(span-(int64(r.TotalLost)-prev.lost), 0)
+	if bytes, ok := f.rangeBytes(prev.highest, r.LastSequenceNumber); ok {
+		f.receivedRate.Store(int64(float64(bytes*8) * float64(got) / float64(span) / dt))
+		return
+	}
+	f.receivedRate.Store(int64(wire * float64(got) / float64(dp) / dt))
 }
 
 // feedback returns the latest Feedback.

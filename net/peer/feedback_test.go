@@ -39,3 +39,36 @@ func TestFeedbackRates(t *testing.T) {
 		t.Errorf("a report after nothing sent: %+v", fb)
 	}
 }
+
+// TestFeedbackRatesBySize: what the partner received is counted at the
+// sizes its packets were sent at, though we send smaller packets now
+// (a change of codec or frame between the two): the packets between its
+// reports' highest sequence numbers, less those lost.
+func TestFeedbackRatesBySize(t *testing.T) {
+	t.Parallel()
+	var f feedbackState
+	var packets, bytes int64
+	f.sent = func() (int64, int64) { return packets, bytes }
+	seq := uint16(65500)
+	send := func(n, size int) {
+		for range n {
+			f.sentPacket(seq, size)
+			seq++
+			packets++
+			bytes += int64(size - 12)
+		}
+	}
+	at := time.Date(2026, 12, 5, 12, 0, 0, 0, time.UTC)
+	send(10, 212)
+	f.onReports([]rtcp.ReceptionReport{{SSRC: 5, LastSequenceNumber: 65509}}, 5, at)
+	send(200, 212) // 200 B of payload: these the partner reports on
+	send(300, 112) // then 100 B ones
+	at = at.Add(time.Second)
+	f.onReports([]rtcp.ReceptionReport{{SSRC: 5, LastSequenceNumber: 65509 + 200, TotalLost: 20}}, 5, at)
+	fb := f.feedback()
+	wantReceived := 180 * (200 + WireOverhead) * 8
+	wantSent := (200*(200+WireOverhead) + 300*(100+WireOverhead)) * 8
+	if fb.ReceivedRate != wantReceived || fb.SentRate != wantSent {
+		t.Errorf("received %d, sent %d bit/s; want %d and %d", fb.ReceivedRate, fb.SentRate, wantReceived, wantSent)
+	}
+}

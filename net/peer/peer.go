@@ -653,6 +653,7 @@ func (p *Peer) WriteVoice(kind codec.Kind, seq uint16, timestamp uint32, payload
 	if sent {
 		p.packetsSent.Add(1)
 		p.bytesSent.Add(int64(len(body)))
+		p.fb.sentPacket(seq, h.MarshalSize()+len(body))
 		if len(older) > 0 {
 			p.redSent.Add(1)
 		}
