@@ -97,6 +97,11 @@ type Result struct {
 	HostStart, GuestStart time.Time // when each device's sample 0 was due
 	HostStats, GuestStats app.Stats
 	HostTrack, GuestTrack app.TrackStatus
+	// ToHost and ToGuest are what the network did to the guest's voice
+	// on its way to the host and to the host's on its way to the guest,
+	// seen on the sockets (zero without Config.Network): the truth
+	// HostStats.Voice and GuestStats.Voice report on.
+	ToHost, ToGuest Truth
 
 	guestPPM float64
 	// CPU is the process's CPU time (user and system) during the duet:
@@ -228,6 +233,7 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	if cfg.HostCapture != "" {
 		arrivals = trace.NewRecorder(audio.Samples(cmp.Or(cfg.Frame, codec.DefaultFrame)))
 	}
+	var toHost, toGuest wire
 	sessionConfig := func(dev audio.Device, host bool) app.Config {
 		singer := "guest"
 		if host {
@@ -239,7 +245,13 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 			if !host {
 				p.Seed++ // the same path, not the same packets lost
 			}
-			path = func(c net.PacketConn) net.PacketConn { return impair.New(c, p) }
+			out, in := &toGuest, &toHost
+			if !host {
+				out, in = in, out
+			}
+			path = func(c net.PacketConn) net.PacketConn {
+				return wiredConn{PacketConn: impair.New(c, p), out: out, in: in}
+			}
 		}
 		var song *track.Track
 		roundTrip := cfg.SingAlong
@@ -330,6 +342,8 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 		GuestStart: guestDev.Started(),
 		HostStats:  host.Stats(),
 		GuestStats: guest.Stats(),
+		ToHost:     toHost.truth(),
+		ToGuest:    toGuest.truth(),
 		CPU:        cpu,
 		// host clock − guest clock = (t − hostEpoch) − (t − guestEpoch)
 		ClockOffset: guest.Epoch().Sub(host.Epoch()),
