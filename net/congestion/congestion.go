@@ -7,11 +7,11 @@
 // least of the last half minute (queueing: a queue only adds delay, and
 // stays, where jitter comes and goes), taken for our direction's queue
 // only with loss or the partner receiving less than we sent (the round
-// trip shows both directions' queues), loss too heavy for redundancy to be the answer (a drop-tail queue
-// on a link offered twice its rate drops half the packets; the lab's
-// random-loss paths lose a few per cent), and the rate the partner
-// received against the rate we sent, which behind a full queue is the
-// link's. Loss under heavy with no delay growth is random: the budget
+// trip shows both directions' queues); loss too heavy for redundancy to
+// be the answer (a drop-tail queue on a link offered twice its rate drops
+// half the packets; the lab's random-loss paths lose a few per cent); and
+// the rate the partner received against the rate we sent, which behind a
+// full queue is the link's. Loss under heavy with no delay growth is random: the budget
 // stays, and redundancy (the caller's) covers it; but on a path found
 // congested before (a budget in force), loss of limitedLoss is the queue's
 // again (a queue full since the start shows no delay over its least), and
@@ -27,8 +27,10 @@
 // report to half again the old estimate, then 1.8 times, until it reaches
 // the caller's ceiling: no limit.
 //
-// Time is passed in (Report.At); a Controller is not safe for concurrent
-// use (the caller's one goroutine feeds it).
+// The counts and steps assume reports about a second apart (RTCP's
+// receiver reports, as pion sends them). Time is passed in (Report.At); a
+// Controller is not safe for concurrent use (the caller's one goroutine
+// feeds it).
 package congestion
 
 import (
