@@ -50,6 +50,9 @@ type glitchReport struct {
 	glitchesAt   []time.Duration
 	concealments int64
 	lost, late   int64
+	// overruns counts the samples the partner's encoder was too slow to
+	// take: a gap in what was sent, heard as a phase step.
+	overruns int64
 }
 
 func (r glitchReport) glitches() int { return r.dips + r.steps }
@@ -154,12 +157,13 @@ func glitchRun(ctx context.Context, path *impair.Profile, seconds int) (host, gu
 	if err != nil {
 		return host, guest, err
 	}
-	report := func(heard []float32, hz int, st app.Stats) glitchReport {
+	report := func(heard []float32, hz int, st, partner app.Stats) glitchReport {
 		r := findGlitches(heard, hz)
 		r.concealments, r.lost, r.late = st.Voice.ConcealmentEvents, st.Voice.PacketsLost, st.Voice.PacketsDiscarded
+		r.overruns = partner.CaptureOverruns
 		return r
 	}
-	return report(res.HostHeard, guestHz, res.HostStats), report(res.GuestHeard, hostHz, res.GuestStats), nil
+	return report(res.HostHeard, guestHz, res.HostStats, res.GuestStats), report(res.GuestHeard, hostHz, res.GuestStats, res.HostStats), nil
 }
 
 // glitchLab measures glitches a minute on a clean path and on issue 16's
@@ -174,7 +178,7 @@ func glitchLab(ctx context.Context, w io.Writer) ([]string, error) {
 	fmt.Fprintf(w, "A steady tone each way (host %d Hz, guest %d Hz) for %d s; a glitch is a dip of 6 dB or more for 1 ms or more,\n"+
 		"or a phase step of a 16th of a period or more (flags within 20 ms are one).\n\n", hostHz, guestHz, glitchSeconds)
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "path\tlistener\tlistened s\tglitches\tdips\tsteps\tdeepest dB\tlargest step ms\tper min\tconcealments\tlost\tlate\tat s\t")
+	fmt.Fprintln(tw, "path\tlistener\tlistened s\tglitches\tdips\tsteps\tdeepest dB\tlargest step ms\tper min\tconcealments\tlost\tlate\tpartner overruns\tat s\t")
 	var kv []string
 	for _, pa := range paths {
 		host, guest, err := glitchRun(ctx, pa.p, glitchSeconds)
@@ -194,8 +198,8 @@ func glitchLab(ctx context.Context, w io.Writer) ([]string, error) {
 			for _, t := range g.glitchesAt[:min(len(g.glitchesAt), 8)] {
 				at = append(at, fmt.Sprintf("%.2f", t.Seconds()))
 			}
-			fmt.Fprintf(tw, "%s\t%s\t%.1f\t%d\t%d\t%d\t%.1f\t%.3f\t%.1f\t%d\t%d\t%d\t%v\t\n", pa.name, r.who, g.listened.Seconds(), g.glitches(), g.dips, g.steps,
-				g.deepestDB, ms(g.largestStep), perMinute(g.glitches(), g.listened), g.concealments, g.lost, g.late, at)
+			fmt.Fprintf(tw, "%s\t%s\t%.1f\t%d\t%d\t%d\t%.1f\t%.3f\t%.1f\t%d\t%d\t%d\t%d\t%v\t\n", pa.name, r.who, g.listened.Seconds(), g.glitches(), g.dips, g.steps,
+				g.deepestDB, ms(g.largestStep), perMinute(g.glitches(), g.listened), g.concealments, g.lost, g.late, g.overruns, at)
 		}
 		kv = append(kv, fmt.Sprintf("%s_per_min=%.1f", pa.name, perMinute(n, listened)))
 	}
