@@ -22,7 +22,6 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
-	"syscall"
 	"time"
 
 	"github.com/duetapp/duet/app"
@@ -386,15 +385,6 @@ func (r *Result) Latency(toHost bool) (latency time.Duration, score float64, err
 		return 0, score, fmt.Errorf("%w (correlation %.2f)", ErrNotFound, score)
 	}
 	return time.Duration(lag * float64(time.Second) / audio.SampleRate), score, nil
-}
-
-// cpuTime is the CPU time this process has used, user and system.
-func cpuTime() time.Duration {
-	var ru syscall.Rusage
-	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
-		return 0
-	}
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
 // firstSound is the index of the first sample of p louder than −26 dBFS.

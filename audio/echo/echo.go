@@ -55,9 +55,6 @@ const (
 	WebRTC             // WebRTC audio processing 0.3, desktop AEC, extended filter
 )
 
-// Default is the canceller Duet uses (see the package doc for why).
-const Default = WebRTC
-
 func (k Kind) String() string {
 	switch k {
 	case Speex:

@@ -1,3 +1,5 @@
+//go:build !nowebrtcapm
+
 package echo
 
 /*

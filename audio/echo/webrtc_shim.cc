@@ -1,3 +1,5 @@
+//go:build !nowebrtcapm
+
 // See webrtc_shim.h.
 #include "webrtc_shim.h"
 
