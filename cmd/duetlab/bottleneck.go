@@ -47,8 +47,8 @@ func bottleneckPath(limit *impair.Limit, observe func([]byte, impair.Fate)) impa
 // both directions), the worse direction's concealment (concealed_pct)
 // and the data channels' share of the link each way (data_kbps, which
 // competes with the voice); then how long after the lift both senders
-// are back to what they sent first, before any report, and stay so
-// (recover_s; -1: never).
+// are back to full quality (what cost each the most on the wire, in
+// codec, bitrate and redundancy) and stay so (recover_s; -1: never).
 func bottleneck(ctx context.Context, w io.Writer) ([]string, error) {
 	const (
 		seconds = 40
@@ -79,13 +79,19 @@ func bottleneck(ctx context.Context, w io.Writer) ([]string, error) {
 	defer q.mu.Unlock()
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
 	fmt.Fprintln(tw, "s\tlink kbps\tguest sends\tkbps\tred\twire kbps\thost sends\tkbps\tred\twire kbps\trtcp kbps\tdata kbps\tqueue p95 ms\tconcealed % at host\tat guest\t")
-	var full [2]sent // the first thing each sent
-	for _, s := range samples {
-		if full[0].codec == "" && s.dir[0].codec != "" && s.dir[1].codec != "" {
-			full = s.dir
+	// Full quality is what each sent that cost the most on the wire
+	// (the first thing it sent, unless it backed off within the first
+	// second).
+	var full [2]sent
+	var most [2]float64
+	for i := 1; i < len(samples); i++ {
+		for d := range 2 {
+			if r := wireKbps(samples[i-1], samples[i], d); r > most[d] && samples[i].dir[d].codec != "" {
+				most[d], full[d] = r, samples[i].dir[d]
+			}
 		}
 	}
-	recovered := time.Duration(-1)
+	recovered := -time.Second // never
 	for i := 1; i < len(samples); i++ {
 		a, b := samples[i-1], samples[i]
 		link := "120"
@@ -106,7 +112,7 @@ func bottleneck(ctx context.Context, w io.Writer) ([]string, error) {
 			case back && recovered < 0:
 				recovered = b.at - lift
 			case !back:
-				recovered = -1
+				recovered = -time.Second
 			}
 		}
 	}
@@ -128,7 +134,7 @@ func bottleneck(ctx context.Context, w io.Writer) ([]string, error) {
 	if err := tw.Flush(); err != nil {
 		return nil, err
 	}
-	fmt.Fprintf(w, "full quality (the first thing sent): guest %s at %d kbit/s, host %s at %d kbit/s; the lift at %v\n",
+	fmt.Fprintf(w, "full quality (what cost the most): guest %s at %d kbit/s, host %s at %d kbit/s; the lift at %v\n",
 		full[0].codec, full[0].bitrate/1000, full[1].codec, full[1].bitrate/1000, lift)
 	return []string{fmt.Sprintf("sent_kbps=%.0f link_kbps=%d queue_ms=%.1f concealed_pct=%.2f recover_s=%.0f data_kbps=%.0f",
 		sentKbps, bottleneckBps/1000, queue, concealed, recovered.Seconds(), data)}, nil

@@ -24,7 +24,7 @@
 // climbs back to near the link's rate quickly, stays there (probing
 // above it now and then, one step, taken back at once if a queue builds),
 // and when a probe finds room (the link widened), climbs 1.2 times a
-// report to half again the old estimate, then 1.8 times, until it reaches
+// report to half again the highest estimate yet, then 1.8 times, until it reaches
 // the caller's ceiling: no limit.
 //
 // The counts and steps assume reports about a second apart (RTCP's
@@ -110,6 +110,7 @@ type Controller struct {
 	budget int       // bits per second; 0: no limit
 	link   int       // the partner's receive rate at the last congestion; 0: not known
 	passed int       // the estimate a probe found room over, until the budget is well past it
+	most   int       // the highest estimate yet: one taken while other traffic crowded the link is low
 	cutAt  time.Time // the last cut
 	// A cut that drains our queue shows as a round trip drainDrop under
 	// the one at the cut (cutRTT; 0: none to wait for); lossy reports
@@ -215,7 +216,7 @@ func (c *Controller) congested(r Report) {
 	if got <= 0 {
 		return // nothing to go by; the next report has
 	}
-	c.link, c.passed = got, 0
+	c.link, c.passed, c.most = got, 0, max(c.most, got)
 	b := int(drain * float64(got))
 	if c.budget > 0 {
 		b = min(b, c.budget)
@@ -241,7 +242,7 @@ func (c *Controller) climb(r Report, ceiling int) {
 	}
 	near := int(settle * float64(c.link))
 	switch {
-	case c.link == 0 && float64(c.budget) < past*float64(c.passed):
+	case c.link == 0 && float64(c.budget) < past*float64(max(c.passed, c.most)):
 		// Room over where the link was: it may not be much.
 		c.budget = int(careful * float64(c.budget))
 	case c.link == 0:
