@@ -230,10 +230,12 @@ func (e *expander) conceal(p []float32) {
 }
 
 // agrees reports whether the decoder's concealment p starts as the
-// repetition does (correlation over joinSamples above a half), so that
-// fading from one into the other dips nowhere. PCM's plays its last packet
-// backwards: at 750 Hz it started in antiphase, and the fade between them
-// sank the tone 8 dB.
+// repetition does (correlation over joinSamples above 0.9), so that
+// fading from one into the other bends nothing. PCM's plays its last
+// packet backwards: at 750 Hz it started in antiphase, and the fade
+// between them sank the tone 8 dB; at 1 kHz it often correlated by a half
+// or more while running the other way, and the fade turned the tone's
+// phase 0.2 ms.
 func (e *expander) agrees(p []float32) bool {
 	var xy, xx, yy float64
 	for i := range min(joinSamples, len(p)) {
@@ -242,7 +244,7 @@ func (e *expander) agrees(p []float32) bool {
 		xx += x * x
 		yy += y * y
 	}
-	return xy > 0 && xy*xy > 0.25*xx*yy
+	return xy > 0 && xy*xy > 0.81*xx*yy
 }
 
 // decoded fades p, just decoded, in from the repetition if a run was on
