@@ -227,3 +227,22 @@ func TestJoinKeepsPhase(t *testing.T) {
 		t.Errorf("played %.3f off the tone at sample %d (packet %d), want ≤ 0.01", worst, at, at/frame)
 	}
 }
+
+// TestConcealDoesNotAllocate: the repetition, its period search included,
+// runs on the audio thread.
+func TestConcealDoesNotAllocate(t *testing.T) {
+	const frame = 128
+	b := New(Config{Frame: frame, Capacity: 256}, &toneDecoder{hz: 220, frame: frame})
+	for s := range 250 {
+		if s%10 != 5 {
+			b.Insert(uint16(s), []byte{byte(s >> 8), byte(s)})
+		}
+	}
+	out := make([]float32, frame)
+	if n := testing.AllocsPerRun(200, func() { b.Read(out) }); n != 0 {
+		t.Errorf("%v allocations per frame", n)
+	}
+	if st := b.Stats(); st.ConcealmentEvents < 15 {
+		t.Errorf("%d concealments while measured, want 20", st.ConcealmentEvents)
+	}
+}
