@@ -40,6 +40,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"io/fs"
 	"log/slog"
 	"os"
 	"os/exec"
@@ -176,11 +177,33 @@ func installFyne(ctx context.Context, r *runner, cache string) (string, error) {
 // the path of what it made (named name, in cmd/duet or dir).
 func fynePackage(ctx context.Context, r *runner, cfg config, fyne string, env []string, goos, name string, extra ...string) (string, error) {
 	src := filepath.Join(cfg.root, "cmd", "duet")
+	// A run killed mid-build leaves these behind, and a Windows resource
+	// file in cmd/duet breaks every other build of it.
+	if err := removeFyneFiles(src); err != nil {
+		return "", err
+	}
 	args := append([]string{"package", "-os", goos, "--src", src, "--icon", "../../assets/icon.png", "--release"}, extra...)
-	if _, err := r.output(ctx, src, env, fyne, args...); err != nil {
+	_, err := r.output(ctx, src, env, fyne, args...)
+	if rerr := removeFyneFiles(src); err == nil {
+		err = rerr
+	}
+	if err != nil {
 		return "", err
 	}
 	return filepath.Join(src, name), nil
+}
+
+// fyneFiles are what fyne package (v1.7.4) writes into the source folder
+// while it builds.
+var fyneFiles = []string{"fyne.syso", "fyne_metadata_init.go"}
+
+func removeFyneFiles(src string) error {
+	for _, f := range fyneFiles {
+		if err := os.Remove(filepath.Join(src, f)); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return err
+		}
+	}
+	return nil
 }
 
 // move moves from to the folder dir, replacing what is there.
