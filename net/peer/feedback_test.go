@@ -72,3 +72,35 @@ func TestFeedbackRatesBySize(t *testing.T) {
 		t.Errorf("received %d, sent %d bit/s; want %d and %d", fb.ReceivedRate, fb.SentRate, wantReceived, wantSent)
 	}
 }
+
+// TestFeedbackEverySecond: the partner reports every ReportInterval; the
+// first report is told at once, then a Feedback sums about a second of
+// them, with the loss over them all.
+func TestFeedbackEverySecond(t *testing.T) {
+	t.Parallel()
+	var packets int64
+	f := feedbackState{sent: func() (int64, int64) { return packets, packets * 60 }}
+	at := time.Date(2026, 12, 5, 12, 0, 0, 0, time.UTC)
+	highest, lost := uint32(1000), uint32(0)
+	report := func(got, lostNow uint32, fraction uint8) bool {
+		at = at.Add(ReportInterval)
+		packets += int64(got + lostNow)
+		highest, lost = highest+got+lostNow, lost+lostNow
+		return f.onReports([]rtcp.ReceptionReport{{SSRC: 5, LastSequenceNumber: highest, TotalLost: lost, FractionLost: fraction}}, 5, at)
+	}
+	if !report(25, 25, 128) {
+		t.Fatal("the first report told nothing")
+	}
+	var told []int
+	for i := range 8 {
+		if report(49, 1, 5) {
+			told = append(told, i)
+		}
+	}
+	if len(told) != 2 || told[0] != 3 {
+		t.Errorf("reports told among 8 a quarter second apart: %v; want the 4th and 8th", told)
+	}
+	if fb := f.feedback(); fb.FractionLost < 0.015 || fb.FractionLost > 0.025 {
+		t.Errorf("loss over a second of reports losing 1 in 50: %.3f", fb.FractionLost)
+	}
+}

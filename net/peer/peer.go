@@ -67,6 +67,7 @@ import (
 
 	"github.com/pion/ice/v4"
 	"github.com/pion/interceptor"
+	"github.com/pion/interceptor/pkg/report"
 	"github.com/pion/rtcp"
 	"github.com/pion/rtp"
 	"github.com/pion/webrtc/v4"
@@ -349,7 +350,7 @@ func newAPI(cfg Config, log *slog.Logger, mux *ice.UDPMuxDefault) (*webrtc.API, 
 		}
 	}
 	reg := &interceptor.Registry{}
-	if err := webrtc.RegisterDefaultInterceptors(m, reg); err != nil {
+	if err := webrtc.RegisterDefaultInterceptorsWithOptions(m, reg, webrtc.WithReportReceiverOptions(report.ReceiverInterval(ReportInterval))); err != nil {
 		return nil, fmt.Errorf("peer: interceptors: %w", err)
 	}
 	s := webrtc.SettingEngine{LoggerFactory: pionlog.Factory{Log: log}}
