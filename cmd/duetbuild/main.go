@@ -28,14 +28,15 @@
 // the very binary shipped runs its WebRTC under Wine in the tests. Windows
 // itself supports the ioctl, and nothing changes there.
 //
-// linux builds Duet.tar.xz with the fyne tool and checks that the Makefile
-// inside installs the binary, the icon and the desktop entry under a
-// DESTDIR.
+// linux builds duet and packages it into Duet.tar.xz with the fyne tool,
+// then checks that the Makefile inside installs the binary, the icon and
+// the desktop entry under a DESTDIR.
 //
 // Progress goes to stderr; -v shows each command.
 package main
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"flag"
@@ -182,15 +183,34 @@ func fynePackage(ctx context.Context, r *runner, cfg config, fyne string, env []
 	if err := removeFyneFiles(src); err != nil {
 		return "", err
 	}
+	// fyne package counts its runs in FyneApp.toml's Build and rewrites the
+	// file without its comments: the file is put back as it was.
+	meta := filepath.Join(src, "FyneApp.toml")
+	saved, err := os.ReadFile(meta)
+	if err != nil {
+		return "", err
+	}
 	args := append([]string{"package", "-os", goos, "--src", src, "--icon", "../../assets/icon.png", "--release"}, extra...)
-	_, err := r.output(ctx, src, env, fyne, args...)
+	_, err = r.output(ctx, src, env, fyne, args...)
 	if rerr := removeFyneFiles(src); err == nil {
 		err = rerr
+	}
+	if werr := restore(meta, saved); err == nil {
+		err = werr
 	}
 	if err != nil {
 		return "", err
 	}
 	return filepath.Join(src, name), nil
+}
+
+// restore writes saved to path (through a link) if it now holds other bytes.
+func restore(path string, saved []byte) error {
+	now, err := os.ReadFile(path)
+	if err == nil && bytes.Equal(now, saved) {
+		return nil
+	}
+	return os.WriteFile(path, saved, 0o644)
 }
 
 // fyneFiles are what fyne package (v1.7.4) writes into the source folder
