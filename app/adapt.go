@@ -25,9 +25,9 @@ import (
 // feed: net/congestion tells the two apart (the round trip growing, loss
 // that comes with it or is too heavy to be random, what the partner
 // received against what we sent) and keeps a budget in bits per second on
-// the wire. Under congestion redundancy goes (and stays off while a
-// budget is in force: on a path found congested, loss may well be the
-// queue's), and what is sent fits the budget: Opus (never Opus Custom or PCM, whose small packets cost most
+// the wire. Under congestion redundancy goes; random loss under a budget
+// may have it again, within the budget (the bitrate makes room for it).
+// What is sent fits the budget: Opus (never Opus Custom or PCM, whose small packets cost most
 // in headers: 375 a second), at the configured frame while that leaves
 // goodRate for the voice, else in frames of 10 or 20 ms, whose fewer
 // packets carry less header (a 5 ms stream's headers alone are 90 kbit/s,
@@ -121,9 +121,8 @@ func (a *adapter) update(f peer.Feedback, lan bool) (rate, red int) {
 		a.pcmRun = 0
 	}
 	switch {
-	case a.jammed, a.budget > 0 && f.FractionLost >= lossForRED:
-		// The loss is the queue's, or on a path found congested may
-		// be: redundancy would feed it.
+	case a.jammed:
+		// The loss is the queue's: redundancy would feed it.
 		a.clean = 0
 		a.red = 0
 	case f.FractionLost >= lossForTwo:
