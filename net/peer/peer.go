@@ -402,7 +402,7 @@ func (p *Peer) onTrack(t *webrtc.TrackRemote, r *webrtc.RTPReceiver) {
 		"l24", in.pay.pt[codec.L24], "l16", in.pay.pt[codec.L16])
 	buf := make([]byte, 1500)
 	var pkt rtp.Packet
-	times := p.sendTimes(r)
+	times := newSendTimeReader(&p.cfg, r)
 	for {
 		n, _, err := t.Read(buf)
 		at := times.readTime()
@@ -633,7 +633,7 @@ func (p *Peer) WriteVoice(kind codec.Kind, seq uint16, timestamp uint32, payload
 		return fmt.Errorf("%w: %v", ErrNotNegotiated, kind)
 	}
 	h := rtp.Header{Version: 2, PayloadType: uint8(pt), SequenceNumber: seq, Timestamp: timestamp}
-	p.stamp(&h)
+	p.stamps.stamp(&h, p.cfg.Now, p.track.sendTime())
 	body := payload
 	var older []red.Block
 	if kind == codec.Opus && redPT >= 0 && p.hist.n > 0 {

@@ -58,24 +58,20 @@ type stamper struct {
 	have bool
 }
 
-// stamp puts the send time on h if the partner takes it and the last
-// stamp is stampEvery old.
-func (p *Peer) stamp(h *rtp.Header) {
-	if p.cfg.Now == nil {
+// stamp puts the send time, by now, on h under extension id (0: the
+// partner does not take it), if the last stamp is stampEvery old.
+func (s *stamper) stamp(h *rtp.Header, now func() int64, id uint8) {
+	if now == nil || id == 0 {
 		return
 	}
-	id := p.track.sendTime()
-	if id == 0 {
-		return
-	}
-	now := p.cfg.Now()
-	if p.stamps.have && now-p.stamps.last < int64(stampEvery) {
+	t := now()
+	if s.have && t-s.last < int64(stampEvery) {
 		return
 	}
 	// A fresh slice: the header keeps it until the packet is written.
-	s := clock.Stamp(now)
-	if h.SetExtension(id, []byte{byte(s >> 16), byte(s >> 8), byte(s)}) == nil {
-		p.stamps.last, p.stamps.have = now, true
+	st := clock.Stamp(t)
+	if h.SetExtension(id, []byte{byte(st >> 16), byte(st >> 8), byte(st)}) == nil {
+		s.last, s.have = t, true
 	}
 }
 
@@ -86,17 +82,17 @@ type sendTimeReader struct {
 	seen func(stamp uint32, at int64)
 }
 
-// sendTimes returns the reader for an incoming track of r, or nil when
-// the stamps go nowhere or the partner does not send them.
-func (p *Peer) sendTimes(r *webrtc.RTPReceiver) *sendTimeReader {
-	if p.cfg.Now == nil || p.cfg.OnSendTime == nil {
+// newSendTimeReader returns the reader for an incoming track of r, or nil
+// when the stamps go nowhere (cfg) or the partner does not send them.
+func newSendTimeReader(cfg *Config, r *webrtc.RTPReceiver) *sendTimeReader {
+	if cfg.Now == nil || cfg.OnSendTime == nil {
 		return nil
 	}
 	id := sendTimeID(r.GetParameters().HeaderExtensions)
 	if id == 0 {
 		return nil
 	}
-	return &sendTimeReader{id: id, now: p.cfg.Now, seen: p.cfg.OnSendTime}
+	return &sendTimeReader{id: id, now: cfg.Now, seen: cfg.OnSendTime}
 }
 
 // packet passes pkt's stamp, if it has one, on with the time it was read
