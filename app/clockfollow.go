@@ -14,11 +14,15 @@ import (
 // pingInterval is how often the guest measures the clocks; for the first
 // fastPingFor of a connection, every fastPingInterval. heardInterval is
 // how often the host reports the fastest of the guest's voice packets.
+// The stamped voice carries most of the estimate, so the messages are few:
+// each costs about 100 bytes on the wire and its acknowledgement as much
+// (at 100 and 20 ms they took 55-140 kbit/s each way, more than a slow
+// link's voice: duetlab bottleneck's data_kbps).
 const (
-	pingInterval     = 100 * time.Millisecond
-	fastPingInterval = 20 * time.Millisecond
-	fastPingFor      = 10 * time.Second
-	heardInterval    = 100 * time.Millisecond
+	pingInterval     = 250 * time.Millisecond
+	fastPingInterval = 50 * time.Millisecond
+	fastPingFor      = 5 * time.Second
+	heardInterval    = 250 * time.Millisecond
 )
 
 // clockWindow is how much of the past the estimate reads: long enough for
