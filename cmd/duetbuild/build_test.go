@@ -3,8 +3,8 @@ package main
 import (
 	"encoding/binary"
 	"os"
+	"os/exec"
 	"path/filepath"
-	"runtime"
 	"strings"
 	"testing"
 )
@@ -70,7 +70,11 @@ func TestSetSubsystem(t *testing.T) {
 // TestPatchNetReset patches this Go's own net/fd_windows.go: a Go whose
 // file changed fails here, not in the middle of a Windows build.
 func TestPatchNetReset(t *testing.T) {
-	src, err := os.ReadFile(filepath.Join(runtime.GOROOT(), "src", "net", "fd_windows.go"))
+	goroot, err := exec.Command("go", "env", "GOROOT").Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	src, err := os.ReadFile(filepath.Join(strings.TrimSpace(string(goroot)), "src", "net", "fd_windows.go"))
 	if err != nil {
 		t.Fatal(err)
 	}
