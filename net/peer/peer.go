@@ -396,7 +396,7 @@ func (p *Peer) onTrack(t *webrtc.TrackRemote, r *webrtc.RTPReceiver) {
 	})
 	p.mu.Unlock()
 	defer p.wg.Done()
-	in := &inbound{pay: negotiate(r.GetParameters().Codecs), onPacket: p.cfg.OnPacket, onRecovered: p.cfg.OnRecovered}
+	in := &inbound{pay: negotiate(r.GetParameters().Codecs), onPacket: p.cfg.OnPacket, onRecovered: p.cfg.OnRecovered, reds: &p.redReceived}
 	p.log.Debug("incoming track", "codec", t.Codec().MimeType, "ssrc", t.SSRC(),
 		"opus", in.pay.pt[codec.Opus], "red", in.pay.red, "custom", in.pay.pt[codec.OpusCustom],
 		"l24", in.pay.pt[codec.L24], "l16", in.pay.pt[codec.L16])
@@ -431,9 +431,6 @@ func (p *Peer) onTrack(t *webrtc.TrackRemote, r *webrtc.RTPReceiver) {
 		if err != nil {
 			p.discarded.Add(1) // a hot path: counted, not logged
 			continue
-		}
-		if res.red {
-			p.redReceived.Add(1)
 		}
 		p.recovered.Add(int64(res.recovered))
 		p.redSkipped.Add(int64(res.skipped))

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"math/bits"
+	"sync/atomic"
 
 	"github.com/duetapp/duet/audio/codec"
 	"github.com/duetapp/duet/net/red"
@@ -106,6 +107,7 @@ type inbound struct {
 	pay         payloads
 	onPacket    func(seq uint16, ts uint32, kind codec.Kind, payload []byte)
 	onRecovered func(seq uint16, ts uint32, payload []byte)
+	reds        *atomic.Int64 // well-formed RED packets, counted before their frames go on
 	pad         padding
 
 	frameTicks uint32 // 0 until two consecutive primaries came
@@ -118,9 +120,8 @@ type inbound struct {
 
 // result says what one packet brought.
 type result struct {
-	red       bool // it was a RED packet (well formed)
-	recovered int  // frames passed to onRecovered
-	skipped   int  // redundant blocks that did not fit
+	recovered int // frames passed to onRecovered
+	skipped   int // redundant blocks that did not fit
 }
 
 // padding takes the sequence number of an incoming packet that is padding
@@ -153,8 +154,11 @@ func (in *inbound) packet(pt uint8, seq uint16, ts uint32, payload []byte) (resu
 	if int16(prim.PT) != in.pay.pt[codec.Opus] {
 		return result{}, fmt.Errorf("%w: payload type %d", errREDPrimary, prim.PT)
 	}
+	if in.reds != nil {
+		in.reds.Add(1) // before the frame goes on: who got it may read the count
+	}
 	in.primary(seq, ts, codec.Opus, prim.Payload)
-	r := result{red: true}
+	var r result
 	in.redundant(seq, ts, blocks[:len(blocks)-1], &r)
 	return r, nil
 }
