@@ -114,14 +114,7 @@ func (s *said) wait(t *testing.T, what string) {
 // it. A second guest with the same cache gets it without a single file
 // message.
 func TestTrackTransfer(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "song.wav")
-	if err := wavfile.WriteFile(path, tone.Bursts(3*audio.SampleRate, 0.5, 0)); err != nil {
-		t.Fatal(err)
-	}
-	song, err := track.Load(path)
-	if err != nil {
-		t.Fatal(err)
-	}
+	song := loadSong(t, 3*audio.SampleRate)
 	cache := t.TempDir()
 	sing := func() (files int64) {
 		ctx, cancel := context.WithCancel(t.Context())
@@ -171,14 +164,7 @@ func TestTrackTransfer(t *testing.T) {
 // TestTrackRecordingEndsWithRun: a take running when the controller stops
 // is finished, and Track no longer says it records.
 func TestTrackRecordingEndsWithRun(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "song.wav")
-	if err := wavfile.WriteFile(path, tone.Bursts(audio.SampleRate, 0.5, 0)); err != nil {
-		t.Fatal(err)
-	}
-	song, err := track.Load(path)
-	if err != nil {
-		t.Fatal(err)
-	}
+	song := loadSong(t, audio.SampleRate)
 	noClock := func() (clock.Estimate, error) { return clock.Estimate{}, clock.ErrNoSamples }
 	host := newTrackController(trackConfig{track: song, player: track.NewPlayer(), media: noMedia{}, link: alone{},
 		estimate: noClock, now: func() int64 { return 0 }, info: newSaid().info, log: testkit.Logger(t)}, true)
@@ -222,14 +208,7 @@ func (n *numbered) sendFile(context.Context, uint32, []byte) error { return nil 
 // TestTrackStaleClose: the news that connection 1 closed, handled after
 // connection 2's offer, leaves connection 2's file arriving alone.
 func TestTrackStaleClose(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "song.wav")
-	if err := wavfile.WriteFile(path, tone.Bursts(audio.SampleRate, 0.5, 0)); err != nil {
-		t.Fatal(err)
-	}
-	song, err := track.Load(path)
-	if err != nil {
-		t.Fatal(err)
-	}
+	song := loadSong(t, audio.SampleRate)
 	link := &numbered{sent: make(chan control, 16)}
 	said := newSaid()
 	noClock := func() (clock.Estimate, error) { return clock.Estimate{}, clock.ErrNoSamples }
@@ -302,14 +281,7 @@ func (f onLog) WithGroup(string) slog.Handler                 { return f }
 // TestTrackPauseShownFirst: while a paused take's files are finished,
 // Track already shows the song paused and no take.
 func TestTrackPauseShownFirst(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "song.wav")
-	if err := wavfile.WriteFile(path, tone.Bursts(audio.SampleRate, 0.5, 0)); err != nil {
-		t.Fatal(err)
-	}
-	song, err := track.Load(path)
-	if err != nil {
-		t.Fatal(err)
-	}
+	song := loadSong(t, audio.SampleRate)
 	var host *trackController
 	var during []TrackStatus // the controller's goroutine, read after do
 	log := slog.New(onLog(func(r slog.Record) {
@@ -344,14 +316,7 @@ func TestTrackPauseShownFirst(t *testing.T) {
 // TestTrackSizeBeforeTransferred: a guest that has the offered track in
 // its cache never shows more of it transferred than its size.
 func TestTrackSizeBeforeTransferred(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "song.wav")
-	if err := wavfile.WriteFile(path, tone.Bursts(audio.SampleRate, 0.5, 0)); err != nil {
-		t.Fatal(err)
-	}
-	song, err := track.Load(path)
-	if err != nil {
-		t.Fatal(err)
-	}
+	song := loadSong(t, audio.SampleRate)
 	cache := t.TempDir()
 	digest := hex.EncodeToString(song.Digest[:])
 	if err := os.WriteFile(filepath.Join(cache, digest), song.File, 0o644); err != nil {
@@ -390,4 +355,19 @@ func TestTrackSizeBeforeTransferred(t *testing.T) {
 	if n := len(shown); n != 0 {
 		t.Errorf("the guest asked %d more times, want once", n)
 	}
+}
+
+// loadSong writes n samples of bursts to a WAV file and loads it as a
+// backing track, as a singer's file would be.
+func loadSong(t *testing.T, n int) *track.Track {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "song.wav")
+	if err := wavfile.WriteFile(path, tone.Bursts(n, 0.5, 0)); err != nil {
+		t.Fatal(err)
+	}
+	song, err := track.Load(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return song
 }
