@@ -11,7 +11,6 @@ import (
 	"github.com/duetapp/duet/app"
 	"github.com/duetapp/duet/audio"
 	"github.com/duetapp/duet/audio/record"
-	"github.com/duetapp/duet/audio/track"
 	"github.com/duetapp/duet/audio/wavfile"
 	"github.com/duetapp/duet/net/peer/browsertest"
 )
@@ -42,18 +41,7 @@ func TestBrowserTake(t *testing.T) {
 
 func testBrowserTake(t *testing.T, k browsertest.Kind) {
 	firefoxAudio(t, k)
-	songPath := filepath.Join(t.TempDir(), "song.wav")
-	if err := wavfile.WriteFile(songPath, make([]float32, 30*audio.SampleRate)); err != nil {
-		t.Fatal(err)
-	}
-	file, err := os.ReadFile(songPath)
-	if err != nil {
-		t.Fatal(err)
-	}
-	song, err := track.Decode("song.wav", file) // silence: only its clock matters
-	if err != nil {
-		t.Fatal(err)
-	}
+	song := loadSong(t, make([]float32, 30*audio.SampleRate)) // silence: only its clock matters
 	d := startDuet(t, k, func(c *app.Config) { c.Track = song })
 	const clicks, every = 8, audio.SampleRate / 2
 	voice := make([]float32, clicks*every)

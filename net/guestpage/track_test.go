@@ -2,7 +2,6 @@ package guestpage_test
 
 import (
 	"math"
-	"os"
 	"path/filepath"
 	"slices"
 	"testing"
@@ -49,18 +48,7 @@ func TestBrowserTrack(t *testing.T) {
 
 func testBrowserTrack(t *testing.T, k browsertest.Kind) {
 	firefoxAudio(t, k)
-	path := filepath.Join(t.TempDir(), "song.wav")
-	if err := wavfile.WriteFile(path, tone.Bursts(20*audio.SampleRate, 0.3, 1)); err != nil {
-		t.Fatal(err)
-	}
-	file, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	song, err := track.Decode("song.wav", file)
-	if err != nil {
-		t.Fatal(err)
-	}
+	song := loadSong(t, tone.Bursts(20*audio.SampleRate, 0.3, 1))
 	d := startDuet(t, k, func(c *app.Config) { c.Track, c.AutoPlay = song, true })
 	s := d.rep.await(t, 30*time.Second, "the track ready", func(s pageState) bool {
 		if s.Track != nil && s.Track.Error != "" {
@@ -124,4 +112,19 @@ func fmtp(p *float64) float64 {
 		return math.NaN()
 	}
 	return *p
+}
+
+// loadSong writes samples to a WAV file and loads it as the host's
+// backing track, as a singer's file would be.
+func loadSong(t *testing.T, samples []float32) *track.Track {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "song.wav")
+	if err := wavfile.WriteFile(path, samples); err != nil {
+		t.Fatal(err)
+	}
+	song, err := track.Load(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return song
 }
