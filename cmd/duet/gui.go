@@ -10,6 +10,7 @@ import (
 	"net/url"
 	"os"
 	"strings"
+	"sync"
 	"time"
 
 	"fyne.io/fyne/v2"
@@ -44,32 +45,36 @@ func runGUI(ctx context.Context, stderr io.Writer, verbose bool, listen string) 
 	b := &guiBackend{log: log, stderr: stderr, lan: lanCfg, builtin: lan.NewServer(lanCfg)}
 	defer b.close()
 	u := ui.New(w, b)
-	var exitAnyway *time.Timer
+	var shut, closingOnce sync.Once
+	shutDown := func() { shut.Do(func() { u.Close(); b.close() }) } // Duet's own parts
+	closing := make(chan struct{})                                  // the window closed
 	w.SetOnClosed(func() {
-		u.Close()
-		b.close()
-		// Fyne 2.7.1 can hang for ever once its last window has closed:
-		// its shutdown drains the main thread's queue and then closes it,
-		// and a lifecycle callback queued in between is never run (about
-		// 1 close in 10 under load). Duet's own parts are shut by now, so
-		// after a grace the process leaves without waiting for Fyne.
-		exitAnyway = time.AfterFunc(fyneExitGrace, func() {
-			log.Warn("the window toolkit did not finish closing; exiting without it")
-			os.Exit(0)
-		})
+		shutDown()
+		closingOnce.Do(func() { close(closing) })
 	})
-	defer func() {
-		if exitAnyway != nil {
-			exitAnyway.Stop()
-		}
-	}()
-	closed := make(chan struct{})
-	defer close(closed)
+	returned := make(chan struct{})
+	defer close(returned)
 	go func() {
 		select {
-		case <-ctx.Done(): // Ctrl-C in the terminal closes the window too
-			fyne.Do(w.Close)
-		case <-closed:
+		case <-returned:
+			return
+		case <-ctx.Done():
+			// Ctrl-C in the terminal closes the window too. Fyne also
+			// quits on the signal by itself, without closing the window.
+			// Not waited for: a Fyne that has quit may never run it.
+			go fyne.Do(w.Close)
+		case <-closing:
+		}
+		// Fyne 2.7.1 can hang for ever once it quits: its shutdown drains
+		// the main thread's queue and then closes it, and a lifecycle
+		// callback queued in between is never run (about 1 close in 10
+		// under load). After a grace Duet leaves without waiting for Fyne
+		// (a take in progress is on disk to its last quarter second).
+		select {
+		case <-returned:
+		case <-time.After(fyneExitGrace):
+			log.Warn("the window toolkit did not finish closing; exiting without it")
+			os.Exit(0)
 		}
 	}()
 	w.ShowAndRun()
