@@ -195,21 +195,28 @@ func TestSessionOnJACK(t *testing.T) {
 func TestSplitStreamsOnJACK(t *testing.T) {
 	sys, name := jackSystem(t)
 	st := openLooped(t, sys, name, true)
-	res, err := calibrate.Run(t.Context(), st, nil)
+	// The drift correction, every 100 ms: a late callback on a loaded
+	// machine moves the level a few samples and the correction with it
+	// for a moment (5 samples off is 100 ppm); its median is the steady
+	// correction, which on one clock is near 0.
+	var ppm []int64
+	res, err := calibrate.Run(t.Context(), st, func(float64) { ppm = append(ppm, st.Stats().DriftPPM) })
 	if err != nil {
 		t.Fatal(err)
 	}
 	s := st.Stats()
-	t.Logf("split streams: round trip %v %v (confidence %.2f); bridge %v, drift %d ppm, %d bridge xruns, %d xruns; PortAudio reports %v + %v",
-		res.RoundTrip, res.Each, res.Confidence, s.Bridge, s.DriftPPM, s.BridgeXruns, s.Xruns, s.ReportedInput, s.ReportedOutput)
+	slices.Sort(ppm)
+	drift := ppm[len(ppm)/2]
+	t.Logf("split streams: round trip %v %v (confidence %.2f); bridge %v, drift %d ppm (median; %d…%d), %d bridge xruns, %d xruns; PortAudio reports %v + %v",
+		res.RoundTrip, res.Each, res.Confidence, s.Bridge, drift, ppm[0], ppm[len(ppm)-1], s.BridgeXruns, s.Xruns, s.ReportedInput, s.ReportedOutput)
 	if !s.Split {
 		t.Fatal("the stream is not split")
 	}
 	if s.BridgeXruns != 0 {
 		t.Errorf("the bridge ran dry or overflowed %d times on one clock", s.BridgeXruns)
 	}
-	if s.DriftPPM < -100 || s.DriftPPM > 100 {
-		t.Errorf("drift correction %d ppm on one clock, want near 0", s.DriftPPM)
+	if drift < -100 || drift > 100 {
+		t.Errorf("drift correction %d ppm (median) on one clock, want near 0", drift)
 	}
 	// While the tracker settles the bridge's delay may move a few samples
 	// between probes; more than half a millisecond would be a fault.
