@@ -43,8 +43,8 @@ import (
 // and pcmAfter reports in a row with no loss and a round trip under
 // pcmMaxRTT. Duet cannot measure a path's capacity beyond that, so a path
 // through the internet gets PCM only when asked for (--codec pcm). The
-// first report with a loss or queueing sends PCM back to Opus Custom at
-// once, and PCM then needs twice as many clean reports before it is tried
+// first report with a loss or congestion, or the second in a row with a
+// slow round trip, sends PCM back to Opus Custom at once, and PCM then needs twice as many clean reports before it is tried
 // again (up to maxPCMWait), so a path that cannot carry it is not tried
 // every few seconds. Heavy loss (lossForTwo) sends Opus with two frames of
 // redundancy instead of Opus Custom, which has none, until the path is
@@ -68,6 +68,7 @@ type adapter struct {
 	frame  int  // the Opus frame to send, samples
 
 	pcm     bool // PCM earned
+	slow    bool // PCM's last report had a slow round trip, nothing else wrong
 	pcmRun  int  // reports in a row fit for PCM
 	pcmNeed int  // reports in a row PCM needs now
 }
@@ -109,16 +110,23 @@ func (a *adapter) update(f peer.Feedback, lan bool) (rate, red int) {
 	}
 	st := a.cc.Update(r, a.cost(codec.OpusCustom, a.base, a.frame0, 0))
 	a.budget, a.jammed = st.Budget, st.Congested
-	if lan && f.FractionLost == 0 && f.RTT > 0 && f.RTT < pcmMaxRTT && !a.jammed && a.budget == 0 {
+	room := lan && f.FractionLost == 0 && f.RTT > 0 && !a.jammed && a.budget == 0
+	switch {
+	case room && f.RTT < pcmMaxRTT:
+		a.slow = false
 		if a.pcmRun++; a.pcmRun >= a.pcmNeed {
 			a.pcm = true
 		}
-	} else {
+	case room && a.pcm && !a.slow:
+		// One slow round trip with nothing lost is a busy machine's
+		// scheduling as likely as a queue: a second in a row is a queue.
+		a.slow = true
+	default:
 		if a.pcm {
 			a.pcm = false
 			a.pcmNeed = min(2*a.pcmNeed, maxPCMWait)
 		}
-		a.pcmRun = 0
+		a.pcmRun, a.slow = 0, false
 	}
 	switch {
 	case a.jammed:

@@ -527,7 +527,7 @@ func (p *pipeline) encodeLoop() {
 		pr := p.out.Load()
 		block := int(p.block.Load())
 		frame := max(p.opusFrame, int(p.longFrame.Load()))
-		kind := sw.next(p.sendKind(pr), p.capture.Len(), block, frame)
+		kind := sw.next(p.sendKind(pr, sw.kind), p.capture.Len(), block, frame)
 		size := packetSize(kind, block, frame)
 		// libopus's encoders are not safe for concurrent use: only this
 		// goroutine touches them.
@@ -587,9 +587,15 @@ func (s *sendSwitch) next(want codec.Kind, ring, block, opusFrame int) codec.Kin
 }
 
 // sendKind is the codec to send to pr: the one wanted if pr accepted it
-// (or there is no partner), else Opus, which every peer takes.
-func (p *pipeline) sendKind(pr *peer.Peer) codec.Kind {
+// (or there is no partner), else Opus, which every peer takes. A pr that
+// accepts nothing (not negotiated yet, or its sender stopped as the
+// connection ends) drops what it is given: the codec sent now (now; 0:
+// none yet) stays, so Stats does not show a change that never went out.
+func (p *pipeline) sendKind(pr *peer.Peer, now codec.Kind) codec.Kind {
 	k := codec.Kind(p.want.Load())
+	if now != 0 && pr != nil && !pr.Accepts(codec.Opus) {
+		return now
+	}
 	if k == 0 || k == codec.Opus || pr != nil && !pr.Accepts(k) {
 		return codec.Opus
 	}

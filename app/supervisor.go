@@ -331,7 +331,8 @@ func (c *supervisor) adaptTo(f feedbackMsg) {
 	}
 	c.pipe.setBitrate(rate)
 	c.pipe.setOpusFrame(c.adapt.frame)
-	c.sendCodec(c.adapt.codec(c.cfg.Codec, p.Accepts))
+	c.sendCodec(c.adapt.codec(c.cfg.Codec, p.Accepts), "lost", f.report.FractionLost, "rtt", f.report.RTT,
+		"lan", lanPath(p.Stats()), "budget", c.adapt.budget, "congested", c.adapt.jammed)
 	p.SetRedundancy(red) // Opus's only
 	if red != c.state.Load().redundancy {
 		c.update(func(st *connState) { st.redundancy = red })
@@ -339,10 +340,11 @@ func (c *supervisor) adaptTo(f feedbackMsg) {
 }
 
 // sendCodec has the encoder send codec k from now on (if the partner
-// took it; else Opus).
-func (c *supervisor) sendCodec(k codec.Kind) {
+// took it; else Opus); a change is logged with why (slog's key-value
+// pairs).
+func (c *supervisor) sendCodec(k codec.Kind, why ...any) {
 	if old := c.pipe.setCodec(k); old != k {
-		c.log.Info("sending another codec", "codec", k.String(), "was", old.String())
+		c.log.Info("sending another codec", append([]any{"codec", k.String(), "was", old.String()}, why...)...)
 	}
 }
 
