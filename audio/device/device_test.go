@@ -191,7 +191,8 @@ func TestSessionOnJACK(t *testing.T) {
 // the drift bridge (as for two devices) and calibrates through the loop:
 // the round trip is what PortAudio reports plus the bridge's latency, the
 // probes agree to within a couple of samples while the tracker holds the
-// level, and the bridge neither runs dry nor overflows.
+// level, and the bridge neither runs dry nor overflows but where JACK
+// itself skipped a callback.
 func TestSplitStreamsOnJACK(t *testing.T) {
 	sys, name := jackSystem(t)
 	st := openLooped(t, sys, name, true)
@@ -212,8 +213,10 @@ func TestSplitStreamsOnJACK(t *testing.T) {
 	if !s.Split {
 		t.Fatal("the stream is not split")
 	}
-	if s.BridgeXruns != 0 {
-		t.Errorf("the bridge ran dry or overflowed %d times on one clock", s.BridgeXruns)
+	// A callback JACK skipped (an xrun of the device's: the dummy server
+	// on a loaded machine) may starve the bridge once; none otherwise.
+	if s.BridgeXruns > s.Xruns {
+		t.Errorf("the bridge ran dry or overflowed %d times on one clock, with %d xruns of the device's", s.BridgeXruns, s.Xruns)
 	}
 	if drift < -100 || drift > 100 {
 		t.Errorf("drift correction %d ppm (median) on one clock, want near 0", drift)
