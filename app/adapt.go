@@ -40,8 +40,10 @@ import (
 // The codec, under Auto: Opus Custom when the partner took it (a Duet
 // peer), else Opus. PCM (L16) when the path has shown it has room and
 // loses nothing: a direct path to a LAN or loopback address (see lanPath)
-// and pcmAfter reports in a row with no loss and a round trip under
-// pcmMaxRTT. Duet cannot measure a path's capacity beyond that, so a path
+// with a round trip under pcmMaxRTT, from the start when ICE's checks
+// measured it so (connected: no change of codec a few seconds into the
+// song, and no seconds of Opus Custom's look-ahead), else after pcmAfter
+// reports in a row with no loss and that round trip. Duet cannot measure a path's capacity beyond that, so a path
 // through the internet gets PCM only when asked for (--codec pcm). The
 // first report with a loss or congestion, or the second in a row with a
 // slow round trip, sends PCM back to Opus Custom at once, and PCM then needs twice as many clean reports before it is tried
@@ -98,6 +100,15 @@ func newAdapter(base, frame int, first codec.Kind) *adapter {
 	// The budget's floor: 20 ms frames at the least bitrate.
 	floor := minBitrate + audio.SampleRate/longFrames[1]*peer.WireOverhead*8
 	return &adapter{base: base, rate: base, out: base, frame0: frame, frame: frame, kind: first, pcmNeed: pcmAfter, cc: congestion.New(floor)}
+}
+
+// connected takes what is known as the connection comes up: whether the
+// path is a direct one on the LAN (lanPath), and ICE's round trip on it
+// (0: not measured). Such a path under pcmMaxRTT has earned PCM at once.
+func (a *adapter) connected(lan bool, rtt time.Duration) {
+	if lan && rtt > 0 && rtt < pcmMaxRTT {
+		a.pcm, a.pcmRun = true, a.pcmNeed
+	}
 }
 
 // update takes one report, and whether the path is a direct one on the

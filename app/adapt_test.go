@@ -55,6 +55,42 @@ func TestAdapter(t *testing.T) {
 	}
 }
 
+// TestAdapterConnected: a direct LAN path whose ICE round trip is short
+// sends PCM from the start, and the first loss ends it; a slow or
+// unmeasured round trip, or a path off the LAN, starts on Opus Custom.
+func TestAdapterConnected(t *testing.T) {
+	all := func(codec.Kind) bool { return true }
+	for _, tc := range []struct {
+		lan  bool
+		rtt  time.Duration
+		want codec.Kind
+	}{
+		{true, 300 * time.Microsecond, codec.L16},
+		{true, 0, codec.OpusCustom},
+		{true, 25 * time.Millisecond, codec.OpusCustom},
+		{false, 300 * time.Microsecond, codec.OpusCustom},
+	} {
+		a := newAdapter(96000, 240, codec.OpusCustom)
+		a.connected(tc.lan, tc.rtt)
+		if got := a.codec(Auto, all); got != tc.want {
+			t.Errorf("connected on lan %v, round trip %v: %v, want %v", tc.lan, tc.rtt, got, tc.want)
+		}
+		if got := a.codec(codec.Opus, all); got != codec.Opus {
+			t.Errorf("the singer chose Opus; connected on lan %v, round trip %v: %v", tc.lan, tc.rtt, got)
+		}
+		if got := a.codec(Auto, func(k codec.Kind) bool { return k == codec.Opus }); got != codec.Opus {
+			t.Errorf("a partner with Opus only; connected on lan %v, round trip %v: %v", tc.lan, tc.rtt, got)
+		}
+	}
+	a := newAdapter(96000, 240, codec.OpusCustom)
+	a.connected(true, time.Millisecond)
+	var rep reports
+	a.update(rep.next(peer.Feedback{RTT: time.Millisecond, FractionLost: 0.02}), true)
+	if got := a.codec(Auto, all); got != codec.OpusCustom {
+		t.Errorf("PCM from the start, then a loss: %v, want Opus Custom", got)
+	}
+}
+
 // TestAdapterCodec walks the codec rule under Auto: Opus Custom, PCM
 // after three clean reports on the LAN, back at the first loss (or the
 // second slow round trip in a row), PCM again

@@ -363,6 +363,9 @@ func (c *supervisor) onConnected() {
 		safety = fmt.Sprintf(" Safety code %s: if your partner sees the same, nobody listens in.", code)
 	}
 	c.post(news{kind: newsUp, conn: c.conn, text: fmt.Sprintf("Connected to your partner %s (%s candidate).%s", how, st.Candidate, safety)})
+	lan := lanPath(st)
+	c.adapt.connected(lan, st.PathRTT)
+	c.sendCodec(c.adapt.codec(c.cfg.Codec, c.peer.Accepts), "lan", lan, "ice_rtt", st.PathRTT)
 	c.sayHello()
 }
 

@@ -735,6 +735,10 @@ type Stats struct {
 	// RTT is the latest round-trip time from RTCP reports; 0 until the
 	// first (about a second after media starts).
 	RTT time.Duration
+	// PathRTT is ICE's latest round trip on the selected pair, from its
+	// connectivity checks: known as the connection comes up, before
+	// RTCP's; 0 if not (yet) measured.
+	PathRTT time.Duration
 	// PacketsSent and BytesSent count outgoing voice packets and payload.
 	PacketsSent, BytesSent int64
 	// PacketsReceived and BytesReceived count incoming voice packets and
@@ -781,6 +785,9 @@ func (p *Peer) Stats() Stats {
 	}
 	_, redPT, _ := p.track.payloadTypes(codec.Opus)
 	s.RED = redPT >= 0
+	if ps, ok := p.pc.SCTP().Transport().ICETransport().GetSelectedCandidatePairStats(); ok {
+		s.PathRTT = time.Duration(ps.CurrentRoundTripTime * float64(time.Second))
+	}
 	p.mu.Lock()
 	s.Candidate, s.Relayed, s.Address = p.candidate, p.relayed, p.address
 	p.mu.Unlock()
