@@ -121,8 +121,11 @@ func (a *adapter) update(f peer.Feedback, lan bool) (rate, red int) {
 	}
 	st := a.cc.Update(r, a.cost(codec.OpusCustom, a.base, a.frame0, 0))
 	a.budget, a.jammed = st.Budget, st.Congested
-	room := lan && f.FractionLost == 0 && f.RTT > 0 && !a.jammed && a.budget == 0
+	room := lan && f.FractionLost == 0 && !a.jammed && a.budget == 0
 	switch {
+	case room && f.RTT == 0:
+		// No round trip yet (the partner has not seen a sender report
+		// of ours): nothing earned, nothing lost.
 	case room && f.RTT < pcmMaxRTT:
 		a.slow = false
 		if a.pcmRun++; a.pcmRun >= a.pcmNeed {

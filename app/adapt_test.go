@@ -85,6 +85,12 @@ func TestAdapterConnected(t *testing.T) {
 	a := newAdapter(96000, 240, codec.OpusCustom)
 	a.connected(true, time.Millisecond)
 	var rep reports
+	// The first report may come before the partner has seen a sender
+	// report: no round trip yet, which ends nothing.
+	a.update(rep.next(peer.Feedback{}), true)
+	if got := a.codec(Auto, all); got != codec.L16 {
+		t.Errorf("PCM from the start, then a report with no round trip yet: %v, want L16", got)
+	}
 	a.update(rep.next(peer.Feedback{RTT: time.Millisecond, FractionLost: 0.02}), true)
 	if got := a.codec(Auto, all); got != codec.OpusCustom {
 		t.Errorf("PCM from the start, then a loss: %v, want Opus Custom", got)

@@ -321,3 +321,19 @@ func TestSendFile(t *testing.T) {
 		t.Error("an oversized message was sent")
 	}
 }
+
+// TestPathRTTAtConnect: ICE's round trip on the selected pair is known to
+// both sides as soon as they are connected, before any RTCP, and on
+// loopback it is short.
+func TestPathRTTAtConnect(t *testing.T) {
+	host, guest, _, _, _, _ := pair(t)
+	defer host.Close()
+	defer guest.Close()
+	for name, p := range map[string]*Peer{"host": host, "guest": guest} {
+		st := p.Stats()
+		t.Logf("%s: path round trip %v, RTCP's %v", name, st.PathRTT, st.RTT)
+		if st.PathRTT <= 0 || st.PathRTT > 100*time.Millisecond {
+			t.Errorf("%s: path round trip %v at connect on loopback", name, st.PathRTT)
+		}
+	}
+}
