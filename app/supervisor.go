@@ -363,9 +363,9 @@ func (c *supervisor) onConnected() {
 		safety = fmt.Sprintf(" Safety code %s: if your partner sees the same, nobody listens in.", code)
 	}
 	c.post(news{kind: newsUp, conn: c.conn, text: fmt.Sprintf("Connected to your partner %s (%s candidate).%s", how, st.Candidate, safety)})
-	lan := lanPath(st)
-	c.adapt.connected(lan, st.PathRTT)
-	c.sendCodec(c.adapt.codec(c.cfg.Codec, c.peer.Accepts), "lan", lan, "ice_rtt", st.PathRTT)
+	lan, rtt := lanPath(st), c.peer.PathRTT()
+	c.adapt.connected(lan, rtt)
+	c.sendCodec(c.adapt.codec(c.cfg.Codec, c.peer.Accepts), "lan", lan, "ice_rtt", rtt)
 	c.sayHello()
 }
 

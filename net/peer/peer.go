@@ -735,10 +735,6 @@ type Stats struct {
 	// RTT is the latest round-trip time from RTCP reports; 0 until the
 	// first (about a second after media starts).
 	RTT time.Duration
-	// PathRTT is ICE's latest round trip on the selected pair, from its
-	// connectivity checks: known as the connection comes up, before
-	// RTCP's; 0 if not (yet) measured.
-	PathRTT time.Duration
 	// PacketsSent and BytesSent count outgoing voice packets and payload.
 	PacketsSent, BytesSent int64
 	// PacketsReceived and BytesReceived count incoming voice packets and
@@ -785,13 +781,25 @@ func (p *Peer) Stats() Stats {
 	}
 	_, redPT, _ := p.track.payloadTypes(codec.Opus)
 	s.RED = redPT >= 0
-	if ps, ok := p.pc.SCTP().Transport().ICETransport().GetSelectedCandidatePairStats(); ok {
-		s.PathRTT = time.Duration(ps.CurrentRoundTripTime * float64(time.Second))
-	}
 	p.mu.Lock()
 	s.Candidate, s.Relayed, s.Address = p.candidate, p.relayed, p.address
 	p.mu.Unlock()
 	return s
+}
+
+// PathRTT returns ICE's latest round trip on the nominated candidate
+// pair, from its connectivity checks: known as soon as the peers are
+// connected, before RTCP's (Stats.RTT); 0 if not measured. It gathers
+// all of the connection's statistics: call it now and then, not per
+// packet. (ICETransport.GetSelectedCandidatePairStats would be cheaper but
+// races with the transport's start in pion v4.2.)
+func (p *Peer) PathRTT() time.Duration {
+	for _, st := range p.pc.GetStats() {
+		if pair, ok := st.(webrtc.ICECandidatePairStats); ok && pair.Nominated && pair.CurrentRoundTripTime > 0 {
+			return time.Duration(pair.CurrentRoundTripTime * float64(time.Second))
+		}
+	}
+	return 0
 }
 
 // Feedback returns the latest of what OnFeedback is given.
