@@ -664,18 +664,6 @@ func (p *Peer) WriteVoice(kind codec.Kind, seq uint16, timestamp uint32, payload
 // goroutine, cheaply (the encoder's, per packet).
 func (p *Peer) Accepts(kind codec.Kind) bool { return p.track.accepts(kind) }
 
-// Codecs returns the codecs the partner accepted for our voice, in this
-// side's order of preference; nil before negotiation.
-func (p *Peer) Codecs() []codec.Kind {
-	var out []codec.Kind
-	for _, k := range offered(p.cfg.Codecs) {
-		if p.track.accepts(k) {
-			out = append(out, k)
-		}
-	}
-	return out
-}
-
 // SetRedundancy sets how many previous Opus frames each Opus packet carries
 // (RFC 2198 RED): 0 turns redundancy off, 1 or 2 cover that many packets
 // lost in a row at the cost of as many frames' bytes; values are clamped
