@@ -203,7 +203,6 @@ func newPipeline(cfg pipelineConfig) (*pipeline, error) {
 	if cfg.speakers {
 		c, err := echo.New(echo.Default, echo.Options{Delay: cfg.roundTrip})
 		if err != nil {
-			playout.Close()
 			dec.codecs.Close()
 			return nil, fmt.Errorf("echo canceller: %w", err)
 		}
@@ -226,7 +225,7 @@ func newPartnerPlayout(cfg pipelineConfig) (*jitter.Playout, *voiceDecoder, erro
 		return nil, nil, err
 	}
 	dec := &voiceDecoder{codecs: sw}
-	playout, err := jitter.NewPlayout(jitter.PlayoutConfig{
+	playout := jitter.NewPlayout(jitter.PlayoutConfig{
 		Bias: cfg.jitterBias,
 		// The session clock, on which the device's block instants are.
 		Now: cfg.now,
@@ -243,10 +242,6 @@ func newPartnerPlayout(cfg pipelineConfig) (*jitter.Playout, *voiceDecoder, erro
 			// whole steps and keeps the rest (codec.Switch).
 			WaitStep: codec.FormatOf(codec.OpusCustom).ConcealStep(),
 		}}, dec)
-	if err != nil {
-		sw.Close()
-		return nil, nil, err
-	}
 	return playout, dec, nil
 }
 
@@ -622,12 +617,11 @@ func (p *pipeline) sent() (k codec.Kind, packet, bitrate int, ok bool) {
 	return k, int(p.sentPacket.Load()), int(p.sentRate.Load()), k != 0
 }
 
-// close stops the encoder goroutine and frees the playout; call once,
+// close stops the encoder goroutine and frees the decoders; call once,
 // after the device has stopped.
 func (p *pipeline) close() {
 	close(p.stop)
 	p.wg.Wait()
-	p.playout.Close()
 	p.decoder.codecs.Close()
 	if p.canceller != nil {
 		p.canceller.Close()

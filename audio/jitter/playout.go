@@ -47,7 +47,7 @@ type Playout struct {
 	buf     *Buffer
 	delays  *delayWindow
 	tracker *drift.Tracker
-	rs      *resample.Resampler
+	rs      *resample.Near
 	now     func() time.Duration
 	frame   int // samples per packet, from the config
 
@@ -127,7 +127,7 @@ type PlayoutConfig struct {
 }
 
 // NewPlayout returns an adaptive playout decoding through dec.
-func NewPlayout(cfg PlayoutConfig, dec Decoder) (*Playout, error) {
+func NewPlayout(cfg PlayoutConfig, dec Decoder) *Playout {
 	if cfg.Quantile <= 0 {
 		cfg.Quantile = BiasQuantile(cfg.Bias)
 	}
@@ -136,10 +136,7 @@ func NewPlayout(cfg PlayoutConfig, dec Decoder) (*Playout, error) {
 		start := time.Now()
 		cfg.Now = func() time.Duration { return time.Since(start) }
 	}
-	rs, err := resample.New(resample.Fastest)
-	if err != nil {
-		return nil, err
-	}
+	rs := resample.NewNear()
 	if cfg.WaitLimit == 0 {
 		cfg.WaitLimit = cfg.Frame // spikes cost concealment, not lasting delay
 	}
@@ -153,7 +150,7 @@ func NewPlayout(cfg PlayoutConfig, dec Decoder) (*Playout, error) {
 	}
 	p.buf.manual = true
 	p.quantile.Store(math.Float64bits(cfg.Quantile))
-	return p, nil
+	return p
 }
 
 // BiasQuantile maps the user's bias, -1 (tight) … +1 (safe), to the
@@ -358,7 +355,7 @@ func (p *Playout) play(out []float32, now time.Duration, nowS int64, ratio float
 		// Feed only what the rest of this read needs beyond what the
 		// resampler holds, so it never holds more than its latency and a
 		// packet is decoded no earlier than that before it plays.
-		need := float64(len(out)-done)/ratio + resample.Latency - p.held
+		need := float64(len(out)-done)/ratio + resample.NearLatency - p.held
 		feed := min(p.stageLen-p.stagePos, max(1, int(math.Ceil(need))))
 		c, n := p.rs.Process(p.stage[p.stagePos:p.stagePos+feed], out[done:])
 		if c == 0 && n == 0 {
@@ -371,7 +368,7 @@ func (p *Playout) play(out []float32, now time.Duration, nowS int64, ratio float
 		// Leaning slowly on its nominal latency keeps rounding from
 		// adding up over hours.
 		p.held += float64(c) - float64(n)/ratio
-		p.held += (resample.Latency - p.held) / 4096
+		p.held += (resample.NearLatency - p.held) / 4096
 	}
 }
 
@@ -434,7 +431,7 @@ func (p *Playout) noteLead(lead int, now int64) {
 // leadMax is the most samples between decoding a packet and playing it of
 // late: the resampler's latency at least.
 func (p *Playout) leadMax() int {
-	return max(resample.Latency, p.lead[0], p.lead[1])
+	return max(resample.NearLatency, p.lead[0], p.lead[1])
 }
 
 // measureLag takes the lag of the last packet decoded, if one was.
@@ -467,6 +464,3 @@ func (p *Playout) Stats() PlayoutStats {
 		RatePPM:     p.ratioPPM.Load(),
 	}
 }
-
-// Close frees the resampler.
-func (p *Playout) Close() { p.rs.Close() }

@@ -26,11 +26,7 @@ func (frameDecoder) Conceal(pcm []float32) error { clear(pcm); return nil }
 func simulatePlayout(t *testing.T, seconds, settle float64, ppm float64, delay func(i int) time.Duration) (before, after PlayoutStats, lo, hi int64) {
 	t.Helper()
 	var now time.Duration
-	p, err := NewPlayout(PlayoutConfig{Config: Config{Frame: 240, Target: 240, WaitStep: 120}, Now: func() time.Duration { return now }}, frameDecoder{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer p.Close()
+	p := NewPlayout(PlayoutConfig{Config: Config{Frame: 240, Target: 240, WaitStep: 120}, Now: func() time.Duration { return now }}, frameDecoder{})
 	out := make([]float32, 128)
 	period := time.Duration(float64(5*time.Millisecond) / (1 + ppm*1e-6))
 	type pkt struct {
@@ -124,11 +120,7 @@ func TestPlayoutDelayStats(t *testing.T) {
 			lastTS = ts
 			played++
 		}}, Now: func() time.Duration { return now }}
-	p, err := NewPlayout(cfg, frameDecoder{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer p.Close()
+	p := NewPlayout(cfg, frameDecoder{})
 	out := make([]float32, 128)
 	sent := 0
 	for tick := range 48000 * 10 / 128 {
@@ -183,8 +175,7 @@ func TestBiasQuantile(t *testing.T) {
 // stream (two packets in, one read out), the audio thread's work per
 // callback. It must not allocate.
 func BenchmarkPlayout(b *testing.B) {
-	p, block := blockPlayout(b)
-	defer p.Close()
+	_, block := blockPlayout(b)
 	for range 48000 / 128 { // past the start
 		block()
 	}
@@ -200,10 +191,7 @@ func BenchmarkPlayout(b *testing.B) {
 func blockPlayout(tb testing.TB) (*Playout, func()) {
 	tb.Helper()
 	var now time.Duration
-	p, err := NewPlayout(PlayoutConfig{Config: Config{Frame: 64, WaitStep: 64}, Now: func() time.Duration { return now }}, frameDecoder64{})
-	if err != nil {
-		tb.Fatal(err)
-	}
+	p := NewPlayout(PlayoutConfig{Config: Config{Frame: 64, WaitStep: 64}, Now: func() time.Duration { return now }}, frameDecoder64{})
 	out := make([]float32, 128)
 	payload := []byte{1}
 	seq := 0
@@ -231,7 +219,6 @@ func (frameDecoder64) Conceal(pcm []float32) error { clear(pcm); return nil }
 // while starting or once playing.
 func TestPlayoutDoesNotAllocate(t *testing.T) {
 	p, block := blockPlayout(t)
-	defer p.Close()
 	if n := testing.AllocsPerRun(100, block); n != 0 {
 		t.Errorf("%v allocations per block while starting", n)
 	}
@@ -250,11 +237,7 @@ func TestPlayoutDoesNotAllocate(t *testing.T) {
 // way, skipped, and the stream is not reset.
 func TestPlayoutStartSkipsNotLate(t *testing.T) {
 	var now time.Duration
-	p, err := NewPlayout(PlayoutConfig{Config: Config{Frame: 128, WaitStep: 64}, Now: func() time.Duration { return now }}, frameDecoder64{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer p.Close()
+	p := NewPlayout(PlayoutConfig{Config: Config{Frame: 128, WaitStep: 64}, Now: func() time.Duration { return now }}, frameDecoder64{})
 	out := make([]float32, 128)
 	const backlog = 40 // 53 ms of 64-sample packets, all arriving at once
 	seq := 0

@@ -10,12 +10,17 @@
 // × the ratio's denominator (megabytes, recomputed on every change), and a
 // fine denominator overflows its 32-bit phase arithmetic and crashes.
 //
+// Near follows the same kind of drift by cubic interpolation, in Go: 2
+// samples held back against the sinc's 20, for the partner's voice, whose
+// every sample of delay a singer hears (with 64-sample blocks, 3.2 ms port
+// to port became 2.8); the split devices' bridge keeps the sinc.
+//
 // A Converter changes a whole recording's rate at the best quality, for
 // song files decoded at their own rate: it takes the recording in pieces
 // and holds its output to a limit.
 //
-// A Resampler or Converter is not safe for concurrent use; Process neither
-// blocks nor allocates.
+// A Resampler, Near or Converter is not safe for concurrent use; Process
+// neither blocks nor allocates.
 package resample
 
 /*

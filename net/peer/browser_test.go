@@ -432,17 +432,13 @@ func playBrowser(t *testing.T, arr []arrival) ([]float64, jitter.PlayoutStats) {
 	}
 	defer sw.Close()
 	var now time.Duration
-	pl, err := jitter.NewPlayout(jitter.PlayoutConfig{
+	pl := jitter.NewPlayout(jitter.PlayoutConfig{
 		Now: func() time.Duration { return now },
 		Config: jitter.Config{
 			Frame:     2 * codec.CustomFrame,
 			MaxPacket: codec.MaxPacket,
 			WaitStep:  codec.FormatOf(codec.OpusCustom).ConcealStep(),
 		}}, opusSwitch{sw})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer pl.Close()
 	const block = 128
 	var out []float32
 	buf := make([]float32, block)

@@ -162,11 +162,7 @@ func (p *Path) run(cfg jitter.PlayoutConfig, arrivals []time.Duration) (pathRun,
 		at := played - corr
 		r.plays = append(r.plays, play{at, at - dur((j+1)*p.Frame)})
 	}
-	pl, err := jitter.NewPlayout(cfg, frameDecoder(p.Frame))
-	if err != nil {
-		return pathRun{}, err
-	}
-	defer pl.Close()
+	pl := jitter.NewPlayout(cfg, frameDecoder(p.Frame))
 
 	rng := rand.New(rand.NewPCG(p.Seed, 2))
 	var clock audio.BlockClock

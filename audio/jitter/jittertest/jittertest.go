@@ -159,11 +159,7 @@ func replay(cfg jitter.PlayoutConfig, tr *trace.Trace, o Options, line baseline)
 			r.delays = append(r.delays, played-line.at(ts.unwrap(t)))
 		}
 	}
-	p, err := jitter.NewPlayout(cfg, frameDecoder(tr.Frame))
-	if err != nil {
-		return replayRun{}, err
-	}
-	defer p.Close()
+	p := jitter.NewPlayout(cfg, frameDecoder(tr.Frame))
 
 	out := make([]float32, o.Block)
 	payload := []byte{1}
