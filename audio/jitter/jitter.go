@@ -93,6 +93,10 @@ type Buffer struct {
 	next    int64 // unwrapped sequence number to play next
 	highest int64 // highest unwrapped sequence number seen
 	first   int64 // first sequence number since the last reset
+	// fresh: the segment began a stream (not a jump within one), so a
+	// packet sent before its first, reordered behind it, was expected
+	// too: first moves down to it.
+	fresh bool
 	// expectedBefore counts the packets expected in segments before the
 	// last reset, for PacketsLost.
 	expectedBefore int64
@@ -241,11 +245,16 @@ func (b *Buffer) insert(seq uint16, ts uint32, arrival time.Duration, payload []
 	if !b.started {
 		ext = int64(seq) + 1<<16 // keep room below for reordered packets
 		b.reset(ext)
+		b.fresh = true
 	} else {
 		ext = unwrap(b.highest, seq)
 	}
 	if ext < b.next {
 		b.stats.late.Add(1)
+		if b.fresh && ext < b.first && ext >= b.first-int64(len(b.slots)) {
+			b.first = ext
+			b.stats.expected.Store(b.expectedBefore + b.highest - b.first + 1)
+		}
 		return
 	}
 	if ext >= b.next+int64(len(b.slots)) {
@@ -290,7 +299,7 @@ func (b *Buffer) reset(next int64) {
 	for i := range b.slots {
 		b.slots[i].seq = -1
 	}
-	b.started = true
+	b.started, b.fresh = true, false
 	b.playing = false
 	b.next = next
 	b.first = next

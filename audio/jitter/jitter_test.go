@@ -159,6 +159,32 @@ func TestLatePacketDiscarded(t *testing.T) {
 	}
 }
 
+// TestReorderedAtStartExpected: packets sent before the first to arrive,
+// reordered behind it, were expected too: one of them lost counts as lost,
+// the others as late, none as missing from the count. After a jump within
+// the stream (a reset), what came before was counted already.
+func TestReorderedAtStartExpected(t *testing.T) {
+	b := newBuffer(0)
+	b.Insert(10, []byte{10})
+	b.Insert(11, []byte{11})
+	b.Insert(8, []byte{8}) // 9 never comes
+	b.Insert(7, []byte{7})
+	st := b.Stats()
+	if st.PacketsLost != 1 || st.PacketsDiscarded != 2 || st.PacketsReceived != 4 {
+		t.Fatalf("7, 8 behind 10, 11, 9 lost: %d lost, %d late of %d received; want 1, 2, 4", st.PacketsLost, st.PacketsDiscarded, st.PacketsReceived)
+	}
+	// A jump past what the buffer holds starts a segment; a packet from
+	// before it is late, and was expected in the one before.
+	far := uint16(11 + 10*len(b.slots))
+	b.Insert(far, []byte{1})
+	b.Insert(far-1, []byte{1})
+	b.Insert(12, []byte{12})
+	st = b.Stats()
+	if want := int64(far) - 7 + 1 - 7; st.PacketsLost != want {
+		t.Errorf("after a jump to %d: %d lost, want %d (7…%d expected, 7 received)", far, st.PacketsLost, want, far)
+	}
+}
+
 // TestLateAfterWaitPlays checks that a packet that missed its time while the
 // buffer was empty still plays (the delay grows) rather than being dropped.
 func TestLateAfterWaitPlays(t *testing.T) {
