@@ -27,15 +27,15 @@ import (
 // received against what we sent) and keeps a budget in bits per second on
 // the wire. Under congestion redundancy goes; random loss under a budget
 // may have it again, within the budget (the bitrate makes room for it).
-// What is sent fits the budget: Opus (never Opus Custom or PCM, whose small packets cost most
-// in headers: 375 a second), at the configured frame while that leaves
-// goodRate for the voice, else in frames of 10 or 20 ms, whose fewer
-// packets carry less header (a 5 ms stream's headers alone are 90 kbit/s,
-// peer.WireOverhead), at the rate left. When the budget climbs back to
-// what full quality costs, the limit ends. (pion's GCC was measured and
-// left out: on a steady audio stream it chases random loss and floors at
-// 100 kbps; see net/peer.) Opus Custom's bitrate follows Opus's (see
-// bitrateFor).
+// What is sent fits the budget: Opus (never Opus Custom or PCM, whose
+// small packets cost most in headers: 375 a second), at the configured
+// frame while that leaves goodRate for the voice, else in frames of 10 or
+// 20 ms, whose fewer packets carry less header (a 5 ms stream's headers
+// alone are 90 kbit/s, peer.WireOverhead), at the rate left. When the
+// budget climbs back to what full quality costs, the limit ends. (pion's
+// GCC was measured and left out: on a steady audio stream it chases random
+// loss and floors at 100 kbps; see net/peer.) Opus Custom's bitrate
+// follows Opus's (see bitrateFor).
 //
 // The codec, under Auto: Opus Custom when the partner took it (a Duet
 // peer), else Opus. PCM (L16) when the path has shown it has room and
@@ -43,18 +43,19 @@ import (
 // with a round trip under pcmMaxRTT, from the start when ICE's checks
 // measured it so (connected: no change of codec a few seconds into the
 // song, and no seconds of Opus Custom's look-ahead), else after pcmAfter
-// reports in a row with no loss and that round trip. Duet cannot measure a path's capacity beyond that, so a path
-// through the internet gets PCM only when asked for (--codec pcm). The
-// first report with a loss or congestion, or the second in a row with a
-// slow round trip, sends PCM back to Opus Custom at once, and PCM then needs twice as many clean reports before it is tried
-// again (up to maxPCMWait), so a path that cannot carry it is not tried
-// every few seconds. Heavy loss (lossForTwo) sends Opus with two frames of
-// redundancy instead of Opus Custom, which has none, until the path is
-// clean again (cleanToRecover reports); so does a budget, or a bitrate
-// below half the configured one, since Opus Custom's small frames fall
-// apart at low rates (minCustomBitrate) where Opus's do not. A codec
-// chosen by the singer is kept whatever the path does (only its bitrate
-// follows).
+// reports in a row with no loss and that round trip. Duet cannot measure a
+// path's capacity beyond that, so a path through the internet gets PCM
+// only when asked for (--codec pcm). The first report with a loss or
+// congestion, or the second in a row with a slow round trip, sends PCM
+// back to Opus Custom at once, and PCM then needs twice as many clean
+// reports before it is tried again (up to maxPCMWait), so a path that
+// cannot carry it is not tried every few seconds. Heavy loss (lossForTwo)
+// sends Opus with two frames of redundancy instead of Opus Custom, which
+// has none, until the path is clean again (cleanToRecover reports); so
+// does a budget, or a bitrate below half the configured one, since Opus
+// Custom's small frames fall apart at low rates (minCustomBitrate) where
+// Opus's do not. A codec chosen by the singer is kept whatever the path
+// does (only its bitrate follows).
 type adapter struct {
 	base   int // the configured bitrate, the ceiling
 	frame0 int // the configured Opus frame, samples

@@ -322,8 +322,8 @@ func (c *supervisor) adaptTo(f feedbackMsg) {
 		// last report would turn the codec to plain Opus.
 		return
 	}
-	budget := c.adapt.budget
-	rate, red := c.adapt.update(f.report, lanPath(p.Stats()))
+	budget, lan := c.adapt.budget, lanPath(p.Stats())
+	rate, red := c.adapt.update(f.report, lan)
 	if c.adapt.budget != budget {
 		c.log.Info("sending budget", "bps", c.adapt.budget, "was", budget, "congested", c.adapt.jammed,
 			"rate", rate, "frame", c.adapt.frame, "lost", f.report.FractionLost, "rtt", f.report.RTT,
@@ -332,7 +332,7 @@ func (c *supervisor) adaptTo(f feedbackMsg) {
 	c.pipe.setBitrate(rate)
 	c.pipe.setOpusFrame(c.adapt.frame)
 	c.sendCodec(c.adapt.codec(c.cfg.Codec, p.Accepts), "lost", f.report.FractionLost, "rtt", f.report.RTT,
-		"lan", lanPath(p.Stats()), "budget", c.adapt.budget, "congested", c.adapt.jammed)
+		"lan", lan, "budget", c.adapt.budget, "congested", c.adapt.jammed)
 	p.SetRedundancy(red) // Opus's only
 	if red != c.state.Load().redundancy {
 		c.update(func(st *connState) { st.redundancy = red })

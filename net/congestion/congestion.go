@@ -24,8 +24,8 @@
 // climbs back to near the link's rate quickly, stays there (probing
 // above it now and then, one step, taken back at once if a queue builds),
 // and when a probe finds room (the link widened), climbs 1.2 times a
-// report to half again the highest estimate yet, then 1.8 times, until it reaches
-// the caller's ceiling: no limit.
+// report to half again the highest estimate yet, then 1.8 times, until it
+// reaches the caller's ceiling: no limit.
 //
 // The counts and steps assume reports about a second apart (RTCP's
 // receiver reports, as pion sends them). Time is passed in (Report.At); a
