@@ -25,6 +25,30 @@ func (d *toneDecoder) sample(i int) float32 {
 	return float32(0.3 * math.Sin(2*math.Pi*d.hz*float64(i)/48000))
 }
 
+// packet is packet s of the tone, as Decode reads it.
+func packet(s int) []byte { return []byte{byte(s >> 8), byte(s)} }
+
+// insertBut inserts packets 0 to n-1 into b but those from lost to
+// before resume.
+func insertBut(b *Buffer, n, lost, resume int) {
+	for s := range n {
+		if s < lost || s >= resume {
+			b.Insert(uint16(s), packet(s))
+		}
+	}
+}
+
+// worstOff returns how far out strays from the tone at most, and where:
+// out[i] should be the tone's sample i (the buffer played from packet 0).
+func (d *toneDecoder) worstOff(out []float32) (worst float64, at int) {
+	for i, v := range out {
+		if e := math.Abs(float64(v - d.sample(i))); e > worst {
+			worst, at = e, i
+		}
+	}
+	return worst, at
+}
+
 func (d *toneDecoder) Decode(p []byte, pcm []float32) (int, error) {
 	start := (int(p[0])<<8 | int(p[1])) * d.frame
 	for i := range pcm[:d.frame] {
@@ -60,25 +84,15 @@ func TestConcealKeepsTone(t *testing.T) {
 		const frame = 128
 		dec := &toneDecoder{hz: hz, frame: frame}
 		b := New(Config{Frame: frame, Capacity: 64}, dec)
-		pkt := func(s int) []byte { return []byte{byte(s >> 8), byte(s)} }
 		var out []float32
 		block := make([]float32, frame)
-		for s := range 60 {
-			if s < 20 || s >= 24 { // 20-23 lost: 10.7 ms
-				b.Insert(uint16(s), pkt(s))
-			}
-		}
+		insertBut(b, 60, 20, 24) // 20-23 lost: 10.7 ms
 		for range 60 {
 			b.Read(block)
 			out = append(out, block...)
 		}
 		// out[i] is the tone's sample i: the buffer played from packet 0.
-		worst, at := 0.0, 0
-		for i, v := range out {
-			if e := math.Abs(float64(v - dec.sample(i))); e > worst {
-				worst, at = e, i
-			}
-		}
+		worst, at := dec.worstOff(out)
 		const limit = 0.01
 		if worst > limit {
 			t.Errorf("%v Hz: played %.3f off the tone at sample %d (packet %d), want ≤ %v", hz, worst, at, at/frame, limit)
@@ -94,7 +108,6 @@ func TestWaitWholePeriods(t *testing.T) {
 	const frame = 128
 	dec := &toneDecoder{hz: 1000, frame: frame}
 	b := New(Config{Frame: frame, WaitStep: 64, Capacity: 64}, dec)
-	pkt := func(s int) []byte { return []byte{byte(s >> 8), byte(s)} }
 	var out []float32
 	block := make([]float32, frame)
 	read := func(n int) {
@@ -104,23 +117,18 @@ func TestWaitWholePeriods(t *testing.T) {
 		}
 	}
 	for s := range 10 {
-		b.Insert(uint16(s), pkt(s))
+		b.Insert(uint16(s), packet(s))
 	}
 	read(10)
 	read(1) // 10 is late: the buffer waits
 	for s := 10; s < 20; s++ {
-		b.Insert(uint16(s), pkt(s))
+		b.Insert(uint16(s), packet(s))
 	}
 	read(8)
 	if st := b.Stats(); st.Underruns == 0 || st.PacketsDiscarded != 0 || st.PacketsLost != 0 {
 		t.Fatalf("stats %+v: want waits, nothing late or lost", st)
 	}
-	worst, at := 0.0, 0
-	for i, v := range out {
-		if e := math.Abs(float64(v - dec.sample(i))); e > worst {
-			worst, at = e, i
-		}
-	}
+	worst, at := dec.worstOff(out)
 	if worst > 0.01 {
 		t.Errorf("played %.3f off the tone at sample %d, want ≤ 0.01", worst, at)
 	}
@@ -142,11 +150,7 @@ func TestJoinsKeepLevel(t *testing.T) {
 			const frame = 128
 			dec := &toneDecoder{hz: 750, frame: frame, dull: tc.dull, mirror: tc.mirror}
 			b := New(Config{Frame: frame, Capacity: 64}, dec)
-			for s := range 40 {
-				if s < 20 || s >= 22 {
-					b.Insert(uint16(s), []byte{byte(s >> 8), byte(s)})
-				}
-			}
+			insertBut(b, 40, 20, 22)
 			out := make([]float32, 40*frame)
 			b.Read(out)
 			const ms = 64 // a period: 1.3 ms
@@ -174,14 +178,13 @@ func TestLostAfterLongWait(t *testing.T) {
 	const frame = 128
 	dec := &toneDecoder{hz: 1000, frame: frame}
 	b := New(Config{Frame: frame, WaitStep: 64, WaitLimit: frame, Capacity: 64}, dec)
-	pkt := func(s int) []byte { return []byte{byte(s >> 8), byte(s)} }
 	for s := range 10 {
-		b.Insert(uint16(s), pkt(s))
+		b.Insert(uint16(s), packet(s))
 	}
 	out := make([]float32, 11*frame)
 	b.Read(out) // 10 never comes: waits, then counts it lost
 	for s := 11; s < 20; s++ {
-		b.Insert(uint16(s), pkt(s))
+		b.Insert(uint16(s), packet(s))
 	}
 	more := make([]float32, 8*frame)
 	b.Read(more)
@@ -189,12 +192,7 @@ func TestLostAfterLongWait(t *testing.T) {
 	if st := b.Stats(); st.Underruns < 2 || st.PacketsLost != 1 {
 		t.Fatalf("stats %+v: want two waits or more, one lost", st)
 	}
-	worst, at := 0.0, 0
-	for i, v := range out {
-		if e := math.Abs(float64(v - dec.sample(i))); e > worst {
-			worst, at = e, i
-		}
-	}
+	worst, at := dec.worstOff(out)
 	if worst > 0.01 {
 		t.Errorf("played %.3f off the tone at sample %d, want ≤ 0.01", worst, at)
 	}
@@ -210,19 +208,10 @@ func TestJoinKeepsPhase(t *testing.T) {
 	const frame = 128
 	dec := &toneDecoder{hz: 1000, frame: frame, mirror: true}
 	b := New(Config{Frame: frame, Capacity: 64}, dec)
-	for s := range 40 {
-		if s < 20 || s >= 23 {
-			b.Insert(uint16(s), []byte{byte(s >> 8), byte(s)})
-		}
-	}
+	insertBut(b, 40, 20, 23)
 	out := make([]float32, 40*frame)
 	b.Read(out)
-	worst, at := 0.0, 0
-	for i, v := range out {
-		if e := math.Abs(float64(v - dec.sample(i))); e > worst {
-			worst, at = e, i
-		}
-	}
+	worst, at := dec.worstOff(out)
 	if worst > 0.01 {
 		t.Errorf("played %.3f off the tone at sample %d (packet %d), want ≤ 0.01", worst, at, at/frame)
 	}
@@ -235,7 +224,7 @@ func TestConcealDoesNotAllocate(t *testing.T) {
 	b := New(Config{Frame: frame, Capacity: 256}, &toneDecoder{hz: 220, frame: frame})
 	for s := range 250 {
 		if s%10 != 5 {
-			b.Insert(uint16(s), []byte{byte(s >> 8), byte(s)})
+			b.Insert(uint16(s), packet(s))
 		}
 	}
 	out := make([]float32, frame)
