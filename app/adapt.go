@@ -116,7 +116,7 @@ func (a *adapter) connected(lan bool, rtt time.Duration) {
 // LAN (lanPath), and returns the bitrate and redundancy to use (the frame
 // is a.frame).
 func (a *adapter) update(f peer.Feedback, lan bool) (rate, red int) {
-	r := congestion.Report{At: f.At, RTT: f.RTT, FractionLost: f.FractionLost, Sent: f.SentRate, Received: f.ReceivedRate}
+	r := congestion.Report{At: f.At, RTT: f.RTT, FractionLost: f.FractionLost, Sent: f.SentRate, Received: f.ReceivedRate, Other: f.OtherRate}
 	if r.Sent == 0 {
 		r.Sent = a.cost(a.kind, a.out, a.frame, a.red)
 	}
@@ -168,7 +168,11 @@ func (a *adapter) update(f peer.Feedback, lan bool) (rate, red int) {
 }
 
 // fit chooses the frame and the bitrate to send within the budget: the
-// configured frame while it leaves goodRate, else a longer one.
+// configured frame while it leaves goodRate, else a longer one; and, at
+// the longest, redundancy only as deep as the budget carries at
+// minBitrate (random loss on a path behind a bottleneck: two frames of
+// redundancy at the least bitrate cost 99 kbit/s on the wire, and the
+// budget was under that).
 func (a *adapter) fit() {
 	a.frame, a.out = a.frame0, a.rate
 	if a.budget == 0 {
@@ -179,15 +183,25 @@ func (a *adapter) fit() {
 			continue
 		}
 		a.frame = f
-		perPacket := peer.WireOverhead
-		if a.red > 0 {
-			perPacket += 1 + 4*a.red // RED's headers
-		}
-		left := (a.budget - audio.SampleRate/f*perPacket*8) / (1 + a.red)
+		left := a.left(f, a.red)
 		if a.out = max(minBitrate, min(a.rate, left)); left >= goodRate {
 			return
 		}
 	}
+	for a.red > 0 && a.left(a.frame, a.red) < minBitrate {
+		a.red--
+		a.out = max(minBitrate, min(a.rate, a.left(a.frame, a.red)))
+	}
+}
+
+// left is the Opus bitrate the budget leaves in frames of frame samples
+// with red frames of redundancy.
+func (a *adapter) left(frame, red int) int {
+	perPacket := peer.WireOverhead
+	if red > 0 {
+		perPacket += 1 + 4*red // RED's headers
+	}
+	return (a.budget - audio.SampleRate/frame*perPacket*8) / (1 + red)
 }
 
 // cost is what sending codec k at Opus bitrate rate (see bitrateFor),

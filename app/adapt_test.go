@@ -259,3 +259,30 @@ func TestAdapterRandomLoss(t *testing.T) {
 		}
 	}
 }
+
+// TestAdapterRedundancyWithinBudget: random loss on a path that found a
+// bottleneck before gets redundancy only as deep as the budget carries:
+// what is sent stays within it.
+func TestAdapterRedundancyWithinBudget(t *testing.T) {
+	all := func(codec.Kind) bool { return true }
+	for _, link := range []int{60_000, 90_000, 120_000, 200_000} {
+		a := newAdapter(96000, 240, codec.OpusCustom)
+		var rep reports
+		a.codec(Auto, all)
+		a.update(rep.next(peer.Feedback{RTT: 140 * time.Millisecond, FractionLost: 0.5, SentRate: 2 * link, ReceivedRate: link}), false)
+		deepest := 0
+		for _, loss := range []float64{0.06, 0.06, 0.02, 0.08, 0.06} {
+			a.update(rep.next(peer.Feedback{RTT: 60 * time.Millisecond, FractionLost: loss, SentRate: link, ReceivedRate: link}), false)
+			k := a.codec(Auto, all)
+			deepest = max(deepest, a.red)
+			if cost := a.cost(k, a.out, a.frame, a.red); a.budget == 0 || cost > a.budget {
+				t.Fatalf("link %d, loss %.2f: %v at %d bit/s, frame %d, redundancy %d: %d bit/s on the wire, budget %d",
+					link, loss, k, a.out, a.frame, a.red, cost, a.budget)
+			}
+		}
+		t.Logf("link %d kbit/s: budget %d, redundancy up to %d", link/1000, a.budget, deepest)
+		if link >= 200_000 && deepest < 2 {
+			t.Errorf("link %d: redundancy at most %d where the budget %d carries two frames", link, deepest, a.budget)
+		}
+	}
+}

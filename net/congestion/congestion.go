@@ -1,7 +1,10 @@
 // Package congestion tells a bottleneck (a queue filling on the path: the
 // link's rate exceeded) from random loss, out of the partner's reception
-// reports on our voice (about one a second), and keeps a budget for what
-// we send: bits per second on the wire, headers included.
+// reports on our voice (every 250 ms to a second), and keeps a budget for
+// what we send: bits per second on the wire, headers included. What else
+// we send through the same link (the data channels' messages: Report.Other)
+// counts in the link's estimate, and the voice's budget leaves room for it
+// as it comes and goes.
 //
 // The signals, per report (Report): the round trip, smoothed, against its
 // least of the last half minute (queueing: a queue only adds delay, and
@@ -24,16 +27,23 @@
 // climbs back to near the link's rate quickly, stays there (probing
 // above it now and then, one step, taken back at once if a queue builds),
 // and when a probe finds room (the link widened), climbs 1.2 times a
-// report to half again the highest estimate yet, then 1.8 times, until it
-// reaches the caller's ceiling: no limit.
+// second to half again the highest estimate yet, then 1.8 times, until it
+// reaches the caller's ceiling: no limit; a queue of ours on the way
+// (the round trip over its least, the partner short of what we sent) is
+// the new link, settled under at once.
 //
-// The counts and steps assume reports about a second apart (RTCP's
-// receiver reports, as pion sends them). Time is passed in (Report.At); a
-// Controller is not safe for concurrent use (the caller's one goroutine
-// feeds it).
+// Its waits and steps are in time, not reports: the same whether reports
+// come a second apart (RTCP's usual) or every 250 ms (Duet's, so that one
+// gets through a full queue): counted in reports, 250 ms reports probed
+// every second and took half a second of no queue for room, which a probe
+// 3 % over the link had not had the time to show, and the budget then
+// climbed 1.2 times every 250 ms into the queue. Time is passed in
+// (Report.At); a Controller is not safe for concurrent use (the caller's
+// one goroutine feeds it).
 package congestion
 
 import (
+	"math"
 	"time"
 )
 
@@ -50,10 +60,15 @@ type Report struct {
 	// what the partner received of it, in bits per second on the wire;
 	// 0: not known.
 	Sent, Received int
+	// Other is what else we sent on the path meanwhile (the data
+	// channels), bits per second on the wire; 0: nothing or not known.
+	// It shares the link: the link's estimate counts it as received,
+	// and the budget leaves room for it.
+	Other int
 }
 
 // Thresholds. A queue is seen in the round trip, smoothed over about four
-// reports (srttGain), over its least of the last baseWindow: the lab's
+// seconds (srttGain a second), over its least of the last baseWindow: the lab's
 // jittery paths (10 ms each way, exponential) put a single report 40 ms
 // over the least now and then, the smoothed one seldom 20.
 const (
@@ -75,7 +90,7 @@ const (
 	// drainDrop is how far the round trip falls when a cut drains our
 	// queue; standing lossy reports without that fall mean it stood.
 	drainDrop = 20 * time.Millisecond
-	standing  = 3
+	standing  = 2 * time.Second
 	// limitedLoss is loss that, on a path already found congested (a
 	// budget in force), is the queue's again: a queue full from the
 	// start shows no delay over its least.
@@ -86,13 +101,15 @@ const (
 	// settle: near the link's estimate the budget sits at this share
 	// of it.
 	settle = 0.9
-	// probeEvery clean reports at the estimate, one probe a step of
-	// probeStep over it: a second of it queues 30 ms.
-	probeEvery = 4
+	// After probeEvery clean at the estimate, one probe a step of
+	// probeStep over it: a second of it queues 30 ms. A probe clean for
+	// probeHold found room.
+	probeEvery = 3 * time.Second
 	probeStep  = 1.03
-	// climb is the step a clean report earns when no link is known,
-	// careful after a probe found room over the estimate, up to past
-	// times it, and rise up to the estimate.
+	probeHold  = 2 * time.Second
+	// climb is the step a second of clean reports earns when no link is
+	// known, careful after a probe found room over the estimate, up to
+	// past times it, and rise up to the estimate.
 	climb   = 1.8
 	careful = 1.2
 	past    = 1.5
@@ -107,7 +124,8 @@ type Controller struct {
 	srtt time.Duration // the smoothed round trip
 	rtts []sample      // the last baseWindow's round trips, raw and smoothed
 
-	budget int       // bits per second; 0: no limit
+	budget int       // bits per second for everything we send, Other's share included; 0: no limit
+	other  float64   // Other, smoothed over about a second
 	link   int       // the partner's receive rate at the last congestion; 0: not known
 	passed int       // the estimate a probe found room over, until the budget is well past it
 	most   int       // the highest estimate yet: one taken while other traffic crowded the link is low
@@ -117,10 +135,11 @@ type Controller struct {
 	// that show no drop (undrained) mean the queue stood before the
 	// first report, so its least is no base.
 	cutRTT    time.Duration
-	undrained int
-	atLink    int       // clean reports in a row at the estimate
+	undrained time.Time // the first lossy report since the cut that showed no drop; zero: none
+	atLink    time.Time // the first of the clean reports in a row at the estimate; zero: none
 	probe     time.Time // when a probe began; zero: none running
-	clean     int       // clean reports since the probe began
+	last      time.Time // the last report
+	dt        float64   // seconds since the last report, at most 1
 }
 
 type sample struct {
@@ -134,8 +153,8 @@ func New(floor int) *Controller { return &Controller{min: floor} }
 
 // State is what Update found.
 type State struct {
-	// Budget is what to send at most, bits per second on the wire; 0 is
-	// no limit.
+	// Budget is what to send at most, bits per second on the wire,
+	// beyond Other; 0 is no limit.
 	Budget int
 	// Congested is set while the path queues or drops for our rate:
 	// redundancy would only add to it.
@@ -149,6 +168,12 @@ type State struct {
 // sender's best costs, bits per second on the wire: a budget that climbs
 // to it is no limit.
 func (c *Controller) Update(r Report, ceiling int) State {
+	c.dt = 1
+	if !c.last.IsZero() {
+		c.dt = min(1, max(0, r.At.Sub(c.last).Seconds()))
+	}
+	c.last = r.At
+	c.other += (1 - math.Pow(0.5, c.dt)) * (float64(r.Other) - c.other)
 	raw, queue := c.queue(r)
 	// A round trip grows with either direction's queue; ours, while it
 	// fills, keeps the partner short of what we sent, and once full
@@ -158,23 +183,36 @@ func (c *Controller) Update(r Report, ceiling int) State {
 	if c.cutRTT > 0 && r.RTT > 0 {
 		switch {
 		case r.RTT < c.cutRTT-drainDrop:
-			c.cutRTT, c.undrained = 0, 0
-		case r.FractionLost >= lossWithDelay:
-			c.undrained++
+			c.cutRTT, c.undrained = 0, time.Time{}
+		case r.FractionLost >= lossWithDelay && c.undrained.IsZero():
+			c.undrained = r.At
 		}
 	}
+	stood := !c.undrained.IsZero() && r.At.Sub(c.undrained) >= standing && r.FractionLost >= lossWithDelay
 	congested := r.FractionLost >= heavyLoss || queue > queueing && ours ||
-		c.budget > 0 && r.FractionLost >= limitedLoss || c.undrained >= standing
+		c.budget > 0 && r.FractionLost >= limitedLoss || stood
 	switch {
 	case congested:
 		c.congested(r)
 	case !c.probe.IsZero() && (raw > queueing || r.FractionLost >= lossWithDelay):
 		// The probe filled a queue: the link is as it was.
-		c.budget, c.probe, c.atLink = max(c.min, int(settle*float64(c.link))), time.Time{}, 0
+		c.budget, c.probe, c.atLink = max(c.min, int(settle*float64(c.link))), time.Time{}, time.Time{}
+	case c.link == 0 && c.passed > 0 && r.Received > 0 && (raw > queueing && ours || r.FractionLost >= lossWithDelay):
+		// Climbing past a probe's room filled a queue: the link is
+		// what the partner receives now. Settle under it at once,
+		// before the queue drops (the smoothed round trip would see
+		// it a few seconds later, and a cut would go under the link).
+		link := r.Received + r.Other
+		c.link, c.passed, c.most = link, 0, max(c.most, link)
+		c.budget, c.atLink = max(c.min, int(settle*float64(c.link))), time.Time{}
 	case queue <= queueClear:
 		c.climb(r, ceiling)
 	}
-	return State{Budget: c.budget, Congested: congested, Queue: queue}
+	budget := 0
+	if c.budget > 0 {
+		budget = max(c.min, c.budget-int(c.other))
+	}
+	return State{Budget: budget, Congested: congested, Queue: queue}
 }
 
 // queue notes r's round trip and returns how far it is over the least of
@@ -187,7 +225,8 @@ func (c *Controller) queue(r Report) (raw, smoothed time.Duration) {
 	if c.srtt == 0 {
 		c.srtt = r.RTT
 	}
-	c.srtt += time.Duration(srttGain * float64(r.RTT-c.srtt))
+	gain := 1 - math.Pow(1-srttGain, c.dt)
+	c.srtt += time.Duration(gain * float64(r.RTT-c.srtt))
 	keep := c.rtts[:0]
 	for _, s := range c.rtts {
 		if r.At.Sub(s.at) < baseWindow {
@@ -205,7 +244,7 @@ func (c *Controller) queue(r Report) (raw, smoothed time.Duration) {
 // congested cuts the budget under what the partner received, unless the
 // last cut is too recent for this report to show its effect.
 func (c *Controller) congested(r Report) {
-	c.atLink, c.probe = 0, time.Time{}
+	c.atLink, c.probe = time.Time{}, time.Time{}
 	if !c.cutAt.IsZero() && r.At.Sub(c.cutAt) < time.Second+r.RTT {
 		return
 	}
@@ -216,46 +255,48 @@ func (c *Controller) congested(r Report) {
 	if got <= 0 {
 		return // nothing to go by; the next report has
 	}
+	got += r.Other // through the same queue, as a whole (small messages, spread out)
 	c.link, c.passed, c.most = got, 0, max(c.most, got)
 	b := int(drain * float64(got))
 	if c.budget > 0 {
 		b = min(b, c.budget)
 	}
 	c.budget = max(b, c.min)
-	c.cutAt, c.cutRTT, c.undrained = r.At, r.RTT, 0
+	c.cutAt, c.cutRTT, c.undrained = r.At, r.RTT, time.Time{}
 }
 
 // climb raises the budget after a clean report: up to near the link's
 // estimate, then a probe above it now and then; past it, or with no
-// estimate, by climb a report up to the ceiling, which ends the limit.
+// estimate, by climb a second up to the ceiling, which ends the limit.
 func (c *Controller) climb(r Report, ceiling int) {
 	if c.budget == 0 {
 		return
 	}
 	if !c.probe.IsZero() {
-		// Two clean reports after the probe began (the first may
-		// predate it): the link has room; forget the estimate.
-		if c.clean++; c.clean >= 2 {
+		// Clean for probeHold since the probe began: the link has
+		// room; forget the estimate.
+		if r.At.Sub(c.probe) >= probeHold {
 			c.passed, c.link, c.probe = c.link, 0, time.Time{}
 		}
 		return
 	}
+	step := func(per float64) int { return int(math.Ceil(math.Pow(per, c.dt) * float64(c.budget))) }
 	near := int(settle * float64(c.link))
 	switch {
 	case c.link == 0 && float64(c.budget) < past*float64(max(c.passed, c.most)):
 		// Room over where the link was: it may not be much.
-		c.budget = int(careful * float64(c.budget))
+		c.budget = step(careful)
 	case c.link == 0:
-		c.budget = int(climb * float64(c.budget))
+		c.budget = step(climb)
 	case c.budget < near:
-		c.budget = min(near, int(rise*float64(c.budget)))
-	default:
-		if c.atLink++; c.atLink >= probeEvery {
-			c.atLink, c.clean, c.probe = 0, 0, r.At
-			c.budget = int(probeStep * float64(max(c.link, c.budget)))
-		}
+		c.budget = min(near, step(rise))
+	case c.atLink.IsZero():
+		c.atLink = r.At
+	case r.At.Sub(c.atLink) >= probeEvery:
+		c.atLink, c.probe = time.Time{}, r.At
+		c.budget = int(probeStep * float64(max(c.link, c.budget)))
 	}
-	if c.budget >= ceiling {
+	if c.budget-int(c.other) >= ceiling {
 		c.budget, c.link = 0, 0
 	}
 }

@@ -13,14 +13,24 @@ const (
 
 // link simulates a sender at the controller's budget (or full, with
 // none) through a drop-tail bottleneck of rate bits per second and a
-// queue of maxQueue, one report a second, the round trip base plus the
-// queue: a report of what a second at that budget does.
+// queue of maxQueue, one report every every (a second if 0), the round
+// trip base plus the queue: a report of what that time at that budget
+// does.
 type link struct {
 	rate     int
 	maxQueue time.Duration
 	base     time.Duration
+	every    time.Duration
+	other    int           // what else the sender sends through the queue, bits per second
 	queue    time.Duration // the queue's wait at the report
 	at       time.Time
+}
+
+func (l *link) interval() time.Duration {
+	if l.every == 0 {
+		return time.Second
+	}
+	return l.every
 }
 
 func (l *link) report(budget int) Report {
@@ -28,19 +38,20 @@ func (l *link) report(budget int) Report {
 	if send == 0 {
 		send = full
 	}
-	l.at = l.at.Add(time.Second)
-	r := Report{At: l.at, Sent: send, Received: send}
+	l.at = l.at.Add(l.interval())
+	r := Report{At: l.at, Sent: send, Received: send, Other: l.other}
 	if l.rate > 0 {
 		// The queue grows by what the link cannot carry, up to its size;
-		// the rest is dropped.
-		grow := time.Duration(float64(send-l.rate) / float64(l.rate) * float64(time.Second))
+		// the rest is dropped (all of it voice: the other traffic is
+		// small messages, spread out).
+		grow := time.Duration(float64(send+l.other-l.rate) / float64(l.rate) * float64(l.interval()))
 		l.queue = max(0, l.queue+grow)
 		if l.queue > l.maxQueue {
 			over := l.queue - l.maxQueue
 			l.queue = l.maxQueue
 			lost := over.Seconds() * float64(l.rate) // bits
-			r.FractionLost = lost / float64(send)
-			r.Received = l.rate
+			r.FractionLost = lost / (float64(send) * l.interval().Seconds())
+			r.Received = l.rate - l.other
 		}
 	} else {
 		l.queue = 0
@@ -51,25 +62,34 @@ func (l *link) report(budget int) Report {
 
 // TestBottleneck: a path whose queue drops half of what full quality
 // sends from the first report. The budget goes under the link's rate
-// within a few reports and the queue empties; it stays under, probing
-// now and then; when the link widens the limit ends within 15 reports.
+// within 5 s (or a probe just over it) and the queue empties; it stays
+// under, probing now and then;
+// when the link widens the limit ends within 15 s. Reports a second apart
+// (RTCP's usual) and 250 ms apart (Duet's) alike.
 func TestBottleneck(t *testing.T) {
-	l := &link{rate: 120_000, maxQueue: 80 * time.Millisecond, base: 60 * time.Millisecond, at: time.Unix(1000, 0)}
+	for _, every := range []time.Duration{time.Second, 250 * time.Millisecond} {
+		t.Run(every.String(), func(t *testing.T) { testBottleneck(t, every) })
+	}
+}
+
+func testBottleneck(t *testing.T, every time.Duration) {
+	l := &link{rate: 120_000, maxQueue: 80 * time.Millisecond, base: 60 * time.Millisecond, every: every, at: time.Unix(1000, 0)}
+	perSecond := int(time.Second / every)
 	c := New(floor)
 	var st State
-	for i := range 5 {
+	for i := range 5 * perSecond {
 		st = c.Update(l.report(st.Budget), full)
 		t.Logf("report %d: %+v, queue %v", i+1, st, l.queue)
 		if i == 0 && !st.Congested {
 			t.Fatalf("half the packets lost: not congested")
 		}
 	}
-	if st.Budget == 0 || st.Budget >= l.rate {
-		t.Fatalf("after 5 reports the budget is %d, the link's rate %d", st.Budget, l.rate)
+	if st.Budget == 0 || st.Budget > l.rate*105/100 || l.queue > 30*time.Millisecond {
+		t.Fatalf("after 5 s the budget is %d (the link's rate %d; a probe goes 3 %% over it), %v queued", st.Budget, l.rate, l.queue)
 	}
 	// 30 s under the limit: mostly under it, the queue mostly empty.
 	queued, probes := 0, 0
-	for range 30 {
+	for range 30 * perSecond {
 		st = c.Update(l.report(st.Budget), full)
 		if st.Budget == 0 || st.Budget < floor {
 			t.Fatalf("budget %d under a 120 kbit/s link", st.Budget)
@@ -81,22 +101,22 @@ func TestBottleneck(t *testing.T) {
 			queued++
 		}
 	}
-	t.Logf("30 reports under the limit: %d probes above it, %d with over 30 ms queued; budget %d", probes, queued, st.Budget)
-	if probes == 0 || probes > 10 {
-		t.Errorf("%d reports of 30 probed above the link", probes)
+	t.Logf("30 s under the limit: %d reports of %d probed above it, %d with over 30 ms queued; budget %d", probes, 30*perSecond, queued, st.Budget)
+	if probes == 0 || probes > 10*perSecond {
+		t.Errorf("%d reports of %d probed above the link", probes, 30*perSecond)
 	}
-	if queued > 6 {
-		t.Errorf("%d reports of 30 with over 30 ms queued", queued)
+	if queued > 3*perSecond {
+		t.Errorf("%d reports of %d with over 30 ms queued", queued, 30*perSecond)
 	}
-	// The link widens: no limit within 15 reports.
+	// The link widens: no limit within 15 s.
 	l.rate = 0
-	for i := range 15 {
+	for i := range 15 * perSecond {
 		if st = c.Update(l.report(st.Budget), full); st.Budget == 0 {
-			t.Logf("no limit %d reports after the link widened", i+1)
+			t.Logf("no limit %v after the link widened", time.Duration(i+1)*every)
 			return
 		}
 	}
-	t.Errorf("15 reports after the link widened the budget is still %d", st.Budget)
+	t.Errorf("15 s after the link widened the budget is still %d", st.Budget)
 }
 
 // TestRandomLoss: 3 % uniform loss and a jittery round trip with no
@@ -237,5 +257,38 @@ func TestStandingQueue(t *testing.T) {
 		if cut := st.Budget < first; cut == drained {
 			t.Errorf("drained %v: budget %d after %d, 4 %% lost", drained, st.Budget, first)
 		}
+	}
+}
+
+// TestOtherTraffic: what else we send through the bottleneck (the data
+// channels) is part of the link's estimate, and the voice's budget leaves
+// room for it: when it grows the budget shrinks by as much, and the queue
+// stays as short as without it.
+func TestOtherTraffic(t *testing.T) {
+	l := &link{rate: 120_000, maxQueue: 80 * time.Millisecond, base: 60 * time.Millisecond, every: 250 * time.Millisecond, other: 20_000, at: time.Unix(1000, 0)}
+	c := New(floor)
+	var st State
+	run := func(seconds int) (mean, queued int) {
+		sum := 0
+		for range seconds * 4 {
+			st = c.Update(l.report(st.Budget), full)
+			sum += st.Budget
+			if l.queue > 30*time.Millisecond {
+				queued++
+			}
+		}
+		return sum / (seconds * 4), queued
+	}
+	run(10)
+	at20, queued20 := run(30)
+	l.other = 40_000
+	run(3)
+	at40, queued40 := run(30)
+	t.Logf("voice budget beside 20 kbit/s of data: %d on average (%d reports over 30 ms queued); beside 40: %d (%d)", at20, queued20, at40, queued40)
+	if at20 == 0 || at20+20_000 > l.rate || at40+40_000 > l.rate || at40 > at20-15_000 {
+		t.Errorf("on a %d bit/s link the voice's budget is %d beside 20 kbit/s of data, %d beside 40", l.rate, at20, at40)
+	}
+	if queued20 > 12 || queued40 > 12 {
+		t.Errorf("of 120 reports, %d and %d with over 30 ms queued", queued20, queued40)
 	}
 }

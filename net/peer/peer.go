@@ -175,8 +175,12 @@ type Peer struct {
 	fileLow   chan struct{}  // signalled when the file channel's buffer drains
 	wg        sync.WaitGroup // reader goroutines
 
-	packetsSent     atomic.Int64
-	bytesSent       atomic.Int64
+	packetsSent atomic.Int64
+	bytesSent   atomic.Int64
+	// otherSent estimates the wire bytes of what else we send on the
+	// path: control and clock messages, and the acknowledgements of
+	// messages received (see MessageOverhead).
+	otherSent       atomic.Int64
 	packetsReceived atomic.Int64
 	bytesReceived   atomic.Int64
 	redSent         atomic.Int64
@@ -218,6 +222,7 @@ func New(cfg Config) (*Peer, error) {
 	}
 	p.track = &voiceTrack{pay: negotiate(nil)}
 	p.fb.sent = func() (int64, int64) { return p.packetsSent.Load(), p.bytesSent.Load() }
+	p.fb.other = p.otherSent.Load
 	sender, err := pc.AddTrack(p.track)
 	if err != nil {
 		pc.Close()
@@ -468,6 +473,7 @@ func (p *Peer) useChannel(dc *webrtc.DataChannel) {
 	*slot = dc
 	p.mu.Unlock()
 	dc.OnMessage(func(m webrtc.DataChannelMessage) {
+		p.otherSent.Add(AckOverhead)
 		if on != nil {
 			on(m.Data)
 		}
@@ -682,7 +688,7 @@ func (p *Peer) SendControl(msg []byte) error {
 	p.mu.Lock()
 	dc := p.control
 	p.mu.Unlock()
-	return send(dc, "control", msg, true)
+	return p.counted(msg, send(dc, "control", msg, true))
 }
 
 // SendClock sends a message on the clock channel, if it is open.
@@ -690,7 +696,16 @@ func (p *Peer) SendClock(msg []byte) error {
 	p.mu.Lock()
 	dc := p.clock
 	p.mu.Unlock()
-	return send(dc, "clock", msg, false)
+	return p.counted(msg, send(dc, "clock", msg, false))
+}
+
+// counted counts msg in otherSent if it went (err nil), and returns err.
+// The file channel's transfers are not counted: they yield to the voice.
+func (p *Peer) counted(msg []byte, err error) error {
+	if err == nil {
+		p.otherSent.Add(int64(len(msg) + MessageOverhead))
+	}
+	return err
 }
 
 // send sends msg on dc, the channel called name, as a text message or a
