@@ -688,7 +688,7 @@ func (p *Peer) SendControl(msg []byte) error {
 	p.mu.Lock()
 	dc := p.control
 	p.mu.Unlock()
-	return p.counted(msg, send(dc, "control", msg, true))
+	return counted(&p.otherSent, msg, send(dc, "control", msg, true))
 }
 
 // SendClock sends a message on the clock channel, if it is open.
@@ -696,14 +696,15 @@ func (p *Peer) SendClock(msg []byte) error {
 	p.mu.Lock()
 	dc := p.clock
 	p.mu.Unlock()
-	return p.counted(msg, send(dc, "clock", msg, false))
+	return counted(&p.otherSent, msg, send(dc, "clock", msg, false))
 }
 
-// counted counts msg in otherSent if it went (err nil), and returns err.
-// The file channel's transfers are not counted: they yield to the voice.
-func (p *Peer) counted(msg []byte, err error) error {
+// counted adds msg's wire bytes to n if it went (err nil), and returns
+// err. The file channel's transfers are not counted: they yield to the
+// voice.
+func counted(n *atomic.Int64, msg []byte, err error) error {
 	if err == nil {
-		p.otherSent.Add(int64(len(msg) + MessageOverhead))
+		n.Add(int64(len(msg) + MessageOverhead))
 	}
 	return err
 }
