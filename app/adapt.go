@@ -116,7 +116,7 @@ func (a *adapter) connected(lan bool, rtt time.Duration) {
 // LAN (lanPath), and returns the bitrate and redundancy to use (the frame
 // is a.frame).
 func (a *adapter) update(f peer.Feedback, lan bool) (rate, red int) {
-	r := congestion.Report{At: f.At, RTT: f.RTT, FractionLost: f.FractionLost, Sent: f.SentRate, Received: f.ReceivedRate, Other: f.OtherRate}
+	r := congestion.Report{At: f.At, RTT: f.RTT, FractionLost: f.FractionLost, Sent: f.SentRate, Received: f.ReceivedRate}
 	if r.Sent == 0 {
 		r.Sent = a.cost(a.kind, a.out, a.frame, a.red)
 	}

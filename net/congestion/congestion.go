@@ -1,10 +1,7 @@
 // Package congestion tells a bottleneck (a queue filling on the path: the
 // link's rate exceeded) from random loss, out of the partner's reception
 // reports on our voice (every 250 ms to a second), and keeps a budget for
-// what we send: bits per second on the wire, headers included. What else
-// we send through the same link (the data channels' messages: Report.Other)
-// counts in the link's estimate, and the voice's budget leaves room for it
-// as it comes and goes.
+// what we send: bits per second on the wire, headers included.
 //
 // The signals, per report (Report): the round trip, smoothed, against its
 // least of the last half minute (queueing: a queue only adds delay, and
@@ -60,11 +57,6 @@ type Report struct {
 	// what the partner received of it, in bits per second on the wire;
 	// 0: not known.
 	Sent, Received int
-	// Other is what else we sent on the path meanwhile (the data
-	// channels), bits per second on the wire; 0: nothing or not known.
-	// It shares the link: the link's estimate counts it as received,
-	// and the budget leaves room for it.
-	Other int
 }
 
 // Thresholds. A queue is seen in the round trip, smoothed over about four
@@ -124,8 +116,7 @@ type Controller struct {
 	srtt time.Duration // the smoothed round trip
 	rtts []sample      // the last baseWindow's round trips, raw and smoothed
 
-	budget int       // bits per second for everything we send, Other's share included; 0: no limit
-	other  float64   // Other, smoothed over about a second
+	budget int       // bits per second; 0: no limit
 	link   int       // the partner's receive rate at the last congestion; 0: not known
 	passed int       // the estimate a probe found room over, until the budget is well past it
 	most   int       // the highest estimate yet: one taken while other traffic crowded the link is low
@@ -153,8 +144,8 @@ func New(floor int) *Controller { return &Controller{min: floor} }
 
 // State is what Update found.
 type State struct {
-	// Budget is what to send at most, bits per second on the wire,
-	// beyond Other; 0 is no limit.
+	// Budget is what to send at most, bits per second on the wire; 0 is
+	// no limit.
 	Budget int
 	// Congested is set while the path queues or drops for our rate:
 	// redundancy would only add to it.
@@ -173,7 +164,6 @@ func (c *Controller) Update(r Report, ceiling int) State {
 		c.dt = min(1, max(0, r.At.Sub(c.last).Seconds()))
 	}
 	c.last = r.At
-	c.other += (1 - math.Pow(0.5, c.dt)) * (float64(r.Other) - c.other)
 	raw, queue := c.queue(r)
 	// A round trip grows with either direction's queue; ours, while it
 	// fills, keeps the partner short of what we sent, and once full
@@ -202,17 +192,12 @@ func (c *Controller) Update(r Report, ceiling int) State {
 		// what the partner receives now. Settle under it at once,
 		// before the queue drops (the smoothed round trip would see
 		// it a few seconds later, and a cut would go under the link).
-		link := r.Received + r.Other
-		c.link, c.passed, c.most = link, 0, max(c.most, link)
+		c.link, c.passed, c.most = r.Received, 0, max(c.most, r.Received)
 		c.budget, c.atLink = max(c.min, int(settle*float64(c.link))), time.Time{}
 	case queue <= queueClear:
 		c.climb(r, ceiling)
 	}
-	budget := 0
-	if c.budget > 0 {
-		budget = max(c.min, c.budget-int(c.other))
-	}
-	return State{Budget: budget, Congested: congested, Queue: queue}
+	return State{Budget: c.budget, Congested: congested, Queue: queue}
 }
 
 // queue notes r's round trip and returns how far it is over the least of
@@ -255,7 +240,6 @@ func (c *Controller) congested(r Report) {
 	if got <= 0 {
 		return // nothing to go by; the next report has
 	}
-	got += r.Other // through the same queue, as a whole (small messages, spread out)
 	c.link, c.passed, c.most = got, 0, max(c.most, got)
 	b := int(drain * float64(got))
 	if c.budget > 0 {
@@ -296,7 +280,7 @@ func (c *Controller) climb(r Report, ceiling int) {
 		c.atLink, c.probe = time.Time{}, r.At
 		c.budget = int(probeStep * float64(max(c.link, c.budget)))
 	}
-	if c.budget-int(c.other) >= ceiling {
+	if c.budget >= ceiling {
 		c.budget, c.link = 0, 0
 	}
 }

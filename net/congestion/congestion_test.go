@@ -21,7 +21,6 @@ type link struct {
 	maxQueue time.Duration
 	base     time.Duration
 	every    time.Duration
-	other    int           // what else the sender sends through the queue, bits per second
 	queue    time.Duration // the queue's wait at the report
 	at       time.Time
 }
@@ -39,19 +38,18 @@ func (l *link) report(budget int) Report {
 		send = full
 	}
 	l.at = l.at.Add(l.interval())
-	r := Report{At: l.at, Sent: send, Received: send, Other: l.other}
+	r := Report{At: l.at, Sent: send, Received: send}
 	if l.rate > 0 {
 		// The queue grows by what the link cannot carry, up to its size;
-		// the rest is dropped (all of it voice: the other traffic is
-		// small messages, spread out).
-		grow := time.Duration(float64(send+l.other-l.rate) / float64(l.rate) * float64(l.interval()))
+		// the rest is dropped.
+		grow := time.Duration(float64(send-l.rate) / float64(l.rate) * float64(l.interval()))
 		l.queue = max(0, l.queue+grow)
 		if l.queue > l.maxQueue {
 			over := l.queue - l.maxQueue
 			l.queue = l.maxQueue
 			lost := over.Seconds() * float64(l.rate) // bits
 			r.FractionLost = lost / (float64(send) * l.interval().Seconds())
-			r.Received = l.rate - l.other
+			r.Received = l.rate
 		}
 	} else {
 		l.queue = 0
@@ -257,38 +255,5 @@ func TestStandingQueue(t *testing.T) {
 		if cut := st.Budget < first; cut == drained {
 			t.Errorf("drained %v: budget %d after %d, 4 %% lost", drained, st.Budget, first)
 		}
-	}
-}
-
-// TestOtherTraffic: what else we send through the bottleneck (the data
-// channels) is part of the link's estimate, and the voice's budget leaves
-// room for it: when it grows the budget shrinks by as much, and the queue
-// stays as short as without it.
-func TestOtherTraffic(t *testing.T) {
-	l := &link{rate: 120_000, maxQueue: 80 * time.Millisecond, base: 60 * time.Millisecond, every: 250 * time.Millisecond, other: 20_000, at: time.Unix(1000, 0)}
-	c := New(floor)
-	var st State
-	run := func(seconds int) (mean, queued int) {
-		sum := 0
-		for range seconds * 4 {
-			st = c.Update(l.report(st.Budget), full)
-			sum += st.Budget
-			if l.queue > 30*time.Millisecond {
-				queued++
-			}
-		}
-		return sum / (seconds * 4), queued
-	}
-	run(10)
-	at20, queued20 := run(30)
-	l.other = 40_000
-	run(3)
-	at40, queued40 := run(30)
-	t.Logf("voice budget beside 20 kbit/s of data: %d on average (%d reports over 30 ms queued); beside 40: %d (%d)", at20, queued20, at40, queued40)
-	if at20 == 0 || at20+20_000 > l.rate || at40+40_000 > l.rate || at40 > at20-15_000 {
-		t.Errorf("on a %d bit/s link the voice's budget is %d beside 20 kbit/s of data, %d beside 40", l.rate, at20, at40)
-	}
-	if queued20 > 12 || queued40 > 12 {
-		t.Errorf("of 120 reports, %d and %d with over 30 ms queued", queued20, queued40)
 	}
 }

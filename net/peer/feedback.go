@@ -15,17 +15,6 @@ import (
 // stream's payload at 64 kbit/s.
 const WireOverhead = 12 + 16 + 28
 
-// MessageOverhead is what a small data channel message costs on the wire
-// beyond its payload, in bytes: SCTP's common and DATA chunk headers (28),
-// a DTLS record with AES-GCM's nonce and tag (29) and the IPv4 and UDP
-// headers (28); AckOverhead is half an SCTP acknowledgement (SCTP
-// acknowledges every second packet): what a message received costs the
-// other way. Estimates: retransmissions and bundling are not counted.
-const (
-	MessageOverhead = 28 + 29 + 28
-	AckOverhead     = (12 + 16 + 29 + 28) / 2
-)
-
 // Feedback is what the partner's RTCP receiver reports say about the path
 // our voice takes, for adapting the Opus bitrate and the redundancy (on
 // the encoder's goroutine: the encoder is not safe for concurrent use).
@@ -64,11 +53,6 @@ type Feedback struct {
 	// sent nothing meanwhile. Behind a full queue ReceivedRate is the
 	// link's rate.
 	SentRate, ReceivedRate int
-	// OtherRate is what else we sent on the path meanwhile, in bits per
-	// second on the wire: the data channels' small messages and
-	// acknowledgements (MessageOverhead), not the file channel's
-	// transfers, which yield to the voice; 0 when not known.
-	OtherRate int
 }
 
 // feedbackState holds the latest Feedback for Peer.Feedback. onReports
@@ -80,14 +64,10 @@ type feedbackState struct {
 	at           atomic.Int64 // the latest report's, Unix nanoseconds
 	sentRate     atomic.Int64 // bits per second
 	receivedRate atomic.Int64
-	otherRate    atomic.Int64
 
 	// sent returns our voice packets and payload bytes sent so far; nil:
 	// no rates.
 	sent func() (packets, bytes int64)
-	// other returns the wire bytes of what else we sent so far (see
-	// Feedback.OtherRate); nil: not known.
-	other func() int64
 	// sizes holds each recent voice packet's RTP size (header and
 	// payload) plus one, by sequence number modulo its length (0: not
 	// sent); the encoder's goroutine writes, the RTCP reader reads.
@@ -102,7 +82,6 @@ type feedbackState struct {
 		highest        uint32
 		lost           int64
 		packets, bytes int64
-		other          int64
 		lastSeq        uint32 // as lastSeq
 	}
 }
@@ -143,23 +122,17 @@ func (f *feedbackState) rates(r rtcp.ReceptionReport, now time.Time) {
 		return
 	}
 	packets, bytes := f.sent()
-	var other int64
-	if f.other != nil {
-		other = f.other()
-	}
 	last := f.lastSeq.Load()
 	prev := f.prev
 	f.prev.ok, f.prev.at, f.prev.highest, f.prev.lost = true, now, r.LastSequenceNumber, int64(r.TotalLost)
-	f.prev.packets, f.prev.bytes, f.prev.other, f.prev.lastSeq = packets, bytes, other, last
+	f.prev.packets, f.prev.bytes, f.prev.lastSeq = packets, bytes, last
 	dt := now.Sub(prev.at).Seconds()
 	dp := packets - prev.packets
 	if !prev.ok || dt <= 0 || dp <= 0 {
 		f.sentRate.Store(0) // not known
 		f.receivedRate.Store(0)
-		f.otherRate.Store(0)
 		return
 	}
-	f.otherRate.Store(int64(float64(other-prev.other) * 8 / dt))
 	wire := float64(bytes-prev.bytes+dp*WireOverhead) * 8 // bits sent meanwhile
 	if prev.lastSeq != 0 && last != 0 {
 		// At their sizes, header extensions included.
@@ -189,7 +162,6 @@ func (f *feedbackState) feedback() Feedback {
 		RTT:          time.Duration(f.rtt.Load()),
 		SentRate:     int(f.sentRate.Load()),
 		ReceivedRate: int(f.receivedRate.Load()),
-		OtherRate:    int(f.otherRate.Load()),
 	}
 	if at := f.at.Load(); at != 0 {
 		fb.At = time.Unix(0, at)

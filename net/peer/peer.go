@@ -175,12 +175,8 @@ type Peer struct {
 	fileLow   chan struct{}  // signalled when the file channel's buffer drains
 	wg        sync.WaitGroup // reader goroutines
 
-	packetsSent atomic.Int64
-	bytesSent   atomic.Int64
-	// otherSent estimates the wire bytes of what else we send on the
-	// path: control and clock messages, and the acknowledgements of
-	// messages received (see MessageOverhead).
-	otherSent       atomic.Int64
+	packetsSent     atomic.Int64
+	bytesSent       atomic.Int64
 	packetsReceived atomic.Int64
 	bytesReceived   atomic.Int64
 	redSent         atomic.Int64
@@ -222,7 +218,6 @@ func New(cfg Config) (*Peer, error) {
 	}
 	p.track = &voiceTrack{pay: negotiate(nil)}
 	p.fb.sent = func() (int64, int64) { return p.packetsSent.Load(), p.bytesSent.Load() }
-	p.fb.other = p.otherSent.Load
 	sender, err := pc.AddTrack(p.track)
 	if err != nil {
 		pc.Close()
@@ -473,7 +468,6 @@ func (p *Peer) useChannel(dc *webrtc.DataChannel) {
 	*slot = dc
 	p.mu.Unlock()
 	dc.OnMessage(func(m webrtc.DataChannelMessage) {
-		p.otherSent.Add(AckOverhead)
 		if on != nil {
 			on(m.Data)
 		}
@@ -688,7 +682,7 @@ func (p *Peer) SendControl(msg []byte) error {
 	p.mu.Lock()
 	dc := p.control
 	p.mu.Unlock()
-	return counted(&p.otherSent, msg, send(dc, "control", msg, true))
+	return send(dc, "control", msg, true)
 }
 
 // SendClock sends a message on the clock channel, if it is open.
@@ -696,17 +690,7 @@ func (p *Peer) SendClock(msg []byte) error {
 	p.mu.Lock()
 	dc := p.clock
 	p.mu.Unlock()
-	return counted(&p.otherSent, msg, send(dc, "clock", msg, false))
-}
-
-// counted adds msg's wire bytes to n if it went (err nil), and returns
-// err. The file channel's transfers are not counted: they yield to the
-// voice.
-func counted(n *atomic.Int64, msg []byte, err error) error {
-	if err == nil {
-		n.Add(int64(len(msg) + MessageOverhead))
-	}
-	return err
+	return send(dc, "clock", msg, false)
 }
 
 // send sends msg on dc, the channel called name, as a text message or a
