@@ -48,6 +48,7 @@ type pageState struct {
 	} `json:"tone"`
 	Track    *trackState `json:"track"`
 	SungAtMS *float64    `json:"sungAtMS"` // lab.js's sing: when its voice began
+	SungCtx  *float64    `json:"sungCtx"`  // and at what time of its AudioContext
 	LabError string      `json:"labError"`
 	Audio    string      `json:"audio"`
 	Channels map[string]struct {

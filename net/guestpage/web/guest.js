@@ -429,7 +429,12 @@ async function report(path) {
         import("./lab.js").then((lab) => lab.record(ctx, remote, cmd.ms, cmd.path)).catch((e) => (state.labError = String(e)));
         break;
       case "sing":
-        import("./lab.js").then(async (lab) => (state.sungAtMS = await lab.sing(ctx, pc, cmd.url))).catch((e) => (state.labError = String(e)));
+        import("./lab.js")
+          .then(async (lab) => {
+            const sung = await lab.sing(ctx, pc, cmd.url);
+            [state.sungCtx, state.sungAtMS] = [sung.ctx, sung.wall];
+          })
+          .catch((e) => (state.labError = String(e)));
         break;
       case "tone": {
         // The partner's sine at hz in 8 windows a tenth of a second apart.

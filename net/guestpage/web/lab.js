@@ -47,7 +47,8 @@ export async function record(ctx, stream, ms, path) {
 
 // sing fetches a WAV file and sends it instead of the microphone, starting
 // a fifth of a second from now; it returns the wall-clock time at which its
-// first sample is rendered into the call (its "mouth").
+// first sample is rendered into the call (its "mouth"), and the context
+// time it starts at.
 export async function sing(ctx, pc, url) {
   const buf = await ctx.decodeAudioData(await (await fetch(url)).arrayBuffer());
   const dest = ctx.createMediaStreamDestination();
@@ -59,5 +60,5 @@ export async function sing(ctx, pc, url) {
   const at = ctx.currentTime + 0.2;
   const wall = performance.timeOrigin + performance.now() + (at - ctx.currentTime) * 1000;
   src.start(at);
-  return wall;
+  return { wall, ctx: at };
 }
