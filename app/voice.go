@@ -31,11 +31,12 @@ var errNoCodec = errors.New("app: voice packet without its codec")
 
 // voiceDecoder is the playout's Decoder: payloads are a codec byte and the
 // packet. It belongs to the audio thread; the codec and length of the last
-// packet decoded are published for Session.Latency.
+// packet decoded are published together for Session.Latency (apart, a
+// reader between the two stores saw the first packet's codec with no
+// length: a codec stage of 0, once in CI).
 type voiceDecoder struct {
-	codecs  *codec.Switch
-	kind    atomic.Uint32 // codec.Kind of the last packet decoded, 0 before
-	samples atomic.Int32  // its length in samples
+	codecs *codec.Switch
+	last   atomic.Uint64 // the last packet decoded: its codec.Kind << 32 | its length in samples; 0 before
 }
 
 func (d *voiceDecoder) Decode(p []byte, pcm []float32) (int, error) {
@@ -46,11 +47,8 @@ func (d *voiceDecoder) Decode(p []byte, pcm []float32) (int, error) {
 	if err != nil {
 		return 0, err
 	}
-	if k := uint32(p[0]); d.kind.Load() != k {
-		d.kind.Store(k)
-	}
-	if int32(n) != d.samples.Load() {
-		d.samples.Store(int32(n))
+	if last := uint64(p[0])<<32 | uint64(uint32(n)); d.last.Load() != last {
+		d.last.Store(last)
 	}
 	return n, nil
 }
@@ -60,8 +58,9 @@ func (d *voiceDecoder) Conceal(pcm []float32) error { return d.codecs.Conceal(pc
 // received returns the codec and packet length, in samples, of the last
 // packet decoded; ok is false before the first.
 func (d *voiceDecoder) received() (k codec.Kind, samples int, ok bool) {
-	k = codec.Kind(d.kind.Load())
-	return k, int(d.samples.Load()), k != 0
+	last := d.last.Load()
+	k = codec.Kind(last >> 32)
+	return k, int(uint32(last)), k != 0
 }
 
 // packetSize returns the samples per packet of codec k on a device whose
