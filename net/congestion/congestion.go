@@ -130,7 +130,6 @@ type Controller struct {
 	atLink    time.Time // the first of the clean reports in a row at the estimate; zero: none
 	probe     time.Time // when a probe began; zero: none running
 	last      time.Time // the last report
-	dt        float64   // seconds since the last report, at most 1
 }
 
 type sample struct {
@@ -159,12 +158,12 @@ type State struct {
 // sender's best costs, bits per second on the wire: a budget that climbs
 // to it is no limit.
 func (c *Controller) Update(r Report, ceiling int) State {
-	c.dt = 1
+	dt := 1.0 // seconds since the last report, at most 1
 	if !c.last.IsZero() {
-		c.dt = min(1, max(0, r.At.Sub(c.last).Seconds()))
+		dt = min(1, max(0, r.At.Sub(c.last).Seconds()))
 	}
 	c.last = r.At
-	raw, queue := c.queue(r)
+	raw, queue := c.queue(r, dt)
 	// A round trip grows with either direction's queue; ours, while it
 	// fills, keeps the partner short of what we sent, and once full
 	// drops. Without either, a queue is the partner's (their voice's
@@ -186,31 +185,31 @@ func (c *Controller) Update(r Report, ceiling int) State {
 		c.congested(r)
 	case !c.probe.IsZero() && (raw > queueing || r.FractionLost >= lossWithDelay):
 		// The probe filled a queue: the link is as it was.
-		c.budget, c.probe, c.atLink = max(c.min, int(settle*float64(c.link))), time.Time{}, time.Time{}
+		c.budget, c.probe, c.atLink = c.settled(), time.Time{}, time.Time{}
 	case c.link == 0 && c.passed > 0 && r.Received > 0 && (raw > queueing && ours || r.FractionLost >= lossWithDelay):
 		// Climbing past a probe's room filled a queue: the link is
 		// what the partner receives now. Settle under it at once,
 		// before the queue drops (the smoothed round trip would see
 		// it a few seconds later, and a cut would go under the link).
 		c.link, c.passed, c.most = r.Received, 0, max(c.most, r.Received)
-		c.budget, c.atLink = max(c.min, int(settle*float64(c.link))), time.Time{}
+		c.budget, c.atLink = c.settled(), time.Time{}
 	case queue <= queueClear:
-		c.climb(r, ceiling)
+		c.climb(r, ceiling, dt)
 	}
 	return State{Budget: c.budget, Congested: congested, Queue: queue}
 }
 
-// queue notes r's round trip and returns how far it is over the least of
-// the last baseWindow, and the smoothed one over its least (0, 0 without
-// one).
-func (c *Controller) queue(r Report) (raw, smoothed time.Duration) {
+// queue notes r's round trip, dt seconds after the last, and returns how
+// far it is over the least of the last baseWindow, and the smoothed one
+// over its least (0, 0 without one).
+func (c *Controller) queue(r Report, dt float64) (raw, smoothed time.Duration) {
 	if r.RTT <= 0 {
 		return 0, 0
 	}
 	if c.srtt == 0 {
 		c.srtt = r.RTT
 	}
-	gain := 1 - math.Pow(1-srttGain, c.dt)
+	gain := 1 - math.Pow(1-srttGain, dt)
 	c.srtt += time.Duration(gain * float64(r.RTT-c.srtt))
 	keep := c.rtts[:0]
 	for _, s := range c.rtts {
@@ -225,6 +224,9 @@ func (c *Controller) queue(r Report) (raw, smoothed time.Duration) {
 	}
 	return r.RTT - least.rtt, c.srtt - least.srtt
 }
+
+// settled is the budget near the link's estimate: settle of it.
+func (c *Controller) settled() int { return max(c.min, int(settle*float64(c.link))) }
 
 // congested cuts the budget under what the partner received, unless the
 // last cut is too recent for this report to show its effect.
@@ -251,8 +253,9 @@ func (c *Controller) congested(r Report) {
 
 // climb raises the budget after a clean report: up to near the link's
 // estimate, then a probe above it now and then; past it, or with no
-// estimate, by climb a second up to the ceiling, which ends the limit.
-func (c *Controller) climb(r Report, ceiling int) {
+// estimate, by climb a second (dt seconds since the last report) up to
+// the ceiling, which ends the limit.
+func (c *Controller) climb(r Report, ceiling int, dt float64) {
 	if c.budget == 0 {
 		return
 	}
@@ -264,7 +267,7 @@ func (c *Controller) climb(r Report, ceiling int) {
 		}
 		return
 	}
-	step := func(per float64) int { return int(math.Ceil(math.Pow(per, c.dt) * float64(c.budget))) }
+	step := func(per float64) int { return int(math.Ceil(math.Pow(per, dt) * float64(c.budget))) }
 	near := int(settle * float64(c.link))
 	switch {
 	case c.link == 0 && float64(c.budget) < past*float64(max(c.passed, c.most)):
