@@ -73,6 +73,7 @@ import (
 	"github.com/pion/webrtc/v4"
 
 	"github.com/duetapp/duet/audio/codec"
+	"github.com/duetapp/duet/audio/rt"
 	"github.com/duetapp/duet/net/pionlog"
 	"github.com/duetapp/duet/net/red"
 )
@@ -91,8 +92,11 @@ type Config struct {
 	Loopback bool
 	// WrapConn, with Loopback, wraps the one UDP socket all media goes
 	// through (the lab impairs or watches the network there); nil is the
-	// plain loopback.
+	// plain loopback, read on a real-time thread (see fastVoice).
 	WrapConn func(net.PacketConn) net.PacketConn
+	// Realtime raises the thread that reads the loopback socket; nil
+	// leaves it an ordinary thread.
+	Realtime *rt.Raiser
 	// Codecs are the voice codecs this side offers and takes, best first;
 	// nil means DefaultCodecs. Opus is always among them (last, unless
 	// listed), since every WebRTC peer has it; RED over Opus is offered
@@ -148,7 +152,8 @@ type Config struct {
 
 // Peer is one side of a duet's connection. See the package doc.
 type Peer struct {
-	mux   *ice.UDPMuxDefault // the wrapped loopback socket, if any
+	mux   *ice.UDPMuxDefault // the loopback socket, if any
+	fast  *fastVoice
 	cfg   Config
 	log   *slog.Logger
 	pc    *webrtc.PeerConnection
@@ -203,12 +208,14 @@ func New(cfg Config) (*Peer, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	pc, mux, err := newConnection(cfg, log)
+	fast := &fastVoice{}
+	pc, mux, err := newConnection(cfg, log, fast)
 	if err != nil {
 		return nil, err
 	}
 	p := &Peer{
 		mux:       mux,
+		fast:      fast,
 		cfg:       cfg,
 		log:       log,
 		pc:        pc,
@@ -224,7 +231,18 @@ func New(cfg Config) (*Peer, error) {
 		return nil, fmt.Errorf("peer: add track: %w", err)
 	}
 	p.wg.Go(func() { p.readRTCP(sender) })
-	pc.SCTP().Transport().ICETransport().OnSelectedCandidatePairChange(p.onPair)
+	dtlsT := pc.SCTP().Transport()
+	dtlsT.ICETransport().OnSelectedCandidatePairChange(p.onPair)
+	if fast.on {
+		dtlsT.OnStateChange(func(s webrtc.DTLSTransportState) {
+			if s != webrtc.DTLSTransportStateConnected {
+				return
+			}
+			if err := fast.start(dtlsT); err != nil {
+				log.Warn("the voice goes through pion's goroutines, not the real-time reader", "err", err)
+			}
+		})
+	}
 	pc.OnTrack(p.onTrack)
 	pc.OnICECandidate(func(c *webrtc.ICECandidate) {
 		if c != nil && cfg.OnCandidate != nil {
@@ -237,15 +255,22 @@ func New(cfg Config) (*Peer, error) {
 }
 
 // newConnection makes the pion peer connection cfg describes, with its
-// wrapped loopback socket, if any.
-func newConnection(cfg Config, log *slog.Logger) (*webrtc.PeerConnection, *ice.UDPMuxDefault, error) {
+// loopback socket, if any: wrapped (WrapConn) or read on a real-time
+// thread that shows each datagram to fast first.
+func newConnection(cfg Config, log *slog.Logger, fast *fastVoice) (*webrtc.PeerConnection, *ice.UDPMuxDefault, error) {
 	var mux *ice.UDPMuxDefault
-	if cfg.WrapConn != nil {
+	if cfg.Loopback {
 		conn, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
 		if err != nil {
 			return nil, nil, fmt.Errorf("peer: loopback socket: %w", err)
 		}
-		mux = ice.NewUDPMuxDefault(ice.UDPMuxParams{UDPConn: cfg.WrapConn(conn), Logger: pionlog.Factory{Log: log}.NewLogger("mux")})
+		var under net.PacketConn = conn
+		if cfg.WrapConn != nil {
+			under = cfg.WrapConn(conn)
+		} else if rs, err := realtimeSocket(conn, cfg.Realtime, fast.datagram); err == nil {
+			under, fast.on = rs, true
+		} // else pion reads it (not Linux)
+		mux = ice.NewUDPMuxDefault(ice.UDPMuxParams{UDPConn: under, Logger: pionlog.Factory{Log: log}.NewLogger("mux")})
 	}
 	fail := func(err error) (*webrtc.PeerConnection, *ice.UDPMuxDefault, error) {
 		if mux != nil {
@@ -400,40 +425,28 @@ func (p *Peer) onTrack(t *webrtc.TrackRemote, r *webrtc.RTPReceiver) {
 	p.log.Debug("incoming track", "codec", t.Codec().MimeType, "ssrc", t.SSRC(),
 		"opus", in.pay.pt[codec.Opus], "red", in.pay.red, "custom", in.pay.pt[codec.OpusCustom],
 		"l24", in.pay.pt[codec.L24], "l16", in.pay.pt[codec.L16])
+	v := &voiceIn{p: p, in: in, times: newSendTimeReader(&p.cfg, r)}
+	p.fast.ssrc.Store(uint32(t.SSRC()))
+	p.fast.voice.Store(v)
 	buf := make([]byte, 1500)
-	var pkt rtp.Packet
-	times := newSendTimeReader(&p.cfg, r)
+	taken := false // the fast path has this packet and all after it
 	for {
 		n, _, err := t.Read(buf)
-		at := times.readTime()
+		at := v.times.readTime()
 		if errors.Is(err, webrtc.ErrCodecNotFound) {
 			// A payload type nobody negotiated: pion says so but the
-			// stream goes on.
-			p.discarded.Add(1)
+			// stream goes on (the fast path counts its own).
+			if !taken {
+				p.discarded.Add(1)
+			}
 			continue
 		}
 		if err != nil {
 			return
 		}
-		if err := pkt.Unmarshal(buf[:n]); err != nil {
-			p.discarded.Add(1)
-			continue // SRTP authenticated it, so this is a sender bug; skip it
+		if taken = taken || p.fast.taken(buf[:n]); !taken {
+			v.handle(buf[:n], at)
 		}
-		p.packetsReceived.Add(1)
-		p.bytesReceived.Add(int64(len(pkt.Payload)))
-		times.packet(&pkt, at)
-		if pkt.Padding && len(pkt.Payload) == 0 {
-			in.padding(pkt.SequenceNumber) // a browser's probe: no frame
-			p.paddingReceived.Add(1)
-			continue
-		}
-		res, err := in.packet(pkt.PayloadType, pkt.SequenceNumber, pkt.Timestamp, pkt.Payload)
-		if err != nil {
-			p.discarded.Add(1) // a hot path: counted, not logged
-			continue
-		}
-		p.recovered.Add(int64(res.recovered))
-		p.redSkipped.Add(int64(res.skipped))
 	}
 }
 
@@ -559,6 +572,7 @@ func (p *Peer) Accept(answerSDP string) error {
 }
 
 func (p *Peer) setRemote(d webrtc.SessionDescription) error {
+	p.fast.remote(d.SDP) // before DTLS can start
 	if err := p.pc.SetRemoteDescription(d); err != nil {
 		return fmt.Errorf("peer: remote %s: %w", d.Type, err)
 	}
