@@ -15,9 +15,9 @@ import (
 	"github.com/pion/webrtc/v4"
 )
 
-// fastVoice is the voice's way in that passes no goroutine: where the peer
-// owns its socket (Config.Loopback without WrapConn, on Linux) the socket
-// is read on a real-time thread (rtSocket), and that thread decrypts the
+// fastVoice is the voice's way in that passes no goroutine: where Duet
+// reads the sockets (see sockets: on Linux, the host candidates') they are
+// read on a real-time thread (rtReader), and that thread decrypts the
 // partner's voice packets itself and hands them on (voiceIn, then
 // Config.OnPacket) before queueing the datagram for pion. Through pion a
 // packet passes three goroutines, each woken by the one before, and an
@@ -36,7 +36,7 @@ import (
 // field the fast path stays off (logged) and the voice goes through pion
 // as before; TestFastVoice fails.
 type fastVoice struct {
-	on    bool                         // the socket is read by rtSocket
+	on    bool                         // Duet reads the sockets (rtReader)
 	srtp  atomic.Pointer[srtp.Context] // the partner's keys, once DTLS is up
 	voice atomic.Pointer[voiceIn]      // the partner's voice track, once known
 	ssrc  atomic.Uint32                // its SSRC

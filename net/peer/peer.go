@@ -92,10 +92,10 @@ type Config struct {
 	Loopback bool
 	// WrapConn, with Loopback, wraps the one UDP socket all media goes
 	// through (the lab impairs or watches the network there); nil is the
-	// plain loopback, read on a real-time thread (see fastVoice).
+	// plain loopback, read on a real-time thread (see sockets).
 	WrapConn func(net.PacketConn) net.PacketConn
-	// Realtime raises the thread that reads the loopback socket; nil
-	// leaves it an ordinary thread.
+	// Realtime raises the thread that reads the sockets; nil leaves it
+	// an ordinary thread.
 	Realtime *rt.Raiser
 	// Codecs are the voice codecs this side offers and takes, best first;
 	// nil means DefaultCodecs. Opus is always among them (last, unless
@@ -152,7 +152,7 @@ type Config struct {
 
 // Peer is one side of a duet's connection. See the package doc.
 type Peer struct {
-	mux   *ice.UDPMuxDefault // the loopback socket, if any
+	mux   ice.UDPMux // the sockets Duet reads, if any
 	fast  *fastVoice
 	cfg   Config
 	log   *slog.Logger
@@ -254,25 +254,14 @@ func New(cfg Config) (*Peer, error) {
 	return p, nil
 }
 
-// newConnection makes the pion peer connection cfg describes, with its
-// loopback socket, if any: wrapped (WrapConn) or read on a real-time
-// thread that shows each datagram to fast first.
-func newConnection(cfg Config, log *slog.Logger, fast *fastVoice) (*webrtc.PeerConnection, *ice.UDPMuxDefault, error) {
-	var mux *ice.UDPMuxDefault
-	if cfg.Loopback {
-		conn, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
-		if err != nil {
-			return nil, nil, fmt.Errorf("peer: loopback socket: %w", err)
-		}
-		var under net.PacketConn = conn
-		if cfg.WrapConn != nil {
-			under = cfg.WrapConn(conn)
-		} else if rs, err := realtimeSocket(conn, cfg.Realtime, fast.datagram); err == nil {
-			under, fast.on = rs, true
-		} // else pion reads it (not Linux)
-		mux = ice.NewUDPMuxDefault(ice.UDPMuxParams{UDPConn: under, Logger: pionlog.Factory{Log: log}.NewLogger("mux")})
+// newConnection makes the pion peer connection cfg describes, with the
+// sockets Duet reads for it, if any (see sockets).
+func newConnection(cfg Config, log *slog.Logger, fast *fastVoice) (*webrtc.PeerConnection, ice.UDPMux, error) {
+	mux, err := sockets(cfg, log, fast)
+	if err != nil {
+		return nil, nil, err
 	}
-	fail := func(err error) (*webrtc.PeerConnection, *ice.UDPMuxDefault, error) {
+	fail := func(err error) (*webrtc.PeerConnection, ice.UDPMux, error) {
 		if mux != nil {
 			mux.Close()
 		}
@@ -364,7 +353,7 @@ func offered(kinds []codec.Kind) []codec.Kind {
 	return out
 }
 
-func newAPI(cfg Config, log *slog.Logger, mux *ice.UDPMuxDefault) (*webrtc.API, error) {
+func newAPI(cfg Config, log *slog.Logger, mux ice.UDPMux) (*webrtc.API, error) {
 	m := &webrtc.MediaEngine{}
 	if err := register(m, offered(cfg.Codecs)); err != nil {
 		return nil, err

@@ -5,33 +5,40 @@ import (
 	"net"
 	"sync"
 	"sync/atomic"
-	"syscall"
 
 	"golang.org/x/sys/unix"
 
 	"github.com/duetapp/duet/audio/rt"
 )
 
-// rtSocket is a UDP socket read on a real-time thread: each datagram is
-// shown first to onDatagram, on that thread (the voice's fast path, see
-// fastVoice), then queued for pion, whose ICE mux reads it through
-// ReadFrom. The thread waits in poll(2) and reads with recvfrom(2)
-// itself, not through Go's network poller: a wait there is ended by an
-// ordinary thread, which on a busy or virtual machine wakes late a few
-// times a second (see audio/rt). Writes, addresses and deadlines are the
-// socket's own.
-type rtSocket struct {
-	*net.UDPConn
-	raw syscall.RawConn
-
+// rtReader reads a peer's UDP sockets on one real-time thread: each
+// datagram is shown first to onDatagram, on that thread (the voice's fast
+// path, see fastVoice), then queued for pion, whose ICE mux reads it
+// through the socket's ReadFrom. The thread waits in poll(2) and reads
+// with recvfrom(2) itself, not through Go's network poller: a wait there
+// is ended by an ordinary thread, which on a busy or virtual machine wakes
+// late a few times a second (see audio/rt). Writes, addresses and
+// deadlines are the sockets' own.
+//
+// The thread keeps a Go processor (P) while it waits in poll(2); the duet
+// command gives the runtime one more for it (cmd/duet).
+type rtReader struct {
+	socks      []*rtSocket
+	fds        []unix.PollFd
 	onDatagram func([]byte)
-	queue      chan datagram
 	free       sync.Pool // *[maxDatagram]byte
 	dropped    atomic.Int64
 
 	stop chan struct{}
 	done chan struct{}
 	once sync.Once
+}
+
+// rtSocket is one socket of an rtReader, as pion sees it.
+type rtSocket struct {
+	net.PacketConn
+	r     *rtReader
+	queue chan datagram
 }
 
 type datagram struct {
@@ -51,90 +58,86 @@ const (
 	pollMS = 50
 )
 
-// realtimeSocket starts reading conn on a thread raised by realtime (an
-// ordinary thread where that is refused, or realtime is nil), showing
-// each datagram to onDatagram there first.
-func realtimeSocket(conn *net.UDPConn, realtime *rt.Raiser, onDatagram func([]byte)) (net.PacketConn, error) {
-	raw, err := conn.SyscallConn()
-	if err != nil {
-		return nil, err
+// realtimeSockets starts reading conns on one thread raised by realtime
+// (an ordinary thread where that is refused, or realtime is nil), showing
+// each datagram to onDatagram there first. Closing any of the sockets it
+// returns stops the thread and closes them all.
+func realtimeSockets(conns []*net.UDPConn, realtime *rt.Raiser, onDatagram func([]byte)) ([]net.PacketConn, error) {
+	r := &rtReader{onDatagram: onDatagram, stop: make(chan struct{}), done: make(chan struct{})}
+	r.free.New = func() any { return new([maxDatagram]byte) }
+	out := make([]net.PacketConn, len(conns))
+	for i, c := range conns {
+		raw, err := c.SyscallConn()
+		if err != nil {
+			return nil, err
+		}
+		// The fd is used after Control returns: the sockets close only
+		// once the reader has stopped (Close).
+		var fd int
+		if err := raw.Control(func(f uintptr) { fd = int(f) }); err != nil {
+			return nil, err
+		}
+		s := &rtSocket{PacketConn: c, r: r, queue: make(chan datagram, queued)}
+		r.socks = append(r.socks, s)
+		r.fds = append(r.fds, unix.PollFd{Fd: int32(fd), Events: unix.POLLIN})
+		out[i] = s
 	}
-	s := &rtSocket{
-		UDPConn:    conn,
-		raw:        raw,
-		onDatagram: onDatagram,
-		queue:      make(chan datagram, queued),
-		stop:       make(chan struct{}),
-		done:       make(chan struct{}),
-	}
-	s.free.New = func() any { return new([maxDatagram]byte) }
-	go s.read(realtime)
-	return s, nil
+	go r.read(realtime)
+	return out, nil
 }
 
-// read is the socket's reader, until Close.
-func (s *rtSocket) read(realtime *rt.Raiser) {
-	defer close(s.done)
+// read is the sockets' reader, until Close.
+func (r *rtReader) read(realtime *rt.Raiser) {
+	defer close(r.done)
 	unlock, _ := realtime.Raise("voice reader")
 	defer unlock()
 	for {
 		select {
-		case <-s.stop:
+		case <-r.stop:
 			return
 		default:
 		}
-		buf := s.free.Get().(*[maxDatagram]byte)
-		n, from, err := s.recv(buf)
-		if err != nil {
-			return // the socket is closed
+		k, err := unix.Poll(r.fds, pollMS)
+		if err != nil && !errors.Is(err, unix.EINTR) {
+			return
 		}
-		if n < 0 {
-			s.free.Put(buf)
-			continue // nothing came within pollMS
-		}
-		s.onDatagram(buf[:n])
-		select {
-		case s.queue <- datagram{buf, n, from}:
-		default:
-			s.dropped.Add(1)
-			s.free.Put(buf)
+		for i := 0; k > 0 && i < len(r.fds); i++ {
+			if r.fds[i].Revents == 0 {
+				continue
+			}
+			k--
+			if !r.recv(i) {
+				return // a socket failed: closed under us
+			}
 		}
 	}
 }
 
-// recv waits up to pollMS for a datagram and reads it into buf; n is -1
-// when none came.
-func (s *rtSocket) recv(buf *[maxDatagram]byte) (n int, from *net.UDPAddr, err error) {
-	var rerr error
-	err = s.raw.Read(func(fd uintptr) bool {
-		fds := []unix.PollFd{{Fd: int32(fd), Events: unix.POLLIN}}
-		if k, perr := unix.Poll(fds, pollMS); k <= 0 {
-			if perr != nil && !errors.Is(perr, unix.EINTR) {
-				rerr = perr
-			}
-			n = -1
-			return true
-		}
-		var sa unix.Sockaddr
-		n, sa, rerr = unix.Recvfrom(int(fd), buf[:], unix.MSG_DONTWAIT)
-		if errors.Is(rerr, unix.EAGAIN) || errors.Is(rerr, unix.EINTR) {
-			n, rerr = -1, nil
-			return true
-		}
-		if in4, ok := sa.(*unix.SockaddrInet4); ok {
-			from = &net.UDPAddr{IP: net.IP(in4.Addr[:]).To16(), Port: in4.Port}
-		} else if in6, ok := sa.(*unix.SockaddrInet6); ok {
-			from = &net.UDPAddr{IP: net.IP(in6.Addr[:]), Port: in6.Port}
-		}
-		return true
-	})
-	if err == nil {
-		err = rerr
+// recv reads one datagram from socket i, shows it to onDatagram and
+// queues it for pion; false if the socket failed.
+func (r *rtReader) recv(i int) bool {
+	buf := r.free.Get().(*[maxDatagram]byte)
+	n, sa, err := unix.Recvfrom(int(r.fds[i].Fd), buf[:], unix.MSG_DONTWAIT)
+	var from *net.UDPAddr
+	switch a := sa.(type) {
+	case *unix.SockaddrInet4:
+		from = &net.UDPAddr{IP: net.IP(a.Addr[:]).To16(), Port: a.Port}
+	case *unix.SockaddrInet6:
+		from = &net.UDPAddr{IP: net.IP(a.Addr[:]), Port: a.Port}
 	}
-	if err == nil && n >= 0 && from == nil {
-		n = -1 // not an IP datagram: cannot be answered
+	if err != nil || from == nil {
+		r.free.Put(buf)
+		return err == nil || errors.Is(err, unix.EAGAIN) || errors.Is(err, unix.EINTR) ||
+			errors.Is(err, unix.ECONNREFUSED) // an ICMP answer to something we sent
 	}
-	return n, from, err
+	r.onDatagram(buf[:n])
+	select {
+	case r.socks[i].queue <- datagram{buf, n, from}:
+	default:
+		r.dropped.Add(1)
+		r.free.Put(buf)
+	}
+	return true
 }
 
 // ReadFrom is the next datagram for pion.
@@ -142,16 +145,23 @@ func (s *rtSocket) ReadFrom(p []byte) (int, net.Addr, error) {
 	select {
 	case d := <-s.queue:
 		n := copy(p, d.buf[:d.n])
-		s.free.Put(d.buf)
+		s.r.free.Put(d.buf)
 		return n, d.from, nil
-	case <-s.done:
+	case <-s.r.done:
 		return 0, nil, net.ErrClosed
 	}
 }
 
-// Close stops the reader and closes the socket.
+// Close stops the reader and closes all its sockets.
 func (s *rtSocket) Close() error {
-	s.once.Do(func() { close(s.stop) })
-	<-s.done
-	return s.UDPConn.Close()
+	r := s.r
+	var err error
+	r.once.Do(func() {
+		close(r.stop)
+		<-r.done
+		for _, o := range r.socks {
+			err = errors.Join(err, o.PacketConn.Close())
+		}
+	})
+	return err
 }

@@ -9,8 +9,8 @@ import (
 	"github.com/duetapp/duet/audio/rt"
 )
 
-// realtimeSocket is Linux's (rtsocket_linux.go); elsewhere pion reads the
-// socket itself.
-func realtimeSocket(*net.UDPConn, *rt.Raiser, func([]byte)) (net.PacketConn, error) {
+// realtimeSockets is Linux's (rtsocket_linux.go); elsewhere pion reads
+// the sockets itself.
+func realtimeSockets([]*net.UDPConn, *rt.Raiser, func([]byte)) ([]net.PacketConn, error) {
 	return nil, errors.ErrUnsupported
 }
