@@ -26,7 +26,9 @@ import (
 //
 // pion still gets every datagram: it answers ICE, runs DTLS, reads RTCP
 // and reports on the voice (its interceptors see each packet as onTrack
-// reads it). onTrack drops the packets the fast path took.
+// reads it). onTrack drops the packets the fast path took, one by one (a
+// packet the fast path did not see, through a server-reflexive or relayed
+// pair on pion's own sockets, or before the keys, goes pion's way).
 //
 // The keys: pion (webrtc v4.2.26) keeps its DTLS connection, and with it
 // the SRTP keys, to itself. fastVoice reads the connection out of the
@@ -36,14 +38,13 @@ import (
 // field the fast path stays off (logged) and the voice goes through pion
 // as before; TestFastVoice fails.
 type fastVoice struct {
-	on    bool                         // Duet reads the sockets (rtReader)
-	srtp  atomic.Pointer[srtp.Context] // the partner's keys, once DTLS is up
-	voice atomic.Pointer[voiceIn]      // the partner's voice track, once known
-	ssrc  atomic.Uint32                // its SSRC
-	// first is 1<<16 | the sequence number of the first packet the fast
-	// path took; 0 before.
-	first    atomic.Uint32
-	isClient atomic.Bool // our DTLS role, from the remote description
+	on       bool                         // Duet reads the sockets (rtReader)
+	srtp     atomic.Pointer[srtp.Context] // the partner's keys, once DTLS is up
+	stream   atomic.Pointer[fastStream]   // the partner's voice track, once known
+	isClient atomic.Bool                  // our DTLS role, from the remote description
+	// handed holds the packets the fast path handed on, by sequence
+	// number modulo its length: handedKey of each.
+	handed [handedRing]atomic.Uint64
 
 	took   atomic.Int64 // packets the fast path handed on
 	failed atomic.Int64 // voice packets it could not decrypt (pion judges them too)
@@ -53,23 +54,43 @@ type fastVoice struct {
 	plain [maxDatagram]byte
 }
 
+// fastStream is the partner's voice track as the fast path knows it.
+type fastStream struct {
+	ssrc  uint32
+	voice *voiceIn
+}
+
+// handedRing is how many packets the fast path remembers handing on: over
+// a second at the shortest packets (1.33 ms), and pion's copy of each
+// comes within milliseconds.
+const handedRing = 1024
+
+// maxDatagram is the largest datagram read: ICE, DTLS and RTP over UDP
+// all stay under 1500 bytes; a longer one is cut and fails its check.
+const maxDatagram = 1500
+
+// handedKey is a packet's entry in handed: its RTP time and sequence
+// number, and a bit so that no entry is 0.
+func handedKey(ts uint32, seq uint16) uint64 { return uint64(ts)<<32 | 1<<16 | uint64(seq) }
+
 // datagram looks at one datagram as it comes off the socket, on the
 // socket's real-time thread: the partner's voice is decrypted and handed
 // on; anything else is left to pion.
 func (f *fastVoice) datagram(b []byte) {
-	ctx, v := f.srtp.Load(), f.voice.Load()
-	if ctx == nil || v == nil || !isRTP(b) || binary.BigEndian.Uint32(b[8:12]) != f.ssrc.Load() {
+	ctx, st := f.srtp.Load(), f.stream.Load()
+	if ctx == nil || st == nil || !isRTP(b) || binary.BigEndian.Uint32(b[8:12]) != st.ssrc {
 		return
 	}
-	at := v.times.readTime()
+	at := st.voice.times.readTime()
 	plain, err := ctx.DecryptRTP(f.plain[:0], b, &f.hdr)
 	if err != nil {
 		f.failed.Add(1)
 		return
 	}
-	f.first.CompareAndSwap(0, 1<<16|uint32(f.hdr.SequenceNumber))
+	// Before pion can have it: the datagram is queued for pion after.
+	f.handed[f.hdr.SequenceNumber%handedRing].Store(handedKey(f.hdr.Timestamp, f.hdr.SequenceNumber))
 	f.took.Add(1)
-	v.handle(plain, at)
+	st.voice.handle(plain, at)
 }
 
 // isRTP tells an RTP packet from the others sharing the socket: STUN
@@ -78,23 +99,36 @@ func isRTP(b []byte) bool {
 	return len(b) >= 12 && b[0]>>6 == 2 && (b[1] < 192 || b[1] > 223)
 }
 
-// taken reports whether the fast path has the RTP packet b (as pion's
-// track reader got it) or will have those after it: from the first packet
-// the fast path took on, every packet is its.
+// taken reports whether the fast path handed on the RTP packet b (as
+// pion's track reader got it).
 func (f *fastVoice) taken(b []byte) bool {
-	first := f.first.Load()
-	return first != 0 && len(b) >= 4 && int16(binary.BigEndian.Uint16(b[2:4])-uint16(first)) >= 0
+	if len(b) < 8 {
+		return false
+	}
+	seq, ts := binary.BigEndian.Uint16(b[2:4]), binary.BigEndian.Uint32(b[4:8])
+	return f.handed[seq%handedRing].Load() == handedKey(ts, seq)
 }
 
 // setupPattern finds a session description's DTLS role (RFC 5763).
 var setupPattern = regexp.MustCompile(`(?m)^a=setup:(\w+)`)
 
-// remote notes our DTLS role from the partner's description: the client
-// unless the partner said it is (setup:active); pion answers an offer's
-// actpass as the client, and takes whatever role an answer leaves it.
-func (f *fastVoice) remote(sdp string) {
-	m := setupPattern.FindStringSubmatch(sdp)
-	f.isClient.Store(m == nil || m[1] != "active")
+// remote notes our DTLS role from the partner's description d as pion
+// takes it (DTLSTransport.role): the opposite of a role the partner says;
+// else the server if we offered (pion is then ICE's controlling agent),
+// the client if we answer.
+func (f *fastVoice) remote(d webrtc.SessionDescription) {
+	setup := ""
+	if m := setupPattern.FindStringSubmatch(d.SDP); m != nil {
+		setup = m[1]
+	}
+	switch setup {
+	case "active":
+		f.isClient.Store(false)
+	case "passive":
+		f.isClient.Store(true)
+	default:
+		f.isClient.Store(d.Type == webrtc.SDPTypeOffer)
+	}
 }
 
 // start derives the partner's SRTP key from t, which has just connected;

@@ -87,3 +87,57 @@ func pionReceived(p *Peer) uint32 {
 	}
 	return 0
 }
+
+// TestFastVoiceRole: our DTLS role, as pion takes it, from the partner's
+// description.
+func TestFastVoiceRole(t *testing.T) {
+	for _, tc := range []struct {
+		typ    webrtc.SDPType
+		setup  string
+		client bool
+	}{
+		{webrtc.SDPTypeAnswer, "active", false},
+		{webrtc.SDPTypeAnswer, "passive", true},
+		{webrtc.SDPTypeAnswer, "actpass", false}, // we offered: ICE's controlling agent, the server
+		{webrtc.SDPTypeAnswer, "", false},
+		{webrtc.SDPTypeOffer, "actpass", true}, // we answer as the client
+		{webrtc.SDPTypeOffer, "active", false},
+		{webrtc.SDPTypeOffer, "passive", true},
+	} {
+		sdp := "v=0\r\nm=audio 9 UDP/TLS/RTP/SAVPF 111\r\n"
+		if tc.setup != "" {
+			sdp += "a=setup:" + tc.setup + "\r\n"
+		}
+		var f fastVoice
+		f.isClient.Store(!tc.client)
+		f.remote(webrtc.SessionDescription{Type: tc.typ, SDP: sdp})
+		if f.isClient.Load() != tc.client {
+			t.Errorf("%v with setup %q: client %v, want %v", tc.typ, tc.setup, f.isClient.Load(), tc.client)
+		}
+	}
+}
+
+// TestFastVoiceTaken: pion's copy of a packet is dropped only if the fast
+// path handed on that very packet (RTP time and sequence number).
+func TestFastVoiceTaken(t *testing.T) {
+	var f fastVoice
+	pkt := func(seq uint16, ts uint32) []byte {
+		b := make([]byte, 12)
+		b[0], b[2], b[3] = 0x80, byte(seq>>8), byte(seq)
+		b[4], b[5], b[6], b[7] = byte(ts>>24), byte(ts>>16), byte(ts>>8), byte(ts)
+		return b
+	}
+	f.handed[7].Store(handedKey(1000, 7))
+	for _, tc := range []struct {
+		seq   uint16
+		ts    uint32
+		taken bool
+	}{{7, 1000, true}, {7, 1000 + 65536*240, false}, {7 + handedRing, 1000, false}, {8, 1240, false}} {
+		if got := f.taken(pkt(tc.seq, tc.ts)); got != tc.taken {
+			t.Errorf("packet %d at %d: taken %v, want %v", tc.seq, tc.ts, got, tc.taken)
+		}
+	}
+	if f.taken([]byte{0x80, 0, 0}) {
+		t.Error("a 3-byte packet counted as taken")
+	}
+}

@@ -12,7 +12,9 @@
 // whatever signaling the caller uses (the package knows none). Voice packets
 // go out as RTP with the caller's own sequence numbers and timestamps (48 kHz
 // ticks, which the caller derives from capture positions) and come in
-// through Config.OnPacket, called from the peer's reader goroutine.
+// through Config.OnPacket, called one packet at a time, from the sockets'
+// real-time reader where Duet reads the sockets (see fastVoice), or from
+// pion's track reader.
 //
 // Codecs (package codec): each side offers RED over Opus at 63 and Opus
 // at 111, as Chrome does, then Opus Custom ("X-DUET-OPUS-CUSTOM/48000/1",
@@ -103,8 +105,9 @@ type Config struct {
 	// whenever Opus is.
 	Codecs []codec.Kind
 	// OnPacket receives every incoming voice packet (the primary frame of
-	// a RED packet) with its codec, from one goroutine; payload is only
-	// valid during the call. Only codecs both sides negotiated arrive,
+	// a RED packet) with its codec, one at a time (see the package doc:
+	// from a real-time thread; it must not block); payload is only valid
+	// during the call. Only codecs both sides negotiated arrive,
 	// and PCM only in whole samples. seq is the packet's RTP sequence
 	// number less the padding-only packets before it (none from a Duet
 	// peer): one apart from frame to frame.
@@ -228,6 +231,9 @@ func New(cfg Config) (*Peer, error) {
 	sender, err := pc.AddTrack(p.track)
 	if err != nil {
 		pc.Close()
+		if mux != nil {
+			mux.Close()
+		}
 		return nil, fmt.Errorf("peer: add track: %w", err)
 	}
 	p.wg.Go(func() { p.readRTCP(sender) })
@@ -415,17 +421,15 @@ func (p *Peer) onTrack(t *webrtc.TrackRemote, r *webrtc.RTPReceiver) {
 		"opus", in.pay.pt[codec.Opus], "red", in.pay.red, "custom", in.pay.pt[codec.OpusCustom],
 		"l24", in.pay.pt[codec.L24], "l16", in.pay.pt[codec.L16])
 	v := &voiceIn{p: p, in: in, times: newSendTimeReader(&p.cfg, r)}
-	p.fast.ssrc.Store(uint32(t.SSRC()))
-	p.fast.voice.Store(v)
+	p.fast.stream.Store(&fastStream{ssrc: uint32(t.SSRC()), voice: v})
 	buf := make([]byte, 1500)
-	taken := false // the fast path has this packet and all after it
 	for {
 		n, _, err := t.Read(buf)
 		at := v.times.readTime()
 		if errors.Is(err, webrtc.ErrCodecNotFound) {
 			// A payload type nobody negotiated: pion says so but the
-			// stream goes on (the fast path counts its own).
-			if !taken {
+			// stream goes on.
+			if !p.fast.taken(buf[:n]) { // else the fast path counted it
 				p.discarded.Add(1)
 			}
 			continue
@@ -433,7 +437,7 @@ func (p *Peer) onTrack(t *webrtc.TrackRemote, r *webrtc.RTPReceiver) {
 		if err != nil {
 			return
 		}
-		if taken = taken || p.fast.taken(buf[:n]); !taken {
+		if !p.fast.taken(buf[:n]) {
 			v.handle(buf[:n], at)
 		}
 	}
@@ -561,7 +565,7 @@ func (p *Peer) Accept(answerSDP string) error {
 }
 
 func (p *Peer) setRemote(d webrtc.SessionDescription) error {
-	p.fast.remote(d.SDP) // before DTLS can start
+	p.fast.remote(d) // before DTLS can start
 	if err := p.pc.SetRemoteDescription(d); err != nil {
 		return fmt.Errorf("peer: remote %s: %w", d.Type, err)
 	}

@@ -2,6 +2,7 @@ package peer
 
 import (
 	"errors"
+	"log/slog"
 	"net"
 	"sync"
 	"sync/atomic"
@@ -26,6 +27,7 @@ type rtReader struct {
 	socks      []*rtSocket
 	fds        []unix.PollFd
 	onDatagram func([]byte)
+	log        *slog.Logger
 	free       sync.Pool // *[maxDatagram]byte
 	dropped    atomic.Int64
 
@@ -48,9 +50,6 @@ type datagram struct {
 }
 
 const (
-	// maxDatagram is the largest datagram read: ICE, DTLS and RTP over
-	// UDP all stay under 1500 bytes; a longer one is cut and fails its check.
-	maxDatagram = 1500
 	// queued is how many datagrams wait for pion's reader before the
 	// newest are dropped: a second of voice at 2.67 ms packets, and more.
 	queued = 512
@@ -62,8 +61,8 @@ const (
 // (an ordinary thread where that is refused, or realtime is nil), showing
 // each datagram to onDatagram there first. Closing any of the sockets it
 // returns stops the thread and closes them all.
-func realtimeSockets(conns []*net.UDPConn, realtime *rt.Raiser, onDatagram func([]byte)) ([]net.PacketConn, error) {
-	r := &rtReader{onDatagram: onDatagram, stop: make(chan struct{}), done: make(chan struct{})}
+func realtimeSockets(conns []*net.UDPConn, realtime *rt.Raiser, onDatagram func([]byte), log *slog.Logger) ([]net.PacketConn, error) {
+	r := &rtReader{onDatagram: onDatagram, log: log, stop: make(chan struct{}), done: make(chan struct{})}
 	r.free.New = func() any { return new([maxDatagram]byte) }
 	out := make([]net.PacketConn, len(conns))
 	for i, c := range conns {
@@ -100,6 +99,7 @@ func (r *rtReader) read(realtime *rt.Raiser) {
 		}
 		k, err := unix.Poll(r.fds, pollMS)
 		if err != nil && !errors.Is(err, unix.EINTR) {
+			r.log.Warn("the sockets' reader stopped: media ends", "err", err)
 			return
 		}
 		for i := 0; k > 0 && i < len(r.fds); i++ {
@@ -107,16 +107,17 @@ func (r *rtReader) read(realtime *rt.Raiser) {
 				continue
 			}
 			k--
-			if !r.recv(i) {
-				return // a socket failed: closed under us
+			if err := r.recv(i); err != nil {
+				r.log.Warn("the sockets' reader stopped: media ends", "err", err)
+				return
 			}
 		}
 	}
 }
 
 // recv reads one datagram from socket i, shows it to onDatagram and
-// queues it for pion; false if the socket failed.
-func (r *rtReader) recv(i int) bool {
+// queues it for pion; an error if the socket failed.
+func (r *rtReader) recv(i int) error {
 	buf := r.free.Get().(*[maxDatagram]byte)
 	n, sa, err := unix.Recvfrom(int(r.fds[i].Fd), buf[:], unix.MSG_DONTWAIT)
 	var from *net.UDPAddr
@@ -128,8 +129,11 @@ func (r *rtReader) recv(i int) bool {
 	}
 	if err != nil || from == nil {
 		r.free.Put(buf)
-		return err == nil || errors.Is(err, unix.EAGAIN) || errors.Is(err, unix.EINTR) ||
-			errors.Is(err, unix.ECONNREFUSED) // an ICMP answer to something we sent
+		if err == nil || errors.Is(err, unix.EAGAIN) || errors.Is(err, unix.EINTR) ||
+			errors.Is(err, unix.ECONNREFUSED) { // an ICMP answer to something we sent
+			return nil
+		}
+		return err
 	}
 	r.onDatagram(buf[:n])
 	select {
@@ -138,7 +142,7 @@ func (r *rtReader) recv(i int) bool {
 		r.dropped.Add(1)
 		r.free.Put(buf)
 	}
-	return true
+	return nil
 }
 
 // ReadFrom is the next datagram for pion.

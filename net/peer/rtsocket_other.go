@@ -4,6 +4,7 @@ package peer
 
 import (
 	"errors"
+	"log/slog"
 	"net"
 
 	"github.com/duetapp/duet/audio/rt"
@@ -11,6 +12,6 @@ import (
 
 // realtimeSockets is Linux's (rtsocket_linux.go); elsewhere pion reads
 // the sockets itself.
-func realtimeSockets([]*net.UDPConn, *rt.Raiser, func([]byte)) ([]net.PacketConn, error) {
+func realtimeSockets([]*net.UDPConn, *rt.Raiser, func([]byte), *slog.Logger) ([]net.PacketConn, error) {
 	return nil, errors.ErrUnsupported
 }

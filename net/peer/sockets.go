@@ -16,7 +16,8 @@ import (
 // thread that shows each datagram to fast first (fast.on is then set), or
 // through cfg.WrapConn. With Loopback that is one socket on 127.0.0.1;
 // otherwise one on each address of each interface that is up (IPv4, and
-// IPv6 but link-local). A nil mux, with no error, leaves the sockets to
+// IPv6 but link-local; an address that will not take a socket, such as an
+// IPv6 one still being checked, is left out and logged). A nil mux, with no error, leaves the sockets to
 // pion: relay only (no host candidates), no address, or a system without
 // the real-time reader. Server-reflexive candidates keep sockets of pion's
 // own; media through them, or through a relay, goes pion's way.
@@ -37,20 +38,25 @@ func sockets(cfg Config, log *slog.Logger, fast *fastVoice) (ice.UDPMux, error) 
 			c.Close()
 		}
 	}
+	var lastErr error
 	for _, ip := range ips {
 		c, err := net.ListenUDP("udp", &net.UDPAddr{IP: ip})
 		if err != nil {
-			closeAll()
-			return nil, fmt.Errorf("peer: socket on %v: %w", ip, err)
+			log.Debug("no host candidate on this address", "ip", ip, "err", err)
+			lastErr = err
+			continue
 		}
 		conns = append(conns, c)
+	}
+	if len(conns) == 0 {
+		return nil, fmt.Errorf("peer: no socket on any of %v: %w", ips, lastErr)
 	}
 	var under []net.PacketConn
 	if cfg.WrapConn != nil && cfg.Loopback {
 		under = []net.PacketConn{cfg.WrapConn(conns[0])}
 	} else {
 		var err error
-		if under, err = realtimeSockets(conns, cfg.Realtime, fast.datagram); err != nil {
+		if under, err = realtimeSockets(conns, cfg.Realtime, fast.datagram, log); err != nil {
 			closeAll()
 			if errors.Is(err, errors.ErrUnsupported) {
 				return nil, nil
@@ -71,8 +77,8 @@ func sockets(cfg Config, log *slog.Logger, fast *fastVoice) (ice.UDPMux, error) 
 }
 
 // hostAddresses are the addresses of the interfaces that are up, but
-// loopback: IPv4, and IPv6 but link-local (which needs a zone, and pion
-// leaves out too).
+// loopback: IPv4 (link-local too: two laptops on a cable), and IPv6 but
+// link-local (which needs a zone, and pion leaves out too).
 func hostAddresses() ([]net.IP, error) {
 	ifs, err := net.Interfaces()
 	if err != nil {
@@ -89,7 +95,7 @@ func hostAddresses() ([]net.IP, error) {
 		}
 		for _, a := range addrs {
 			n, ok := a.(*net.IPNet)
-			if !ok || n.IP.IsLoopback() || n.IP.IsLinkLocalUnicast() || n.IP.IsMulticast() {
+			if !ok || n.IP.IsLoopback() || n.IP.IsMulticast() || n.IP.To4() == nil && n.IP.IsLinkLocalUnicast() {
 				continue
 			}
 			ips = append(ips, n.IP)
