@@ -91,6 +91,7 @@ type Take struct {
 	pairs    []pair   // the current guest's (RTP time, track position), newest last
 	reported bool     // the current guest reports its positions: no estimates
 	est      estimate // the current window's earliest arrival (GuestArrived)
+	recent   []pair   // the last windows' bounds, oldest first (GuestArrived)
 
 	guest atomic.Uint32 // the current guest's number
 
@@ -123,6 +124,12 @@ type estimate struct {
 // follow the two sound cards' drift (100 ppm: 0.05 ms a window).
 const estimateWindow = audio.SampleRate / 2
 
+// floorWindows is how many windows an estimate takes the tightest bound
+// of (two seconds): a delay on the way that rises for a second, such as
+// a loaded browser's sending (56-88 ms at its first note, seen in CI),
+// does not move the voice; drift costs at most 0.2 ms.
+const floorWindows = 4
+
 // Start creates the take's files and starts its writer.
 func Start(cfg Config) (*Take, error) {
 	if cfg.Hold == 0 {
@@ -146,6 +153,7 @@ func Start(cfg Config) (*Take, error) {
 		packets: ring.New[packet](512),
 		pktBuf:  make([]packet, 1),
 		pairs:   make([]pair, 0, maxPairs), // GuestArrived and GuestPosition never allocate
+		recent:  make([]pair, 0, floorWindows),
 		stop:    make(chan struct{}),
 		done:    make(chan struct{}),
 	}
@@ -211,7 +219,7 @@ func (t *Take) NewGuest() {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	t.pairs = t.pairs[:0]
-	t.reported, t.est = false, estimate{}
+	t.reported, t.est, t.recent = false, estimate{}, t.recent[:0]
 	t.guest.Add(1) // under mu: the writer reads both together
 }
 
@@ -232,9 +240,10 @@ func (t *Take) GuestPosition(ts uint32, pos float64) {
 // host heard when the packet arrived, less the least time a packet takes
 // to come. A guest that reports where it sang (GuestPosition: Duet's app)
 // is placed by its reports; one that cannot (a browser) by these bounds,
-// each half second's tightest (its packet met no queue on the way). Its
-// voice then lands late by whatever the bound leaves out, such as the
-// browser's capture latency. Network goroutine.
+// each half second's tightest (its packet met no queue on the way), or
+// the last two seconds' if tighter (floorWindows). Its voice then lands
+// late by whatever the bound leaves out, such as the browser's capture
+// latency. Network goroutine.
 func (t *Take) GuestArrived(ts uint32, latest float64) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
@@ -250,7 +259,16 @@ func (t *Take) GuestArrived(ts uint32, latest float64) {
 		e.ts, e.pos = ts, latest
 	}
 	if int32(ts-e.start) >= estimateWindow || len(t.pairs) == 0 && int32(ts-e.start) >= estimateWindow/10 {
-		t.addPair(e.ts, e.pos)
+		best := e.pos
+		for _, r := range t.recent {
+			best = min(best, r.pos+float64(int32(e.ts-uint32(r.ts))))
+		}
+
+		t.addPair(e.ts, best)
+		t.recent = append(t.recent, pair{int64(e.ts), e.pos})
+		if len(t.recent) >= floorWindows {
+			t.recent = append(t.recent[:0], t.recent[1:]...)
+		}
 		e.open = false
 	}
 }

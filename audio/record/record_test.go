@@ -360,3 +360,57 @@ func TestGuestArrivals(t *testing.T) {
 		t.Logf("guest clicks within %d samples of the track's", worst)
 	})
 }
+
+// TestGuestArrivalsDelayBump: a guest without reports whose every packet
+// comes 50 ms later for a second (a loaded browser's sending) is still
+// placed by the tightest bound of the last two seconds: its clicks land
+// within two samples of the track's throughout. Placed by each half
+// second's own bound, those of that second landed 50 ms late.
+func TestGuestArrivalsDelayBump(t *testing.T) {
+	t.Parallel()
+	synctest.Test(t, func(t *testing.T) {
+		const n = 48000 * 5
+		song := clicks(n, 4800)
+		dir := t.TempDir()
+		take, err := Start(Config{Dir: dir, Track: &track.Track{Samples: song}, Flush: 10 * time.Millisecond})
+		if err != nil {
+			t.Fatal(err)
+		}
+		enc, err := codec.NewEncoder(5*time.Millisecond, 96000)
+		if err != nil {
+			t.Fatal(err)
+		}
+		buf := make([]byte, codec.MaxPacket)
+		rng := rand.New(rand.NewPCG(3, 4))
+		const base = uint32(3_000_000_000)
+		for pos := 0; pos+240 <= n; pos += 240 {
+			take.HostVoice(int64(pos), song[pos:pos+240])
+			k, err := enc.Encode(song[pos:pos+240], buf)
+			if err != nil {
+				t.Fatal(err)
+			}
+			late := 0.0
+			if pos/240%10 != 0 { // one in ten comes straight through
+				late = rng.Float64() * 480
+			}
+			if pos >= 2*48000 && pos < 3*48000 {
+				late += 2400
+			}
+			ts := base + uint32(pos)
+			take.GuestArrived(ts, float64(pos)+late)
+			take.GuestPacket(ts, codec.Opus, buf[:k])
+			if pos%24000 == 0 {
+				drained(t, take)
+			}
+		}
+		if err := take.Close(); err != nil {
+			t.Fatal(err)
+		}
+		trk, guest := read(t, dir, TrackFile), read(t, dir, GuestFile)
+		for c := 2400; c < n-4800; c += 4800 {
+			if d := onset(guest, c) - onset(trk, c); d < -2 || d > 2 {
+				t.Errorf("guest click at %d, track's at %d (%+d)", onset(guest, c), onset(trk, c), d)
+			}
+		}
+	})
+}
