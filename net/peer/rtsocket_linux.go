@@ -6,6 +6,7 @@ import (
 	"net"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"golang.org/x/sys/unix"
 
@@ -28,8 +29,9 @@ type rtReader struct {
 	fds        []unix.PollFd
 	onDatagram func([]byte)
 	log        *slog.Logger
-	free       sync.Pool // *[maxDatagram]byte
-	dropped    atomic.Int64
+	free       sync.Pool    // *[maxDatagram]byte
+	dropped    atomic.Int64 // datagrams pion's reader had no room for
+	floods     atomic.Int64 // slices the reader slept out
 
 	stop chan struct{}
 	done chan struct{}
@@ -55,6 +57,13 @@ const (
 	queued = 512
 	// pollMS is how often the reader looks whether it should stop.
 	pollMS = 50
+	// floodLimit datagrams in a floodSlice is about twenty times a duet's
+	// own traffic at its shortest packets: beyond it the reader sleeps
+	// out the slice, so that a flood of datagrams waits (and overflows)
+	// in the socket, not on a real-time thread, which would starve every
+	// ordinary one.
+	floodLimit = 200
+	floodSlice = 10 * time.Millisecond
 )
 
 // realtimeSockets starts reading conns on one thread raised by realtime
@@ -62,6 +71,9 @@ const (
 // each datagram to onDatagram there first. Closing any of the sockets it
 // returns stops the thread and closes them all.
 func realtimeSockets(conns []*net.UDPConn, realtime *rt.Raiser, onDatagram func([]byte), log *slog.Logger) ([]net.PacketConn, error) {
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
 	r := &rtReader{onDatagram: onDatagram, log: log, stop: make(chan struct{}), done: make(chan struct{})}
 	r.free.New = func() any { return new([maxDatagram]byte) }
 	out := make([]net.PacketConn, len(conns))
@@ -91,6 +103,7 @@ func (r *rtReader) read(realtime *rt.Raiser) {
 	defer rt.AddProc()() // it keeps its P while it waits in poll(2)
 	unlock, _ := realtime.Raise("voice reader")
 	defer unlock()
+	slice, taken := time.Now(), 0
 	for {
 		select {
 		case <-r.stop:
@@ -111,6 +124,13 @@ func (r *rtReader) read(realtime *rt.Raiser) {
 				r.log.Warn("the sockets' reader stopped: media ends", "err", err)
 				return
 			}
+			taken++
+		}
+		if since := time.Since(slice); since >= floodSlice {
+			slice, taken = time.Now(), 0
+		} else if taken >= floodLimit {
+			r.floods.Add(1)
+			time.Sleep(floodSlice - since)
 		}
 	}
 }
@@ -164,6 +184,9 @@ func (s *rtSocket) Close() error {
 	r.once.Do(func() {
 		close(r.stop)
 		<-r.done
+		if d, f := r.dropped.Load(), r.floods.Load(); d > 0 || f > 0 {
+			r.log.Info("the sockets' reader dropped datagrams", "no_room_for_pion", d, "flood_slices", f)
+		}
 		for _, o := range r.socks {
 			err = errors.Join(err, o.PacketConn.Close())
 		}
