@@ -10,7 +10,6 @@ import (
 	"github.com/gordonklaus/portaudio"
 
 	"github.com/duetapp/duet/audio"
-	"github.com/duetapp/duet/audio/rt"
 )
 
 // DefaultBuffer is the block size in frames when none is chosen: 2.67 ms.
@@ -42,10 +41,6 @@ type Stream struct {
 	mono     []float32 // output block before it is copied to every channel
 	inBlock  []float32 // input block out of the bridge, when split
 	reported portaudio.StreamInfo
-	// Each callback thread keeps a Go processor while it waits in
-	// PortAudio between callbacks: one more for the runtime per thread,
-	// from Start to Close (rt.AddProc).
-	procs []func()
 
 	callbacks   atomic.Int64 // output (or duplex) callbacks
 	inCallbacks atomic.Int64 // input callbacks, when split
@@ -230,10 +225,6 @@ func (st *Stream) Start(process audio.ProcessFunc) error {
 			err = explain(err, st.out.Name)
 			return
 		}
-		st.procs = append(st.procs, rt.AddProc())
-		if st.paIn != nil {
-			st.procs = append(st.procs, rt.AddProc())
-		}
 		// Split streams are lost when either side stops.
 		count := st.callbacks.Load
 		if st.paIn != nil {
@@ -298,9 +289,6 @@ func (st *Stream) Close() error {
 		close(st.stop)
 		st.wg.Wait()
 		st.doneOnce.Do(func() { close(st.done) })
-		for _, remove := range st.procs {
-			remove()
-		}
 		if !st.lost.Load() {
 			st.closeErr = st.closePA()
 			return

@@ -21,6 +21,7 @@ import (
 	"log/slog"
 	"os"
 	ossignal "os/signal"
+	"runtime"
 	"strings"
 	"syscall"
 
@@ -29,6 +30,15 @@ import (
 )
 
 func main() {
+	// Two of a singer's threads keep a processor (Go's P) while they wait
+	// outside Go: the audio device's callback thread between callbacks,
+	// and the voice's socket reader in poll(2) (net/peer's fastVoice). Go
+	// takes such a P back only when its monitor next looks, up to 10 ms
+	// on, and what they wake (the encoder) or the next callback waits for
+	// it meanwhile: two more Ps than cores leave the cores to the rest.
+	if os.Getenv("GOMAXPROCS") == "" {
+		runtime.GOMAXPROCS(runtime.GOMAXPROCS(0) + 2)
+	}
 	ctx, stop := ossignal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	err := run(ctx, os.Args[1:], os.Stdout, os.Stderr)

@@ -22,8 +22,8 @@ import (
 // late a few times a second (see audio/rt). Writes, addresses and
 // deadlines are the sockets' own.
 //
-// The thread keeps a Go processor (P) while it waits in poll(2): it gives
-// the runtime one more (rt.AddProc).
+// The thread keeps a Go processor (P) while it waits in poll(2); the duet
+// command gives the runtime one more for it (cmd/duet).
 type rtReader struct {
 	socks      []*rtSocket
 	fds        []unix.PollFd
@@ -100,7 +100,6 @@ func realtimeSockets(conns []*net.UDPConn, realtime *rt.Raiser, onDatagram func(
 // read is the sockets' reader, until Close.
 func (r *rtReader) read(realtime *rt.Raiser) {
 	defer close(r.done)
-	defer rt.AddProc()() // it keeps its P while it waits in poll(2)
 	unlock, _ := realtime.Raise("voice reader")
 	defer unlock()
 	slice, taken := time.Now(), 0
