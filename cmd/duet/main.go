@@ -36,6 +36,10 @@ func main() {
 	// takes such a P back only when its monitor next looks, up to 10 ms
 	// on, and what they wake (the encoder) or the next callback waits for
 	// it meanwhile: two more Ps than cores leave the cores to the rest.
+	// Set here, once, before any real-time thread runs: changing it stops
+	// the world, and done later (as each of those threads started) it
+	// stalled a duet for a second now and then (the kernel's real-time
+	// throttling ended it; TestSignalingLossKeepsDuet).
 	if os.Getenv("GOMAXPROCS") == "" {
 		runtime.GOMAXPROCS(runtime.GOMAXPROCS(0) + 2)
 	}
