@@ -421,7 +421,6 @@ func (c *supervisor) peerConfig(ctx context.Context, conn uint32) peer.Config {
 		Loopback:   c.cfg.Loopback,
 		RelayOnly:  c.cfg.RelayOnly,
 		WrapConn:   c.cfg.WrapConn,
-		Realtime:   c.pipe.realtime,
 		Logger:     c.cfg.Logger,
 		OnPacket: func(seq uint16, ts uint32, kind codec.Kind, payload []byte) {
 			c.pipe.receive(conn, seq, ts, kind, payload)

@@ -14,14 +14,14 @@
 // waited in by the real-time thread woke it sooner in a benchmark, but in
 // the JACK lab (go run ./cmd/duetlab jack) the voice then came late 94–126
 // times a minute against 0–10 through the channel, so the channel stays.
-//
-// The partner's voice is read off the socket on a real-time thread too
-// (net/peer's fastVoice), which decrypts it and hands it on itself: through
-// pion it passed three goroutines, each woken by an ordinary thread, and
-// the voice that came late on a clean path came late there (an ordinary
-// thread here wakes over 0.5 ms late 3 times a second, a SCHED_FIFO one
-// once in 20 s). Reading the socket on a real-time thread and handing on
-// to pion's goroutines only moved the wait behind it.
+// The peer's voice reader stays on an ordinary thread: pion's ordinary
+// goroutines wake it, and locking it made it later, not sooner. The voice
+// that comes late on a clean path comes late there, between the partner's
+// send and the socket's reader waking (an ordinary thread here wakes over
+// 0.5 ms late 3 times a second, a SCHED_FIFO one once in 20 s); reading
+// the socket on a real-time thread moved the wait to pion's hand-offs
+// behind it, which need ordinary threads. Only a voice path that reads,
+// decrypts and queues on the one real-time thread would go round it.
 //
 // Where raising is not permitted (no CAP_SYS_NICE, no RLIMIT_RTPRIO; other
 // systems), Lock returns the reason and the goroutine runs as before. A

@@ -21,7 +21,6 @@ import (
 	"log/slog"
 	"os"
 	ossignal "os/signal"
-	"runtime"
 	"strings"
 	"syscall"
 
@@ -30,19 +29,6 @@ import (
 )
 
 func main() {
-	// Two of a singer's threads keep a processor (Go's P) while they wait
-	// outside Go: the audio device's callback thread between callbacks,
-	// and the voice's socket reader in poll(2) (net/peer's fastVoice). Go
-	// takes such a P back only when its monitor next looks, up to 10 ms
-	// on, and what they wake (the encoder) or the next callback waits for
-	// it meanwhile: two more Ps than cores leave the cores to the rest.
-	// Set here, once, before any real-time thread runs: changing it stops
-	// the world, and done later (as each of those threads started) it
-	// stalled a duet for a second now and then (the kernel's real-time
-	// throttling ended it; TestSignalingLossKeepsDuet).
-	if os.Getenv("GOMAXPROCS") == "" {
-		runtime.GOMAXPROCS(runtime.GOMAXPROCS(0) + 2)
-	}
 	ctx, stop := ossignal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	err := run(ctx, os.Args[1:], os.Stdout, os.Stderr)

@@ -12,9 +12,7 @@
 // whatever signaling the caller uses (the package knows none). Voice packets
 // go out as RTP with the caller's own sequence numbers and timestamps (48 kHz
 // ticks, which the caller derives from capture positions) and come in
-// through Config.OnPacket, called one packet at a time, from the sockets'
-// real-time reader where Duet reads the sockets (see fastVoice), or from
-// pion's track reader.
+// through Config.OnPacket, called from the peer's reader goroutine.
 //
 // Codecs (package codec): each side offers RED over Opus at 63 and Opus
 // at 111, as Chrome does, then Opus Custom ("X-DUET-OPUS-CUSTOM/48000/1",
@@ -75,7 +73,6 @@ import (
 	"github.com/pion/webrtc/v4"
 
 	"github.com/duetapp/duet/audio/codec"
-	"github.com/duetapp/duet/audio/rt"
 	"github.com/duetapp/duet/net/pionlog"
 	"github.com/duetapp/duet/net/red"
 )
@@ -94,20 +91,16 @@ type Config struct {
 	Loopback bool
 	// WrapConn, with Loopback, wraps the one UDP socket all media goes
 	// through (the lab impairs or watches the network there); nil is the
-	// plain loopback, read on a real-time thread (see sockets).
+	// plain loopback.
 	WrapConn func(net.PacketConn) net.PacketConn
-	// Realtime raises the thread that reads the sockets; nil leaves it
-	// an ordinary thread.
-	Realtime *rt.Raiser
 	// Codecs are the voice codecs this side offers and takes, best first;
 	// nil means DefaultCodecs. Opus is always among them (last, unless
 	// listed), since every WebRTC peer has it; RED over Opus is offered
 	// whenever Opus is.
 	Codecs []codec.Kind
 	// OnPacket receives every incoming voice packet (the primary frame of
-	// a RED packet) with its codec, one at a time (see the package doc:
-	// from a real-time thread; it must not block); payload is only valid
-	// during the call. Only codecs both sides negotiated arrive,
+	// a RED packet) with its codec, from one goroutine; payload is only
+	// valid during the call. Only codecs both sides negotiated arrive,
 	// and PCM only in whole samples. seq is the packet's RTP sequence
 	// number less the padding-only packets before it (none from a Duet
 	// peer): one apart from frame to frame.
@@ -155,8 +148,7 @@ type Config struct {
 
 // Peer is one side of a duet's connection. See the package doc.
 type Peer struct {
-	mux   ice.UDPMux // the sockets Duet reads, if any
-	fast  *fastVoice
+	mux   *ice.UDPMuxDefault // the wrapped loopback socket, if any
 	cfg   Config
 	log   *slog.Logger
 	pc    *webrtc.PeerConnection
@@ -211,14 +203,12 @@ func New(cfg Config) (*Peer, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	fast := &fastVoice{}
-	pc, mux, err := newConnection(cfg, log, fast)
+	pc, mux, err := newConnection(cfg, log)
 	if err != nil {
 		return nil, err
 	}
 	p := &Peer{
 		mux:       mux,
-		fast:      fast,
 		cfg:       cfg,
 		log:       log,
 		pc:        pc,
@@ -231,24 +221,10 @@ func New(cfg Config) (*Peer, error) {
 	sender, err := pc.AddTrack(p.track)
 	if err != nil {
 		pc.Close()
-		if mux != nil {
-			mux.Close()
-		}
 		return nil, fmt.Errorf("peer: add track: %w", err)
 	}
 	p.wg.Go(func() { p.readRTCP(sender) })
-	dtlsT := pc.SCTP().Transport()
-	dtlsT.ICETransport().OnSelectedCandidatePairChange(p.onPair)
-	if fast.on {
-		dtlsT.OnStateChange(func(s webrtc.DTLSTransportState) {
-			if s != webrtc.DTLSTransportStateConnected {
-				return
-			}
-			if err := fast.start(dtlsT); err != nil {
-				log.Warn("the voice goes through pion's goroutines, not the real-time reader", "err", err)
-			}
-		})
-	}
+	pc.SCTP().Transport().ICETransport().OnSelectedCandidatePairChange(p.onPair)
 	pc.OnTrack(p.onTrack)
 	pc.OnICECandidate(func(c *webrtc.ICECandidate) {
 		if c != nil && cfg.OnCandidate != nil {
@@ -260,14 +236,18 @@ func New(cfg Config) (*Peer, error) {
 	return p, nil
 }
 
-// newConnection makes the pion peer connection cfg describes, with the
-// sockets Duet reads for it, if any (see sockets).
-func newConnection(cfg Config, log *slog.Logger, fast *fastVoice) (*webrtc.PeerConnection, ice.UDPMux, error) {
-	mux, err := sockets(cfg, log, fast)
-	if err != nil {
-		return nil, nil, err
+// newConnection makes the pion peer connection cfg describes, with its
+// wrapped loopback socket, if any.
+func newConnection(cfg Config, log *slog.Logger) (*webrtc.PeerConnection, *ice.UDPMuxDefault, error) {
+	var mux *ice.UDPMuxDefault
+	if cfg.WrapConn != nil {
+		conn, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+		if err != nil {
+			return nil, nil, fmt.Errorf("peer: loopback socket: %w", err)
+		}
+		mux = ice.NewUDPMuxDefault(ice.UDPMuxParams{UDPConn: cfg.WrapConn(conn), Logger: pionlog.Factory{Log: log}.NewLogger("mux")})
 	}
-	fail := func(err error) (*webrtc.PeerConnection, ice.UDPMux, error) {
+	fail := func(err error) (*webrtc.PeerConnection, *ice.UDPMuxDefault, error) {
 		if mux != nil {
 			mux.Close()
 		}
@@ -359,7 +339,7 @@ func offered(kinds []codec.Kind) []codec.Kind {
 	return out
 }
 
-func newAPI(cfg Config, log *slog.Logger, mux ice.UDPMux) (*webrtc.API, error) {
+func newAPI(cfg Config, log *slog.Logger, mux *ice.UDPMuxDefault) (*webrtc.API, error) {
 	m := &webrtc.MediaEngine{}
 	if err := register(m, offered(cfg.Codecs)); err != nil {
 		return nil, err
@@ -420,26 +400,40 @@ func (p *Peer) onTrack(t *webrtc.TrackRemote, r *webrtc.RTPReceiver) {
 	p.log.Debug("incoming track", "codec", t.Codec().MimeType, "ssrc", t.SSRC(),
 		"opus", in.pay.pt[codec.Opus], "red", in.pay.red, "custom", in.pay.pt[codec.OpusCustom],
 		"l24", in.pay.pt[codec.L24], "l16", in.pay.pt[codec.L16])
-	v := &voiceIn{p: p, in: in, times: newSendTimeReader(&p.cfg, r)}
-	p.fast.stream.Store(&fastStream{ssrc: uint32(t.SSRC()), voice: v})
 	buf := make([]byte, 1500)
+	var pkt rtp.Packet
+	times := newSendTimeReader(&p.cfg, r)
 	for {
 		n, _, err := t.Read(buf)
-		at := v.times.readTime()
+		at := times.readTime()
 		if errors.Is(err, webrtc.ErrCodecNotFound) {
 			// A payload type nobody negotiated: pion says so but the
 			// stream goes on.
-			if !p.fast.taken(buf[:n]) { // else the fast path counted it
-				p.discarded.Add(1)
-			}
+			p.discarded.Add(1)
 			continue
 		}
 		if err != nil {
 			return
 		}
-		if !p.fast.taken(buf[:n]) {
-			v.handle(buf[:n], at)
+		if err := pkt.Unmarshal(buf[:n]); err != nil {
+			p.discarded.Add(1)
+			continue // SRTP authenticated it, so this is a sender bug; skip it
 		}
+		p.packetsReceived.Add(1)
+		p.bytesReceived.Add(int64(len(pkt.Payload)))
+		times.packet(&pkt, at)
+		if pkt.Padding && len(pkt.Payload) == 0 {
+			in.padding(pkt.SequenceNumber) // a browser's probe: no frame
+			p.paddingReceived.Add(1)
+			continue
+		}
+		res, err := in.packet(pkt.PayloadType, pkt.SequenceNumber, pkt.Timestamp, pkt.Payload)
+		if err != nil {
+			p.discarded.Add(1) // a hot path: counted, not logged
+			continue
+		}
+		p.recovered.Add(int64(res.recovered))
+		p.redSkipped.Add(int64(res.skipped))
 	}
 }
 
@@ -565,7 +559,6 @@ func (p *Peer) Accept(answerSDP string) error {
 }
 
 func (p *Peer) setRemote(d webrtc.SessionDescription) error {
-	p.fast.remote(d) // before DTLS can start
 	if err := p.pc.SetRemoteDescription(d); err != nil {
 		return fmt.Errorf("peer: remote %s: %w", d.Type, err)
 	}
