@@ -21,7 +21,14 @@
 // 0.5 ms late 3 times a second, a SCHED_FIFO one once in 20 s); reading
 // the socket on a real-time thread moved the wait to pion's hand-offs
 // behind it, which need ordinary threads. Only a voice path that reads,
-// decrypts and queues on the one real-time thread would go round it.
+// decrypts and queues on the one real-time thread would go round it. One
+// was built (commit 6c14369 and after, reverted in 4a4e7cc): it halved
+// the dropouts at period 64 in the JACK lab, but a goroutine waiting in
+// poll(2) on a real-time thread now and then livelocked two duet
+// processes on two cores with Go's runtime for a second, till the
+// kernel's real-time throttling ended it. Such a thread must wait outside
+// Go (a C thread, as the device's callback does) or never leave Go's
+// scheduler in a system call.
 //
 // Where raising is not permitted (no CAP_SYS_NICE, no RLIMIT_RTPRIO; other
 // systems), Lock returns the reason and the goroutine runs as before. A
