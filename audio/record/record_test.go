@@ -414,3 +414,25 @@ func TestGuestArrivalsDelayBump(t *testing.T) {
 		}
 	})
 }
+
+// TestPositionAtExtrapolates: beyond the pairs the guest's rate comes only
+// from pairs at least two seconds apart; two close ones (a browser's first
+// estimates, 30 ms apart and half a millisecond off) give none, and the
+// voice goes on at the nominal rate instead of drifting 12 ms in half a
+// second. Far apart ones, 100 ppm off, are followed.
+func TestPositionAtExtrapolates(t *testing.T) {
+	close := []pair{{1920, 1945}, {3360, 3360}}
+	if got := positionAt(close, 28800); math.Abs(got-28800) > 0.5 {
+		t.Errorf("from two pairs 30 ms apart, 28800 at %.1f, want 28800", got)
+	}
+	if got := positionAt(close, 0); math.Abs(got-25) > 0.5 {
+		t.Errorf("before them, 0 at %.1f, want 25 (the first pair's offset)", got)
+	}
+	far := []pair{{0, 0}, {96000, 96009.6}, {120000, 120012}}
+	if got := positionAt(far, 168000); math.Abs(got-168016.8) > 0.5 {
+		t.Errorf("from pairs 100 ppm off, 168000 at %.1f, want 168016.8", got)
+	}
+	if got := positionAt(far, 48000); math.Abs(got-48004.8) > 0.01 {
+		t.Errorf("between pairs, 48000 at %.2f, want 48004.80", got)
+	}
+}

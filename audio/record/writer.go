@@ -249,20 +249,46 @@ func (w *writer) place(pairs []pair, u int64, p []float32) {
 
 // positionAt reads the guest's reports (track position against RTP
 // time, in order) at u: between two reports by straight interpolation
-// (the guest's rate changes only a little between them), beyond them by
-// the nearest pair's slope.
+// (the guest's rate changes only a little between them), beyond them from
+// the nearest pair at the rate of the pairs at least slopeSpan apart
+// around it, or at 1 (the two clocks' nominal rate) if there are none: an
+// estimate's pairs are a fraction of a millisecond uncertain, and over a
+// short span that is no rate at all (two 30 ms apart, 0.5 ms off, once
+// put a browser's voice 19 ms early for half a second).
 func positionAt(pairs []pair, u int64) float64 {
-	if len(pairs) == 1 {
-		return pairs[0].pos + float64(u-pairs[0].ts)
-	}
 	i := sort.Search(len(pairs), func(i int) bool { return pairs[i].ts > u })
-	i = max(1, min(i, len(pairs)-1))
-	a, b := pairs[i-1], pairs[i]
-	if b.ts == a.ts {
-		return b.pos + float64(u-b.ts)
+	switch {
+	case i == 0: // before the first
+		return extrapolate(pairs[0], pairs, u, 1)
+	case i == len(pairs): // after the last
+		return extrapolate(pairs[i-1], pairs, u, -1)
 	}
-	slope := (b.pos - a.pos) / float64(b.ts-a.ts)
+	a, b := pairs[i-1], pairs[i]
+	slope := (b.pos - a.pos) / float64(b.ts-a.ts) // ts strictly rises (addPair)
 	return a.pos + slope*float64(u-a.ts)
+}
+
+// slopeSpan is how far apart, in samples, two pairs must be for their
+// rate to be the guest's: 2 s, over which drift shows (100 ppm: 0.2 ms)
+// and an estimate's uncertainty (a fraction of a millisecond) hardly.
+const slopeSpan = 2 * audio.SampleRate
+
+// extrapolate reads u from the end pair e of pairs, at the rate between e
+// and the nearest pair slopeSpan or more from it, looking inward (dir 1
+// from the first pair, -1 from the last); at 1 if none is that far.
+func extrapolate(e pair, pairs []pair, u int64, dir int) float64 {
+	slope := 1.0
+	for k := range pairs {
+		o := pairs[k]
+		if dir < 0 {
+			o = pairs[len(pairs)-1-k]
+		}
+		if d := o.ts - e.ts; d >= slopeSpan || d <= -slopeSpan {
+			slope = (o.pos - e.pos) / float64(d)
+			break
+		}
+	}
+	return e.pos + slope*float64(u-e.ts)
 }
 
 // flush writes the files up to track position upto.
