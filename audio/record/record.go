@@ -263,7 +263,6 @@ func (t *Take) GuestArrived(ts uint32, latest float64) {
 		for _, r := range t.recent {
 			best = min(best, r.pos+float64(int32(e.ts-uint32(r.ts))))
 		}
-
 		t.addPair(e.ts, best)
 		t.recent = append(t.recent, pair{int64(e.ts), e.pos})
 		if len(t.recent) >= floorWindows {

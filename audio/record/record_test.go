@@ -307,26 +307,8 @@ func TestGuestArrivals(t *testing.T) {
 	t.Parallel()
 	synctest.Test(t, func(t *testing.T) {
 		const n, bias = 48000 * 4, 96
-		song := clicks(n, 4800)
-		dir := t.TempDir()
-		take, err := Start(Config{Dir: dir, Track: &track.Track{Samples: song}, Flush: 10 * time.Millisecond})
-		if err != nil {
-			t.Fatal(err)
-		}
-		enc, err := codec.NewEncoder(5*time.Millisecond, 96000)
-		if err != nil {
-			t.Fatal(err)
-		}
-		buf := make([]byte, codec.MaxPacket)
 		rng := rand.New(rand.NewPCG(1, 2))
-		const base = uint32(3_000_000_000)
-		for pos := 0; pos+240 <= n; pos += 240 {
-			take.HostVoice(int64(pos), song[pos:pos+240])
-			k, err := enc.Encode(song[pos:pos+240], buf)
-			if err != nil {
-				t.Fatal(err)
-			}
-			ts := base + uint32(pos)
+		trk, guest := recordArrivals(t, n, func(take *Take, pos int, ts uint32) {
 			late := 0.0
 			if rng.IntN(10) != 0 {
 				late = rng.Float64() * 480
@@ -339,15 +321,7 @@ func TestGuestArrivals(t *testing.T) {
 					take.GuestPosition(ts, float64(pos))
 				}
 			}
-			take.GuestPacket(ts, codec.Opus, buf[:k])
-			if pos%24000 == 0 {
-				drained(t, take)
-			}
-		}
-		if err := take.Close(); err != nil {
-			t.Fatal(err)
-		}
-		trk, guest := read(t, dir, TrackFile), read(t, dir, GuestFile)
+		})
 		worst := 0
 		for c := 2400; c < n-4800; c += 4800 {
 			want, got := onset(trk, c), onset(guest, c)
@@ -370,25 +344,8 @@ func TestGuestArrivalsDelayBump(t *testing.T) {
 	t.Parallel()
 	synctest.Test(t, func(t *testing.T) {
 		const n = 48000 * 5
-		song := clicks(n, 4800)
-		dir := t.TempDir()
-		take, err := Start(Config{Dir: dir, Track: &track.Track{Samples: song}, Flush: 10 * time.Millisecond})
-		if err != nil {
-			t.Fatal(err)
-		}
-		enc, err := codec.NewEncoder(5*time.Millisecond, 96000)
-		if err != nil {
-			t.Fatal(err)
-		}
-		buf := make([]byte, codec.MaxPacket)
 		rng := rand.New(rand.NewPCG(3, 4))
-		const base = uint32(3_000_000_000)
-		for pos := 0; pos+240 <= n; pos += 240 {
-			take.HostVoice(int64(pos), song[pos:pos+240])
-			k, err := enc.Encode(song[pos:pos+240], buf)
-			if err != nil {
-				t.Fatal(err)
-			}
+		trk, guest := recordArrivals(t, n, func(take *Take, pos int, ts uint32) {
 			late := 0.0
 			if pos/240%10 != 0 { // one in ten comes straight through
 				late = rng.Float64() * 480
@@ -396,23 +353,51 @@ func TestGuestArrivalsDelayBump(t *testing.T) {
 			if pos >= 2*48000 && pos < 3*48000 {
 				late += 2400
 			}
-			ts := base + uint32(pos)
 			take.GuestArrived(ts, float64(pos)+late)
-			take.GuestPacket(ts, codec.Opus, buf[:k])
-			if pos%24000 == 0 {
-				drained(t, take)
-			}
-		}
-		if err := take.Close(); err != nil {
-			t.Fatal(err)
-		}
-		trk, guest := read(t, dir, TrackFile), read(t, dir, GuestFile)
+		})
 		for c := 2400; c < n-4800; c += 4800 {
 			if d := onset(guest, c) - onset(trk, c); d < -2 || d > 2 {
 				t.Errorf("guest click at %d, track's at %d (%+d)", onset(guest, c), onset(trk, c), d)
 			}
 		}
 	})
+}
+
+// recordArrivals records n samples of clicks every 100 ms as both the
+// host's voice and a guest's (5 ms Opus packets, its RTP clock starting at
+// 3,000,000,000), telling the take of each guest packet through arrive
+// before the packet itself; it returns the take's track and guest stems.
+func recordArrivals(t *testing.T, n int, arrive func(take *Take, pos int, ts uint32)) (trk, guest []float32) {
+	t.Helper()
+	song := clicks(n, 4800)
+	dir := t.TempDir()
+	take, err := Start(Config{Dir: dir, Track: &track.Track{Samples: song}, Flush: 10 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	enc, err := codec.NewEncoder(5*time.Millisecond, 96000)
+	if err != nil {
+		t.Fatal(err)
+	}
+	buf := make([]byte, codec.MaxPacket)
+	const base = uint32(3_000_000_000)
+	for pos := 0; pos+240 <= n; pos += 240 {
+		take.HostVoice(int64(pos), song[pos:pos+240])
+		k, err := enc.Encode(song[pos:pos+240], buf)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ts := base + uint32(pos)
+		arrive(take, pos, ts)
+		take.GuestPacket(ts, codec.Opus, buf[:k])
+		if pos%24000 == 0 {
+			drained(t, take)
+		}
+	}
+	if err := take.Close(); err != nil {
+		t.Fatal(err)
+	}
+	return read(t, dir, TrackFile), read(t, dir, GuestFile)
 }
 
 // TestPositionAtExtrapolates: beyond the pairs the guest's rate comes only

@@ -259,9 +259,9 @@ func positionAt(pairs []pair, u int64) float64 {
 	i := sort.Search(len(pairs), func(i int) bool { return pairs[i].ts > u })
 	switch {
 	case i == 0: // before the first
-		return extrapolate(pairs[0], pairs, u, 1)
+		return extrapolate(pairs[0], pairs, u)
 	case i == len(pairs): // after the last
-		return extrapolate(pairs[i-1], pairs, u, -1)
+		return extrapolate(pairs[i-1], pairs, u)
 	}
 	a, b := pairs[i-1], pairs[i]
 	slope := (b.pos - a.pos) / float64(b.ts-a.ts) // ts strictly rises (addPair)
@@ -274,18 +274,12 @@ func positionAt(pairs []pair, u int64) float64 {
 const slopeSpan = 2 * audio.SampleRate
 
 // extrapolate reads u from the end pair e of pairs, at the rate between e
-// and the nearest pair slopeSpan or more from it, looking inward (dir 1
-// from the first pair, -1 from the last); at 1 if none is that far.
-func extrapolate(e pair, pairs []pair, u int64, dir int) float64 {
-	slope := 1.0
-	for k := range pairs {
-		o := pairs[k]
-		if dir < 0 {
-			o = pairs[len(pairs)-1-k]
-		}
-		if d := o.ts - e.ts; d >= slopeSpan || d <= -slopeSpan {
-			slope = (o.pos - e.pos) / float64(d)
-			break
+// and the nearest pair slopeSpan or more from it; at 1 if none is that far.
+func extrapolate(e pair, pairs []pair, u int64) float64 {
+	slope, nearest := 1.0, int64(math.MaxInt64)
+	for _, o := range pairs {
+		if d := max(o.ts-e.ts, e.ts-o.ts); d >= slopeSpan && d < nearest {
+			slope, nearest = (o.pos-e.pos)/float64(o.ts-e.ts), d
 		}
 	}
 	return e.pos + slope*float64(u-e.ts)
