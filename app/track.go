@@ -57,6 +57,7 @@ const (
 	countInBeats  = 4
 	scheduleAhead = 500 * time.Millisecond
 	syncInterval  = 250 * time.Millisecond
+	idleSync      = 2 * time.Second // see hostTrack.tick
 )
 
 // chunkHeader is the file message's header: the chunk's offset in the file.

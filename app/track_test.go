@@ -371,3 +371,49 @@ func loadSong(t *testing.T, n int) *track.Track {
 	}
 	return song
 }
+
+// syncCounter is a link that counts the host's syncs.
+type syncCounter struct{ syncs int }
+
+func (*syncCounter) connID() uint32 { return 1 }
+func (*syncCounter) present() bool  { return true }
+func (s *syncCounter) send(c control) {
+	if c.Type == controlTrackSync {
+		s.syncs++
+	}
+}
+func (*syncCounter) sendFile(context.Context, uint32, []byte) error { return nil }
+
+// TestHostSyncsIdleRarely: while the timeline stands still the host tells
+// the guest where it is every idleSync, not every tick (on a slow link
+// those syncs crowded the voice); a change is told at once, and while
+// the timeline runs every tick is.
+func TestHostSyncsIdleRarely(t *testing.T) {
+	link := &syncCounter{}
+	h := newHostTrack(&trackConfig{player: track.NewPlayer(), media: noMedia{}, link: link,
+		now: func() int64 { return 0 }, publish: func() {}, log: slog.New(slog.DiscardHandler)}, &atomic.Int64{}, make(chan uint32, 1))
+	t0 := time.Now()
+	ticks := func(from time.Duration, n int) {
+		for i := range n {
+			h.tick(t0.Add(from + time.Duration(i)*syncInterval))
+		}
+	}
+	ticks(0, 16) // 4 s stopped
+	if want := int(4 * time.Second / idleSync); link.syncs != want {
+		t.Errorf("stopped for 4 s: %d syncs, want %d", link.syncs, want)
+	}
+	link.syncs = 0
+	if err := h.play(0); err != nil {
+		t.Fatal(err)
+	}
+	ticks(4*time.Second, 8)
+	if link.syncs != 1+8 {
+		t.Errorf("play and 8 ticks playing: %d syncs, want 9", link.syncs)
+	}
+	link.syncs = 0
+	h.pause()
+	ticks(6*time.Second, 8)
+	if link.syncs != 1+1 {
+		t.Errorf("pause and 2 s stopped: %d syncs, want 2", link.syncs)
+	}
+}
