@@ -25,7 +25,9 @@ import (
 // feed: net/congestion tells the two apart (the round trip growing, loss
 // that comes with it or is too heavy to be random, what the partner
 // received against what we sent) and keeps a budget in bits per second on
-// the wire. Under congestion redundancy goes; random loss under a budget
+// the wire, for all we send on the path (the data channels and RTCP cross
+// the same bottleneck; the voice gets what they leave). Under congestion
+// redundancy goes; random loss under a budget
 // may have it again, within the budget (the bitrate makes room for it).
 // What is sent fits the budget: Opus (never Opus Custom or PCM, whose
 // small packets cost most in headers: 375 a second), at the configured
@@ -67,6 +69,8 @@ type adapter struct {
 	cc     *congestion.Controller
 	budget int  // bits per second on the wire; 0: no limit
 	jammed bool // the latest report found congestion
+	other  int  // what else we send on the path, smoothed: bits per second on the wire
+	floor  int  // the least budget for the voice
 	out    int  // the bitrate to send: rate, within the budget
 	frame  int  // the Opus frame to send, samples
 
@@ -100,7 +104,7 @@ var longFrames = [...]int{480, 960}
 func newAdapter(base, frame int, first codec.Kind) *adapter {
 	// The budget's floor: 20 ms frames at the least bitrate.
 	floor := minBitrate + audio.SampleRate/longFrames[1]*peer.WireOverhead*8
-	return &adapter{base: base, rate: base, out: base, frame0: frame, frame: frame, kind: first, pcmNeed: pcmAfter, cc: congestion.New(floor)}
+	return &adapter{base: base, rate: base, out: base, frame0: frame, frame: frame, kind: first, pcmNeed: pcmAfter, cc: congestion.New(floor), floor: floor}
 }
 
 // connected takes what is known as the connection comes up: whether the
@@ -120,8 +124,22 @@ func (a *adapter) update(f peer.Feedback, lan bool) (rate, red int) {
 	if r.Sent == 0 {
 		r.Sent = a.cost(a.kind, a.out, a.frame, a.red)
 	}
-	st := a.cc.Update(r, a.cost(codec.OpusCustom, a.base, a.frame0, 0))
+	// The controller's budget is for all we send on the path: the
+	// partner received as much of the rest, in proportion, as of the
+	// voice, and the voice gets what the rest leaves of the budget.
+	if f.OtherRate > 0 {
+		if a.other == 0 {
+			a.other = f.OtherRate
+		}
+		a.other = (a.other + f.OtherRate) / 2
+		r.Received = int(float64(r.Received) * float64(r.Sent+f.OtherRate) / float64(r.Sent))
+		r.Sent += f.OtherRate
+	}
+	st := a.cc.Update(r, a.cost(codec.OpusCustom, a.base, a.frame0, 0)+a.other)
 	a.budget, a.jammed = st.Budget, st.Congested
+	if a.budget > 0 {
+		a.budget = max(a.floor, a.budget-a.other)
+	}
 	room := lan && f.FractionLost == 0 && !a.jammed && a.budget == 0
 	switch {
 	case room && f.RTT == 0:
@@ -165,6 +183,24 @@ func (a *adapter) update(f peer.Feedback, lan bool) (rate, red int) {
 	}
 	a.fit()
 	return a.out, a.red
+}
+
+// alarm takes our voice's standing queue, as the partner's report that
+// came at at shows it, between the reports update takes: a probe, or a
+// climb past one, that fills a queue ends at once (see
+// congestion.Controller.Alarm). It returns what update does, and whether
+// the budget changed.
+func (a *adapter) alarm(at time.Time, queue time.Duration) (rate, red int, changed bool) {
+	st, changed := a.cc.Alarm(at, queue, a.cost(codec.OpusCustom, a.base, a.frame0, 0)+a.other)
+	if !changed {
+		return a.out, a.red, false
+	}
+	a.budget = 0
+	if st.Budget > 0 {
+		a.budget = max(a.floor, st.Budget-a.other)
+	}
+	a.fit()
+	return a.out, a.red, true
 }
 
 // fit chooses the frame and the bitrate to send within the budget: the

@@ -245,6 +245,32 @@ func TestAdapterBottleneck(t *testing.T) {
 	t.Errorf("20 clean reports later: %v at %d bit/s in frames of %d, budget %d", a.codec(Auto, all), a.out, a.frame, a.budget)
 }
 
+// TestAdapterBudgetLeavesOther: 40 kbit/s of data channels and RTCP
+// cross the same 120 kbit/s bottleneck as the voice: the voice settles
+// where both fit under the link (a probe goes 3 % over it), not where
+// the voice alone would.
+func TestAdapterBudgetLeavesOther(t *testing.T) {
+	const link, other = 120_000, 40_000
+	all := func(codec.Kind) bool { return true }
+	a := newAdapter(96000, 240, codec.OpusCustom)
+	var rep reports
+	a.codec(Auto, all)
+	// Behind the full queue the voice gets its share of the link.
+	a.update(rep.next(peer.Feedback{RTT: 140 * time.Millisecond, FractionLost: 0.6, SentRate: 300_000,
+		ReceivedRate: link * 300 / 340, OtherRate: other}), false)
+	for i := range 4 { // before a probe
+		k := a.codec(Auto, all)
+		cost := a.cost(k, a.out, a.frame, a.red)
+		if cost+other > link*103/100 {
+			t.Fatalf("report %d: the voice costs %d bit/s on the wire, and %d more cross the %d bit/s link", i+1, cost, other, link)
+		}
+		a.update(rep.next(peer.Feedback{RTT: 60 * time.Millisecond, SentRate: cost, ReceivedRate: cost, OtherRate: other}), false)
+	}
+	if cost := a.cost(a.codec(Auto, all), a.out, a.frame, a.red); cost+other < link*3/4 {
+		t.Errorf("settled at %d bit/s of voice and %d else on a %d bit/s link", cost, other, link)
+	}
+}
+
 // TestAdapterRandomLoss: 3 % loss and a jittery round trip that does not
 // grow is random loss: redundancy stays on, and no budget or longer frame
 // comes.

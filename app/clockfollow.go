@@ -8,11 +8,14 @@ import (
 	"time"
 
 	"github.com/duetapp/duet/net/clock"
+	"github.com/duetapp/duet/net/congestion"
 	"github.com/duetapp/duet/net/ntpcheck"
 )
 
 // pingInterval is how often the guest measures the clocks; for the first
-// fastPingFor of a connection, every fastPingInterval. heardInterval is
+// fastPingFor of a connection, every fastPingInterval (with pings until
+// the partner's stamped voice goes into the estimate, then with its voice
+// alone: see run). heardInterval is
 // how often the host reports the fastest of the guest's voice packets.
 // The stamped voice carries most of the estimate, so the messages are few:
 // each costs about 100 bytes on the wire and its acknowledgement as much
@@ -36,6 +39,9 @@ type clockLink interface {
 	connID() uint32
 	// sendClock sends on its clock channel, if there is one open.
 	sendClock(b []byte)
+	// ourQueue takes our voice's standing queue on connection conn, as
+	// the partner's report that came at at shows it; never blocks.
+	ourQueue(conn uint32, q time.Duration, at time.Time)
 }
 
 // clockFollower measures the host's session clock against this one's
@@ -47,7 +53,10 @@ type clockLink interface {
 // its partner's over an interval (onVoice, on the peer's reader
 // goroutine): the host reports its to the guest every heardInterval (a
 // clock.Heard on the clock channel), the guest adds its own at each ping.
-// These trips, hundreds a second where pings are ten, are what makes the
+// The guest reports the host's too, with each ping: each side's reports
+// of its own voice are its direction's one-way delay, whose floor is that
+// direction's standing queue (congestion.OneWay), for its congestion
+// control (clockLink.ourQueue). These trips, hundreds a second where pings are ten, are what makes the
 // estimate good to a tenth of a millisecond on a jittery path; the pings
 // remain for a partner whose voice is not stamped, and until the first
 // estimate (a stamp is read against a time known to within seconds).
@@ -66,6 +75,13 @@ type clockFollower struct {
 
 	estimator *clock.Estimator
 	voice     clock.Fastest // the partner's fastest voice packet since the last take
+	toReport  clock.Fastest // guest: the same since the last report of it to the host
+
+	// queueMu guards queue, our voice's one-way delay on connection
+	// queueConn, from the partner's reports (the peers' goroutines).
+	queueMu   sync.Mutex
+	queue     congestion.OneWay
+	queueConn uint32
 	up        chan struct{} // a connection came up: ping fast (latest only)
 
 	latest   atomic.Pointer[estimated]
@@ -109,6 +125,7 @@ func (f *clockFollower) run(ctx context.Context) {
 	var fast *time.Ticker // while a connection is new
 	var fastPings <-chan time.Time
 	var fastUntil time.Time
+	stamped := false // a stamped voice packet went into the estimate since the connection came up
 	defer func() {
 		if fast != nil {
 			fast.Stop()
@@ -123,18 +140,24 @@ func (f *clockFollower) run(ctx context.Context) {
 				fast.Stop()
 			}
 			fast = time.NewTicker(fastPingInterval)
-			fastPings, fastUntil = fast.C, time.Now().Add(fastPingFor)
+			fastPings, fastUntil, stamped = fast.C, time.Now().Add(fastPingFor), false
 		case <-steady.C:
 			f.ping()
 		case now := <-fastPings:
-			// The first seconds of a connection ping five times as often:
-			// the estimate needs fast samples each way, and on a jittery
-			// path they are rare (unless the voice is stamped).
-			if now.Before(fastUntil) {
-				f.ping()
-			} else {
+			// The first seconds of a connection sample five times as
+			// often: the estimate needs fast samples each way, and on a
+			// jittery path they are rare. Once a stamped voice packet has
+			// gone into it, the voice's trips carry it, and the pings
+			// (with their acknowledgements, 60 kbit/s) would only crowd a
+			// slow link: the fast ticks then take the voice's only.
+			switch {
+			case !now.Before(fastUntil):
 				fast.Stop()
 				fast, fastPings = nil, nil
+			case stamped:
+				f.sample()
+			default:
+				stamped = f.ping()
 			}
 		}
 	}
@@ -161,6 +184,9 @@ func (f *clockFollower) report(ctx context.Context) {
 func (f *clockFollower) onVoice(conn uint32, stamp uint32, at int64) {
 	if conn == f.link.connID() {
 		f.voice.Add(stamp, at)
+		if !f.host {
+			f.toReport.Add(stamp, at)
+		}
 	}
 }
 
@@ -172,19 +198,34 @@ func (f *clockFollower) connected() {
 	}
 }
 
-// ping adds the host's fastest voice packet since the last ping to the
-// estimate, publishes it and sends a clock ping (if the channel is not
-// open yet, the next one goes).
-func (f *clockFollower) ping() {
+// ping samples and sends a clock ping (if the channel is not open yet,
+// the next one goes), and with it a report of the host's fastest voice
+// packet since the last (for the host's congestion control: its
+// direction's queue); it reports whether a voice packet went into the
+// estimate.
+func (f *clockFollower) ping() (stamped bool) {
+	stamped = f.sample()
+	f.link.sendClock(clock.AppendPing(make([]byte, 0, clock.PingSize), f.now()))
+	if stamp, at, ok := f.toReport.Take(); ok {
+		f.link.sendClock(clock.AppendHeard(make([]byte, 0, clock.HeardSize), stamp, at))
+	}
+	return stamped
+}
+
+// sample adds the host's fastest voice packet since the last sample to
+// the estimate and publishes it; it reports whether a voice packet went
+// in.
+func (f *clockFollower) sample() (stamped bool) {
 	if stamp, at, ok := f.voice.Take(); ok {
 		// The host sent it about when its clock read at + offset.
 		if est, err := f.estimate(); err == nil {
 			f.estimator.AddBackward(clock.Unstamp(stamp, at+int64(est.Offset)), at)
+			stamped = true
 		}
 	}
 	est, err := f.estimator.Estimate()
 	f.latest.Store(&estimated{est, err})
-	f.link.sendClock(clock.AppendPing(make([]byte, 0, clock.PingSize), f.now()))
+	return stamped
 }
 
 // onClock handles a clock message on connection conn, on its peer's
@@ -196,6 +237,10 @@ func (f *clockFollower) onClock(conn uint32, b []byte) {
 	}
 	if f.host {
 		t2 := f.now()
+		if stamp, at, err := clock.ParseHeard(b); err == nil {
+			f.heard(conn, clock.Unstamp(stamp, t2), at)
+			return
+		}
 		t1, err := clock.ParsePing(b)
 		if err != nil {
 			return
@@ -206,7 +251,9 @@ func (f *clockFollower) onClock(conn uint32, b []byte) {
 	t4 := f.now()
 	if stamp, at, err := clock.ParseHeard(b); err == nil {
 		// The report is of a packet sent within the last second or so.
-		f.estimator.AddForward(clock.Unstamp(stamp, t4), at)
+		sent := clock.Unstamp(stamp, t4)
+		f.estimator.AddForward(sent, at)
+		f.heard(conn, sent, at)
 		return
 	}
 	t1, t2, t3, err := clock.ParsePong(b)
@@ -216,6 +263,21 @@ func (f *clockFollower) onClock(conn uint32, b []byte) {
 	if err := f.estimator.Add(clock.Sample{T1: t1, T2: t2, T3: t3, T4: t4}); err != nil {
 		f.log.Debug("clock sample rejected", "err", err)
 	}
+}
+
+// heard takes the partner's report of our fastest voice packet of an
+// interval on connection conn, sent at sent (our session clock) and
+// received at received (theirs): our direction's standing queue goes to
+// the link.
+func (f *clockFollower) heard(conn uint32, sent, received int64) {
+	now := time.Now()
+	f.queueMu.Lock()
+	if conn != f.queueConn {
+		f.queue, f.queueConn = congestion.OneWay{}, conn // another path
+	}
+	q := f.queue.Add(now, sent, received)
+	f.queueMu.Unlock()
+	f.link.ourQueue(conn, q, now)
 }
 
 // estimate returns the latest estimate of the host's clock against this

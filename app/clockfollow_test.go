@@ -17,6 +17,8 @@ type fakeClockLink struct {
 
 func (l *fakeClockLink) connID() uint32 { return 1 }
 
+func (l *fakeClockLink) ourQueue(uint32, time.Duration, time.Time) {}
+
 func (l *fakeClockLink) sendClock(b []byte) {
 	select {
 	case l.sent <- b:
@@ -86,5 +88,56 @@ func TestGuestUsesVoiceTrips(t *testing.T) {
 	}
 	if d := time.Duration(int64(est.Offset) - offset); d.Abs() > 10*time.Microsecond {
 		t.Errorf("offset %v, want %v: %v off (pings alone: 10 ms)", est.Offset, time.Duration(offset), d)
+	}
+}
+
+// TestGuestFastPingsEndWithStampedVoice: a new connection's fast pings go
+// on while the estimate has only pings, and end once the host's stamped
+// voice has gone into it (its trips carry the estimate from then on, and
+// on a slow link the pings crowded the voice).
+func TestGuestFastPingsEndWithStampedVoice(t *testing.T) {
+	t.Parallel()
+	link := &fakeClockLink{sent: make(chan []byte, 256)}
+	var now atomic.Int64 // the guest's clock
+	f := newClockFollower(false, now.Load, link, "", testkit.Logger(t))
+	ctx, cancel := context.WithCancel(t.Context())
+	done := make(chan struct{})
+	go func() { f.run(ctx); close(done) }()
+	defer func() { cancel(); <-done }()
+	f.connected()
+	// pings counts the pings sent over d, the host's voice coming every
+	// 10 ms if voice is set.
+	pings := func(d time.Duration, voice bool) (n int) {
+		tick := time.NewTicker(10 * time.Millisecond)
+		defer tick.Stop()
+		end := time.After(d)
+		for {
+			select {
+			case b := <-link.sent:
+				if _, err := clock.ParsePing(b); err == nil {
+					n++
+				}
+			case <-tick.C:
+				if voice {
+					at := now.Add(int64(10 * time.Millisecond))
+					f.onVoice(1, clock.Stamp(at+int64(time.Second)), at+int64(20*time.Millisecond))
+				}
+			case <-end:
+				return n
+			}
+		}
+	}
+	// Fast: every fastPingInterval (10 in half a second), where steady
+	// would be 2.
+	if n := pings(500*time.Millisecond, false); n < 5 {
+		t.Fatalf("%d pings in the connection's first half second, want fast ones", n)
+	}
+	// A pong for an estimate, then stamped voice: within a few pings it
+	// goes into the estimate, and the next second has steady pings only
+	// (4; fast would be 20).
+	f.onClock(1, clock.AppendPong(nil, 0, int64(time.Second), int64(time.Second)))
+	pings(300*time.Millisecond, true)
+	if n := pings(time.Second, true); n > 8 {
+		t.Errorf("%d pings in a second of stamped voice, want the steady %d", n, int(time.Second/pingInterval))
 	}
 }

@@ -79,6 +79,8 @@ type peerRoutes struct {
 type feedbackMsg struct {
 	conn   uint32
 	report peer.Feedback
+	alarm  bool          // not a report: our voice's standing queue, between reports
+	queue  time.Duration // the alarm's
 }
 
 // partnerWords holds the partner's hellos and byes for run, from the
@@ -323,7 +325,15 @@ func (c *supervisor) adaptTo(f feedbackMsg) {
 		return
 	}
 	budget, lan := c.adapt.budget, lanPath(p.Stats())
-	rate, red := c.adapt.update(f.report, lan)
+	var rate, red int
+	if f.alarm {
+		var changed bool
+		if rate, red, changed = c.adapt.alarm(f.report.At, f.queue); !changed {
+			return
+		}
+	} else {
+		rate, red = c.adapt.update(f.report, lan)
+	}
 	if c.adapt.budget != budget {
 		c.log.Info("sending budget", "bps", c.adapt.budget, "was", budget, "congested", c.adapt.jammed,
 			"rate", rate, "frame", c.adapt.frame, "lost", f.report.FractionLost, "rtt", f.report.RTT,
@@ -456,9 +466,20 @@ func (c *supervisor) peerConfig(ctx context.Context, conn uint32) peer.Config {
 			}
 		},
 		OnFeedback: func(f peer.Feedback) {
+			msg := feedbackMsg{conn: conn, report: f}
 			select {
-			case c.feedback <- feedbackMsg{conn, f}:
-			default: // run is busy; the next report comes in a second
+			case c.feedback <- msg:
+			default:
+				// Run is busy: the report takes the place of what
+				// waits (a round trip, or an older report).
+				select {
+				case <-c.feedback:
+				default:
+				}
+				select {
+				case c.feedback <- msg:
+				default: // run took it meanwhile; the next comes in a second
+				}
 			}
 		},
 		OnControl: func(b []byte) { c.onControlMessage(conn, b) },
@@ -509,11 +530,12 @@ func (c *supervisor) close() error {
 // currentConn is the other owners' view of the supervisor's current connection,
 // read from its published state: safe from any goroutine.
 type currentConn struct {
-	state *atomic.Pointer[connState]
-	log   *slog.Logger
+	state    *atomic.Pointer[connState]
+	feedback chan feedbackMsg
+	log      *slog.Logger
 }
 
-func (c *supervisor) current() currentConn { return currentConn{&c.state, c.log} }
+func (c *supervisor) current() currentConn { return currentConn{&c.state, c.feedback, c.log} }
 
 func (l currentConn) connID() uint32 { return l.state.Load().conn }
 
@@ -536,6 +558,16 @@ func (l currentConn) send(c control) {
 func (l currentConn) sendClock(b []byte) {
 	if p := l.state.Load().peer; p != nil {
 		p.SendClock(b)
+	}
+}
+
+// ourQueue takes our voice's standing queue on connection conn, as the
+// partner's latest report shows it (congestion.OneWay), for the
+// adapter's alarm; never blocks.
+func (l currentConn) ourQueue(conn uint32, q time.Duration, at time.Time) {
+	select {
+	case l.feedback <- feedbackMsg{conn: conn, report: peer.Feedback{At: at}, queue: q, alarm: true}:
+	default: // run is busy; a report waits, or the next comes in 250 ms
 	}
 }
 

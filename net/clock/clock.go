@@ -421,9 +421,9 @@ func ParsePong(b []byte) (t1, t2, t3 int64, err error) {
 	return int64(binary.BigEndian.Uint64(b[1:])), int64(binary.BigEndian.Uint64(b[9:])), int64(binary.BigEndian.Uint64(b[17:])), nil
 }
 
-// Heard is the host's report of the fastest of the guest's voice packets
-// over an interval: the guest's Stamp on it and when it arrived on the
-// host's clock. Its wire format is a type byte, the stamp (big-endian
+// Heard is one side's report of the fastest of its partner's voice
+// packets over an interval: the partner's Stamp on it and when it arrived
+// on the reporter's clock. Its wire format is a type byte, the stamp (big-endian
 // uint32) and the arrival (big-endian int64).
 const (
 	heardType = 3

@@ -29,6 +29,11 @@
 // (the round trip over its least, the partner short of what we sent) is
 // the new link, settled under at once.
 //
+// Between the reports Update sums (a second of them, for the rates), the
+// round trip of each (every 250 ms) goes to Alarm: a probe or a climb
+// that fills a queue ends at once rather than a second later, when the
+// queue has overflowed.
+//
 // Its waits and steps are in time, not reports: the same whether reports
 // come a second apart (RTCP's usual) or every 250 ms (Duet's, so that one
 // gets through a full queue): counted in reports, 250 ms reports probed
@@ -88,11 +93,17 @@ const (
 	// start shows no delay over its least.
 	limitedLoss = 0.1
 	// drain: after a cut we send this share of what the partner
-	// received, so the queue empties (an 80 ms queue in half a second).
-	drain = 0.85
+	// received, so the queue empties (an 80 ms queue in half a second);
+	// drainFull after heavy loss, which a full queue overflowing shows
+	// (the start's, where full quality meets a slow link): it empties
+	// in a fifth of a second, and the data channels, which open in the
+	// first seconds, find room beside the voice (at drain the queue
+	// stood for seconds more: duetlab bottleneck's first seconds).
+	drain     = 0.85
+	drainFull = 0.6
 	// settle: near the link's estimate the budget sits at this share
 	// of it.
-	settle = 0.9
+	settle = 0.8
 	// After probeEvery clean at the estimate, one probe a step of
 	// probeStep over it: a second of it queues 30 ms. A probe clean for
 	// probeHold found room.
@@ -102,6 +113,13 @@ const (
 	// climb is the step a second of clean reports earns when no link is
 	// known, careful after a probe found room over the estimate, up to
 	// past times it, and rise up to the estimate.
+	// alarmQueue is a standing queue of ours (Alarm's) that ends a
+	// probe or a climb; a climb steps on under a third of it. The
+	// fastest packet of a quarter second meets little of a path's
+	// jitter (the lab's: under a millisecond), and a link offered 12 %
+	// over its rate queues 6 ms in 50.
+	alarmQueue = 6 * time.Millisecond
+
 	climb   = 1.8
 	careful = 1.2
 	past    = 1.5
@@ -127,6 +145,9 @@ type Controller struct {
 	// first report, so its least is no base.
 	cutRTT    time.Duration
 	undrained time.Time // the first lossy report since the cut that showed no drop; zero: none
+	clean     int       // the budget at the last report with no queue
+	stepped   time.Time // the last climb step's report, or Alarm's
+	alarmAt   time.Time // Alarm's last queue
 	atLink    time.Time // the first of the clean reports in a row at the estimate; zero: none
 	probe     time.Time // when a probe began; zero: none running
 	last      time.Time // the last report
@@ -163,6 +184,7 @@ func (c *Controller) Update(r Report, ceiling int) State {
 		dt = min(1, max(0, r.At.Sub(c.last).Seconds()))
 	}
 	c.last = r.At
+	step := c.sinceStep(r.At)
 	raw, queue := c.queue(r, dt)
 	// A round trip grows with either direction's queue; ours, while it
 	// fills, keeps the partner short of what we sent, and once full
@@ -194,9 +216,61 @@ func (c *Controller) Update(r Report, ceiling int) State {
 		c.link, c.passed, c.most = r.Received, 0, max(c.most, r.Received)
 		c.budget, c.atLink = c.settled(), time.Time{}
 	case queue <= queueClear:
-		c.climb(r, ceiling, dt)
+		if !c.alarmAt.IsZero() && r.At.Sub(c.alarmAt) < time.Second {
+			// The partner reports our queue: Alarm steps the budget,
+			// on what it shows.
+			if c.link == 0 && c.passed > 0 {
+				break
+			}
+		} else if raw <= queueClear {
+			c.clean = c.budget
+		}
+		c.climb(r, ceiling, step)
 	}
 	return State{Budget: c.budget, Congested: congested, Queue: queue}
+}
+
+// Alarm takes our direction's standing queue (OneWay's, from the
+// partner's reports every 250 ms) between the reports Update takes (a
+// second of them, for the rates): while a probe runs, or the budget
+// climbs past a probe's room, a queue ends it at once, at the budget of
+// the last clean report (a climb 20 % over the link fills 200 ms of
+// queue a second: a second's wait for the next Update overflowed it);
+// with no queue the climb goes on in the steps of the time since the
+// last (crossing the link by a quarter second's step, 5 %, it fills the
+// queue slowly). It reports whether the budget changed.
+func (c *Controller) Alarm(at time.Time, queue time.Duration, ceiling int) (State, bool) {
+	climbing := c.link == 0 && c.passed > 0 && c.budget > 0
+	was := c.budget
+	c.alarmAt = at
+	switch {
+	case c.probe.IsZero() && !climbing:
+	case queue > alarmQueue:
+		if climbing && c.probe.IsZero() {
+			link := c.clean
+			if link == 0 {
+				link = c.budget
+			}
+			c.link, c.passed, c.most = link, 0, max(c.most, link)
+		}
+		c.budget, c.probe, c.atLink = c.settled(), time.Time{}, time.Time{}
+		return State{Budget: c.budget, Queue: queue}, true
+	case queue < alarmQueue/3 && c.probe.IsZero():
+		c.clean = c.budget
+		c.climb(Report{At: at}, ceiling, c.sinceStep(at))
+	}
+	return State{Budget: c.budget, Queue: queue}, c.budget != was
+}
+
+// sinceStep returns the seconds since the last climb step (Update's
+// report, or Alarm's step), at most 1, and makes at the last.
+func (c *Controller) sinceStep(at time.Time) float64 {
+	dt := 1.0
+	if !c.stepped.IsZero() {
+		dt = min(1, max(0, at.Sub(c.stepped).Seconds()))
+	}
+	c.stepped = at
+	return dt
 }
 
 // queue notes r's round trip, dt seconds after the last, and returns how
@@ -243,7 +317,11 @@ func (c *Controller) congested(r Report) {
 		return // nothing to go by; the next report has
 	}
 	c.link, c.passed, c.most = got, 0, max(c.most, got)
-	b := int(drain * float64(got))
+	share := drain
+	if r.FractionLost >= heavyLoss {
+		share = drainFull
+	}
+	b := int(share * float64(got))
 	if c.budget > 0 {
 		b = min(b, c.budget)
 	}

@@ -198,8 +198,8 @@ func TestCutsWait(t *testing.T) {
 		return c.Update(Report{At: at, RTT: 100 * time.Millisecond, FractionLost: 0.5, Sent: sent, Received: sent / 2}, full)
 	}
 	first := heavy(time.Second, 200_000).Budget
-	if first != 85_000 {
-		t.Fatalf("half of 200 kbit/s received: budget %d, want 85 %% of 100 kbit/s", first)
+	if first != 60_000 {
+		t.Fatalf("half of 200 kbit/s received: budget %d, want 60 %% of 100 kbit/s (the queue full)", first)
 	}
 	if b := heavy(500*time.Millisecond, 200_000).Budget; b != first {
 		t.Fatalf("a report half a second after the cut cut again: %d", b)
@@ -255,5 +255,49 @@ func TestStandingQueue(t *testing.T) {
 		if cut := st.Budget < first; cut == drained {
 			t.Errorf("drained %v: budget %d after %d, 4 %% lost", drained, st.Budget, first)
 		}
+	}
+}
+
+// TestAlarmEndsClimb: a 120 kbit/s link widens to 160; a probe finds
+// room and the budget climbs past it. Reports come every 250 ms; Update
+// takes every fourth (the app's Feedback sums a second of them), Alarm
+// the queue of the rest: the climb ends before the queue overflows,
+// where with Update alone it fills the queue and drops.
+func TestAlarmEndsClimb(t *testing.T) {
+	run := func(alarms bool) (worst time.Duration, lost int) {
+		l := &link{rate: 120_000, maxQueue: 80 * time.Millisecond, base: 60 * time.Millisecond, every: 250 * time.Millisecond, at: time.Unix(1000, 0)}
+		c := New(floor)
+		var st State
+		for i := range 4 * 60 {
+			if i == 4*20 {
+				l.rate = 160_000
+			}
+			r := l.report(st.Budget)
+			if i%4 == 3 {
+				st = c.Update(r, full)
+			} else if alarms {
+				st, _ = c.Alarm(r.At, l.queue, full)
+			}
+			if i >= 4*20 {
+				worst = max(worst, l.queue)
+				if r.FractionLost > 0 {
+					lost++
+				}
+			}
+		}
+		if st.Budget == 0 || st.Budget > 160_000*103/100 { // a probe goes 3 % over
+			t.Errorf("alarms %v: the budget ends at %d on a 160 kbit/s link (a probe goes 3 %% over)", alarms, st.Budget)
+		}
+		return worst, lost
+	}
+	worst, lost := run(false)
+	t.Logf("Update alone: %v queued at worst, %d reports with loss", worst, lost)
+	if lost == 0 {
+		t.Fatal("Update alone never overflowed the queue: the test tests nothing")
+	}
+	worst, lost = run(true)
+	t.Logf("with alarms: %v queued at worst, %d reports with loss", worst, lost)
+	if lost > 0 || worst > 50*time.Millisecond {
+		t.Errorf("with alarms: %v queued at worst, %d reports of 160 with loss", worst, lost)
 	}
 }

@@ -13,7 +13,10 @@ import (
 // stamped with its send time (timing.go, at most 250 a second) carries 8
 // more. At 200 packets a second it is 89.6 kbit/s, more than a 5 ms Opus
 // stream's payload at 64 kbit/s.
-const WireOverhead = 12 + 16 + 28
+const WireOverhead = 12 + 16 + ipUDPHeaders
+
+// ipUDPHeaders is what IPv4 and UDP add to a datagram, bytes.
+const ipUDPHeaders = 28
 
 // Feedback is what the partner's RTCP receiver reports say about the path
 // our voice takes, for adapting the Opus bitrate and the redundancy (on
@@ -53,6 +56,11 @@ type Feedback struct {
 	// sent nothing meanwhile. Behind a full queue ReceivedRate is the
 	// link's rate.
 	SentRate, ReceivedRate int
+	// OtherRate is what else we sent on the connection's path meanwhile
+	// (the data channels and their acknowledgements, RTCP, DTLS, ICE's
+	// checks), bits per second on the wire; 0 when not known. It crosses
+	// the same bottleneck as the voice.
+	OtherRate int
 }
 
 // feedbackState holds the latest Feedback for Peer.Feedback. onReports
@@ -64,10 +72,14 @@ type feedbackState struct {
 	at           atomic.Int64 // the latest report's, Unix nanoseconds
 	sentRate     atomic.Int64 // bits per second
 	receivedRate atomic.Int64
+	otherRate    atomic.Int64
 
 	// sent returns our voice packets and payload bytes sent so far; nil:
 	// no rates.
 	sent func() (packets, bytes int64)
+	// path returns the packets and bytes (UDP payload) sent so far on
+	// the connection's path, all of them; ok is false without one.
+	path func() (packets, bytes uint64, ok bool)
 	// sizes holds each recent voice packet's RTP size (header and
 	// payload) plus one, by sequence number modulo its length (0: not
 	// sent); the encoder's goroutine writes, the RTCP reader reads.
@@ -83,6 +95,7 @@ type feedbackState struct {
 		lost           int64
 		packets, bytes int64
 		lastSeq        uint32 // as lastSeq
+		path           pathCount
 	}
 }
 
@@ -126,6 +139,11 @@ func (f *feedbackState) rates(r rtcp.ReceptionReport, now time.Time) {
 	prev := f.prev
 	f.prev.ok, f.prev.at, f.prev.highest, f.prev.lost = true, now, r.LastSequenceNumber, int64(r.TotalLost)
 	f.prev.packets, f.prev.bytes, f.prev.lastSeq = packets, bytes, last
+	var path pathCount
+	if f.path != nil {
+		path.packets, path.bytes, path.ok = f.path()
+	}
+	f.prev.path = path
 	dt := now.Sub(prev.at).Seconds()
 	dp := packets - prev.packets
 	if !prev.ok || dt <= 0 || dp <= 0 {
@@ -141,6 +159,7 @@ func (f *feedbackState) rates(r rtcp.ReceptionReport, now time.Time) {
 		}
 	}
 	f.sentRate.Store(int64(wire / dt))
+	f.otherRate.Store(int64(path.since(prev.path, wire) / dt))
 	// What arrived: the packets between the two reports' highest
 	// sequence numbers, less those lost, at their own sizes (the packet
 	// rate may have changed since they were sent); else at the mean size
@@ -154,6 +173,22 @@ func (f *feedbackState) rates(r rtcp.ReceptionReport, now time.Time) {
 	f.receivedRate.Store(int64(wire * float64(got) / float64(dp) / dt))
 }
 
+// pathCount is what was sent on the connection's path by some moment.
+type pathCount struct {
+	packets, bytes uint64
+	ok             bool
+}
+
+// since returns the bits sent on the wire since was, less voice bits of
+// voice: what else was sent; 0 if not known.
+func (c pathCount) since(was pathCount, voice float64) float64 {
+	if !c.ok || !was.ok || c.bytes < was.bytes || c.packets < was.packets {
+		return 0 // a new path, or none
+	}
+	all := float64(c.bytes-was.bytes+(c.packets-was.packets)*ipUDPHeaders) * 8
+	return max(0, all-voice)
+}
+
 // feedback returns the latest Feedback.
 func (f *feedbackState) feedback() Feedback {
 	fb := Feedback{
@@ -162,6 +197,7 @@ func (f *feedbackState) feedback() Feedback {
 		RTT:          time.Duration(f.rtt.Load()),
 		SentRate:     int(f.sentRate.Load()),
 		ReceivedRate: int(f.receivedRate.Load()),
+		OtherRate:    int(f.otherRate.Load()),
 	}
 	if at := f.at.Load(); at != 0 {
 		fb.At = time.Unix(0, at)

@@ -40,6 +40,42 @@ func TestFeedbackRates(t *testing.T) {
 	}
 }
 
+// TestFeedbackOtherRate: what else crossed the path (everything the
+// selected candidate pair sent, with IP and UDP headers, less the voice);
+// nothing known across a change of path, whose counts start again.
+func TestFeedbackOtherRate(t *testing.T) {
+	t.Parallel()
+	var packets, bytes int64
+	path := pathCount{ok: true}
+	f := feedbackState{
+		sent: func() (int64, int64) { return packets, bytes },
+		path: func() (uint64, uint64, bool) { return path.packets, path.bytes, path.ok },
+	}
+	at := time.Date(2026, 12, 5, 12, 0, 0, 0, time.UTC)
+	report := func(highest uint32) Feedback {
+		f.onReports([]rtcp.ReceptionReport{{SSRC: 5, LastSequenceNumber: highest}}, 5, at)
+		return f.feedback()
+	}
+	packets, bytes, path.packets, path.bytes = 100, 6000, 150, 20000
+	report(100)
+	// A second later: 200 voice packets of 60 bytes of payload (88 with
+	// RTP's header and SRTP's tag) and 30 others of 100 bytes.
+	at = at.Add(time.Second)
+	packets, bytes = 300, 18000
+	path.packets += 230
+	path.bytes += 200*(60+12+16) + 30*100
+	if fb := report(300); fb.OtherRate != 30*(100+28)*8 {
+		t.Errorf("other %d bit/s, want %d", fb.OtherRate, 30*(100+28)*8)
+	}
+	// A new path: its counts start from nothing.
+	at = at.Add(time.Second)
+	packets, bytes = 500, 30000
+	path.packets, path.bytes = 210, 200*88+10*100
+	if fb := report(500); fb.OtherRate != 0 || fb.SentRate == 0 {
+		t.Errorf("across a change of path: other %d bit/s (want 0, not known), sent %d", fb.OtherRate, fb.SentRate)
+	}
+}
+
 // TestFeedbackRatesBySize: what the partner received is counted at the
 // sizes its packets were sent at, though we send smaller packets now
 // (a change of codec or frame between the two): the packets between its

@@ -218,6 +218,7 @@ func New(cfg Config) (*Peer, error) {
 	}
 	p.track = &voiceTrack{pay: negotiate(nil)}
 	p.fb.sent = func() (int64, int64) { return p.packetsSent.Load(), p.bytesSent.Load() }
+	p.fb.path = func() (uint64, uint64, bool) { return pathSent(pc) }
 	sender, err := pc.AddTrack(p.track)
 	if err != nil {
 		pc.Close()
@@ -788,6 +789,18 @@ func (p *Peer) PathRTT() time.Duration {
 		}
 	}
 	return 0
+}
+
+// pathSent returns the packets and bytes pc sent so far on its selected
+// candidate pair (ICE's count: everything but its own checks), ok false
+// before there is one.
+func pathSent(pc *webrtc.PeerConnection) (packets, bytes uint64, ok bool) {
+	sctp := pc.SCTP()
+	if sctp == nil || sctp.Transport() == nil || sctp.Transport().ICETransport() == nil {
+		return 0, 0, false
+	}
+	st, ok := sctp.Transport().ICETransport().GetSelectedCandidatePairStats()
+	return uint64(st.PacketsSent), st.BytesSent, ok
 }
 
 // Feedback returns the latest of what OnFeedback is given.
