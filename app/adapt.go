@@ -191,13 +191,13 @@ func (a *adapter) update(f peer.Feedback, lan bool) (rate, red int) {
 // congestion.Controller.Alarm). It returns what update does, and whether
 // the budget changed.
 func (a *adapter) alarm(at time.Time, queue time.Duration) (rate, red int, changed bool) {
-	st, changed := a.cc.Alarm(at, queue, a.cost(codec.OpusCustom, a.base, a.frame0, 0)+a.other)
+	budget, changed := a.cc.Alarm(at, queue, a.cost(codec.OpusCustom, a.base, a.frame0, 0)+a.other)
 	if !changed {
 		return a.out, a.red, false
 	}
 	a.budget = 0
-	if st.Budget > 0 {
-		a.budget = max(a.floor, st.Budget-a.other)
+	if budget > 0 {
+		a.budget = max(a.floor, budget-a.other)
 	}
 	a.fit()
 	return a.out, a.red, true

@@ -29,10 +29,12 @@
 // (the round trip over its least, the partner short of what we sent) is
 // the new link, settled under at once.
 //
-// Between the reports Update sums (a second of them, for the rates), the
-// round trip of each (every 250 ms) goes to Alarm: a probe or a climb
-// that fills a queue ends at once rather than a second later, when the
-// queue has overflowed.
+// Between the reports Update sums (a second of them, for the rates), our
+// direction's own standing queue, from the partner's reports of our
+// fastest voice packet every 250 ms (OneWay), goes to Alarm: a probe or a
+// climb that fills a queue ends at once rather than a second later, when
+// the queue has overflowed, and a climb steps on it in quarter seconds.
+// A partner that does not report (a browser) leaves Update alone.
 //
 // Its waits and steps are in time, not reports: the same whether reports
 // come a second apart (RTCP's usual) or every 250 ms (Duet's, so that one
@@ -110,16 +112,15 @@ const (
 	probeEvery = 3 * time.Second
 	probeStep  = 1.03
 	probeHold  = 2 * time.Second
-	// climb is the step a second of clean reports earns when no link is
-	// known, careful after a probe found room over the estimate, up to
-	// past times it, and rise up to the estimate.
 	// alarmQueue is a standing queue of ours (Alarm's) that ends a
 	// probe or a climb; a climb steps on under a third of it. The
 	// fastest packet of a quarter second meets little of a path's
 	// jitter (the lab's: under a millisecond), and a link offered 12 %
 	// over its rate queues 6 ms in 50.
 	alarmQueue = 6 * time.Millisecond
-
+	// climb is the step a second of clean reports earns when no link is
+	// known, careful after a probe found room over the estimate, up to
+	// past times it, and rise up to the estimate.
 	climb   = 1.8
 	careful = 1.2
 	past    = 1.5
@@ -216,16 +217,15 @@ func (c *Controller) Update(r Report, ceiling int) State {
 		c.link, c.passed, c.most = r.Received, 0, max(c.most, r.Received)
 		c.budget, c.atLink = c.settled(), time.Time{}
 	case queue <= queueClear:
-		if !c.alarmAt.IsZero() && r.At.Sub(c.alarmAt) < time.Second {
-			// The partner reports our queue: Alarm steps the budget,
-			// on what it shows.
-			if c.link == 0 && c.passed > 0 {
-				break
-			}
-		} else if raw <= queueClear {
+		// While the partner reports our queue, Alarm keeps the last
+		// clean budget and steps a climb past a probe's room on it.
+		reported := !c.alarmAt.IsZero() && r.At.Sub(c.alarmAt) < time.Second
+		if !reported && raw <= queueClear {
 			c.clean = c.budget
 		}
-		c.climb(r, ceiling, step)
+		if !reported || !c.pastProbe() {
+			c.climb(r, ceiling, step)
+		}
 	}
 	return State{Budget: c.budget, Congested: congested, Queue: queue}
 }
@@ -239,14 +239,14 @@ func (c *Controller) Update(r Report, ceiling int) State {
 // with no queue the climb goes on in the steps of the time since the
 // last (crossing the link by a quarter second's step, 5 %, it fills the
 // queue slowly). It reports whether the budget changed.
-func (c *Controller) Alarm(at time.Time, queue time.Duration, ceiling int) (State, bool) {
-	climbing := c.link == 0 && c.passed > 0 && c.budget > 0
+func (c *Controller) Alarm(at time.Time, queue time.Duration, ceiling int) (budget int, changed bool) {
 	was := c.budget
 	c.alarmAt = at
+	climbing := c.probe.IsZero() && c.pastProbe()
 	switch {
 	case c.probe.IsZero() && !climbing:
 	case queue > alarmQueue:
-		if climbing && c.probe.IsZero() {
+		if climbing {
 			link := c.clean
 			if link == 0 {
 				link = c.budget
@@ -254,13 +254,16 @@ func (c *Controller) Alarm(at time.Time, queue time.Duration, ceiling int) (Stat
 			c.link, c.passed, c.most = link, 0, max(c.most, link)
 		}
 		c.budget, c.probe, c.atLink = c.settled(), time.Time{}, time.Time{}
-		return State{Budget: c.budget, Queue: queue}, true
-	case queue < alarmQueue/3 && c.probe.IsZero():
+	case queue < alarmQueue/3 && climbing:
 		c.clean = c.budget
 		c.climb(Report{At: at}, ceiling, c.sinceStep(at))
 	}
-	return State{Budget: c.budget, Queue: queue}, c.budget != was
+	return c.budget, c.budget != was
 }
+
+// pastProbe reports whether the budget climbs past where a probe found
+// room (no link known).
+func (c *Controller) pastProbe() bool { return c.link == 0 && c.passed > 0 && c.budget > 0 }
 
 // sinceStep returns the seconds since the last climb step (Update's
 // report, or Alarm's step), at most 1, and makes at the last.

@@ -276,7 +276,7 @@ func TestAlarmEndsClimb(t *testing.T) {
 			if i%4 == 3 {
 				st = c.Update(r, full)
 			} else if alarms {
-				st, _ = c.Alarm(r.At, l.queue, full)
+				st.Budget, _ = c.Alarm(r.At, l.queue, full)
 			}
 			if i >= 4*20 {
 				worst = max(worst, l.queue)
