@@ -112,6 +112,9 @@ const (
 	probeEvery = 3 * time.Second
 	probeStep  = 1.03
 	probeHold  = 2 * time.Second
+	// reportedHold is probeHold where the partner reports our queue
+	// (Alarm): a probe 3 % over the link queues 6 ms in 200 ms.
+	reportedHold = time.Second
 	// alarmQueue is a standing queue of ours (Alarm's) that ends a
 	// probe or a climb; a climb steps on under a third of it. The
 	// fastest packet of a quarter second meets little of a path's
@@ -149,6 +152,7 @@ type Controller struct {
 	clean     int       // the budget at the last report with no queue
 	stepped   time.Time // the last climb step's report, or Alarm's
 	alarmAt   time.Time // Alarm's last queue
+	stood     time.Time // the first of Alarm's queues in a row standing at the settled budget; zero: none
 	atLink    time.Time // the first of the clean reports in a row at the estimate; zero: none
 	probe     time.Time // when a probe began; zero: none running
 	last      time.Time // the last report
@@ -203,13 +207,18 @@ func (c *Controller) Update(r Report, ceiling int) State {
 	stood := !c.undrained.IsZero() && r.At.Sub(c.undrained) >= standing && r.FractionLost >= lossWithDelay
 	congested := r.FractionLost >= heavyLoss || queue > queueing && ours ||
 		c.budget > 0 && r.FractionLost >= limitedLoss || stood
+	// While the partner reports our own queue (Alarm), a probe's or a
+	// climb's queue is read there, not in the round trip, which a
+	// jittery path puts 25 ms over its least one time in 25.
+	reported := c.reported(r.At)
+	queued := raw > queueing && !reported
 	switch {
 	case congested:
 		c.congested(r)
-	case !c.probe.IsZero() && (raw > queueing || r.FractionLost >= lossWithDelay):
+	case !c.probe.IsZero() && (queued || r.FractionLost >= lossWithDelay):
 		// The probe filled a queue: the link is as it was.
 		c.budget, c.probe, c.atLink = c.settled(), time.Time{}, time.Time{}
-	case c.link == 0 && c.passed > 0 && r.Received > 0 && (raw > queueing && ours || r.FractionLost >= lossWithDelay):
+	case c.pastProbe() && r.Received > 0 && (queued && ours || r.FractionLost >= lossWithDelay):
 		// Climbing past a probe's room filled a queue: the link is
 		// what the partner receives now. Settle under it at once,
 		// before the queue drops (the smoothed round trip would see
@@ -219,7 +228,6 @@ func (c *Controller) Update(r Report, ceiling int) State {
 	case queue <= queueClear:
 		// While the partner reports our queue, Alarm keeps the last
 		// clean budget and steps a climb past a probe's room on it.
-		reported := !c.alarmAt.IsZero() && r.At.Sub(c.alarmAt) < time.Second
 		if !reported && raw <= queueClear {
 			c.clean = c.budget
 		}
@@ -243,7 +251,21 @@ func (c *Controller) Alarm(at time.Time, queue time.Duration, ceiling int) (budg
 	was := c.budget
 	c.alarmAt = at
 	climbing := c.probe.IsZero() && c.pastProbe()
+	if queue <= 2*alarmQueue {
+		c.stood = time.Time{}
+	}
 	switch {
+	case c.probe.IsZero() && !climbing && c.link > 0 && queue > 2*alarmQueue:
+		// Our queue stands at the settled budget: the link's estimate
+		// was high (taken while the partner still drained a queue, or
+		// with the rest of our traffic then smaller). A second of it
+		// makes what we send the estimate.
+		if c.stood.IsZero() {
+			c.stood = at
+		} else if at.Sub(c.stood) >= time.Second {
+			c.link, c.stood = c.budget, time.Time{}
+			c.budget = c.settled()
+		}
 	case c.probe.IsZero() && !climbing:
 	case queue > alarmQueue:
 		if climbing {
@@ -257,8 +279,29 @@ func (c *Controller) Alarm(at time.Time, queue time.Duration, ceiling int) (budg
 	case queue < alarmQueue/3 && climbing:
 		c.clean = c.budget
 		c.climb(Report{At: at}, ceiling, c.sinceStep(at))
+	case queue < alarmQueue/3 && c.budget < c.probeTop():
+		// A probe ramps up to its top as a climb does (a jump from the
+		// settled budget, 29 % over it, filled the queue before the
+		// next report could show it, where the estimate was high); its
+		// hold counts from the top.
+		c.budget = min(c.probeTop(), int(math.Ceil(math.Pow(climb, c.sinceStep(at))*float64(c.budget))))
+		c.probe = at
 	}
 	return c.budget, c.budget != was
+}
+
+// reported reports whether Alarm had a report of our queue within the
+// second before at.
+func (c *Controller) reported(at time.Time) bool {
+	return !c.alarmAt.IsZero() && at.Sub(c.alarmAt) < time.Second
+}
+
+// probeTop is what a probe sends: a step over the link's estimate.
+func (c *Controller) probeTop() int {
+	if c.link == 0 {
+		return c.budget
+	}
+	return int(probeStep * float64(c.link))
 }
 
 // pastProbe reports whether the budget climbs past where a probe found
@@ -343,7 +386,11 @@ func (c *Controller) climb(r Report, ceiling int, dt float64) {
 	if !c.probe.IsZero() {
 		// Clean for probeHold since the probe began: the link has
 		// room; forget the estimate.
-		if r.At.Sub(c.probe) >= probeHold {
+		hold := probeHold
+		if c.reported(r.At) {
+			hold = reportedHold
+		}
+		if r.At.Sub(c.probe) >= hold {
 			c.passed, c.link, c.probe = c.link, 0, time.Time{}
 		}
 		return
@@ -362,7 +409,9 @@ func (c *Controller) climb(r Report, ceiling int, dt float64) {
 		c.atLink = r.At
 	case r.At.Sub(c.atLink) >= probeEvery:
 		c.atLink, c.probe = time.Time{}, r.At
-		c.budget = int(probeStep * float64(max(c.link, c.budget)))
+		if !c.reported(r.At) {
+			c.budget = c.probeTop()
+		} // else Alarm ramps it up on what the partner reports
 	}
 	if c.budget >= ceiling {
 		c.budget, c.link = 0, 0

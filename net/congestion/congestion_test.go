@@ -301,3 +301,29 @@ func TestAlarmEndsClimb(t *testing.T) {
 		t.Errorf("with alarms: %v queued at worst, %d reports of 160 with loss", worst, lost)
 	}
 }
+
+// TestAlarmStandingQueue: the link's estimate is a fifth over the link
+// (the budget settles over it, with nothing lost: the queue stands, at
+// 80 ms); our queue as the partner reports it brings the budget under
+// the link within two seconds, where the round trip alone (which holds:
+// a queue with nothing lost may be the partner's) leaves it standing.
+func TestAlarmStandingQueue(t *testing.T) {
+	for _, alarms := range []bool{false, true} {
+		l := &link{rate: 120_000, maxQueue: 80 * time.Millisecond, base: 60 * time.Millisecond, every: 250 * time.Millisecond, at: time.Unix(1000, 0)}
+		c := New(floor)
+		c.link, c.budget = 160_000, 128_000 // settled at 0.8 of 160
+		for i := range 4 * 10 {
+			r := l.report(c.budget)
+			r.FractionLost, r.Received = 0, r.Sent // the queue stands, nothing lost
+			if i%4 == 3 {
+				c.Update(r, full)
+			} else if alarms {
+				c.Alarm(r.At, l.queue, full)
+			}
+		}
+		t.Logf("alarms %v: budget %d, %v queued", alarms, c.budget, l.queue)
+		if got := c.budget <= l.rate && l.queue < 30*time.Millisecond; got != alarms {
+			t.Errorf("alarms %v: after 10 s the budget is %d on a %d bit/s link, %v queued", alarms, c.budget, l.rate, l.queue)
+		}
+	}
+}
