@@ -240,13 +240,18 @@ func (c *Controller) Update(r Report, ceiling int) State {
 
 // Alarm takes our direction's standing queue (OneWay's, from the
 // partner's reports every 250 ms) between the reports Update takes (a
-// second of them, for the rates): while a probe runs, or the budget
-// climbs past a probe's room, a queue ends it at once, at the budget of
-// the last clean report (a climb 20 % over the link fills 200 ms of
-// queue a second: a second's wait for the next Update overflowed it);
-// with no queue the climb goes on in the steps of the time since the
-// last (crossing the link by a quarter second's step, 5 %, it fills the
-// queue slowly). It reports whether the budget changed.
+// second of them, for the rates):
+//   - while a probe runs, or the budget climbs past a probe's room, a
+//     queue over alarmQueue ends it at once, at the budget of the last
+//     clean report (a climb 20 % over the link fills 200 ms of queue a
+//     second: a second's wait for the next Update overflowed it);
+//   - under a third of it the climb goes on, and a probe ramps up to its
+//     top, in the steps of the time since the last (crossing the link by
+//     a quarter second's step, 5 %, fills the queue slowly);
+//   - at the settled budget, a queue standing a second over twice
+//     alarmQueue makes what we send the link's estimate.
+//
+// It returns the budget, and whether it changed.
 func (c *Controller) Alarm(at time.Time, queue time.Duration, ceiling int) (budget int, changed bool) {
 	was := c.budget
 	c.alarmAt = at
