@@ -165,6 +165,10 @@ func (f *feedbackState) rates(r rtcp.ReceptionReport, now time.Time) {
 	// rate may have changed since they were sent); else at the mean size
 	// of ours meanwhile.
 	span := int64(int32(r.LastSequenceNumber - prev.highest))
+	if span > maxSpan(dp) {
+		f.receivedRate.Store(0) // not known: see ours
+		return
+	}
 	got := max(span-(int64(r.TotalLost)-prev.lost), 0)
 	if bytes, ok := f.rangeBytes(prev.highest, r.LastSequenceNumber); ok {
 		f.receivedRate.Store(int64(float64(bytes*8) * float64(got) / float64(span) / dt))
@@ -188,6 +192,24 @@ func (c pathCount) since(was pathCount, voice float64) float64 {
 	all := float64(c.bytes-was.bytes+(c.packets-was.packets)*ipUDPHeaders) * 8
 	return max(0, all-voice)
 }
+
+// ours reports whether span packets between the report before and this
+// one can be ours: not many more than we sent meanwhile. The first
+// report of a stream may stand for packets before ours (seen: a span of
+// 23,000 where we had sent 375, which put the loss at 0.8 % where it was
+// 60 %, and the received rate at 19 Mbit/s).
+func (f *feedbackState) ours(span int64) bool {
+	if f.sent == nil {
+		return true
+	}
+	packets, _ := f.sent()
+	return span <= maxSpan(packets-f.prev.packets)
+}
+
+// maxSpan is the most packets a report may say were sent after the one
+// before, when we sent sent meanwhile: twice as many and a few, for
+// reports that cross our counting.
+func maxSpan(sent int64) int64 { return 2*sent + 64 }
 
 // feedback returns the latest Feedback.
 func (f *feedbackState) feedback() Feedback {
@@ -230,7 +252,7 @@ func (f *feedbackState) onReports(reports []rtcp.ReceptionReport, ssrc uint32, n
 		}
 		due = true
 		fraction := uint32(r.FractionLost)
-		if span := int64(int32(r.LastSequenceNumber - f.prev.highest)); f.prev.ok && span > 0 {
+		if span := int64(int32(r.LastSequenceNumber - f.prev.highest)); f.prev.ok && span > 0 && f.ours(span) {
 			// The loss over all the reports this Feedback sums.
 			fraction = uint32(min(max(int64(r.TotalLost)-f.prev.lost, 0)*256/span, 255))
 		}

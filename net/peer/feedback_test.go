@@ -76,6 +76,26 @@ func TestFeedbackOtherRate(t *testing.T) {
 	}
 }
 
+// TestFeedbackSpanNotOurs: a report whose sequence numbers say far more
+// packets came than we sent since the report before (a first report that
+// stands for packets before ours) gives RTCP's own loss and no received
+// rate, not a loss and a rate over packets we never sent.
+func TestFeedbackSpanNotOurs(t *testing.T) {
+	t.Parallel()
+	var packets, bytes int64
+	f := feedbackState{sent: func() (int64, int64) { return packets, bytes }}
+	at := time.Date(2026, 12, 5, 12, 0, 0, 0, time.UTC)
+	f.onReports([]rtcp.ReceptionReport{{SSRC: 5, LastSequenceNumber: 7}}, 5, at)
+	// A second later: 375 sent, 225 of them lost (60 %, RTCP's 153/256),
+	// but the highest is 23,000 on.
+	at = at.Add(time.Second)
+	packets, bytes = 375, 375*60
+	f.onReports([]rtcp.ReceptionReport{{SSRC: 5, LastSequenceNumber: 23_007, TotalLost: 225, FractionLost: 153}}, 5, at)
+	if fb := f.feedback(); fb.FractionLost != 153.0/256 || fb.ReceivedRate != 0 || fb.SentRate == 0 {
+		t.Errorf("lost %.3f, received %d bit/s, sent %d; want RTCP's %.3f, not known, and what we sent", fb.FractionLost, fb.ReceivedRate, fb.SentRate, 153.0/256)
+	}
+}
+
 // TestFeedbackRatesBySize: what the partner received is counted at the
 // sizes its packets were sent at, though we send smaller packets now
 // (a change of codec or frame between the two): the packets between its
