@@ -336,7 +336,7 @@ func (c *supervisor) adaptTo(f feedbackMsg) {
 	}
 	if c.adapt.budget != budget {
 		c.log.Info("sending budget", "bps", c.adapt.budget, "was", budget, "congested", c.adapt.jammed,
-			"rate", rate, "frame", c.adapt.frame, "lost", f.report.FractionLost, "rtt", f.report.RTT,
+			"rate", rate, "frame", c.adapt.frame, "alarm", f.alarm, "queue", f.queue, "lost", f.report.FractionLost, "rtt", f.report.RTT,
 			"sent", f.report.SentRate, "received", f.report.ReceivedRate)
 	}
 	c.pipe.setBitrate(rate)
@@ -471,7 +471,7 @@ func (c *supervisor) peerConfig(ctx context.Context, conn uint32) peer.Config {
 			case c.feedback <- msg:
 			default:
 				// Run is busy: the report takes the place of what
-				// waits (a round trip, or an older report).
+				// waits (a queue's alarm, or an older report).
 				select {
 				case <-c.feedback:
 				default:
