@@ -250,16 +250,7 @@ func TestNewGuest(t *testing.T) {
 	t.Parallel()
 	synctest.Test(t, func(t *testing.T) {
 		const n = 48000 * 2
-		song := clicks(n, 4800)
-		dir := t.TempDir()
-		take, err := Start(Config{Dir: dir, Track: &track.Track{Samples: song}, Flush: 10 * time.Millisecond})
-		if err != nil {
-			t.Fatal(err)
-		}
-		enc, err := codec.NewEncoder(5*time.Millisecond, 96000)
-		if err != nil {
-			t.Fatal(err)
-		}
+		take, song, dir, enc := clickTake(t, n)
 		buf := make([]byte, codec.MaxPacket)
 		base := uint32(1000)
 		for pos := 0; pos+240 <= n; pos += 240 {
@@ -363,22 +354,31 @@ func TestGuestArrivalsDelayBump(t *testing.T) {
 	})
 }
 
+// clickTake starts a take in a directory of its own over a track of n
+// samples of clicks every 100 ms, and an encoder for the guest's voice
+// (5 ms Opus packets).
+func clickTake(t *testing.T, n int) (take *Take, song []float32, dir string, enc *codec.Encoder) {
+	t.Helper()
+	song = clicks(n, 4800)
+	dir = t.TempDir()
+	take, err := Start(Config{Dir: dir, Track: &track.Track{Samples: song}, Flush: 10 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	enc, err = codec.NewEncoder(5*time.Millisecond, 96000)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return take, song, dir, enc
+}
+
 // recordArrivals records n samples of clicks every 100 ms as both the
 // host's voice and a guest's (5 ms Opus packets, its RTP clock starting at
 // 3,000,000,000), telling the take of each guest packet through arrive
 // before the packet itself; it returns the take's track and guest stems.
 func recordArrivals(t *testing.T, n int, arrive func(take *Take, pos int, ts uint32)) (trk, guest []float32) {
 	t.Helper()
-	song := clicks(n, 4800)
-	dir := t.TempDir()
-	take, err := Start(Config{Dir: dir, Track: &track.Track{Samples: song}, Flush: 10 * time.Millisecond})
-	if err != nil {
-		t.Fatal(err)
-	}
-	enc, err := codec.NewEncoder(5*time.Millisecond, 96000)
-	if err != nil {
-		t.Fatal(err)
-	}
+	take, song, dir, enc := clickTake(t, n)
 	buf := make([]byte, codec.MaxPacket)
 	const base = uint32(3_000_000_000)
 	for pos := 0; pos+240 <= n; pos += 240 {
