@@ -24,6 +24,7 @@ const webrtcFrame = C.DUET_APM_FRAME
 type apm struct {
 	st *C.duet_apm
 	ns bool
+	eq *shelf // undoes the filter bank's low-frequency loss
 }
 
 func newWebRTC(o Options) (*apm, error) {
@@ -35,12 +36,16 @@ func newWebRTC(o Options) (*apm, error) {
 	if st == nil {
 		return nil, errors.New("echo: webrtc audio processing: cannot make a canceller")
 	}
-	return &apm{st: st, ns: o.NoiseSuppression}, nil
+	return &apm{st: st, ns: o.NoiseSuppression, eq: newShelf(bankShelfHz, bankShelfDB, bankShelfSlope, audio.SampleRate)}, nil
 }
 
 func (a *apm) process(mic, ref, out []float32, delay int) bool {
 	ms := int(audio.Duration(delay) / time.Millisecond)
-	return C.duet_apm_process(a.st, (*C.float)(&ref[0]), (*C.float)(&mic[0]), (*C.float)(&out[0]), C.int(ms)) == 0
+	if C.duet_apm_process(a.st, (*C.float)(&ref[0]), (*C.float)(&mic[0]), (*C.float)(&out[0]), C.int(ms)) != 0 {
+		return false
+	}
+	a.eq.run(out)
+	return true
 }
 
 // delay is 8 ms (the three-band filter bank and the AEC's 64-sample
