@@ -224,6 +224,7 @@ func newPartnerPlayout(cfg pipelineConfig) (*jitter.Playout, *voiceDecoder, erro
 	if err != nil {
 		return nil, nil, err
 	}
+	sw.KeepDelay() // a change of codec must not step a held note
 	dec := &voiceDecoder{codecs: sw}
 	playout := jitter.NewPlayout(jitter.PlayoutConfig{
 		Bias: cfg.jitterBias,

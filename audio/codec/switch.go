@@ -26,6 +26,13 @@ const maxTail = MinConceal + SwitchFade
 // samples. The old decoder is left concealing; should its codec come back,
 // its first look-ahead is hidden the same way.
 //
+// That leaves the voice at the new codec's delay: a steady note jumps by
+// the difference of look-aheads (56 samples from Opus Custom to Opus, a
+// phase step a listener hears on a held note). A live playout calls
+// KeepDelay: the voice's delay then stays what it was and the packet that
+// changes codec writes that many samples fewer or more than it holds; the
+// playout's steering takes the difference up slowly (package jitter).
+//
 // Conceal takes any length although decoders conceal in steps (Opus 120
 // samples, Opus Custom 64, ConcealStep): it conceals whole steps and keeps
 // what was made beyond the length for the next Conceal; a packet decoded
@@ -37,6 +44,8 @@ const maxTail = MinConceal + SwitchFade
 type Switch struct {
 	decs [L24 + 1]FrameDecoder
 	cur  Kind // the codec of the last packet decoded; 0 before the first
+
+	keepDelay bool // see KeepDelay
 
 	// The outgoing signal mixed into the start of what follows: tails[t]
 	// from tailPos to tailLen, alone for its first hold samples, then
@@ -65,12 +74,23 @@ func NewSwitch() (*Switch, error) {
 	return s, nil
 }
 
+// MaxDecoded is the most samples Decode writes: the longest Opus packet
+// (20 ms) and, under KeepDelay, the longest look-ahead (Opus's 120
+// samples, as in maxTail).
+const MaxDecoded = 960 + MinConceal
+
+// KeepDelay makes a change of codec keep the voice's delay (see Switch):
+// Decode then writes up to MaxDecoded samples, the packet's own and the
+// difference of the two codecs' look-aheads.
+func (s *Switch) KeepDelay() { s.keepDelay = true }
+
 // Kind returns the codec of the last packet decoded, 0 before the first.
 func (s *Switch) Kind() Kind { return s.cur }
 
 // Decode decodes one packet of codec k into pcm (960 samples always
-// suffice) and returns the samples written. A packet its decoder rejects,
-// or of an unknown kind (ErrFormat), changes nothing.
+// suffice; MaxDecoded under KeepDelay) and returns the samples written. A
+// packet its decoder rejects, or of an unknown kind (ErrFormat), changes
+// nothing.
 func (s *Switch) Decode(k Kind, packet []byte, pcm []float32) (int, error) {
 	if int(k) >= len(s.decs) || s.decs[k] == nil {
 		return 0, ErrFormat
@@ -80,7 +100,18 @@ func (s *Switch) Decode(k Kind, packet []byte, pcm []float32) (int, error) {
 		return 0, err
 	}
 	if s.cur != 0 && (k != s.cur || s.carryPos < s.carryLen) {
-		s.handOver(k)
+		// The new decoder's output from skip on follows the old one's
+		// from hold on.
+		hold, skip := 0, 0
+		if k != s.cur {
+			hold = audio.Samples(FormatOf(k).Lookahead())
+			skip = hold
+			if old := audio.Samples(FormatOf(s.cur).Lookahead()); s.keepDelay && old+n-skip <= len(pcm) {
+				hold = old
+			}
+		}
+		s.handOver(k, hold)
+		n = hold + copy(pcm[hold:], pcm[skip:n])
 	}
 	s.cur = k
 	s.mix(pcm[:n])
@@ -89,14 +120,15 @@ func (s *Switch) Decode(k Kind, packet []byte, pcm []float32) (int, error) {
 
 // handOver starts a fade from what would have played next into codec k's
 // output: the concealment kept from the last Conceal, and on a change of
-// codec the old decoder's concealment over k's look-ahead and the fade.
-func (s *Switch) handOver(k Kind) {
+// codec the old decoder's concealment alone over hold samples, then the
+// fade.
+func (s *Switch) handOver(k Kind, hold int) {
 	next := s.tails[1-s.t][:]
 	m := copy(next, s.carry[s.carryPos:s.carryLen])
 	s.carryPos, s.carryLen = 0, 0
-	hold, fade := 0, m
+	fade := m
 	if k != s.cur {
-		hold, fade = audio.Samples(FormatOf(k).Lookahead()), SwitchFade
+		fade = SwitchFade
 		if m < hold+fade {
 			s.concealExactly(s.cur, next[m:hold+fade])
 		}

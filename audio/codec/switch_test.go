@@ -2,7 +2,9 @@ package codec
 
 import (
 	"errors"
+	"fmt"
 	"math"
+	"math/cmplx"
 	"testing"
 
 	"github.com/duetapp/duet/audio/tone"
@@ -74,7 +76,7 @@ func TestSwitchClickFree(t *testing.T) {
 	decode := func(t *testing.T, dec func(k Kind, p []byte, pcm []float32) (int, error)) []float32 {
 		s := newSender(t, hz, amp)
 		var out []float32
-		pcm := make([]float32, 960)
+		pcm := make([]float32, MaxDecoded)
 		for _, l := range legs {
 			for range l.packets {
 				n, err := dec(l.kind, s.packet(t, l.kind), pcm)
@@ -87,29 +89,34 @@ func TestSwitchClickFree(t *testing.T) {
 		return out[warmup:]
 	}
 
-	t.Run("switch", func(t *testing.T) {
-		sw, err := NewSwitch()
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer sw.Close()
-		out := decode(t, sw.Decode)
-		step, at := maxStep(out)
-		t.Logf("largest step %.4f at sample %d; the tone's steepest %.4f", step, at+warmup, slope)
-		if step > 1.5*slope {
-			t.Errorf("a step of %.4f at sample %d, more than 1.5 × the tone's %.4f", step, at+warmup, slope)
-		}
-		var sum float64
-		for _, v := range out {
-			sum += float64(v) * float64(v)
-		}
-		if rms := math.Sqrt(sum / float64(len(out))); rms < 0.8*amp/math.Sqrt2 {
-			t.Errorf("RMS %.3f, want about %.3f: the voice went missing", rms, amp/math.Sqrt2)
-		}
-		if sw.Kind() != OpusCustom {
-			t.Errorf("Kind() = %v after a leg of Opus Custom", sw.Kind())
-		}
-	})
+	for _, keep := range []bool{false, true} {
+		t.Run(fmt.Sprintf("switch/keepDelay=%v", keep), func(t *testing.T) {
+			sw, err := NewSwitch()
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer sw.Close()
+			if keep {
+				sw.KeepDelay()
+			}
+			out := decode(t, sw.Decode)
+			step, at := maxStep(out)
+			t.Logf("largest step %.4f at sample %d; the tone's steepest %.4f", step, at+warmup, slope)
+			if step > 1.5*slope {
+				t.Errorf("a step of %.4f at sample %d, more than 1.5 × the tone's %.4f", step, at+warmup, slope)
+			}
+			var sum float64
+			for _, v := range out {
+				sum += float64(v) * float64(v)
+			}
+			if rms := math.Sqrt(sum / float64(len(out))); rms < 0.8*amp/math.Sqrt2 {
+				t.Errorf("RMS %.3f, want about %.3f: the voice went missing", rms, amp/math.Sqrt2)
+			}
+			if sw.Kind() != OpusCustom {
+				t.Errorf("Kind() = %v after a leg of Opus Custom", sw.Kind())
+			}
+		})
+	}
 	// The test can fail: with one decoder per codec and no crossfade,
 	// the first change already clicks.
 	t.Run("outright", func(t *testing.T) {
@@ -129,6 +136,71 @@ func TestSwitchClickFree(t *testing.T) {
 			t.Errorf("switching outright stepped only %.4f (the tone's steepest %.4f): the test would not see a click", step, slope)
 		}
 	})
+}
+
+// TestSwitchKeepsDelay sends a steady 440 Hz tone through every change of
+// codec and back: under KeepDelay the tone's phase in the middle of each
+// leg is the first leg's, within 0.2 rad (3.5 samples); without it each
+// change moves the voice by the difference of look-aheads (56 samples
+// between Opus and Opus Custom: 3.2 rad).
+func TestSwitchKeepsDelay(t *testing.T) {
+	const hz, amp = 440, 0.5
+	legs := []leg{{OpusCustom, 60}, {Opus, 40}, {L16, 60}, {OpusCustom, 60}, {L24, 60}, {Opus, 40}, {OpusCustom, 60}}
+	w := 2 * math.Pi * hz / 48000
+	// phases returns the tone's phase against the output's own sample
+	// count over the middle half of each leg after the first.
+	phases := func(t *testing.T, keep bool) []float64 {
+		s := newSender(t, hz, amp)
+		sw, err := NewSwitch()
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer sw.Close()
+		if keep {
+			sw.KeepDelay()
+		}
+		var out []float32
+		var starts []int
+		pcm := make([]float32, MaxDecoded)
+		for _, l := range legs {
+			starts = append(starts, len(out))
+			for range l.packets {
+				n, err := sw.Decode(l.kind, s.packet(t, l.kind), pcm)
+				if err != nil {
+					t.Fatal(err)
+				}
+				out = append(out, pcm[:n]...)
+			}
+		}
+		starts = append(starts, len(out))
+		var ph []float64
+		for i := range legs {
+			from, to := starts[i]+(starts[i+1]-starts[i])/4, starts[i+1]-(starts[i+1]-starts[i])/4
+			var z complex128
+			for j := from; j < to; j++ {
+				z += complex(float64(out[j]), 0) * cmplx.Exp(complex(0, -w*float64(j)))
+			}
+			ph = append(ph, cmplx.Phase(z))
+		}
+		return ph
+	}
+	off := func(a, b float64) float64 { return math.Abs(math.Remainder(a-b, 2*math.Pi)) }
+
+	ph := phases(t, true)
+	for i := 1; i < len(legs); i++ {
+		if d := off(ph[i], ph[0]); d > 0.2 {
+			t.Errorf("leg %d (%v): the tone %.2f rad from where it was in the first (%v), want within 0.2", i, legs[i].kind, d, legs[0].kind)
+		}
+	}
+	// The test can fail: without KeepDelay the voice moves.
+	ph = phases(t, false)
+	var most float64
+	for i := 1; i < len(legs); i++ {
+		most = max(most, off(ph[i], ph[0]))
+	}
+	if most < 1 {
+		t.Errorf("without KeepDelay the tone moved %.2f rad at most: the test would not see a change of delay", most)
+	}
 }
 
 // TestSwitchConcealAnyLength waits for late packets in 64-sample steps

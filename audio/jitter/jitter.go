@@ -25,7 +25,10 @@ import (
 )
 
 // Decoder decodes one packet or conceals one missing frame. It is satisfied
-// by *codec.Decoder.
+// by *codec.Decoder. Decode may write up to maxDecoded samples, a few more
+// or fewer than the packet holds where the voice's delay through the codec
+// is kept across a change of codec (codec.Switch.KeepDelay): the playout
+// steers the difference away like any other.
 type Decoder interface {
 	Decode(packet []byte, pcm []float32) (int, error)
 	Conceal(pcm []float32) error
@@ -69,8 +72,9 @@ type Config struct {
 // decides the stream has stopped, goes quiet and waits to refill.
 const giveUpSamples = 4800 // 100 ms
 
-// maxFrame is the longest Opus frame in samples (20 ms), the decode buffer.
-const maxFrame = 960
+// maxDecoded is the decode buffer's length: the longest Opus frame (20 ms,
+// 960 samples) and a change of codec's look-ahead (codec.MaxDecoded).
+const maxDecoded = 960 + 120
 
 type slot struct {
 	seq       int64 // unwrapped sequence number held, or -1
@@ -101,7 +105,7 @@ type Buffer struct {
 	// last reset, for PacketsLost.
 	expectedBefore int64
 
-	pcm    [maxFrame]float32
+	pcm    [maxDecoded]float32
 	pcmPos int
 	pcmLen int
 	frame  int // samples per frame, from the last decode
