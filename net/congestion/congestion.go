@@ -128,6 +128,14 @@ const (
 	careful = 1.2
 	past    = 1.5
 	rise    = 1.1
+	// probeStepMax is the longest step of a probe's ramp, in seconds of
+	// climb: the partner's reports' spacing. Reports of a little queue
+	// (between a third of alarmQueue and it) pause the ramp; they must
+	// not save up its steps (three quarters of a second of them took a
+	// probe from the settled budget to its top, 29 %, in one, and the
+	// queue to 54 ms). A climb past a probe's room, where the link has
+	// widened, keeps its pace.
+	probeStepMax = 0.25
 )
 
 // Controller is the state of one stream's congestion control. See the
@@ -246,8 +254,9 @@ func (c *Controller) Update(r Report, ceiling int) State {
 //     clean report (a climb 20 % over the link fills 200 ms of queue a
 //     second: a second's wait for the next Update overflowed it);
 //   - under a third of it the climb goes on, and a probe ramps up to its
-//     top, in the steps of the time since the last (crossing the link by
-//     a quarter second's step, 5 %, fills the queue slowly);
+//     top, in the steps of the time since the last (a probe's a quarter
+//     second's at most: crossing the link by such a step fills the queue
+//     slowly);
 //   - at the settled budget, a queue standing a second over twice
 //     alarmQueue makes what we send the link's estimate.
 //
@@ -289,7 +298,7 @@ func (c *Controller) Alarm(at time.Time, queue time.Duration, ceiling int) (budg
 		// settled budget, 29 % over it, filled the queue before the
 		// next report could show it, where the estimate was high); its
 		// hold counts from the top.
-		c.budget = min(c.probeTop(), int(math.Ceil(math.Pow(climb, c.sinceStep(at))*float64(c.budget))))
+		c.budget = min(c.probeTop(), int(math.Ceil(math.Pow(climb, min(probeStepMax, c.sinceStep(at)))*float64(c.budget))))
 		c.probe = at
 	}
 	return c.budget, c.budget != was

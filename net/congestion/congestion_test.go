@@ -1,6 +1,7 @@
 package congestion
 
 import (
+	"math"
 	"math/rand/v2"
 	"testing"
 	"time"
@@ -325,5 +326,30 @@ func TestAlarmStandingQueue(t *testing.T) {
 		if got := c.budget <= l.rate && l.queue < 30*time.Millisecond; got != alarms {
 			t.Errorf("alarms %v: after 10 s the budget is %d on a %d bit/s link, %v queued", alarms, c.budget, l.rate, l.queue)
 		}
+	}
+}
+
+// TestProbeRampsByQuarters: a probe begins at a report; the partner then
+// reports a little queue (3 ms: neither ending the probe nor ramping it)
+// for half a second, then none. The ramp's next step is a quarter second's
+// (the partner's reports' spacing), not the three quarters since the
+// probe began: those jumped from the settled budget to the probe's top at
+// once, 29 % in one step, and filled the queue before the next report
+// (duetlab bottleneck: 54 ms queued in one run of ten).
+func TestProbeRampsByQuarters(t *testing.T) {
+	t0 := time.Unix(1000, 0)
+	c := New(floor)
+	c.link = 100_000
+	c.budget = c.settled()
+	c.probe, c.stepped, c.alarmAt = t0, t0, t0 // Update began the probe; the partner reports our queue
+	for i, q := range []time.Duration{3 * time.Millisecond, 3 * time.Millisecond, time.Millisecond} {
+		c.Alarm(t0.Add(time.Duration(i+1)*250*time.Millisecond), q, full)
+	}
+	most := int(math.Ceil(math.Pow(climb, 0.25) * 80_000))
+	if c.budget > most {
+		t.Errorf("the probe's first step took the budget from 80000 to %d, want at most %d (a quarter second's climb)", c.budget, most)
+	}
+	if c.budget <= 80_000 {
+		t.Errorf("the probe did not ramp: budget %d", c.budget)
 	}
 }
