@@ -85,7 +85,9 @@ func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond)
 // (net/impair, both directions), and over the bottleneck of bottleneck.go
 // (120 kbit/s behind an 80 ms queue, all along), and reports latency,
 // loss and concealment each way: the baseline for the jitter buffer's
-// work.
+// work. Then it runs the bottleneck scenario (bottleneck.go: the link
+// lifts after 20 s) and ends its line with that scenario's figures, after
+// scenario=bottleneck.
 func network(ctx context.Context, w io.Writer) ([]string, error) {
 	const seconds = 20
 	hostVoice, guestVoice := voices(seconds)
@@ -116,5 +118,13 @@ func network(ctx context.Context, w io.Writer) ([]string, error) {
 		fmt.Fprintf(tw, "%s\t%.1f\t%s\t%s\t%.2f\t%.2f\t%.2f\t\n", p.Name, ms(p.Delay+p.Jitter), g2h, h2g, lost, late, concealed)
 		kv = append(kv, fmt.Sprintf("%s_g2h_ms=%s %s_concealed_pct=%.2f", p.Name, g2h, p.Name, concealed))
 	}
-	return kv, tw.Flush()
+	if err := tw.Flush(); err != nil {
+		return nil, err
+	}
+	fmt.Fprintln(w, "\nThe bottleneck scenario (duetlab bottleneck):")
+	b, err := bottleneck(ctx, w)
+	if err != nil {
+		return nil, fmt.Errorf("bottleneck scenario: %w", err)
+	}
+	return append(append(kv, "scenario=bottleneck"), b...), nil
 }
