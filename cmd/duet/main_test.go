@@ -98,7 +98,7 @@ func (p *proc) wait(t *testing.T) int {
 				lines = nil
 			}
 		case <-timeout:
-			t.Fatalf("%v did not exit within 30 s; stderr:\n%s", p.cmd.Args, p.stderr)
+			p.hung(t)
 		}
 	}
 	select {
@@ -111,9 +111,22 @@ func (p *proc) wait(t *testing.T) int {
 		}
 		t.Fatal(err)
 	case <-timeout:
-		t.Fatalf("%v did not exit within 30 s; stderr:\n%s", p.cmd.Args, p.stderr)
+		p.hung(t)
 	}
 	return -1
+}
+
+// hung fails the test for a process that did not exit, with its stderr
+// and the stacks of its goroutines: SIGQUIT makes a Go program print
+// them as it dies.
+func (p *proc) hung(t *testing.T) {
+	t.Helper()
+	p.cmd.Process.Signal(syscall.SIGQUIT)
+	select {
+	case <-p.done:
+	case <-time.After(5 * time.Second):
+	}
+	t.Fatalf("%v did not exit within 30 s; stderr, with its goroutines' stacks:\n%s", p.cmd.Args, p.stderr)
 }
 
 // waitFor waits until the process has said what on stderr.
