@@ -47,13 +47,16 @@ func (d *voiceDecoder) Decode(p []byte, pcm []float32) (int, error) {
 	if err != nil {
 		return 0, err
 	}
-	if last := uint64(p[0])<<32 | uint64(uint32(n)); d.last.Load() != last {
+	if last := uint64(p[0])<<32 | uint64(uint32(d.codecs.Frame())); d.last.Load() != last {
 		d.last.Store(last)
 	}
 	return n, nil
 }
 
 func (d *voiceDecoder) Conceal(pcm []float32) error { return d.codecs.Conceal(pcm) }
+
+// Frame is the last packet's length (see codec.Switch.Frame).
+func (d *voiceDecoder) Frame() int { return d.codecs.Frame() }
 
 // received returns the codec and packet length, in samples, of the last
 // packet decoded; ok is false before the first.

@@ -46,6 +46,7 @@ type Switch struct {
 	cur  Kind // the codec of the last packet decoded; 0 before the first
 
 	keepDelay bool // see KeepDelay
+	frame     int  // the last packet's own length, samples
 
 	// The outgoing signal mixed into the start of what follows: tails[t]
 	// from tailPos to tailLen, alone for its first hold samples, then
@@ -87,6 +88,11 @@ func (s *Switch) KeepDelay() { s.keepDelay = true }
 // Kind returns the codec of the last packet decoded, 0 before the first.
 func (s *Switch) Kind() Kind { return s.cur }
 
+// Frame returns the length in samples of the last packet decoded: what
+// Decode wrote, unless a change of codec under KeepDelay wrote more or
+// fewer. A playout conceals a lost packet's time by it.
+func (s *Switch) Frame() int { return s.frame }
+
 // Decode decodes one packet of codec k into pcm (960 samples always
 // suffice; MaxDecoded under KeepDelay) and returns the samples written. A
 // packet its decoder rejects, or of an unknown kind (ErrFormat), changes
@@ -99,6 +105,7 @@ func (s *Switch) Decode(k Kind, packet []byte, pcm []float32) (int, error) {
 	if err != nil {
 		return 0, err
 	}
+	s.frame = n
 	if s.cur != 0 && (k != s.cur || s.carryPos < s.carryLen) {
 		// The new decoder's output from skip on follows the old one's
 		// from hold on.

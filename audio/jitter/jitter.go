@@ -25,14 +25,20 @@ import (
 )
 
 // Decoder decodes one packet or conceals one missing frame. It is satisfied
-// by *codec.Decoder. Decode may write up to maxDecoded samples, a few more
-// or fewer than the packet holds where the voice's delay through the codec
-// is kept across a change of codec (codec.Switch.KeepDelay): the playout
-// steers the difference away like any other.
+// by *codec.Decoder. Decode may write up to maxDecoded samples.
 type Decoder interface {
 	Decode(packet []byte, pcm []float32) (int, error)
 	Conceal(pcm []float32) error
 }
+
+// framer is a Decoder whose Decode may write a few more or fewer samples
+// than the packet holds, where the voice's delay through the codec is kept
+// across a change of codec (codec.Switch.KeepDelay); Frame is what the
+// last packet held. The playout steers the difference away like any
+// other; a lost packet's time is its frame, not what the last Decode
+// wrote (which, lost after lost, moved the voice by the difference each
+// time).
+type framer interface{ Frame() int }
 
 // Config sets a Buffer's shape.
 type Config struct {
@@ -438,16 +444,20 @@ func (b *Buffer) nextFrame(offset int) {
 			s.seq = -1
 			b.next++
 			b.waited = 0
-			if err == nil && n > 0 {
+			frame := n
+			if f, ok := b.dec.(framer); ok && err == nil {
+				frame = f.Frame()
+			}
+			if err == nil && frame > 0 {
 				if s.recovered {
 					b.stats.recovered.Add(1)
 				}
 				b.resumed(b.next-1, s.ts)
-				b.lastEnd = s.ts + uint32(n)
+				b.frame = frame
+				b.lastEnd = s.ts + uint32(b.frame)
 				b.exp.decoded(b.pcm[:n])
 				b.emit(s, n, offset)
 				b.pcmLen = n
-				b.frame = n
 				b.concealing = false
 				b.concealedInRow = 0
 				return

@@ -406,3 +406,37 @@ func TestStallCounted(t *testing.T) {
 		})
 	}
 }
+
+// shiftDecoder writes 40 samples fewer than the packet's frame for packet
+// 2, as a change of codec that keeps the voice's delay does, and says the
+// packet's own length through Frame.
+type shiftDecoder struct{ fakeDecoder }
+
+func (d shiftDecoder) Decode(p []byte, pcm []float32) (int, error) {
+	n, err := d.fakeDecoder.Decode(p, pcm)
+	if p[0] == 2 {
+		n -= 40
+	}
+	return n, err
+}
+
+func (shiftDecoder) Frame() int { return frame }
+
+// TestLostAfterShiftedFrame: packets 3-5 are lost after packet 2, which
+// decoded 40 samples short of its frame. Each lost packet's time is a
+// whole frame, not what the last decode wrote (which moved the voice 40
+// samples earlier with every loss).
+func TestLostAfterShiftedFrame(t *testing.T) {
+	b := New(Config{Frame: frame, Target: 2 * frame, Capacity: 16}, shiftDecoder{})
+	for _, seq := range []uint16{1, 2, 6, 7, 8} {
+		b.Insert(seq, []byte{byte(seq)})
+	}
+	out := make([]float32, 6*frame-40) // packets 1, 2 (short), 3-5 lost, 6
+	b.Read(out)
+	if got, want := b.Stats().ConcealedSamples, int64(3*frame); got != want {
+		t.Errorf("three lost packets after the short one concealed %d samples, want %d", got, want)
+	}
+	if out[frame+(frame-40)] != -1 || out[frame+(frame-40)+3*frame] != 6 {
+		t.Errorf("packet 6 does not follow three frames of concealment after packet 2's %d samples", frame-40)
+	}
+}
