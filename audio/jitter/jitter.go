@@ -93,9 +93,10 @@ type slot struct {
 
 // Buffer is a fixed-delay jitter buffer. See the package doc.
 type Buffer struct {
-	cfg   Config
-	dec   Decoder
-	slots []slot
+	cfg    Config
+	dec    Decoder
+	framer framer // dec, if it says its packets' own length; else nil
+	slots  []slot
 
 	started bool  // a packet has set next
 	playing bool  // target reached; reading advances next
@@ -202,6 +203,7 @@ func New(cfg Config, dec Decoder) *Buffer {
 		cfg.WaitStep = cfg.Frame
 	}
 	b := &Buffer{cfg: cfg, dec: dec, slots: make([]slot, cfg.Capacity), frame: cfg.Frame, playAt: -1, room: cfg.WaitLimit, lastDecoded: -1}
+	b.framer, _ = dec.(framer)
 	store := make([]byte, cfg.Capacity*cfg.MaxPacket)
 	for i := range b.slots {
 		b.slots[i] = slot{seq: -1, data: store[i*cfg.MaxPacket : (i+1)*cfg.MaxPacket]}
@@ -445,8 +447,8 @@ func (b *Buffer) nextFrame(offset int) {
 			b.next++
 			b.waited = 0
 			frame := n
-			if f, ok := b.dec.(framer); ok && err == nil {
-				frame = f.Frame()
+			if b.framer != nil && err == nil {
+				frame = b.framer.Frame()
 			}
 			if err == nil && frame > 0 {
 				if s.recovered {
