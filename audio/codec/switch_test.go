@@ -61,6 +61,41 @@ func maxStep(p []float32) (step float64, at int) {
 	return step, at
 }
 
+// sing sends a steady tone of hz leg by leg and decodes each packet with
+// dec; it returns what dec wrote, and where in it each leg starts (and,
+// last, its end).
+func sing(t *testing.T, hz, amp float64, legs []leg, dec func(k Kind, p []byte, pcm []float32) (int, error)) (out []float32, starts []int) {
+	t.Helper()
+	s := newSender(t, hz, amp)
+	pcm := make([]float32, MaxDecoded)
+	for _, l := range legs {
+		starts = append(starts, len(out))
+		for range l.packets {
+			n, err := dec(l.kind, s.packet(t, l.kind), pcm)
+			if err != nil {
+				t.Fatalf("%v: %v", l.kind, err)
+			}
+			out = append(out, pcm[:n]...)
+		}
+	}
+	return out, append(starts, len(out))
+}
+
+// newTestSwitch returns a Switch, closed with the test, keeping the
+// voice's delay if keep.
+func newTestSwitch(t *testing.T, keep bool) *Switch {
+	t.Helper()
+	sw, err := NewSwitch()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { sw.Close() })
+	if keep {
+		sw.KeepDelay()
+	}
+	return sw
+}
+
 // TestSwitchClickFree sends a steady 440 Hz tone through every change of
 // codec and back, and decodes it with a Switch: no sample-to-sample step
 // is more than 1.5 times the tone's own steepest (2π·440/48000 of its
@@ -74,31 +109,13 @@ func TestSwitchClickFree(t *testing.T) {
 	const warmup = 2400 // the first decoder's own start from silence
 
 	decode := func(t *testing.T, dec func(k Kind, p []byte, pcm []float32) (int, error)) []float32 {
-		s := newSender(t, hz, amp)
-		var out []float32
-		pcm := make([]float32, MaxDecoded)
-		for _, l := range legs {
-			for range l.packets {
-				n, err := dec(l.kind, s.packet(t, l.kind), pcm)
-				if err != nil {
-					t.Fatalf("%v: %v", l.kind, err)
-				}
-				out = append(out, pcm[:n]...)
-			}
-		}
+		out, _ := sing(t, hz, amp, legs, dec)
 		return out[warmup:]
 	}
 
 	for _, keep := range []bool{false, true} {
 		t.Run(fmt.Sprintf("switch/keepDelay=%v", keep), func(t *testing.T) {
-			sw, err := NewSwitch()
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer sw.Close()
-			if keep {
-				sw.KeepDelay()
-			}
+			sw := newTestSwitch(t, keep)
 			out := decode(t, sw.Decode)
 			step, at := maxStep(out)
 			t.Logf("largest step %.4f at sample %d; the tone's steepest %.4f", step, at+warmup, slope)
@@ -150,29 +167,7 @@ func TestSwitchKeepsDelay(t *testing.T) {
 	// phases returns the tone's phase against the output's own sample
 	// count over the middle half of each leg after the first.
 	phases := func(t *testing.T, keep bool) []float64 {
-		s := newSender(t, hz, amp)
-		sw, err := NewSwitch()
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer sw.Close()
-		if keep {
-			sw.KeepDelay()
-		}
-		var out []float32
-		var starts []int
-		pcm := make([]float32, MaxDecoded)
-		for _, l := range legs {
-			starts = append(starts, len(out))
-			for range l.packets {
-				n, err := sw.Decode(l.kind, s.packet(t, l.kind), pcm)
-				if err != nil {
-					t.Fatal(err)
-				}
-				out = append(out, pcm[:n]...)
-			}
-		}
-		starts = append(starts, len(out))
+		out, starts := sing(t, hz, amp, legs, newTestSwitch(t, keep).Decode)
 		var ph []float64
 		for i := range legs {
 			from, to := starts[i]+(starts[i+1]-starts[i])/4, starts[i+1]-(starts[i+1]-starts[i])/4
