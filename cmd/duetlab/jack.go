@@ -29,7 +29,10 @@ import (
 // both directions at once, on JACK's frame clock (audio/jackprobe). So the
 // delay includes everything between the ports: device blocks, codec,
 // network, playout. Jamulus (server and two headless clients), when
-// installed, runs the same way on the same server, for comparison.
+// installed, runs the same way on the same server, for comparison. Before
+// them the probe records alone (-floor), so the table says how often the
+// machine itself makes the server miss a period: on a virtual machine
+// whose processors stall, no system on it can be free of dropouts.
 
 // jackFlags are the jack scenario's flags.
 type jackFlags struct {
@@ -39,6 +42,7 @@ type jackFlags struct {
 	jamulus  bool
 	keep     string
 	duet     string
+	floor    int
 }
 
 func (f *jackFlags) register(fs *flag.FlagSet) {
@@ -47,6 +51,7 @@ func (f *jackFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&f.duetArgs, "duet-args", "", "jack: more `flags` for duet host and join, space-separated (e.g. \"-frame 2.5ms\")")
 	fs.BoolVar(&f.jamulus, "jamulus", true, "jack: run Jamulus the same way when it is installed")
 	fs.StringVar(&f.duet, "duet", "", "jack: run this duet `binary` instead of building ./cmd/duet (one built from an older commit: a before and after)")
+	fs.IntVar(&f.floor, "floor", 10, "jack: `seconds` the probe records alone on each server first, counting the machine's own xruns (0: none)")
 	fs.StringVar(&f.keep, "keep", "", "jack: keep the logs, what was played and heard (WAV) and the delays (CSV) in `dir`")
 }
 
@@ -58,14 +63,17 @@ const (
 
 // jackRun is one system's run at one period.
 type jackRun struct {
-	system     string
-	period     int
-	h2g, g2h   jackAnalysis // h2g: the host's (first client's) voice heard by the guest
-	h2gErr     error
-	g2hErr     error
-	xruns      int
-	xrunAt     []int
-	realtime   bool
+	system   string
+	period   int
+	h2g, g2h jackAnalysis // h2g: the host's (first client's) voice heard by the guest
+	h2gErr   error
+	g2hErr   error
+	xruns    int
+	xrunAt   []int
+	realtime bool
+	// floorXruns is the server's xruns a minute with the probe alone on
+	// it, before any system ran: the machine's own (NaN if not measured).
+	floorXruns float64
 	connectedS float64 // s from both connected to the probe's first sample
 	// own figures, from the duet processes' output: the guest's for h2g,
 	// the host's for g2h (NaN or -1 when they did not print them)
@@ -184,10 +192,17 @@ func jackPeriod(ctx context.Context, w io.Writer, f jackFlags, period int, duet,
 		"LANG=en_US.UTF-8",                              // Fyne's locale parser refuses C.UTF-8
 		"XDG_CONFIG_HOME="+filepath.Join(dir, "config"), // no user settings
 	)
+	floor := math.NaN()
+	if f.floor > 0 {
+		fmt.Fprintf(w, "period %d: the probe alone, %d s …\n", period, f.floor)
+		if floor, err = jackFloor(ctx, name, f.floor); err != nil {
+			return nil, fmt.Errorf("the probe alone: %w", err)
+		}
+	}
 	var runs []jackRun
 	fmt.Fprintf(w, "period %d: Duet, %d s …\n", period, f.seconds)
 	r, err := jackDuet(ctx, f, name, period, duet, env, dir)
-	r.realtime = srv.Realtime()
+	r.realtime, r.floorXruns = srv.Realtime(), floor
 	runs = append(runs, r)
 	if err != nil {
 		return runs, fmt.Errorf("duet: %w", err)
@@ -195,7 +210,7 @@ func jackPeriod(ctx context.Context, w io.Writer, f jackFlags, period int, duet,
 	if jamulus != "" {
 		fmt.Fprintf(w, "period %d: Jamulus, %d s …\n", period, f.seconds)
 		r, err := jackJamulus(ctx, f, name, period, jamulus, env, dir)
-		r.realtime = srv.Realtime()
+		r.realtime, r.floorXruns = srv.Realtime(), floor
 		if err != nil {
 			// Duet's figures stand without the comparison.
 			if ctx.Err() != nil {
@@ -207,6 +222,28 @@ func jackPeriod(ctx context.Context, w io.Writer, f jackFlags, period int, duet,
 		runs = append(runs, r)
 	}
 	return runs, nil
+}
+
+// jackFloor records with the probe alone on the server for seconds and
+// returns the server's xruns a minute: what the machine costs before any
+// singer runs (a virtual machine's stalled processors, a busy core). A
+// system run on the server can add to them, never take them away.
+func jackFloor(ctx context.Context, server string, seconds int) (float64, error) {
+	probe, err := jackprobe.Open(jackprobe.Config{Name: "duetlab-alone", Server: server, Length: seconds * jackRate, Record: 1})
+	if err != nil {
+		return 0, err
+	}
+	defer probe.Close()
+	probe.Start(jackLead)
+	select {
+	case <-probe.Done():
+	case <-ctx.Done():
+		return 0, ctx.Err()
+	case <-time.After(jackLead + time.Duration(seconds+30)*time.Second):
+		return 0, errors.New("the probe's recording did not complete: is the JACK server still running?")
+	}
+	probe.Close()
+	return float64(probe.Recording().Xruns) * 60 / float64(seconds), nil
 }
 
 // jackSignals are the two voices: distinct noise, so neither direction
@@ -559,13 +596,18 @@ func jackReport(w io.Writer, runs []jackRun, seconds int) []string {
 	runs = slices.Clone(runs)
 	slices.SortStableFunc(runs, func(a, b jackRun) int { return b.period - a.period })
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "period\tsystem\tdirection\tmedian ms\tp10 ms\tp90 ms\tsettle s\texcursions/min\toutside %\tdropouts/min\tat xruns\tdropped ms/min\town ms\town conceal/min\txruns/min\tload\t")
+	fmt.Fprintln(tw, "period\tsystem\tdirection\tmedian ms\tp10 ms\tp90 ms\tsettle s\texcursions/min\toutside %\tdropouts/min\tat xruns\tdropped ms/min\town ms\town conceal/min\txruns/min\talone\tload\t")
 	var kv, jam, notes []string
-	worstDrops, worstSettle, worstXruns := 0.0, 0.0, 0.0
+	worstDrops, worstSettle, worstXruns, worstAlone := 0.0, 0.0, 0.0, math.NaN()
 	for _, r := range runs {
 		minutes := float64(seconds) / 60
 		xpm := float64(r.xruns) / minutes
 		worstXruns = max(worstXruns, xpm)
+		alone := "-"
+		if !math.IsNaN(r.floorXruns) {
+			alone = fmt.Sprintf("%.1f", r.floorXruns)
+			worstAlone = math.Max(r.floorXruns, nanTo(worstAlone, r.floorXruns))
+		}
 		worstJam := math.NaN()
 		load := fmt.Sprintf("%.1f→%.1f", r.load[0], r.load[1])
 		for i, d := range []struct {
@@ -574,7 +616,7 @@ func jackReport(w io.Writer, runs []jackRun, seconds int) []string {
 			err  error
 		}{{"h2g", r.h2g, r.h2gErr}, {"g2h", r.g2h, r.g2hErr}} {
 			if d.err != nil {
-				fmt.Fprintf(tw, "%d\t%s\t%s\tfailed\t\t\t\t\t\t\t\t\t\t\t%.1f\t%s\t\n", r.period, r.system, d.name, xpm, load)
+				fmt.Fprintf(tw, "%d\t%s\t%s\tfailed\t\t\t\t\t\t\t\t\t\t\t%.1f\t%s\t%s\t\n", r.period, r.system, d.name, xpm, alone, load)
 				notes = append(notes, fmt.Sprintf("period %d %s %s: %v", r.period, r.system, d.name, d.err))
 				if r.system == "Duet" {
 					kv = append(kv, fmt.Sprintf("p%d_%s_ms=NaN", r.period, d.name))
@@ -602,10 +644,10 @@ func jackReport(w io.Writer, runs []jackRun, seconds int) []string {
 			} else if r.ownConceal[i] >= 0 {
 				ownEv = fmt.Sprintf("%d ms", r.ownConceal[i])
 			}
-			fmt.Fprintf(tw, "%d\t%s\t%s\t%.2f\t%.2f\t%.2f\t%s\t%.1f\t%.1f\t%.1f\t%d\t%.1f\t%s\t%s\t%.1f\t%s\t\n",
+			fmt.Fprintf(tw, "%d\t%s\t%s\t%.2f\t%.2f\t%.2f\t%s\t%.1f\t%.1f\t%.1f\t%d\t%.1f\t%s\t%s\t%.1f\t%s\t%s\t\n",
 				r.period, r.system, d.name, a.median, a.p10, a.p90, settle,
 				a.perMinute(a.excursions), 100*a.outside, drops, atXruns(a, r.xrunAt),
-				droppedMS*60/math.Max(a.heardSeconds, 1), own, ownEv, xpm, load)
+				droppedMS*60/math.Max(a.heardSeconds, 1), own, ownEv, xpm, alone, load)
 			if r.system == "Duet" {
 				kv = append(kv, fmt.Sprintf("p%d_%s_ms=%.2f", r.period, d.name, a.median))
 				worstDrops = max(worstDrops, drops)
@@ -628,13 +670,17 @@ func jackReport(w io.Writer, runs []jackRun, seconds int) []string {
 	fmt.Fprintf(w, "h2g: the host's voice (first client) as the guest hears it, port to port; g2h the other way. "+
 		"settle: from both connected until the delay stays within %.1f ms of the median for %.0f s; excursions: later runs outside it. "+
 		"dropouts: 2.5 ms stretches heard that are not what was sung (concealment, gaps), merged within 10 ms; at xruns: those next to a JACK xrun. "+
-		"own: what duet itself printed (latency, concealment). load: the machine's 1-minute load average as the recording began and ended.\n", settleBandMS, settleHoldS)
+		"own: what duet itself printed (latency, concealment). alone: the server's xruns a minute with the probe alone on it, just before: the machine's own. load: the machine's 1-minute load average as the recording began and ended.\n", settleBandMS, settleHoldS)
 	if len(runs) > 0 {
 		fmt.Fprintf(w, "JACK with real-time scheduling: %v\n", runs[0].realtime)
 	}
 	kv = append(kv, fmt.Sprintf("concealed_per_min=%.1f", worstDrops), fmt.Sprintf("settle_s=%.1f", worstSettle))
 	kv = append(kv, jam...)
-	return append(kv, fmt.Sprintf("xruns_per_min=%.1f", worstXruns))
+	kv = append(kv, fmt.Sprintf("xruns_per_min=%.1f", worstXruns))
+	if !math.IsNaN(worstAlone) {
+		kv = append(kv, fmt.Sprintf("alone_xruns_per_min=%.1f", worstAlone))
+	}
+	return kv
 }
 
 // loadAverage is the 1-minute load average, NaN where /proc has none.

@@ -2,7 +2,10 @@ package main
 
 import (
 	"errors"
+	"io"
 	"math"
+	"slices"
+	"strings"
 	"testing"
 )
 
@@ -129,5 +132,32 @@ func TestAnalyseJackNeverSettles(t *testing.T) {
 	}
 	if a.excursions != 5 {
 		t.Errorf("%d excursions, want 5", a.excursions)
+	}
+}
+
+// TestJackReportAlone: the machine's own xruns, counted with the probe
+// alone before each period's runs, are in the table and the summary
+// (the worse period's), and left out when they were not measured.
+func TestJackReportAlone(t *testing.T) {
+	a := jackAnalysis{rate: 48000, heardSeconds: 60, median: 5, settle: 1}
+	runs := []jackRun{
+		{system: "Duet", period: 64, h2g: a, g2h: a, floorXruns: 172, load: [2]float64{0.1, 0.2}},
+		{system: "Duet", period: 128, h2g: a, g2h: a, floorXruns: 276, xruns: 300, load: [2]float64{0.1, 0.2}},
+	}
+	var out strings.Builder
+	kv := jackReport(&out, runs, 60)
+	if !slices.Contains(kv, "alone_xruns_per_min=276.0") || !slices.Contains(kv, "xruns_per_min=300.0") {
+		t.Errorf("summary %v: want alone_xruns_per_min=276.0 beside xruns_per_min=300.0", kv)
+	}
+	if !strings.Contains(out.String(), "172.0") {
+		t.Errorf("the table does not show period 64's 172 xruns a minute alone:\n%s", out.String())
+	}
+	for i := range runs {
+		runs[i].floorXruns = math.NaN()
+	}
+	for _, s := range jackReport(io.Discard, runs, 60) {
+		if strings.HasPrefix(s, "alone_") {
+			t.Errorf("summary has %s though nothing was measured alone", s)
+		}
 	}
 }
