@@ -126,6 +126,7 @@ type pipeline struct {
 
 	captureOverruns atomic.Int64 // samples the encoder was too slow to take
 	packetOverruns  atomic.Int64 // packets the audio thread was too slow to take
+	deviceStalls    atomic.Int64 // callbacks a block or more late (audio.BlockClock.Stalls)
 	sendErrors      atomic.Int64
 	encodeErrors    atomic.Int64
 
@@ -285,6 +286,7 @@ func (p *pipeline) process(in, out []float32) {
 	// The block's smoothed instant on the session clock, the playout's
 	// clock too; out[0] reaches the ear outLatency later.
 	tick := p.clock.Tick(int64(p.now()), len(out))
+	p.deviceStalls.Store(int64(p.clock.Stalls()))
 	p.readAt = time.Duration(tick)
 	at := tick + p.outLatency
 	tr := p.trackBuf[:len(out)]

@@ -420,6 +420,10 @@ type Stats struct {
 	// SendErrors, packets the connection refused; EncodeErrors, frames
 	// the encoder refused.
 	CaptureOverruns, PacketOverruns, SendErrors, EncodeErrors int64
+	// DeviceStalls counts the times this computer's audio callback ran a
+	// block or more late: the device played or took that block without
+	// Duet (an xrun), whatever the network did.
+	DeviceStalls int64
 }
 
 // Stats returns the session's figures now. Safe from any goroutine.
@@ -433,6 +437,7 @@ func (s *Session) Stats() Stats {
 		PacketOverruns:  s.pipe.packetOverruns.Load(),
 		SendErrors:      s.pipe.sendErrors.Load(),
 		EncodeErrors:    s.pipe.encodeErrors.Load(),
+		DeviceStalls:    s.pipe.deviceStalls.Load(),
 	}
 	if c := s.pipe.canceller; c != nil {
 		st.EchoLatency = c.Latency()

@@ -14,6 +14,8 @@ type BlockClock struct {
 	n       int // the current block's length
 	off     int // samples since they went more than maxStep off it
 	started bool
+	late    bool // the last callback came a block or more after its time
+	stalls  int
 }
 
 // blockClockHz is the loop's bandwidth: slow enough to average callback
@@ -49,6 +51,15 @@ func (c *BlockClock) Tick(now int64, n int) int64 {
 	predicted := c.t0 + c.per*float64(c.n)
 	c.n = n
 	e := t - predicted
+	// A whole block late: its deadline passed before the callback ran,
+	// so the device played or took that block without us (an xrun, or a
+	// stall a larger buffer would have hidden). The callbacks after a
+	// stall are late by as much till they catch up: one stall each.
+	late := e >= c.per*float64(n)
+	if late && !c.late {
+		c.stalls++
+	}
+	c.late = late
 	if math.Abs(e) > maxStep {
 		if c.off += n; c.off >= resyncSamples {
 			c.t0, c.off = t, 0 // a real jump: follow it, keep the rate
@@ -66,3 +77,8 @@ func (c *BlockClock) Tick(now int64, n int) int64 {
 	c.per += c.c * e / float64(c.n)
 	return int64(math.Round(c.t0))
 }
+
+// Stalls counts the callbacks that ran a block or more after their time,
+// a run of them (the stall and the catch-up after it) once: the times
+// this computer's audio missed a deadline.
+func (c *BlockClock) Stalls() int { return c.stalls }

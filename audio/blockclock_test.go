@@ -69,3 +69,37 @@ func TestBlockClockStalls(t *testing.T) {
 		t.Errorf("the filtered timeline strays %.3f ms", worst/1e6)
 	}
 }
+
+// TestBlockClockCountsStalls: a minute of callbacks that jitter by up to
+// three quarters of a block counts no stall; with a stall of 4 to 30 ms
+// every 1.5 s, each followed by the blocks it owes back to back, and one
+// xrun that moves the device's timeline 12 ms, each counts once.
+func TestBlockClockCountsStalls(t *testing.T) {
+	const n = 128
+	per := 1e9 / SampleRate
+	for _, stalling := range []bool{false, true} {
+		rng := rand.New(rand.NewPCG(7, 8))
+		var c BlockClock
+		want, stallUntil, offset := 0, 0.0, 0.0
+		for i := range 48000 * 60 / n {
+			truth := 1e9 + float64(i*n)*per + offset
+			if stalling && i%560 == 0 && i > 0 {
+				stallUntil = truth + 4e6 + rng.Float64()*26e6
+				want++
+			}
+			if stalling && i == 48000*45/n {
+				offset += 12e6
+				truth += 12e6
+				want++
+			}
+			now := truth + rng.Float64()*0.75*float64(n)*per
+			if now < stallUntil {
+				now = stallUntil + float64(i%8)*1e3
+			}
+			c.Tick(int64(now), n)
+		}
+		if got := c.Stalls(); got != want {
+			t.Errorf("stalling %v: %d stalls counted, want %d", stalling, got, want)
+		}
+	}
+}

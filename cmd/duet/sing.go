@@ -325,8 +325,12 @@ func sing(ctx context.Context, s *app.Session, interval time.Duration, stderr io
 	stopStatus()
 	<-statusDone
 	st := s.Stats()
-	fmt.Fprintf(stderr, "duet: sent %d packets, received %d (%d lost, %d late); %d ms of your partner concealed\n",
+	stalls := ""
+	if st.DeviceStalls > 0 {
+		stalls = fmt.Sprintf("; this computer's audio ran late %d×", st.DeviceStalls)
+	}
+	fmt.Fprintf(stderr, "duet: sent %d packets, received %d (%d lost, %d late); %d ms of your partner concealed%s\n",
 		st.Peer.PacketsSent, st.Peer.PacketsReceived, st.Voice.PacketsLost, st.Voice.PacketsDiscarded,
-		st.Voice.ConcealedSamples*1000/audio.SampleRate)
+		st.Voice.ConcealedSamples*1000/audio.SampleRate, stalls)
 	return err
 }

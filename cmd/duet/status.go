@@ -52,6 +52,10 @@ func statusLine(st, prev app.Stats, l app.Latency) string {
 	if skipped := st.Voice.PacketsSkipped - prev.Voice.PacketsSkipped; skipped > 0 {
 		fmt.Fprintf(&b, "; %d skipped to start", skipped)
 	}
+	// Dropouts of this computer's own making, not the network's.
+	if stalls := st.DeviceStalls - prev.DeviceStalls; stalls > 0 {
+		fmt.Fprintf(&b, "; this computer's audio ran late %d×", stalls)
+	}
 	fmt.Fprintf(&b, "; sending %s at %d kb/s", st.Codec, st.Bitrate/1000)
 	if st.Redundancy > 0 {
 		fmt.Fprintf(&b, " + %d redundant", st.Redundancy)

@@ -80,6 +80,7 @@ type jackRun struct {
 	ownMS       [2]float64
 	ownEvents   [2]int
 	ownConceal  [2]int // ms, the whole session
+	ownStalls   [2]int // the listener's audio callbacks a block late, the whole session
 	reconnected []string
 	// load is the machine's 1-minute load average at the start and end of
 	// the recording (NaN if unknown): the lab shares its cores.
@@ -315,8 +316,8 @@ func jackDuet(ctx context.Context, f jackFlags, server string, period int, duet 
 	}
 	guest.stop()
 	host.stop()
-	run.ownMS[0], run.ownEvents[0], run.ownConceal[0] = duetOwnFigures(guest)
-	run.ownMS[1], run.ownEvents[1], run.ownConceal[1] = duetOwnFigures(host)
+	run.ownMS[0], run.ownEvents[0], run.ownConceal[0], run.ownStalls[0] = duetOwnFigures(guest)
+	run.ownMS[1], run.ownEvents[1], run.ownConceal[1], run.ownStalls[1] = duetOwnFigures(host)
 	return run, jackKeep(f.keep, &run, probe.Recording(), dir)
 }
 
@@ -432,28 +433,30 @@ func jackCut(p *jackprobe.Probe, port string, in bool) error {
 
 var (
 	duetStatusRE = regexp.MustCompile(`partner ([0-9.]+) ms away.*concealed (\d+)×`)
-	duetFinalRE  = regexp.MustCompile(`(\d+) ms of your partner concealed`)
+	duetFinalRE  = regexp.MustCompile(`(\d+) ms of your partner concealed(?:; this computer's audio ran late (\d+)×)?`)
 )
 
 // duetOwnFigures reads what a singer's duet said about its partner's
 // voice: the last latency it reported, the concealment events in its
-// status lines, and the concealed ms in its closing line (NaN and -1 when
-// it did not say).
-func duetOwnFigures(c *jackChild) (latency float64, events, concealedMS int) {
-	latency, events, concealedMS = math.NaN(), -1, -1
+// status lines, and from its closing line the concealed ms and how often
+// its own audio callback ran late (NaN and -1 when it did not say).
+func duetOwnFigures(c *jackChild) (latency float64, events, concealedMS, stalls int) {
+	latency, events, concealedMS, stalls = math.NaN(), -1, -1, -1
 	for _, m := range c.matches(duetStatusRE) {
 		latency, _ = strconv.ParseFloat(m[1], 64)
 		n, _ := strconv.Atoi(m[2])
 		events = max(events, 0) + n
 	}
 	if ms := c.matches(duetFinalRE); len(ms) > 0 {
-		concealedMS, _ = strconv.Atoi(ms[len(ms)-1][1])
+		last := ms[len(ms)-1]
+		concealedMS, _ = strconv.Atoi(last[1])
+		stalls, _ = strconv.Atoi(last[2]) // none said: 0
 	}
-	return latency, events, concealedMS
+	return latency, events, concealedMS, stalls
 }
 
 func jackJamulus(ctx context.Context, f jackFlags, server string, period int, jamulus string, env []string, dir string) (jackRun, error) {
-	run := jackRun{system: "Jamulus", period: period, ownMS: [2]float64{math.NaN(), math.NaN()}, ownEvents: [2]int{-1, -1}, ownConceal: [2]int{-1, -1}}
+	run := jackRun{system: "Jamulus", period: period, ownMS: [2]float64{math.NaN(), math.NaN()}, ownEvents: [2]int{-1, -1}, ownConceal: [2]int{-1, -1}, ownStalls: [2]int{-1, -1}}
 	probe, err := jackprobe.Open(jackprobe.Config{Name: "duetlab", Server: server, Length: f.seconds * jackRate, Play: jackSignals(f.seconds), Record: 2})
 	if err != nil {
 		return run, err
@@ -596,7 +599,7 @@ func jackReport(w io.Writer, runs []jackRun, seconds int) []string {
 	runs = slices.Clone(runs)
 	slices.SortStableFunc(runs, func(a, b jackRun) int { return b.period - a.period })
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "period\tsystem\tdirection\tmedian ms\tp10 ms\tp90 ms\tsettle s\texcursions/min\toutside %\tdropouts/min\tat xruns\tdropped ms/min\town ms\town conceal/min\txruns/min\talone\tload\t")
+	fmt.Fprintln(tw, "period\tsystem\tdirection\tmedian ms\tp10 ms\tp90 ms\tsettle s\texcursions/min\toutside %\tdropouts/min\tat xruns\tdropped ms/min\town ms\town conceal/min\town stalls/min\txruns/min\talone\tload\t")
 	var kv, jam, notes []string
 	worstDrops, worstSettle, worstXruns, worstAlone := 0.0, 0.0, 0.0, math.NaN()
 	for _, r := range runs {
@@ -616,7 +619,7 @@ func jackReport(w io.Writer, runs []jackRun, seconds int) []string {
 			err  error
 		}{{"h2g", r.h2g, r.h2gErr}, {"g2h", r.g2h, r.g2hErr}} {
 			if d.err != nil {
-				fmt.Fprintf(tw, "%d\t%s\t%s\tfailed\t\t\t\t\t\t\t\t\t\t\t%.1f\t%s\t%s\t\n", r.period, r.system, d.name, xpm, alone, load)
+				fmt.Fprintf(tw, "%d\t%s\t%s\tfailed\t\t\t\t\t\t\t\t\t\t\t\t%.1f\t%s\t%s\t\n", r.period, r.system, d.name, xpm, alone, load)
 				notes = append(notes, fmt.Sprintf("period %d %s %s: %v", r.period, r.system, d.name, d.err))
 				if r.system == "Duet" {
 					kv = append(kv, fmt.Sprintf("p%d_%s_ms=NaN", r.period, d.name))
@@ -635,7 +638,10 @@ func jackReport(w io.Writer, runs []jackRun, seconds int) []string {
 			for _, dr := range a.dropouts {
 				droppedMS += float64(dr.length) * 1000 / jackRate
 			}
-			own, ownEv := "-", "-"
+			own, ownEv, ownStalls := "-", "-", "-"
+			if r.ownStalls[i] >= 0 {
+				ownStalls = fmt.Sprintf("%.1f", float64(r.ownStalls[i])/minutes)
+			}
 			if !math.IsNaN(r.ownMS[i]) {
 				own = fmt.Sprintf("%.1f", r.ownMS[i])
 			}
@@ -644,10 +650,10 @@ func jackReport(w io.Writer, runs []jackRun, seconds int) []string {
 			} else if r.ownConceal[i] >= 0 {
 				ownEv = fmt.Sprintf("%d ms", r.ownConceal[i])
 			}
-			fmt.Fprintf(tw, "%d\t%s\t%s\t%.2f\t%.2f\t%.2f\t%s\t%.1f\t%.1f\t%.1f\t%d\t%.1f\t%s\t%s\t%.1f\t%s\t%s\t\n",
+			fmt.Fprintf(tw, "%d\t%s\t%s\t%.2f\t%.2f\t%.2f\t%s\t%.1f\t%.1f\t%.1f\t%d\t%.1f\t%s\t%s\t%s\t%.1f\t%s\t%s\t\n",
 				r.period, r.system, d.name, a.median, a.p10, a.p90, settle,
 				a.perMinute(a.excursions), 100*a.outside, drops, atXruns(a, r.xrunAt),
-				droppedMS*60/math.Max(a.heardSeconds, 1), own, ownEv, xpm, alone, load)
+				droppedMS*60/math.Max(a.heardSeconds, 1), own, ownEv, ownStalls, xpm, alone, load)
 			if r.system == "Duet" {
 				kv = append(kv, fmt.Sprintf("p%d_%s_ms=%.2f", r.period, d.name, a.median))
 				worstDrops = max(worstDrops, drops)
@@ -670,7 +676,7 @@ func jackReport(w io.Writer, runs []jackRun, seconds int) []string {
 	fmt.Fprintf(w, "h2g: the host's voice (first client) as the guest hears it, port to port; g2h the other way. "+
 		"settle: from both connected until the delay stays within %.1f ms of the median for %.0f s; excursions: later runs outside it. "+
 		"dropouts: 2.5 ms stretches heard that are not what was sung (concealment, gaps), merged within 10 ms; at xruns: those next to a JACK xrun. "+
-		"own: what duet itself printed (latency, concealment). alone: the server's xruns a minute with the probe alone on it, just before: the machine's own. load: the machine's 1-minute load average as the recording began and ended.\n", settleBandMS, settleHoldS)
+		"own: what duet itself printed (latency, concealment; stalls: the listener's audio callbacks that ran a block or more late). alone: the server's xruns a minute with the probe alone on it, just before: the machine's own. load: the machine's 1-minute load average as the recording began and ended.\n", settleBandMS, settleHoldS)
 	if len(runs) > 0 {
 		fmt.Fprintf(w, "JACK with real-time scheduling: %v\n", runs[0].realtime)
 	}

@@ -161,3 +161,27 @@ func TestJackReportAlone(t *testing.T) {
 		}
 	}
 }
+
+// TestDuetOwnFigures reads a singer's status lines and closing line as
+// cmd/duet prints them: the last latency, the concealments summed over
+// the status lines, and from the closing line the concealed ms and the
+// stalls of its own audio (none said: none).
+func TestDuetOwnFigures(t *testing.T) {
+	c := &jackChild{lines: []string{
+		"duet: partner 8.5 ms away (codec 2.7 + network 0.2 + buffer 5.6 + device 0.0); lost 0, late 9, concealed 9× (24 ms); this computer's audio ran late 2×; sending L16 at 768 kb/s",
+		"duet: partner 8.4 ms away (codec 2.7 + network 0.2 + buffer 5.5 + device 0.0); lost 0, late 1, concealed 1× (2 ms); sending L16 at 768 kb/s",
+		"duet: sent 23500 packets, received 23505 (0 lost, 54 late); 197 ms of your partner concealed; this computer's audio ran late 5×",
+	}}
+	latency, events, concealed, stalls := duetOwnFigures(c)
+	if latency != 8.4 || events != 10 || concealed != 197 || stalls != 5 {
+		t.Errorf("got %.1f ms, %d events, %d ms concealed, %d stalls; want 8.4, 10, 197, 5", latency, events, concealed, stalls)
+	}
+	c.lines[2] = "duet: sent 23500 packets, received 23505 (0 lost, 54 late); 197 ms of your partner concealed"
+	if _, _, _, stalls := duetOwnFigures(c); stalls != 0 {
+		t.Errorf("a closing line without stalls gave %d, want 0", stalls)
+	}
+	c.lines = c.lines[:2]
+	if _, _, concealed, stalls := duetOwnFigures(c); concealed != -1 || stalls != -1 {
+		t.Errorf("no closing line gave %d ms and %d stalls, want -1 and -1", concealed, stalls)
+	}
+}
