@@ -87,7 +87,7 @@ func (d *detailsPanel) refresh(state app.State, st app.Stats, live bool, lat app
 	d.sending.SetText(sendingLine(state, st))
 	if live {
 		d.latency.SetText(latencyText(lat, st.Peer.Relayed, st.EchoLatency) + ".")
-		d.loss.SetText(lossText(st.Voice.Stats))
+		d.loss.SetText(lossText(st.Voice.Stats, st.DeviceStalls))
 	}
 	d.clock.SetText(clockText(st.NTP))
 }
@@ -203,14 +203,19 @@ func latencyTotal(d time.Duration) string {
 	return fmt.Sprintf("%.0f ms one way", ms(d))
 }
 
-// lossText counts the partner's packets and what was lost of them.
-func lossText(v jitter.Stats) string {
+// lossText counts the partner's packets and what was lost of them, and
+// the stalls of this computer's own audio, which no network fixes.
+func lossText(v jitter.Stats, stalls int64) string {
 	lost := ""
 	if all := v.PacketsReceived + v.PacketsLost; all > 0 {
 		lost = fmt.Sprintf(" (%.2f %%)", 100*float64(v.PacketsLost)/float64(all))
 	}
-	return fmt.Sprintf("Received %d packets; lost %d%s, %d of them recovered from redundancy; %s concealed.",
+	text := fmt.Sprintf("Received %d packets; lost %d%s, %d of them recovered from redundancy; %s concealed.",
 		v.PacketsReceived, v.PacketsLost, lost, v.PacketsRecovered, duration(audio.Duration(int(v.ConcealedSamples))))
+	if stalls > 0 {
+		text += fmt.Sprintf(" This computer's audio ran late %d× (a busy computer; if you hear crackles, choose a larger buffer in Settings).", stalls)
+	}
+	return text
 }
 
 // clockText is the NTP cross-check of this computer's clock as a

@@ -15,6 +15,7 @@ import (
 	"fyne.io/fyne/v2/widget"
 
 	"github.com/duetapp/duet/app"
+	"github.com/duetapp/duet/audio/jitter"
 	"github.com/duetapp/duet/audio/meter"
 	"github.com/duetapp/duet/audio/track"
 	"github.com/duetapp/duet/net/signal"
@@ -584,6 +585,16 @@ func TestDetailsText(t *testing.T) {
 		if got := clockText(tc.n); got != tc.want {
 			t.Errorf("clockText(%+v) = %q, want %q", tc.n, got, tc.want)
 		}
+	}
+	// This computer's own stalls are told apart from the network's loss,
+	// and only when there were any.
+	v := jitter.Stats{PacketsReceived: 990, PacketsLost: 10, PacketsRecovered: 4, ConcealedSamples: 480}
+	calm := "Received 990 packets; lost 10 (1.00 %), 4 of them recovered from redundancy; 10.0 ms concealed."
+	if got := lossText(v, 0); got != calm {
+		t.Errorf("lossText without stalls = %q, want %q", got, calm)
+	}
+	if got := lossText(v, 3); !strings.HasPrefix(got, calm) || !strings.Contains(got, "This computer's audio ran late 3×") {
+		t.Errorf("lossText with 3 stalls = %q", got)
 	}
 }
 
