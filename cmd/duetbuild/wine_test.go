@@ -59,22 +59,29 @@ func TestWindowsUnderWine(t *testing.T) {
 	w := newWine(t, dir)
 
 	t.Run("demo", func(t *testing.T) {
-		// A pair of runs, one at a time so each has the machine to itself;
-		// up to three pairs, as Wine now and then runs one demo far off
-		// (19.7 ms against 6 once in six runs here).
-		var lin, win [2]float64
-		for try := range 3 {
+		// Pairs of runs, one at a time so each has the machine to itself,
+		// each build judged by its best run of each way: a stalled
+		// machine only adds delay, and one stall moves a run far off
+		// (Wine 19.7 ms against 6 once in six runs on one machine, Linux
+		// 30.9 against 1.7 on another). Up to five pairs, till the bests
+		// agree.
+		inf := math.Inf(1)
+		lin, win := [2]float64{inf, inf}, [2]float64{inf, inf}
+		agree := func() bool {
+			return math.Abs(lin[0]-win[0]) <= wineAllowance && math.Abs(lin[1]-win[1]) <= wineAllowance
+		}
+		for try := 0; try < 5 && !agree(); try++ {
 			out := fmt.Sprintf("demo-%d-", try)
-			lin = parseDemo(t, runToEnd(t, start(t, nil, linux, "demo", "-device=false", "-seconds", "4", "-out-dir", filepath.Join(dir, out+"linux"))))
-			win = parseDemo(t, runToEnd(t, w.start(t, exe, "demo", "-device=false", "-seconds", "4", "-out-dir", w.path(filepath.Join(dir, out+"windows")))))
-			t.Logf("mouth to ear, guest → host / host → guest: Linux %.1f / %.1f ms, Windows under Wine %.1f / %.1f ms", lin[0], lin[1], win[0], win[1])
-			if math.Abs(lin[0]-win[0]) <= wineAllowance && math.Abs(lin[1]-win[1]) <= wineAllowance {
-				break
+			onLinux := parseDemo(t, runToEnd(t, start(t, nil, linux, "demo", "-device=false", "-seconds", "4", "-out-dir", filepath.Join(dir, out+"linux"))))
+			onWine := parseDemo(t, runToEnd(t, w.start(t, exe, "demo", "-device=false", "-seconds", "4", "-out-dir", w.path(filepath.Join(dir, out+"windows")))))
+			t.Logf("mouth to ear, guest → host / host → guest: Linux %.1f / %.1f ms, Windows under Wine %.1f / %.1f ms", onLinux[0], onLinux[1], onWine[0], onWine[1])
+			for i := range lin {
+				lin[i], win[i] = min(lin[i], onLinux[i]), min(win[i], onWine[i])
 			}
 		}
 		for i, way := range []string{"guest → host", "host → guest"} {
 			if d := win[i] - lin[i]; math.Abs(d) > wineAllowance {
-				t.Errorf("%s: %.1f ms under Wine, %.1f ms on Linux: %+.1f ms, more than Wine's %.0f ms allowance", way, win[i], lin[i], d, wineAllowance)
+				t.Errorf("%s: %.1f ms under Wine, %.1f ms on Linux at best: %+.1f ms, more than Wine's %.0f ms allowance", way, win[i], lin[i], d, wineAllowance)
 			}
 		}
 	})
