@@ -236,15 +236,23 @@ func jackFloor(ctx context.Context, server string, seconds int) (float64, error)
 	}
 	defer probe.Close()
 	probe.Start(jackLead)
-	select {
-	case <-probe.Done():
-	case <-ctx.Done():
-		return 0, ctx.Err()
-	case <-time.After(jackLead + time.Duration(seconds+30)*time.Second):
-		return 0, errors.New("the probe's recording did not complete: is the JACK server still running?")
+	if err := jackRecorded(ctx, probe, seconds); err != nil {
+		return 0, err
 	}
 	probe.Close()
 	return float64(probe.Recording().Xruns) * 60 / float64(seconds), nil
+}
+
+// jackRecorded waits for a started probe to record its seconds.
+func jackRecorded(ctx context.Context, p *jackprobe.Probe, seconds int) error {
+	select {
+	case <-p.Done():
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-time.After(jackLead + time.Duration(seconds+30)*time.Second):
+		return errors.New("the probe's recording did not complete: is the JACK server still running?")
+	}
 }
 
 // jackSignals are the two voices: distinct noise, so neither direction
@@ -384,12 +392,8 @@ func jackMeasure(ctx context.Context, p *jackprobe.Probe, run *jackRun, host, gu
 	run.load[0] = loadAverage()
 	start := p.Start(jackLead)
 	run.connectedS = start.Sub(connectedAt).Seconds()
-	select {
-	case <-p.Done():
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-time.After(jackLead + time.Duration(seconds+30)*time.Second):
-		return errors.New("the probe's recording did not complete: is the JACK server still running?")
+	if err := jackRecorded(ctx, p, seconds); err != nil {
+		return err
 	}
 	run.load[1] = loadAverage()
 	for _, e := range want {
