@@ -418,7 +418,8 @@ func (p *pipeline) deliver(conn uint32, seq uint16, ts uint32, kind codec.Kind, 
 // guestArrived gives the take the latest track position at which the
 // guest can have sung the packet at RTP time ts that arrived at arrival
 // (session clock): the position the host heard then, less half the round
-// trip and the packet's length (it leaves once its last sample is
+// trip (the least of late: one stalled report must not pull the voice
+// early) and the packet's length (it leaves once its last sample is
 // captured). The take places a guest that reports no positions (a
 // browser) by these. Network goroutine.
 func (p *pipeline) guestArrived(t *record.Take, ts uint32, arrival time.Duration) {
@@ -434,7 +435,7 @@ func (p *pipeline) guestArrived(t *record.Take, ts uint32, arrival time.Duration
 	}
 	var oneWay time.Duration
 	if pr := p.out.Load(); pr != nil {
-		oneWay = pr.Feedback().RTT / 2
+		oneWay = pr.Feedback().MinRTT / 2
 	}
 	t.GuestArrived(ts, pos+float64(audio.Samples(since-oneWay))-float64(length))
 }

@@ -46,6 +46,12 @@ type Feedback struct {
 	// seen one of our sender reports. A queue filling (the link's rate
 	// exceeded) shows here first, as a growing RTT, before the loss.
 	RTT time.Duration
+	// MinRTT is the least RTT the partner's reports gave over the last
+	// minRTTWindow: the path's own round trip, without the queue or the
+	// stall one report can carry (a loaded machine once made a browser's
+	// report on loopback say 54 ms, held for its 5 s). For what must not
+	// overstate the path, such as how soon a packet can arrive.
+	MinRTT time.Duration
 	// At is when the report came.
 	At time.Time
 	// SentRate is what we sent of our voice since the report before,
@@ -68,6 +74,7 @@ type Feedback struct {
 type feedbackState struct {
 	fractionLost atomic.Uint32 // RTCP's 8-bit fraction, /256
 	rtt          atomic.Int64  // nanoseconds, from RTCP receiver reports
+	minRTT       atomic.Int64  // nanoseconds, the least over minRTTWindow
 	lost         atomic.Int64
 	at           atomic.Int64 // the latest report's, Unix nanoseconds
 	sentRate     atomic.Int64 // bits per second
@@ -85,6 +92,9 @@ type feedbackState struct {
 	// sent); the encoder's goroutine writes, the RTCP reader reads.
 	sizes   [sizeRing]atomic.Uint32
 	lastSeq atomic.Uint32 // the latest sent's sequence number plus one; 0: none
+	// rtts are the round trips of the last minRTTWindow, oldest first,
+	// for minRTT; the RTCP reader's alone.
+	rtts []timedRTT
 	// The report before, for the rates: when it came, its highest
 	// sequence number received (extended) and loss count, and what we
 	// had sent by then.
@@ -98,6 +108,17 @@ type feedbackState struct {
 		path           pathCount
 	}
 }
+
+// timedRTT is a round trip and when its report came.
+type timedRTT struct {
+	at  time.Time
+	rtt time.Duration
+}
+
+// minRTTWindow is how far back Feedback.MinRTT looks: several of a
+// browser's reports (one in 2-5 s), few enough that a path that got
+// longer (a relay) shows soon.
+const minRTTWindow = 30 * time.Second
 
 // sizeRing is how many packets' sizes feedbackState keeps: over 4 s of
 // the most packets Duet sends (750 a second, 1.3 ms Opus Custom).
@@ -217,6 +238,7 @@ func (f *feedbackState) feedback() Feedback {
 		FractionLost: float64(f.fractionLost.Load()) / 256,
 		Lost:         f.lost.Load(),
 		RTT:          time.Duration(f.rtt.Load()),
+		MinRTT:       time.Duration(f.minRTT.Load()),
 		SentRate:     int(f.sentRate.Load()),
 		ReceivedRate: int(f.receivedRate.Load()),
 		OtherRate:    int(f.otherRate.Load()),
@@ -244,7 +266,7 @@ func (f *feedbackState) onReports(reports []rtcp.ReceptionReport, ssrc uint32, n
 		f.lost.Store(int64(r.TotalLost))
 		if r.LastSenderReport != 0 {
 			if rtt := ntpMiddle(now) - r.LastSenderReport - r.Delay; rtt < 1<<31 {
-				f.rtt.Store(int64(time.Duration(rtt) * time.Second / 65536))
+				f.addRTT(time.Duration(rtt)*time.Second/65536, now)
 			}
 		}
 		if f.prev.ok && now.Sub(f.prev.at) < feedbackEvery {
@@ -274,6 +296,22 @@ const (
 	ReportInterval = 250 * time.Millisecond
 	feedbackEvery  = 950 * time.Millisecond
 )
+
+// addRTT takes a report's round trip, which came at now.
+func (f *feedbackState) addRTT(rtt time.Duration, now time.Time) {
+	f.rtt.Store(int64(rtt))
+	keep := 0
+	for keep < len(f.rtts) && now.Sub(f.rtts[keep].at) > minRTTWindow {
+		keep++
+	}
+	f.rtts = append(f.rtts[:0], f.rtts[keep:]...)
+	f.rtts = append(f.rtts, timedRTT{now, rtt})
+	least := rtt
+	for _, r := range f.rtts {
+		least = min(least, r.rtt)
+	}
+	f.minRTT.Store(int64(least))
+}
 
 // ntpMiddle returns the middle 32 bits of t's NTP timestamp (16.16 fixed
 // point seconds), the form RTCP reports use.

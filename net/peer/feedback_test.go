@@ -160,3 +160,35 @@ func TestFeedbackEverySecond(t *testing.T) {
 		t.Errorf("loss over a second of reports losing 1 in 50: %.3f", fb.FractionLost)
 	}
 }
+
+// TestFeedbackMinRTT: one report's stalled round trip shows in RTT, not in
+// MinRTT; a path that got longer shows in MinRTT once the shorter one's
+// reports are older than its window.
+func TestFeedbackMinRTT(t *testing.T) {
+	t.Parallel()
+	var f feedbackState
+	at := time.Date(2026, 12, 5, 12, 0, 0, 0, time.UTC)
+	report := func(rtt time.Duration) Feedback {
+		at = at.Add(5 * time.Second)
+		sent := at.Add(-rtt)
+		f.onReports([]rtcp.ReceptionReport{{SSRC: 5, LastSenderReport: ntpMiddle(sent)}}, 5, at)
+		return f.feedback()
+	}
+	near := func(got, want time.Duration) bool { return (got - want).Abs() < time.Millisecond }
+	if fb := report(2 * time.Millisecond); !near(fb.MinRTT, 2*time.Millisecond) {
+		t.Fatalf("after one report of 2 ms: MinRTT %v", fb.MinRTT)
+	}
+	if fb := report(54 * time.Millisecond); !near(fb.RTT, 54*time.Millisecond) || !near(fb.MinRTT, 2*time.Millisecond) {
+		t.Errorf("after a stalled report of 54 ms: RTT %v, MinRTT %v; want 54 ms, 2 ms", fb.RTT, fb.MinRTT)
+	}
+	var fb Feedback
+	for range int(minRTTWindow/(5*time.Second)) + 1 {
+		fb = report(20 * time.Millisecond) // a relay now
+	}
+	if !near(fb.MinRTT, 20*time.Millisecond) {
+		t.Errorf("after %v of reports of 20 ms: MinRTT %v", minRTTWindow, fb.MinRTT)
+	}
+	if len(f.rtts) > int(minRTTWindow/(5*time.Second))+1 {
+		t.Errorf("%d round trips kept of %v at one in 5 s", len(f.rtts), minRTTWindow)
+	}
+}
