@@ -776,31 +776,37 @@ func (p *Peer) Stats() Stats {
 	return s
 }
 
-// PathRTT returns ICE's latest round trip on the nominated candidate
+// PathRTT returns ICE's latest round trip on the selected candidate
 // pair, from its connectivity checks: known as soon as the peers are
-// connected, before RTCP's (Stats.RTT); 0 if not measured. It gathers
-// all of the connection's statistics: call it now and then, not per
-// packet. (ICETransport.GetSelectedCandidatePairStats would be cheaper but
-// races with the transport's start in pion v4.2.)
+// connected, before RTCP's (Stats.RTT); 0 if not measured. Ask it once
+// connected: before, it races with the ICE transport's start in pion
+// v4.2. (Not from PeerConnection.GetStats, whose receiver statistics read
+// a track's codec unguarded while its first packet or a codec switch
+// writes it: the race detector caught that in CI.)
 func (p *Peer) PathRTT() time.Duration {
-	for _, st := range p.pc.GetStats() {
-		if pair, ok := st.(webrtc.ICECandidatePairStats); ok && pair.Nominated && pair.CurrentRoundTripTime > 0 {
-			return time.Duration(pair.CurrentRoundTripTime * float64(time.Second))
-		}
+	st, ok := selectedPair(p.pc)
+	if !ok || st.CurrentRoundTripTime <= 0 {
+		return 0
 	}
-	return 0
+	return time.Duration(st.CurrentRoundTripTime * float64(time.Second))
 }
 
 // pathSent returns the packets and bytes pc sent so far on its selected
 // candidate pair (ICE's count: everything but its own checks), ok false
 // before there is one.
 func pathSent(pc *webrtc.PeerConnection) (packets, bytes uint64, ok bool) {
+	st, ok := selectedPair(pc)
+	return uint64(st.PacketsSent), st.BytesSent, ok
+}
+
+// selectedPair returns the statistics of pc's selected candidate pair, ok
+// false before there is one.
+func selectedPair(pc *webrtc.PeerConnection) (webrtc.ICECandidatePairStats, bool) {
 	sctp := pc.SCTP()
 	if sctp == nil || sctp.Transport() == nil || sctp.Transport().ICETransport() == nil {
-		return 0, 0, false
+		return webrtc.ICECandidatePairStats{}, false
 	}
-	st, ok := sctp.Transport().ICETransport().GetSelectedCandidatePairStats()
-	return uint64(st.PacketsSent), st.BytesSent, ok
+	return sctp.Transport().ICETransport().GetSelectedCandidatePairStats()
 }
 
 // Feedback returns the latest of what OnFeedback is given.
