@@ -85,6 +85,7 @@ type pipeline struct {
 	outLatency int64 // ns from the callback to the speaker
 	roundTrip  int64 // samples from the speaker back through the mic
 	captured   int64 // samples handed to the encoder so far
+	skipped    int   // samples the device went on without us (audio.BlockClock.Skipped)
 	tsBase     uint32
 	take       atomic.Pointer[record.Take]                                // the host's recording, if any
 	onArrival  func(conn uint32, seq uint16, ts uint32, at time.Duration) // Config.OnArrival
@@ -247,6 +248,26 @@ func newPartnerPlayout(cfg pipelineConfig) (*jitter.Playout, *voiceDecoder, erro
 	return playout, dec, nil
 }
 
+// skip keeps both voices in place after the device went on without a
+// stalled callback for n samples: the partner's drops what it would have
+// played (jitter.Playout.Skip), and ours sends silence for what it
+// captured, so the RTP time stays the device's and the partner hears the
+// gap as one, not the rest of the song n samples late. Audio thread.
+func (p *pipeline) skip(n int) {
+	p.playout.Skip(n)
+	silence := p.sendBuf
+	clear(silence)
+	for n > 0 {
+		written := p.capture.Write(silence[:min(n, len(silence))])
+		if written == 0 {
+			p.captureOverruns.Add(int64(n))
+			return
+		}
+		p.captured += int64(written)
+		n -= written
+	}
+}
+
 // metered is a Source whose output also goes to a meter.
 type metered struct {
 	src mix.Source
@@ -287,6 +308,10 @@ func (p *pipeline) process(in, out []float32) {
 	// clock too; out[0] reaches the ear outLatency later.
 	tick := p.clock.Tick(int64(p.now()), len(out))
 	p.deviceStalls.Store(int64(p.clock.Stalls()))
+	if n := p.clock.Skipped() - p.skipped; n > 0 {
+		p.skipped += n
+		p.skip(n)
+	}
 	p.readAt = time.Duration(tick)
 	at := tick + p.outLatency
 	tr := p.trackBuf[:len(out)]

@@ -14,8 +14,10 @@ type BlockClock struct {
 	n       int // the current block's length
 	off     int // samples since they went more than maxStep off it
 	started bool
-	late    bool // the last callback came a block or more after its time
+	late    bool    // the last callback came a block or more after its time
+	lateBy  float64 // by how much, ns
 	stalls  int
+	skipped int
 }
 
 // blockClockHz is the loop's bandwidth: slow enough to average callback
@@ -33,6 +35,12 @@ const (
 	resyncAfter   = 20e6 // ns
 	resyncSamples = SampleRate / 10
 )
+
+// skipLate is how late, in blocks, two callbacks in a row must be to
+// show blocks skipped: less than one, since the timeline sits at the
+// callbacks' mean lateness, so a skipped block can measure a little under
+// one (a stall is counted from a whole block).
+const skipLate = 0.75
 
 // Tick takes the instant now (ns on any monotonic clock) at which the
 // callback for a block of n samples runs, and returns the filtered instant
@@ -55,11 +63,24 @@ func (c *BlockClock) Tick(now int64, n int) int64 {
 	// so the device played or took that block without us (an xrun, or a
 	// stall a larger buffer would have hidden). The callbacks after a
 	// stall are late by as much till they catch up: one stall each.
-	late := e >= c.per*float64(n)
+	block := c.per * float64(n)
+	late := e >= block
 	if late && !c.late {
 		c.stalls++
 	}
-	c.late = late
+	if e >= skipLate*block && c.lateBy >= skipLate*block && e > c.lateBy-block/2 {
+		// Late by about a block or more twice, not catching up: the
+		// device went on without us (JACK skips a client that misses
+		// its cycle; an xrun), so its timeline moved by the whole
+		// blocks it played meanwhile.
+		k := math.Round(e / block)
+		c.t0 += k * block
+		predicted += k * block
+		e -= k * block
+		c.skipped += int(k) * n
+		late = false
+	}
+	c.late, c.lateBy = late, e
 	if math.Abs(e) > maxStep {
 		if c.off += n; c.off >= resyncSamples {
 			c.t0, c.off = t, 0 // a real jump: follow it, keep the rate
@@ -72,11 +93,24 @@ func (c *BlockClock) Tick(now int64, n int) int64 {
 		c.t0 = predicted
 		return int64(math.Round(c.t0))
 	}
-	e = max(-maxStep, min(maxStep, e))
+	if math.Abs(e) > maxStep {
+		// An outlier nudges the phase, never the rate: a run of them
+		// (a stall's catch-up, an offset till its resync) would bend
+		// the rate by 0.1 % and the timeline after it by tenths of a ms.
+		c.t0 = predicted + c.b*math.Copysign(maxStep, e)
+		return int64(math.Round(c.t0))
+	}
 	c.t0 = predicted + c.b*e
 	c.per += c.c * e / float64(c.n)
 	return int64(math.Round(c.t0))
 }
+
+// Skipped counts the samples the device played (and captured) without a
+// callback: blocks it went on without us after a stall, seen as a callback
+// late by a block or more and the next not catching up. Tick's timeline
+// has moved past them already; what plays must skip them too, or be that
+// much late for good.
+func (c *BlockClock) Skipped() int { return c.skipped }
 
 // Stalls counts the callbacks that ran a block or more after their time,
 // a run of them (the stall and the catch-up after it) once: the times

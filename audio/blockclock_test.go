@@ -28,6 +28,9 @@ func TestBlockClock(t *testing.T) {
 	if worst > 0.1e6 {
 		t.Errorf("filtered instants are %.3f ms off", worst/1e6)
 	}
+	if c.Skipped() != 0 {
+		t.Errorf("jitter alone counted %d samples skipped", c.Skipped())
+	}
 }
 
 // TestBlockClockStalls feeds the callbacks of a timer-paced device on a
@@ -100,6 +103,53 @@ func TestBlockClockCountsStalls(t *testing.T) {
 		}
 		if got := c.Stalls(); got != want {
 			t.Errorf("stalling %v: %d stalls counted, want %d", stalling, got, want)
+		}
+	}
+}
+
+// TestBlockClockSkips: a device that goes on without a stalled callback
+// (JACK skips a client that misses its cycle) moves its timeline by whole
+// blocks; Skipped counts them exactly, and the ticks from the second
+// callback after the stall on are on the device's timeline again. A
+// stalled thread whose blocks the device waited for (they run back to
+// back after it) skips nothing.
+func TestBlockClockSkips(t *testing.T) {
+	const n = 128
+	per := 1e9 / SampleRate
+	for _, skipping := range []bool{false, true} {
+		rng := rand.New(rand.NewPCG(9, 10))
+		var c BlockClock
+		want, worst := 0, 0.0
+		stallUntil, since := 0.0, 0
+		for i := 0; i < 48000*60/n; i++ {
+			if i%560 == 0 && i > 0 { // every 1.5 s
+				missed := 1 + rng.IntN(20) // up to 53 ms
+				if skipping {
+					i += missed // no callback for those blocks
+					want += missed * n
+					since = 0
+				} else {
+					stallUntil = 1e9 + float64(i*n)*per + float64(missed)*float64(n)*per + rng.Float64()*float64(n)*per
+				}
+			}
+			truth := 1e9 + float64(i*n)*per
+			now := truth + rng.Float64()*0.3e6
+			if now < stallUntil {
+				now = stallUntil + float64(i%8)*1e3
+			}
+			got := float64(c.Tick(int64(now), n))
+			if since++; skipping && since > 1 && i*n > 48000*5 {
+				worst = max(worst, math.Abs(got-truth-0.15e6))
+			}
+		}
+		if got := c.Skipped(); got != want {
+			t.Errorf("skipping %v: %d samples counted skipped, want %d", skipping, got, want)
+		}
+		if skipping {
+			t.Logf("worst error from the second callback after a skip: %.3f ms", worst/1e6)
+			if worst > 0.2e6 {
+				t.Errorf("the timeline is %.3f ms off after a skip", worst/1e6)
+			}
 		}
 	}
 }

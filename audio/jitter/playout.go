@@ -56,7 +56,8 @@ type Playout struct {
 	pendArr [64]int64
 	pending int
 
-	stage    [32]float32 // decoded audio waiting for the resampler
+	stage    [32]float32  // decoded audio waiting for the resampler
+	discard  [256]float32 // what Skip plays to no one
 	stagePos int
 	stageLen int
 	held     float64 // input samples inside the resampler
@@ -68,6 +69,7 @@ type Playout struct {
 	// Where the next read should start (samples), and how far reads
 	// stray from that, on average.
 	lastRead   int64
+	block      int // the last read's length, samples
 	readJitter float64
 	// The log of how much fewer packets the quantile lets be late than the
 	// bias says, ≤ 0: see noteLate.
@@ -277,7 +279,7 @@ func (p *Playout) ReadAt(out []float32, now time.Duration) {
 		d := float64(nowS - p.lastRead)
 		p.readJitter += (math.Abs(d) - p.readJitter) / 16
 	}
-	p.lastRead = nowS + int64(len(out))
+	p.lastRead, p.block = nowS+int64(len(out)), len(out)
 	p.flush(nowS, samples(p.now()), int64(len(out)))
 	defer p.measureLag()
 	if !p.delays.known {
@@ -298,6 +300,56 @@ func (p *Playout) ReadAt(out []float32, now time.Duration) {
 	}
 	ratio := p.steer(target, len(out))
 	p.play(out, now, nowS, ratio)
+}
+
+// Skip drops the n samples of voice the device played without reading
+// them: blocks it went on without a stalled callback (see
+// audio.BlockClock.Skipped). They would have played before the next read,
+// which comes n samples later on the reads' clock; dropping them keeps the
+// voice at its lag, where keeping them would leave it n samples late for
+// playout to drain at 1 ms a second. They count as played, as they were
+// due to be: the device's glitch is where they went. More than maxSkip
+// starts playout again at its target instead, dropping whole packets
+// rather than decoding them. Call it before the next ReadAt.
+func (p *Playout) Skip(n int) {
+	if n <= 0 {
+		return
+	}
+	// The packets that came meanwhile were in for the skipped read
+	// after their arrival: measured from the next one, each would count
+	// the skip as the path's delay, and the need rise by it.
+	start, block := p.lastRead, int64(max(1, p.block))
+	for i := range p.pending {
+		k := (p.pendArr[i] + guard - start + block - 1) / block
+		in := start + max(0, min(k*block, int64(n)))
+		p.delays.add(p.pendTS[i], in, p.pendArr[i])
+	}
+	p.pending = 0
+	p.lastRead += int64(n)
+	if !p.buf.playing {
+		return // starting places the voice anyway
+	}
+	if n > maxSkip {
+		p.buf.playing = false
+		return
+	}
+	ratio := 1 + float64(p.ratioPPM.Load())/1e6
+	for at := start; n > 0; {
+		m := min(n, len(p.discard))
+		p.play(p.discard[:m], instant(at), at, ratio)
+		at += int64(m)
+		n -= m
+	}
+	p.measureLag()
+}
+
+// maxSkip is the most samples Skip decodes to drop (100 ms: a fraction of
+// a millisecond's work); beyond, playout starts again.
+const maxSkip = 4800
+
+// instant converts samples to an instant, the inverse of samples.
+func instant(n int64) time.Duration {
+	return time.Duration(n/48000)*time.Second + time.Duration(n%48000)*time.Second/48000
 }
 
 // publishTarget returns the lag to hold, in samples: the packets within

@@ -264,3 +264,47 @@ func TestPlayoutStartSkipsNotLate(t *testing.T) {
 
 // dur is how long n samples last.
 func dur(n int) time.Duration { return time.Duration(n) * time.Second / 48000 }
+
+// TestPlayoutSkip: the device goes on without ten of the reads (a stalled
+// callback it skipped) while the packets keep coming. Told so, the playout
+// drops what those reads would have played and keeps its lag, concealing
+// nothing; not told, the voice plays the skipped 26.7 ms late. Told of 60
+// (160 ms, more than it decodes to drop), it starts again at its lag.
+func TestPlayoutSkip(t *testing.T) {
+	for _, c := range []struct {
+		told    bool
+		skipped int
+	}{{true, 10}, {false, 10}, {true, 60}} {
+		told, skipped := c.told, c.skipped
+		var now time.Duration
+		p := NewPlayout(PlayoutConfig{Config: Config{Frame: 240, Target: 240, WaitStep: 120}, Now: func() time.Duration { return now }}, frameDecoder{})
+		out := make([]float32, 128)
+		const skipAt = 48000 * 5 / 128
+		sent := 0
+		var before, target int64
+		for tick := 0; tick < 48000*6/128; tick++ {
+			now = dur(tick * 128)
+			for ; dur(sent*240)+3*time.Millisecond <= now; sent++ {
+				p.Insert(uint16(sent), uint32(sent*240), dur(sent*240)+3*time.Millisecond, []byte{1})
+			}
+			switch {
+			case tick == skipAt:
+				before, target = p.lag, p.target.Load()
+			case tick > skipAt && tick <= skipAt+skipped:
+				continue // the device played these blocks without us
+			case tick == skipAt+skipped+1 && told:
+				p.Skip(skipped * 128)
+			}
+			p.ReadAt(out, now)
+		}
+		moved, raised := p.lag-before, p.target.Load()-target
+		st := p.Stats()
+		t.Logf("told %v of %d blocks: the lag moved %d samples, the target %d, %d concealed", told, skipped, moved, raised, st.ConcealedSamples)
+		switch {
+		case told && (moved < -8 || moved > 8 || raised < -8 || raised > 8 || st.ConcealedSamples != 0):
+			t.Errorf("told of the skip: the lag moved %d samples, the target %d, %d concealed; want ±8, ±8, none", moved, raised, st.ConcealedSamples)
+		case !told && moved < int64(skipped*128-60):
+			t.Errorf("not told: the lag moved %d samples, want about %d (the test shows nothing)", moved, skipped*128)
+		}
+	}
+}
