@@ -16,6 +16,7 @@ type BlockClock struct {
 	started bool
 	late    bool    // the last callback came a block or more after its time
 	lateBy  float64 // by how much, ns
+	lateRun int     // callbacks in a row late by skipLate blocks, not catching up
 	stalls  int
 	skipped int
 }
@@ -36,11 +37,18 @@ const (
 	resyncSamples = SampleRate / 10
 )
 
-// skipLate is how late, in blocks, two callbacks in a row must be to
-// show blocks skipped: less than one, since the timeline sits at the
-// callbacks' mean lateness, so a skipped block can measure a little under
-// one (a stall is counted from a whole block).
-const skipLate = 0.75
+// Blocks skipped show as skipRun callbacks in a row late by skipLate
+// blocks or more, each at least three quarters of a block after the last
+// (not catching up).
+// skipLate is less than one: the timeline sits at the callbacks' mean
+// lateness, so a skipped block can measure a little under one (a stall
+// is counted from a whole block). Three, not two: a timer-paced device on
+// a loaded machine (the tests' and the lab's) catches up so slowly that
+// two callbacks can look like a skip, and did in duetlab track.
+const (
+	skipLate = 0.75
+	skipRun  = 3
+)
 
 // Tick takes the instant now (ns on any monotonic clock) at which the
 // callback for a block of n samples runs, and returns the filtered instant
@@ -68,11 +76,19 @@ func (c *BlockClock) Tick(now int64, n int) int64 {
 	if late && !c.late {
 		c.stalls++
 	}
-	if e >= skipLate*block && c.lateBy >= skipLate*block && e > c.lateBy-block/2 {
-		// Late by about a block or more twice, not catching up: the
-		// device went on without us (JACK skips a client that misses
-		// its cycle; an xrun), so its timeline moved by the whole
-		// blocks it played meanwhile.
+	switch {
+	case e < skipLate*block:
+		c.lateRun = 0
+	case c.lateRun > 0 && e > c.lateBy-block/4:
+		c.lateRun++
+	default:
+		c.lateRun = 1
+	}
+	if c.lateRun >= skipRun {
+		// The device went on without us (JACK skips a client that
+		// misses its cycle; an xrun), so its timeline moved by the
+		// whole blocks it played meanwhile.
+		c.lateRun = 0
 		k := math.Round(e / block)
 		c.t0 += k * block
 		predicted += k * block

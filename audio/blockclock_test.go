@@ -109,10 +109,11 @@ func TestBlockClockCountsStalls(t *testing.T) {
 
 // TestBlockClockSkips: a device that goes on without a stalled callback
 // (JACK skips a client that misses its cycle) moves its timeline by whole
-// blocks; Skipped counts them exactly, and the ticks from the second
+// blocks; Skipped counts them exactly, and the ticks from the third
 // callback after the stall on are on the device's timeline again. A
-// stalled thread whose blocks the device waited for (they run back to
-// back after it) skips nothing.
+// stalled thread whose blocks the device waited for skips nothing, though
+// it catches up slowly (a timer-paced device on a loaded machine: one
+// owed block every 0.6 of one).
 func TestBlockClockSkips(t *testing.T) {
 	const n = 128
 	per := 1e9 / SampleRate
@@ -120,7 +121,7 @@ func TestBlockClockSkips(t *testing.T) {
 		rng := rand.New(rand.NewPCG(9, 10))
 		var c BlockClock
 		want, worst := 0, 0.0
-		stallUntil, since := 0.0, 0
+		stallUntil, owed, since := 0.0, 0, 0
 		for i := 0; i < 48000*60/n; i++ {
 			if i%560 == 0 && i > 0 { // every 1.5 s
 				missed := 1 + rng.IntN(20) // up to 53 ms
@@ -130,15 +131,16 @@ func TestBlockClockSkips(t *testing.T) {
 					since = 0
 				} else {
 					stallUntil = 1e9 + float64(i*n)*per + float64(missed)*float64(n)*per + rng.Float64()*float64(n)*per
+					owed = i
 				}
 			}
 			truth := 1e9 + float64(i*n)*per
 			now := truth + rng.Float64()*0.3e6
-			if now < stallUntil {
-				now = stallUntil + float64(i%8)*1e3
+			if catchUp := stallUntil + float64(i-owed)*0.6*float64(n)*per; now < catchUp {
+				now = catchUp
 			}
 			got := float64(c.Tick(int64(now), n))
-			if since++; skipping && since > 1 && i*n > 48000*5 {
+			if since++; skipping && since > skipRun && i*n > 48000*5 {
 				worst = max(worst, math.Abs(got-truth-0.15e6))
 			}
 		}
@@ -146,7 +148,7 @@ func TestBlockClockSkips(t *testing.T) {
 			t.Errorf("skipping %v: %d samples counted skipped, want %d", skipping, got, want)
 		}
 		if skipping {
-			t.Logf("worst error from the second callback after a skip: %.3f ms", worst/1e6)
+			t.Logf("worst error from the third callback after a skip: %.3f ms", worst/1e6)
 			if worst > 0.2e6 {
 				t.Errorf("the timeline is %.3f ms off after a skip", worst/1e6)
 			}
