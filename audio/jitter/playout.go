@@ -35,7 +35,9 @@ import (
 // by playing a little faster or slower through a resampler steered by a
 // drift tracker: never by dropping or repeating frames, and at most 0.1 %
 // (1.7 cents), which no singer hears; so it shrinks slowly, at most 1 ms a
-// second.
+// second. The one exception is a device that went on without our reads
+// (Skip): the voice those reads would have played is dropped at once,
+// behind the device's own glitch, not played that much late.
 //
 // Times are on one clock: Insert's arrivals and ReadAt's play instants
 // (Now's clock for Read). Pass ReadAt the device's smoothed block instant
