@@ -129,7 +129,19 @@ func testBrowserTake(t *testing.T, k browsertest.Kind) {
 		}
 		errs = append(errs, (float64(got)-want)/audio.SampleRate*1000)
 	}
-	t.Logf("%s's clicks in the take against the track: %.2f ms (its AudioContext's clock ran %.5f of the wall's; %d reports of it)", k, errs, ctxRate, len(reports))
+	// The page's track against the host's (its schedule, on one wall
+	// clock) while it sang: what a guest in time with the page sings
+	// off the host's track, which the take cannot know.
+	epoch := d.host.Epoch()
+	var skews []float64
+	for _, r := range heard {
+		if r.Sched != nil && r.Sched.Playing {
+			at := time.Unix(0, int64(r.WallMS*1e6)).Sub(epoch)
+			host := float64(r.Sched.Pos) + float64(at-time.Duration(r.Sched.At))*audio.SampleRate/1e9
+			skews = append(skews, (*r.Pos-host)/audio.SampleRate*1000)
+		}
+	}
+	t.Logf("%s's clicks in the take against the track: %.2f ms (its AudioContext's clock ran %.5f of the wall's; %d reports of it; its track against the host's %.2f ms)", k, errs, ctxRate, len(reports), skews)
 	abs := make([]float64, len(errs))
 	wide := 0
 	for i, e := range errs {
