@@ -82,10 +82,12 @@ type pipeline struct {
 	epoch      time.Time
 	now        func() time.Duration // the session clock
 	clock      audio.BlockClock
-	outLatency int64 // ns from the callback to the speaker
-	roundTrip  int64 // samples from the speaker back through the mic
-	captured   int64 // samples handed to the encoder so far
-	skipped    int   // samples the device went on without us (audio.BlockClock.Skipped)
+	outLatency int64       // ns from the callback to the speaker
+	roundTrip  int64       // samples from the speaker back through the mic
+	captured   int64       // samples handed to the encoder so far
+	skipped    int         // samples the device went on without us (audio.BlockClock.Skipped)
+	stalls     int         // the stalls of the devices before this one
+	newDevice  atomic.Bool // set when another device starts: a new timeline
 	tsBase     uint32
 	take       atomic.Pointer[record.Take]                                // the host's recording, if any
 	onArrival  func(conn uint32, seq uint16, ts uint32, at time.Duration) // Config.OnArrival
@@ -252,9 +254,14 @@ func newPartnerPlayout(cfg pipelineConfig) (*jitter.Playout, *voiceDecoder, erro
 // stalled callback for n samples: the partner's drops what it would have
 // played (jitter.Playout.Skip), and ours sends silence for what it
 // captured, so the RTP time stays the device's and the partner hears the
-// gap as one, not the rest of the song n samples late. Audio thread.
+// gap as one, not the rest of the song n samples late. A gap longer than
+// maxFill is the stream stopping and starting again for the partner's
+// playout: sending all of it at once would only queue it. Audio thread.
 func (p *pipeline) skip(n int) {
 	p.playout.Skip(n)
+	if n > maxFill {
+		return
+	}
 	silence := p.sendBuf
 	clear(silence)
 	for n > 0 {
@@ -267,6 +274,13 @@ func (p *pipeline) skip(n int) {
 		n -= written
 	}
 }
+
+// maxFill is the longest skip sent as silence: 100 ms.
+const maxFill = audio.SampleRate / 10
+
+// deviceChanged tells the audio thread that the next callback is another
+// device's, on a timeline of its own. Call it before starting the device.
+func (p *pipeline) deviceChanged() { p.newDevice.Store(true) }
 
 // metered is a Source whose output also goes to a meter.
 type metered struct {
@@ -306,8 +320,13 @@ func (p *pipeline) process(in, out []float32) {
 	}
 	// The block's smoothed instant on the session clock, the playout's
 	// clock too; out[0] reaches the ear outLatency later.
+	if p.newDevice.Load() {
+		p.newDevice.Store(false)
+		p.stalls += p.clock.Stalls()
+		p.clock, p.skipped = audio.BlockClock{}, 0
+	}
 	tick := p.clock.Tick(int64(p.now()), len(out))
-	p.deviceStalls.Store(int64(p.clock.Stalls()))
+	p.deviceStalls.Store(int64(p.stalls + p.clock.Stalls()))
 	if n := p.clock.Skipped() - p.skipped; n > 0 {
 		p.skipped += n
 		p.skip(n)

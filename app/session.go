@@ -286,6 +286,7 @@ func (s *Session) deviceStopped() (end bool, err error) {
 func (s *Session) reopen() bool {
 	d, err := s.cfg.Reopen()
 	if err == nil {
+		s.pipe.deviceChanged()
 		if err = d.Start(s.pipe.process); err != nil {
 			d.Close()
 		}
