@@ -154,6 +154,20 @@ func (s *sink) Write(p []float32) error {
 
 func (s *sink) Close() error { return nil }
 
+// len returns how many samples have been played.
+func (s *sink) len() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.p)
+}
+
+// from returns the samples played from the i-th on.
+func (s *sink) from(i int) []float32 {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return slices.Clone(s.p[min(i, len(s.p)):])
+}
+
 // last returns the last n samples played.
 func (s *sink) last(n int) []float32 {
 	s.mu.Lock()

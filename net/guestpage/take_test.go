@@ -65,6 +65,7 @@ func testBrowserTake(t *testing.T, k browsertest.Kind) {
 	s := d.rep.await(t, 15*time.Second, "the track playing past its count-in", func(s pageState) bool {
 		return s.Track.Playing && s.Track.Pos != nil && *s.Track.Pos > audio.SampleRate/2 && s.Track.Sched != nil
 	})
+	heardFrom := d.out.len() // the host's speaker, from before the first click
 	d.rep.do(map[string]any{"do": "sing", "url": "/files/voice.wav"})
 	s = d.rep.await(t, 10*time.Second, "singing", func(s pageState) bool {
 		if s.LabError != "" {
@@ -76,11 +77,16 @@ func testBrowserTake(t *testing.T, k browsertest.Kind) {
 	// Where the page's track plays at its speaker, against the wall: what
 	// a singer in time with it follows.
 	var heard []trackState
-	last := d.rep.await(t, 15*time.Second, "the voice sung", func(s pageState) bool {
+	// Until the page has reported past its song and the host has heard
+	// every click (its speaker plays the voice after the take has it;
+	// 0.7 there, over a microphone tone of 0.28): the voice sung and
+	// arrived, however late a loaded browser sends it.
+	last := d.rep.await(t, 15*time.Second, "every click sung and heard by the host", func(s pageState) bool {
 		if s.Track.Pos != nil {
 			heard = append(heard, *s.Track)
 		}
-		return time.Since(sungAt) > audio.Duration(len(voice))+time.Second // and arrived, with room to spare
+		past := time.Unix(0, int64(s.Track.WallMS*1e6)).After(sungAt.Add(audio.Duration(len(voice))))
+		return past && countOnsets(d.out.from(heardFrom), 0.5, audio.SampleRate/4) >= clicks
 	})
 	// The page renders its voice on its AudioContext's clock, which in a
 	// headless browser runs a little off the wall's (0.3 % fast has been
@@ -159,6 +165,18 @@ func testBrowserTake(t *testing.T, k browsertest.Kind) {
 	if _, err := os.Stat(filepath.Join(takeDir, record.HostFile)); err != nil {
 		t.Error(err)
 	}
+}
+
+// countOnsets counts the runs louder than level in p, each at least gap
+// samples after the last's start.
+func countOnsets(p []float32, level float64, gap int) int {
+	n, next := 0, 0
+	for i := 0; i < len(p); i++ {
+		if i >= next && math.Abs(float64(p[i])) > level {
+			n, next = n+1, i+gap
+		}
+	}
+	return n
 }
 
 // onset is the first sample from from on, within n, louder than a quarter
