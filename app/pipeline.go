@@ -88,6 +88,7 @@ type pipeline struct {
 	skipped    int         // samples the device went on without us (audio.BlockClock.Skipped)
 	stalls     int         // the stalls of the devices before this one
 	newDevice  atomic.Bool // set when another device starts: a new timeline
+	catchesUp  atomic.Bool // the new device runs every block it owes (audio.CatchUp)
 	tsBase     uint32
 	take       atomic.Pointer[record.Take]                                // the host's recording, if any
 	onArrival  func(conn uint32, seq uint16, ts uint32, at time.Duration) // Config.OnArrival
@@ -278,9 +279,12 @@ func (p *pipeline) skip(n int) {
 // maxFill is the longest skip sent as silence: 100 ms.
 const maxFill = audio.SampleRate / 10
 
-// deviceChanged tells the audio thread that the next callback is another
-// device's, on a timeline of its own. Call it before starting the device.
-func (p *pipeline) deviceChanged() { p.newDevice.Store(true) }
+// deviceChanged tells the audio thread that the next callback is dev's,
+// on a timeline of its own. Call it before starting dev.
+func (p *pipeline) deviceChanged(dev audio.Device) {
+	p.catchesUp.Store(audio.CatchesUp(dev))
+	p.newDevice.Store(true)
+}
 
 // metered is a Source whose output also goes to a meter.
 type metered struct {
@@ -323,7 +327,7 @@ func (p *pipeline) process(in, out []float32) {
 	if p.newDevice.Load() {
 		p.newDevice.Store(false)
 		p.stalls += p.clock.Stalls()
-		p.clock, p.skipped = audio.BlockClock{}, 0
+		p.clock, p.skipped = audio.BlockClock{CatchesUp: p.catchesUp.Load()}, 0
 	}
 	tick := p.clock.Tick(int64(p.now()), len(out))
 	p.deviceStalls.Store(int64(p.stalls + p.clock.Stalls()))

@@ -245,6 +245,7 @@ func (s *Session) tell(stopped bool) error {
 			s.emit(s.state, n.text)
 		case newsUp:
 			if !s.deviceStarted {
+				s.pipe.deviceChanged(s.dev)
 				if err := s.dev.Start(s.pipe.process); err != nil {
 					return fmt.Errorf("audio device: %w", err)
 				}
@@ -286,7 +287,7 @@ func (s *Session) deviceStopped() (end bool, err error) {
 func (s *Session) reopen() bool {
 	d, err := s.cfg.Reopen()
 	if err == nil {
-		s.pipe.deviceChanged()
+		s.pipe.deviceChanged(d)
 		if err = d.Start(s.pipe.process); err != nil {
 			d.Close()
 		}

@@ -43,6 +43,20 @@ type Device interface {
 	Close() error
 }
 
+// CatchUp is implemented by a device that calls process for every block
+// it owes, however late: one paced by a timer, not by a sound card (a file
+// device). It never goes on without a callback, so a late one is never a
+// skip (BlockClock.CatchesUp).
+type CatchUp interface {
+	CatchesUp() bool
+}
+
+// CatchesUp reports whether d runs every block it owes (see CatchUp).
+func CatchesUp(d Device) bool {
+	c, ok := d.(CatchUp)
+	return ok && c.CatchesUp()
+}
+
 // Reader is a source of mono samples, such as a decoded file or a tone
 // generator. Read returns io.EOF after the last sample.
 type Reader interface {

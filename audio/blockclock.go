@@ -9,6 +9,10 @@ import "math"
 // the recorder need that, not the scheduler's whims. It belongs to the
 // audio thread.
 type BlockClock struct {
+	// CatchesUp says the device runs every block it owes (see CatchUp):
+	// no run of late callbacks is then taken for skipped blocks.
+	CatchesUp bool
+
 	t0, per float64 // filtered time of the current block, ns per sample
 	b, c    float64
 	n       int // the current block's length
@@ -77,7 +81,7 @@ func (c *BlockClock) Tick(now int64, n int) int64 {
 		c.stalls++
 	}
 	switch {
-	case e < skipLate*block:
+	case c.CatchesUp || e < skipLate*block:
 		c.lateRun = 0
 	case c.lateRun > 0 && e > c.lateBy-block/4:
 		c.lateRun++

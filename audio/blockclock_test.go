@@ -113,13 +113,15 @@ func TestBlockClockCountsStalls(t *testing.T) {
 // callback after the stall on are on the device's timeline again. A
 // stalled thread whose blocks the device waited for skips nothing, though
 // it catches up slowly (a timer-paced device on a loaded machine: one
-// owed block every 0.6 of one).
+// owed block every 0.6 of one). A device that says it catches up
+// (CatchesUp: a file device) skips nothing whatever its callbacks do.
 func TestBlockClockSkips(t *testing.T) {
 	const n = 128
 	per := 1e9 / SampleRate
 	for _, skipping := range []bool{false, true} {
 		rng := rand.New(rand.NewPCG(9, 10))
 		var c BlockClock
+		caughtUp := BlockClock{CatchesUp: true} // the same callbacks, from a device that never skips
 		want, worst := 0, 0.0
 		stallUntil, owed, since := 0.0, 0, 0
 		for i := 0; i < 48000*60/n; i++ {
@@ -140,12 +142,16 @@ func TestBlockClockSkips(t *testing.T) {
 				now = catchUp
 			}
 			got := float64(c.Tick(int64(now), n))
+			caughtUp.Tick(int64(now), n)
 			if since++; skipping && since > skipRun && i*n > 48000*5 {
 				worst = max(worst, math.Abs(got-truth-0.15e6))
 			}
 		}
 		if got := c.Skipped(); got != want {
 			t.Errorf("skipping %v: %d samples counted skipped, want %d", skipping, got, want)
+		}
+		if got := caughtUp.Skipped(); got != 0 {
+			t.Errorf("skipping %v: a device that catches up counted %d samples skipped", skipping, got)
 		}
 		if skipping {
 			t.Logf("worst error from the third callback after a skip: %.3f ms", worst/1e6)

@@ -116,6 +116,10 @@ func (d *Device) Close() error {
 	return d.closeErr
 }
 
+// CatchesUp is true: the device runs every block it owes, late or not
+// (audio.CatchUp).
+func (d *Device) CatchesUp() bool { return true }
+
 func (d *Device) run(process audio.ProcessFunc) {
 	defer close(d.done)
 	in := make([]float32, d.cfg.Block)
