@@ -98,6 +98,13 @@ func (c *BlockClock) Tick(now int64, n int) int64 {
 		predicted += k * block
 		e -= k * block
 		c.skipped += int(k) * n
+		if math.Abs(e) > maxStep {
+			// Not whole blocks (the device's timeline itself moved):
+			// follow it all, as a resync would.
+			c.t0 += e
+			predicted += e
+			e = 0
+		}
 		late = false
 	}
 	c.late, c.lateBy = late, e
@@ -113,13 +120,7 @@ func (c *BlockClock) Tick(now int64, n int) int64 {
 		c.t0 = predicted
 		return int64(math.Round(c.t0))
 	}
-	if math.Abs(e) > maxStep {
-		// An outlier nudges the phase, never the rate: a run of them
-		// (a stall's catch-up, an offset till its resync) would bend
-		// the rate by 0.1 % and the timeline after it by tenths of a ms.
-		c.t0 = predicted + c.b*math.Copysign(maxStep, e)
-		return int64(math.Round(c.t0))
-	}
+	e = max(-maxStep, min(maxStep, e))
 	c.t0 = predicted + c.b*e
 	c.per += c.c * e / float64(c.n)
 	return int64(math.Round(c.t0))
