@@ -322,13 +322,13 @@ func (p *pipeline) process(in, out []float32) {
 	if n := int32(len(in)); p.block.Load() != n {
 		p.block.Store(n) // for the encoder's packet size
 	}
-	// The block's smoothed instant on the session clock, the playout's
-	// clock too; out[0] reaches the ear outLatency later.
 	if p.newDevice.Load() {
 		p.newDevice.Store(false)
 		p.stalls += p.clock.Stalls()
 		p.clock, p.skipped = audio.BlockClock{CatchesUp: p.catchesUp.Load()}, 0
 	}
+	// The block's smoothed instant on the session clock, the playout's
+	// clock too; out[0] reaches the ear outLatency later.
 	tick := p.clock.Tick(int64(p.now()), len(out))
 	p.deviceStalls.Store(int64(p.stalls + p.clock.Stalls()))
 	if n := p.clock.Skipped() - p.skipped; n > 0 {
